@@ -1,0 +1,57 @@
+"""The accelerator's single source of configuration (style P1).
+
+Every width and size in ``scanfuse.hw``, in the driver and in the benches derives from one
+:class:`AccelConfig`; no width is typed twice.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class AccelConfig:
+    """Parameters of the pointwise-conv engine.
+
+    Attributes
+    ----------
+    rows, cols:
+        PE array size (rows x cols MACs per cycle), each in 1..64. Default 8x8.
+    operand_bits:
+        Width of A (activation) and B (weight) elements, signed; 8 (int8).
+    acc_bits:
+        Width of the accumulators and of raw C outputs, signed; 32 (int32).
+    axi_data_bits:
+        AXI4 data bus width in bits: 32, 64, 128 or 256. Default 64 (8 bytes per beat).
+    addr_bits:
+        AXI4 byte-address width, 16..64. Default 32.
+    """
+
+    rows: int = 8
+    cols: int = 8
+    operand_bits: int = 8
+    acc_bits: int = 32
+    axi_data_bits: int = 64
+    addr_bits: int = 32
+
+    def __post_init__(self):
+        for name in ("rows", "cols"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or not 1 <= value <= 64:
+                raise ValueError(f"{name} must be an integer in 1..64, not {value!r}")
+        if self.operand_bits != 8:
+            raise ValueError(f"operand_bits must be 8 (int8 engine), not {self.operand_bits!r}")
+        if self.acc_bits not in (32,):
+            raise ValueError(f"acc_bits must be 32, not {self.acc_bits!r}")
+        if self.axi_data_bits not in (32, 64, 128, 256):
+            raise ValueError(f"axi_data_bits must be 32, 64, 128 or 256, not {self.axi_data_bits!r}")
+        if not 16 <= self.addr_bits <= 64:
+            raise ValueError(f"addr_bits must be in 16..64, not {self.addr_bits!r}")
+
+    @property
+    def axi_bytes(self) -> int:
+        """Bytes per AXI data beat."""
+        return self.axi_data_bits // 8
+
+    @property
+    def name(self) -> str:
+        """Short tag for artifacts named by configuration, e.g. ``r8c8``."""
+        return f"r{self.rows}c{self.cols}"

@@ -1,0 +1,28 @@
+"""Typed exceptions of the ScanFuse API.
+
+Every error the API raises for bad input derives from :class:`ScanFuseError`; the CLI turns
+each one into a one-line message and exit code 2.
+"""
+
+
+class ScanFuseError(Exception):
+    """Base class of every input or planning error ScanFuse raises on purpose."""
+
+
+class InvalidShapeError(ScanFuseError, ValueError):
+    """A dimension, tile size or layer shape is out of range (e.g. zero or negative)."""
+
+
+class InvalidOptionError(ScanFuseError, ValueError):
+    """An option has a value outside its documented set or range."""
+
+
+class BufferTooSmallError(ScanFuseError):
+    """The on-chip buffer cannot hold even the smallest legal tile of a problem."""
+
+
+class UnknownNetworkError(ScanFuseError, LookupError):
+    """A network name is not one of the built-in networks."""
+
+    def __str__(self) -> str:  # LookupError would quote the message like a dict key
+        return str(self.args[0]) if self.args else ""

@@ -1,0 +1,62 @@
+"""The GEMM view of a pointwise (1x1) convolution: ``C[M,N] = A[M,K] . B[K,N]``."""
+
+from dataclasses import dataclass
+
+from ..errors import InvalidShapeError
+
+
+def check_dim(name: str, value: object) -> int:
+    """Return ``value`` as an int if it is a positive whole number, else raise."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidShapeError(f"{name} must be a positive whole number, not {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Gemm:
+    """A matrix product ``C[M,N] = A[M,K] . B[K,N]``.
+
+    For a 1x1 convolution over an NHWC input: ``M = Ho*Wo`` output pixels (a strided 1x1 conv
+    subsamples the input rows), ``K = Cin``, ``N = Cout``. ``A`` holds activations, ``B``
+    weights, ``C`` outputs. All three dimensions are element counts, each >= 1.
+    """
+
+    M: int
+    K: int
+    N: int
+
+    def __post_init__(self):
+        for name in ("M", "K", "N"):
+            check_dim(name, getattr(self, name))
+
+    @classmethod
+    def parse(cls, text: str) -> "Gemm":
+        """Parse ``"M,K,N"`` (three positive integers)."""
+        parts = str(text).split(",")
+        if len(parts) != 3:
+            raise InvalidShapeError(f"a GEMM is given as M,K,N (three positive integers), not {text!r}")
+        values = []
+        for name, part in zip("MKN", parts):
+            try:
+                values.append(int(part.strip()))
+            except ValueError:
+                raise InvalidShapeError(
+                    f"{name} must be a positive whole number, not {part.strip()!r}") from None
+        return cls(*values)
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates: ``M*K*N``."""
+        return self.M * self.K * self.N
+
+    @property
+    def compulsory(self) -> int:
+        """Elements every schedule must move at least once: ``M*K + K*N + M*N``."""
+        return self.M * self.K + self.K * self.N + self.M * self.N
+
+    def dim(self, letter: str) -> int:
+        """The size of dimension ``'m'``, ``'n'`` or ``'k'``."""
+        return {"m": self.M, "n": self.N, "k": self.K}[letter]
+
+    def __str__(self) -> str:
+        return f"{self.M}x{self.K}x{self.N}"
