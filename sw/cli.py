@@ -1,0 +1,199 @@
+"""The ``scanfuse`` command.
+
+Units: buffer sizes are in entries (elements of the on-chip buffer; ``64K`` = ``64Ki`` =
+65,536); GEMM dimensions and traffic in elements unless a column or key says bytes.
+Bad input prints one line ``scanfuse: error: ...`` and exits with code 2.
+"""
+
+import argparse
+import json
+import sys
+
+from rich.console import Console
+
+from .errors import InvalidOptionError, ScanFuseError
+from .network import get_network, network_names
+from .plan import (ORDER_CHOICES, BufferModel, ElementWidths, Gemm, Tiling, plan_gemm,
+                   plan_network, plan_single_gemm)
+from .plan.search import check_buffer
+from .plan.tiling import LOOP_ORDERS
+from .units import parse_entries
+
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors and exit code 2."""
+
+    def error(self, message: str):
+        raise _UsageError(message)
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _buffer_arg(text: str) -> int:
+    try:
+        return parse_entries(text)
+    except InvalidOptionError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _gemm_arg(text: str) -> Gemm:
+    try:
+        return Gemm.parse(text)
+    except ScanFuseError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _triple_arg(text: str) -> tuple[int, int, int]:
+    try:
+        g = Gemm.parse(text)
+    except ScanFuseError:
+        raise argparse.ArgumentTypeError(
+            f"a tile is given as m,n,k (three positive integers), not {text!r}") from None
+    return g.M, g.K, g.N
+
+
+def _add_model_args(p: argparse.ArgumentParser, order_choices=ORDER_CHOICES, default_order="best"):
+    p.add_argument("--buffer", required=True, type=_buffer_arg, metavar="S",
+                   help="on-chip buffer capacity in entries: 65536, 64K or 64Ki (thesis: 64K)")
+    p.add_argument("--order", choices=order_choices, default=default_order,
+                   help=f"visit order: Scan, raster, or the better of both (default {default_order})")
+    p.add_argument("--psum-entries", type=int, default=1, metavar="E",
+                   help="buffer entries one resident partial sum takes, 1..8 (default 1, as in "
+                        "the thesis; 4 = int32 accumulators in an int8-wide buffer)")
+    p.add_argument("--double-buffer", action="store_true",
+                   help="reserve room for a second A and B tile (loads overlap compute)")
+    p.add_argument("--psum-bytes", type=int, default=4, metavar="B",
+                   help="bytes per partial sum spilled to DRAM, 1..16 (default 4: int32)")
+    p.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
+
+
+def _model(args) -> tuple[BufferModel, ElementWidths]:
+    return (BufferModel(args.buffer, args.psum_entries, args.double_buffer),
+            ElementWidths(psum=args.psum_bytes))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="scanfuse", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("layers", help="list a built-in network's layers and MACs",
+                       description="List a network's layers: kind, channels, kernel, stride, "
+                                   "padding, groups, input/output H and W, MACs.")
+    p.add_argument("--network", required=True, metavar="NAME",
+                   help=f"one of: {', '.join(network_names())}")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+
+    p = sub.add_parser("plan", help="plan every pointwise layer (or one GEMM) for least DRAM traffic",
+                       description="Pick tile sizes, loop order and visit order per pointwise "
+                                   "layer minimising DRAM bytes; report traffic (elements and "
+                                   "bytes), the I/O lower bound LB (elements) and the ratio.")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--network", metavar="NAME", help=f"one of: {', '.join(network_names())}")
+    what.add_argument("--gemm", type=_gemm_arg, metavar="M,K,N",
+                      help="one GEMM C[M,N] = A[M,K] B[K,N] (M = output pixels, K = Cin, N = Cout)")
+    _add_model_args(p)
+
+    p = sub.add_parser("schedule", help="print the step list of one GEMM's plan",
+                       description="Print the explicit step list (load / compute / store / "
+                                   "evict, half-open ranges in each operand's (row, col) "
+                                   "coordinates) of the best plan, or of a tiling you give.")
+    p.add_argument("--gemm", required=True, type=_gemm_arg, metavar="M,K,N",
+                   help="the GEMM C[M,N] = A[M,K] B[K,N]")
+    _add_model_args(p)
+    p.add_argument("--tile", type=_triple_arg, metavar="m,n,k",
+                   help="use these tile sizes (elements) instead of searching; needs --loop-order")
+    p.add_argument("--loop-order", choices=LOOP_ORDERS, metavar="ORDER",
+                   help=f"loop order with --tile, outermost first: {', '.join(LOOP_ORDERS)}")
+    p.add_argument("--plot", metavar="FILE.png", help="draw the tile visit order to a PNG")
+    return parser
+
+
+def _cmd_layers(args, console: Console) -> int:
+    from .report.plan_report import network_layers_json, network_layers_table
+    network = get_network(args.network)
+    if args.json:
+        print(json.dumps(network_layers_json(network), indent=2))
+    else:
+        console.print(network_layers_table(network))
+    return 0
+
+
+def _cmd_plan(args, console: Console) -> int:
+    from .report.plan_report import network_plan_json, network_plan_table, not_planned_table
+    model, widths = _model(args)
+    if args.gemm is not None:
+        plan = plan_single_gemm(args.gemm, model, widths, args.order)
+    else:
+        network = get_network(args.network)
+        for layer in network.pointwise_layers():
+            check_buffer(layer.gemm(), model)
+        plan = plan_network(network, model, widths, args.order)
+    if args.json:
+        print(json.dumps(network_plan_json(plan), indent=2))
+        return 0
+    console.print(network_plan_table(plan))
+    skipped = not_planned_table(plan)
+    if skipped is not None:
+        console.print(skipped)
+    return 0
+
+
+def _cmd_schedule(args, console: Console) -> int:
+    from .report.schedule_report import plot_visit_order, schedule_summary, write_schedule_json
+    from .schedule import build_schedule
+    model, widths = _model(args)
+    check_buffer(args.gemm, model)
+    if args.tile is not None:
+        if args.loop_order is None:
+            raise InvalidOptionError("--tile needs --loop-order (one of " + ", ".join(LOOP_ORDERS) + ")")
+        if args.order == "best":
+            raise InvalidOptionError("--tile needs --order scan or --order raster")
+        tiling = Tiling(*args.tile, args.loop_order, args.order)
+        tiling.check_fits(args.gemm)
+        if not model.fits(tiling.tm, tiling.tn, tiling.tk):
+            raise InvalidOptionError(
+                f"tiles {tiling.tm}x{tiling.tn}x{tiling.tk} need "
+                f"{model.footprint(tiling.tm, tiling.tn, tiling.tk)} entries; the buffer has {model.entries}")
+    else:
+        if args.loop_order is not None:
+            raise InvalidOptionError("--loop-order goes with --tile")
+        tiling = plan_gemm(args.gemm, model, widths, args.order).tiling
+    schedule = build_schedule(args.gemm, tiling, model, widths)
+    if args.plot:
+        plot_visit_order(schedule, args.plot)
+    if args.json:
+        write_schedule_json(schedule, sys.stdout)
+    else:
+        for line in schedule_summary(schedule):
+            console.print(line, highlight=False)
+        if args.plot:
+            console.print(f"visit order plotted to {args.plot}", highlight=False)
+    return 0
+
+
+COMMANDS = {"layers": _cmd_layers, "plan": _cmd_plan, "schedule": _cmd_schedule}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        # Pipes and CI logs get wide tables instead of rich's 80-column default.
+        console = Console() if sys.stdout.isatty() else Console(width=200)
+        return COMMANDS[args.command](args, console)
+    except (_UsageError, ScanFuseError) as err:
+        print(f"scanfuse: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

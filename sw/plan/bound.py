@@ -1,0 +1,18 @@
+"""I/O lower bound of a GEMM under an on-chip buffer of S entries (method notes, section 3).
+
+``LB(M, N, K, S) = max(M*K + K*N + M*N, 2*M*N*K / sqrt(S) - 2*S)`` elements: compulsory
+traffic, or the bound of Smith, Lowery, Langou and van de Geijn, "A Tight I/O Lower Bound for
+Matrix Multiplication" (arXiv:1702.02017), ``2mnk/sqrt(S) - 2S`` for ``C := AB + C``. The
+``-2S`` term must stay: without it the "bound" exceeds traffic that legal schedules achieve
+whenever one operand fits on chip.
+"""
+
+import math
+
+from .gemm import Gemm
+
+
+def lower_bound(gemm: Gemm, entries: int) -> int:
+    """Lower bound on DRAM traffic in elements, rounded up to a whole element."""
+    io_bound = 2 * gemm.M * gemm.N * gemm.K / math.sqrt(entries) - 2 * entries
+    return max(gemm.compulsory, math.ceil(io_bound))

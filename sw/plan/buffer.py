@@ -1,0 +1,78 @@
+"""The on-chip buffer model and the element widths used to turn elements into bytes."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InvalidOptionError
+
+
+@dataclass(frozen=True)
+class BufferModel:
+    """How tiles occupy an on-chip buffer of ``entries`` entries.
+
+    The baseline model keeps one tile of each operand resident:
+    ``a * (Tm*Tk + Tk*Tn) + psum_entries * Tm*Tn <= entries`` with ``a = 2`` when
+    ``double_buffer`` (the next A and B tiles load while the current ones compute) else 1.
+
+    Attributes
+    ----------
+    entries:
+        Capacity S in entries (elements), >= 1. The thesis uses 64K = 65,536.
+    psum_entries:
+        Entries one C element (a partial sum) takes, 1..8. Default 1, as in the thesis (every
+        resident element one entry); 4 models int32 accumulators in an int8-wide buffer.
+    double_buffer:
+        Reserve a second A and B tile so loads overlap compute.
+    """
+
+    entries: int
+    psum_entries: int = 1
+    double_buffer: bool = False
+
+    def __post_init__(self):
+        if isinstance(self.entries, bool) or not isinstance(self.entries, int) or self.entries < 1:
+            raise InvalidOptionError(f"buffer must be a positive number of entries, not {self.entries!r}")
+        if not isinstance(self.psum_entries, int) or not 1 <= self.psum_entries <= 8:
+            raise InvalidOptionError(f"psum_entries must be an integer in 1..8, not {self.psum_entries!r}")
+
+    @property
+    def operand_copies(self) -> int:
+        """Tiles of A and of B held at once: 2 when double-buffered, else 1."""
+        return 2 if self.double_buffer else 1
+
+    def footprint(self, tm, tn, tk):
+        """Entries needed by tiles ``tm x tn x tk`` (scalars or numpy arrays)."""
+        return self.operand_copies * (tm * tk + tk * tn) + self.psum_entries * tm * tn
+
+    def fits(self, tm, tn, tk):
+        return self.footprint(tm, tn, tk) <= self.entries
+
+    @property
+    def smallest_footprint(self) -> int:
+        """Footprint of the smallest legal tiling (1x1x1)."""
+        return int(self.footprint(1, 1, 1))
+
+
+@dataclass(frozen=True)
+class ElementWidths:
+    """Bytes per element in DRAM.
+
+    ``a``, ``b``: activations and weights (int8: 1). ``c``: final outputs (1 when requantised
+    to int8). ``psum``: partial sums spilled to and reloaded from DRAM (int32: 4).
+    """
+
+    a: int = 1
+    b: int = 1
+    c: int = 1
+    psum: int = 4
+
+    def __post_init__(self):
+        for name in ("a", "b", "c", "psum"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or not 1 <= value <= 16:
+                raise InvalidOptionError(f"{name} width must be 1..16 bytes, not {value!r}")
+
+
+def as_int64(*values):
+    return tuple(np.asarray(v, dtype=np.int64) for v in values)

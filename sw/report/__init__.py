@@ -1,0 +1,1 @@
+"""Reports: JSON documents, rich tables and plots of plans and schedules."""

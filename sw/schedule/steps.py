@@ -1,0 +1,171 @@
+"""Explicit step lists: the contract between planner, replays, driver and RTL.
+
+A schedule is a list of steps (method notes, section 4). Ranges are half-open, in the
+operand's own (row, col) coordinates: A is M x K, B is K x N, C is M x N.
+
+``load``    read the rectangle from DRAM and make it resident (``load`` of C = partial-sum
+            read-back).
+``compute`` accumulate ``A[m, k] . B[k, n]`` into ``C[m, n]``; A and B must be resident, C
+            resident or fresh.
+``store``   write C to DRAM (a partial-sum spill unless all of K is in) and free it.
+``evict``   free an A or B tile without traffic.
+
+:func:`build_schedule` derives the steps from :func:`scanfuse.plan.walk.tile_walk` by
+comparing consecutive tiles; it does not use the closed-form traffic model, so the two can
+check each other.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from ..plan.buffer import BufferModel, ElementWidths
+from ..plan.gemm import Gemm
+from ..plan.tiling import OPERAND_INDICES, Tiling
+from ..plan.walk import tile_walk
+
+Range = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Load:
+    operand: str  # "A", "B" or "C" (partial-sum read-back)
+    rows: Range
+    cols: Range
+
+    def to_json(self) -> dict:
+        return {"op": "load", "operand": self.operand, "rows": list(self.rows), "cols": list(self.cols)}
+
+
+@dataclass(frozen=True)
+class Compute:
+    m: Range
+    n: Range
+    k: Range
+
+    def to_json(self) -> dict:
+        return {"op": "compute", "m": list(self.m), "n": list(self.n), "k": list(self.k)}
+
+
+@dataclass(frozen=True)
+class Store:
+    operand: str  # always "C"
+    rows: Range
+    cols: Range
+
+    def to_json(self) -> dict:
+        return {"op": "store", "operand": self.operand, "rows": list(self.rows), "cols": list(self.cols)}
+
+
+@dataclass(frozen=True)
+class Evict:
+    operand: str  # "A" or "B"
+    rows: Range
+    cols: Range
+
+    def to_json(self) -> dict:
+        return {"op": "evict", "operand": self.operand, "rows": list(self.rows), "cols": list(self.cols)}
+
+
+Step = Load | Compute | Store | Evict
+
+
+def _area(step) -> int:
+    return (step.rows[1] - step.rows[0]) * (step.cols[1] - step.cols[0])
+
+
+def iter_steps(gemm: Gemm, tiling: Tiling, model: BufferModel) -> Iterator[Step]:
+    """Yield the step list of ``tiling`` on ``gemm``.
+
+    With a single-buffered model a changed A or B tile is evicted before its successor is
+    loaded; double-buffered, the successor is loaded first (a prefetch while the current tile
+    computes), which the model's footprint reserves room for.
+    """
+    tiling.check_fits(gemm)
+    counts = tiling.counts(gemm)
+
+    def rect(operand: str, at: dict[str, int]) -> tuple[Range, Range]:
+        row, col = OPERAND_INDICES[operand]
+        return tiling.span(gemm, row, at[row]), tiling.span(gemm, col, at[col])
+
+    def key(operand: str, at: dict[str, int]) -> tuple[int, int]:
+        row, col = OPERAND_INDICES[operand]
+        return at[row], at[col]
+
+    k_done: dict[tuple[int, int], int] = {}  # C tile -> k chunks accumulated so far
+    prev = None
+    for at in tile_walk(counts, tiling.loop_order, tiling.visit_order):
+        changed = {p for p in "ABC" if prev is None or key(p, at) != key(p, prev)}
+        fresh = [p for p in "AB" if p in changed]
+        if model.double_buffer:
+            yield from (Load(p, *rect(p, at)) for p in fresh)
+        if prev is not None and "C" in changed:
+            yield Store("C", *rect("C", prev))
+        if prev is not None:
+            for p in fresh:
+                yield Evict(p, *rect(p, prev))
+                if not model.double_buffer:
+                    yield Load(p, *rect(p, at))
+        elif not model.double_buffer:
+            yield from (Load(p, *rect(p, at)) for p in fresh)
+        c_key = key("C", at)
+        if "C" in changed and k_done.get(c_key, 0) > 0:
+            yield Load("C", *rect("C", at))
+        m_range, n_range = rect("C", at)
+        yield Compute(m_range, n_range, tiling.span(gemm, "k", at["k"]))
+        k_done[c_key] = k_done.get(c_key, 0) + 1
+        prev = at
+    yield Store("C", *rect("C", prev))
+    yield Evict("A", *rect("A", prev))
+    yield Evict("B", *rect("B", prev))
+
+
+@dataclass
+class Schedule:
+    """A GEMM's step list with the DRAM traffic it implies.
+
+    ``reads``/``writes`` are in elements, summed over ``load``/``store`` areas;
+    ``read_bytes``/``write_bytes`` weigh A, B, final C and partial sums by ``widths``.
+    """
+
+    gemm: Gemm
+    tiling: Tiling
+    model: BufferModel
+    widths: ElementWidths
+    steps: list[Step] = field(default_factory=list)
+
+    @property
+    def reads(self) -> int:
+        return sum(_area(s) for s in self.steps if isinstance(s, Load))
+
+    @property
+    def writes(self) -> int:
+        return sum(_area(s) for s in self.steps if isinstance(s, Store))
+
+    def byte_counts(self) -> tuple[int, int]:
+        """(read bytes, write bytes): C loads and non-final C stores count as partial sums."""
+        w = self.widths
+        per_load = {"A": w.a, "B": w.b, "C": w.psum}
+        reads = sum(_area(s) * per_load[s.operand] for s in self.steps if isinstance(s, Load))
+        stores = [s for s in self.steps if isinstance(s, Store)]
+        spilled = sum(_area(s) for s in stores) - self.gemm.M * self.gemm.N
+        return reads, self.gemm.M * self.gemm.N * w.c + spilled * w.psum
+
+    def to_json(self) -> dict:
+        read_bytes, write_bytes = self.byte_counts()
+        return {
+            "gemm": {"M": self.gemm.M, "K": self.gemm.K, "N": self.gemm.N},
+            "buffer_entries": self.model.entries,
+            "tile": {"m": self.tiling.tm, "n": self.tiling.tn, "k": self.tiling.tk},
+            "loop_order": self.tiling.loop_order,
+            "visit_order": self.tiling.visit_order.value,
+            "dram": {"reads": self.reads, "writes": self.writes,
+                     "read_bytes": read_bytes, "write_bytes": write_bytes},
+            "steps": [s.to_json() for s in self.steps],
+        }
+
+
+def build_schedule(gemm: Gemm, tiling: Tiling, model: BufferModel,
+                   widths: ElementWidths | None = None) -> Schedule:
+    """The full step list of ``tiling`` on ``gemm`` under ``model``."""
+    return Schedule(gemm, tiling, model, widths or ElementWidths(),
+                    list(iter_steps(gemm, tiling, model)))
