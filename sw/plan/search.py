@@ -18,7 +18,7 @@ from .bound import lower_bound
 from .buffer import BufferModel, ElementWidths
 from .gemm import Gemm
 from .tiling import LOOP_ORDERS, Tiling, VisitOrder, tile_count
-from .traffic import Traffic, gemm_traffic, residency_areas
+from .traffic import Traffic, gemm_traffic, residency_areas, tile_dims
 
 #: Orders accepted by the search: a visit order, or ``best`` of both.
 ORDER_CHOICES = ("scan", "raster", "best")
@@ -81,7 +81,11 @@ def candidate_points(gemm: Gemm, model: BufferModel, align: int = 8) -> np.ndarr
             points.append(np.stack([cols["m"], cols["n"], cols["k"]], axis=1))
     if not points:
         return np.empty((0, 3), dtype=np.int64)
-    return np.unique(np.concatenate(points), axis=0)
+    # De-duplicate through one int64 key per point (a row-wise unique sorts far slower).
+    stacked = np.concatenate(points)
+    base_n, base_k = gemm.N + 1, gemm.K + 1
+    keys = np.unique((stacked[:, 0] * base_n + stacked[:, 1]) * base_k + stacked[:, 2])
+    return np.stack([keys // (base_n * base_k), keys // base_k % base_n, keys % base_k], axis=1)
 
 
 @dataclass(frozen=True)
@@ -134,12 +138,13 @@ def plan_gemm(gemm: Gemm, model: BufferModel, widths: ElementWidths = ElementWid
     check_buffer(gemm, model)
     points = candidate_points(gemm, model, align)
     tm, tn, tk = points[:, 0], points[:, 1], points[:, 2]
-    tiles = (-(-gemm.M // tm)) * (-(-gemm.N // tn)) * (-(-gemm.K // tk))
+    dims = tile_dims(gemm, tm, tn, tk)
+    tiles = dims["m"][2] * dims["n"][2] * dims["k"][2]
     mn = gemm.M * gemm.N
     best = None
     for visit in visits:
         for loop_order in LOOP_ORDERS:
-            va, vb, vc = residency_areas(gemm, tm, tn, tk, loop_order, visit)
+            va, vb, vc = residency_areas(gemm, tm, tn, tk, loop_order, visit, dims)
             cost = va * widths.a + vb * widths.b + (vc - mn) * (2 * widths.psum) + mn * widths.c
             low = cost.min()
             i = int(np.flatnonzero(cost == low)[np.argmin(tiles[cost == low])])

@@ -119,9 +119,18 @@ class Traffic:
                          ("a_reads", "b_reads", "c_psum_reads", "c_final_writes", "c_psum_writes")))
 
 
-def residency_areas(gemm: Gemm, tm, tn, tk, loop_order: str, visit_order: VisitOrder):
-    """``(V_A, V_B, V_C)`` as int64 arrays broadcast over the tile-size arrays."""
-    dims = {"m": _dim_arrays(gemm.M, tm), "n": _dim_arrays(gemm.N, tn), "k": _dim_arrays(gemm.K, tk)}
+def tile_dims(gemm: Gemm, tm, tn, tk) -> dict:
+    """Per-index ``(D, T, n, e)`` arrays for :func:`residency_areas` (compute once, reuse)."""
+    return {"m": _dim_arrays(gemm.M, tm), "n": _dim_arrays(gemm.N, tn), "k": _dim_arrays(gemm.K, tk)}
+
+
+def residency_areas(gemm: Gemm, tm, tn, tk, loop_order: str, visit_order: VisitOrder,
+                    dims: dict | None = None):
+    """``(V_A, V_B, V_C)`` as int64 arrays broadcast over the tile-size arrays.
+
+    ``dims`` may pass a precomputed :func:`tile_dims` of the same tiles.
+    """
+    dims = dims or tile_dims(gemm, tm, tn, tk)
     scan = VisitOrder.parse(visit_order) is VisitOrder.SCAN
     areas = []
     for operand in "ABC":

@@ -1,0 +1,112 @@
+"""The ``scanfuse`` command: JSON contracts, units, and one-line errors with exit code 2."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from replay import replay
+from scanfuse.cli import main
+from scanfuse.network import get_network
+from scanfuse.plan import BufferModel, plan_network
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_plan_network_json_matches_the_api(capsys):
+    code, out, err = run(capsys, "plan", "--network", "mobilenetv2", "--buffer", "64K", "--json")
+    assert code == 0 and err == ""
+    doc = json.loads(out)
+    assert set(doc) >= {"network", "buffer_entries", "layers", "total"}
+    assert doc["network"] == "mobilenetv2" and doc["buffer_entries"] == 65536
+    layer = doc["layers"][0]
+    assert set(layer) == {"name", "M", "K", "N", "tile", "loop_order", "visit_order", "dram",
+                          "lower_bound", "ratio"}
+    assert set(layer["tile"]) == {"m", "n", "k"}
+    assert set(layer["dram"]) == {"reads", "writes", "read_bytes", "write_bytes"}
+    plan = plan_network(get_network("mobilenetv2"), BufferModel(65536))
+    assert doc["total"] == {"reads": plan.traffic.reads, "writes": plan.traffic.writes,
+                            "read_bytes": plan.read_bytes, "write_bytes": plan.write_bytes,
+                            "lower_bound": plan.lower_bound}
+    assert [item["name"] for item in doc["not_planned"]][:2] == ["stem", "b0.dw"]
+
+
+@pytest.mark.parametrize("buffer", ["65536", "64K", "64Ki"])
+def test_buffer_spellings_agree(capsys, buffer):
+    code, out, _ = run(capsys, "plan", "--gemm", "3136,24,144", "--buffer", buffer, "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["buffer_entries"] == 65536
+    assert doc["layers"][0]["ratio"] == 1.0
+
+
+def test_schedule_json_replays_to_its_reported_traffic(capsys):
+    code, out, _ = run(capsys, "schedule", "--gemm", "37,23,29", "--buffer", "300", "--json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["gemm"] == {"M": 37, "K": 23, "N": 29} and doc["buffer_entries"] == 300
+    result = replay(doc["steps"], 37, 23, 29, 300)
+    assert doc["dram"]["reads"] == result.reads and doc["dram"]["writes"] == result.writes
+    code, out, _ = run(capsys, "plan", "--gemm", "37,23,29", "--buffer", "300", "--json")
+    assert json.loads(out)["total"]["reads"] == result.reads
+
+
+def test_schedule_with_a_given_tiling_and_plot(capsys, tmp_path):
+    png = tmp_path / "walk.png"
+    code, out, _ = run(capsys, "schedule", "--gemm", "20,10,30", "--buffer", "1K", "--tile", "8,8,4",
+                       "--loop-order", "nkm", "--order", "raster", "--plot", str(png))
+    assert code == 0
+    assert "tiles 8×8×4" in out and "raster" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_layers_json(capsys):
+    code, out, _ = run(capsys, "layers", "--network", "resnet50-v1", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["macs"] == 3_857_973_248
+    assert {"name", "kind", "cin", "cout", "kernel", "stride", "padding", "groups",
+            "h_in", "w_in", "h_out", "w_out"} <= set(doc["layers"][0])
+
+
+def test_tables_for_people(capsys):
+    code, out, _ = run(capsys, "plan", "--network", "resnet50", "--buffer", "16K")
+    assert code == 0 and "s1b0.conv1" in out and "not yet planned" in out and "total" in out
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["plan", "--gemm", "0,3,4", "--buffer", "64K"], "M must be a positive whole number"),
+    (["plan", "--gemm", "3,-4,4", "--buffer", "64K"], "K must be a positive whole number"),
+    (["plan", "--gemm", "3,4", "--buffer", "64K"], "M,K,N"),
+    (["plan", "--gemm", "a,b,c", "--buffer", "64K"], "positive whole number"),
+    (["plan", "--network", "alexnet", "--buffer", "64K"], "unknown network 'alexnet'"),
+    (["plan", "--network", "mobilenetv2", "--buffer", "2"], "cannot hold"),
+    (["plan", "--gemm", "3,4,5", "--buffer", "0"], "buffer must be"),
+    (["plan", "--gemm", "3,4,5", "--buffer", "1.5K"], "buffer must be"),
+    (["plan", "--gemm", "3,4,5", "--buffer", "64K", "--order", "zigzag"], "invalid choice"),
+    (["plan", "--gemm", "3,4,5", "--buffer", "64K", "--psum-entries", "9"], "psum_entries"),
+    (["schedule", "--gemm", "3,4,5", "--buffer", "64K", "--tile", "4,1,1",
+      "--loop-order", "mnk", "--order", "scan"], "exceeds"),
+    (["schedule", "--gemm", "30,40,50", "--buffer", "100", "--tile", "10,10,10",
+      "--loop-order", "mnk", "--order", "scan"], "need 300 entries"),
+    (["schedule", "--gemm", "3,4,5", "--buffer", "64K", "--tile", "1,1,1"], "--loop-order"),
+    (["layers"], "required"),
+    ([], "required"),
+])
+def test_bad_input_is_one_line_and_exit_2(capsys, argv, fragment):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("scanfuse: error: ") and fragment in err
+
+
+def test_console_script_is_installed():
+    exe = Path(sys.executable).with_name("scanfuse")
+    result = subprocess.run([str(exe), "plan", "--gemm", "0,1,1", "--buffer", "64K"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    help_text = subprocess.run([str(exe), "plan", "--help"], capture_output=True, text=True).stdout
+    assert "entries" in help_text and "bytes" in help_text
