@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--gemm", type=_gemm_arg, metavar="M,K,N",
                       help="one GEMM C[M,N] = A[M,K] B[K,N] (M = output pixels, K = Cin, N = Cout)")
     _add_model_args(p)
+    p.add_argument("--fuse", action="store_true",
+                   help="plan every layer and fuse [1x1] -> depthwise -> 1x1 chains where it "
+                        "saves traffic (with --network)")
 
     p = sub.add_parser("schedule", help="print the step list of one GEMM's plan",
                        description="Print the explicit step list (load / compute / store / "
@@ -127,6 +130,8 @@ def _cmd_layers(args, console: Console) -> int:
 def _cmd_plan(args, console: Console) -> int:
     from .report.plan_report import network_plan_json, network_plan_table, not_planned_table
     model, widths = _model(args)
+    if args.fuse:
+        return _plan_fused(args, model, widths, console)
     if args.gemm is not None:
         plan = plan_single_gemm(args.gemm, model, widths, args.order)
     else:
@@ -141,6 +146,20 @@ def _cmd_plan(args, console: Console) -> int:
     skipped = not_planned_table(plan)
     if skipped is not None:
         console.print(skipped)
+    return 0
+
+
+def _plan_fused(args, model, widths, console: Console) -> int:
+    from .fuse.network import plan_fused_network
+    from .report.fusion_report import fused_plan_json, fused_plan_tables
+    if args.network is None:
+        raise InvalidOptionError("--fuse plans a network: give --network NAME, not --gemm")
+    plan = plan_fused_network(get_network(args.network), model, widths, args.order)
+    if args.json:
+        print(json.dumps(fused_plan_json(plan), indent=2))
+    else:
+        for table in fused_plan_tables(plan):
+            console.print(table)
     return 0
 
 

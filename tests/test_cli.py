@@ -110,3 +110,22 @@ def test_console_script_is_installed():
     assert result.returncode == 2 and "Traceback" not in result.stderr
     help_text = subprocess.run([str(exe), "plan", "--help"], capture_output=True, text=True).stdout
     assert "entries" in help_text and "bytes" in help_text
+
+
+def test_plan_fuse_json(capsys):
+    code, out, _ = run(capsys, "plan", "--network", "mobilenetv2", "--buffer", "64K", "--fuse", "--json")
+    doc = json.loads(out)
+    assert code == 0 and {"groups", "total", "total_unfused", "layers"} <= set(doc)
+    group = doc["groups"][1]
+    assert group["layers"] == ["b1.expand", "b1.dw", "b1.project"]
+    assert {"dram", "onchip_peak", "lower_bound"} <= set(group)
+    assert set(group["dram"]) == {"reads", "writes", "read_bytes", "write_bytes"}
+    assert group["onchip_peak"] <= 65536 and group["ratio"] == 1.0
+    assert len(doc["layers"]) == len(get_network("mobilenetv2").layers) == 54 and doc["layers"][0]["kind"] == "conv"
+    total = doc["total"]["read_bytes"] + doc["total"]["write_bytes"]
+    assert total == 5_696_744
+
+
+def test_plan_fuse_needs_a_network(capsys):
+    code, _, err = run(capsys, "plan", "--gemm", "3,3,3", "--buffer", "64K", "--fuse")
+    assert code == 2 and "--network" in err

@@ -65,10 +65,36 @@ def mobilenetv1(resolution: int = 224, classes: int = 1000) -> Network:
     return net.build()
 
 
-def resnet50(variant: str = "v1.5", resolution: int = 224, classes: int = 1000) -> Network:
+def cp_rank(width: int, rule: str | int = "channels") -> int:
+    """CP rank of a bottleneck's ``width x width x 3 x 3`` conv under a rank rule.
+
+    ``"channels"`` (default): R = width, which reproduces the thesis's 20% (method notes,
+    section 9). ``"max3"``: R = max(shape) // 3 = width // 3. An int: that rank.
+    """
+    if isinstance(rule, int) and not isinstance(rule, bool):
+        rank = rule
+    elif rule == "channels":
+        rank = width
+    elif rule == "max3":
+        rank = max(width, width, 3, 3) // 3
+    else:
+        raise UnknownNetworkError(f"rank rule must be channels, max3 or a positive integer, not {rule!r}")
+    if rank < 1:
+        raise UnknownNetworkError(f"CP rank must be >= 1, not {rank}")
+    return rank
+
+
+def resnet50(variant: str = "v1.5", resolution: int = 224, classes: int = 1000,
+             cp_rank_rule: str | int | None = None) -> Network:
+    """ResNet-50; with ``cp_rank_rule`` every bottleneck 3x3 is CP-decomposed (Lebedev et
+    al., ICLR 2015) into 1x1 (width -> R), 3x1 depthwise (stride (s, 1)), 1x3 depthwise
+    (stride (1, s)) and 1x1 (R -> width)."""
     if variant not in ("v1", "v1.5"):
         raise UnknownNetworkError(f"ResNet-50 variant must be v1 or v1.5, not {variant!r}")
-    net = NetworkBuilder("resnet50" if variant == "v1.5" else "resnet50-v1", resolution, resolution)
+    name = "resnet50" if variant == "v1.5" else "resnet50-v1"
+    if cp_rank_rule is not None:
+        name += "-cp"
+    net = NetworkBuilder(name, resolution, resolution)
     net.begin_block("stem")
     net.conv("stem", 64, 7, 2, 3)
     net.pool("stem.pool", 3, 2, 1)
@@ -81,7 +107,14 @@ def resnet50(variant: str = "v1.5", resolution: int = 224, classes: int = 1000) 
             cin, h, w = net.channels, net.height, net.width
             net.begin_block(name)
             net.conv(f"{name}.conv1", width, 1, stride_1x1, 0)
-            net.conv(f"{name}.conv2", width, 3, stride_3x3, 1)
+            if cp_rank_rule is None:
+                net.conv(f"{name}.conv2", width, 3, stride_3x3, 1)
+            else:
+                rank = cp_rank(width, cp_rank_rule)
+                net.pointwise(f"{name}.conv2.cp1", rank)
+                net.depthwise(f"{name}.conv2.cpv", (3, 1), (stride_3x3, 1), (1, 0))
+                net.depthwise(f"{name}.conv2.cph", (1, 3), (1, stride_3x3), (0, 1))
+                net.pointwise(f"{name}.conv2.cp2", width)
             net.conv(f"{name}.conv3", width * 4, 1, 1, 0)
             if index == 0:
                 # The projection shortcut reads the block input, not conv3's output.
@@ -103,6 +136,7 @@ _BUILTIN = {
     "resnet50": lambda: resnet50("v1.5"),
     "resnet50-v1.5": lambda: resnet50("v1.5"),
     "resnet50-v1": lambda: resnet50("v1"),
+    "resnet50-cp": lambda: resnet50("v1.5", cp_rank_rule="channels"),
 }
 
 

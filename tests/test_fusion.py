@@ -1,0 +1,169 @@
+"""Fused chains: the closed-form traffic equals a replay of the fused step list."""
+
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fused_replay import replay_fused
+from scanfuse.fuse.chain import (MODES, FusedChain, FusedSchedule, NotFusableError, chain_traffic,
+                                 plan_chain, schedule_options)
+from scanfuse.fuse.steps import fused_steps
+from scanfuse.network import NetworkBuilder, get_network
+from scanfuse.plan import BufferModel
+
+
+def _chain(h, w, cin, hidden, cout, stride, expand=True, cp=False, residual=None):
+    net = NetworkBuilder("t", h, w, cin)
+    net.begin_block("blk")
+    if expand:
+        net.pointwise("blk.expand", hidden)
+    if cp:
+        net.depthwise("blk.dwv", (3, 1), (stride, 1), (1, 0))
+        net.depthwise("blk.dwh", (1, 3), (1, stride), (0, 1))
+    else:
+        net.depthwise("blk.dw", 3, stride, 1)
+    net.pointwise("blk.project", cout)
+    layers = net.build().layers
+    if residual is None:
+        residual = stride == 1 and cin == cout
+    return FusedChain("blk", layers, residual)
+
+
+def _check(chain, sched, psum_entries=1):
+    traffic, (onchip, y_buf) = chain_traffic(chain, sched)
+    capacity = int(onchip + y_buf * psum_entries)
+    seen = replay_fused(list(fused_steps(chain, sched)), chain.layers, chain.residual, capacity,
+                        psum_entries)
+    assert (seen.x_reads, seen.w_reads, seen.y_final_writes, seen.y_psum_writes, seen.y_psum_reads) == (
+        int(traffic.x_reads), int(traffic.w_reads), int(traffic.y_final_writes),
+        int(traffic.y_psum_writes), int(traffic.y_psum_reads))
+    return seen
+
+
+@st.composite
+def chains_and_schedules(draw):
+    h = draw(st.integers(1, 11))
+    w = draw(st.integers(1, 7))
+    stride = draw(st.sampled_from([1, 2]))
+    cin = draw(st.integers(1, 6))
+    cout = draw(st.sampled_from([cin, draw(st.integers(1, 6))]))
+    chain = _chain(h, w, cin, draw(st.integers(1, 13)), cout, stride,
+                   expand=draw(st.booleans()) or False, cp=draw(st.booleans()))
+    ho = chain.y_shape[0]
+    mode = draw(st.sampled_from(MODES))
+    options = draw(st.sampled_from(schedule_options(mode)))
+    sched = FusedSchedule(draw(st.integers(1, ho)), draw(st.integers(1, chain.hidden)), mode, *options)
+    return chain, sched
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(chains_and_schedules(), st.sampled_from([1, 4]))
+def test_fused_traffic_equals_replay(problem, psum_entries):
+    chain, sched = problem
+    _check(chain, sched, psum_entries)
+
+
+def test_searched_fused_plans_replay_within_the_buffer():
+    rng = random.Random(3)
+    for _ in range(25):
+        chain = _chain(rng.randint(3, 15), rng.randint(3, 15), rng.randint(2, 12), rng.randint(4, 40),
+                       rng.randint(2, 12), rng.choice([1, 2]), expand=rng.random() < 0.8,
+                       cp=rng.random() < 0.3)
+        entries = rng.randint(200, 4000)
+        plan = plan_chain(chain, BufferModel(entries))
+        if plan is None:
+            continue
+        seen = _check(plan.chain, plan.schedule)
+        assert seen.peak <= plan.onchip_peak <= entries
+        assert plan.traffic.reads + plan.traffic.writes >= chain.lower_bound()
+
+
+def test_mobilenetv2_groups_reach_their_lower_bound_at_64k():
+    net = get_network("mobilenetv2")
+    for block in net.blocks:
+        if block.kind != "inverted_residual":
+            continue
+        chain = FusedChain(block.name, tuple(net.layer(n) for n in block.layers), block.residual)
+        plan = plan_chain(chain, BufferModel(65536))
+        assert plan.traffic.reads + plan.traffic.writes == chain.lower_bound(), block.name
+        assert plan.traffic.y_psum_writes == 0
+
+
+def test_weights_larger_than_the_buffer_are_still_read_once():
+    # b16 of MobileNetV2: 160 -> 960 -> 320 on 7x7; its weights (470,400) exceed 64K entries.
+    net = get_network("mobilenetv2")
+    block = net.blocks[[b.name for b in net.blocks].index("b16")]
+    chain = FusedChain("b16", tuple(net.layer(n) for n in block.layers), False)
+    assert chain.weights > 65536
+    plan = plan_chain(chain, BufferModel(65536))
+    assert plan.traffic.w_reads == chain.weights
+
+
+def test_scan_keeps_the_chunk_at_each_strip_turn():
+    chain = _chain(8, 4, 3, 10, 5, 1)
+    scan = chain_traffic(chain, FusedSchedule(2, 4, "strips", True))[0]
+    raster = chain_traffic(chain, FusedSchedule(2, 4, "strips", False))[0]
+    # 4 strips, chunks 4+4+2: of the 3 strip turns, 2 keep the edge chunk (2), 1 the first (4).
+    assert raster.w_reads - scan.w_reads == (2 * 2 + 1 * 4) * chain.weights_per_channel
+
+
+def test_chains_that_cannot_fuse():
+    net = get_network("resnet50")
+    with pytest.raises(NotFusableError, match="depthwise"):
+        FusedChain("x", (net.layer("s1b0.conv1"), net.layer("s1b0.conv2"), net.layer("s1b0.conv3")))
+    with pytest.raises(NotFusableError, match="residual"):
+        _chain(8, 8, 4, 8, 6, 1, residual=True)
+
+
+# --- network level ----------------------------------------------------------------------
+
+from scanfuse.fuse.network import plan_fused_network, thesis_groups  # noqa: E402
+
+
+def test_resnet50_cp_replaces_every_3x3():
+    cp, plain = get_network("resnet50-cp"), get_network("resnet50")
+    groups = thesis_groups(cp)
+    assert len(groups) == 16 and groups[0].name == "s1b0.conv2"
+    assert [l.kind.value for l in groups[3].layers] == ["pointwise", "depthwise", "depthwise", "pointwise"]
+    assert groups[3].layers[1].stride == (2, 1) and groups[3].layers[2].stride == (1, 2)
+    # 3x3 (w -> w) becomes w*w + 3w + 3w + w*w MACs per output pixel at rank R = w.
+    saved = 0
+    for block in (b for b in plain.blocks if b.kind == "bottleneck"):
+        conv = plain.layer(f"{block.name}.conv2")
+        w, pixels = conv.cout, conv.h_out * conv.w_out
+        cp_layers = [cp.layer(f"{block.name}.conv2.{s}") for s in ("cp1", "cpv", "cph", "cp2")]
+        assert sum(l.macs for l in cp_layers) == (
+            conv.h_in * conv.w_in * w * w + conv.h_out * conv.w_in * 3 * w + pixels * 3 * w + pixels * w * w)
+        saved += conv.macs - sum(l.macs for l in cp_layers)
+    assert plain.macs - cp.macs == saved and cp.macs == 2_774_949_376
+
+
+def test_mobilenetv2_fused_network_at_64k():
+    plan = plan_fused_network(get_network("mobilenetv2"), BufferModel(65536))
+    assert all(g.fused for g in plan.groups) and len(plan.groups) == 17
+    fused = plan.total["read_bytes"] + plan.total["write_bytes"]
+    unfused = plan.total_unfused["read_bytes"] + plan.total_unfused["write_bytes"]
+    assert (fused, unfused) == (5_696_744, 16_980_072)      # 66.5% less traffic
+
+
+def test_fusion_is_never_worse_and_says_why():
+    for name, entries in (("mobilenetv1", 65536), ("resnet50-cp", 65536), ("mobilenetv2", 4096)):
+        plan = plan_fused_network(get_network(name), BufferModel(entries))
+        for g in plan.groups:
+            if g.fused:
+                assert g.plan.total_bytes < g.unfused_bytes
+            else:
+                assert g.reason != "fused" and ("fits" in g.reason or "would move" in g.reason)
+        assert (plan.total["read_bytes"] + plan.total["write_bytes"]
+                <= plan.total_unfused["read_bytes"] + plan.total_unfused["write_bytes"])
+    not_fused = [g for g in plan_fused_network(get_network("mobilenetv1"), BufferModel(65536)).groups
+                 if not g.fused]
+    assert not_fused and all("would move" in g.reason for g in not_fused)
+
+
+def test_a_group_that_cannot_fit_is_split():
+    plan = plan_fused_network(get_network("mobilenetv2"), BufferModel(3000))
+    split = [g for g in plan.groups if g.plan is None]
+    assert split and all("no fused schedule fits" in g.reason for g in split)
