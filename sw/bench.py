@@ -18,6 +18,8 @@ from .plan.search import plan_gemm
 
 NETWORKS = ("mobilenetv2", "resnet50")
 BUFFERS = (16384, 65536, 262144)
+FUSED_NETWORKS = ("mobilenetv2", "resnet50-cp")
+FUSED_BUFFERS = (16384, 32768, 65536, 131072, 262144)
 
 
 def planner_wall_time(name: str, entries: int = 65536, repeats: int = 3) -> float:
@@ -49,10 +51,42 @@ def ratio_figures(name: str, entries: int) -> dict:
     }
 
 
+def fusion_figures(name: str, entries: int) -> dict:
+    """Whole-network bytes for {raster, scan} x {unfused, thesis-style fused}."""
+    from .fuse.network import plan_fused_network
+    row = {"network": name, "buffer_entries": entries}
+    for order in ("raster", "scan"):
+        plan = plan_fused_network(get_network(name), BufferModel(entries), order=order)
+        unfused, fused = plan.total_unfused, plan.total
+        row[f"{order}_unfused"] = unfused["read_bytes"] + unfused["write_bytes"]
+        row[f"{order}_fused"] = fused["read_bytes"] + fused["write_bytes"]
+        row[f"{order}_groups_fused"] = sum(g.fused for g in plan.groups)
+        row["groups"] = len(plan.groups)
+    row["saving_vs_raster_unfused"] = 1 - row["scan_fused"] / row["raster_unfused"]
+    return row
+
+
+def fused_planner_wall_time(name: str, entries: int = 65536, repeats: int = 3) -> float:
+    """Best-of-``repeats`` seconds to plan a network with fusion from cold caches."""
+    from .fuse import chain
+    from .fuse.network import plan_fused_network
+    network = get_network(name)
+    best = float("inf")
+    for _ in range(repeats):
+        plan_gemm.cache_clear()
+        chain._SEARCHED.clear()
+        start = time.perf_counter()
+        plan_fused_network(network, BufferModel(entries))
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def run() -> dict:
     return {
         "planner_seconds": {name: planner_wall_time(name) for name in NETWORKS},
         "ratios": [ratio_figures(name, entries) for name in NETWORKS for entries in BUFFERS],
+        "fused_planner_seconds": {name: fused_planner_wall_time(name) for name in FUSED_NETWORKS},
+        "fusion": [fusion_figures(name, entries) for name in FUSED_NETWORKS for entries in FUSED_BUFFERS],
     }
 
 
@@ -73,6 +107,23 @@ def print_report(results: dict, console: Console) -> None:
                       str(r["layers_at_lb"]), f"{r['max_ratio']:.3f}", f"{r['mean_ratio']:.3f}",
                       f"{r['summed_ratio']:.4f}", f"{r['scan_bytes']:,}", f"{r['raster_bytes']:,}",
                       f"{100 * r['scan_saving']:.2f}%")
+    console.print(table)
+    table = Table(title="Fused planning wall time (every layer + fusion, S = 64K, cold caches, best of 3)")
+    table.add_column("network")
+    table.add_column("seconds", justify="right")
+    table.add_column("target", justify="right")
+    for name, seconds in results["fused_planner_seconds"].items():
+        table.add_row(name, f"{seconds:.3f}", "< 2 s " + ("✓" if seconds < 2 else "✗"))
+    console.print(table)
+    table = Table(title="Whole-network DRAM bytes: raster/Scan x unfused/thesis-style fused")
+    for column in ("network", "S", "raster unfused", "Scan unfused", "raster fused", "Scan fused",
+                   "groups fused (Scan)", "Scan fused vs raster unfused"):
+        table.add_column(column, justify="left" if column == "network" else "right")
+    for r in results["fusion"]:
+        table.add_row(r["network"], f"{r['buffer_entries'] // 1024}K", f"{r['raster_unfused']:,}",
+                      f"{r['scan_unfused']:,}", f"{r['raster_fused']:,}", f"{r['scan_fused']:,}",
+                      f"{r['scan_groups_fused']}/{r['groups']}",
+                      f"-{100 * r['saving_vs_raster_unfused']:.1f}%")
     console.print(table)
 
 
