@@ -99,8 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="one GEMM C[M,N] = A[M,K] B[K,N] (M = output pixels, K = Cin, N = Cout)")
     _add_model_args(p)
     p.add_argument("--fuse", action="store_true",
-                   help="plan every layer and fuse [1x1] -> depthwise -> 1x1 chains where it "
-                        "saves traffic (with --network)")
+                   help="plan every layer, fuse [1x1] -> depthwise -> 1x1 chains where it saves "
+                        "traffic (thesis-style), and report extended fusion (pipelines of whole "
+                        "blocks) beside it (with --network)")
 
     p = sub.add_parser("schedule", help="print the step list of one GEMM's plan",
                        description="Print the explicit step list (load / compute / store / "
@@ -154,7 +155,7 @@ def _plan_fused(args, model, widths, console: Console) -> int:
     from .report.fusion_report import fused_plan_json, fused_plan_tables
     if args.network is None:
         raise InvalidOptionError("--fuse plans a network: give --network NAME, not --gemm")
-    plan = plan_fused_network(get_network(args.network), model, widths, args.order)
+    plan = plan_fused_network(get_network(args.network), model, widths, args.order, extended=True)
     if args.json:
         print(json.dumps(fused_plan_json(plan), indent=2))
     else:

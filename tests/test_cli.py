@@ -115,7 +115,8 @@ def test_console_script_is_installed():
 def test_plan_fuse_json(capsys):
     code, out, _ = run(capsys, "plan", "--network", "mobilenetv2", "--buffer", "64K", "--fuse", "--json")
     doc = json.loads(out)
-    assert code == 0 and {"groups", "total", "total_unfused", "layers"} <= set(doc)
+    assert code == 0 and {"groups", "total", "total_unfused", "layers", "extended_groups",
+                          "total_extended"} <= set(doc)
     group = doc["groups"][1]
     assert group["layers"] == ["b1.expand", "b1.dw", "b1.project"]
     assert {"dram", "onchip_peak", "lower_bound"} <= set(group)

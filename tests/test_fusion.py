@@ -167,3 +167,93 @@ def test_a_group_that_cannot_fit_is_split():
     plan = plan_fused_network(get_network("mobilenetv2"), BufferModel(3000))
     split = [g for g in plan.groups if g.plan is None]
     assert split and all("no fused schedule fits" in g.reason for g in split)
+
+
+# --- extended fusion: pipelines -------------------------------------------------------
+
+from pipeline_replay import replay_pipeline  # noqa: E402
+from scanfuse.fuse.pipeline import (FusedPipeline, PipelineSchedule, Segment,  # noqa: E402
+                                    pipeline_footprint, pipeline_traffic, plan_pipeline)
+from scanfuse.fuse.steps import pipeline_steps  # noqa: E402
+
+
+def _pipeline(draw_or_rng, h, w, stride, channels, kinds):
+    """Build consecutive segments: 'ir' = expand->dw->project, 'cp' = 1x1->3x1->1x3->1x1,
+    'pw' = a lone 1x1; residual on every stride-1 'ir' with equal channels."""
+    rng = draw_or_rng
+    net = NetworkBuilder("p", h, w, channels[0])
+    segments, residuals = [], []
+    for index, kind in enumerate(kinds):
+        start = len(net._layers)
+        cin = net.channels
+        if kind == "pw":
+            net.pointwise(f"s{index}.pw", channels[index + 1])
+        elif kind == "ir":
+            net.pointwise(f"s{index}.expand", rng.randint(1, 9))
+            net.depthwise(f"s{index}.dw", 3, stride if index == 0 else 1, 1)
+            net.pointwise(f"s{index}.project", channels[index + 1])
+        else:
+            net.pointwise(f"s{index}.cp1", rng.randint(1, 7))
+            net.depthwise(f"s{index}.cpv", (3, 1), (stride if index == 0 else 1, 1), (1, 0))
+            net.depthwise(f"s{index}.cph", (1, 3), (1, stride if index == 0 else 1), (0, 1))
+            net.pointwise(f"s{index}.cp2", channels[index + 1])
+        segments.append(Segment(tuple(net._layers[start:])))
+        if kind == "ir" and cin == net.channels and (index > 0 or stride == 1):
+            residuals.append((index, index + 1))
+    return FusedPipeline("p", tuple(segments), tuple(residuals))
+
+
+def test_pipeline_traffic_equals_replay():
+    rng = random.Random(21)
+    for _ in range(60):
+        kinds = rng.choice([["pw", "cp", "pw"], ["ir", "ir"], ["ir", "pw"], ["pw", "ir", "ir"], ["cp", "cp"]])
+        channels = [rng.randint(1, 5) for _ in range(len(kinds) + 1)]
+        if kinds == ["pw", "cp", "pw"] and rng.random() < 0.5:
+            channels[-1] = channels[0]
+        p = _pipeline(rng, rng.randint(1, 10), rng.randint(1, 6), rng.choice([1, 2]), channels, kinds)
+        if kinds == ["pw", "cp", "pw"] and channels[-1] == channels[0] and p.tensor_shape(0) == p.tensor_shape(3):
+            p = FusedPipeline("p", p.segments, ((0, 3),))
+        ho = p.tensor_shape(len(p.segments))[0]
+        sched = PipelineSchedule(rng.randint(1, ho), tuple(rng.randint(1, s.hidden) for s in p.segments),
+                                 tuple(rng.random() < 0.5 for _ in p.segments))
+        psum = rng.choice([1, 4])
+        capacity = pipeline_footprint(p, sched, psum)
+        seen = replay_pipeline(list(pipeline_steps(p, sched)), p, capacity, psum)
+        t = pipeline_traffic(p, sched)
+        assert (seen.x_reads, seen.w_reads, seen.y_final_writes) == (t.x_reads, t.w_reads, t.y_writes)
+
+
+def test_searched_pipelines_replay_within_their_buffer():
+    rng = random.Random(5)
+    for _ in range(15):
+        p = _pipeline(rng, rng.randint(3, 12), rng.randint(3, 8), rng.choice([1, 2]),
+                      [rng.randint(2, 8) for _ in range(4)], ["pw", "cp", "pw"])
+        entries = rng.randint(300, 3000)
+        plan = plan_pipeline(p, BufferModel(entries))
+        if plan is None:
+            continue
+        seen = replay_pipeline(list(pipeline_steps(p, plan.schedule)), p, entries)
+        assert seen.peak <= plan.onchip_peak <= entries
+        assert plan.traffic.reads + plan.traffic.writes >= p.lower_bound()
+
+
+def test_extended_fusion_beats_thesis_style_and_replays():
+    plan = plan_fused_network(get_network("mobilenetv2"), BufferModel(65536), extended=True)
+    total = lambda t: t["read_bytes"] + t["write_bytes"]
+    assert total(plan.total_extended) == 4_862_568 < total(plan.total) == 5_696_744
+    assert [e.pipeline.name for e in plan.extended][0] == "b0+b1+b2"
+    for e in plan.extended:
+        assert e.plan.total_bytes < e.replaced_bytes and e.plan.onchip_peak <= 65536
+    late = plan.extended[-1]                    # b12+b13+b14+b15 (14x14 and 7x7)
+    seen = replay_pipeline(list(pipeline_steps(late.pipeline, late.plan.schedule)), late.pipeline, 65536)
+    assert (seen.x_reads + seen.w_reads, seen.y_final_writes) == (late.plan.traffic.reads, late.plan.traffic.writes)
+
+
+def test_whole_bottlenecks_fuse_when_the_buffer_allows():
+    small = plan_fused_network(get_network("resnet50-cp"), BufferModel(65536), extended=True)
+    assert small.extended == ()                 # at 64K no bottleneck pipeline fits or wins
+    big = plan_fused_network(get_network("resnet50-cp"), BufferModel(262144), extended=True)
+    names = [e.pipeline.name for e in big.extended]
+    assert "s1b1+s1b2" in names and all(e.pipeline.residuals for e in big.extended)
+    total = lambda t: t["read_bytes"] + t["write_bytes"]
+    assert total(big.total_extended) == 33_938_728 < total(big.total) == 38_554_920

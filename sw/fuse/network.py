@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from ..network.layers import Layer, LayerKind, Network
 from ..plan.buffer import BufferModel, ElementWidths
 from ..plan.layer_models import LayerTraffic, layer_traffic
-from .chain import FusedChain, FusedPlan, plan_chain
+from .chain import FusedChain, FusedPlan, NotFusableError, plan_chain
+from .pipeline import FusedPipeline, PipelinePlan, Segment, plan_pipeline
 
 
 @dataclass(frozen=True)
@@ -27,12 +28,22 @@ class GroupDecision:
 
 
 @dataclass(frozen=True)
+class ExtendedGroup:
+    """A pipeline (extended fusion) that replaces thesis-style groups and unfused layers."""
+
+    pipeline: FusedPipeline
+    plan: PipelinePlan
+    replaced_bytes: int      # what its layers cost without it (thesis-style decisions)
+
+
+@dataclass(frozen=True)
 class FusedNetworkPlan:
     network: str
     model: BufferModel
     widths: ElementWidths
     layers: tuple[LayerTraffic, ...]        # every layer, unfused
     groups: tuple[GroupDecision, ...]
+    extended: tuple[ExtendedGroup, ...] = ()
 
     def _sum(self, items) -> dict:
         keys = ("reads", "writes", "read_bytes", "write_bytes")
@@ -46,17 +57,30 @@ class FusedNetworkPlan:
 
     @property
     def total(self) -> dict:
-        fused_names = {l.name for g in self.groups if g.fused for l in g.chain.layers}
-        rest = [t for t in self.layers if t.layer.name not in fused_names]
+        """Thesis-style fusion: fused groups plus every other layer unfused."""
+        return self._total(extended=False)
+
+    @property
+    def total_extended(self) -> dict:
+        """Extended fusion: pipelines replace the groups and layers they cover."""
+        return self._total(extended=True)
+
+    def _total(self, extended: bool) -> dict:
+        pipelines = self.extended if extended else ()
+        in_pipeline = {l.name for e in pipelines for l in e.pipeline.layers}
+        groups = [g for g in self.groups if g.fused and not ({l.name for l in g.chain.layers} & in_pipeline)]
+        covered = in_pipeline | {l.name for g in groups for l in g.chain.layers}
+        rest = [t for t in self.layers if t.layer.name not in covered]
         totals = self._sum(rest)
-        for g in self.groups:
-            if g.fused:
-                totals["reads"] += g.plan.traffic.reads
-                totals["writes"] += g.plan.traffic.writes
-                totals["read_bytes"] += g.plan.read_bytes
-                totals["write_bytes"] += g.plan.write_bytes
-        totals["lower_bound"] = (sum(t.lower_bound for t in rest)
-                                 + sum(g.chain.lower_bound() for g in self.groups if g.fused))
+        lower = sum(t.lower_bound for t in rest)
+        for plan, lb in [(g.plan, g.chain.lower_bound()) for g in groups] + \
+                        [(e.plan, e.pipeline.lower_bound()) for e in pipelines]:
+            totals["reads"] += plan.traffic.reads
+            totals["writes"] += plan.traffic.writes
+            totals["read_bytes"] += plan.read_bytes
+            totals["write_bytes"] += plan.write_bytes
+            lower += lb
+        totals["lower_bound"] = lower
         return totals
 
 
@@ -104,9 +128,103 @@ def _feeds(a: Layer, b: Layer) -> bool:
     return (a.cout, a.h_out, a.w_out) == (b.cin, b.h_in, b.w_in)
 
 
+#: Longest run of MobileNetV2 blocks one pipeline may span.
+MAX_BLOCKS_PER_PIPELINE = 4
+
+
+def _block_segments(network: Network, block) -> list[Segment] | None:
+    """Segments of a whole block: an inverted residual is one segment; a CP bottleneck is
+    conv1 | CP chain | conv3. None if the block cannot be a pipeline stage."""
+    layers = [network.layer(n) for n in block.layers]
+    try:
+        if block.kind in ("inverted_residual", "separable"):
+            return [Segment(tuple(layers))]
+        if block.kind == "bottleneck" and not any(l.name.endswith("downsample") for l in layers):
+            cp = [l for l in layers if ".conv2." in l.name]
+            conv1 = [l for l in layers if l.name.endswith(".conv1")]
+            conv3 = [l for l in layers if l.name.endswith(".conv3")]
+            if len(cp) == 4 and conv1 and conv3:
+                return [Segment(tuple(conv1)), Segment(tuple(cp)), Segment(tuple(conv3))]
+    except NotFusableError:
+        return None
+    return None
+
+
+def extended_groups(network: Network, decided: list[GroupDecision], layers: dict[str, LayerTraffic],
+                    model: BufferModel, widths: ElementWidths) -> list[ExtendedGroup]:
+    """Pipelines that beat the thesis-style decisions for the blocks they cover.
+
+    Blocks are split into runs of consecutive pipeline-able blocks; within a run a dynamic
+    program picks the partition into pipelines (up to MAX_BLOCKS_PER_PIPELINE blocks, at least
+    two segments) and single blocks that moves the fewest bytes.
+    """
+    group_of = {l.name: g for g in decided for l in g.chain.layers}
+
+    def baseline_bytes(block) -> int:
+        total, seen = 0, set()
+        for name in block.layers:
+            g = group_of.get(name)
+            if g is not None and g.fused:
+                if id(g) not in seen:
+                    total += g.plan.total_bytes
+                    seen.add(id(g))
+            else:
+                total += layers[name].total_bytes
+        return total
+
+    runs, current = [], []
+    for block in network.blocks:
+        segs = _block_segments(network, block)
+        if segs is None:
+            runs.append(current)
+            current = []
+            continue
+        if current:
+            prev_last = current[-1][1][-1].layers[-1]
+            first = segs[0].layers[0]
+            if (prev_last.cout, prev_last.h_out, prev_last.w_out) != (first.cin, first.h_in, first.w_in):
+                runs.append(current)
+                current = []
+        current.append((block, segs))
+    runs.append(current)
+
+    chosen = []
+    for run in runs:
+        n = len(run)
+        best = [(0, [])] + [None] * n          # best[i]: (bytes, groups) for the first i blocks
+        for i in range(1, n + 1):
+            block, _ = run[i - 1]
+            single = best[i - 1][0] + baseline_bytes(block)
+            best[i] = (single, best[i - 1][1])
+            for start in range(max(0, i - MAX_BLOCKS_PER_PIPELINE), i):
+                span = run[start:i]
+                segments = [seg for _, segs in span for seg in segs]
+                if len(segments) < 2:
+                    continue
+                residuals, offset = [], 0
+                for b, segs in span:
+                    if b.residual:
+                        residuals.append((offset, offset + len(segs)))
+                    offset += len(segs)
+                try:
+                    pipeline = FusedPipeline("+".join(b.name for b, _ in span), tuple(segments), tuple(residuals))
+                except NotFusableError:
+                    continue
+                plan = plan_pipeline(pipeline, model, widths)
+                if plan is None:
+                    continue
+                replaced = sum(baseline_bytes(b) for b, _ in span)
+                cost = best[start][0] + plan.total_bytes
+                if plan.total_bytes < replaced and cost < best[i][0]:
+                    best[i] = (cost, best[start][1] + [ExtendedGroup(pipeline, plan, replaced)])
+        chosen.extend(best[n][1])
+    return chosen
+
+
 def plan_fused_network(network: Network, model: BufferModel, widths: ElementWidths = ElementWidths(),
-                       order: str = "best") -> FusedNetworkPlan:
-    """Unfused traffic of every layer plus a fuse-or-not decision for every thesis group."""
+                       order: str = "best", extended: bool = False) -> FusedNetworkPlan:
+    """Unfused traffic of every layer plus a fuse-or-not decision for every thesis group;
+    with ``extended``, also the pipelines (whole blocks, runs of blocks) that beat them."""
     layers = tuple(layer_traffic(layer, model, widths, order) for layer in network.layers)
     by_name = {t.layer.name: t for t in layers}
     scan_only = None if order == "best" else order == "scan"
@@ -122,4 +240,5 @@ def plan_fused_network(network: Network, model: BufferModel, widths: ElementWidt
                                         f"fusion would move {plan.total_bytes:,} B against {unfused:,} B unfused"))
         else:
             groups.append(GroupDecision(chain, plan, unfused, True, "fused"))
-    return FusedNetworkPlan(network.name, model, widths, layers, tuple(groups))
+    pipelines = extended_groups(network, groups, by_name, model, widths) if extended else []
+    return FusedNetworkPlan(network.name, model, widths, layers, tuple(groups), tuple(pipelines))

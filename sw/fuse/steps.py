@@ -20,6 +20,8 @@ so the tests can hold one against the other.
 
 from collections.abc import Iterator
 
+import numpy as np
+
 from .chain import FusedChain, FusedSchedule
 
 
@@ -125,3 +127,65 @@ def _runs(rows: list[int]) -> Iterator[tuple[int, int]]:
             start = prev = r
     if start is not None:
         yield start, prev + 1
+
+
+def pipeline_steps(pipeline, sched) -> Iterator[dict]:
+    """Step list of a :class:`~scanfuse.fuse.pipeline.FusedPipeline` (strips outer).
+
+    Tensors between segments are ``"T1"``..``"T{n-1}"`` (rows, all channels); weights of
+    segment i are ``"W{i}"`` with its hidden channels; the segment's temporaries are named by
+    their producing layer. Per strip: free window rows no longer needed, load new X rows,
+    compute each segment's new rows chunk by chunk, store the Y strip. For a segment's last
+    layer, ``channels`` is the chunk of its input (hidden) channels being accumulated.
+    """
+    segments = pipeline.segments
+    n = len(segments)
+    wins = pipeline.windows(sched.tr)
+    held = {i: set() for i in range(n)}          # rows of T_0 (X) .. T_{n-1} on chip
+    loaded_w = [False] * n
+
+    for j in range(len(wins[n][0])):
+        for i in range(n):
+            lo, hi = int(wins[i][0][j]), int(wins[i][1][j])
+            tensor = "X" if i == 0 else f"T{i}"
+            for run in _runs(sorted(r for r in held[i] if r < lo)):
+                yield {"op": "free", "tensor": tensor, "rows": _span(*run)}
+                held[i].difference_update(range(*run))
+            if i == 0:
+                for run in _runs([r for r in range(lo, hi) if r not in held[0]]):
+                    yield {"op": "load", "tensor": "X", "rows": _span(*run)}
+                    held[0].update(range(*run))
+        for i, seg in enumerate(segments, start=1):
+            if i < n:
+                lo, hi = int(wins[i][0][j]), int(wins[i][1][j])
+                new_lo = max(lo, max(held[i]) + 1 if held[i] else 0)
+                new = (new_lo, max(hi, new_lo))
+            else:
+                new = (int(wins[n][0][j]), int(wins[n][1][j]))
+            if new[1] <= new[0]:
+                continue
+            temps = seg.temp_rows(np.asarray(new[0]), np.asarray(new[1]))
+            tc = sched.tcs[i - 1]
+            for c0 in range(0, seg.hidden, tc):
+                c1 = min(c0 + tc, seg.hidden)
+                if sched.resident[i - 1]:
+                    if not loaded_w[i - 1]:
+                        yield {"op": "load", "tensor": f"W{i}", "channels": [0, seg.hidden]}
+                        loaded_w[i - 1] = True
+                else:
+                    yield {"op": "load", "tensor": f"W{i}", "channels": [c0, c1]}
+                for layer, (tlo, thi) in zip(seg.temporaries, temps):
+                    yield {"op": "compute", "layer": layer.name, "rows": _span(tlo, thi), "channels": [c0, c1]}
+                yield {"op": "compute", "layer": seg.layers[-1].name, "rows": _span(*new), "channels": [c0, c1]}
+                for layer, (tlo, thi) in zip(seg.temporaries, temps):
+                    yield {"op": "free", "tensor": layer.name, "rows": _span(tlo, thi), "channels": [c0, c1]}
+                if not sched.resident[i - 1]:
+                    yield {"op": "evict", "tensor": f"W{i}", "channels": [c0, c1]}
+            if i < n:
+                held[i].update(range(*new))
+        yield {"op": "store", "tensor": "Y", "rows": _span(wins[n][0][j], wins[n][1][j])}
+    for i in range(n):
+        if loaded_w[i]:
+            yield {"op": "evict", "tensor": f"W{i + 1}", "channels": [0, segments[i].hidden]}
+        for run in _runs(sorted(held[i])):
+            yield {"op": "free", "tensor": "X" if i == 0 else f"T{i}", "rows": _span(*run)}

@@ -46,13 +46,26 @@ def fused_plan_json(plan: FusedNetworkPlan) -> dict:
         else:
             entry.update({"dram": None, "onchip_peak": None, "ratio": None, "schedule": None})
         groups.append(entry)
+    extended = [{
+        "name": e.pipeline.name, "layers": [l.name for l in e.pipeline.layers],
+        "segments": [[l.name for l in seg.layers] for seg in e.pipeline.segments],
+        "residuals": [list(r) for r in e.pipeline.residuals],
+        "dram": {"reads": e.plan.traffic.reads, "writes": e.plan.traffic.writes,
+                 "read_bytes": e.plan.read_bytes, "write_bytes": e.plan.write_bytes},
+        "onchip_peak": e.plan.onchip_peak, "lower_bound": e.pipeline.lower_bound(),
+        "replaced_bytes": e.replaced_bytes,
+        "schedule": {"tr": e.plan.schedule.tr, "tcs": list(e.plan.schedule.tcs),
+                     "w_resident": list(e.plan.schedule.resident)},
+    } for e in plan.extended]
     return {
         "network": plan.network, "buffer_entries": plan.model.entries,
         "psum_entries": plan.model.psum_entries, "double_buffer": plan.model.double_buffer,
         "layers": [layer_json(t) for t in plan.layers],
         "groups": groups,
+        "extended_groups": extended,
         "total_unfused": plan.total_unfused,
         "total": plan.total,
+        "total_extended": plan.total_extended,
     }
 
 
@@ -70,13 +83,26 @@ def fused_plan_tables(plan: FusedNetworkPlan) -> list[Table]:
                       f"{g.unfused_bytes:,}", f"{g.chain.lower_bound():,}",
                       f"{(p.traffic.reads + p.traffic.writes) / g.chain.lower_bound():.3f}" if p else "—",
                       f"{p.onchip_peak:,}" if p else "—", "fused" if g.fused else g.reason)
+    ext = Table(title=f"{plan.network}: extended fusion (pipelines of whole blocks) at S = "
+                      f"{plan.model.entries:,} entries",
+                caption="each pipeline replaces the thesis-style decisions for its blocks")
+    for col in ("pipeline", "schedule", "bytes", "replaced B", "LB", "ratio", "on-chip peak"):
+        ext.add_column(col, justify="left" if col in ("pipeline", "schedule") else "right")
+    for e in plan.extended:
+        moved = e.plan.traffic.reads + e.plan.traffic.writes
+        ext.add_row(e.pipeline.name, e.plan.schedule.describe(), f"{e.plan.total_bytes:,}",
+                    f"{e.replaced_bytes:,}", f"{e.pipeline.lower_bound():,}",
+                    f"{moved / e.pipeline.lower_bound():.3f}", f"{e.plan.onchip_peak:,}")
+    if not plan.extended:
+        ext.add_row("(none beats thesis-style fusion at this buffer size)", "", "", "", "", "", "")
     totals = Table(title=f"{plan.network}: whole-network DRAM traffic")
     for col in ("", "reads", "writes", "read B", "write B", "total B", "saving"):
         totals.add_column(col, justify="left" if col == "" else "right")
     unfused, fused = plan.total_unfused, plan.total
     base = unfused["read_bytes"] + unfused["write_bytes"]
-    for label, t in (("unfused", unfused), ("fused", fused)):
+    for label, t in (("unfused", unfused), ("thesis-style fused", fused),
+                     ("extended fused", plan.total_extended)):
         total = t["read_bytes"] + t["write_bytes"]
         totals.add_row(label, f"{t['reads']:,}", f"{t['writes']:,}", f"{t['read_bytes']:,}",
                        f"{t['write_bytes']:,}", f"{total:,}", f"{100 * (1 - total / base):.1f}%")
-    return [table, totals]
+    return [table, ext, totals]
