@@ -1,0 +1,497 @@
+"""Tile DMA: moves rectangular tiles between DRAM (an AXI4 slave) and the on-chip buffer.
+
+A *tile* is ``rows`` runs of ``row_bytes`` contiguous bytes whose starts are ``stride`` bytes
+apart. The engine splits every row into AXI4 INCR bursts of full-width beats that never cross a
+4 KiB boundary and never exceed ``max_burst`` beats, realigns the bytes between the DRAM address
+and byte lane 0 of the buffer-side streams, and counts payload bytes and bus beats separately
+(see ``docs/hardware/dma.md``).
+"""
+
+from amaranth import *
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import bits_for, exact_log2
+
+from .axi import AXI4Signature, BOUNDARY_BYTES, Burst, MAX_BURST_BEATS
+from .params import AccelConfig
+
+__all__ = ["DmaCommand", "DmaBeat", "TileDMA"]
+
+
+#: Width of ``row_bytes`` and ``rows`` in a command (each 1..65535).
+TILE_DIM_BITS = 16
+
+
+class DmaCommand(data.StructLayout):
+    """One tile transfer.
+
+    Members
+    -------
+    write : 1
+        1 = buffer -> DRAM (bytes come in on ``wr``), 0 = DRAM -> buffer (bytes go out on ``rd``).
+    addr : cfg.addr_bits
+        Byte address of the first byte of the first row; any alignment.
+    row_bytes : 16
+        Bytes per row, 1..65535.
+    rows : 16
+        Number of rows, 1..65535.
+    stride : cfg.addr_bits
+        Bytes from one row start to the next (added modulo 2**addr_bits).
+    """
+
+    def __init__(self, cfg: AccelConfig):
+        super().__init__({
+            "write": 1,
+            "addr": cfg.addr_bits,
+            "row_bytes": TILE_DIM_BITS,
+            "rows": TILE_DIM_BITS,
+            "stride": cfg.addr_bits,
+        })
+
+
+class DmaBeat(data.StructLayout):
+    """One buffer-side beat of tile bytes, packed from byte lane 0.
+
+    Members
+    -------
+    data : 8 * cfg.axi_bytes
+        Byte ``i`` of the beat in bits ``8*i .. 8*i+7``; lanes at and above ``count`` are don't-care.
+    count : bits_for(cfg.axi_bytes)
+        Valid bytes in the beat, 1..axi_bytes. Only the last beat of a row may be short.
+    row_last : 1
+        Last beat of a row (a beat never holds bytes of two rows).
+    last : 1
+        Last beat of the command (implies ``row_last``).
+    """
+
+    def __init__(self, cfg: AccelConfig):
+        super().__init__({
+            "data": 8 * cfg.axi_bytes,
+            "count": bits_for(cfg.axi_bytes),
+            "row_last": 1,
+            "last": 1,
+        })
+
+
+class _RowDesc(data.StructLayout):
+    """Read side: one entry per row with bursts in flight."""
+
+    def __init__(self, lane_bits):
+        super().__init__({"off": lane_bits, "n": TILE_DIM_BITS, "last_row": 1})
+
+
+class _BurstDesc(data.StructLayout):
+    """Write side: one entry per issued AW burst, consumed by the W beat generator."""
+
+    def __init__(self, lane_bits):
+        super().__init__({"len": 8, "first": 1, "off": lane_bits, "n": TILE_DIM_BITS,
+                          "last_row": 1})
+
+
+class TileDMA(wiring.Component):
+    """Strided tile mover between an AXI4 slave and the buffer-side byte streams.
+
+    Commands are executed in order. Commands of the same direction are pipelined (the next one is
+    accepted as soon as all bursts of the previous one are issued). When the direction changes,
+    bursts of the new command are held back until the other direction has drained: a write waits
+    for the last R beat of earlier reads, a read waits for the B response of every earlier write,
+    so a read never returns stale data from a write issued before it.
+
+    Parameters
+    ----------
+    cfg : AccelConfig
+        ``axi_data_bits`` sets the bus width (B = axi_bytes bytes per beat), ``addr_bits`` the
+        address width.
+    max_burst : int
+        Largest burst in beats, 1..256 (default 16).
+    max_outstanding : int
+        Largest number of bursts in flight per direction (AR issued and last R beat not yet
+        received; AW issued and B not yet received), 1..64 (default 4).
+    id_width : int
+        Width of the AXI ID signals; the DMA always uses ID 0 (default 1).
+    counter_bits : int
+        Width of the traffic counters, 32..64 (default 48).
+
+    Members
+    -------
+    cmd : In(stream.Signature(DmaCommand(cfg)))
+        Tile commands. Commands with ``rows == 0`` or ``row_bytes == 0`` are accepted and dropped.
+    rd : Out(stream.Signature(DmaBeat(cfg)))
+        Bytes read from DRAM, row by row, packed from lane 0.
+    wr : In(stream.Signature(DmaBeat(cfg)))
+        Bytes to write to DRAM, same format. The command decides the framing; a beat whose
+        ``count``/``row_last``/``last`` disagree with it latches ``error``.
+    bus : Out(AXI4Signature(cfg.addr_bits, cfg.axi_data_bits, id_width))
+        AXI4 master.
+    busy : Out(1)
+        A command is being issued, or bursts, responses or output beats are still pending.
+    error : Out(1)
+        Latched: RRESP/BRESP of SLVERR or DECERR, a response with a non-zero ID, or a ``wr``
+        framing mismatch. Cleared by ``clear``.
+    clear : In(1)
+        Synchronous clear of ``error`` and of the four counters (wins over a same-cycle increment).
+    bytes_read : Out(counter_bits)
+        Payload bytes delivered on ``rd`` (sum of ``count`` over ``rd`` transfers).
+    bytes_written : Out(counter_bits)
+        Bytes written with their strobe set (sum of popcount(WSTRB) over W transfers).
+    beats_read : Out(counter_bits)
+        R channel transfers.
+    beats_written : Out(counter_bits)
+        W channel transfers.
+    """
+
+    def __init__(self, cfg: AccelConfig, *, max_burst: int = 16, max_outstanding: int = 4,
+                 id_width: int = 1, counter_bits: int = 48):
+        if not isinstance(cfg, AccelConfig):
+            raise TypeError(f"cfg must be an AccelConfig, not {cfg!r}")
+        if not isinstance(max_burst, int) or not 1 <= max_burst <= MAX_BURST_BEATS:
+            raise ValueError(f"max_burst must be an integer in 1..{MAX_BURST_BEATS}, "
+                             f"not {max_burst!r}")
+        if not isinstance(max_outstanding, int) or not 1 <= max_outstanding <= 64:
+            raise ValueError(f"max_outstanding must be an integer in 1..64, "
+                             f"not {max_outstanding!r}")
+        if not isinstance(counter_bits, int) or not 32 <= counter_bits <= 64:
+            raise ValueError(f"counter_bits must be an integer in 32..64, not {counter_bits!r}")
+        self._cfg = cfg
+        self._max_burst = max_burst
+        self._max_outstanding = max_outstanding
+        super().__init__({
+            "cmd": In(stream.Signature(DmaCommand(cfg))),
+            "rd": Out(stream.Signature(DmaBeat(cfg))),
+            "wr": In(stream.Signature(DmaBeat(cfg))),
+            "bus": Out(AXI4Signature(cfg.addr_bits, cfg.axi_data_bits, id_width)),
+            "busy": Out(1),
+            "error": Out(1),
+            "clear": In(1),
+            "bytes_read": Out(counter_bits),
+            "bytes_written": Out(counter_bits),
+            "beats_read": Out(counter_bits),
+            "beats_written": Out(counter_bits),
+        })
+
+    @property
+    def cfg(self) -> AccelConfig:
+        return self._cfg
+
+    @property
+    def max_burst(self) -> int:
+        return self._max_burst
+
+    @property
+    def max_outstanding(self) -> int:
+        return self._max_outstanding
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._cfg
+        nb = cfg.axi_bytes                  # bytes per beat
+        lane_bits = exact_log2(nb)
+        abits = cfg.addr_bits
+        max_out = self._max_outstanding
+        bus = self.bus
+
+        # Fixed AXI attributes: ID 0, INCR, full-width beats, normal non-cacheable bufferable
+        # memory (AxCACHE 0b0011), unprivileged secure data access, no exclusive access.
+        for ch in ("ar", "aw"):
+            m.d.comb += [
+                getattr(bus, f"{ch}id").eq(0),
+                getattr(bus, f"{ch}size").eq(lane_bits),
+                getattr(bus, f"{ch}burst").eq(Burst.INCR),
+                getattr(bus, f"{ch}lock").eq(0),
+                getattr(bus, f"{ch}cache").eq(0b0011),
+                getattr(bus, f"{ch}prot").eq(0b000),
+            ]
+
+        error_set = Signal()
+
+        # ------------------------------------------------------------------ outstanding bursts
+        ar_load = Signal()      # a burst is loaded into the AR register this cycle
+        aw_load = Signal()
+        r_fire = Signal()
+        w_fire = Signal()
+        b_fire = Signal()
+        m.d.comb += [
+            r_fire.eq(bus.rvalid & bus.rready),
+            w_fire.eq(bus.wvalid & bus.wready),
+            b_fire.eq(bus.bvalid & bus.bready),
+        ]
+        r_out = Signal(range(max_out + 1))     # AR loaded, last R beat not yet received
+        w_out = Signal(range(max_out + 1))     # AW loaded, B not yet received
+        m.d.sync += [
+            r_out.eq(r_out + ar_load - (r_fire & bus.rlast)),
+            w_out.eq(w_out + aw_load - b_fire),
+        ]
+        reads_idle = Signal()
+        writes_idle = Signal()
+        m.d.comb += [
+            reads_idle.eq(~bus.arvalid & (r_out == 0)),
+            writes_idle.eq(~bus.awvalid & (w_out == 0)),
+        ]
+
+        # ------------------------------------------------------------------ burst generator
+        g_active = Signal()
+        g_write = Signal()
+        g_addr = Signal(abits)             # next byte to request
+        g_row = Signal(abits)              # start of the current row
+        g_left = Signal(TILE_DIM_BITS)     # bytes of the current row not yet requested
+        g_n = Signal(TILE_DIM_BITS)
+        g_rows = Signal(TILE_DIM_BITS)     # rows left, current one included
+        g_stride = Signal(abits)
+        g_first = Signal()                 # next burst is the first of its row
+
+        cmd = self.cmd.payload
+        m.d.comb += self.cmd.ready.eq(~g_active)
+        with m.If(self.cmd.valid & self.cmd.ready & (cmd.rows != 0) & (cmd.row_bytes != 0)):
+            m.d.sync += [
+                g_active.eq(1),
+                g_write.eq(cmd.write),
+                g_addr.eq(cmd.addr),
+                g_row.eq(cmd.addr),
+                g_left.eq(cmd.row_bytes),
+                g_n.eq(cmd.row_bytes),
+                g_rows.eq(cmd.rows),
+                g_stride.eq(cmd.stride),
+                g_first.eq(1),
+            ]
+
+        # Burst size: up to the end of the row, the next 4 KiB boundary, or max_burst beats
+        # counted from the beat-aligned start, whichever comes first. Every burst but a row's
+        # first therefore starts beat-aligned, and every beat holds at least one wanted byte.
+        lane = Signal(lane_bits)
+        to_boundary = Signal(range(BOUNDARY_BYTES + 1))
+        to_max = Signal(range(self._max_burst * nb + 1))
+        burst_bytes = Signal(range(BOUNDARY_BYTES + 1))
+        burst_len = Signal(8)
+        row_off = Signal(lane_bits)
+        last_row = Signal()
+        m.d.comb += [
+            lane.eq(g_addr[:lane_bits]),
+            row_off.eq(g_row[:lane_bits]),
+            last_row.eq(g_rows == 1),
+            to_boundary.eq(BOUNDARY_BYTES - g_addr[:12]),
+            to_max.eq(self._max_burst * nb - lane),
+            burst_bytes.eq(g_left),
+        ]
+        with m.If((to_boundary < g_left) & (to_boundary <= to_max)):
+            m.d.comb += burst_bytes.eq(to_boundary)
+        with m.Elif((to_max < g_left) & (to_max < to_boundary)):
+            m.d.comb += burst_bytes.eq(to_max)
+        m.d.comb += burst_len.eq((lane + burst_bytes - 1) >> lane_bits)
+
+        row_q = SyncFIFOBuffered(width=_RowDesc(lane_bits).size, depth=max_out + 2)
+        burst_q = SyncFIFOBuffered(width=_BurstDesc(lane_bits).size, depth=max(2, max_out))
+        m.submodules.row_q = row_q
+        m.submodules.burst_q = burst_q
+        row_in = data.View(_RowDesc(lane_bits), row_q.w_data)
+        burst_in = data.View(_BurstDesc(lane_bits), burst_q.w_data)
+        m.d.comb += [
+            row_in.off.eq(row_off),
+            row_in.n.eq(g_n),
+            row_in.last_row.eq(last_row),
+            burst_in.len.eq(burst_len),
+            burst_in.first.eq(g_first),
+            burst_in.off.eq(row_off),
+            burst_in.n.eq(g_n),
+            burst_in.last_row.eq(last_row),
+        ]
+
+        m.d.comb += [
+            ar_load.eq(g_active & ~g_write & writes_idle & (~bus.arvalid | bus.arready) &
+                       (r_out < max_out) & (~g_first | row_q.w_rdy)),
+            aw_load.eq(g_active & g_write & reads_idle & (~bus.awvalid | bus.awready) &
+                       (w_out < max_out) & burst_q.w_rdy),
+            row_q.w_en.eq(ar_load & g_first),
+            burst_q.w_en.eq(aw_load),
+        ]
+        aligned = Cat(C(0, lane_bits), g_addr[lane_bits:])
+        with m.If(bus.arready):
+            m.d.sync += bus.arvalid.eq(0)
+        with m.If(bus.awready):
+            m.d.sync += bus.awvalid.eq(0)
+        with m.If(ar_load):
+            m.d.sync += [bus.arvalid.eq(1), bus.araddr.eq(aligned), bus.arlen.eq(burst_len)]
+        with m.If(aw_load):
+            m.d.sync += [bus.awvalid.eq(1), bus.awaddr.eq(aligned), bus.awlen.eq(burst_len)]
+        with m.If(ar_load | aw_load):
+            m.d.sync += [
+                g_addr.eq(g_addr + burst_bytes),
+                g_left.eq(g_left - burst_bytes),
+                g_first.eq(0),
+            ]
+            with m.If(g_left == burst_bytes):
+                with m.If(last_row):
+                    m.d.sync += g_active.eq(0)
+                with m.Else():
+                    m.d.sync += [
+                        g_rows.eq(g_rows - 1),
+                        g_row.eq(g_row + g_stride),
+                        g_addr.eq(g_row + g_stride),
+                        g_left.eq(g_n),
+                        g_first.eq(1),
+                    ]
+
+        # ------------------------------------------------------------------ read realigner
+        # Output beat j of a row holds row bytes [j*B, j*B+B), i.e. lanes off.. of R beat j and
+        # lanes ..off-1 of R beat j+1 (off = row start address mod B). It is emitted on the R
+        # beat holding its last byte; when that beat also completes the row's final (short)
+        # output beat, one extra "flush" cycle emits it from the hold register.
+        rd = self.rd
+        row = data.View(_RowDesc(lane_bits), row_q.r_data)
+        r_started = Signal()               # the head row has consumed R beats
+        r_rem = Signal(TILE_DIM_BITS)      # bytes of the head row not yet emitted (if started)
+        r_pend = Signal()                  # r_hold holds the start of the next output beat
+        r_flush = Signal()
+        r_hold = Signal(8 * nb)
+        rem = Signal(TILE_DIM_BITS)
+        rem_after = Signal(TILE_DIM_BITS)
+        r_cnt = Signal(range(nb + 1))
+        crosses_now = Signal()
+        crosses_after = Signal()
+        can_emit = Signal()
+        use_hold = Signal()
+        r_shifted = Signal(8 * nb)
+        m.d.comb += [
+            rem.eq(Mux(r_started, r_rem, row.n)),
+            r_cnt.eq(Mux(rem > nb, nb, rem)),
+            rem_after.eq(rem - r_cnt),
+            # an output beat starting at lane `off` with x bytes spills into the next R beat
+            crosses_now.eq((row.off != 0) & (rem + row.off > nb)),
+            crosses_after.eq((row.off != 0) & (rem_after + row.off > nb)),
+            can_emit.eq(~rd.valid | rd.ready),
+            r_shifted.eq(Cat(Mux(use_hold, r_hold, bus.rdata), bus.rdata)
+                         .bit_select(row.off * 8, 8 * nb)),
+        ]
+
+        def emit(count, row_end):
+            m.d.sync += [
+                rd.valid.eq(1),
+                rd.payload.data.eq(r_shifted),
+                rd.payload.count.eq(count),
+                rd.payload.row_last.eq(row_end),
+                rd.payload.last.eq(row_end & row.last_row),
+            ]
+
+        def row_done():
+            m.d.comb += row_q.r_en.eq(1)
+            m.d.sync += [r_started.eq(0), r_pend.eq(0), r_flush.eq(0)]
+
+        with m.If(rd.ready):
+            m.d.sync += rd.valid.eq(0)
+        with m.If(r_flush):
+            m.d.comb += use_hold.eq(1)
+            with m.If(can_emit):
+                emit(r_rem, 1)
+                row_done()
+        with m.Elif(row_q.r_rdy & can_emit):
+            m.d.comb += bus.rready.eq(1)
+            with m.If(bus.rvalid):
+                with m.If(r_pend):
+                    m.d.comb += use_hold.eq(1)
+                    emit(r_cnt, rem_after == 0)
+                    with m.If(rem_after == 0):
+                        row_done()
+                    with m.Else():
+                        m.d.sync += [r_hold.eq(bus.rdata), r_rem.eq(rem_after), r_started.eq(1)]
+                        with m.If(crosses_after):
+                            m.d.sync += r_pend.eq(1)
+                        with m.Else():
+                            m.d.sync += [r_pend.eq(0), r_flush.eq(1)]
+                with m.Elif(crosses_now):
+                    m.d.sync += [r_hold.eq(bus.rdata), r_rem.eq(rem), r_started.eq(1),
+                                 r_pend.eq(1)]
+                with m.Else():
+                    emit(r_cnt, rem_after == 0)
+                    with m.If(rem_after == 0):
+                        row_done()
+                    with m.Else():
+                        m.d.sync += [r_rem.eq(rem_after), r_started.eq(1)]
+        with m.If(r_fire & (bus.rresp[1] | (bus.rid != 0))):
+            m.d.comb += error_set.eq(1)
+
+        # ------------------------------------------------------------------ write realigner
+        # W beat k of a row (k = 0 is the beat holding the row's first byte) carries row bytes
+        # [k*B-off, k*B-off+B): lanes off.. from input beat k, lanes ..off-1 from input beat k-1
+        # (the hold register). The row's final W beat needs no new input when off + n spills
+        # past the last input beat.
+        wr = self.wr
+        wb = data.View(_BurstDesc(lane_bits), burst_q.r_data)
+        w_beat = Signal(8)                 # beat index inside the head burst
+        w_left = Signal(TILE_DIM_BITS)     # row bytes not yet put on W
+        w_in_left = Signal(TILE_DIM_BITS)  # row bytes not yet taken from wr
+        w_hold = Signal(8 * nb)
+        w_cnt = Signal(range(nb + 1))      # strobes set in the W register
+        row_init = Signal()
+        left = Signal(TILE_DIM_BITS)
+        in_left = Signal(TILE_DIM_BITS)
+        start = Signal(lane_bits)
+        avail = Signal(range(nb + 1))
+        cnt = Signal(range(nb + 1))
+        in_cnt = Signal(range(nb + 1))
+        need_in = Signal()
+        slot = Signal()
+        go = Signal()
+        shift = Signal(range(nb + 1))
+        cur = Signal(8 * nb)
+        strb = Signal(nb)
+        m.d.comb += [
+            row_init.eq(wb.first & (w_beat == 0)),
+            left.eq(Mux(row_init, wb.n, w_left)),
+            in_left.eq(Mux(row_init, wb.n, w_in_left)),
+            start.eq(Mux(row_init, wb.off, 0)),
+            avail.eq(nb - start),
+            cnt.eq(Mux(left > avail, avail, left)),
+            in_cnt.eq(Mux(in_left > nb, nb, in_left)),
+            need_in.eq(in_left != 0),
+            slot.eq(burst_q.r_rdy & (~bus.wvalid | bus.wready)),
+            wr.ready.eq(slot & need_in),
+            go.eq(slot & (~need_in | wr.valid)),
+            shift.eq(nb - wb.off),
+            cur.eq(Mux(need_in, wr.payload.data, 0)),
+            # lanes [start, start + cnt); lane nb-1 is never below `start` (no constant compare)
+            strb.eq(Cat(((start <= i) if i < nb - 1 else C(1)) & (i < start + cnt)
+                        for i in range(nb))),
+        ]
+        with m.If(bus.wready):
+            m.d.sync += bus.wvalid.eq(0)
+        with m.If(go):
+            m.d.sync += [
+                bus.wvalid.eq(1),
+                bus.wdata.eq(Cat(w_hold, cur).bit_select(shift * 8, 8 * nb)),
+                bus.wstrb.eq(strb),
+                bus.wlast.eq(w_beat == wb.len),
+                w_cnt.eq(cnt),
+                w_left.eq(left - cnt),
+                w_in_left.eq(in_left),
+                w_beat.eq(w_beat + 1),
+            ]
+            with m.If(w_beat == wb.len):
+                m.d.comb += burst_q.r_en.eq(1)
+                m.d.sync += w_beat.eq(0)
+            with m.If(need_in):
+                m.d.sync += [w_hold.eq(cur), w_in_left.eq(in_left - in_cnt)]
+                row_end = in_left <= nb
+                with m.If((wr.payload.count != in_cnt) | (wr.payload.row_last != row_end) |
+                          (wr.payload.last != (row_end & wb.last_row))):
+                    m.d.comb += error_set.eq(1)
+
+        m.d.comb += bus.bready.eq(1)
+        with m.If(b_fire & (bus.bresp[1] | (bus.bid != 0))):
+            m.d.comb += error_set.eq(1)
+
+        # ------------------------------------------------------------------ status, counters
+        m.d.comb += self.busy.eq(g_active | ~reads_idle | ~writes_idle | row_q.r_rdy | r_flush |
+                                 rd.valid | burst_q.r_rdy | bus.wvalid)
+        with m.If(error_set):
+            m.d.sync += self.error.eq(1)
+        with m.If(rd.valid & rd.ready):
+            m.d.sync += self.bytes_read.eq(self.bytes_read + rd.payload.count)
+        with m.If(r_fire):
+            m.d.sync += self.beats_read.eq(self.beats_read + 1)
+        with m.If(w_fire):
+            m.d.sync += [self.bytes_written.eq(self.bytes_written + w_cnt),
+                         self.beats_written.eq(self.beats_written + 1)]
+        with m.If(self.clear):
+            m.d.sync += [self.error.eq(0), self.bytes_read.eq(0), self.bytes_written.eq(0),
+                         self.beats_read.eq(0), self.beats_written.eq(0)]
+        return m
