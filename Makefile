@@ -20,6 +20,8 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(VENV)/bin/scanfuse plan --network mobilenetv2 --buffer 64K
+	$(VENV)/bin/scanfuse plan --network mobilenetv2 --buffer 64K --fuse
+	$(VENV)/bin/scanfuse plan --network resnet50-cp --buffer 64K --fuse
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n $(JOBS) tests
