@@ -1,0 +1,440 @@
+"""Tile address generator: the hardware tile walk of one GEMM and its per-tile decisions.
+
+:class:`TileAddressGenerator` takes a :class:`GemmDesc` (dimensions, tile sizes, loop order,
+visit order) and emits one :class:`TileStep` record per visited tile, in the order of
+:func:`scanfuse.plan.walk.tile_walk`. Each record says which operand tiles come from DRAM and
+which stay resident, with exactly the decisions of :func:`scanfuse.schedule.iter_steps`
+(single-buffered model; a double-buffered sequencer only reorders the same loads and evicts).
+Byte addresses are left to the sequencer, which derives them from the element ranges in the
+record and the tensors' base addresses and strides.
+
+The walk
+--------
+The three loop levels are kept outermost first as *levels* 0, 1, 2 (``o``, ``mid``, ``z`` of
+the planner). Each level holds a tile index, the element offset and length of its current
+tile, and (Scan only) a direction bit. No divider and no tile count is needed:
+
+* forward step: ``offset += tile``, ``length = min(tile, dim - offset)``;
+* backward step (Scan): ``offset -= tile``, ``length = tile`` (only the last tile of a
+  dimension is short, and a backward step never lands on it);
+* a level is at its high end when ``offset + length == dim`` and at its low end when
+  ``offset == 0``; its *end* is the high end going forward and the low end going backward.
+
+One step of the walk moves the innermost level that is not at its end. The levels inside it
+then either restart at 0 (raster) or keep their tile and reverse direction (Scan: a
+boustrophedon, so every step changes exactly one tile index). This is ``tile_walk``: in Scan
+the ``z`` direction flips once per ``(o, mid)`` run and the ``mid`` direction once per ``o``
+iteration, which are the global run parity and the ``o`` parity of the planner.
+
+Why ``load_c`` and ``prev_c_final`` need no memory of visited tiles
+-------------------------------------------------------------------
+Let ``L`` be the level that walks k. A C tile is named by the indices of the two other levels:
+the *outer* ones (above ``L``) and the *inner* ones (below ``L``). Because the walk is a
+nested loop (whatever the directions), every assignment of the outer indices is visited as one
+contiguous *block* and never again, and inside a block level ``L`` keeps one direction and
+visits each of the ``n_k`` k tiles once, the inner levels sweeping all their combinations at
+each k tile. So a C tile is visited exactly once per k position of its block, i.e. ``n_k``
+times in all, and its ``j``-th visit happens at the ``j``-th k position of the block. Hence:
+
+* the planner reads a partial sum back (``Load C``) when C changed and the tile has been
+  accumulated before, which is exactly when C changed and k is *not* at the start of its
+  current pass (index 0 going forward, the last index going backward);
+* a stored C tile holds all of K exactly when the tile just left was at the *end* of its k
+  pass (its ``n_k``-th visit). The last tile of the walk always is, so the final store after
+  ``last`` is always a final one.
+
+Error handling
+--------------
+A descriptor with a zero dimension or tile, a tile larger than its dimension, or a loop-order
+code of 6 or 7 emits no steps; :attr:`TileAddressGenerator.error` holds the reason until the
+next descriptor is accepted, and the generator stays idle (``desc.ready`` high).
+"""
+
+from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..plan.gemm import Gemm
+from ..plan.tiling import LOOP_ORDERS, Tiling, VisitOrder
+from .params import AccelConfig
+
+__all__ = ["LoopOrder", "Visit", "AddrGenError", "GemmDesc", "TileStep", "desc_from_plan",
+           "TileAddressGenerator"]
+
+
+class LoopOrder(enum.Enum, shape=3):
+    """Loop order, outermost index first; member ``X.value`` is ``LOOP_ORDERS.index(x)``.
+
+    Codes 6 and 7 of the 3-bit field are illegal (the generator reports
+    :attr:`AddrGenError.BAD_LOOP_ORDER`).
+    """
+
+    MNK = 0
+    MKN = 1
+    NMK = 2
+    NKM = 3
+    KMN = 4
+    KNM = 5
+
+    @property
+    def letters(self) -> str:
+        """The planner's string for this order, e.g. ``'mnk'``."""
+        return self.name.lower()
+
+    @classmethod
+    def from_plan(cls, order: str) -> "LoopOrder":
+        """The member for a planner loop-order string such as ``'nkm'``."""
+        return cls[str(order).upper()]
+
+
+# The enum and the planner must agree on the codes (one source of truth: LOOP_ORDERS).
+assert [o.letters for o in LoopOrder] == list(LOOP_ORDERS)
+
+
+class Visit(enum.Enum, shape=1):
+    """Visit order: raster (plain nested loops) or Scan (boustrophedon at every level)."""
+
+    RASTER = 0
+    SCAN = 1
+
+    @classmethod
+    def from_plan(cls, visit: "VisitOrder | str") -> "Visit":
+        return cls[VisitOrder.parse(visit).name]
+
+
+class AddrGenError(enum.Enum, shape=3):
+    """Why a descriptor was refused (the first rule broken, in this order)."""
+
+    NONE = 0            #: last descriptor accepted and walked
+    ZERO_DIM = 1        #: M, N or K is 0
+    ZERO_TILE = 2       #: tm, tn or tk is 0
+    TILE_TOO_BIG = 3    #: a tile size exceeds its dimension
+    BAD_LOOP_ORDER = 4  #: loop-order code 6 or 7
+
+
+class GemmDesc(data.StructLayout):
+    """Payload of :attr:`TileAddressGenerator.desc`: one GEMM to walk.
+
+    Parameters
+    ----------
+    dim_bits : int
+        Width of every dimension and tile size.
+
+    Members
+    -------
+    M, N, K : ``unsigned(dim_bits)``
+        GEMM dimensions ``C[M,N] = A[M,K] . B[K,N]``, each in ``1 .. 2**dim_bits - 1``.
+    tm, tn, tk : ``unsigned(dim_bits)``
+        Full tile sizes, each in ``1 .. dim``.
+    loop_order : :class:`LoopOrder`
+    visit : :class:`Visit`
+    """
+
+    def __init__(self, dim_bits: int = 16):
+        self.dim_bits = dim_bits
+        super().__init__({
+            "M": unsigned(dim_bits), "N": unsigned(dim_bits), "K": unsigned(dim_bits),
+            "tm": unsigned(dim_bits), "tn": unsigned(dim_bits), "tk": unsigned(dim_bits),
+            "loop_order": LoopOrder,
+            "visit": Visit,
+        })
+
+    def from_plan(self, gemm: Gemm, tiling: Tiling) -> data.Const:
+        """The descriptor constant of ``tiling`` on ``gemm`` (what the driver writes)."""
+        limit = (1 << self.dim_bits) - 1
+        for name, value in (("M", gemm.M), ("N", gemm.N), ("K", gemm.K)):
+            if value > limit:
+                raise ValueError(f"{name}={value} does not fit in {self.dim_bits} bits")
+        return self.const({
+            "M": gemm.M, "N": gemm.N, "K": gemm.K,
+            "tm": tiling.tm, "tn": tiling.tn, "tk": tiling.tk,
+            "loop_order": LoopOrder.from_plan(tiling.loop_order),
+            "visit": Visit.from_plan(tiling.visit_order),
+        })
+
+    def raw_const(self, **fields: int) -> data.Const:
+        """A descriptor from raw field integers, unchecked (missing fields are 0).
+
+        For bring-up and tests: it can encode what :meth:`from_plan` refuses, such as a zero
+        dimension or loop-order code 6.
+        """
+        bits = 0
+        for name, value in fields.items():
+            field = self[name]
+            width = field.width
+            if not 0 <= int(value) < (1 << width):
+                raise ValueError(f"{name}={value} does not fit in {width} bits")
+            bits |= int(value) << field.offset
+        return data.Const(self, bits)
+
+
+def desc_from_plan(gemm: Gemm, tiling: Tiling, *, dim_bits: int = 16) -> data.Const:
+    """Shorthand for ``GemmDesc(dim_bits).from_plan(gemm, tiling)``."""
+    return GemmDesc(dim_bits).from_plan(gemm, tiling)
+
+
+class TileStep(data.StructLayout):
+    """Payload of :attr:`TileAddressGenerator.steps`: one visited tile, in walk order.
+
+    Members
+    -------
+    m_idx, n_idx, k_idx : ``unsigned(dim_bits)``
+        Tile indices of this tile (the planner's ``im``, ``in``, ``ik``).
+    m0, m_len, n0, n_len, k0, k_len : ``unsigned(dim_bits)``
+        Element ranges ``[x0, x0 + x_len)`` of the tile; edge tiles are shorter.
+    prev_m0, prev_m_len, prev_n0, prev_n_len : ``unsigned(dim_bits)``
+        The C range of the previous tile (all 0 on the first tile): what ``store_prev_c``
+        writes back.
+    load_a, load_b : ``unsigned(1)``
+        The A (B) tile differs from the previous tile's, or this is the first tile: read it.
+    evict_a, evict_b : ``unsigned(1)``
+        ``load_x`` and not the first tile: the previous A (B) tile is freed before this
+        compute (before the new tile's load when single-buffered, after it when
+        double-buffered, as in ``iter_steps``).
+    store_prev_c : ``unsigned(1)``
+        The C tile changed: write the previous C tile back before this compute.
+    prev_c_final : ``unsigned(1)``
+        With ``store_prev_c``: that tile has all of K in (a final store, not a partial-sum
+        spill). 0 when ``store_prev_c`` is 0.
+    load_c : ``unsigned(1)``
+        The C tile changed and has been accumulated before: read its partial sums back.
+    last : ``unsigned(1)``
+        Last tile of the GEMM: after its compute, store its C tile (always final) and free A
+        and B.
+    """
+
+    RANGE_FIELDS = ("m_idx", "n_idx", "k_idx", "m0", "m_len", "n0", "n_len", "k0", "k_len",
+                    "prev_m0", "prev_m_len", "prev_n0", "prev_n_len")
+    FLAG_FIELDS = ("load_a", "load_b", "evict_a", "evict_b", "store_prev_c", "prev_c_final",
+                   "load_c", "last")
+
+    def __init__(self, dim_bits: int = 16):
+        self.dim_bits = dim_bits
+        super().__init__({**{name: unsigned(dim_bits) for name in self.RANGE_FIELDS},
+                          **{name: unsigned(1) for name in self.FLAG_FIELDS}})
+
+
+def _level_mask(order: str, letters: str) -> int:
+    """Bit ``l`` set when level ``l`` of ``order`` walks one of ``letters``."""
+    return sum(1 << level for level, x in enumerate(order) if x in letters)
+
+
+def _order_case(m: Module, order: LoopOrder):
+    """``m.Case(order)``, with the last order standing in for the default.
+
+    Codes 6 and 7 never reach the walk (refused at intake), so the choice is free; a full
+    case keeps the generated Verilog free of incomplete-case latches and lint warnings.
+    """
+    return m.Default() if order is LoopOrder.KNM else m.Case(order)
+
+
+class TileAddressGenerator(wiring.Component):
+    """Walks the tile grid of one GEMM per descriptor and emits one :class:`TileStep` per tile.
+
+    Parameters
+    ----------
+    cfg : AccelConfig
+        Accelerator configuration (kept for uniformity; the walk needs none of its widths).
+    dim_bits : int
+        Width of dimensions, tile sizes, indices and ranges (2..32). Default 16.
+
+    Members
+    -------
+    desc : ``In(stream.Signature(GemmDesc(dim_bits)))``
+        Accepted only while idle (``ready`` is ``~busy``).
+    steps : ``Out(stream.Signature(TileStep(dim_bits)))``
+        One record per visited tile, in walk order; the first is valid the cycle after the
+        descriptor is accepted, then one per cycle while ``ready`` is high. The payload is
+        held while ``valid & ~ready``.
+    error : ``Out(AddrGenError)``
+        Result of the last accepted descriptor, held until the next one is accepted.
+    busy : ``Out(1)``
+        A GEMM is being walked (its last record has not been taken yet).
+
+    Raises
+    ------
+    TypeError, ValueError
+        On a bad ``cfg`` or ``dim_bits``.
+    """
+
+    def __init__(self, cfg: AccelConfig, dim_bits: int = 16):
+        if not isinstance(cfg, AccelConfig):
+            raise TypeError(f"cfg must be an AccelConfig, not {cfg!r}")
+        if isinstance(dim_bits, bool) or not isinstance(dim_bits, int) or not 2 <= dim_bits <= 32:
+            raise ValueError(f"dim_bits must be an integer in 2..32, not {dim_bits!r}")
+        self._cfg = cfg
+        self._dim_bits = dim_bits
+        super().__init__({
+            "desc": In(stream.Signature(GemmDesc(dim_bits))),
+            "steps": Out(stream.Signature(TileStep(dim_bits))),
+            "error": Out(AddrGenError),
+            "busy": Out(1),
+        })
+
+    @property
+    def dim_bits(self) -> int:
+        return self._dim_bits
+
+    def elaborate(self, platform):
+        m = Module()
+        db = self._dim_bits
+        levels = range(3)
+
+        # --- Walk state, per level (0 = outermost) -------------------------------------
+        dim = [Signal(db, name=f"dim{lv}") for lv in levels]
+        tile = [Signal(db, name=f"tile{lv}") for lv in levels]
+        idx = [Signal(db, name=f"idx{lv}") for lv in levels]
+        off = [Signal(db, name=f"off{lv}") for lv in levels]
+        length = [Signal(db, name=f"len{lv}") for lv in levels]
+        back = [Signal(name=f"back{lv}") for lv in levels]       # Scan: walking backwards
+        order = Signal(LoopOrder)
+        scan = Signal()
+        running = Signal()
+        first = Signal()             # the current tile is the GEMM's first
+        chg = Signal(3)              # levels whose index changed on the way to this tile
+        prev_k_last = Signal()       # the previous tile was at the end of its k pass
+        prev_c = [Signal(db, name=n) for n in ("prev_m0_r", "prev_m_len_r",
+                                               "prev_n0_r", "prev_n_len_r")]
+
+        # --- Per-level position: low/high end, pass start/end --------------------------
+        at_lo = [Signal(name=f"at_lo{lv}") for lv in levels]
+        at_hi = [Signal(name=f"at_hi{lv}") for lv in levels]
+        at_start = Signal(3)
+        at_end = Signal(3)
+        for lv in levels:
+            m.d.comb += [
+                at_lo[lv].eq(~off[lv].any()),
+                # off < dim always, so dim - off fits in dim_bits (no carry-out compare).
+                at_hi[lv].eq((dim[lv] - off[lv])[:db] == length[lv]),
+                at_start[lv].eq(Mux(back[lv], at_hi[lv], at_lo[lv])),
+                at_end[lv].eq(Mux(back[lv], at_lo[lv], at_hi[lv])),
+            ]
+
+        # --- Loop order: level masks per operand and the level -> (m, n, k) unmapping ---
+        mask_a, mask_b, mask_c, mask_k = Signal(3), Signal(3), Signal(3), Signal(3)
+        p = self.steps.payload
+        with m.Switch(order):
+            for code in LoopOrder:
+                letters = code.letters
+                with _order_case(m, code):
+                    m.d.comb += [
+                        mask_a.eq(_level_mask(letters, "mk")),
+                        mask_b.eq(_level_mask(letters, "kn")),
+                        mask_c.eq(_level_mask(letters, "mn")),
+                        mask_k.eq(_level_mask(letters, "k")),
+                    ]
+                    for x in "mnk":
+                        lv = letters.index(x)
+                        m.d.comb += [
+                            p[f"{x}_idx"].eq(idx[lv]),
+                            p[f"{x}0"].eq(off[lv]),
+                            p[f"{x}_len"].eq(length[lv]),
+                        ]
+
+        # --- The record of the current tile --------------------------------------------
+        k_first = (at_start & mask_k).any()
+        k_last = (at_end & mask_k).any()
+        c_changed = (chg & mask_c).any() & ~first
+        last = at_end.all()
+        load_a = (chg & mask_a).any()
+        load_b = (chg & mask_b).any()
+        m.d.comb += [
+            p.load_a.eq(load_a),
+            p.load_b.eq(load_b),
+            p.evict_a.eq(load_a & ~first),
+            p.evict_b.eq(load_b & ~first),
+            p.store_prev_c.eq(c_changed),
+            p.prev_c_final.eq(c_changed & prev_k_last),
+            # Exact by the block argument in the module docstring: a changed C tile has been
+            # accumulated before iff k is past the start of its current pass.
+            p.load_c.eq(c_changed & ~k_first),
+            p.last.eq(last),
+            p.prev_m0.eq(prev_c[0]), p.prev_m_len.eq(prev_c[1]),
+            p.prev_n0.eq(prev_c[2]), p.prev_n_len.eq(prev_c[3]),
+            self.steps.valid.eq(running),
+            self.desc.ready.eq(~running),
+            self.busy.eq(running),
+        ]
+
+        # --- Descriptor intake and checks ------------------------------------------------
+        d = self.desc.payload
+        code = Signal(AddrGenError)
+        legal = Signal()
+        with m.If(~d.M.any() | ~d.N.any() | ~d.K.any()):
+            m.d.comb += code.eq(AddrGenError.ZERO_DIM)
+        with m.Elif(~d.tm.any() | ~d.tn.any() | ~d.tk.any()):
+            m.d.comb += code.eq(AddrGenError.ZERO_TILE)
+        with m.Elif((d.tm > d.M) | (d.tn > d.N) | (d.tk > d.K)):
+            m.d.comb += code.eq(AddrGenError.TILE_TOO_BIG)
+        with m.Elif(d.loop_order.as_value() >= len(LoopOrder)):
+            m.d.comb += code.eq(AddrGenError.BAD_LOOP_ORDER)
+        with m.Else():
+            m.d.comb += [code.eq(AddrGenError.NONE), legal.eq(1)]
+
+        with m.If(self.desc.valid & self.desc.ready):
+            m.d.sync += self.error.eq(code)
+            with m.If(legal):
+                m.d.sync += [
+                    running.eq(1), first.eq(1), chg.eq(0b111), prev_k_last.eq(0),
+                    order.eq(d.loop_order), scan.eq(d.visit == Visit.SCAN),
+                    [r.eq(0) for r in prev_c],
+                ]
+                by_letter = {"m": (d.M, d.tm), "n": (d.N, d.tn), "k": (d.K, d.tk)}
+                with m.Switch(d.loop_order):
+                    for lo in LoopOrder:
+                        with _order_case(m, lo):
+                            for lv, x in enumerate(lo.letters):
+                                # Tile <= dim was checked, so the first tile is a full one.
+                                m.d.sync += [dim[lv].eq(by_letter[x][0]),
+                                             tile[lv].eq(by_letter[x][1]),
+                                             length[lv].eq(by_letter[x][1])]
+                for lv in levels:
+                    m.d.sync += [idx[lv].eq(0), off[lv].eq(0), back[lv].eq(0)]
+
+        # --- Advance the walk when the current record is taken ---------------------------
+        # The innermost level not at its end steps; the levels inside it restart (raster)
+        # or turn round in place (Scan).
+        step = Signal(3)
+        m.d.comb += [
+            step[2].eq(~at_end[2]),
+            step[1].eq(at_end[2] & ~at_end[1]),
+            step[0].eq(at_end[2] & at_end[1] & ~at_end[0]),
+        ]
+        inside = [None, step[0], step[0] | step[1]]     # nothing is outside level 0
+        with m.If(running & self.steps.ready):
+            with m.If(last):
+                m.d.sync += running.eq(0)
+            with m.Else():
+                m.d.sync += [
+                    first.eq(0),
+                    prev_k_last.eq(k_last),
+                    prev_c[0].eq(p.m0), prev_c[1].eq(p.m_len),
+                    prev_c[2].eq(p.n0), prev_c[3].eq(p.n_len),
+                ]
+                m.d.sync += chg[0].eq(step[0])
+                for lv in levels[1:]:
+                    # A raster restart changes the index unless it already was 0 (count 1).
+                    m.d.sync += chg[lv].eq(step[lv] | (inside[lv] & ~scan & idx[lv].any()))
+                for lv in levels:
+                    with m.If(step[lv]):
+                        with m.If(back[lv]):
+                            m.d.sync += [idx[lv].eq(idx[lv] - 1),
+                                         off[lv].eq(off[lv] - tile[lv]),
+                                         length[lv].eq(tile[lv])]
+                        with m.Else():
+                            # nxt < dim because this level is not at its end; the new tile
+                            # is the short edge tile when a full one would pass dim.
+                            nxt = (off[lv] + tile[lv])[:db]
+                            rest = (dim[lv] - nxt)[:db]
+                            m.d.sync += [idx[lv].eq(idx[lv] + 1),
+                                         off[lv].eq(nxt),
+                                         length[lv].eq(Mux(rest < tile[lv], rest, tile[lv]))]
+                    if lv == 0:
+                        continue
+                    with m.Elif(inside[lv]):
+                        with m.If(scan):
+                            m.d.sync += back[lv].eq(~back[lv])
+                        with m.Else():
+                            m.d.sync += [idx[lv].eq(0), off[lv].eq(0), length[lv].eq(tile[lv])]
+
+        return m
