@@ -130,3 +130,40 @@ def test_plan_fuse_json(capsys):
 def test_plan_fuse_needs_a_network(capsys):
     code, _, err = run(capsys, "plan", "--gemm", "3,3,3", "--buffer", "64K", "--fuse")
     assert code == 2 and "--network" in err
+
+
+def test_decompose_reports_shapes_macs_and_error(capsys, tmp_path):
+    import numpy as np
+    rng = np.random.default_rng(4)
+    # An exactly rank-2 kernel: the fit must reach a tiny error.
+    factors = [rng.standard_normal((n, 2)) for n in (6, 5, 3, 3)]
+    kernel = np.einsum("or,cr,yr,xr->ocyx", *factors)
+    path = tmp_path / "k.npy"
+    np.save(path, kernel)
+    code, out, _ = run(capsys, "decompose", "--shape", "6,5,3,3", "--rank", "2", "--stride", "2",
+                       "--kernel", str(path), "--input-hw", "9,9", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["rank"] == 2 and doc["kernel"] != "random"
+    assert doc["factors"] == {"first": [2, 5], "vertical": [2, 3], "horizontal": [2, 3], "last": [6, 2]}
+    assert doc["macs_original"] == 5 * 5 * 6 * 5 * 9          # Ho = Wo = 5 at stride 2
+    assert doc["macs_decomposed"] == sum(layer["macs"] for layer in doc["layers"])
+    assert doc["rel_error"] < 1e-8
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--shape", "8,8,3", "--rank", "4"], "4 comma-separated"),
+    (["--shape", "8,8,3,3", "--rank", "0"], "rank must be"),
+    (["--shape", "8,8,3,3", "--rank", "2", "--stride", "0"], "stride"),
+    (["--shape", "8,8,3,3", "--rank", "2", "--kernel", "/nonexistent.npy"], "cannot read kernel"),
+])
+def test_decompose_bad_input(capsys, argv, fragment):
+    code, out, err = run(capsys, "decompose", *argv)
+    assert code == 2 and out == "" and err.count("\n") == 1 and fragment in err
+
+
+def test_decompose_rejects_a_kernel_of_the_wrong_shape(capsys, tmp_path):
+    import numpy as np
+    path = tmp_path / "k.npy"
+    np.save(path, np.ones((4, 4, 3, 3)))
+    code, _, err = run(capsys, "decompose", "--shape", "8,8,3,3", "--rank", "2", "--kernel", str(path))
+    assert code == 2 and "scanfuse: error:" in err

@@ -66,22 +66,14 @@ def mobilenetv1(resolution: int = 224, classes: int = 1000) -> Network:
 
 
 def cp_rank(width: int, rule: str | int = "channels") -> int:
-    """CP rank of a bottleneck's ``width x width x 3 x 3`` conv under a rank rule.
+    """CP rank of a bottleneck's ``width x width x 3 x 3`` conv under a rank rule of
+    :func:`scanfuse.decompose.rank_for`.
 
     ``"channels"`` (default): R = width, which reproduces the thesis's 20% (method notes,
     section 9). ``"max3"``: R = max(shape) // 3 = width // 3. An int: that rank.
     """
-    if isinstance(rule, int) and not isinstance(rule, bool):
-        rank = rule
-    elif rule == "channels":
-        rank = width
-    elif rule == "max3":
-        rank = max(width, width, 3, 3) // 3
-    else:
-        raise UnknownNetworkError(f"rank rule must be channels, max3 or a positive integer, not {rule!r}")
-    if rank < 1:
-        raise UnknownNetworkError(f"CP rank must be >= 1, not {rank}")
-    return rank
+    from ..decompose import rank_for
+    return rank_for((width, width, 3, 3), rule)
 
 
 def resnet50(variant: str = "v1.5", resolution: int = 224, classes: int = 1000,
