@@ -23,6 +23,15 @@ class AccelConfig:
         AXI4 data bus width in bits: 32, 64, 128 or 256. Default 64 (8 bytes per beat).
     addr_bits:
         AXI4 byte-address width, 16..64. Default 32.
+    a_entries, b_entries:
+        On-chip capacity for A (activation) and B (weight) tile elements, int8 each, 1..2**24.
+        Defaults 16384 each (16 KiB).
+    c_entries:
+        On-chip capacity for C accumulators, int32 each, 1..2**24. Default 8192 (32 KiB).
+        Together: the planner's split buffer model (A, B and C capacities apart).
+    double_buffer:
+        Split A and B storage in two halves so the next tiles load while the current ones
+        compute (the planner model's double-buffering flag).
     """
 
     rows: int = 8
@@ -31,6 +40,10 @@ class AccelConfig:
     acc_bits: int = 32
     axi_data_bits: int = 64
     addr_bits: int = 32
+    a_entries: int = 16384
+    b_entries: int = 16384
+    c_entries: int = 8192
+    double_buffer: bool = False
 
     def __post_init__(self):
         for name in ("rows", "cols"):
@@ -45,6 +58,10 @@ class AccelConfig:
             raise ValueError(f"axi_data_bits must be 32, 64, 128 or 256, not {self.axi_data_bits!r}")
         if not 16 <= self.addr_bits <= 64:
             raise ValueError(f"addr_bits must be in 16..64, not {self.addr_bits!r}")
+        for name in ("a_entries", "b_entries", "c_entries"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1 << 24:
+                raise ValueError(f"{name} must be an integer in 1..2**24, not {value!r}")
 
     @property
     def axi_bytes(self) -> int:
