@@ -20,7 +20,10 @@ def replay_pipeline(steps, pipeline, capacity, psum_entries=1):
     done = [np.zeros(shapes[i][0], dtype=bool) for i in range(n + 1)]   # finished rows on chip
     cover = [None] + [np.zeros((shapes[i][0], segs[i - 1].hidden), dtype=bool) for i in range(1, n + 1)]
     stored = np.zeros(shapes[n][0], dtype=bool)
-    weights = [np.zeros(s.hidden, dtype=bool) for s in segs]
+    units = pipeline.weight_units
+    weights = [np.zeros(u.hidden, dtype=bool) for u in units]
+    proj_cover = [np.zeros((shapes[pr.dst][0], pr.hidden), dtype=bool) for pr in pipeline.projections]
+    proj_of = {pr.layer.name: (k, pr) for k, pr in enumerate(pipeline.projections)}
     where = {}
     for si, seg in enumerate(segs, start=1):
         for pos, layer in enumerate(seg.layers):
@@ -40,12 +43,31 @@ def replay_pipeline(steps, pipeline, capacity, psum_entries=1):
         for i in range(n):                          # X and the tensors between segments
             total += done[i].sum() * shapes[i][1] * shapes[i][2]
         for i in range(1, n + 1):                   # accumulating rows
-            partial = cover[i].any(axis=1) & ~cover[i].all(axis=1)
-            total += partial.sum() * shapes[i][1] * shapes[i][2] * psum_entries
+            started = cover[i].any(axis=1)
+            for pc, pr in zip(proj_cover, pipeline.projections):
+                if pr.dst == i:
+                    started |= pc.any(axis=1)
+            total += (started & ~done[i]).sum() * shapes[i][1] * shapes[i][2] * psum_entries
         total += (done[n] & ~stored).sum() * shapes[n][1] * shapes[n][2] * psum_entries
-        total += sum(w.sum() * s.weights_per_channel for w, s in zip(weights, segs))
+        total += sum(w.sum() * u.weights_per_channel for w, u in zip(weights, units))
         total += sum(m.sum() * where[name][2].w_out for name, m in temps.items())
         return int(total)
+
+    def finish(i, lo, hi, k):
+        """Rows of T_i whose every contribution is in become finished, held rows."""
+        complete = cover[i][lo:hi].all(axis=1)
+        for pc, pr in zip(proj_cover, pipeline.projections):
+            if pr.dst == i:
+                complete &= pc[lo:hi].all(axis=1)
+        for row in np.flatnonzero(complete) + lo:
+            for src, dst in pipeline.residuals:
+                if dst == i and not done[src][row]:
+                    raise IllegalSchedule(f"step {k}: residual source T{src} row {row} not on chip")
+            done[i][row] = True
+            cover[i][row] = False      # finished: now counted as a held row
+            for pc, pr in zip(proj_cover, pipeline.projections):
+                if pr.dst == i:
+                    pc[row] = False
 
     for k, s in enumerate(steps):
         op, t = s["op"], s.get("tensor")
@@ -68,11 +90,23 @@ def replay_pipeline(steps, pipeline, capacity, psum_entries=1):
                 if weights[i][c0:c1].any():
                     raise IllegalSchedule(f"step {k}: weights loaded twice")
                 weights[i][c0:c1] = True
-                r.w_reads += (c1 - c0) * segs[i].weights_per_channel
+                r.w_reads += (c1 - c0) * units[i].weights_per_channel
             else:
                 if not weights[i][c0:c1].all():
                     raise IllegalSchedule(f"step {k}: evicts weights not resident")
                 weights[i][c0:c1] = False
+        elif op == "compute" and s["layer"] in proj_of:
+            k, pr = proj_of[s["layer"]]
+            (lo, hi), (c0, c1) = s["rows"], s["channels"]
+            if not weights[n + k][c0:c1].all():
+                raise IllegalSchedule(f"step {k}: projection without its weights")
+            stride = pr.layer.stride[0]
+            if not done[pr.src][lo * stride:(hi - 1) * stride + 1:stride].all():
+                raise IllegalSchedule(f"step {k}: projection without its source rows")
+            if proj_cover[k][lo:hi, c0:c1].any() or done[pr.dst][lo:hi].any():
+                raise IllegalSchedule(f"step {k}: projection accumulates a chunk twice")
+            proj_cover[k][lo:hi, c0:c1] = True
+            finish(pr.dst, lo, hi, k)
         elif op == "compute":
             si, pos, layer = where[s["layer"]]
             seg = segs[si - 1]
@@ -94,13 +128,7 @@ def replay_pipeline(steps, pipeline, capacity, psum_entries=1):
             if cover[si][lo:hi, c0:c1].any() or done[si][lo:hi].any():
                 raise IllegalSchedule(f"step {k}: {layer.name} accumulates a chunk twice")
             cover[si][lo:hi, c0:c1] = True
-            complete = cover[si][lo:hi].all(axis=1)
-            for row in np.flatnonzero(complete) + lo:
-                for src, dst in pipeline.residuals:
-                    if dst == si and not done[src][row]:
-                        raise IllegalSchedule(f"step {k}: residual source T{src} row {row} not on chip")
-                done[si][row] = True
-                cover[si][row] = False      # finished: now counted as a held row
+            finish(si, lo, hi, k)
         elif op == "free" and t in temps:
             (lo, hi), (c0, c1) = s["rows"], s["channels"]
             if not temps[t][lo:hi, c0:c1].all():

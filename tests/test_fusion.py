@@ -172,8 +172,8 @@ def test_a_group_that_cannot_fit_is_split():
 # --- extended fusion: pipelines -------------------------------------------------------
 
 from pipeline_replay import replay_pipeline  # noqa: E402
-from scanfuse.fuse.pipeline import (FusedPipeline, PipelineSchedule, Segment,  # noqa: E402
-                                    pipeline_footprint, pipeline_traffic, plan_pipeline)
+from scanfuse.fuse.pipeline import (FusedPipeline, PipelineSchedule, Projection,  # noqa: E402
+                                    Segment, pipeline_footprint, pipeline_traffic, plan_pipeline)
 from scanfuse.fuse.steps import pipeline_steps  # noqa: E402
 
 
@@ -203,6 +203,16 @@ def _pipeline(draw_or_rng, h, w, stride, channels, kinds):
     return FusedPipeline("p", tuple(segments), tuple(residuals))
 
 
+def _with_projection(p):
+    """Add a first-bottleneck shortcut: a strided 1x1 from X into Y."""
+    h, w, c = p.tensor_shape(0)
+    ho, wo, co = p.tensor_shape(len(p.segments))
+    stride = p.segments[1].layers[1].stride[0]
+    layer = NetworkBuilder("sc", h, w, c).pointwise("sc.downsample", co, stride)
+    assert (layer.h_out, layer.w_out) == (ho, wo)
+    return FusedPipeline(p.name, p.segments, (), (Projection(0, len(p.segments), layer),))
+
+
 def test_pipeline_traffic_equals_replay():
     rng = random.Random(21)
     for _ in range(60):
@@ -213,9 +223,11 @@ def test_pipeline_traffic_equals_replay():
         p = _pipeline(rng, rng.randint(1, 10), rng.randint(1, 6), rng.choice([1, 2]), channels, kinds)
         if kinds == ["pw", "cp", "pw"] and channels[-1] == channels[0] and p.tensor_shape(0) == p.tensor_shape(3):
             p = FusedPipeline("p", p.segments, ((0, 3),))
+        elif kinds == ["pw", "cp", "pw"]:
+            p = _with_projection(p)
         ho = p.tensor_shape(len(p.segments))[0]
-        sched = PipelineSchedule(rng.randint(1, ho), tuple(rng.randint(1, s.hidden) for s in p.segments),
-                                 tuple(rng.random() < 0.5 for _ in p.segments))
+        sched = PipelineSchedule(rng.randint(1, ho), tuple(rng.randint(1, u.hidden) for u in p.weight_units),
+                                 tuple(rng.random() < 0.5 for _ in p.weight_units))
         psum = rng.choice([1, 4])
         capacity = pipeline_footprint(p, sched, psum)
         seen = replay_pipeline(list(pipeline_steps(p, sched)), p, capacity, psum)
@@ -225,9 +237,11 @@ def test_pipeline_traffic_equals_replay():
 
 def test_searched_pipelines_replay_within_their_buffer():
     rng = random.Random(5)
-    for _ in range(15):
+    for index in range(16):
         p = _pipeline(rng, rng.randint(3, 12), rng.randint(3, 8), rng.choice([1, 2]),
                       [rng.randint(2, 8) for _ in range(4)], ["pw", "cp", "pw"])
+        if index % 2:
+            p = _with_projection(p)
         entries = rng.randint(300, 3000)
         plan = plan_pipeline(p, BufferModel(entries))
         if plan is None:
@@ -250,10 +264,15 @@ def test_extended_fusion_beats_thesis_style_and_replays():
 
 
 def test_whole_bottlenecks_fuse_when_the_buffer_allows():
+    total = lambda t: t["read_bytes"] + t["write_bytes"]
     small = plan_fused_network(get_network("resnet50-cp"), BufferModel(65536), extended=True)
-    assert small.extended == ()                 # at 64K no bottleneck pipeline fits or wins
+    # At 64K only s1b0 (64 input channels) fuses whole, downsample shortcut included.
+    assert [e.pipeline.name for e in small.extended] == ["s1b0"]
+    (projection,) = small.extended[0].pipeline.projections
+    assert projection.layer.name == "s1b0.downsample" and (projection.src, projection.dst) == (0, 3)
+    assert total(small.total_extended) == 41_127_482 < total(small.total) == 41_811_514
     big = plan_fused_network(get_network("resnet50-cp"), BufferModel(262144), extended=True)
     names = [e.pipeline.name for e in big.extended]
-    assert "s1b1+s1b2" in names and all(e.pipeline.residuals for e in big.extended)
-    total = lambda t: t["read_bytes"] + t["write_bytes"]
-    assert total(big.total_extended) == 33_938_728 < total(big.total) == 38_554_920
+    assert "s1b1+s1b2" in names
+    assert all(e.pipeline.residuals or e.pipeline.projections for e in big.extended)
+    assert total(big.total_extended) == 32_132_392 < total(big.total) == 38_554_920

@@ -13,7 +13,7 @@ from ..network.layers import Layer, LayerKind, Network
 from ..plan.buffer import BufferModel, ElementWidths
 from ..plan.layer_models import LayerTraffic, layer_traffic
 from .chain import FusedChain, FusedPlan, NotFusableError, plan_chain
-from .pipeline import FusedPipeline, PipelinePlan, Segment, plan_pipeline
+from .pipeline import FusedPipeline, PipelinePlan, Projection, Segment, plan_pipeline
 
 
 @dataclass(frozen=True)
@@ -132,19 +132,22 @@ def _feeds(a: Layer, b: Layer) -> bool:
 MAX_BLOCKS_PER_PIPELINE = 4
 
 
-def _block_segments(network: Network, block) -> list[Segment] | None:
-    """Segments of a whole block: an inverted residual is one segment; a CP bottleneck is
-    conv1 | CP chain | conv3. None if the block cannot be a pipeline stage."""
+def _block_segments(network: Network, block) -> tuple[list[Segment], Layer | None] | None:
+    """Segments of a whole block and its projection shortcut (or None): an inverted residual
+    is one segment; a CP bottleneck is conv1 | CP chain | conv3, plus its downsample 1x1 when
+    it has one. None if the block cannot be a pipeline stage."""
     layers = [network.layer(n) for n in block.layers]
     try:
         if block.kind in ("inverted_residual", "separable"):
-            return [Segment(tuple(layers))]
-        if block.kind == "bottleneck" and not any(l.name.endswith("downsample") for l in layers):
+            return [Segment(tuple(layers))], None
+        if block.kind == "bottleneck":
             cp = [l for l in layers if ".conv2." in l.name]
             conv1 = [l for l in layers if l.name.endswith(".conv1")]
             conv3 = [l for l in layers if l.name.endswith(".conv3")]
+            down = [l for l in layers if l.name.endswith(".downsample")]
             if len(cp) == 4 and conv1 and conv3:
-                return [Segment(tuple(conv1)), Segment(tuple(cp)), Segment(tuple(conv3))]
+                return [Segment(tuple(conv1)), Segment(tuple(cp)), Segment(tuple(conv3))], \
+                    (down[0] if down else None)
     except NotFusableError:
         return None
     return None
@@ -174,18 +177,19 @@ def extended_groups(network: Network, decided: list[GroupDecision], layers: dict
 
     runs, current = [], []
     for block in network.blocks:
-        segs = _block_segments(network, block)
-        if segs is None:
+        found = _block_segments(network, block)
+        if found is None:
             runs.append(current)
             current = []
             continue
+        segs, shortcut = found
         if current:
             prev_last = current[-1][1][-1].layers[-1]
             first = segs[0].layers[0]
             if (prev_last.cout, prev_last.h_out, prev_last.w_out) != (first.cin, first.h_in, first.w_in):
                 runs.append(current)
                 current = []
-        current.append((block, segs))
+        current.append((block, segs, shortcut))
     runs.append(current)
 
     chosen = []
@@ -193,27 +197,30 @@ def extended_groups(network: Network, decided: list[GroupDecision], layers: dict
         n = len(run)
         best = [(0, [])] + [None] * n          # best[i]: (bytes, groups) for the first i blocks
         for i in range(1, n + 1):
-            block, _ = run[i - 1]
+            block = run[i - 1][0]
             single = best[i - 1][0] + baseline_bytes(block)
             best[i] = (single, best[i - 1][1])
             for start in range(max(0, i - MAX_BLOCKS_PER_PIPELINE), i):
                 span = run[start:i]
-                segments = [seg for _, segs in span for seg in segs]
+                segments = [seg for _, segs, _ in span for seg in segs]
                 if len(segments) < 2:
                     continue
-                residuals, offset = [], 0
-                for b, segs in span:
-                    if b.residual:
+                residuals, projections, offset = [], [], 0
+                for b, segs, shortcut in span:
+                    if shortcut is not None:
+                        projections.append(Projection(offset, offset + len(segs), shortcut))
+                    elif b.residual:
                         residuals.append((offset, offset + len(segs)))
                     offset += len(segs)
                 try:
-                    pipeline = FusedPipeline("+".join(b.name for b, _ in span), tuple(segments), tuple(residuals))
+                    pipeline = FusedPipeline("+".join(b.name for b, _, _ in span), tuple(segments),
+                                             tuple(residuals), tuple(projections))
                 except NotFusableError:
                     continue
                 plan = plan_pipeline(pipeline, model, widths)
                 if plan is None:
                     continue
-                replaced = sum(baseline_bytes(b) for b, _ in span)
+                replaced = sum(baseline_bytes(b) for b, _, _ in span)
                 cost = best[start][0] + plan.total_bytes
                 if plan.total_bytes < replaced and cost < best[i][0]:
                     best[i] = (cost, best[start][1] + [ExtendedGroup(pipeline, plan, replaced)])

@@ -97,13 +97,44 @@ class Segment:
 
 
 @dataclass(frozen=True)
+class Projection:
+    """A projection shortcut: a (possibly strided) 1x1 conv from tensor ``src`` whose output
+    is added into tensor ``dst`` (e.g. a first bottleneck's downsample, X -> block output).
+    Chunked over its input channels like a lone 1x1 segment."""
+
+    src: int
+    dst: int
+    layer: Layer
+
+    @property
+    def hidden(self) -> int:
+        return self.layer.cin
+
+    @property
+    def weights_per_channel(self) -> int:
+        return self.layer.cout
+
+    @property
+    def weights(self) -> int:
+        return self.layer.cin * self.layer.cout
+
+    @property
+    def temporaries(self) -> list[Layer]:
+        return []
+
+
+@dataclass(frozen=True)
 class FusedPipeline:
-    """Segments run back to back; ``residuals`` are (from tensor, to tensor) index pairs of
-    the tensors T_0 = X .. T_n = Y, each adding T_a to T_b (equal shapes)."""
+    """Segments run back to back over tensors T_0 = X .. T_n = Y.
+
+    ``residuals``: (a, b) pairs adding T_a to T_b (equal shapes). ``projections``: 1x1
+    shortcuts from T_src added into T_dst.
+    """
 
     name: str
     segments: tuple[Segment, ...]
     residuals: tuple[tuple[int, int], ...] = ()
+    projections: tuple[Projection, ...] = ()
 
     def __post_init__(self):
         if len(self.segments) < 2:
@@ -115,10 +146,22 @@ class FusedPipeline:
         for src, dst in self.residuals:
             if not 0 <= src < dst <= len(self.segments) or self.tensor_shape(src) != self.tensor_shape(dst):
                 raise NotFusableError(f"{self.name}: residual {src}->{dst} needs equal shapes")
+        for pr in self.projections:
+            l = pr.layer
+            if (not l.is_pointwise or not 0 <= pr.src < pr.dst <= len(self.segments)
+                    or (l.h_in, l.w_in, l.cin) != self.tensor_shape(pr.src)
+                    or (l.h_out, l.w_out, l.cout) != self.tensor_shape(pr.dst)):
+                raise NotFusableError(f"{self.name}: projection {l.name} does not map T{pr.src} onto T{pr.dst}")
+
+    @property
+    def weight_units(self) -> tuple:
+        """Everything with weights, in schedule order of residency flags: segments, then
+        projections."""
+        return self.segments + self.projections
 
     @property
     def layers(self) -> tuple[Layer, ...]:
-        return tuple(l for s in self.segments for l in s.layers)
+        return tuple(l for s in self.segments for l in s.layers) + tuple(p.layer for p in self.projections)
 
     def tensor_shape(self, i: int) -> tuple[int, int, int]:
         """(rows, width, channels) of T_i."""
@@ -130,7 +173,7 @@ class FusedPipeline:
 
     @property
     def weights(self) -> int:
-        return sum(s.weights for s in self.segments)
+        return sum(u.weights for u in self.weight_units)
 
     def windows(self, tr: int) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per tensor T_0..T_n, per strip, the rows [lo, hi) that must be on chip."""
@@ -143,6 +186,11 @@ class FusedPipeline:
             for src, dst in self.residuals:      # a residual source must hold the rows it adds
                 if src == i - 1:
                     lo, hi = np.minimum(lo, wins[dst][0]), np.maximum(hi, wins[dst][1])
+            for pr in self.projections:          # and a projection source the rows it reads
+                if pr.src == i - 1:
+                    s = pr.layer.stride[0]
+                    dlo, dhi = wins[pr.dst]
+                    lo, hi = np.minimum(lo, dlo * s), np.maximum(hi, (dhi - 1) * s + 1)
             wins[i - 1] = (lo, hi)
         return wins
 
@@ -162,7 +210,8 @@ class FusedPipeline:
 
 @dataclass(frozen=True)
 class PipelineSchedule:
-    """``tr`` output rows per strip; per segment its chunk size and weight residency."""
+    """``tr`` output rows per strip; per weight unit (segments, then projections) its chunk
+    size and weight residency."""
 
     tr: int
     tcs: tuple[int, ...]
@@ -220,20 +269,23 @@ class _Facts:
             temps = seg.temp_rows(new_lo, new_hi)
             per_strip = sum((thi - tlo) * l.w_out for (tlo, thi), l in zip(temps, seg.temporaries))
             self.temp_per_channel.append(int(np.max(per_strip)) if seg.temporaries else 0)
+        for pr in p.projections:    # runs whenever its destination gets new rows
+            self.active.append(self.active[pr.dst - 1])
+            self.temp_per_channel.append(0)
         self.fixed = fixed
 
 
 def pipeline_traffic(p: FusedPipeline, sched: PipelineSchedule, facts: _Facts | None = None):
     f = facts or _Facts(p, sched.tr, 1)
-    w = sum(s.weights * (1 if r else a) for s, r, a in zip(p.segments, sched.resident, f.active))
+    w = sum(u.weights * (1 if r else a) for u, r, a in zip(p.weight_units, sched.resident, f.active))
     return PipelineTraffic(int(f.x), int(w), int(f.y))
 
 
 def pipeline_footprint(p: FusedPipeline, sched: PipelineSchedule, psum_entries: int = 1) -> int:
     f = _Facts(p, sched.tr, psum_entries)
-    resident = sum(s.weights for s, r in zip(p.segments, sched.resident) if r)
-    chunk = max((0 if r else tc * s.weights_per_channel) + tc * t
-                for s, tc, r, t in zip(p.segments, sched.tcs, sched.resident, f.temp_per_channel))
+    resident = sum(u.weights for u, r in zip(p.weight_units, sched.resident) if r)
+    chunk = max((0 if r else tc * u.weights_per_channel) + tc * t
+                for u, tc, r, t in zip(p.weight_units, sched.tcs, sched.resident, f.temp_per_channel))
     return f.fixed + resident + chunk
 
 
@@ -271,12 +323,13 @@ def _residency_choices(p: FusedPipeline, f: "_Facts", model: BufferModel):
     """Weight-residency combinations to evaluate: all of them for short pipelines; for long
     ones, the greedy prefixes that make segments resident in order of traffic saved per entry
     (a knapsack heuristic; the search is then not exhaustive)."""
-    n = len(p.segments)
+    units = p.weight_units
+    n = len(units)
     if n <= EXHAUSTIVE_SEGMENTS:
         yield from product((True, False), repeat=n)
         return
-    saving = [(s.weights * (a - 1)) / s.weights for s, a in zip(p.segments, f.active)]
-    order = sorted(range(n), key=lambda i: (-saving[i], p.segments[i].weights))
+    saving = [(u.weights * (a - 1)) / u.weights for u, a in zip(units, f.active)]
+    order = sorted(range(n), key=lambda i: (-saving[i], units[i].weights))
     resident = [False] * n
     yield tuple(resident)
     for i in order:
@@ -290,23 +343,24 @@ def plan_pipeline(p: FusedPipeline, model: BufferModel,
     that fit (chunk sizes change steps, not traffic). None if nothing fits."""
     best = None
     n = len(p.segments)
+    units = p.weight_units
     for tr in range(1, p.tensor_shape(n)[0] + 1):
         f = _Facts(p, tr, model.psum_entries)
         for resident in _residency_choices(p, f, model):
-            budget = model.entries - f.fixed - sum(s.weights for s, r in zip(p.segments, resident) if r)
+            budget = model.entries - f.fixed - sum(u.weights for u, r in zip(units, resident) if r)
             tcs = []
-            for s, r, t in zip(p.segments, resident, f.temp_per_channel):
+            for s, r, t in zip(units, resident, f.temp_per_channel):
                 per_channel = (0 if r else s.weights_per_channel) + t
                 tc = min(s.hidden, budget // per_channel) if per_channel else s.hidden
                 if tc < 1:
                     break
                 tcs.append(int(tc))
-            if len(tcs) < n:
+            if len(tcs) < len(units):
                 continue
             sched = PipelineSchedule(tr, tuple(tcs), resident)
             traffic = pipeline_traffic(p, sched, f)
             cost = traffic.read_bytes(widths) + traffic.write_bytes(widths)
-            steps = f.strips * sum(-(-s.hidden // tc) for s, tc in zip(p.segments, tcs))
+            steps = f.strips * sum(-(-u.hidden // tc) for u, tc in zip(units, tcs))
             key = (cost, steps)
             if best is None or key < best[0]:
                 best = (key, sched, traffic)

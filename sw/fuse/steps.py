@@ -142,7 +142,8 @@ def pipeline_steps(pipeline, sched) -> Iterator[dict]:
     n = len(segments)
     wins = pipeline.windows(sched.tr)
     held = {i: set() for i in range(n)}          # rows of T_0 (X) .. T_{n-1} on chip
-    loaded_w = [False] * n
+    units = pipeline.weight_units
+    loaded_w = [False] * len(units)
 
     for j in range(len(wins[n][0])):
         for i in range(n):
@@ -181,11 +182,27 @@ def pipeline_steps(pipeline, sched) -> Iterator[dict]:
                     yield {"op": "free", "tensor": layer.name, "rows": _span(tlo, thi), "channels": [c0, c1]}
                 if not sched.resident[i - 1]:
                     yield {"op": "evict", "tensor": f"W{i}", "channels": [c0, c1]}
+            for k, pr in enumerate(pipeline.projections):
+                if pr.dst != i:
+                    continue
+                unit = n + k
+                for c0 in range(0, pr.hidden, sched.tcs[unit]):
+                    c1 = min(c0 + sched.tcs[unit], pr.hidden)
+                    if sched.resident[unit]:
+                        if not loaded_w[unit]:
+                            yield {"op": "load", "tensor": f"W{unit + 1}", "channels": [0, pr.hidden]}
+                            loaded_w[unit] = True
+                    else:
+                        yield {"op": "load", "tensor": f"W{unit + 1}", "channels": [c0, c1]}
+                    yield {"op": "compute", "layer": pr.layer.name, "rows": _span(*new), "channels": [c0, c1]}
+                    if not sched.resident[unit]:
+                        yield {"op": "evict", "tensor": f"W{unit + 1}", "channels": [c0, c1]}
             if i < n:
                 held[i].update(range(*new))
         yield {"op": "store", "tensor": "Y", "rows": _span(wins[n][0][j], wins[n][1][j])}
+    for u, unit in enumerate(units):
+        if loaded_w[u]:
+            yield {"op": "evict", "tensor": f"W{u + 1}", "channels": [0, unit.hidden]}
     for i in range(n):
-        if loaded_w[i]:
-            yield {"op": "evict", "tensor": f"W{i + 1}", "channels": [0, segments[i].hidden]}
         for run in _runs(sorted(held[i])):
             yield {"op": "free", "tensor": "X" if i == 0 else f"T{i}", "rows": _span(*run)}
