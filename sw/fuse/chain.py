@@ -32,7 +32,7 @@ import numpy as np
 
 from ..errors import ScanFuseError
 from ..network.layers import Layer, LayerKind
-from ..plan.buffer import BufferModel, ElementWidths
+from ..plan.buffer import BufferModel, ElementWidths, PlanBytes
 from ..plan.search import candidate_tiles
 from .geometry import StripWalk, VerticalStage, back_project, strip_bounds
 
@@ -269,7 +269,7 @@ def chain_traffic(chain: FusedChain, sched: FusedSchedule, facts: _StripFacts | 
 
 
 @dataclass(frozen=True)
-class FusedPlan:
+class FusedPlan(PlanBytes):
     """The chosen fused schedule of a chain, its exact traffic and on-chip peak bound."""
 
     chain: FusedChain
@@ -279,17 +279,6 @@ class FusedPlan:
     model: BufferModel
     widths: ElementWidths
 
-    @property
-    def read_bytes(self) -> int:
-        return self.traffic.read_bytes(self.widths)
-
-    @property
-    def write_bytes(self) -> int:
-        return self.traffic.write_bytes(self.widths)
-
-    @property
-    def total_bytes(self) -> int:
-        return self.read_bytes + self.write_bytes
 
     @property
     def lower_bound(self) -> int:

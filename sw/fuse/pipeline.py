@@ -24,7 +24,7 @@ from itertools import product
 import numpy as np
 
 from ..network.layers import Layer, LayerKind
-from ..plan.buffer import BufferModel, ElementWidths
+from ..plan.buffer import BufferModel, ElementWidths, PlanBytes
 from .chain import NotFusableError
 from .geometry import StripWalk, VerticalStage, strip_bounds
 
@@ -290,7 +290,7 @@ def pipeline_footprint(p: FusedPipeline, sched: PipelineSchedule, psum_entries: 
 
 
 @dataclass(frozen=True)
-class PipelinePlan:
+class PipelinePlan(PlanBytes):
     pipeline: FusedPipeline
     schedule: PipelineSchedule
     traffic: PipelineTraffic
@@ -298,17 +298,6 @@ class PipelinePlan:
     model: BufferModel
     widths: ElementWidths
 
-    @property
-    def read_bytes(self) -> int:
-        return self.traffic.read_bytes(self.widths)
-
-    @property
-    def write_bytes(self) -> int:
-        return self.traffic.write_bytes(self.widths)
-
-    @property
-    def total_bytes(self) -> int:
-        return self.read_bytes + self.write_bytes
 
     @property
     def lower_bound(self) -> int:

@@ -76,3 +76,20 @@ class ElementWidths:
 
 def as_int64(*values):
     return tuple(np.asarray(v, dtype=np.int64) for v in values)
+
+
+class PlanBytes:
+    """Byte totals for a plan dataclass with ``traffic`` (any traffic record with
+    ``read_bytes(widths)``/``write_bytes(widths)``) and ``widths``."""
+
+    @property
+    def read_bytes(self) -> int:
+        return self.traffic.read_bytes(self.widths)
+
+    @property
+    def write_bytes(self) -> int:
+        return self.traffic.write_bytes(self.widths)
+
+    @property
+    def total_bytes(self) -> int:
+        return self.read_bytes + self.write_bytes

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import BufferTooSmallError, InvalidOptionError
 from .bound import lower_bound
-from .buffer import BufferModel, ElementWidths
+from .buffer import BufferModel, ElementWidths, PlanBytes
 from .gemm import Gemm
 from .tiling import LOOP_ORDERS, Tiling, VisitOrder, tile_count
 from .traffic import Traffic, gemm_traffic, residency_areas, tile_dims
@@ -89,7 +89,7 @@ def candidate_points(gemm: Gemm, model: BufferModel, align: int = 8) -> np.ndarr
 
 
 @dataclass(frozen=True)
-class GemmPlan:
+class GemmPlan(PlanBytes):
     """The chosen tiling of one GEMM with its exact traffic and lower bound (elements)."""
 
     gemm: Gemm
@@ -103,18 +103,6 @@ class GemmPlan:
     def ratio(self) -> float:
         """DRAM traffic over the lower bound, both in elements (>= 1)."""
         return self.traffic.total / self.lower_bound
-
-    @property
-    def read_bytes(self) -> int:
-        return self.traffic.read_bytes(self.widths)
-
-    @property
-    def write_bytes(self) -> int:
-        return self.traffic.write_bytes(self.widths)
-
-    @property
-    def total_bytes(self) -> int:
-        return self.read_bytes + self.write_bytes
 
 
 def check_buffer(gemm: Gemm, model: BufferModel) -> None:
