@@ -72,3 +72,9 @@ class AccelConfig:
     def name(self) -> str:
         """Short tag for artifacts named by configuration, e.g. ``r8c8``."""
         return f"r{self.rows}c{self.cols}"
+
+    def buffer_model(self):
+        """The planner buffer model this engine implements: separate A, B and C memories
+        (:meth:`scanfuse.plan.BufferModel.separate`). Plans made for it run on the engine."""
+        from ..plan.buffer import BufferModel
+        return BufferModel.separate(self.a_entries, self.b_entries, self.c_entries, self.double_buffer)

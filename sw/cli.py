@@ -40,6 +40,16 @@ def _buffer_arg(text: str) -> int:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+def _split_arg(text: str) -> tuple[int, int, int]:
+    parts = str(text).split(",")
+    if len(parts) != 3:
+        raise argparse.ArgumentTypeError(f"--split is A,B,C (three entry counts such as 16K,16K,8K), not {text!r}")
+    try:
+        return tuple(parse_entries(p, what="a split capacity") for p in parts)
+    except InvalidOptionError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _gemm_arg(text: str) -> Gemm:
     try:
         return Gemm.parse(text)
@@ -57,8 +67,12 @@ def _triple_arg(text: str) -> tuple[int, int, int]:
 
 
 def _add_model_args(p: argparse.ArgumentParser, order_choices=ORDER_CHOICES, default_order="best"):
-    p.add_argument("--buffer", required=True, type=_buffer_arg, metavar="S",
-                   help="on-chip buffer capacity in entries: 65536, 64K or 64Ki (thesis: 64K)")
+    size = p.add_mutually_exclusive_group(required=True)
+    size.add_argument("--buffer", type=_buffer_arg, metavar="S",
+                      help="on-chip buffer capacity in entries: 65536, 64K or 64Ki (thesis: 64K)")
+    size.add_argument("--split", type=_split_arg, metavar="A,B,C",
+                      help="separate memories instead: A and B tile entries and C accumulators "
+                           "(e.g. 16K,16K,8K, the 8x8 engine's default); single GEMM layers only")
     p.add_argument("--order", choices=order_choices, default=default_order,
                    help=f"visit order: Scan, raster, or the better of both (default {default_order})")
     p.add_argument("--psum-entries", type=int, default=1, metavar="E",
@@ -72,8 +86,12 @@ def _add_model_args(p: argparse.ArgumentParser, order_choices=ORDER_CHOICES, def
 
 
 def _model(args) -> tuple[BufferModel, ElementWidths]:
-    return (BufferModel(args.buffer, args.psum_entries, args.double_buffer),
-            ElementWidths(psum=args.psum_bytes))
+    widths = ElementWidths(psum=args.psum_bytes)
+    if args.split is not None:
+        if args.psum_entries != 1:
+            raise InvalidOptionError("--psum-entries applies to a shared --buffer, not --split")
+        return BufferModel.separate(*args.split, double_buffer=args.double_buffer), widths
+    return BufferModel(args.buffer, args.psum_entries, args.double_buffer), widths
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -251,7 +269,8 @@ def _cmd_schedule(args, console: Console) -> int:
         if not model.fits(tiling.tm, tiling.tn, tiling.tk):
             raise InvalidOptionError(
                 f"tiles {tiling.tm}x{tiling.tn}x{tiling.tk} need "
-                f"{model.footprint(tiling.tm, tiling.tn, tiling.tk)} entries; the buffer has {model.entries}")
+                f"{model.footprint(tiling.tm, tiling.tn, tiling.tk)} entries; the buffer has "
+                f"{model.describe()}")
     else:
         if args.loop_order is not None:
             raise InvalidOptionError("--loop-order goes with --tile")

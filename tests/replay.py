@@ -23,10 +23,11 @@ class ReplayResult:
     computes: int
 
 
-def replay(steps, M, K, N, capacity, psum_entries=1, widths=(1, 1, 1, 4)):
+def replay(steps, M, K, N, capacity, psum_entries=1, widths=(1, 1, 1, 4), split=None):
     """Replay ``steps`` (dicts in the JSON format); raise :class:`IllegalSchedule` if illegal.
 
-    ``widths`` = bytes per element of (A, B, final C, partial sum).
+    ``widths`` = bytes per element of (A, B, final C, partial sum). ``split`` = separate
+    (A, B, C) capacities, checked each on its own besides the total ``capacity``.
     """
     wa, wb, wc, wp = widths
     shape = {"A": (M, K), "B": (K, N), "C": (M, N)}
@@ -108,6 +109,10 @@ def replay(steps, M, K, N, capacity, psum_entries=1, widths=(1, 1, 1, 4)):
         occupancy = int(resident["A"].sum() + resident["B"].sum() + resident["C"].sum() * psum_entries)
         if occupancy > capacity:
             raise IllegalSchedule(f"step {index}: {occupancy} entries resident, capacity {capacity}")
+        if split is not None:
+            for p, limit in zip("ABC", split):
+                if resident[p].sum() > limit:
+                    raise IllegalSchedule(f"step {index}: {resident[p].sum()} {p} entries, capacity {limit}")
         peak = max(peak, occupancy)
 
     if not covered.all():

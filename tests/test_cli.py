@@ -167,3 +167,16 @@ def test_decompose_rejects_a_kernel_of_the_wrong_shape(capsys, tmp_path):
     np.save(path, np.ones((4, 4, 3, 3)))
     code, _, err = run(capsys, "decompose", "--shape", "8,8,3,3", "--rank", "2", "--kernel", str(path))
     assert code == 2 and "scanfuse: error:" in err
+
+
+def test_split_memories_from_the_cli(capsys):
+    code, out, _ = run(capsys, "plan", "--network", "mobilenetv2", "--split", "16K,16K,8K", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["split"] == [16384, 16384, 8192] and doc["buffer_entries"] == 40960
+    for layer in doc["layers"]:
+        t = layer["tile"]
+        assert t["m"] * t["k"] <= 16384 and t["k"] * t["n"] <= 16384 and t["m"] * t["n"] <= 8192
+    code, _, err = run(capsys, "plan", "--network", "mobilenetv2", "--split", "16K,16K,8K", "--fuse")
+    assert code == 2 and "shared buffer" in err
+    code, _, err = run(capsys, "plan", "--gemm", "3,3,3", "--split", "1,1")
+    assert code == 2 and "A,B,C" in err

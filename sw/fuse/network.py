@@ -9,6 +9,7 @@ run one by one; otherwise its layers run unfused and the report says why.
 
 from dataclasses import dataclass
 
+from ..errors import InvalidOptionError
 from ..network.layers import Layer, LayerKind, Network
 from ..plan.buffer import BufferModel, ElementWidths
 from ..plan.layer_models import LayerTraffic, layer_traffic
@@ -231,7 +232,12 @@ def extended_groups(network: Network, decided: list[GroupDecision], layers: dict
 def plan_fused_network(network: Network, model: BufferModel, widths: ElementWidths = ElementWidths(),
                        order: str = "best", extended: bool = False) -> FusedNetworkPlan:
     """Unfused traffic of every layer plus a fuse-or-not decision for every thesis group;
-    with ``extended``, also the pipelines (whole blocks, runs of blocks) that beat them."""
+    with ``extended``, also the pipelines (whole blocks, runs of blocks) that beat them.
+
+    Needs a shared buffer model: fused schedules keep several tensor kinds in one buffer."""
+    if model.split is not None:
+        raise InvalidOptionError("fusion plans a shared buffer; separate A/B/C memories (--split) "
+                                 "apply to single GEMM layers only")
     layers = tuple(layer_traffic(layer, model, widths, order) for layer in network.layers)
     by_name = {t.layer.name: t for t in layers}
     scan_only = None if order == "best" else order == "scan"

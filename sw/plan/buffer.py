@@ -24,17 +24,37 @@ class BufferModel:
         resident element one entry); 4 models int32 accumulators in an int8-wide buffer.
     double_buffer:
         Reserve a second A and B tile so loads overlap compute.
+    split:
+        ``(a, b, c)`` for separate memories (see :meth:`separate`): A and B tiles (times the
+        copies) and C accumulators must each fit their own capacity; ``entries`` is then their
+        sum and ``psum_entries`` is 1. ``None`` (default): one shared buffer.
     """
 
     entries: int
     psum_entries: int = 1
     double_buffer: bool = False
+    split: tuple[int, int, int] | None = None
 
     def __post_init__(self):
         if isinstance(self.entries, bool) or not isinstance(self.entries, int) or self.entries < 1:
             raise InvalidOptionError(f"buffer must be a positive number of entries, not {self.entries!r}")
         if not isinstance(self.psum_entries, int) or not 1 <= self.psum_entries <= 8:
             raise InvalidOptionError(f"psum_entries must be an integer in 1..8, not {self.psum_entries!r}")
+        if self.split is not None:
+            if (len(self.split) != 3 or any(isinstance(v, bool) or not isinstance(v, int) or v < 1
+                                            for v in self.split)):
+                raise InvalidOptionError(f"split capacities must be three positive integers, not {self.split!r}")
+            if self.entries != sum(self.split) or self.psum_entries != 1:
+                raise InvalidOptionError("a split buffer has entries = a + b + c and psum_entries = 1")
+
+    @classmethod
+    def separate(cls, a: int, b: int, c: int, double_buffer: bool = False) -> "BufferModel":
+        """Separate memories: ``a`` A entries, ``b`` B entries, ``c`` C accumulators.
+
+        This is the engine's organisation (int8 A and B memories, an int32 accumulator
+        memory); ``scanfuse.hw.params.AccelConfig.buffer_model()`` builds it.
+        """
+        return cls(a + b + c, 1, double_buffer, (a, b, c))
 
     @property
     def operand_copies(self) -> int:
@@ -46,12 +66,26 @@ class BufferModel:
         return self.operand_copies * (tm * tk + tk * tn) + self.psum_entries * tm * tn
 
     def fits(self, tm, tn, tk):
+        if self.split is not None:
+            a, b, c = self.split
+            copies = self.operand_copies
+            return (copies * tm * tk <= a) & (copies * tk * tn <= b) & (tm * tn <= c)
         return self.footprint(tm, tn, tk) <= self.entries
+
+    def describe(self) -> str:
+        if self.split is not None:
+            return f"A {self.split[0]:,} + B {self.split[1]:,} + C {self.split[2]:,} entries (separate)"
+        return f"{self.entries:,} entries"
 
     @property
     def smallest_footprint(self) -> int:
         """Footprint of the smallest legal tiling (1x1x1)."""
         return int(self.footprint(1, 1, 1))
+
+    @property
+    def fits_smallest(self) -> bool:
+        """Whether 1x1x1 tiles fit at all."""
+        return bool(self.fits(1, 1, 1))
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,15 @@ def _derived_max(model: BufferModel, derived: str, x: np.ndarray, y: np.ndarray)
     ``(x, y)`` are the remaining dims in 'mnk' order without ``derived``. May be < 1.
     """
     c, p, s = model.operand_copies, model.psum_entries, model.entries
+    if model.split is not None:
+        sa, sb, sc = model.split
+        if derived == "k":      # x = tm, y = tn
+            top, ok = np.minimum(sa // (c * x), sb // (c * y)), x * y <= sc
+        elif derived == "n":    # x = tm, y = tk
+            top, ok = np.minimum(sb // (c * y), sc // x), c * x * y <= sa
+        else:                   # x = tn, y = tk
+            top, ok = np.minimum(sa // (c * y), sc // x), c * x * y <= sb
+        return np.where(ok, top, 0)
     if derived == "k":      # x = tm, y = tn
         return (s - p * x * y) // (c * (x + y))
     if derived == "n":      # x = tm, y = tk
@@ -83,6 +92,7 @@ def candidate_points(gemm: Gemm, model: BufferModel, align: int = 8) -> np.ndarr
         return np.empty((0, 3), dtype=np.int64)
     # De-duplicate through one int64 key per point (a row-wise unique sorts far slower).
     stacked = np.concatenate(points)
+    stacked = stacked[model.fits(stacked[:, 0], stacked[:, 1], stacked[:, 2])]
     base_n, base_k = gemm.N + 1, gemm.K + 1
     keys = np.unique((stacked[:, 0] * base_n + stacked[:, 1]) * base_k + stacked[:, 2])
     return np.stack([keys // (base_n * base_k), keys // base_k % base_n, keys % base_k], axis=1)
@@ -107,6 +117,11 @@ class GemmPlan(PlanBytes):
 
 def check_buffer(gemm: Gemm, model: BufferModel) -> None:
     """Raise :class:`BufferTooSmallError` if not even 1x1x1 tiles fit."""
+    if model.split is not None and not model.fits_smallest:
+        raise BufferTooSmallError(
+            f"separate memories of {model.split} entries cannot hold 1x1x1 tiles of {gemm}"
+            f"{' double-buffered' if model.double_buffer else ''} (A and B need "
+            f"{model.operand_copies} entries each, C 1)")
     if model.smallest_footprint > model.entries:
         raise BufferTooSmallError(
             f"a buffer of {model.entries} entries cannot hold the smallest tiling of {gemm} "

@@ -37,6 +37,7 @@ def network_plan_json(plan: NetworkPlan) -> dict:
         "buffer_entries": plan.model.entries,
         "psum_entries": plan.model.psum_entries,
         "double_buffer": plan.model.double_buffer,
+        "split": list(plan.model.split) if plan.model.split else None,
         "layers": [gemm_plan_json(item.layer.name, item.plan) for item in plan.layers],
         "not_planned": [{"name": layer.name, "kind": layer.kind.value} for layer in plan.not_planned],
         "total": total,
@@ -44,7 +45,7 @@ def network_plan_json(plan: NetworkPlan) -> dict:
 
 
 def network_plan_table(plan: NetworkPlan) -> Table:
-    table = Table(title=f"{plan.network}: pointwise layers at S = {plan.model.entries:,} entries"
+    table = Table(title=f"{plan.network}: pointwise layers at {plan.model.describe()}"
                         f" (psum_entries={plan.model.psum_entries}"
                         f"{', double-buffered' if plan.model.double_buffer else ''})",
                   caption="reads/writes/LB in elements; bytes at A,B,C = 1 B, psum = "

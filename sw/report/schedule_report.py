@@ -25,7 +25,7 @@ def schedule_summary(schedule: Schedule) -> list[str]:
     read_bytes, write_bytes = schedule.byte_counts()
     grid = "×".join(str(tile_count(g.dim(x), t.tile(x))) for x in "mnk")
     lines = [
-        f"GEMM M={g.M} K={g.K} N={g.N}, buffer {schedule.model.entries:,} entries",
+        f"GEMM M={g.M} K={g.K} N={g.N}, buffer {schedule.model.describe()}",
         f"tiles {t.tm}×{t.tn}×{t.tk} (m×n×k), grid {grid}, loop order {t.loop_order} "
         f"(outer→inner), {t.visit_order.value} visit",
         f"{len(schedule.steps):,} steps: " + ", ".join(

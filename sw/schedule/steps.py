@@ -155,6 +155,7 @@ class Schedule:
         return {
             "gemm": {"M": self.gemm.M, "K": self.gemm.K, "N": self.gemm.N},
             "buffer_entries": self.model.entries,
+            "split": list(self.model.split) if self.model.split else None,
             "tile": {"m": self.tiling.tm, "n": self.tiling.tn, "k": self.tiling.tk},
             "loop_order": self.tiling.loop_order,
             "visit_order": self.tiling.visit_order.value,
