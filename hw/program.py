@@ -1,0 +1,338 @@
+"""The tile program: one fixed-size layer descriptor per GEMM layer, and its legality rules.
+
+The engine fetches a *tile program* from DRAM: a sequence of :class:`LayerDescriptor` records,
+each a whole number of AXI beats, the last one flagged by ``last``. The driver
+(:mod:`scanfuse.driver.program`) packs descriptors with this very layout (style P4), so the bit
+positions live in one place.
+
+Legality is defined once, by :func:`descriptor_rules`: a list of ``(DescriptorError, condition)``
+pairs written only with operators that mean the same on Python integers and on Amaranth values
+(``+ * & | == != > >=``). :func:`check_descriptor` evaluates it on plain Python values and
+:class:`DescriptorChecker` elaborates the very same expressions into gates, so software and
+hardware cannot drift apart. The on-chip footprint of a tiling is :func:`tile_footprints`, the
+one place to change if tiles are ever padded to array-width words.
+
+Bit order is Amaranth's: the first field starts at bit 0, and the driver writes the integer
+``Layout.const(...).as_bits()`` little-endian, so bit ``i`` of the descriptor is bit ``i % 8``
+of byte ``i // 8`` (byte lane ``j`` of AXI beat ``b`` holds byte ``b * axi_bytes + j``).
+See ``docs/tile-program.md`` for the field table.
+"""
+
+from collections.abc import Mapping
+from types import SimpleNamespace
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, unsigned
+from amaranth.lib import data, enum, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import bits_for
+
+from .addrgen import LoopOrder, Visit
+from .params import AccelConfig
+from .requant import RequantParams
+
+__all__ = ["DIM_BITS", "OutMode", "DescriptorError", "RULE_TEXT", "LayerDescriptor",
+           "offset_bits", "tile_footprints", "descriptor_rules", "check_descriptor",
+           "DescriptorChecker"]
+
+#: Width of every GEMM dimension and tile size (as in ``GemmDesc`` and ``DmaCommand``).
+DIM_BITS = 16
+
+
+class OutMode(enum.Enum, shape=2):
+    """What a layer writes to DRAM. Codes 2 and 3 are reserved (``BAD_MODE``)."""
+
+    RAW_INT32 = 0   #: the int32 accumulators, 4 bytes per C element
+    INT8 = 1        #: requantised int8 (``requant`` applies), 1 byte per C element
+
+    @property
+    def elem_bytes(self) -> int:
+        """Bytes per C element in DRAM (``c_elem_bytes``)."""
+        return 4 if self is OutMode.RAW_INT32 else 1
+
+
+class DescriptorError(enum.Enum, shape=4):
+    """Why a descriptor is illegal: the first rule broken, in this (enum) order."""
+
+    NONE = 0
+    ZERO_DIM = 1
+    ZERO_TILE = 2
+    TILE_TOO_BIG = 3
+    A_OVERFLOW = 4
+    B_OVERFLOW = 5
+    C_OVERFLOW = 6
+    BAD_LOOP_ORDER = 7
+    BAD_ALIGNMENT = 8
+    BAD_MODE = 9
+
+
+#: One line per rule, for error messages and the documentation.
+RULE_TEXT: dict[DescriptorError, str] = {
+    DescriptorError.NONE: "legal",
+    DescriptorError.ZERO_DIM: "M, K or N is 0",
+    DescriptorError.ZERO_TILE: "tm, tk or tn is 0",
+    DescriptorError.TILE_TOO_BIG: "a tile size exceeds its dimension (tm > M, tk > K or tn > N)",
+    DescriptorError.A_OVERFLOW: "a_off + A footprint (tm*tk, x2 double-buffered) > a_entries",
+    DescriptorError.B_OVERFLOW: "b_off + B footprint (tk*tn, x2 double-buffered) > b_entries",
+    DescriptorError.C_OVERFLOW: "c_off + C footprint (tm*tn) > c_entries",
+    DescriptorError.BAD_LOOP_ORDER: "loop_order is the reserved code 6 or 7",
+    DescriptorError.BAD_ALIGNMENT: "RAW_INT32 output with c_base or c_stride not a multiple of 4",
+    DescriptorError.BAD_MODE: "out_mode is the reserved code 2 or 3",
+}
+
+
+def offset_bits(entries: int) -> int:
+    """Width of an on-chip offset into a memory of ``entries`` elements (addresses 0..entries-1)."""
+    return bits_for(entries - 1)
+
+
+class LayerDescriptor(data.StructLayout):
+    """One layer of the tile program: ``C[M,N] = A[M,K] . B[K,N]`` with its tiling and buffers.
+
+    Fields, from bit 0 up (widths for ``cfg``; in brackets for the default ``AccelConfig()``):
+
+    ======================  =====================  ==============================================
+    field                   width                  meaning
+    ======================  =====================  ==============================================
+    M, K, N                 16 each                GEMM dimensions (elements), 1..65535
+    tm, tn, tk              16 each                full tile sizes, 1..dim
+    a_base, b_base, c_base  addr_bits each [32]    DRAM byte address of element (0, 0)
+    a_stride, b_stride,     addr_bits each [32]    DRAM bytes from one row to the next
+    c_stride
+    requant                 55                     :class:`~scanfuse.hw.requant.RequantParams`
+                                                   (INT8 mode; write 0 in RAW_INT32 mode)
+    a_off                   bits_for(a_entries-1)  first A entry of the tile region [14]
+    b_off                   bits_for(b_entries-1)  first B entry [14]
+    c_off                   bits_for(c_entries-1)  first C accumulator [13]
+    loop_order              3                      :class:`~scanfuse.hw.addrgen.LoopOrder`
+    visit                   1                      :class:`~scanfuse.hw.addrgen.Visit`
+    out_mode                2                      :class:`OutMode`
+    last                    1                      last descriptor of the program
+    reserved                pad                    zero; pads to a whole number of AXI beats
+    ======================  =====================  ==============================================
+
+    The wide fields come first so that, with ``addr_bits`` a multiple of 8, dimensions,
+    addresses and strides sit on byte boundaries of a hex dump. Default configuration: 391 used
+    bits, 448 in all = 56 bytes = 7 beats of 64 bits (:attr:`size_bytes`, :attr:`beats`).
+
+    Parameters
+    ----------
+    cfg : AccelConfig
+        Uses ``addr_bits``, ``a_entries``, ``b_entries``, ``c_entries`` and ``axi_data_bits``.
+    """
+
+    def __init__(self, cfg: AccelConfig = AccelConfig()):
+        if not isinstance(cfg, AccelConfig):
+            raise TypeError(f"cfg must be an AccelConfig, not {cfg!r}")
+        fields = {name: unsigned(DIM_BITS) for name in ("M", "K", "N", "tm", "tn", "tk")}
+        fields |= {name: unsigned(cfg.addr_bits)
+                   for name in ("a_base", "b_base", "c_base", "a_stride", "b_stride", "c_stride")}
+        fields |= {
+            "requant": RequantParams,
+            "a_off": unsigned(offset_bits(cfg.a_entries)),
+            "b_off": unsigned(offset_bits(cfg.b_entries)),
+            "c_off": unsigned(offset_bits(cfg.c_entries)),
+            "loop_order": LoopOrder,
+            "visit": Visit,
+            "out_mode": OutMode,
+            "last": unsigned(1),
+        }
+        used = data.StructLayout(fields).size
+        beat = cfg.axi_data_bits
+        fields["reserved"] = unsigned(-used % beat)
+        self.cfg = cfg
+        self.used_bits = used
+        super().__init__(fields)
+
+    @property
+    def size_bytes(self) -> int:
+        """Bytes per descriptor (a whole number of AXI beats)."""
+        return self.size // 8
+
+    @property
+    def beats(self) -> int:
+        """AXI beats per descriptor."""
+        return self.size // self.cfg.axi_data_bits
+
+
+def tile_footprints(cfg: AccelConfig, tm, tn, tk):
+    """On-chip entries of the A, B and C tile regions: ``(a, b, c)``.
+
+    A region: ``tm*tk`` int8 entries, B: ``tk*tn``, each doubled when ``cfg.double_buffer``;
+    C: ``tm*tn`` int32 accumulators. The planner's split-capacity model. Written with ``*``
+    only, so it takes Python integers (driver, checks) and Amaranth values
+    (:class:`DescriptorChecker`) alike: keep it that way when changing it.
+    """
+    copies = 2 if cfg.double_buffer else 1
+    return copies * (tm * tk), copies * (tk * tn), tm * tn
+
+
+def descriptor_rules(cfg: AccelConfig, f):
+    """The legality rules, in :class:`DescriptorError` order: ``[(error, condition), ...]``.
+
+    ``f`` has attributes ``M K N tm tn tk a_off b_off c_off c_base c_stride loop_order
+    out_mode``, all integers (enum fields as their codes): either Python ``int`` (the condition
+    is a ``bool``) or Amaranth values (the condition is a 1-bit value). A descriptor is legal
+    when no condition holds; the first one that holds names the error.
+    """
+    a_fp, b_fp, c_fp = tile_footprints(cfg, f.tm, f.tn, f.tk)
+    raw = f.out_mode == OutMode.RAW_INT32.value
+    rules = [
+        (DescriptorError.ZERO_DIM, (f.M == 0) | (f.K == 0) | (f.N == 0)),
+        (DescriptorError.ZERO_TILE, (f.tm == 0) | (f.tk == 0) | (f.tn == 0)),
+        (DescriptorError.TILE_TOO_BIG, (f.tm > f.M) | (f.tk > f.K) | (f.tn > f.N)),
+        (DescriptorError.A_OVERFLOW, f.a_off + a_fp > cfg.a_entries),
+        (DescriptorError.B_OVERFLOW, f.b_off + b_fp > cfg.b_entries),
+        (DescriptorError.C_OVERFLOW, f.c_off + c_fp > cfg.c_entries),
+        (DescriptorError.BAD_LOOP_ORDER, f.loop_order >= len(LoopOrder)),
+        # int32 C elements must stay word-aligned; int8 needs no alignment (the DMA realigns).
+        (DescriptorError.BAD_ALIGNMENT, raw & (((f.c_base & 3) != 0) | ((f.c_stride & 3) != 0))),
+        (DescriptorError.BAD_MODE, f.out_mode >= len(OutMode)),
+    ]
+    assert [e for e, _ in rules] == list(DescriptorError)[1:]
+    return rules
+
+
+_RULE_INPUTS = ("M", "K", "N", "tm", "tn", "tk", "a_off", "b_off", "c_off", "c_base", "c_stride",
+                "loop_order", "out_mode")
+
+
+def _code(value) -> int:
+    """An enum member or an integer code, as the integer."""
+    return value.value if isinstance(value, enum.Enum) else int(value)
+
+
+def check_descriptor(cfg: AccelConfig, fields) -> DescriptorError:
+    """The first rule of :func:`descriptor_rules` that ``fields`` break, or ``NONE``.
+
+    Parameters
+    ----------
+    cfg : AccelConfig
+    fields : mapping or object
+        Field values by name (a ``dict`` or an object with attributes, e.g. the driver's
+        ``DescriptorFields``); enum fields as members or raw integer codes. Values are assumed to
+        fit their field widths (the driver's ``pack`` checks that).
+    """
+    get = fields.__getitem__ if isinstance(fields, Mapping) else lambda n: getattr(fields, n)
+    f = SimpleNamespace(**{name: _code(get(name)) for name in _RULE_INPUTS})
+    for error, broken in descriptor_rules(cfg, f):
+        if broken:
+            return error
+    return DescriptorError.NONE
+
+
+class _Word:
+    """An unsigned integer of a fixed hardware width, for elaborating :func:`descriptor_rules`.
+
+    Every operand and result is zero-extended or truncated to ``width`` bits, wide enough that
+    no rule's arithmetic overflows (so the hardware computes what Python's unbounded integers
+    do), and ``== 0`` becomes a reduction (no 16-bit ``!x`` in the Verilog). Comparisons return
+    plain 1-bit Amaranth values, which ``&`` and ``|`` combine like Python bools. Yosys still
+    trims the zero high bits of ``off`` and of the capacity constants in the three footprint
+    rules, which ``verilator -Wall`` reports as WIDTH warnings on those ADD/GT operators.
+    """
+
+    def __init__(self, value, width: int):
+        value = Const(value, width) if isinstance(value, int) else Value.cast(value)
+        if len(value) < width:
+            value = Cat(value, Const(0, width - len(value)))
+        self.width = width
+        self.value = value[:width]
+
+    def _other(self, other):
+        return other if isinstance(other, _Word) else _Word(other, self.width)
+
+    def _wrap(self, value):
+        return _Word(value[:self.width], self.width)
+
+    def __add__(self, other):
+        return self._wrap(self.value + self._other(other).value)
+
+    def __mul__(self, other):
+        return self._wrap(self.value * self._other(other).value)
+
+    __radd__, __rmul__ = __add__, __mul__
+
+    def __and__(self, other):
+        return _Word(self.value & self._other(other).value, self.width)
+
+    def __eq__(self, other):
+        return ~(self.value ^ self._other(other).value).any()
+
+    def __ne__(self, other):
+        return (self.value ^ self._other(other).value).any()
+
+    def __gt__(self, other):
+        return self.value > self._other(other).value
+
+    def __ge__(self, other):
+        return self.value >= self._other(other).value
+
+    __hash__ = None
+
+
+def _rule_width(cfg: AccelConfig) -> int:
+    """Bits that hold every intermediate value of :func:`descriptor_rules` without overflow."""
+    layout = LayerDescriptor(cfg)
+    widest = max(layout[name].width for name in _RULE_INPUTS)
+    limit = max(cfg.a_entries, cfg.b_entries, cfg.c_entries)
+    biggest_fp = max(tile_footprints(cfg, (1 << DIM_BITS) - 1, (1 << DIM_BITS) - 1,
+                                     (1 << DIM_BITS) - 1))
+    return max(widest, bits_for(limit), bits_for(biggest_fp + limit)) + 1
+
+
+class DescriptorChecker(wiring.Component):
+    """Checks one :class:`LayerDescriptor` per cycle against :func:`descriptor_rules`.
+
+    The rules are elaborated from the same Python expressions as :func:`check_descriptor`; the
+    result is registered, so the latency is :attr:`LATENCY` = 1 cycle: a descriptor presented
+    with ``valid`` high in cycle ``t`` has its verdict on ``error`` with ``done`` high in cycle
+    ``t + 1``. ``error`` holds its value until the next ``valid`` descriptor; ``done`` is a
+    one-cycle strobe. Fully pipelined (a new descriptor may come every cycle).
+
+    Parameters
+    ----------
+    cfg : AccelConfig
+
+    Members
+    -------
+    desc : ``In(LayerDescriptor(cfg))``
+    valid : ``In(1)``
+        ``desc`` holds a descriptor to check this cycle.
+    error : ``Out(DescriptorError)``
+        Verdict on the last descriptor checked (``NONE`` when legal).
+    done : ``Out(1)``
+        ``error`` was updated in the previous clock edge (one cycle after ``valid``).
+    """
+
+    LATENCY = 1
+
+    def __init__(self, cfg: AccelConfig = AccelConfig()):
+        if not isinstance(cfg, AccelConfig):
+            raise TypeError(f"cfg must be an AccelConfig, not {cfg!r}")
+        self._cfg = cfg
+        super().__init__({
+            "desc": In(LayerDescriptor(cfg)),
+            "valid": In(1),
+            "error": Out(DescriptorError),
+            "done": Out(1),
+        })
+
+    @property
+    def cfg(self) -> AccelConfig:
+        return self._cfg
+
+    def elaborate(self, platform):
+        m = Module()
+        d = self.desc
+        width = _rule_width(self._cfg)
+        f = SimpleNamespace(**{name: _Word(Value.cast(d[name]), width) for name in _RULE_INPUTS})
+        verdict = Signal(DescriptorError)
+        code = DescriptorError.NONE.value
+        # Priority chain built from the lowest priority up: the first broken rule wins.
+        for error, broken in reversed(descriptor_rules(self._cfg, f)):
+            code = Mux(broken, error.value, code)
+        m.d.comb += verdict.eq(code)
+        m.d.sync += self.done.eq(self.valid)
+        with m.If(self.valid):
+            m.d.sync += self.error.eq(verdict)
+        return m
