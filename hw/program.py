@@ -162,8 +162,8 @@ def tile_footprints(cfg: AccelConfig, tm, tn, tk):
     only, so it takes Python integers (driver, checks) and Amaranth values
     (:class:`DescriptorChecker`) alike: keep it that way when changing it.
     """
-    copies = 2 if cfg.double_buffer else 1
-    return copies * (tm * tk), copies * (tk * tn), tm * tn
+    from ..plan.buffer import split_footprints
+    return split_footprints(tm, tn, tk, 2 if cfg.double_buffer else 1)
 
 
 def descriptor_rules(cfg: AccelConfig, f):

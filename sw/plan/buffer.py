@@ -7,6 +7,16 @@ import numpy as np
 from ..errors import InvalidOptionError
 
 
+def split_footprints(tm, tn, tk, copies: int = 1):
+    """Entries of the A, B and C tile regions in separate memories: ``(a, b, c)``.
+
+    A: ``copies*tm*tk`` int8 entries, B: ``copies*tk*tn``, C: ``tm*tn`` accumulators. The one
+    definition used by :meth:`BufferModel.fits` and by the engine's descriptor checker
+    (``scanfuse.hw.program``); written with ``*`` only so Amaranth values work too.
+    """
+    return copies * (tm * tk), copies * (tk * tn), tm * tn
+
+
 @dataclass(frozen=True)
 class BufferModel:
     """How tiles occupy an on-chip buffer of ``entries`` entries.
@@ -67,9 +77,9 @@ class BufferModel:
 
     def fits(self, tm, tn, tk):
         if self.split is not None:
+            fa, fb, fc = split_footprints(tm, tn, tk, self.operand_copies)
             a, b, c = self.split
-            copies = self.operand_copies
-            return (copies * tm * tk <= a) & (copies * tk * tn <= b) & (tm * tn <= c)
+            return (fa <= a) & (fb <= b) & (fc <= c)
         return self.footprint(tm, tn, tk) <= self.entries
 
     def describe(self) -> str:

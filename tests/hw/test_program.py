@@ -359,3 +359,24 @@ def test_compile_program_chains_and_sets_last():
         ProgramImage((image.descriptors[1], image.descriptors[1]))
     with pytest.raises(IllegalProgramError, match="multiple"):
         unpack_program(blob[:-1])
+
+
+def test_checker_and_planner_agree_on_what_fits():
+    """A plan made for cfg.buffer_model() always passes the descriptor's overflow rules."""
+    import random as _random
+
+    from scanfuse.hw.params import AccelConfig as _Cfg
+    from scanfuse.hw.program import tile_footprints as _fp
+    from scanfuse.plan import Gemm as _Gemm
+    from scanfuse.plan import plan_gemm as _plan
+    rng = _random.Random(9)
+    for double in (False, True):
+        cfg = _Cfg(a_entries=rng.randint(64, 4096), b_entries=rng.randint(64, 4096),
+                   c_entries=rng.randint(16, 2048), double_buffer=double)
+        model = cfg.buffer_model()
+        for _ in range(40):
+            gemm = _Gemm(rng.randint(1, 300), rng.randint(1, 300), rng.randint(1, 300))
+            t = _plan(gemm, model).tiling
+            a, b, c = _fp(cfg, t.tm, t.tn, t.tk)
+            assert a <= cfg.a_entries and b <= cfg.b_entries and c <= cfg.c_entries
+            assert model.fits(t.tm, t.tn, t.tk)
