@@ -10,10 +10,10 @@ The package follows the data flow of the toolkit:
 ``scanfuse.cli``      the ``scanfuse`` command
 """
 
-from .errors import (BufferTooSmallError, InvalidOptionError, InvalidShapeError,
-                     ScanFuseError, UnknownNetworkError)
+from .errors import (BufferTooSmallError, InvalidModelError, InvalidOptionError,
+                     InvalidShapeError, ScanFuseError, UnknownNetworkError)
 
 __version__ = "0.1.0"
 
 __all__ = ["ScanFuseError", "InvalidShapeError", "InvalidOptionError",
-           "BufferTooSmallError", "UnknownNetworkError", "__version__"]
+           "BufferTooSmallError", "UnknownNetworkError", "InvalidModelError", "__version__"]

@@ -26,3 +26,8 @@ class UnknownNetworkError(ScanFuseError, LookupError):
 
     def __str__(self) -> str:  # LookupError would quote the message like a dict key
         return str(self.args[0]) if self.args else ""
+
+
+class InvalidModelError(ScanFuseError, ValueError):
+    """A model file (e.g. ONNX) is malformed or uses something the importer does not support;
+    the message names the node."""

@@ -1,0 +1,1 @@
+"""DRAM layout, burst traces, timing and energy (DRAMSim2-style accounting)."""
