@@ -2,8 +2,6 @@
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..errors import InvalidOptionError
 
 
@@ -117,9 +115,6 @@ class ElementWidths:
             if not isinstance(value, int) or not 1 <= value <= 16:
                 raise InvalidOptionError(f"{name} width must be 1..16 bytes, not {value!r}")
 
-
-def as_int64(*values):
-    return tuple(np.asarray(v, dtype=np.int64) for v in values)
 
 
 class PlanBytes:

@@ -17,7 +17,7 @@ from ..errors import BufferTooSmallError, InvalidOptionError
 from .bound import lower_bound
 from .buffer import BufferModel, ElementWidths, PlanBytes
 from .gemm import Gemm
-from .tiling import LOOP_ORDERS, Tiling, VisitOrder, tile_count
+from .tiling import LOOP_ORDERS, Tiling, VisitOrder
 from .traffic import Traffic, gemm_traffic, residency_areas, tile_dims
 
 #: Orders accepted by the search: a visit order, or ``best`` of both.
@@ -158,6 +158,3 @@ def plan_gemm(gemm: Gemm, model: BufferModel, widths: ElementWidths = ElementWid
     return GemmPlan(gemm, tiling, gemm_traffic(gemm, tiling), lower_bound(gemm, model.entries),
                     model, widths)
 
-
-def tile_total(gemm: Gemm, tiling: Tiling) -> int:
-    return tile_count(gemm.M, tiling.tm) * tile_count(gemm.N, tiling.tn) * tile_count(gemm.K, tiling.tk)

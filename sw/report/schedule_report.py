@@ -55,6 +55,9 @@ def plot_visit_order(schedule: Schedule, path: str) -> None:
         ax.plot(xs[i:i + 2], ys[i:i + 2], zs[i:i + 2], color=colours[i], linewidth=1.5)
     ax.scatter(xs, ys, zs, c=colours, s=12)
     ax.scatter([xs[0]], [ys[0]], [zs[0]], color="red", s=50, label="first tile")
+    from matplotlib.ticker import MaxNLocator
+    for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
+        axis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("m tile")
     ax.set_ylabel("n tile")
     ax.set_zlabel("k tile")
