@@ -115,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--network", metavar="NAME", help=f"one of: {', '.join(network_names())}")
     what.add_argument("--gemm", type=_gemm_arg, metavar="M,K,N",
                       help="one GEMM C[M,N] = A[M,K] B[K,N] (M = output pixels, K = Cin, N = Cout)")
+    what.add_argument("--onnx", metavar="FILE.onnx",
+                      help="a network from an ONNX file with static shapes, batch 1 (weights' "
+                           "data is not needed)")
     _add_model_args(p)
     p.add_argument("--fuse", action="store_true",
                    help="plan every layer, fuse [1x1] -> depthwise -> 1x1 chains where it saves "
@@ -226,7 +229,7 @@ def _cmd_plan(args, console: Console) -> int:
     if args.gemm is not None:
         plan = plan_single_gemm(args.gemm, model, widths, args.order)
     else:
-        network = get_network(args.network)
+        network = _network(args)
         for layer in network.pointwise_layers():
             check_buffer(layer.gemm(), model)
         plan = plan_network(network, model, widths, args.order)
@@ -240,12 +243,20 @@ def _cmd_plan(args, console: Console) -> int:
     return 0
 
 
+def _network(args):
+    """The network named by --network or read from --onnx."""
+    if getattr(args, "onnx", None) is not None:
+        from .network.onnx_import import load_onnx
+        return load_onnx(args.onnx)
+    return get_network(args.network)
+
+
 def _plan_fused(args, model, widths, console: Console) -> int:
     from .fuse.network import plan_fused_network
     from .report.fusion_report import fused_plan_json, fused_plan_tables
-    if args.network is None:
-        raise InvalidOptionError("--fuse plans a network: give --network NAME, not --gemm")
-    plan = plan_fused_network(get_network(args.network), model, widths, args.order, extended=True)
+    if args.gemm is not None:
+        raise InvalidOptionError("--fuse plans a network: give --network NAME or --onnx FILE, not --gemm")
+    plan = plan_fused_network(_network(args), model, widths, args.order, extended=True)
     if args.json:
         print(json.dumps(fused_plan_json(plan), indent=2))
     else:

@@ -180,3 +180,28 @@ def test_split_memories_from_the_cli(capsys):
     assert code == 2 and "shared buffer" in err
     code, _, err = run(capsys, "plan", "--gemm", "3,3,3", "--split", "1,1")
     assert code == 2 and "A,B,C" in err
+
+
+def test_plan_from_onnx(capsys, tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 6, 6])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 6, 6])
+    inits = [helper.make_tensor("w1", TensorProto.FLOAT, [24, 8, 1, 1], [0.0] * 192),
+             helper.make_tensor("w2", TensorProto.FLOAT, [24, 1, 3, 3], [0.0] * 216),
+             helper.make_tensor("w3", TensorProto.FLOAT, [8, 24, 1, 1], [0.0] * 192)]
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["e"], name="expand", kernel_shape=[1, 1]),
+             helper.make_node("Conv", ["e", "w2"], ["d"], name="dw", kernel_shape=[3, 3],
+                              pads=[1, 1, 1, 1], group=24),
+             helper.make_node("Conv", ["d", "w3"], ["p"], name="project", kernel_shape=[1, 1]),
+             helper.make_node("Add", ["p", "x"], ["y"], name="add")]
+    path = tmp_path / "block.onnx"
+    onnx.save(helper.make_model(helper.make_graph(nodes, "block", [x], [y], inits)), path)
+    code, out, _ = run(capsys, "plan", "--onnx", str(path), "--buffer", "64K", "--fuse", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["groups"][0]["layers"] == ["expand", "dw", "project"]
+    assert doc["groups"][0]["fused"] and doc["groups"][0]["residual"]
+    path.write_bytes(b"not an onnx file")
+    code, _, err = run(capsys, "plan", "--onnx", str(path), "--buffer", "64K")
+    assert code == 2 and str(path) in err and err.count("\n") == 1
