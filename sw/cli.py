@@ -137,6 +137,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"loop order with --tile, outermost first: {', '.join(LOOP_ORDERS)}")
     p.add_argument("--plot", metavar="FILE.png", help="draw the tile visit order to a PNG")
 
+    p = sub.add_parser("trace", help="write one GEMM plan's DRAM burst trace and estimate its energy",
+                       description="Plan a GEMM, turn its step list into 64-byte DRAM bursts in "
+                                   "address order, time them on the 8x8 engine (64 MACs and 8 DRAM "
+                                   "bytes per cycle at 100 MHz), write a DRAMSim2 (mase_*.trc) or "
+                                   "DRAMsim3 trace (issue times in DRAM cycles), and report bursts, "
+                                   "bytes requested/moved, runtime and DRAM energy in joules.")
+    p.add_argument("--gemm", required=True, type=_gemm_arg, metavar="M,K,N",
+                   help="the GEMM C[M,N] = A[M,K] B[K,N]")
+    _add_model_args(p)
+    p.add_argument("--format", required=True, choices=("dramsim2", "dramsim3"),
+                   help="trace format (DRAMSim2 needs a file name starting with mase_)")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="trace file to write")
+    p.add_argument("--dram", default="ddr3", choices=("ddr3", "ddr4"),
+                   help="DRAM preset for the energy estimate (default ddr3: DRAMSim2's default part)")
+
     p = sub.add_parser("decompose", help="CP-decompose a conv kernel into 1x1, kx1, 1xk, 1x1 layers",
                        description="CP-decompose W[Cout, Cin, kh, kw] (tensorly ALS, seeded) into a "
                                    "1x1 conv Cin->R, a kh x 1 depthwise conv (stride (s,1)), a 1 x kw "
@@ -299,8 +314,44 @@ def _cmd_schedule(args, console: Console) -> int:
     return 0
 
 
+def _cmd_trace(args, console: Console) -> int:
+    from .dram.evaluate import gemm_dram_report
+    from .dram.trace_io import write_dramsim2_trace, write_dramsim3_trace
+    model, widths = _model(args)
+    plan = plan_gemm(args.gemm, model, widths, args.order)
+    report = gemm_dram_report(args.gemm, plan.tiling, model, widths, args.dram)
+    writer = write_dramsim2_trace if args.format == "dramsim2" else write_dramsim3_trace
+    order = report.issue_dram_cycles.argsort(kind="stable")
+    try:
+        lines = writer(args.output, report.trace.addr[order], report.trace.is_write[order],
+                       report.issue_dram_cycles[order])
+    except OSError as err:
+        raise InvalidOptionError(f"cannot write {args.output!r}: {err.strerror}") from None
+    t, d = report.trace, report.dram
+    doc = {"gemm": {"M": args.gemm.M, "K": args.gemm.K, "N": args.gemm.N},
+           "tiling": plan.tiling.describe(), "trace": args.output, "format": args.format,
+           "bursts": lines, "bytes_requested": int(t.bytes_requested), "bytes_moved": int(t.bytes_moved),
+           "engine_cycles": int(report.timing.runtime_cycles), "dram": args.dram,
+           "row_hit_rate": d.row_hit_rate, "activates": int(d.activates),
+           "energy_j": {"burst": d.energy.burst_j, "act_pre": d.energy.act_pre_j,
+                        "refresh": d.energy.refresh_j, "background": d.energy.background_j,
+                        "total": d.energy.total_j}}
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        console.print(f"{args.gemm.M}x{args.gemm.K}x{args.gemm.N}, tiles {plan.tiling.describe()}: "
+                      f"{lines:,} bursts written to {args.output} ({args.format})", highlight=False)
+        console.print(f"bytes requested {doc['bytes_requested']:,}, moved {doc['bytes_moved']:,} "
+                      f"(64-B bursts); engine runtime {doc['engine_cycles']:,} cycles", highlight=False)
+        e = doc["energy_j"]
+        console.print(f"{args.dram}: row-hit rate {d.row_hit_rate:.3f}, energy {e['total'] * 1e6:.2f} µJ "
+                      f"(burst {e['burst'] * 1e6:.2f}, act/pre {e['act_pre'] * 1e6:.2f}, refresh "
+                      f"{e['refresh'] * 1e6:.2f}, background {e['background'] * 1e6:.2f})", highlight=False)
+    return 0
+
+
 COMMANDS = {"layers": _cmd_layers, "plan": _cmd_plan, "schedule": _cmd_schedule,
-            "decompose": _cmd_decompose}
+            "decompose": _cmd_decompose, "trace": _cmd_trace}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ import pytest
 from replay import replay
 from scanfuse.cli import main
 from scanfuse.network import get_network
-from scanfuse.plan import BufferModel, plan_network
+from scanfuse.plan import BufferModel, Gemm, plan_network
 
 
 def run(capsys, *argv):
@@ -205,3 +205,22 @@ def test_plan_from_onnx(capsys, tmp_path):
     path.write_bytes(b"not an onnx file")
     code, _, err = run(capsys, "plan", "--onnx", str(path), "--buffer", "64K")
     assert code == 2 and str(path) in err and err.count("\n") == 1
+
+
+def test_trace_writes_a_dramsim_file_with_the_planned_bytes(capsys, tmp_path):
+    from scanfuse.dram.trace_io import read_trace
+    from scanfuse.plan import plan_gemm as _plan
+    out_file = tmp_path / "mase_layer.trc"
+    code, out, _ = run(capsys, "trace", "--gemm", "37,23,29", "--buffer", "300", "--format",
+                       "dramsim2", "-o", str(out_file), "--json")
+    doc = json.loads(out)
+    plan = _plan(Gemm(37, 23, 29), BufferModel(300))
+    assert code == 0 and doc["bytes_requested"] == plan.total_bytes
+    addr, is_write, cycle = read_trace(out_file)
+    assert len(addr) == doc["bursts"] and (addr % 64 == 0).all() and (cycle[1:] >= cycle[:-1]).all()
+    assert doc["bytes_moved"] == 64 * doc["bursts"] >= doc["bytes_requested"]
+    e = doc["energy_j"]
+    assert e["total"] == pytest.approx(e["burst"] + e["act_pre"] + e["refresh"] + e["background"])
+    code, _, err = run(capsys, "trace", "--gemm", "3,3,3", "--buffer", "64", "--format", "dramsim2",
+                       "-o", str(tmp_path / "layer.trc"))
+    assert code == 2 and "mase_" in err
