@@ -24,18 +24,13 @@ from cocotbext.axi.stream import define_stream
 
 from scanfuse.hw.dma import DmaBeat, DmaCommand
 from scanfuse.hw.params import AccelConfig
+from scanfuse.sim.cocotb_util import random_pause
 
 DmaStreamBus, DmaStreamTransaction, DmaStreamSource, DmaStreamSink, _ = define_stream(
     "DmaStream", signals=["payload", "valid", "ready"])
 
 RAM_SIZE = 1 << 16
 GUARD = 0xAA
-
-
-def random_pause(rng: random.Random, p_stall: float):
-    """Pause generator for cocotbext-axi channels: True = stall this cycle."""
-    while True:
-        yield rng.random() < p_stall
 
 
 class TB:

@@ -21,15 +21,10 @@ from cocotb.triggers import RisingEdge
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiResp
 
 from scanfuse.hw.params import AccelConfig
+from scanfuse.sim.cocotb_util import random_pause
 from scanfuse.hw.regs import COUNTERS, ID_MAGIC, VERSION, ConfigWord, Ctrl, Reg, Status, config_word
 
 INPUTS = ("busy", "done", "error_code", *COUNTERS)
-
-
-def random_pause(rng: random.Random, p_stall: float):
-    """Pause generator for cocotbext-axi channels: True = stall this cycle."""
-    while True:
-        yield rng.random() < p_stall
 
 
 class TB:

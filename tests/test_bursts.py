@@ -8,6 +8,7 @@ import pytest
 from scanfuse.dram.bursts import chain_bursts, gemm_bursts
 from scanfuse.dram.layout import ChainLayout, GemmLayout, TensorPlacement
 from scanfuse.dram.timing import chain_macs, issue_cycles, to_dram_cycles
+from scanfuse.fuse.network import thesis_groups
 from scanfuse.fuse.chain import FusedChain, FusedSchedule, chain_traffic
 from scanfuse.fuse.steps import fused_steps
 from scanfuse.network import NetworkBuilder
@@ -218,10 +219,7 @@ def test_mobilenetv2_fused_blocks_match_the_planner_bytes():
     from scanfuse.fuse.chain import plan_chain
     from scanfuse.network import get_network
     net = get_network("mobilenetv2")
-    for block in net.blocks:
-        if block.kind != "inverted_residual":
-            continue
-        chain = FusedChain(block.name, tuple(net.layer(n) for n in block.layers), block.residual)
+    for chain in thesis_groups(net):
         plan = plan_chain(chain, BufferModel(65536))
         steps = list(fused_steps(chain, plan.schedule))
         trace = chain_bursts(chain, steps)

@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fused_replay import replay_fused
+from scanfuse.fuse.network import thesis_groups
 from scanfuse.fuse.chain import (MODES, FusedChain, FusedSchedule, NotFusableError, chain_traffic,
                                  plan_chain, schedule_options)
 from scanfuse.fuse.steps import fused_steps
@@ -82,10 +83,7 @@ def test_searched_fused_plans_replay_within_the_buffer():
 
 def test_mobilenetv2_groups_reach_their_lower_bound_at_64k():
     net = get_network("mobilenetv2")
-    for block in net.blocks:
-        if block.kind != "inverted_residual":
-            continue
-        chain = FusedChain(block.name, tuple(net.layer(n) for n in block.layers), block.residual)
+    for chain in thesis_groups(net):
         plan = plan_chain(chain, BufferModel(65536))
         assert plan.traffic.reads + plan.traffic.writes == chain.lower_bound(), block.name
         assert plan.traffic.y_psum_writes == 0
