@@ -22,16 +22,23 @@ FUSED_NETWORKS = ("mobilenetv2", "resnet50-cp")
 FUSED_BUFFERS = (16384, 32768, 65536, 131072, 262144)
 
 
-def planner_wall_time(name: str, entries: int = 65536, repeats: int = 3) -> float:
-    """Best-of-``repeats`` seconds to plan a network from a cold cache."""
-    network = get_network(name)
+def _cold_wall_time(plan, repeats: int = 3) -> float:
+    """Best-of-``repeats`` seconds of ``plan()`` with the planners' caches cleared each time."""
+    from .fuse import chain
     best = float("inf")
     for _ in range(repeats):
         plan_gemm.cache_clear()
+        chain._SEARCHED.clear()
         start = time.perf_counter()
-        plan_network(network, BufferModel(entries))
+        plan()
         best = min(best, time.perf_counter() - start)
     return best
+
+
+def planner_wall_time(name: str, entries: int = 65536) -> float:
+    """Seconds to plan a network's pointwise layers from a cold cache."""
+    network = get_network(name)
+    return _cold_wall_time(lambda: plan_network(network, BufferModel(entries)))
 
 
 def ratio_figures(name: str, entries: int) -> dict:
@@ -68,19 +75,11 @@ def fusion_figures(name: str, entries: int) -> dict:
     return row
 
 
-def fused_planner_wall_time(name: str, entries: int = 65536, repeats: int = 3) -> float:
-    """Best-of-``repeats`` seconds to plan a network with fusion from cold caches."""
-    from .fuse import chain
+def fused_planner_wall_time(name: str, entries: int = 65536) -> float:
+    """Seconds to plan a network with thesis-style and extended fusion from cold caches."""
     from .fuse.network import plan_fused_network
     network = get_network(name)
-    best = float("inf")
-    for _ in range(repeats):
-        plan_gemm.cache_clear()
-        chain._SEARCHED.clear()
-        start = time.perf_counter()
-        plan_fused_network(network, BufferModel(entries), extended=True)
-        best = min(best, time.perf_counter() - start)
-    return best
+    return _cold_wall_time(lambda: plan_fused_network(network, BufferModel(entries), extended=True))
 
 
 def run() -> dict:

@@ -15,7 +15,6 @@ from .errors import InvalidOptionError, ScanFuseError
 from .network import get_network, network_names
 from .plan import (ORDER_CHOICES, BufferModel, ElementWidths, Gemm, Tiling, plan_gemm,
                    plan_network, plan_single_gemm)
-from .plan.search import check_buffer
 from .plan.tiling import LOOP_ORDERS
 from .units import parse_entries
 
@@ -244,10 +243,7 @@ def _cmd_plan(args, console: Console) -> int:
     if args.gemm is not None:
         plan = plan_single_gemm(args.gemm, model, widths, args.order)
     else:
-        network = _network(args)
-        for layer in network.pointwise_layers():
-            check_buffer(layer.gemm(), model)
-        plan = plan_network(network, model, widths, args.order)
+        plan = plan_network(_network(args), model, widths, args.order)
     if args.json:
         print(json.dumps(network_plan_json(plan), indent=2))
         return 0
@@ -284,7 +280,6 @@ def _cmd_schedule(args, console: Console) -> int:
     from .report.schedule_report import plot_visit_order, schedule_summary, write_schedule_json
     from .schedule import build_schedule
     model, widths = _model(args)
-    check_buffer(args.gemm, model)
     if args.tile is not None:
         if args.loop_order is None:
             raise InvalidOptionError("--tile needs --loop-order (one of " + ", ".join(LOOP_ORDERS) + ")")
@@ -321,10 +316,8 @@ def _cmd_trace(args, console: Console) -> int:
     plan = plan_gemm(args.gemm, model, widths, args.order)
     report = gemm_dram_report(args.gemm, plan.tiling, model, widths, args.dram)
     writer = write_dramsim2_trace if args.format == "dramsim2" else write_dramsim3_trace
-    order = report.issue_dram_cycles.argsort(kind="stable")
     try:
-        lines = writer(args.output, report.trace.addr[order], report.trace.is_write[order],
-                       report.issue_dram_cycles[order])
+        lines = writer(args.output, report.addr, report.is_write, report.issue)
     except OSError as err:
         raise InvalidOptionError(f"cannot write {args.output!r}: {err.strerror}") from None
     t, d = report.trace, report.dram

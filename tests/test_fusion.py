@@ -131,7 +131,7 @@ def test_resnet50_cp_replaces_every_3x3():
     for block in (b for b in plain.blocks if b.kind == "bottleneck"):
         conv = plain.layer(f"{block.name}.conv2")
         w, pixels = conv.cout, conv.h_out * conv.w_out
-        cp_layers = [cp.layer(f"{block.name}.conv2.{s}") for s in ("cp1", "cpv", "cph", "cp2")]
+        cp_layers = [cp.layer(f"{block.name}.conv2.{s}") for s in ("first", "vertical", "horizontal", "last")]
         assert sum(l.macs for l in cp_layers) == (
             conv.h_in * conv.w_in * w * w + conv.h_out * conv.w_in * 3 * w + pixels * 3 * w + pixels * w * w)
         saved += conv.macs - sum(l.macs for l in cp_layers)

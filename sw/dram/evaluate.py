@@ -34,9 +34,14 @@ class EngineClock:
 
 @dataclass(frozen=True)
 class GemmDramReport:
+    """``trace`` in step order; ``addr``, ``is_write``, ``issue`` (DRAM cycles): the same bursts
+    in issue order, as the DRAM model saw them and as trace files list them."""
+
     trace: BurstTrace
     timing: Timing
-    issue_dram_cycles: np.ndarray
+    addr: np.ndarray
+    is_write: np.ndarray
+    issue: np.ndarray
     dram: DramResult
 
 
@@ -50,5 +55,6 @@ def gemm_dram_report(gemm: Gemm, tiling: Tiling, model: BufferModel,
     part = get_preset(preset)
     issue = timing.dram_issue(part.tCK_ns)
     order = np.argsort(issue, kind="stable")     # the DRAM sees bursts in issue order
-    dram = simulate(trace.addr[order], trace.is_write[order], issue[order], part, scheme)
-    return GemmDramReport(trace, timing, issue, dram)
+    addr, is_write, issue = trace.addr[order], trace.is_write[order], issue[order]
+    return GemmDramReport(trace, timing, addr, is_write, issue,
+                          simulate(addr, is_write, issue, part, scheme))

@@ -53,8 +53,7 @@ class FusedChain:
 
     def __post_init__(self):
         kinds = [layer.kind for layer in self.layers]
-        first = 1 if kinds and kinds[0] is LayerKind.POINTWISE and len(kinds) > 2 else 0
-        middle = kinds[first:-1]
+        middle = kinds[1 if self.has_first else 0:-1]
         if (len(kinds) < 2 or kinds[-1] is not LayerKind.POINTWISE or not middle
                 or any(k is not LayerKind.DEPTHWISE for k in middle)):
             raise NotFusableError(
@@ -68,12 +67,12 @@ class FusedChain:
                 raise NotFusableError(f"{self.name}: strided 1x1 conv {layer.name} is not fused")
         if self.residual and (self.x_shape != self.y_shape):
             raise NotFusableError(f"{self.name}: a residual add needs equal input and output shapes")
-        object.__setattr__(self, "_has_first", bool(first))
 
     # --- geometry -------------------------------------------------------------------------
     @property
     def has_first(self) -> bool:
-        return self._has_first
+        """Whether the chain starts with its own 1x1 conv (three or more layers, first 1x1)."""
+        return len(self.layers) > 2 and self.layers[0].is_pointwise
 
     @property
     def depthwise(self) -> tuple[Layer, ...]:

@@ -111,7 +111,7 @@ def thesis_groups(network: Network) -> list[FusedChain]:
 
 
 def _common_prefix(names: list[str]) -> str:
-    """Shared dotted prefix of layer names: s1b0.conv2.cp1, ... -> s1b0.conv2."""
+    """Shared dotted prefix of layer names: s1b0.conv2.first, ... -> s1b0.conv2."""
     parts = [n.split(".") for n in names]
     common = []
     for pieces in zip(*parts):

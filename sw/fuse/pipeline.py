@@ -39,7 +39,7 @@ class Segment:
         kinds = [l.kind for l in self.layers]
         if not kinds or kinds[-1] is not LayerKind.POINTWISE:
             raise NotFusableError("a segment ends with a 1x1 conv")
-        middle = kinds[1:-1] if len(kinds) > 2 or (len(kinds) == 2 and kinds[0] is LayerKind.POINTWISE) else kinds[:-1]
+        middle = kinds[1 if self.has_first else 0:-1]
         if any(k is not LayerKind.DEPTHWISE for k in middle):
             raise NotFusableError("a segment is [1x1] -> depthwise* -> 1x1")
         for l in self.layers:

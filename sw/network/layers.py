@@ -204,6 +204,16 @@ class NetworkBuilder:
         self.channels = cout
         return layer
 
+    def extend(self, layers) -> None:
+        """Append layers built elsewhere; the first must read the current activation."""
+        for layer in layers:
+            if (layer.cin, layer.h_in, layer.w_in) != (self.channels, self.height, self.width):
+                raise InvalidShapeError(
+                    f"layer {layer.name} reads {layer.h_in}x{layer.w_in}x{layer.cin}, not the current "
+                    f"{self.height}x{self.width}x{self.channels}")
+            self._layers.append(layer)
+            self.height, self.width, self.channels = layer.h_out, layer.w_out, layer.cout
+
     def begin_block(self, name: str) -> None:
         self._block = name
         self._block_start = len(self._layers)

@@ -79,8 +79,9 @@ def cp_rank(width: int, rule: str | int = "channels") -> int:
 def resnet50(variant: str = "v1.5", resolution: int = 224, classes: int = 1000,
              cp_rank_rule: str | int | None = None) -> Network:
     """ResNet-50; with ``cp_rank_rule`` every bottleneck 3x3 is CP-decomposed (Lebedev et
-    al., ICLR 2015) into 1x1 (width -> R), 3x1 depthwise (stride (s, 1)), 1x3 depthwise
-    (stride (1, s)) and 1x1 (R -> width)."""
+    al., ICLR 2015) into the sequence of :func:`scanfuse.decompose.decomposed_sequence`:
+    ``conv2.first`` 1x1 (width -> R), ``conv2.vertical`` 3x1 depthwise (stride (s, 1)),
+    ``conv2.horizontal`` 1x3 depthwise (stride (1, s)), ``conv2.last`` 1x1 (R -> width)."""
     if variant not in ("v1", "v1.5"):
         raise UnknownNetworkError(f"ResNet-50 variant must be v1 or v1.5, not {variant!r}")
     name = "resnet50" if variant == "v1.5" else "resnet50-v1"
@@ -102,11 +103,9 @@ def resnet50(variant: str = "v1.5", resolution: int = 224, classes: int = 1000,
             if cp_rank_rule is None:
                 net.conv(f"{name}.conv2", width, 3, stride_3x3, 1)
             else:
-                rank = cp_rank(width, cp_rank_rule)
-                net.pointwise(f"{name}.conv2.cp1", rank)
-                net.depthwise(f"{name}.conv2.cpv", (3, 1), (stride_3x3, 1), (1, 0))
-                net.depthwise(f"{name}.conv2.cph", (1, 3), (1, stride_3x3), (0, 1))
-                net.pointwise(f"{name}.conv2.cp2", width)
+                from ..decompose import decomposed_sequence
+                sequence = decomposed_sequence((width, width, 3, 3), cp_rank(width, cp_rank_rule), stride_3x3)
+                net.extend(sequence.to_layers((net.height, net.width), f"{name}.conv2.", name))
             net.conv(f"{name}.conv3", width * 4, 1, 1, 0)
             if index == 0:
                 # The projection shortcut reads the block input, not conv3's output.

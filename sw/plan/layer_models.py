@@ -48,13 +48,10 @@ class LayerTraffic:
 
 
 def _needed_rows(layer: Layer) -> int:
-    from ..fuse.geometry import VerticalStage
+    """Input rows any output row reads (rows a stride skips are never needed)."""
+    from ..fuse.geometry import StripWalk, VerticalStage
     stage = VerticalStage(layer.kernel[0], layer.stride[0], layer.padding[0], layer.h_in, layer.h_out)
-    lo, hi = stage.input_range(np.arange(layer.h_out), np.arange(1, layer.h_out + 1))
-    covered = np.zeros(layer.h_in, dtype=bool)
-    for l, h in zip(lo.tolist(), hi.tolist()):
-        covered[l:h] = True
-    return int(covered.sum())
+    return StripWalk.of(*stage.input_range(np.arange(layer.h_out), np.arange(1, layer.h_out + 1))).union
 
 
 def _streamed(layer: Layer, model: BufferModel, widths: ElementWidths, weights: int) -> LayerTraffic:
