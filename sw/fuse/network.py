@@ -134,24 +134,40 @@ MAX_BLOCKS_PER_PIPELINE = 4
 
 
 def _block_segments(network: Network, block) -> tuple[list[Segment], Layer | None] | None:
-    """Segments of a whole block and its projection shortcut (or None): an inverted residual
-    is one segment; a CP bottleneck is conv1 | CP chain | conv3, plus its downsample 1x1 when
-    it has one. None if the block cannot be a pipeline stage."""
+    """Segments of a whole block and its projection shortcut (or None), found from the data
+    flow rather than layer names: the main path is the chain of layers from the block's first
+    layer, each feeding the next; it splits into cores ``[1x1] -> depthwise+ -> 1x1`` and lone
+    1x1 layers. At most one other layer may remain: a 1x1 projection from the block input to
+    the block output. None if the block cannot be a pipeline stage (e.g. a dense 3x3)."""
     layers = [network.layer(n) for n in block.layers]
+    path, rest = [layers[0]], []
+    for layer in layers[1:]:
+        (path if _feeds(path[-1], layer) else rest).append(layer)
+    projection = None
+    if rest:
+        first, last, p = path[0], path[-1], rest[0]
+        if (len(rest) > 1 or not p.is_pointwise
+                or (p.cin, p.h_in, p.w_in) != (first.cin, first.h_in, first.w_in)
+                or (p.cout, p.h_out, p.w_out) != (last.cout, last.h_out, last.w_out)):
+            return None
+        projection = p
+    segments, i = [], 0
+    while i < len(path):
+        j = i + 1 if path[i].is_pointwise else i        # optional leading 1x1 of a core
+        while j < len(path) and path[j].kind is LayerKind.DEPTHWISE:
+            j += 1
+        if j == i + 1 and path[i].is_pointwise:          # no depthwise after it: a lone 1x1
+            segments.append(path[i:i + 1])
+            i += 1
+        elif j < len(path) and path[j].is_pointwise:     # a core ends with its 1x1
+            segments.append(path[i:j + 1])
+            i = j + 1
+        else:
+            return None
     try:
-        if block.kind in ("inverted_residual", "separable"):
-            return [Segment(tuple(layers))], None
-        if block.kind == "bottleneck":
-            cp = [l for l in layers if ".conv2." in l.name]
-            conv1 = [l for l in layers if l.name.endswith(".conv1")]
-            conv3 = [l for l in layers if l.name.endswith(".conv3")]
-            down = [l for l in layers if l.name.endswith(".downsample")]
-            if len(cp) == 4 and conv1 and conv3:
-                return [Segment(tuple(conv1)), Segment(tuple(cp)), Segment(tuple(conv3))], \
-                    (down[0] if down else None)
+        return [Segment(tuple(seg)) for seg in segments], projection
     except NotFusableError:
         return None
-    return None
 
 
 def extended_groups(network: Network, decided: list[GroupDecision], layers: dict[str, LayerTraffic],
