@@ -73,8 +73,57 @@ class AccelConfig:
         """Short tag for artifacts named by configuration, e.g. ``r8c8``."""
         return f"r{self.rows}c{self.cols}"
 
+    @property
+    def b_word_bytes(self) -> int:
+        """Bytes per word of the B memory: ``max(cols, axi_bytes)`` (a DMA beat or a k step)."""
+        return max(self.cols, self.axi_bytes)
+
+    @property
+    def tile_align(self) -> tuple[int, int, int, int]:
+        """How the engine pads tile regions to its memory words, ``(am, ak, bn, cn)``.
+
+        A words hold ``rows`` lanes of ``axi_bytes`` consecutive k (tm padded to ``rows``, tk
+        to ``axi_bytes``); B words hold ``b_word_bytes`` consecutive n of one k row (tn padded
+        to it); C words hold ``cols`` int32 of one m row (tn padded to ``cols``). See
+        :func:`scanfuse.plan.buffer.split_footprints` and ``docs/hardware.md``.
+        """
+        return (self.rows, self.axi_bytes, self.b_word_bytes, self.cols)
+
+    @property
+    def word_entries(self) -> tuple[int, int, int]:
+        """Entries per word of the A, B and C memories (on-chip offsets are multiples)."""
+        return (self.rows * self.axi_bytes, self.b_word_bytes, self.cols)
+
+    def engine_problems(self) -> list[str]:
+        """Why the engine (``scanfuse.hw.engine``) cannot be built for this configuration.
+
+        Empty when it can. The memories are banked in powers of two so that tile padding and
+        word addresses need only masks and shifts.
+        """
+        problems = []
+        for name in ("rows", "cols"):
+            value = getattr(self, name)
+            if value & (value - 1):
+                problems.append(f"{name} must be a power of two for the engine, not {value}")
+        if 4 * self.cols < self.axi_bytes:
+            problems.append(f"cols ({self.cols}) must be at least axi_bytes/4 "
+                            f"({self.axi_bytes // 4}): a C word holds whole AXI beats")
+        for name, word in zip(("a_entries", "b_entries", "c_entries"), self.word_entries):
+            if getattr(self, name) % word:
+                problems.append(f"{name} ({getattr(self, name)}) must be a multiple of the "
+                                f"memory word ({word} entries)")
+        return problems
+
+    def check_engine(self) -> None:
+        """Raise ``ValueError`` listing :meth:`engine_problems`, if any."""
+        problems = self.engine_problems()
+        if problems:
+            raise ValueError("; ".join(problems))
+
     def buffer_model(self):
-        """The planner buffer model this engine implements: separate A, B and C memories
-        (:meth:`scanfuse.plan.BufferModel.separate`). Plans made for it run on the engine."""
+        """The planner buffer model this engine implements: separate A, B and C memories with
+        the engine's tile padding (:meth:`scanfuse.plan.BufferModel.separate`,
+        :attr:`tile_align`). Plans made for it run on the engine."""
         from ..plan.buffer import BufferModel
-        return BufferModel.separate(self.a_entries, self.b_entries, self.c_entries, self.double_buffer)
+        return BufferModel.separate(self.a_entries, self.b_entries, self.c_entries,
+                                    self.double_buffer, self.tile_align)

@@ -63,6 +63,7 @@ class DescriptorError(enum.Enum, shape=4):
     BAD_LOOP_ORDER = 7
     BAD_ALIGNMENT = 8
     BAD_MODE = 9
+    BAD_OFFSET = 10
 
 
 #: One line per rule, for error messages and the documentation.
@@ -71,12 +72,14 @@ RULE_TEXT: dict[DescriptorError, str] = {
     DescriptorError.ZERO_DIM: "M, K or N is 0",
     DescriptorError.ZERO_TILE: "tm, tk or tn is 0",
     DescriptorError.TILE_TOO_BIG: "a tile size exceeds its dimension (tm > M, tk > K or tn > N)",
-    DescriptorError.A_OVERFLOW: "a_off + A footprint (tm*tk, x2 double-buffered) > a_entries",
-    DescriptorError.B_OVERFLOW: "b_off + B footprint (tk*tn, x2 double-buffered) > b_entries",
-    DescriptorError.C_OVERFLOW: "c_off + C footprint (tm*tn) > c_entries",
+    DescriptorError.A_OVERFLOW: "a_off + A footprint (padded tm*tk, x2 double-buffered) > a_entries",
+    DescriptorError.B_OVERFLOW: "b_off + B footprint (tk*padded tn, x2 double-buffered) > b_entries",
+    DescriptorError.C_OVERFLOW: "c_off + C footprint (tm*padded tn) > c_entries",
     DescriptorError.BAD_LOOP_ORDER: "loop_order is the reserved code 6 or 7",
-    DescriptorError.BAD_ALIGNMENT: "RAW_INT32 output with c_base or c_stride not a multiple of 4",
+    DescriptorError.BAD_ALIGNMENT: ("p_base or p_stride not a multiple of 4, or RAW_INT32 output "
+                                    "with c_base or c_stride not a multiple of 4"),
     DescriptorError.BAD_MODE: "out_mode is the reserved code 2 or 3",
+    DescriptorError.BAD_OFFSET: "a_off, b_off or c_off is not a whole memory word (cfg.word_entries)",
 }
 
 
@@ -98,6 +101,9 @@ class LayerDescriptor(data.StructLayout):
     a_base, b_base, c_base  addr_bits each [32]    DRAM byte address of element (0, 0)
     a_stride, b_stride,     addr_bits each [32]    DRAM bytes from one row to the next
     c_stride
+    p_base, p_stride        addr_bits each [32]    int32 partial-sum scratch (M x N): where C
+                                                   tiles are spilled and reloaded when K is
+                                                   split; multiples of 4
     requant                 55                     :class:`~scanfuse.hw.requant.RequantParams`
                                                    (INT8 mode; write 0 in RAW_INT32 mode)
     a_off                   bits_for(a_entries-1)  first A entry of the tile region [14]
@@ -111,8 +117,8 @@ class LayerDescriptor(data.StructLayout):
     ======================  =====================  ==============================================
 
     The wide fields come first so that, with ``addr_bits`` a multiple of 8, dimensions,
-    addresses and strides sit on byte boundaries of a hex dump. Default configuration: 391 used
-    bits, 448 in all = 56 bytes = 7 beats of 64 bits (:attr:`size_bytes`, :attr:`beats`).
+    addresses and strides sit on byte boundaries of a hex dump. Default configuration: 455 used
+    bits, 512 in all = 64 bytes = 8 beats of 64 bits (:attr:`size_bytes`, :attr:`beats`).
 
     Parameters
     ----------
@@ -125,7 +131,8 @@ class LayerDescriptor(data.StructLayout):
             raise TypeError(f"cfg must be an AccelConfig, not {cfg!r}")
         fields = {name: unsigned(DIM_BITS) for name in ("M", "K", "N", "tm", "tn", "tk")}
         fields |= {name: unsigned(cfg.addr_bits)
-                   for name in ("a_base", "b_base", "c_base", "a_stride", "b_stride", "c_stride")}
+                   for name in ("a_base", "b_base", "c_base", "a_stride", "b_stride", "c_stride",
+                                "p_base", "p_stride")}
         fields |= {
             "requant": RequantParams,
             "a_off": unsigned(offset_bits(cfg.a_entries)),
@@ -157,24 +164,33 @@ class LayerDescriptor(data.StructLayout):
 def tile_footprints(cfg: AccelConfig, tm, tn, tk):
     """On-chip entries of the A, B and C tile regions: ``(a, b, c)``.
 
-    A region: ``tm*tk`` int8 entries, B: ``tk*tn``, each doubled when ``cfg.double_buffer``;
-    C: ``tm*tn`` int32 accumulators. The planner's split-capacity model. Written with ``*``
-    only, so it takes Python integers (driver, checks) and Amaranth values
-    (:class:`DescriptorChecker`) alike: keep it that way when changing it.
+    A region: ``round_up(tm, rows) * round_up(tk, axi_bytes)`` int8 entries, B:
+    ``tk * round_up(tn, b_word_bytes)``, each doubled when ``cfg.double_buffer``; C:
+    ``tm * round_up(tn, cols)`` int32 accumulators (:attr:`AccelConfig.tile_align`). The
+    planner's split-capacity model, :func:`scanfuse.plan.buffer.split_footprints`: it takes
+    Python integers (driver, checks) and Amaranth values (:class:`DescriptorChecker`) alike.
     """
     from ..plan.buffer import split_footprints
-    return split_footprints(tm, tn, tk, 2 if cfg.double_buffer else 1)
+    return split_footprints(tm, tn, tk, 2 if cfg.double_buffer else 1, cfg.tile_align)
+
+
+def _misaligned(x, q: int):
+    """``x`` is not a multiple of ``q``: a mask for powers of two (hardware), ``%`` otherwise."""
+    if q & (q - 1) == 0:
+        return (x & (q - 1)) != 0
+    return x % q != 0
 
 
 def descriptor_rules(cfg: AccelConfig, f):
     """The legality rules, in :class:`DescriptorError` order: ``[(error, condition), ...]``.
 
-    ``f`` has attributes ``M K N tm tn tk a_off b_off c_off c_base c_stride loop_order
-    out_mode``, all integers (enum fields as their codes): either Python ``int`` (the condition
+    ``f`` has attributes ``M K N tm tn tk a_off b_off c_off c_base c_stride p_base p_stride
+    loop_order out_mode``, all integers (enum fields as their codes): either Python ``int`` (the condition
     is a ``bool``) or Amaranth values (the condition is a 1-bit value). A descriptor is legal
     when no condition holds; the first one that holds names the error.
     """
     a_fp, b_fp, c_fp = tile_footprints(cfg, f.tm, f.tn, f.tk)
+    wa, wb, wc = cfg.word_entries
     raw = f.out_mode == OutMode.RAW_INT32.value
     rules = [
         (DescriptorError.ZERO_DIM, (f.M == 0) | (f.K == 0) | (f.N == 0)),
@@ -184,16 +200,19 @@ def descriptor_rules(cfg: AccelConfig, f):
         (DescriptorError.B_OVERFLOW, f.b_off + b_fp > cfg.b_entries),
         (DescriptorError.C_OVERFLOW, f.c_off + c_fp > cfg.c_entries),
         (DescriptorError.BAD_LOOP_ORDER, f.loop_order >= len(LoopOrder)),
-        # int32 C elements must stay word-aligned; int8 needs no alignment (the DMA realigns).
-        (DescriptorError.BAD_ALIGNMENT, raw & (((f.c_base & 3) != 0) | ((f.c_stride & 3) != 0))),
+        # int32 elements must stay word-aligned; int8 needs no alignment (the DMA realigns).
+        (DescriptorError.BAD_ALIGNMENT, ((f.p_base & 3) != 0) | ((f.p_stride & 3) != 0)
+         | (raw & (((f.c_base & 3) != 0) | ((f.c_stride & 3) != 0)))),
         (DescriptorError.BAD_MODE, f.out_mode >= len(OutMode)),
+        (DescriptorError.BAD_OFFSET, _misaligned(f.a_off, wa) | _misaligned(f.b_off, wb)
+         | _misaligned(f.c_off, wc)),
     ]
     assert [e for e, _ in rules] == list(DescriptorError)[1:]
     return rules
 
 
 _RULE_INPUTS = ("M", "K", "N", "tm", "tn", "tk", "a_off", "b_off", "c_off", "c_base", "c_stride",
-                "loop_order", "out_mode")
+                "p_base", "p_stride", "loop_order", "out_mode")
 
 
 def _code(value) -> int:
@@ -232,7 +251,8 @@ class _Word:
     """
 
     def __init__(self, value, width: int):
-        value = Const(value, width) if isinstance(value, int) else Value.cast(value)
+        # Python integers wrap modulo 2**width (``x & -q`` masks are negative constants).
+        value = Const(value % (1 << width), width) if isinstance(value, int) else Value.cast(value)
         if len(value) < width:
             value = Cat(value, Const(0, width - len(value)))
         self.width = width
@@ -309,6 +329,11 @@ class DescriptorChecker(wiring.Component):
     def __init__(self, cfg: AccelConfig = AccelConfig()):
         if not isinstance(cfg, AccelConfig):
             raise TypeError(f"cfg must be an AccelConfig, not {cfg!r}")
+        for name in ("rows", "cols"):
+            value = getattr(cfg, name)
+            if value & (value - 1):
+                raise ValueError(f"the descriptor checker needs {name} to be a power of two "
+                                 f"(tile padding uses masks), not {value}")
         self._cfg = cfg
         super().__init__({
             "desc": In(LayerDescriptor(cfg)),

@@ -122,10 +122,12 @@ def test_split_search_is_exhaustive_on_small_shapes():
     import numpy as np
     from scanfuse.plan.traffic import traffic_bytes
     rng = __import__("random").Random(2)
-    for _ in range(30):
+    for _ in range(60):
         gemm = Gemm(rng.randint(1, 20), rng.randint(1, 20), rng.randint(1, 20))
+        # Unpadded, and padded to engine words (array rows/cols, beat bytes) as AccelConfig does.
         model = BufferModel.separate(rng.randint(1, 200), rng.randint(1, 200), rng.randint(1, 100),
-                                     rng.random() < 0.3)
+                                     rng.random() < 0.3,
+                                     rng.choice([(1, 1, 1, 1), (2, 4, 4, 2), (4, 8, 8, 4)]))
         if not model.fits_smallest:
             continue
         grids = np.meshgrid(*(np.arange(1, gemm.dim(x) + 1) for x in "mnk"), indexing="ij")

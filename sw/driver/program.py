@@ -121,6 +121,8 @@ class DescriptorFields:
     b_off: int = 0
     c_off: int = 0
     last: int = 0
+    p_base: int = 0
+    p_stride: int = 0
 
     def __post_init__(self):
         for name, cls in _ENUM_FIELDS.items():
@@ -270,6 +272,7 @@ def compile_layer(plan: GemmPlan, a_base: int, b_base: int, c_base: int, out_mod
                   cfg: AccelConfig = AccelConfig(), *, a_stride: "int | None" = None,
                   b_stride: "int | None" = None, c_stride: "int | None" = None,
                   a_off: int = 0, b_off: int = 0, c_off: int = 0,
+                  p_base: "int | None" = None, p_stride: "int | None" = None,
                   last: bool = False) -> DescriptorFields:
     """The descriptor of one planned GEMM layer, validated against the engine's rules.
 
@@ -286,6 +289,10 @@ def compile_layer(plan: GemmPlan, a_base: int, b_base: int, c_base: int, out_mod
         Row strides in bytes; dense rows by default (K, N and N * c_elem_bytes).
     a_off, b_off, c_off : int
         On-chip offsets of the tile regions (entries), 0 by default.
+    p_base, p_stride : int, optional
+        DRAM byte address and row stride of the int32 partial-sum scratch (M x N). Required
+        when the plan spills partial sums (K split and C not resident); ``p_stride`` defaults
+        to ``N * 4``. Unused (0) otherwise.
     last : bool
         Set ``last`` (:func:`build_program` sets it on the final layer itself).
 
@@ -303,6 +310,10 @@ def compile_layer(plan: GemmPlan, a_base: int, b_base: int, c_base: int, out_mod
     if mode is OutMode.RAW_INT32 and requant is not None:
         raise InvalidOptionError("requant parameters apply only to INT8 output, not RAW_INT32")
     gemm, tiling = plan.gemm, plan.tiling
+    spills = plan.traffic.c_psum_writes > 0
+    if spills and p_base is None:
+        raise InvalidOptionError(f"the plan of {gemm} spills partial sums: give p_base, the DRAM "
+                                 f"address of an M x N int32 scratch area")
     fields = DescriptorFields(
         M=gemm.M, K=gemm.K, N=gemm.N, tm=tiling.tm, tn=tiling.tn, tk=tiling.tk,
         a_base=a_base, b_base=b_base, c_base=c_base,
@@ -311,7 +322,9 @@ def compile_layer(plan: GemmPlan, a_base: int, b_base: int, c_base: int, out_mod
         c_stride=gemm.N * mode.elem_bytes if c_stride is None else c_stride,
         loop_order=LoopOrder.from_plan(tiling.loop_order),
         visit=Visit.from_plan(tiling.visit_order),
-        out_mode=mode, requant=requant, a_off=a_off, b_off=b_off, c_off=c_off, last=int(last))
+        out_mode=mode, requant=requant, a_off=a_off, b_off=b_off, c_off=c_off, last=int(last),
+        p_base=p_base or 0,
+        p_stride=(gemm.N * 4 if p_stride is None else p_stride) if spills else (p_stride or 0))
     check_fields(fields, cfg)
     return fields
 

@@ -5,14 +5,37 @@ from dataclasses import dataclass
 from ..errors import InvalidOptionError
 
 
-def split_footprints(tm, tn, tk, copies: int = 1):
+#: No padding: every tile region is exactly its element count.
+NO_ALIGN = (1, 1, 1, 1)
+
+
+def round_up(x, q: int):
+    """``x`` rounded up to a multiple of ``q`` (``q >= 1``).
+
+    Powers of two use ``+`` and ``&`` only, so ``x`` may be a Python int, a numpy array or a
+    hardware word (the engine's descriptor checker); other ``q`` need ``//`` (ints, numpy).
+    """
+    if q == 1:
+        return x
+    if q & (q - 1) == 0:
+        return (x + (q - 1)) & -q
+    return -(-x // q) * q
+
+
+def split_footprints(tm, tn, tk, copies: int = 1, align: tuple[int, int, int, int] = NO_ALIGN):
     """Entries of the A, B and C tile regions in separate memories: ``(a, b, c)``.
 
-    A: ``copies*tm*tk`` int8 entries, B: ``copies*tk*tn``, C: ``tm*tn`` accumulators. The one
-    definition used by :meth:`BufferModel.fits` and by the engine's descriptor checker
-    (``scanfuse.hw.program``); written with ``*`` only so Amaranth values work too.
+    Unpadded (``align = (1, 1, 1, 1)``): A ``copies*tm*tk`` int8 entries, B ``copies*tk*tn``,
+    C ``tm*tn`` accumulators. ``align = (am, ak, bn, cn)`` pads the tile to the memory words of
+    an engine: A ``copies * round_up(tm, am) * round_up(tk, ak)``, B
+    ``copies * tk * round_up(tn, bn)``, C ``tm * round_up(tn, cn)`` (the engine's layout:
+    ``scanfuse.hw.params.AccelConfig.tile_align``). The one definition used by
+    :meth:`BufferModel.fits` and by the engine's descriptor checker (``scanfuse.hw.program``);
+    written with ``*``, ``+`` and ``&`` only so Amaranth values work too.
     """
-    return copies * (tm * tk), copies * (tk * tn), tm * tn
+    am, ak, bn, cn = align
+    return (copies * (round_up(tm, am) * round_up(tk, ak)), copies * (tk * round_up(tn, bn)),
+            tm * round_up(tn, cn))
 
 
 @dataclass(frozen=True)
@@ -36,12 +59,16 @@ class BufferModel:
         ``(a, b, c)`` for separate memories (see :meth:`separate`): A and B tiles (times the
         copies) and C accumulators must each fit their own capacity; ``entries`` is then their
         sum and ``psum_entries`` is 1. ``None`` (default): one shared buffer.
+    align:
+        With ``split``: ``(am, ak, bn, cn)``, the padding of tile regions to memory words
+        (:func:`split_footprints`); ``(1, 1, 1, 1)`` for none.
     """
 
     entries: int
     psum_entries: int = 1
     double_buffer: bool = False
     split: tuple[int, int, int] | None = None
+    align: tuple[int, int, int, int] = NO_ALIGN
 
     def __post_init__(self):
         if isinstance(self.entries, bool) or not isinstance(self.entries, int) or self.entries < 1:
@@ -54,15 +81,22 @@ class BufferModel:
                 raise InvalidOptionError(f"split capacities must be three positive integers, not {self.split!r}")
             if self.entries != sum(self.split) or self.psum_entries != 1:
                 raise InvalidOptionError("a split buffer has entries = a + b + c and psum_entries = 1")
+        if (len(self.align) != 4 or any(isinstance(v, bool) or not isinstance(v, int) or v < 1
+                                        for v in self.align)):
+            raise InvalidOptionError(f"align must be four positive integers, not {self.align!r}")
+        if self.split is None and self.align != NO_ALIGN:
+            raise InvalidOptionError("tile alignment applies only to separate memories (split)")
 
     @classmethod
-    def separate(cls, a: int, b: int, c: int, double_buffer: bool = False) -> "BufferModel":
-        """Separate memories: ``a`` A entries, ``b`` B entries, ``c`` C accumulators.
+    def separate(cls, a: int, b: int, c: int, double_buffer: bool = False,
+                 align: tuple[int, int, int, int] = NO_ALIGN) -> "BufferModel":
+        """Separate memories: ``a`` A entries, ``b`` B entries, ``c`` C accumulators, tile
+        regions padded by ``align`` (see :func:`split_footprints`).
 
         This is the engine's organisation (int8 A and B memories, an int32 accumulator
         memory); ``scanfuse.hw.params.AccelConfig.buffer_model()`` builds it.
         """
-        return cls(a + b + c, 1, double_buffer, (a, b, c))
+        return cls(a + b + c, 1, double_buffer, (a, b, c), tuple(align))
 
     @property
     def operand_copies(self) -> int:
@@ -75,14 +109,16 @@ class BufferModel:
 
     def fits(self, tm, tn, tk):
         if self.split is not None:
-            fa, fb, fc = split_footprints(tm, tn, tk, self.operand_copies)
+            fa, fb, fc = split_footprints(tm, tn, tk, self.operand_copies, self.align)
             a, b, c = self.split
             return (fa <= a) & (fb <= b) & (fc <= c)
         return self.footprint(tm, tn, tk) <= self.entries
 
     def describe(self) -> str:
         if self.split is not None:
-            return f"A {self.split[0]:,} + B {self.split[1]:,} + C {self.split[2]:,} entries (separate)"
+            pad = "" if self.align == NO_ALIGN else f", tiles padded to {self.align}"
+            return (f"A {self.split[0]:,} + B {self.split[1]:,} + C {self.split[2]:,} entries "
+                    f"(separate{pad})")
         return f"{self.entries:,} entries"
 
     @property

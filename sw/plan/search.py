@@ -6,10 +6,26 @@ multiple of ``align`` (the PE array size). For every pair of dimensions the thir
 derived from the footprint: the largest few candidates that still fit, and the largest size
 that fits. Every point is evaluated for all six loop orders and the requested visit orders
 with the exact closed form of :mod:`scanfuse.plan.traffic`, vectorised with numpy.
+
+Burst-aware planning (``burst_bytes=64``): DRAM moves whole bursts, so a tile row narrower
+than a burst costs a whole burst. The objective is then the *bytes moved* by the step list's
+burst trace (:func:`scanfuse.dram.bursts.gemm_bursts`, dense :class:`GemmLayout` with
+burst-aligned regions), counted exactly in closed form (:func:`burst_moved_bytes`) for the
+tilings where every transfer is burst-aligned:
+
+* a tile that spans whole rows of its operand is one contiguous byte range; it is exact when
+  the tile's byte size is a multiple of the burst (or the tile is the whole operand), so only
+  the last tile ends inside a burst;
+* a narrower tile is exact when the operand's rows and the tile's width are whole bursts.
+
+Candidates add tile sizes rounded to the multiples these rules need. The search keeps the
+exact tiling that moves the fewest bytes; only if no exact tiling fits does it fall back to an
+estimate (each tile row rounded up to whole bursts) and leave ``GemmPlan.moved_bytes`` unset.
 """
 
 from dataclasses import dataclass
 from functools import lru_cache
+from math import gcd
 
 import numpy as np
 
@@ -18,7 +34,7 @@ from .bound import lower_bound
 from .buffer import BufferModel, ElementWidths, PlanBytes
 from .gemm import Gemm
 from .tiling import LOOP_ORDERS, Tiling, VisitOrder
-from .traffic import Traffic, gemm_traffic, residency_areas, tile_dims
+from .traffic import Traffic, _residency_area, gemm_traffic, residency_areas, tile_dims
 
 #: Orders accepted by the search: a visit order, or ``best`` of both.
 ORDER_CHOICES = ("scan", "raster", "best")
@@ -53,12 +69,18 @@ def _derived_max(model: BufferModel, derived: str, x: np.ndarray, y: np.ndarray)
     c, p, s = model.operand_copies, model.psum_entries, model.entries
     if model.split is not None:
         sa, sb, sc = model.split
+        am, ak, bn, cn = model.align
+        up = lambda v, q: -(-v // q) * q        # noqa: E731 (round up to a multiple)
+        down = lambda v, q: v // q * q           # noqa: E731 (round down)
         if derived == "k":      # x = tm, y = tn
-            top, ok = np.minimum(sa // (c * x), sb // (c * y)), x * y <= sc
+            top = np.minimum(down(sa // (c * up(x, am)), ak), sb // (c * up(y, bn)))
+            ok = x * up(y, cn) <= sc
         elif derived == "n":    # x = tm, y = tk
-            top, ok = np.minimum(sb // (c * y), sc // x), c * x * y <= sa
+            top = np.minimum(down(sb // (c * y), bn), down(sc // x, cn))
+            ok = c * up(x, am) * up(y, ak) <= sa
         else:                   # x = tn, y = tk
-            top, ok = np.minimum(sa // (c * y), sc // x), c * x * y <= sb
+            top = np.minimum(down(sa // (c * up(y, ak)), am), sc // up(x, cn))
+            ok = c * y * up(x, bn) <= sb
         return np.where(ok, top, 0)
     if derived == "k":      # x = tm, y = tn
         return (s - p * x * y) // (c * (x + y))
@@ -68,9 +90,19 @@ def _derived_max(model: BufferModel, derived: str, x: np.ndarray, y: np.ndarray)
     return (s - c * x * y) // (c * y + p * x)
 
 
-def candidate_points(gemm: Gemm, model: BufferModel, align: int = 8) -> np.ndarray:
-    """Fitting ``(tm, tn, tk)`` candidates as an ``(n, 3)`` int64 array (may be empty)."""
-    cands = {x: candidate_tiles(gemm.dim(x), align) for x in "mnk"}
+def candidate_points(gemm: Gemm, model: BufferModel, align: int = 8,
+                     quanta: dict[str, tuple[int, ...]] | None = None) -> np.ndarray:
+    """Fitting ``(tm, tn, tk)`` candidates as an ``(n, 3)`` int64 array (may be empty).
+
+    ``quanta`` (burst-aware search) adds, per dimension letter, the candidates rounded up to
+    each listed multiple and, for the derived dimension, the largest fitting multiple.
+    """
+    quanta = quanta or {}
+    cands = {}
+    for x in "mnk":
+        sizes = [candidate_tiles(gemm.dim(x), align)]
+        sizes += [candidate_tiles(gemm.dim(x), q) for q in quanta.get(x, ())]
+        cands[x] = np.unique(np.concatenate(sizes))
     points = []
     for derived in "mnk":
         x_name, y_name = [d for d in "mnk" if d != derived]
@@ -85,6 +117,7 @@ def candidate_points(gemm: Gemm, model: BufferModel, align: int = 8) -> np.ndarr
         # Index of the largest candidate <= top, and a few below it.
         idx = np.searchsorted(d_cands, top, side="right") - 1
         options = [top] + [d_cands[np.maximum(idx - back, 0)] for back in range(DERIVED_CANDIDATES)]
+        options += [np.maximum(top // q * q, 1) for q in quanta.get(derived, ())]
         for value in options:
             cols = {x_name: xs, y_name: ys, derived: value}
             points.append(np.stack([cols["m"], cols["n"], cols["k"]], axis=1))
@@ -108,6 +141,11 @@ class GemmPlan(PlanBytes):
     lower_bound: int
     model: BufferModel
     widths: ElementWidths
+    burst_bytes: int | None = None
+    """Burst size (bytes) the search counted whole bursts of; None: payload bytes."""
+    moved_bytes: int | None = None
+    """Bytes the plan's burst trace moves (whole bursts, dense burst-aligned layout), when
+    the burst-aware objective counted them exactly; None otherwise."""
 
     @property
     def ratio(self) -> float:
@@ -131,14 +169,18 @@ def check_buffer(gemm: Gemm, model: BufferModel) -> None:
 
 @lru_cache(maxsize=4096)
 def plan_gemm(gemm: Gemm, model: BufferModel, widths: ElementWidths = ElementWidths(),
-              order: str = "best", align: int = 8) -> GemmPlan:
+              order: str = "best", align: int = 8, burst_bytes: int | None = None) -> GemmPlan:
     """The tiling and order with the fewest DRAM bytes for ``gemm`` under ``model``.
 
-    Ties go to fewer tiles (fewer steps), then to Scan, then to the first loop order in
-    :data:`LOOP_ORDERS`. Raises :class:`BufferTooSmallError` if nothing fits.
+    ``burst_bytes`` None (default) counts payload bytes; a burst size (64) counts the bytes
+    the burst trace moves (module docstring). Ties go to fewer tiles (fewer steps), then to
+    Scan, then to the first loop order in :data:`LOOP_ORDERS`. Raises
+    :class:`BufferTooSmallError` if nothing fits.
     """
     visits = visit_orders_for(order)
     check_buffer(gemm, model)
+    if burst_bytes is not None:
+        return _plan_gemm_bursts(gemm, model, widths, visits, align, _check_burst(burst_bytes))
     points = candidate_points(gemm, model, align)
     tm, tn, tk = points[:, 0], points[:, 1], points[:, 2]
     dims = tile_dims(gemm, tm, tn, tk)
@@ -158,3 +200,136 @@ def plan_gemm(gemm: Gemm, model: BufferModel, widths: ElementWidths = ElementWid
     return GemmPlan(gemm, tiling, gemm_traffic(gemm, tiling), lower_bound(gemm, model.entries),
                     model, widths)
 
+
+# --- burst-aware objective ----------------------------------------------------------------
+
+#: The operands as DRAM tensors: (name, row index, column index, ElementWidths field).
+_BURST_OPERANDS = (("A", "m", "k", "a"), ("B", "k", "n", "b"), ("C", "m", "n", "c"),
+                   ("C.psum", "m", "n", "psum"))
+
+
+def _check_burst(burst_bytes: int) -> int:
+    if (isinstance(burst_bytes, bool) or not isinstance(burst_bytes, int) or burst_bytes < 1
+            or burst_bytes & (burst_bytes - 1)):
+        raise InvalidOptionError(f"burst_bytes must be a power of two, not {burst_bytes!r}")
+    return burst_bytes
+
+
+def burst_quanta(gemm: Gemm, widths: ElementWidths, burst_bytes: int = 64) -> dict[str, tuple[int, ...]]:
+    """Per dimension letter, the tile multiples that make some operand's transfers whole
+    bursts: a narrow tile's width in bursts, or a whole-row tile's size in bursts."""
+    found: dict[str, set[int]] = {"m": set(), "n": set(), "k": set()}
+    for _, row, col, field in _BURST_OPERANDS:
+        elem = getattr(widths, field)
+        row_bytes = gemm.dim(col) * elem
+        found[col].add(burst_bytes // gcd(burst_bytes, elem))
+        found[row].add(burst_bytes // gcd(burst_bytes, row_bytes))
+    return {x: tuple(sorted(q for q in found[x] if q > 1)) for x in "mnk"}
+
+
+def _ceil_to(value, multiple: int):
+    return -(-value // multiple) * multiple
+
+
+def _moved_dims(dims: dict, row: str, col: str, elem: int, burst_bytes: int):
+    """Per-index ``(D, T, n, e)`` of one operand in byte units such that a tile's bytes moved
+    are the product of its row and column sizes, and whether that count is exact."""
+    d_r, t_r, n_r, e_r = dims[row]
+    d_c, t_c, n_c, e_c = dims[col]
+    row_bytes = d_c * elem
+    full = n_c == 1                   # whole rows: each tile is one contiguous range
+    # contiguous ranges: a tile of t_r rows spans t_r*row_bytes bytes, rounded to bursts
+    tf, ef = _ceil_to(t_r * row_bytes, burst_bytes), _ceil_to(e_r * row_bytes, burst_bytes)
+    exact_full = full & (((t_r * row_bytes) % burst_bytes == 0) | (n_r == 1))
+    # narrow tiles: each row segment rounded to bursts (exact when rows and widths are whole)
+    tc, ec = _ceil_to(t_c * elem, burst_bytes), _ceil_to(e_c * elem, burst_bytes)
+    exact_cols = (row_bytes % burst_bytes == 0) & ((t_c * elem) % burst_bytes == 0)
+    one = np.ones_like(tc)
+    rows = (np.where(full, (n_r - 1) * tf + ef, d_r), np.where(full, tf, t_r), n_r,
+            np.where(full, ef, e_r))
+    cols = (np.where(full, one, (n_c - 1) * tc + ec), np.where(full, one, tc), n_c,
+            np.where(full, one, ec))
+    return rows, cols, np.where(full, exact_full, exact_cols)
+
+
+def burst_operands(gemm: Gemm, dims: dict, widths: ElementWidths, burst_bytes: int) -> list:
+    """Per operand ``(name, missing index, per-index byte dims, exact mask)`` for
+    :func:`burst_moved_bytes`; independent of the loop and visit order, so compute it once."""
+    out = []
+    for name, row, col, field in _BURST_OPERANDS:
+        rows, cols, ok = _moved_dims(dims, row, col, getattr(widths, field), burst_bytes)
+        own = dict(dims)
+        own[row], own[col] = rows, cols
+        out.append((name, ({"m", "n", "k"} - {row, col}).pop(), own, ok, rows[0] * cols[0]))
+    return out
+
+
+def burst_moved_bytes(gemm: Gemm, tm, tn, tk, loop_order: str, visit_order,
+                      widths: ElementWidths = ElementWidths(), burst_bytes: int = 64,
+                      dims: dict | None = None, operands: list | None = None):
+    """Bytes the burst trace of each tiling moves, and whether that figure is exact.
+
+    Returns ``(moved, exact)`` int64/bool arrays over the tilings. ``moved`` sums, over every
+    residency of every operand tile (the residency areas of :mod:`scanfuse.plan.traffic`,
+    with tile sizes in bytes), the whole bursts the tile's rows occupy: exactly what
+    :func:`scanfuse.dram.bursts.gemm_bursts` emits for a dense :class:`GemmLayout` whose
+    regions start on burst boundaries, where ``exact`` holds (every tile row whole bursts, or
+    whole-row tiles whose byte size is whole bursts). Elsewhere it is an estimate: a
+    misaligned row may touch one more burst, or share one with its neighbour. ``dims`` and
+    ``operands`` (:func:`burst_operands`) may pass precomputed arrays of the same tiles.
+    """
+    _check_burst(burst_bytes)
+    dims = dims or tile_dims(gemm, tm, tn, tk)
+    operands = operands or burst_operands(gemm, dims, widths, burst_bytes)
+    scan = VisitOrder.parse(visit_order) is VisitOrder.SCAN
+    mn = gemm.M * gemm.N
+    moved, exact, spills_none = 0, True, None
+    for name, missing, own, ok, once in operands:
+        if name == "C":
+            moved = moved + once      # final stores: each C tile once
+            exact = exact & ok
+            spills_none = np.asarray(_residency_area(missing, loop_order, scan, dims)) == mn
+            continue
+        area = np.asarray(_residency_area(missing, loop_order, scan, own), dtype=np.int64)
+        if name == "C.psum":          # spills, each read back once
+            moved = moved + 2 * (area - once)
+            exact = exact & (ok | spills_none)
+        else:
+            moved = moved + area
+            exact = exact & ok
+    return np.asarray(moved, dtype=np.int64), np.asarray(exact, dtype=bool)
+
+
+@lru_cache(maxsize=256)
+def _burst_candidates(gemm: Gemm, model: BufferModel, widths: ElementWidths, align: int,
+                      burst_bytes: int):
+    """Candidate tilings and their per-operand byte geometry, shared by the visit orders."""
+    points = candidate_points(gemm, model, align, burst_quanta(gemm, widths, burst_bytes))
+    tm, tn, tk = points[:, 0], points[:, 1], points[:, 2]
+    dims = tile_dims(gemm, tm, tn, tk)
+    tiles = dims["m"][2] * dims["n"][2] * dims["k"][2]
+    return tm, tn, tk, dims, tiles, burst_operands(gemm, dims, widths, burst_bytes)
+
+
+def _plan_gemm_bursts(gemm: Gemm, model: BufferModel, widths: ElementWidths, visits,
+                      align: int, burst_bytes: int) -> GemmPlan:
+    tm, tn, tk, dims, tiles, operands = _burst_candidates(gemm, model, widths, align, burst_bytes)
+    best = {True: None, False: None}        # exact, estimated
+    for visit in visits:
+        for loop_order in LOOP_ORDERS:
+            moved, exact = burst_moved_bytes(gemm, tm, tn, tk, loop_order, visit, widths,
+                                             burst_bytes, dims, operands)
+            for is_exact in (True, False):
+                pick = np.flatnonzero(exact) if is_exact else np.arange(len(moved))
+                if pick.size == 0:
+                    continue
+                low = moved[pick].min()
+                tied = pick[moved[pick] == low]
+                i = int(tied[np.argmin(tiles[tied])])
+                key = (int(low), int(tiles[i]))
+                if best[is_exact] is None or key < best[is_exact][0]:
+                    best[is_exact] = (key, Tiling(int(tm[i]), int(tn[i]), int(tk[i]), loop_order, visit))
+    exact = best[True] is not None
+    (moved, _), tiling = best[True] if exact else best[False]
+    return GemmPlan(gemm, tiling, gemm_traffic(gemm, tiling), lower_bound(gemm, model.entries),
+                    model, widths, burst_bytes, moved if exact else None)
