@@ -349,6 +349,8 @@ class LayerSpec:
     a_off: int = 0
     b_off: int = 0
     c_off: int = 0
+    p_base: "int | None" = None
+    p_stride: "int | None" = None
 
     def compile(self, cfg: AccelConfig = AccelConfig(), last: bool = False) -> DescriptorFields:
         kwargs = {f.name: getattr(self, f.name) for f in dc_fields(self)}

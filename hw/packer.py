@@ -1,0 +1,133 @@
+"""Row packer: C words (one row segment of ``cols`` elements each) -> DMA write beats.
+
+A C tile is stored row by row. Each row of ``row_elems`` elements arrives as
+``ceil(row_elems / cols)`` *words* of ``word_bytes`` bytes (``cols`` elements of
+``elem_bytes`` each; the last word of a row may be partly padding). The DMA wants the same
+bytes as beats of ``axi_bytes`` packed from lane 0, only the last beat of a row short
+(:class:`~scanfuse.hw.dma.DmaBeat`). Because rows start at byte 0 of both a word and a beat and
+both sizes are powers of two, the packer moves one *unit* of ``min(word_bytes, axi_bytes)``
+bytes per cycle: a word splits into beats, or several words gather into one beat. So it
+streams at the faster of one word or one beat per cycle.
+"""
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import bits_for
+
+from .dma import TILE_DIM_BITS, DmaBeat
+from .params import AccelConfig
+
+__all__ = ["RowPacker"]
+
+
+class RowPacker(wiring.Component):
+    """Packs rows of fixed-size element words into DMA beats.
+
+    Parameters
+    ----------
+    cfg : AccelConfig
+        ``axi_bytes`` is the beat size; ``cols`` elements per word.
+    elem_bytes : int
+        1 (int8 outputs) or 4 (int32 accumulators); ``cols * elem_bytes`` and ``axi_bytes``
+        are powers of two.
+
+    Members
+    -------
+    row_elems : ``In(16)``, rows : ``In(16)``
+        Shape of the tile to pack, sampled on ``start``; both >= 1.
+    start : ``In(1)``
+        Begin a tile (resets the counters). The previous tile must have been packed.
+    i : ``In(stream.Signature(word_bytes * 8))``
+        Words, element ``j`` in bytes ``j*elem_bytes ..``, little-endian.
+    o : ``Out(stream.Signature(DmaBeat(cfg)))``
+        Beats with ``count``, ``row_last`` and ``last`` exactly as the DMA write command
+        ``row_bytes = row_elems * elem_bytes``, ``rows`` expects.
+    """
+
+    def __init__(self, cfg: AccelConfig, elem_bytes: int):
+        if elem_bytes not in (1, 4):
+            raise ValueError(f"elem_bytes must be 1 or 4, not {elem_bytes!r}")
+        word_bytes = cfg.cols * elem_bytes
+        if word_bytes & (word_bytes - 1):
+            raise ValueError(f"cols * elem_bytes must be a power of two, not {word_bytes}")
+        self._cfg = cfg
+        self._elem_bytes = elem_bytes
+        self._word_bytes = word_bytes
+        super().__init__({
+            "row_elems": In(TILE_DIM_BITS),
+            "rows": In(TILE_DIM_BITS),
+            "start": In(1),
+            "i": In(stream.Signature(8 * word_bytes)),
+            "o": Out(stream.Signature(DmaBeat(cfg))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        ab, wb, eb = self._cfg.axi_bytes, self._word_bytes, self._elem_bytes
+        unit = min(ab, wb)
+        units_per_word, units_per_beat = wb // unit, ab // unit
+        elems_per_unit = unit // eb
+
+        word = Signal(8 * wb)
+        word_valid = Signal()
+        ui = Signal(range(max(2, units_per_word)))
+        beat = Signal(8 * ab)
+        pos = Signal(range(max(2, units_per_beat)))
+        count = Signal(bits_for(ab))
+        col = Signal(TILE_DIM_BITS)
+        row_elems = Signal(TILE_DIM_BITS)
+        rows_left = Signal(TILE_DIM_BITS)
+
+        out_free = ~self.o.valid | self.o.ready
+        work = word_valid & out_free
+        rem = Signal(TILE_DIM_BITS)
+        m.d.comb += rem.eq(row_elems - col)
+        row_end = rem <= elems_per_unit
+        take = Mux(row_end, rem, elems_per_unit)
+        beat_full = pos == units_per_beat - 1
+        emit = work & (row_end | beat_full)
+        consumed = work & (row_end | (ui == units_per_word - 1))
+
+        unit_bits = Signal(8 * unit)
+        m.d.comb += unit_bits.eq(word.word_select(ui, 8 * unit) if units_per_word > 1 else word)
+        merged = Signal(8 * ab)
+        m.d.comb += merged.eq(beat)
+        if units_per_beat > 1:
+            m.d.comb += merged.word_select(pos, 8 * unit).eq(unit_bits)
+        else:
+            m.d.comb += merged.eq(unit_bits)
+
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If(work):
+            with m.If(emit):
+                m.d.sync += [
+                    self.o.valid.eq(1),
+                    self.o.payload.data.eq(merged),
+                    self.o.payload.count.eq(count + take * eb),
+                    self.o.payload.row_last.eq(row_end),
+                    self.o.payload.last.eq(row_end & (rows_left == 1)),
+                    pos.eq(0), count.eq(0), beat.eq(0),
+                ]
+            with m.Else():
+                m.d.sync += [pos.eq(pos + 1), count.eq(count + take * eb), beat.eq(merged)]
+            with m.If(row_end):
+                m.d.sync += [col.eq(0), rows_left.eq(rows_left - 1)]
+            with m.Else():
+                m.d.sync += col.eq(col + take)
+            with m.If(consumed):
+                m.d.sync += ui.eq(0)
+            with m.Else():
+                m.d.sync += ui.eq(ui + 1)
+
+        m.d.comb += self.i.ready.eq(~word_valid | consumed)
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += [word.eq(self.i.payload), word_valid.eq(1)]
+        with m.Elif(consumed):
+            m.d.sync += word_valid.eq(0)
+
+        with m.If(self.start):
+            m.d.sync += [row_elems.eq(self.row_elems), rows_left.eq(self.rows), col.eq(0),
+                         ui.eq(0), pos.eq(0), count.eq(0), beat.eq(0)]
+        return m

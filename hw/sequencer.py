@@ -1,0 +1,606 @@
+"""Sequencer: runs a tile program — fetch, check, walk, load, compute, store.
+
+One descriptor at a time (``docs/hardware.md``, "Sequencer"):
+
+1. **Fetch** the descriptor (``LayerDescriptor(cfg).beats`` beats) from ``prog_addr`` with one
+   DMA read, and **check** it (:class:`~scanfuse.hw.program.DescriptorChecker`). An illegal
+   descriptor stops the program: ``error`` = its :class:`~scanfuse.hw.program.DescriptorError`
+   code, ``done`` rises, the engine is idle again.
+2. **Walk** its tile grid with the :class:`~scanfuse.hw.addrgen.TileAddressGenerator`; for each
+   :class:`~scanfuse.hw.addrgen.TileStep`, in the planner's order and with the planner's
+   decisions:
+
+   * ``store_prev_c``: write the previous C tile back — requantised int8 or raw int32 to C
+     when ``prev_c_final``, else int32 partial sums to the scratch area P;
+   * ``load_a`` / ``load_b`` / ``load_c``: read the A tile, the B tile, the partial sums of
+     the C tile (from P) into the tile buffer;
+   * compute: for every ``rows x cols`` block of the C tile, ``k_len`` k steps through the
+     :class:`~scanfuse.hw.pe_array.PEArray` (blocks back to back); each result row is added to
+     its accumulators (read-modify-write), or overwrites them when the C tile is fresh;
+   * after the ``last`` step, store the current C tile (final).
+3. After a descriptor with ``last`` set, wait for the DMA to finish every write, raise ``done``.
+
+Phases run one after another (no transfer overlaps compute yet; the DMA pipelines the bursts
+of one transfer). The traffic counters count tensor bytes on the buffer side of the DMA —
+exactly what the planner counts; the 64-byte descriptor fetches are not included.
+
+Error codes (``error``): 1..10 are :class:`~scanfuse.hw.program.DescriptorError`;
+:class:`EngineError` adds bus errors and malformed programs.
+"""
+
+import enum as py_enum
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import exact_log2
+
+from .addrgen import GemmDesc, TileAddressGenerator, TileStep
+from .buffer import BufferGeometry, buffer_signature
+from .dma import TILE_DIM_BITS, DmaBeat, DmaCommand
+from .packer import RowPacker
+from .pe_array import PEArray
+from .params import AccelConfig
+from .program import DescriptorChecker, DescriptorError, LayerDescriptor, OutMode
+from .requant import Requantizer
+
+__all__ = ["EngineError", "COUNTER_NAMES", "Sequencer"]
+
+#: Width of the error code (the ERROR register).
+ERROR_BITS = 8
+
+
+class EngineError(py_enum.IntEnum):
+    """Error codes beyond the descriptor rules (which keep their DescriptorError codes)."""
+    NONE = 0
+    BUS_ERROR = 0x10       #: an AXI read or write response was SLVERR/DECERR
+    EMPTY_PROGRAM = 0x11   #: started with PROG_LEN = 0
+    NO_LAST = 0x12         #: PROG_LEN descriptors ran and none had ``last`` set
+
+
+# Descriptor rule codes must not collide with the engine's own.
+assert max(e.value for e in DescriptorError) < min(e for e in EngineError if e)
+
+#: The sequencer's counters, as named by the register block (``scanfuse.hw.regs.COUNTERS``).
+COUNTER_NAMES = ("cycles", "read_bytes", "write_bytes", "macs", "stalls")
+
+
+class _Target(enum.Enum):
+    A = 0
+    B = 1
+    C = 2
+
+
+class Sequencer(wiring.Component):
+    """Runs tile programs over a :class:`~scanfuse.hw.dma.TileDMA` and a
+    :class:`~scanfuse.hw.buffer.TileBuffer` (see the module docstring).
+
+    Parameters
+    ----------
+    cfg : AccelConfig
+        Must pass :meth:`AccelConfig.check_engine`.
+    counter_bits : int
+        Width of the counters (default 64).
+
+    Members
+    -------
+    start : ``In(1)``
+        Pulse: run the program at ``prog_addr`` (``prog_len`` descriptors at most). Ignored
+        while busy. Clears ``done``, ``error`` and the counters.
+    clear : ``In(1)``
+        Pulse: clear ``done``, ``error`` and the counters (when idle).
+    prog_addr : ``In(cfg.addr_bits)``, prog_len : ``In(32)``
+    busy, done : ``Out(1)``
+        ``done`` rises when a program ends (normally or with an error) and stays high until
+        the next ``start`` or ``clear``.
+    error : ``Out(8)``
+        0, a :class:`DescriptorError` code or an :class:`EngineError` code.
+    cycles, read_bytes, write_bytes, macs, stalls : ``Out(counter_bits)``
+        Busy cycles; tensor bytes read and written (buffer side of the DMA, descriptor
+        fetches excluded); useful multiply-accumulates (``M*N*K`` per layer); busy cycles in
+        which the PE array took no k step.
+    dma_cmd, dma_rd, dma_wr, dma_busy, dma_error
+        To the :class:`TileDMA` (``dma_rd`` in, the others out; ``dma_busy``/``dma_error`` in).
+    buf : the :class:`TileBuffer` ports, flipped (the sequencer drives addresses and data).
+    """
+
+    def __init__(self, cfg: AccelConfig, counter_bits: int = 64):
+        if not isinstance(cfg, AccelConfig):
+            raise TypeError(f"cfg must be an AccelConfig, not {cfg!r}")
+        cfg.check_engine()
+        self._cfg = cfg
+        self._counter_bits = counter_bits
+        self.geometry = BufferGeometry(cfg)
+        super().__init__({
+            "start": In(1),
+            "clear": In(1),
+            "prog_addr": In(cfg.addr_bits),
+            "prog_len": In(32),
+            "busy": Out(1),
+            "done": Out(1),
+            "error": Out(ERROR_BITS),
+            **{name: Out(counter_bits) for name in COUNTER_NAMES},
+            "dma_cmd": Out(stream.Signature(DmaCommand(cfg))),
+            "dma_rd": In(stream.Signature(DmaBeat(cfg))),
+            "dma_wr": Out(stream.Signature(DmaBeat(cfg))),
+            "dma_busy": In(1),
+            "dma_error": In(1),
+            "buf": In(buffer_signature(cfg)),
+        })
+
+    @property
+    def cfg(self) -> AccelConfig:
+        return self._cfg
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, g = self._cfg, self.geometry
+        R, C, AB, WB = cfg.rows, cfg.cols, cfg.axi_bytes, cfg.b_word_bytes
+        lR, lC, lAB, lWB = (exact_log2(x) for x in (R, C, AB, WB))
+        layout = LayerDescriptor(cfg)
+        buf = self.buf
+
+        m.submodules.checker = checker = DescriptorChecker(cfg)
+        m.submodules.addrgen = addrgen = TileAddressGenerator(cfg)
+        m.submodules.pe = pe = PEArray(cfg)
+        m.submodules.requant = requant = Requantizer(cfg)
+        m.submodules.pack8 = pack8 = RowPacker(cfg, 1)
+        m.submodules.pack32 = pack32 = RowPacker(cfg, 4)
+
+        desc_bits = Signal(layout.size)
+        desc = layout(desc_bits)
+        st = Signal(TileStep(TILE_DIM_BITS))
+        first_step = Signal()
+        beat_idx = Signal(range(layout.beats + 1))
+        prog_ptr = Signal(cfg.addr_bits)
+        desc_left = Signal(32)
+
+        # --- per-descriptor constants (set in CHECK_WAIT) ---
+        kw = Signal(TILE_DIM_BITS)       # A words per row block (ceil(tk / AB))
+        nw = Signal(TILE_DIM_BITS)       # B words per k row (ceil(tn / WB))
+        nc = Signal(TILE_DIM_BITS)       # C words per m row (ceil(tn / C))
+        a_w0 = Signal(g.a_addr_bits)
+        b_w0 = Signal(g.b_addr_bits)
+        c_w0 = Signal(g.c_addr_bits)
+        int8_out = Signal()
+
+        # --- counters ---
+        cnt = {name: getattr(self, name) for name in COUNTER_NAMES}
+        pe_fire = pe.i.valid & pe.i.ready
+        with m.If(self.busy):
+            m.d.sync += cnt["cycles"].eq(cnt["cycles"] + 1)
+            with m.If(~pe_fire):
+                m.d.sync += cnt["stalls"].eq(cnt["stalls"] + 1)
+        with m.If(self.dma_wr.valid & self.dma_wr.ready):
+            m.d.sync += cnt["write_bytes"].eq(cnt["write_bytes"] + self.dma_wr.payload.count)
+
+        # ===================================================================== loads
+        ld_tgt = Signal(_Target)
+        ld_addr = Signal(cfg.addr_bits)
+        ld_row_bytes = Signal(TILE_DIM_BITS)
+        ld_rows = Signal(TILE_DIM_BITS)
+        ld_stride = Signal(cfg.addr_bits)
+        ld_j = Signal(TILE_DIM_BITS)                 # beat within the row
+        ld_lane = Signal(range(max(2, R)))           # A: row within the block
+        ld_base = Signal(max(g.a_addr_bits, g.b_addr_bits, g.c_addr_bits))   # word of row start
+        rd = self.dma_rd
+
+        # ===================================================================== stores
+        s_m0 = Signal(TILE_DIM_BITS)
+        s_mlen = Signal(TILE_DIM_BITS)
+        s_n0 = Signal(TILE_DIM_BITS)
+        s_nlen = Signal(TILE_DIM_BITS)
+        s_final = Signal()
+        s_is_last = Signal()           # the store after a descriptor's last step
+        s_int8 = Signal()
+        s_addr = Signal(cfg.addr_bits)
+        s_row_bytes = Signal(TILE_DIM_BITS)
+        s_stride = Signal(cfg.addr_bits)
+        s_row = Signal(TILE_DIM_BITS)          # reader: row, word within row, row start word
+        s_w = Signal(TILE_DIM_BITS)
+        s_nwords = Signal(TILE_DIM_BITS)
+        s_ptr = Signal(g.c_addr_bits)
+        s_reading = Signal()
+        s1_valid = Signal()                     # a C word on buf.c_rdata for the packers
+
+        # ===================================================================== compute
+        f_active = Signal()
+        f_k = Signal(TILE_DIM_BITS)
+        f_mb = Signal(TILE_DIM_BITS)
+        f_nb = Signal(TILE_DIM_BITS)
+        f_mblocks = Signal(TILE_DIM_BITS)
+        f_nblocks = Signal(TILE_DIM_BITS)
+        f_a_base = Signal(g.a_addr_bits)
+        f_b_kbase = Signal(g.b_addr_bits)
+        f_nbw = Signal(g.b_addr_bits)
+        f_slice = Signal(range(max(2, g.b_blocks_per_word)))
+        f_mrem = Signal(TILE_DIM_BITS)
+        f_nrem = Signal(TILE_DIM_BITS)
+        k1_valid = Signal()
+        k1_ksel = Signal(range(max(2, AB)))
+        k1_slice = Signal.like(f_slice)
+        k1_last = Signal()
+        k1_macs = Signal(unsigned(2 * 7 + 1))
+        fresh = Signal()
+        o_mb = Signal(TILE_DIM_BITS)
+        o_nb = Signal(TILE_DIM_BITS)
+        o_row_base = Signal(g.c_addr_bits)      # word of row 0 of the block row o_mb
+        o_ptr = Signal(g.c_addr_bits)           # word of the next result row
+        o_mrem = Signal(TILE_DIM_BITS)
+        o_done = Signal()
+        r1_valid = Signal()
+        r1_we = Signal()
+        r1_addr = Signal(g.c_addr_bits)
+        r1_data = Signal(g.c_word_bits)
+
+        def dispatch_after_store():
+            with m.If(s_is_last):
+                m.next = "NEXT_DESC"
+            with m.Else():
+                m.next = "LOAD_A"
+
+        def begin_store(m0, mlen, n0, nlen, final, is_last):
+            m.d.sync += [s_m0.eq(m0), s_mlen.eq(mlen), s_n0.eq(n0), s_nlen.eq(nlen),
+                         s_final.eq(final), s_is_last.eq(is_last)]
+            m.next = "STORE_ADDR"
+
+        def begin_load(target, addr, row_bytes, rows, stride):
+            m.d.sync += [ld_tgt.eq(target), ld_addr.eq(addr), ld_row_bytes.eq(row_bytes),
+                         ld_rows.eq(rows), ld_stride.eq(stride)]
+            m.next = "LOAD_CMD"
+
+        with m.FSM(name="seq") as fsm:
+            with m.State("IDLE"):
+                with m.If(self.clear):
+                    m.d.sync += [self.done.eq(0), self.error.eq(0)]
+                    m.d.sync += [c.eq(0) for c in cnt.values()]
+                with m.If(self.start):
+                    m.d.sync += [self.done.eq(0), self.error.eq(0), self.busy.eq(1),
+                                 prog_ptr.eq(self.prog_addr), desc_left.eq(self.prog_len)]
+                    m.d.sync += [c.eq(0) for c in cnt.values()]
+                    with m.If(self.prog_len == 0):
+                        m.d.sync += self.error.eq(EngineError.EMPTY_PROGRAM)
+                        m.next = "DRAIN"
+                    with m.Else():
+                        m.next = "FETCH_CMD"
+
+            with m.State("FETCH_CMD"):
+                m.d.comb += [
+                    self.dma_cmd.valid.eq(1),
+                    self.dma_cmd.payload.write.eq(0),
+                    self.dma_cmd.payload.addr.eq(prog_ptr),
+                    self.dma_cmd.payload.row_bytes.eq(layout.size_bytes),
+                    self.dma_cmd.payload.rows.eq(1),
+                    self.dma_cmd.payload.stride.eq(0),
+                ]
+                with m.If(self.dma_cmd.ready):
+                    m.d.sync += [beat_idx.eq(0), prog_ptr.eq(prog_ptr + layout.size_bytes),
+                                 desc_left.eq(desc_left - 1)]
+                    m.next = "FETCH_DATA"
+
+            with m.State("FETCH_DATA"):
+                m.d.comb += rd.ready.eq(1)
+                with m.If(rd.valid):
+                    m.d.sync += [desc_bits.word_select(beat_idx, 8 * AB).eq(rd.payload.data),
+                                 beat_idx.eq(beat_idx + 1)]
+                    with m.If(rd.payload.last):
+                        m.next = "CHECK"
+
+            with m.State("CHECK"):
+                m.d.comb += checker.valid.eq(1)
+                m.next = "CHECK_WAIT"
+
+            with m.State("CHECK_WAIT"):
+                m.d.sync += [
+                    kw.eq((desc.tk + (AB - 1)) >> lAB),
+                    nw.eq((desc.tn + (WB - 1)) >> lWB),
+                    nc.eq((desc.tn + (C - 1)) >> lC),
+                    a_w0.eq(desc.a_off >> exact_log2(R * AB)),
+                    b_w0.eq(desc.b_off >> lWB),
+                    c_w0.eq(desc.c_off >> lC),
+                    int8_out.eq(desc.out_mode == OutMode.INT8),
+                ]
+                with m.If(checker.error != DescriptorError.NONE):
+                    m.d.sync += self.error.eq(checker.error.as_value())
+                    m.next = "DRAIN"
+                with m.Else():
+                    m.next = "WALK"
+
+            with m.State("WALK"):
+                m.d.comb += addrgen.desc.valid.eq(1)
+                with m.If(addrgen.desc.ready):
+                    m.d.sync += first_step.eq(1)
+                    m.next = "NEXT_STEP"
+
+            with m.State("NEXT_STEP"):
+                m.d.comb += addrgen.steps.ready.eq(1)
+                with m.If(addrgen.steps.valid):
+                    step = addrgen.steps.payload
+                    m.d.sync += st.eq(step)
+                    with m.If(step.store_prev_c):
+                        begin_store(step.prev_m0, step.prev_m_len, step.prev_n0, step.prev_n_len,
+                                    step.prev_c_final, 0)
+                    with m.Else():
+                        m.next = "LOAD_A"
+
+            # ---------------------------------------------------------------- store a C tile
+            with m.State("STORE_ADDR"):
+                final_int8 = s_final & int8_out
+                m.d.sync += [
+                    s_int8.eq(final_int8),
+                    s_addr.eq(Mux(s_final,
+                                  desc.c_base + s_m0 * desc.c_stride
+                                  + Mux(int8_out, s_n0, s_n0 << 2),
+                                  desc.p_base + s_m0 * desc.p_stride + (s_n0 << 2))),
+                    s_row_bytes.eq(Mux(final_int8, s_nlen, s_nlen << 2)),
+                    s_stride.eq(Mux(s_final, desc.c_stride, desc.p_stride)),
+                    s_row.eq(0), s_w.eq(0), s_ptr.eq(c_w0),
+                    s_nwords.eq((s_nlen + (C - 1)) >> lC),
+                    s_reading.eq(1),
+                ]
+                m.d.comb += [pack8.start.eq(1), pack32.start.eq(1),
+                             pack8.row_elems.eq(s_nlen), pack32.row_elems.eq(s_nlen),
+                             pack8.rows.eq(s_mlen), pack32.rows.eq(s_mlen)]
+                m.next = "STORE_CMD"
+
+            with m.State("STORE_CMD"):
+                m.d.comb += [
+                    self.dma_cmd.valid.eq(1),
+                    self.dma_cmd.payload.write.eq(1),
+                    self.dma_cmd.payload.addr.eq(s_addr),
+                    self.dma_cmd.payload.row_bytes.eq(s_row_bytes),
+                    self.dma_cmd.payload.rows.eq(s_mlen),
+                    self.dma_cmd.payload.stride.eq(s_stride),
+                ]
+                with m.If(self.dma_cmd.ready):
+                    m.next = "STORE_DATA"
+
+            with m.State("STORE_DATA"):
+                with m.If(self.dma_wr.valid & self.dma_wr.ready & self.dma_wr.payload.last):
+                    m.d.sync += s1_valid.eq(0)
+                    dispatch_after_store()
+
+            # ---------------------------------------------------------------- loads
+            with m.State("LOAD_A"):
+                with m.If(st.load_a):
+                    begin_load(_Target.A, desc.a_base + st.m0 * desc.a_stride + st.k0,
+                               st.k_len, st.m_len, desc.a_stride)
+                with m.Else():
+                    m.next = "LOAD_B"
+
+            with m.State("LOAD_B"):
+                with m.If(st.load_b):
+                    begin_load(_Target.B, desc.b_base + st.k0 * desc.b_stride + st.n0,
+                               st.n_len, st.k_len, desc.b_stride)
+                with m.Else():
+                    m.next = "LOAD_C"
+
+            with m.State("LOAD_C"):
+                with m.If(st.load_c):
+                    begin_load(_Target.C, desc.p_base + st.m0 * desc.p_stride + (st.n0 << 2),
+                               st.n_len << 2, st.m_len, desc.p_stride)
+                with m.Else():
+                    m.next = "COMPUTE_START"
+
+            with m.State("LOAD_CMD"):
+                m.d.comb += [
+                    self.dma_cmd.valid.eq(1),
+                    self.dma_cmd.payload.write.eq(0),
+                    self.dma_cmd.payload.addr.eq(ld_addr),
+                    self.dma_cmd.payload.row_bytes.eq(ld_row_bytes),
+                    self.dma_cmd.payload.rows.eq(ld_rows),
+                    self.dma_cmd.payload.stride.eq(ld_stride),
+                ]
+                with m.If(self.dma_cmd.ready):
+                    m.d.sync += [ld_j.eq(0), ld_lane.eq(0),
+                                 ld_base.eq(Mux(ld_tgt == _Target.A, a_w0,
+                                                Mux(ld_tgt == _Target.B, b_w0, c_w0)))]
+                    m.next = "LOAD_DATA"
+
+            with m.State("LOAD_DATA"):
+                m.d.comb += rd.ready.eq(1)
+                with m.If(rd.valid):
+                    m.d.sync += [cnt["read_bytes"].eq(cnt["read_bytes"] + rd.payload.count),
+                                 ld_j.eq(ld_j + 1)]
+                    with m.If(rd.payload.row_last):
+                        m.d.sync += ld_j.eq(0)
+                        with m.Switch(ld_tgt):
+                            with m.Case(_Target.A):
+                                with m.If(ld_lane == R - 1):
+                                    m.d.sync += [ld_lane.eq(0), ld_base.eq(ld_base + kw)]
+                                with m.Else():
+                                    m.d.sync += ld_lane.eq(ld_lane + 1)
+                            with m.Case(_Target.B):
+                                m.d.sync += ld_base.eq(ld_base + nw)
+                            with m.Default():
+                                m.d.sync += ld_base.eq(ld_base + nc)
+                    with m.If(rd.payload.last):
+                        with m.Switch(ld_tgt):
+                            with m.Case(_Target.A):
+                                m.next = "LOAD_B"
+                            with m.Case(_Target.B):
+                                m.next = "LOAD_C"
+                            with m.Default():
+                                m.next = "COMPUTE_START"
+
+            # ---------------------------------------------------------------- compute
+            with m.State("COMPUTE_START"):
+                mblocks = (st.m_len + (R - 1)) >> lR
+                nblocks = (st.n_len + (C - 1)) >> lC
+                m.d.sync += [
+                    f_active.eq(1), f_k.eq(0), f_mb.eq(0), f_nb.eq(0),
+                    f_mblocks.eq(mblocks), f_nblocks.eq(nblocks),
+                    f_a_base.eq(a_w0), f_b_kbase.eq(b_w0), f_nbw.eq(0), f_slice.eq(0),
+                    f_mrem.eq(st.m_len), f_nrem.eq(st.n_len),
+                    fresh.eq((first_step | st.store_prev_c) & ~st.load_c),
+                    o_mb.eq(0), o_nb.eq(0), o_row_base.eq(c_w0), o_ptr.eq(c_w0),
+                    o_mrem.eq(st.m_len), o_done.eq(0),
+                ]
+                m.next = "COMPUTE"
+
+            with m.State("COMPUTE"):
+                with m.If(o_done & ~r1_valid):
+                    m.d.sync += first_step.eq(0)
+                    with m.If(st.last):
+                        begin_store(st.m0, st.m_len, st.n0, st.n_len, 1, 1)
+                    with m.Else():
+                        m.next = "NEXT_STEP"
+
+            with m.State("NEXT_DESC"):
+                with m.If(desc.last):
+                    m.next = "DRAIN"
+                with m.Elif(desc_left == 0):
+                    m.d.sync += self.error.eq(EngineError.NO_LAST)
+                    m.next = "DRAIN"
+                with m.Else():
+                    m.next = "FETCH_CMD"
+
+            with m.State("DRAIN"):
+                with m.If(~self.dma_busy):
+                    m.d.sync += [self.busy.eq(0), self.done.eq(1)]
+                    with m.If(self.dma_error & (self.error == 0)):
+                        m.d.sync += self.error.eq(EngineError.BUS_ERROR)
+                    m.next = "IDLE"
+
+        # --- checker and address generator inputs ---
+        m.d.comb += [
+            checker.desc.eq(desc),
+            addrgen.desc.payload.M.eq(desc.M), addrgen.desc.payload.N.eq(desc.N),
+            addrgen.desc.payload.K.eq(desc.K), addrgen.desc.payload.tm.eq(desc.tm),
+            addrgen.desc.payload.tn.eq(desc.tn), addrgen.desc.payload.tk.eq(desc.tk),
+            addrgen.desc.payload.loop_order.eq(desc.loop_order),
+            addrgen.desc.payload.visit.eq(desc.visit),
+        ]
+
+        # --- load data path: one beat per cycle into the target memory ---
+        beat = rd.payload.data
+        load_fire = fsm.ongoing("LOAD_DATA") & rd.valid
+        b_shift, c_shift = exact_log2(g.b_lanes), exact_log2(g.c_lanes)
+        m.d.comb += [
+            buf.a_wdata.eq(Cat(*([beat] * g.a_lanes))),
+            buf.b_wdata.eq(Cat(*([beat] * g.b_lanes))),
+            buf.a_waddr.eq(ld_base + ld_j),
+            buf.b_waddr.eq(ld_base + (ld_j >> b_shift)),
+        ]
+        with m.If(load_fire & (ld_tgt == _Target.A)):
+            m.d.comb += buf.a_wen.eq(1 << ld_lane)
+        with m.If(load_fire & (ld_tgt == _Target.B)):
+            m.d.comb += buf.b_wen.eq(1 << ld_j[:b_shift] if g.b_lanes > 1 else 1)
+
+        # --- compute: feed k steps from the A and B memories ---
+        advance = ~k1_valid | pe.i.ready
+        m.d.comb += [buf.a_ren.eq(advance), buf.b_ren.eq(advance),
+                     buf.a_raddr.eq(f_a_base + (f_k >> lAB)),
+                     buf.b_raddr.eq(f_b_kbase + f_nbw)]
+        rv = Mux(f_mrem < R, f_mrem, R)
+        cv = Mux(f_nrem < C, f_nrem, C)
+        k_end = f_k == st.k_len - 1
+        with m.If(advance):
+            m.d.sync += [k1_valid.eq(f_active), k1_ksel.eq(f_k[:lAB] if AB > 1 else 0),
+                         k1_slice.eq(f_slice), k1_last.eq(k_end), k1_macs.eq(rv * cv)]
+            with m.If(f_active):
+                with m.If(~k_end):
+                    m.d.sync += [f_k.eq(f_k + 1), f_b_kbase.eq(f_b_kbase + nw)]
+                with m.Else():
+                    m.d.sync += [f_k.eq(0), f_b_kbase.eq(b_w0)]
+                    with m.If(f_nb != f_nblocks - 1):
+                        m.d.sync += [f_nb.eq(f_nb + 1), f_nrem.eq(f_nrem - C)]
+                        if g.b_blocks_per_word > 1:
+                            with m.If(f_slice == g.b_blocks_per_word - 1):
+                                m.d.sync += [f_slice.eq(0), f_nbw.eq(f_nbw + 1)]
+                            with m.Else():
+                                m.d.sync += f_slice.eq(f_slice + 1)
+                        else:
+                            m.d.sync += f_nbw.eq(f_nbw + 1)
+                    with m.Else():
+                        m.d.sync += [f_nb.eq(0), f_nrem.eq(st.n_len), f_nbw.eq(0), f_slice.eq(0)]
+                        with m.If(f_mb != f_mblocks - 1):
+                            m.d.sync += [f_mb.eq(f_mb + 1), f_mrem.eq(f_mrem - R),
+                                         f_a_base.eq(f_a_base + kw)]
+                        with m.Else():
+                            m.d.sync += f_active.eq(0)
+        with m.If(pe_fire):
+            m.d.sync += cnt["macs"].eq(cnt["macs"] + k1_macs)
+        a_word, b_word = buf.a_rdata, buf.b_rdata
+        b_block = b_word.word_select(k1_slice, 8 * C) if g.b_blocks_per_word > 1 else b_word
+        m.d.comb += [pe.i.valid.eq(k1_valid), pe.i.payload.last.eq(k1_last)]
+        for r in range(R):
+            lane = a_word.word_select(r, 8 * AB)
+            m.d.comb += pe.i.payload.a[r].eq(lane.word_select(k1_ksel, 8) if AB > 1 else lane)
+        for c in range(C):
+            m.d.comb += pe.i.payload.b[c].eq(b_block.word_select(c, 8))
+
+        # --- compute: accumulate result rows into C (read-modify-write) ---
+        computing = fsm.ongoing("COMPUTE")
+        row = pe.o.payload.row
+        m.d.comb += pe.o.ready.eq(1)
+        m.d.sync += r1_valid.eq(0)
+        with m.If(pe.o.valid):
+            m.d.sync += [r1_valid.eq(1), r1_we.eq(row < o_mrem), r1_addr.eq(o_ptr),
+                         r1_data.eq(pe.o.payload.data.as_value())]
+            with m.If(pe.o.payload.last):
+                with m.If(o_nb != f_nblocks - 1):
+                    m.d.sync += [o_nb.eq(o_nb + 1), o_ptr.eq(o_row_base + o_nb + 1)]
+                with m.Else():
+                    m.d.sync += [o_nb.eq(0), o_mb.eq(o_mb + 1), o_mrem.eq(o_mrem - R),
+                                 o_row_base.eq(o_row_base + (nc << lR)),
+                                 o_ptr.eq(o_row_base + (nc << lR))]
+                    with m.If(o_mb == f_mblocks - 1):
+                        m.d.sync += o_done.eq(1)
+            with m.Else():
+                m.d.sync += o_ptr.eq(o_ptr + nc)
+        old = buf.c_rdata
+        summed = Signal(g.c_word_bits)
+        for c in range(C):
+            a32 = old.word_select(c, 32).as_signed()
+            b32 = r1_data.word_select(c, 32).as_signed()
+            m.d.comb += summed.word_select(c, 32).eq(Mux(fresh, b32, a32 + b32))
+
+        # --- C memory: written by loads (partial sums) and by the accumulation; read by the
+        # accumulation and by stores. The phases never overlap. ---
+        c_fire = load_fire & (ld_tgt == _Target.C)
+        with m.If(c_fire):
+            m.d.comb += [buf.c_waddr.eq(ld_base + (ld_j >> c_shift)),
+                         buf.c_wdata.eq(Cat(*([beat] * g.c_lanes))),
+                         buf.c_wen.eq(1 << ld_j[:c_shift] if g.c_lanes > 1 else 1)]
+        with m.Elif(r1_valid & r1_we):
+            m.d.comb += [buf.c_waddr.eq(r1_addr), buf.c_wdata.eq(summed),
+                         buf.c_wen.eq((1 << g.c_lanes) - 1)]
+
+        # --- store: read C words row by row into a packer (through the requantiser) ---
+        storing = fsm.ongoing("STORE_DATA")
+        sink_ready = Mux(s_int8, requant.i.ready, pack32.i.ready)
+        s_adv = ~s1_valid | sink_ready
+        with m.If(computing):
+            m.d.comb += [buf.c_raddr.eq(o_ptr),
+                         buf.c_ren.eq(1)]
+        with m.Else():
+            m.d.comb += [buf.c_raddr.eq(s_ptr + s_w), buf.c_ren.eq(s_adv)]
+        with m.If(storing & s_adv):
+            m.d.sync += s1_valid.eq(s_reading)
+            with m.If(s_reading):
+                with m.If(s_w != s_nwords - 1):
+                    m.d.sync += s_w.eq(s_w + 1)
+                with m.Else():
+                    m.d.sync += [s_w.eq(0), s_ptr.eq(s_ptr + nc), s_row.eq(s_row + 1)]
+                    with m.If(s_row == s_mlen - 1):
+                        m.d.sync += s_reading.eq(0)
+        m.d.comb += [
+            requant.params.eq(desc.requant),
+            requant.i.valid.eq(s1_valid & s_int8),
+            requant.i.payload.data.eq(buf.c_rdata),
+            pack32.i.valid.eq(s1_valid & ~s_int8),
+            pack32.i.payload.eq(buf.c_rdata),
+            pack8.i.valid.eq(requant.o.valid),
+            pack8.i.payload.eq(requant.o.payload.data.as_value()),
+            requant.o.ready.eq(pack8.i.ready),
+        ]
+        with m.If(s_int8):
+            m.d.comb += [self.dma_wr.valid.eq(pack8.o.valid),
+                         self.dma_wr.payload.eq(pack8.o.payload),
+                         pack8.o.ready.eq(self.dma_wr.ready)]
+        with m.Else():
+            m.d.comb += [self.dma_wr.valid.eq(pack32.o.valid),
+                         self.dma_wr.payload.eq(pack32.o.payload),
+                         pack32.o.ready.eq(self.dma_wr.ready)]
+        return m
