@@ -51,6 +51,8 @@ class Reg(enum.IntEnum):
     MACS_HI = 0x5C
     STALL_CYCLES_LO = 0x60
     STALL_CYCLES_HI = 0x64
+    COMPUTE_CYCLES_LO = 0x68
+    COMPUTE_CYCLES_HI = 0x6C
 
 
 class Access(enum.Enum):
@@ -90,6 +92,9 @@ REGISTERS: tuple[RegInfo, ...] = (
     RegInfo(Reg.MACS_HI, Access.RO, "MAC operations, high word latched by the LO read"),
     RegInfo(Reg.STALL_CYCLES_LO, Access.RO, "stall cycles, low word (latches HI)"),
     RegInfo(Reg.STALL_CYCLES_HI, Access.RO, "stall cycles, high word latched by the LO read"),
+    RegInfo(Reg.COMPUTE_CYCLES_LO, Access.RO, "compute-phase cycles, low word (latches HI)"),
+    RegInfo(Reg.COMPUTE_CYCLES_HI, Access.RO,
+            "compute-phase cycles, high word latched by the LO read"),
 )
 
 #: Counter input port of :class:`ControlRegisters` -> offset of its LO word (HI is LO + 4).
@@ -99,6 +104,7 @@ COUNTERS: dict[str, Reg] = {
     "write_bytes": Reg.DRAM_WRITE_BYTES_LO,
     "macs": Reg.MACS_LO,
     "stalls": Reg.STALL_CYCLES_LO,
+    "compute_cycles": Reg.COMPUTE_CYCLES_LO,
 }
 
 
@@ -125,8 +131,9 @@ class ConfigWord(data.StructLayout):
 
 #: ID register value: ASCII "SCNF" read as a big-endian word.
 ID_MAGIC = 0x53434E46
-#: VERSION register value: register map version 1.0 (major << 16 | minor).
-VERSION = 0x0001_0000
+#: VERSION register value: register map version 1.1 (major << 16 | minor); 1.1 adds
+#: COMPUTE_CYCLES.
+VERSION = 0x0001_0001
 
 
 def config_word(cfg: AccelConfig, counter_bits: int = 64) -> int:
@@ -181,7 +188,7 @@ class ControlRegisters(wiring.Component):
         the next ``start`` both work. Sets the sticky STATUS.DONE.
     error_code : In(error_bits)
         The engine's error code, 0 = no error (ERROR register; STATUS.ERROR = code != 0).
-    cycles, read_bytes, write_bytes, macs, stalls : In(counter_bits)
+    cycles, read_bytes, write_bytes, macs, stalls, compute_cycles : In(counter_bits)
         The engine's counters (see :data:`COUNTERS` for their registers).
 
     Raises

@@ -62,7 +62,7 @@ class EngineError(py_enum.IntEnum):
 assert max(e.value for e in DescriptorError) < min(e for e in EngineError if e)
 
 #: The sequencer's counters, as named by the register block (``scanfuse.hw.regs.COUNTERS``).
-COUNTER_NAMES = ("cycles", "read_bytes", "write_bytes", "macs", "stalls")
+COUNTER_NAMES = ("cycles", "read_bytes", "write_bytes", "macs", "stalls", "compute_cycles")
 
 
 class _Target(enum.Enum):
@@ -95,10 +95,12 @@ class Sequencer(wiring.Component):
         the next ``start`` or ``clear``.
     error : ``Out(8)``
         0, a :class:`DescriptorError` code or an :class:`EngineError` code.
-    cycles, read_bytes, write_bytes, macs, stalls : ``Out(counter_bits)``
+    cycles, read_bytes, write_bytes, macs, stalls, compute_cycles : ``Out(counter_bits)``
         Busy cycles; tensor bytes read and written (buffer side of the DMA, descriptor
         fetches excluded); useful multiply-accumulates (``M*N*K`` per layer); busy cycles in
-        which the PE array took no k step.
+        which the PE array took no k step; cycles in the compute phase of a step (from its
+        first k step to its last result row written). ``(cycles - stalls) / compute_cycles``
+        is the array's utilisation while computing.
     dma_cmd, dma_rd, dma_wr, dma_busy, dma_error
         To the :class:`TileDMA` (``dma_rd`` in, the others out; ``dma_busy``/``dma_error`` in).
     buf : the :class:`TileBuffer` ports, flipped (the sequencer drives addresses and data).
@@ -439,6 +441,7 @@ class Sequencer(wiring.Component):
                 m.next = "COMPUTE"
 
             with m.State("COMPUTE"):
+                m.d.sync += cnt["compute_cycles"].eq(cnt["compute_cycles"] + 1)
                 with m.If(o_done & ~r1_valid):
                     m.d.sync += first_step.eq(0)
                     with m.If(st.last):
