@@ -186,6 +186,36 @@ class Sequencer(wiring.Component):
         ld_lane = Signal(range(max(2, R)))           # A: row within the block
         ld_base = Signal(max(g.a_addr_bits, g.b_addr_bits, g.c_addr_bits))   # word of row start
         rd = self.dma_rd
+        # The loader is its own FSM: the main FSM starts it with ``ld_go`` and these values.
+        ld_go = Signal()
+        go_tgt = Signal(_Target)
+        go_addr = Signal(cfg.addr_bits)
+        go_row_bytes = Signal(TILE_DIM_BITS)
+        go_rows = Signal(TILE_DIM_BITS)
+        go_stride = Signal(cfg.addr_bits)
+        go_base = Signal.like(ld_base)
+        ld_idle = Signal()
+
+        # --- double buffering: A and B regions have two halves; the next step's tiles are
+        # prefetched into the halves not in use while the current step computes ---
+        double = cfg.double_buffer
+        cur_a = Signal()                 # half holding the current A tile
+        cur_b = Signal()
+        a_half = Signal(g.a_addr_bits + 1)      # words per A half (one padded A tile region)
+        b_half = Signal(g.b_addr_bits + 1)
+        a_cur_base = Signal(g.a_addr_bits)
+        b_cur_base = Signal(g.b_addr_bits)
+        a_other_base = Signal(g.a_addr_bits)
+        b_other_base = Signal(g.b_addr_bits)
+        m.d.comb += [a_cur_base.eq(a_w0 + Mux(cur_a, a_half, 0)),
+                     b_cur_base.eq(b_w0 + Mux(cur_b, b_half, 0)),
+                     a_other_base.eq(a_w0 + Mux(cur_a, 0, a_half)),
+                     b_other_base.eq(b_w0 + Mux(cur_b, 0, b_half))]
+        nx = Signal(TileStep(TILE_DIM_BITS))    # the next step, popped while computing
+        nx_valid = Signal()
+        pf_a = Signal()                  # prefetch of nx's A / B still to start
+        pf_b = Signal()
+        prefetched = Signal()            # st's A and B tiles are already in their halves
 
         # ===================================================================== stores
         s_m0 = Signal(TILE_DIM_BITS)
@@ -246,10 +276,19 @@ class Sequencer(wiring.Component):
                          s_final.eq(final), s_is_last.eq(is_last)]
             m.next = "STORE_ADDR"
 
-        def begin_load(target, addr, row_bytes, rows, stride):
-            m.d.sync += [ld_tgt.eq(target), ld_addr.eq(addr), ld_row_bytes.eq(row_bytes),
-                         ld_rows.eq(rows), ld_stride.eq(stride)]
-            m.next = "LOAD_CMD"
+        def go_load(target, addr, row_bytes, rows, stride, base):
+            """Start the loader (it is idle whenever this is called)."""
+            m.d.comb += [ld_go.eq(1), go_tgt.eq(target), go_addr.eq(addr),
+                         go_row_bytes.eq(row_bytes), go_rows.eq(rows), go_stride.eq(stride),
+                         go_base.eq(base)]
+
+        def load_a(step, base):
+            go_load(_Target.A, desc.a_base + step.m0 * desc.a_stride + step.k0, step.k_len,
+                    step.m_len, desc.a_stride, base)
+
+        def load_b(step, base):
+            go_load(_Target.B, desc.b_base + step.k0 * desc.b_stride + step.n0, step.n_len,
+                    step.k_len, desc.b_stride, base)
 
         with m.FSM(name="seq") as fsm:
             with m.State("IDLE"):
@@ -306,7 +345,13 @@ class Sequencer(wiring.Component):
                     m.d.sync += self.error.eq(checker.error.as_value())
                     m.next = "DRAIN"
                 with m.Else():
-                    m.next = "WALK"
+                    m.next = "SETUP"
+
+            with m.State("SETUP"):
+                m.d.sync += [a_half.eq(((desc.tm + (R - 1)) >> lR) * kw),
+                             b_half.eq(desc.tk * nw), cur_a.eq(0), cur_b.eq(0),
+                             nx_valid.eq(0), pf_a.eq(0), pf_b.eq(0)]
+                m.next = "WALK"
 
             with m.State("WALK"):
                 m.d.comb += addrgen.desc.valid.eq(1)
@@ -318,7 +363,7 @@ class Sequencer(wiring.Component):
                 m.d.comb += addrgen.steps.ready.eq(1)
                 with m.If(addrgen.steps.valid):
                     step = addrgen.steps.payload
-                    m.d.sync += st.eq(step)
+                    m.d.sync += [st.eq(step), prefetched.eq(0)]
                     with m.If(step.store_prev_c):
                         begin_store(step.prev_m0, step.prev_m_len, step.prev_n0, step.prev_n_len,
                                     step.prev_c_final, 0)
@@ -364,66 +409,38 @@ class Sequencer(wiring.Component):
 
             # ---------------------------------------------------------------- loads
             with m.State("LOAD_A"):
-                with m.If(st.load_a):
-                    begin_load(_Target.A, desc.a_base + st.m0 * desc.a_stride + st.k0,
-                               st.k_len, st.m_len, desc.a_stride)
+                with m.If(st.load_a & ~prefetched):
+                    load_a(st, a_cur_base)
+                    m.next = "WAIT_A"
                 with m.Else():
                     m.next = "LOAD_B"
 
+            with m.State("WAIT_A"):
+                with m.If(ld_idle):
+                    m.next = "LOAD_B"
+
             with m.State("LOAD_B"):
-                with m.If(st.load_b):
-                    begin_load(_Target.B, desc.b_base + st.k0 * desc.b_stride + st.n0,
-                               st.n_len, st.k_len, desc.b_stride)
+                with m.If(st.load_b & ~prefetched):
+                    load_b(st, b_cur_base)
+                    m.next = "WAIT_B"
                 with m.Else():
+                    m.next = "LOAD_C"
+
+            with m.State("WAIT_B"):
+                with m.If(ld_idle):
                     m.next = "LOAD_C"
 
             with m.State("LOAD_C"):
                 with m.If(st.load_c):
-                    begin_load(_Target.C, desc.p_base + st.m0 * desc.p_stride + (st.n0 << 2),
-                               st.n_len << 2, st.m_len, desc.p_stride)
+                    go_load(_Target.C, desc.p_base + st.m0 * desc.p_stride + (st.n0 << 2),
+                            st.n_len << 2, st.m_len, desc.p_stride, c_w0)
+                    m.next = "WAIT_C"
                 with m.Else():
                     m.next = "COMPUTE_START"
 
-            with m.State("LOAD_CMD"):
-                m.d.comb += [
-                    self.dma_cmd.valid.eq(1),
-                    self.dma_cmd.payload.write.eq(0),
-                    self.dma_cmd.payload.addr.eq(ld_addr),
-                    self.dma_cmd.payload.row_bytes.eq(ld_row_bytes),
-                    self.dma_cmd.payload.rows.eq(ld_rows),
-                    self.dma_cmd.payload.stride.eq(ld_stride),
-                ]
-                with m.If(self.dma_cmd.ready):
-                    m.d.sync += [ld_j.eq(0), ld_lane.eq(0),
-                                 ld_base.eq(Mux(ld_tgt == _Target.A, a_w0,
-                                                Mux(ld_tgt == _Target.B, b_w0, c_w0)))]
-                    m.next = "LOAD_DATA"
-
-            with m.State("LOAD_DATA"):
-                m.d.comb += rd.ready.eq(1)
-                with m.If(rd.valid):
-                    m.d.sync += [cnt["read_bytes"].eq(cnt["read_bytes"] + rd.payload.count),
-                                 ld_j.eq(ld_j + 1)]
-                    with m.If(rd.payload.row_last):
-                        m.d.sync += ld_j.eq(0)
-                        with m.Switch(ld_tgt):
-                            with m.Case(_Target.A):
-                                with m.If(ld_lane == R - 1):
-                                    m.d.sync += [ld_lane.eq(0), ld_base.eq(ld_base + kw)]
-                                with m.Else():
-                                    m.d.sync += ld_lane.eq(ld_lane + 1)
-                            with m.Case(_Target.B):
-                                m.d.sync += ld_base.eq(ld_base + nw)
-                            with m.Default():
-                                m.d.sync += ld_base.eq(ld_base + nc)
-                    with m.If(rd.payload.last):
-                        with m.Switch(ld_tgt):
-                            with m.Case(_Target.A):
-                                m.next = "LOAD_B"
-                            with m.Case(_Target.B):
-                                m.next = "LOAD_C"
-                            with m.Default():
-                                m.next = "COMPUTE_START"
+            with m.State("WAIT_C"):
+                with m.If(ld_idle):
+                    m.next = "COMPUTE_START"
 
             # ---------------------------------------------------------------- compute
             with m.State("COMPUTE_START"):
@@ -432,7 +449,8 @@ class Sequencer(wiring.Component):
                 m.d.sync += [
                     f_active.eq(1), f_k.eq(0), f_mb.eq(0), f_nb.eq(0),
                     f_mblocks.eq(mblocks), f_nblocks.eq(nblocks),
-                    f_a_base.eq(a_w0), f_b_kbase.eq(b_w0), f_nbw.eq(0), f_slice.eq(0),
+                    f_a_base.eq(a_cur_base), f_b_kbase.eq(b_cur_base), f_nbw.eq(0),
+                    f_slice.eq(0),
                     f_mrem.eq(st.m_len), f_nrem.eq(st.n_len),
                     fresh.eq((first_step | st.store_prev_c) & ~st.load_c),
                     o_mb.eq(0), o_nb.eq(0), o_row_base.eq(c_w0), o_ptr.eq(c_w0),
@@ -442,12 +460,41 @@ class Sequencer(wiring.Component):
 
             with m.State("COMPUTE"):
                 m.d.sync += cnt["compute_cycles"].eq(cnt["compute_cycles"] + 1)
-                with m.If(o_done & ~r1_valid):
+                computed = o_done & ~r1_valid
+                if double:
+                    # Pop the next step and prefetch its A and B into the free halves.
+                    with m.If(~nx_valid & ~st.last):
+                        m.d.comb += addrgen.steps.ready.eq(1)
+                        with m.If(addrgen.steps.valid):
+                            step = addrgen.steps.payload
+                            m.d.sync += [nx.eq(step), nx_valid.eq(1), pf_a.eq(step.load_a),
+                                         pf_b.eq(step.load_b)]
+                    with m.If(ld_idle & pf_a):
+                        load_a(nx, a_other_base)
+                        m.d.sync += pf_a.eq(0)
+                    with m.Elif(ld_idle & pf_b):
+                        load_b(nx, b_other_base)
+                        m.d.sync += pf_b.eq(0)
+                    ready_next = st.last | (nx_valid & ~pf_a & ~pf_b & ld_idle & ~ld_go)
+                else:
+                    ready_next = 1
+                with m.If(computed & ready_next):
                     m.d.sync += first_step.eq(0)
                     with m.If(st.last):
                         begin_store(st.m0, st.m_len, st.n0, st.n_len, 1, 1)
                     with m.Else():
-                        m.next = "NEXT_STEP"
+                        m.next = "ADVANCE" if double else "NEXT_STEP"
+
+            if double:
+                with m.State("ADVANCE"):
+                    # The prefetched tiles become current; the step's stores and C load follow.
+                    m.d.sync += [st.eq(nx), nx_valid.eq(0), prefetched.eq(1),
+                                 cur_a.eq(cur_a ^ nx.load_a), cur_b.eq(cur_b ^ nx.load_b)]
+                    with m.If(nx.store_prev_c):
+                        begin_store(nx.prev_m0, nx.prev_m_len, nx.prev_n0, nx.prev_n_len,
+                                    nx.prev_c_final, 0)
+                    with m.Else():
+                        m.next = "LOAD_A"
 
             with m.State("NEXT_DESC"):
                 with m.If(desc.last):
@@ -477,7 +524,46 @@ class Sequencer(wiring.Component):
 
         # --- load data path: one beat per cycle into the target memory ---
         beat = rd.payload.data
-        load_fire = fsm.ongoing("LOAD_DATA") & rd.valid
+        with m.FSM(name="loader") as loader:
+            with m.State("L_IDLE"):
+                m.d.comb += ld_idle.eq(1)
+                with m.If(ld_go):
+                    m.d.sync += [ld_tgt.eq(go_tgt), ld_addr.eq(go_addr),
+                                 ld_row_bytes.eq(go_row_bytes), ld_rows.eq(go_rows),
+                                 ld_stride.eq(go_stride), ld_base.eq(go_base),
+                                 ld_j.eq(0), ld_lane.eq(0)]
+                    m.next = "L_CMD"
+            with m.State("L_CMD"):
+                m.d.comb += [
+                    self.dma_cmd.valid.eq(1),
+                    self.dma_cmd.payload.write.eq(0),
+                    self.dma_cmd.payload.addr.eq(ld_addr),
+                    self.dma_cmd.payload.row_bytes.eq(ld_row_bytes),
+                    self.dma_cmd.payload.rows.eq(ld_rows),
+                    self.dma_cmd.payload.stride.eq(ld_stride),
+                ]
+                with m.If(self.dma_cmd.ready):
+                    m.next = "L_DATA"
+            with m.State("L_DATA"):
+                m.d.comb += rd.ready.eq(1)
+                with m.If(rd.valid):
+                    m.d.sync += [cnt["read_bytes"].eq(cnt["read_bytes"] + rd.payload.count),
+                                 ld_j.eq(ld_j + 1)]
+                    with m.If(rd.payload.row_last):
+                        m.d.sync += ld_j.eq(0)
+                        with m.Switch(ld_tgt):
+                            with m.Case(_Target.A):
+                                with m.If(ld_lane == R - 1):
+                                    m.d.sync += [ld_lane.eq(0), ld_base.eq(ld_base + kw)]
+                                with m.Else():
+                                    m.d.sync += ld_lane.eq(ld_lane + 1)
+                            with m.Case(_Target.B):
+                                m.d.sync += ld_base.eq(ld_base + nw)
+                            with m.Default():
+                                m.d.sync += ld_base.eq(ld_base + nc)
+                    with m.If(rd.payload.last):
+                        m.next = "L_IDLE"
+        load_fire = loader.ongoing("L_DATA") & rd.valid
         b_shift, c_shift = exact_log2(g.b_lanes), exact_log2(g.c_lanes)
         m.d.comb += [
             buf.a_wdata.eq(Cat(*([beat] * g.a_lanes))),
@@ -505,7 +591,7 @@ class Sequencer(wiring.Component):
                 with m.If(~k_end):
                     m.d.sync += [f_k.eq(f_k + 1), f_b_kbase.eq(f_b_kbase + nw)]
                 with m.Else():
-                    m.d.sync += [f_k.eq(0), f_b_kbase.eq(b_w0)]
+                    m.d.sync += [f_k.eq(0), f_b_kbase.eq(b_cur_base)]
                     with m.If(f_nb != f_nblocks - 1):
                         m.d.sync += [f_nb.eq(f_nb + 1), f_nrem.eq(f_nrem - C)]
                         if g.b_blocks_per_word > 1:
