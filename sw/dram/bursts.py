@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..schedule.steps import Compute, Load, Store
-from .layout import ChainLayout, GemmLayout, PipelineLayout, TensorPlacement
+from .layout import ChainLayout, GemmLayout, LayerLayout, PipelineLayout, TensorPlacement
 
 #: Rows expanded per batch (bounds temporary memory on very long step lists).
 _BATCH_ROWS = 1 << 20
@@ -242,6 +242,31 @@ def pipeline_bursts(pipeline, steps, layout: PipelineLayout | None = None, width
             tr.add(i, by_name[t], False, s["channels"])
         elif op == "store" and t == "Y":
             tr.add(i, layout.y, True, s["rows"])
+        elif op in ("load", "store"):
+            raise ValueError(f"step {i}: no placement for {s}")
+    return tr.trace(len(steps), burst_bytes)
+
+
+def layer_bursts(layer, steps, layout: LayerLayout | None = None, widths=None,
+                 burst_bytes: int = 64) -> BurstTrace:
+    """Bursts of an unfused depthwise, pooling or dense-conv layer's step dicts
+    (:func:`scanfuse.plan.layer_models.layer_steps`): ``X`` image rows ``[r0, r1)`` and
+    channels ``[c0, c1)`` are pixel rows ``[r0*W, r1*W)`` of the NHWC input (one contiguous
+    range when every channel is loaded), ``W`` channel records, ``Y`` output rows likewise."""
+    steps = list(steps)
+    layout = layout or LayerLayout.dense(layer, widths)
+    tr = _Transfers(list(layout.placements))
+    w_in, w_out = layer.w_in, layer.w_out
+    for i, s in enumerate(steps):
+        op, t = s["op"], s.get("tensor")
+        if op == "load" and t == "X":
+            r0, r1 = s["rows"]
+            tr.add(i, layout.x, False, (r0 * w_in, r1 * w_in), tuple(s["channels"]))
+        elif op == "load" and t == "W" and layout.w is not None:
+            tr.add(i, layout.w, False, s["channels"])
+        elif op == "store" and t == "Y":
+            r0, r1 = s["rows"]
+            tr.add(i, layout.y, True, (r0 * w_out, r1 * w_out), tuple(s["channels"]))
         elif op in ("load", "store"):
             raise ValueError(f"step {i}: no placement for {s}")
     return tr.trace(len(steps), burst_bytes)

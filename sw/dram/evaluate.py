@@ -3,19 +3,22 @@
 plan -> step list (:mod:`scanfuse.schedule`) -> 64-B bursts in address order
 (:mod:`scanfuse.dram.bursts`) -> issue cycles from the compute-aware timing model
 (:mod:`scanfuse.dram.timing`, engine clock) -> DRAM clock -> row-buffer, timing and energy
-model (:mod:`scanfuse.dram.model`).
+model (:mod:`scanfuse.dram.model`). :func:`stream_dram_result` does the last step for any
+stream (a whole network's), charging background and refresh over the engine's runtime when
+the engine computes after the DRAM's last burst.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ..errors import InvalidOptionError
 from ..plan.buffer import BufferModel, ElementWidths
 from ..plan.gemm import Gemm
 from ..plan.tiling import Tiling
 from ..schedule import build_schedule
 from .bursts import BurstTrace, gemm_bursts
-from .model import DramResult, simulate
+from .model import DramResult, energy_of_counts, simulate
 from .presets import get_preset
 from .timing import Timing, issue_cycles
 
@@ -30,6 +33,23 @@ class EngineClock:
     macs_per_cycle: int = 64
     bytes_per_cycle: float = 8.0
     freq_mhz: float = 100.0
+
+    def __post_init__(self):
+        if (isinstance(self.macs_per_cycle, bool) or not isinstance(self.macs_per_cycle, int)
+                or self.macs_per_cycle < 1):
+            raise InvalidOptionError(f"macs_per_cycle must be a positive integer, not {self.macs_per_cycle!r}")
+        if not self.bytes_per_cycle > 0 or not self.freq_mhz > 0:
+            raise InvalidOptionError("bytes_per_cycle and freq_mhz must be positive")
+
+    @classmethod
+    def of_array(cls, rows: int, cols: int, freq_mhz: float = 100.0,
+                 bytes_per_cycle: float = 8.0) -> "EngineClock":
+        """An engine of ``rows x cols`` int8 MACs per cycle at ``freq_mhz``."""
+        return cls(rows * cols, bytes_per_cycle, freq_mhz)
+
+    def describe(self) -> str:
+        return (f"{self.macs_per_cycle} MACs and {self.bytes_per_cycle:g} DRAM bytes per cycle "
+                f"at {self.freq_mhz:g} MHz")
 
 
 @dataclass(frozen=True)
@@ -58,3 +78,27 @@ def gemm_dram_report(gemm: Gemm, tiling: Tiling, model: BufferModel,
     addr, is_write, issue = trace.addr[order], trace.is_write[order], issue[order]
     return GemmDramReport(trace, timing, addr, is_write, issue,
                           simulate(addr, is_write, issue, part, scheme))
+
+
+def stream_dram_result(addr: np.ndarray, is_write: np.ndarray, issue: np.ndarray,
+                       preset="ddr3", scheme: str = "scheme2",
+                       runtime_cycles: int | None = None) -> DramResult:
+    """:func:`~scanfuse.dram.model.simulate` of a burst stream in issue order (``issue`` in
+    DRAM cycles), with the run lasting at least ``runtime_cycles`` DRAM cycles.
+
+    When the engine keeps computing after its last burst (``runtime_cycles`` beyond the
+    DRAM model's runtime), the DRAM stays powered: refresh and background energy are charged
+    up to ``runtime_cycles`` (with a bank open from the first burst on, as in ``simulate``)
+    and ``limit`` is ``"engine"``.
+    """
+    part = get_preset(preset)
+    result = simulate(addr, is_write, issue, part, scheme)
+    if runtime_cycles is None or runtime_cycles <= result.runtime_cycles:
+        return result
+    first = int(issue[0]) if len(issue) else runtime_cycles
+    open_fraction = (runtime_cycles - min(first, runtime_cycles)) / runtime_cycles
+    energy = energy_of_counts(part, result.reads, result.writes, result.activates,
+                              runtime_cycles, open_fraction)
+    return replace(result, runtime_cycles=int(runtime_cycles), limit="engine",
+                   refreshes=runtime_cycles / part.refresh_period_cycles,
+                   open_fraction=open_fraction, energy=energy)

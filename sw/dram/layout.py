@@ -27,10 +27,19 @@ Fused chain (:class:`ChainLayout`):
             requantisation scales are not modelled: the planner does not count them.)
 ``Y``       the chain output, ``Ho`` rows of ``Wo*Cout`` elements at ``widths.c``.
 ``Y.psum``  same shape at ``widths.psum`` (only touched by schedules that spill).
+
+Unfused depthwise, pooling and dense-conv layers (:class:`LayerLayout`), NHWC with one DRAM
+row per pixel so a channel chunk of a run of image rows is one rectangle:
+
+``X``       ``H*W`` rows of ``Cin`` elements at ``widths.a``.
+``W``       one record per output channel: its ``kh*kw`` kernel (depthwise) or its
+            ``Cin*kh*kw`` weights (dense conv) at ``widths.b``; absent for pooling.
+``Y``       ``Ho*Wo`` rows of ``Cout`` elements at ``widths.c``.
 """
 
 from dataclasses import dataclass
 
+from ..network.layers import Layer, LayerKind
 from ..plan.buffer import ElementWidths
 from ..plan.gemm import Gemm
 
@@ -209,6 +218,41 @@ class PipelineLayout:
     @property
     def placements(self) -> tuple[TensorPlacement, ...]:
         return (self.x, *self.weights, self.y)
+
+    @property
+    def end(self) -> int:
+        return max(p.end for p in self.placements)
+
+
+@dataclass(frozen=True)
+class LayerLayout:
+    """DRAM placement of an unfused depthwise, pooling or dense-conv layer: ``X`` and ``Y``
+    as pixel rows of channels, ``W`` per-output-channel records (None for pooling)."""
+
+    layer: Layer
+    x: TensorPlacement
+    w: TensorPlacement | None
+    y: TensorPlacement
+
+    @classmethod
+    def dense(cls, layer: Layer, widths: ElementWidths | None = None, base: int = 0,
+              align: int = 4096, row_align: int = 1) -> "LayerLayout":
+        """X, W, Y in that order from ``base``, each region ``align``-aligned."""
+        widths = widths or ElementWidths()
+        kh, kw = layer.kernel
+        r = _Regions(base, align, row_align)
+        x = r.add("X", layer.h_in * layer.w_in, layer.cin, widths.a)
+        if layer.kind is LayerKind.POOL:
+            w = None
+        elif layer.kind is LayerKind.DEPTHWISE:
+            w = r.add("W", layer.cout, kh * kw, widths.b)
+        else:
+            w = r.add("W", layer.cout, layer.cin * kh * kw, widths.b)
+        return cls(layer, x, w, r.add("Y", layer.h_out * layer.w_out, layer.cout, widths.c))
+
+    @property
+    def placements(self) -> tuple[TensorPlacement, ...]:
+        return tuple(p for p in (self.x, self.w, self.y) if p is not None)
 
     @property
     def end(self) -> int:

@@ -93,6 +93,21 @@ def chain_macs(chain):
     return macs
 
 
+def layer_macs(layer):
+    """A function giving the MACs of a ``compute`` step dict of an unfused depthwise or
+    dense-conv layer (:func:`scanfuse.plan.layer_models.layer_steps`): output rows x output
+    width x output channels x ``cin/groups * kh * kw``. Pooling does no MACs (0)."""
+    from ..network.layers import LayerKind
+    per_output = 0 if layer.kind is LayerKind.POOL else \
+        (layer.cin // layer.groups) * layer.kernel[0] * layer.kernel[1]
+
+    def macs(step) -> int:
+        rows = step["rows"][1] - step["rows"][0]
+        ch = step["channels"][1] - step["channels"][0]
+        return rows * layer.w_out * ch * per_output
+    return macs
+
+
 def issue_cycles(trace, steps, macs_per_cycle: int = 64, bytes_per_cycle: float = 8.0,
                  freq_mhz: float = 100.0, double_buffer: bool = True, moved: bool = True,
                  macs=None) -> Timing:

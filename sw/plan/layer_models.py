@@ -12,9 +12,29 @@
   chunks outer (weights once, input once per chunk pass; Scan keeps the turning strip's
   rows). Footprint: input strip rows x W x Cin + tn*Cin*kh*kw + tr*Wo*tn*psum_entries.
 * pooling: input + output (line-buffered like depthwise).
+
+``burst_bytes`` (e.g. 64) makes the choices burst-aware. GEMM layers use the burst-aware
+objective of :func:`scanfuse.plan.search.plan_gemm`. In the NHWC layout a channel chunk of a
+pixel row is a segment of ``tc*elem`` bytes every ``C*elem`` bytes, so depthwise and pooling
+layers (whose traffic does not depend on the chunk) pick the chunk that moves the fewest
+whole bursts per pixel, and dense convs count their output stores in whole bursts per pixel
+(:func:`pixel_burst_bytes`, an average over the pixels' burst offsets) when they weigh chunk
+sizes against weight reloads.
+
+:func:`layer_steps` emits the step list of a depthwise, pooling or dense-conv schedule (GEMM
+layers use :func:`scanfuse.schedule.build_schedule`), in the format of
+:mod:`scanfuse.fuse.steps`, with image rows and channel ranges:
+
+``{"op": "load",  "tensor": "X", "rows": [r0, r1], "channels": [c0, c1]}``   input rows
+``{"op": "free",  "tensor": "X", "rows": [r0, r1], "channels": [c0, c1]}``
+``{"op": "load",  "tensor": "W", "channels": [c0, c1]}``   weights of those channels
+``{"op": "evict", "tensor": "W", "channels": [c0, c1]}``
+``{"op": "compute", "layer": NAME, "rows": [r0, r1], "channels": [c0, c1]}``   output rows
+``{"op": "store", "tensor": "Y", "rows": [r0, r1], "channels": [c0, c1]}``
 """
 
 from dataclasses import dataclass
+from math import gcd
 
 import numpy as np
 
@@ -37,6 +57,9 @@ class LayerTraffic:
     lower_bound: int
     schedule: str
     gemm_plan: object = None   # the GemmPlan for pointwise and FC layers
+    layer_schedule: object = None
+    """:class:`ChannelChunks` (depthwise, pooling) or :class:`ConvSchedule` (dense conv);
+    None for GEMM layers."""
 
     @property
     def total(self) -> int:
@@ -47,29 +70,92 @@ class LayerTraffic:
         return self.read_bytes + self.write_bytes
 
 
+@dataclass(frozen=True)
+class ChannelChunks:
+    """Depthwise or pooling schedule: channels in chunks of ``tc``, output rows one at a time
+    through a line buffer of input rows (every needed input row read once per chunk)."""
+
+    tc: int
+
+    def describe(self) -> str:
+        return f"line-buffered rows, channel chunks of {self.tc}"
+
+
+@dataclass(frozen=True)
+class ConvSchedule:
+    """Dense-conv schedule: output strips of ``tr`` rows, output-channel chunks of ``tn``,
+    ``mode`` ``'strips'`` or ``'chunks'`` outer, Scan (else raster) over (strip, chunk)."""
+
+    tr: int
+    tn: int
+    mode: str
+    scan: bool
+
+    def describe(self) -> str:
+        return f"Tr={self.tr} Tn={self.tn} {self.mode}-outer {'scan' if self.scan else 'raster'}"
+
+
+def _vertical(layer: Layer):
+    from ..fuse.geometry import VerticalStage
+    return VerticalStage(layer.kernel[0], layer.stride[0], layer.padding[0], layer.h_in, layer.h_out)
+
+
 def _needed_rows(layer: Layer) -> int:
     """Input rows any output row reads (rows a stride skips are never needed)."""
-    from ..fuse.geometry import StripWalk, VerticalStage
-    stage = VerticalStage(layer.kernel[0], layer.stride[0], layer.padding[0], layer.h_in, layer.h_out)
-    return StripWalk.of(*stage.input_range(np.arange(layer.h_out), np.arange(1, layer.h_out + 1))).union
+    from ..fuse.geometry import StripWalk
+    return StripWalk.of(*_vertical(layer).input_range(np.arange(layer.h_out), np.arange(1, layer.h_out + 1))).union
 
 
-def _streamed(layer: Layer, model: BufferModel, widths: ElementWidths, weights: int) -> LayerTraffic:
+def pixel_burst_bytes(channels: int, chunks, elem: int, burst_bytes: int) -> np.ndarray:
+    """Bytes moved per pixel (mean over a long run of pixels) when rows of NHWC pixels of
+    ``channels`` elements are transferred one channel chunk at a time, for each chunk size in
+    ``chunks``: every segment moves the whole bursts it touches, and consecutive pixels of the
+    same chunk share a burst their segments both touch (the DMA merges it, as in
+    :mod:`scanfuse.dram.bursts`). The pattern repeats every ``burst / gcd(burst, row bytes)``
+    pixels, so that many pixels give the exact long-run mean."""
+    row = channels * elem
+    period = burst_bytes // gcd(burst_bytes, row)
+    start = np.arange(period + 1, dtype=np.int64)[:, None] * row     # pixels 0..period
+    out = []
+    for tc in np.atleast_1d(np.asarray(chunks, dtype=np.int64)).tolist():
+        a = np.arange(0, channels, tc, dtype=np.int64) * elem
+        b = np.minimum(a + tc * elem, row)
+        first, last = (start + a) // burst_bytes, (start + b - 1) // burst_bytes
+        count = last[1:] - first[1:] + 1 - (first[1:] == last[:-1])     # pixels 1..period
+        out.append(count.sum() * burst_bytes / period)
+    return np.asarray(out, dtype=np.float64)
+
+
+def _streamed(layer: Layer, model: BufferModel, widths: ElementWidths, weights: int,
+              burst_bytes: int | None = None) -> LayerTraffic:
     """Depthwise or pooling: every needed input row once, weights once, output once."""
     kh, kw = layer.kernel
     need = kh * layer.w_in + kh * kw * (weights > 0) + layer.w_out
     if need > model.entries:
         raise BufferTooSmallError(
             f"layer {layer.name}: one output row of one channel needs {need} entries; the buffer has {model.entries}")
-    x = _needed_rows(layer) * layer.w_in * layer.cin
+    tc = min(layer.cin, model.entries // need)
+    rows = _needed_rows(layer)
+    if burst_bytes is not None and tc < layer.cin:
+        # traffic does not depend on the chunk: take the one moving the fewest bursts
+        tcs = candidate_tiles(layer.cin, burst_bytes)
+        tcs = np.unique(np.append(tcs[tcs <= tc], tc))
+        moved = (rows * layer.w_in * pixel_burst_bytes(layer.cin, tcs, widths.a, burst_bytes)
+                 + layer.h_out * layer.w_out * pixel_burst_bytes(layer.cout, tcs, widths.c, burst_bytes))
+        tc = int(tcs[np.flatnonzero(moved == moved.min())[-1]])
+    x = rows * layer.w_in * layer.cin
     y = layer.h_out * layer.w_out * layer.cout
     reads = x + weights
     return LayerTraffic(layer, reads, y, x * widths.a + weights * widths.b, y * widths.c,
-                        reads + y, "line-buffered rows, channel chunks")
+                        reads + y, "line-buffered rows, channel chunks", None, ChannelChunks(tc))
 
 
-def conv_traffic(layer: Layer, model: BufferModel, widths: ElementWidths, scan: bool | None = None):
-    """Best strip/chunk schedule of a dense conv: (LayerTraffic, description)."""
+def conv_traffic(layer: Layer, model: BufferModel, widths: ElementWidths, scan: bool | None = None,
+                 burst_bytes: int | None = None):
+    """Best strip/chunk schedule of a dense conv (a :class:`LayerTraffic`).
+
+    With ``burst_bytes``, the search counts output stores in whole bursts per pixel
+    (:func:`pixel_burst_bytes`); input rows and weight records are contiguous ranges."""
     from ..fuse.geometry import StripWalk, VerticalStage, strip_bounds
     kh, kw = layer.kernel
     per_out = layer.cin * kh * kw            # weights per output channel
@@ -78,6 +164,9 @@ def conv_traffic(layer: Layer, model: BufferModel, widths: ElementWidths, scan: 
     x_row = layer.w_in * layer.cin
     y_total = layer.h_out * layer.w_out * layer.cout
     tns = candidate_tiles(layer.cout)
+    y_cost = y_total * widths.c
+    if burst_bytes is not None:
+        y_cost = layer.h_out * layer.w_out * pixel_burst_bytes(layer.cout, tns, widths.c, burst_bytes)
     chunks = -(-layer.cout // tns)
     edge = layer.cout - (chunks - 1) * tns
     best = None
@@ -93,35 +182,141 @@ def conv_traffic(layer: Layer, model: BufferModel, widths: ElementWidths, scan: 
             x_strips = walk.passes(1, True) * x_row
             x_chunks = walk.passes(chunks, s) * x_row
             for mode, x, w in (("strips", x_strips + 0 * tns, w_strips), ("chunks", x_chunks, w_total + 0 * tns)):
-                cost = x * widths.a + w * widths.b + y_total * widths.c
+                cost = x * widths.a + w * widths.b + y_cost
                 ok = np.flatnonzero(fits)
                 if ok.size == 0:
                     continue
                 i = ok[np.argmin(cost[ok])]
-                key = (int(cost[i]), ns * int(chunks[i]), not s, mode != "strips")
+                key = (float(cost[i]), ns * int(chunks[i]), not s, mode != "strips")
                 if best is None or key < best[0]:
-                    best = (key, int(x[i]), int(w[i]), f"Tr={tr} Tn={int(tns[i])} {mode}-outer "
-                                                        f"{'scan' if s else 'raster'}")
+                    best = (key, int(x[i]), int(w[i]), ConvSchedule(tr, int(tns[i]), mode, s))
     if best is None:
         raise BufferTooSmallError(
             f"layer {layer.name}: one output row with one output channel needs "
             f"{kh * x_row + per_out + layer.w_out * model.psum_entries} entries; the buffer has {model.entries}")
-    _, x, w, desc = best
+    _, x, w, sched = best
     lb = _needed_rows(layer) * x_row + w_total + y_total
-    return LayerTraffic(layer, x + w, y_total, x * widths.a + w * widths.b, y_total * widths.c, lb, desc)
+    return LayerTraffic(layer, x + w, y_total, x * widths.a + w * widths.b, y_total * widths.c, lb,
+                        sched.describe(), None, sched)
+
+
+def layer_gemm(layer: Layer) -> Gemm:
+    """The GEMM of a pointwise (``M = Ho*Wo``) or FC (``M = 1``) layer."""
+    return layer.gemm() if layer.is_pointwise else Gemm(1, layer.cin, layer.cout)
 
 
 def layer_traffic(layer: Layer, model: BufferModel, widths: ElementWidths = ElementWidths(),
-                  order: str = "best") -> LayerTraffic:
-    """Unfused traffic of any layer under ``model``; ``order`` is scan, raster or best."""
+                  order: str = "best", burst_bytes: int | None = None) -> LayerTraffic:
+    """Unfused traffic of any layer under ``model``; ``order`` is scan, raster or best;
+    ``burst_bytes`` makes the choices burst-aware (module docstring)."""
     if layer.kind in (LayerKind.POINTWISE, LayerKind.FC):
-        gemm = layer.gemm() if layer.is_pointwise else Gemm(1, layer.cin, layer.cout)
-        plan = plan_gemm(gemm, model, widths, order)
+        plan = plan_gemm(layer_gemm(layer), model, widths, order, burst_bytes=burst_bytes)
         t = plan.traffic
         return LayerTraffic(layer, t.reads, t.writes, plan.read_bytes, plan.write_bytes,
                             plan.lower_bound, plan.tiling.describe(), plan)
     if layer.kind is LayerKind.DEPTHWISE:
-        return _streamed(layer, model, widths, layer.kernel[0] * layer.kernel[1] * layer.cout)
+        return _streamed(layer, model, widths, layer.kernel[0] * layer.kernel[1] * layer.cout,
+                         burst_bytes)
     if layer.kind is LayerKind.POOL:
-        return _streamed(layer, model, widths, 0)
-    return conv_traffic(layer, model, widths, None if order == "best" else order == "scan")
+        return _streamed(layer, model, widths, 0, burst_bytes)
+    return conv_traffic(layer, model, widths, None if order == "best" else order == "scan",
+                        burst_bytes)
+
+
+def conv_weights_per_channel(layer: Layer) -> int:
+    """Weights per output channel of a dense conv as the traffic model counts them."""
+    return layer.cin * layer.kernel[0] * layer.kernel[1]
+
+
+def layer_steps(traffic: LayerTraffic) -> list[dict]:
+    """Step list (module docstring) of a depthwise, pooling or dense-conv schedule; its loads
+    and stores move exactly ``traffic``'s elements. Raises ``ValueError`` for GEMM layers."""
+    sched = traffic.layer_schedule
+    if isinstance(sched, ChannelChunks):
+        return list(_streamed_steps(traffic.layer, sched))
+    if isinstance(sched, ConvSchedule):
+        return list(_conv_steps(traffic.layer, sched))
+    raise ValueError(f"layer {traffic.layer.name}: GEMM layers take their steps from build_schedule")
+
+
+class _LineBuffer:
+    """Input rows held on chip: moving to a row range frees rows outside it and loads the
+    missing ones (as maximal runs)."""
+
+    def __init__(self, channels: tuple[int, int]):
+        self.rows: set[int] = set()
+        self.channels = list(channels)
+
+    def move_to(self, lo: int, hi: int):
+        from ..fuse.steps import _runs
+        for run in _runs(sorted(r for r in self.rows if not lo <= r < hi)):
+            yield {"op": "free", "tensor": "X", "rows": list(run), "channels": self.channels}
+            self.rows.difference_update(range(*run))
+        for run in _runs([r for r in range(lo, hi) if r not in self.rows]):
+            yield {"op": "load", "tensor": "X", "rows": list(run), "channels": self.channels}
+            self.rows.update(range(*run))
+
+    def release(self):
+        from ..fuse.steps import _runs
+        for run in _runs(sorted(self.rows)):
+            yield {"op": "free", "tensor": "X", "rows": list(run), "channels": self.channels}
+        self.rows.clear()
+
+
+def _streamed_steps(layer: Layer, sched: ChannelChunks):
+    stage = _vertical(layer)
+    weights = layer.kind is LayerKind.DEPTHWISE
+    for c0 in range(0, layer.cin, sched.tc):
+        ch = [c0, min(c0 + sched.tc, layer.cin)]
+        if weights:
+            yield {"op": "load", "tensor": "W", "channels": ch}
+        buf = _LineBuffer(ch)
+        for oh in range(layer.h_out):
+            lo, hi = stage.input_range(oh, oh + 1)
+            yield from buf.move_to(int(lo), int(hi))
+            yield {"op": "compute", "layer": layer.name, "rows": [oh, oh + 1], "channels": ch}
+            yield {"op": "store", "tensor": "Y", "rows": [oh, oh + 1], "channels": ch}
+        yield from buf.release()
+        if weights:
+            yield {"op": "evict", "tensor": "W", "channels": ch}
+
+
+def _conv_steps(layer: Layer, sched: ConvSchedule):
+    from ..fuse.geometry import strip_bounds
+    stage = _vertical(layer)
+    a, b = strip_bounds(layer.h_out, sched.tr)
+    lo, hi = stage.input_range(a, b)
+    strips = [(int(a[j]), int(b[j]), int(lo[j]), int(hi[j])) for j in range(len(a))]
+    chunks = [[n0, min(n0 + sched.tn, layer.cout)] for n0 in range(0, layer.cout, sched.tn)]
+    buf = _LineBuffer((0, layer.cin))
+    held = [None]
+
+    def weights(c: int):
+        if held[0] != c:
+            if held[0] is not None:
+                yield {"op": "evict", "tensor": "W", "channels": chunks[held[0]]}
+            yield {"op": "load", "tensor": "W", "channels": chunks[c]}
+            held[0] = c
+
+    def tile(j: int, c: int):
+        ya, yb = strips[j][:2]
+        yield {"op": "compute", "layer": layer.name, "rows": [ya, yb], "channels": chunks[c]}
+        yield {"op": "store", "tensor": "Y", "rows": [ya, yb], "channels": chunks[c]}
+
+    if sched.mode == "strips":
+        for j, (_, _, xlo, xhi) in enumerate(strips):
+            yield from buf.move_to(xlo, xhi)
+            order = range(len(chunks))
+            for c in (reversed(order) if sched.scan and j % 2 else order):
+                yield from weights(c)
+                yield from tile(j, c)
+    else:
+        for c in range(len(chunks)):
+            yield from weights(c)
+            order = range(len(strips))
+            for j in (reversed(order) if sched.scan and c % 2 else order):
+                yield from buf.move_to(*strips[j][2:])
+                yield from tile(j, c)
+    yield from buf.release()
+    if held[0] is not None:
+        yield {"op": "evict", "tensor": "W", "channels": chunks[held[0]]}

@@ -91,18 +91,22 @@ def _derived_max(model: BufferModel, derived: str, x: np.ndarray, y: np.ndarray)
 
 
 def candidate_points(gemm: Gemm, model: BufferModel, align: int = 8,
-                     quanta: dict[str, tuple[int, ...]] | None = None) -> np.ndarray:
+                     quanta: dict[str, tuple[int, ...]] | None = None,
+                     allow: dict | None = None) -> np.ndarray:
     """Fitting ``(tm, tn, tk)`` candidates as an ``(n, 3)`` int64 array (may be empty).
 
     ``quanta`` (burst-aware search) adds, per dimension letter, the candidates rounded up to
     each listed multiple and, for the derived dimension, the largest fitting multiple.
+    ``allow`` maps a letter to a function of a size array giving which sizes to keep.
     """
-    quanta = quanta or {}
+    quanta, allow = quanta or {}, allow or {}
     cands = {}
     for x in "mnk":
         sizes = [candidate_tiles(gemm.dim(x), align)]
         sizes += [candidate_tiles(gemm.dim(x), q) for q in quanta.get(x, ())]
         cands[x] = np.unique(np.concatenate(sizes))
+        if x in allow:
+            cands[x] = cands[x][allow[x](cands[x])]
     points = []
     for derived in "mnk":
         x_name, y_name = [d for d in "mnk" if d != derived]
@@ -125,7 +129,10 @@ def candidate_points(gemm: Gemm, model: BufferModel, align: int = 8,
         return np.empty((0, 3), dtype=np.int64)
     # De-duplicate through one int64 key per point (a row-wise unique sorts far slower).
     stacked = np.concatenate(points)
-    stacked = stacked[model.fits(stacked[:, 0], stacked[:, 1], stacked[:, 2])]
+    keep = model.fits(stacked[:, 0], stacked[:, 1], stacked[:, 2])
+    for x, rule in allow.items():
+        keep &= rule(stacked[:, "mnk".index(x)])
+    stacked = stacked[keep]
     base_n, base_k = gemm.N + 1, gemm.K + 1
     keys = np.unique((stacked[:, 0] * base_n + stacked[:, 1]) * base_k + stacked[:, 2])
     return np.stack([keys // (base_n * base_k), keys // base_k % base_n, keys % base_k], axis=1)
@@ -300,11 +307,26 @@ def burst_moved_bytes(gemm: Gemm, tm, tn, tk, loop_order: str, visit_order,
     return np.asarray(moved, dtype=np.int64), np.asarray(exact, dtype=bool)
 
 
+def _exact_columns(gemm: Gemm, widths: ElementWidths, burst_bytes: int) -> dict:
+    """Per column letter (k, n), the tile sizes whose operand column ranges can be exact:
+    the whole row, or whole bursts of a row that is itself whole bursts."""
+    rules: dict[str, list] = {"k": [], "n": []}
+    for _, row, col, field in _BURST_OPERANDS[:3]:          # psum only counts when spilled
+        elem, dim = getattr(widths, field), gemm.dim(col)
+        aligned = (dim * elem) % burst_bytes == 0
+        rules[col].append(lambda t, d=dim, e=elem, a=aligned: (t == d) | (a & ((t * e) % burst_bytes == 0)))
+    return {x: (lambda t, fs=fs: np.logical_and.reduce([f(t) for f in fs])) for x, fs in rules.items()}
+
+
 @lru_cache(maxsize=256)
 def _burst_candidates(gemm: Gemm, model: BufferModel, widths: ElementWidths, align: int,
-                      burst_bytes: int):
-    """Candidate tilings and their per-operand byte geometry, shared by the visit orders."""
-    points = candidate_points(gemm, model, align, burst_quanta(gemm, widths, burst_bytes))
+                      burst_bytes: int, exact_only: bool):
+    """Candidate tilings and their per-operand byte geometry, shared by the visit orders.
+
+    A tiling can only be exact when the columns of A, B and C are whole rows or whole bursts,
+    so ``exact_only`` tries only such ``tk`` and ``tn``."""
+    allow = _exact_columns(gemm, widths, burst_bytes) if exact_only else None
+    points = candidate_points(gemm, model, align, burst_quanta(gemm, widths, burst_bytes), allow)
     tm, tn, tk = points[:, 0], points[:, 1], points[:, 2]
     dims = tile_dims(gemm, tm, tn, tk)
     tiles = dims["m"][2] * dims["n"][2] * dims["k"][2]
@@ -313,23 +335,27 @@ def _burst_candidates(gemm: Gemm, model: BufferModel, widths: ElementWidths, ali
 
 def _plan_gemm_bursts(gemm: Gemm, model: BufferModel, widths: ElementWidths, visits,
                       align: int, burst_bytes: int) -> GemmPlan:
-    tm, tn, tk, dims, tiles, operands = _burst_candidates(gemm, model, widths, align, burst_bytes)
-    best = {True: None, False: None}        # exact, estimated
-    for visit in visits:
-        for loop_order in LOOP_ORDERS:
-            moved, exact = burst_moved_bytes(gemm, tm, tn, tk, loop_order, visit, widths,
-                                             burst_bytes, dims, operands)
-            for is_exact in (True, False):
-                pick = np.flatnonzero(exact) if is_exact else np.arange(len(moved))
+    """The exact tiling moving the fewest bytes; if none fits, the best estimate over every
+    candidate (``moved_bytes`` then unset)."""
+    for exact_only in (True, False):
+        tm, tn, tk, dims, tiles, operands = _burst_candidates(gemm, model, widths, align,
+                                                              burst_bytes, exact_only)
+        best = None
+        for visit in visits:
+            for loop_order in LOOP_ORDERS:
+                moved, exact = burst_moved_bytes(gemm, tm, tn, tk, loop_order, visit, widths,
+                                                 burst_bytes, dims, operands)
+                pick = np.flatnonzero(exact) if exact_only else np.arange(len(moved))
                 if pick.size == 0:
                     continue
                 low = moved[pick].min()
                 tied = pick[moved[pick] == low]
                 i = int(tied[np.argmin(tiles[tied])])
                 key = (int(low), int(tiles[i]))
-                if best[is_exact] is None or key < best[is_exact][0]:
-                    best[is_exact] = (key, Tiling(int(tm[i]), int(tn[i]), int(tk[i]), loop_order, visit))
-    exact = best[True] is not None
-    (moved, _), tiling = best[True] if exact else best[False]
-    return GemmPlan(gemm, tiling, gemm_traffic(gemm, tiling), lower_bound(gemm, model.entries),
-                    model, widths, burst_bytes, moved if exact else None)
+                if best is None or key < best[0]:
+                    best = (key, Tiling(int(tm[i]), int(tn[i]), int(tk[i]), loop_order, visit))
+        if best is not None:
+            (moved, _), tiling = best
+            return GemmPlan(gemm, tiling, gemm_traffic(gemm, tiling), lower_bound(gemm, model.entries),
+                            model, widths, burst_bytes, moved if exact_only else None)
+    raise BufferTooSmallError(f"no tiling of {gemm} fits {model.describe()}")

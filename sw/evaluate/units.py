@@ -1,0 +1,195 @@
+"""Execution units of a network variant and their burst traces.
+
+A *unit* is what the engine runs as one schedule: an unfused layer (a GEMM for pointwise and
+FC layers, a line-buffered schedule for depthwise, pooling and dense convs), a fused chain
+(thesis-style group) or a fused pipeline (extended fusion). Each unit's step list becomes a
+64-byte burst trace (:mod:`scanfuse.dram.bursts`) in its own DRAM regions and is timed on the
+engine (:mod:`scanfuse.dram.timing`).
+
+DRAM placement: every unit gets fresh regions for its tensors, one after the other in one
+address space (4 KiB-aligned), laid out as :mod:`scanfuse.dram.layout` describes. A consumer
+therefore reads its input from a different address than its producer wrote it to. The data
+is the same, and since each region is contiguous and burst-aligned the bursts, row hits and
+energy are those of a shared placement, apart from the first access of each unit.
+"""
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ..dram.bursts import BurstTrace, chain_bursts, gemm_bursts, layer_bursts, pipeline_bursts
+from ..dram.evaluate import EngineClock
+from ..dram.layout import ChainLayout, GemmLayout, LayerLayout, PipelineLayout, align_up
+from ..dram.timing import Timing, chain_macs, issue_cycles, layer_macs
+from ..fuse.network import ExtendedGroup, GroupDecision
+from ..fuse.steps import fused_steps, pipeline_steps
+from ..plan.buffer import ElementWidths
+from ..plan.layer_models import LayerTraffic, layer_gemm, layer_steps
+from ..schedule import build_schedule
+
+#: Alignment of each unit's first region (bytes).
+UNIT_ALIGN = 4096
+
+
+@dataclass(frozen=True)
+class UnitSummary:
+    """One unit's figures, without its trace.
+
+    ``bytes_requested``: payload bytes of its loads and stores; ``bytes_moved``: whole
+    64-byte bursts; ``elements``: payload elements (reads + writes); ``lower_bound``: its I/O
+    lower bound in elements (the layer's, or the fused group's); ``engine_cycles``: its
+    runtime on the engine; ``macs``: its multiply-accumulates.
+    """
+
+    name: str
+    kind: str
+    layers: tuple[str, ...]
+    schedule: str
+    bytes_requested: int
+    bytes_moved: int
+    elements: int
+    lower_bound: int
+    engine_cycles: float
+    macs: int
+    compute_cycles: int = 0
+    """Engine cycles the PE array computes (recomputed halo rows and per-step rounding in)."""
+
+    @property
+    def ratio(self) -> float:
+        """Payload elements over the lower bound."""
+        return self.elements / self.lower_bound
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "layers": list(self.layers),
+                "schedule": self.schedule, "bytes_requested": self.bytes_requested,
+                "bytes_moved": self.bytes_moved, "elements": self.elements,
+                "lower_bound": self.lower_bound, "ratio": round(self.ratio, 6),
+                "engine_cycles": self.engine_cycles, "compute_cycles": self.compute_cycles,
+                "macs": self.macs}
+
+
+@dataclass
+class UnitTrace:
+    """A unit's bursts (``trace``, addresses already placed) and their timing."""
+
+    summary: UnitSummary
+    trace: BurstTrace
+    timing: Timing
+    end: int
+    """First byte after the unit's regions."""
+
+    def moved_to(self, base: int, name: str, layers: tuple[str, ...]) -> "UnitTrace":
+        """The same unit placed at ``base`` (a multiple of :data:`UNIT_ALIGN`; the trace was
+        built at 0), under another name."""
+        trace = replace(self.trace, addr=self.trace.addr + np.uint64(base))
+        return UnitTrace(replace(self.summary, name=name, layers=layers), trace, self.timing,
+                         self.end + base)
+
+
+class UnitCache:
+    """Unit traces built at address 0, by everything they depend on (layer geometry and
+    schedule, not names), so repeated blocks and the layers variants share are traced once."""
+
+    def __init__(self):
+        self._units: dict = {}
+
+    def get(self, key, build, base: int, name: str, layers: tuple[str, ...]) -> UnitTrace:
+        if key not in self._units:
+            self._units[key] = build()
+        return self._units[key].moved_to(align_up(base, UNIT_ALIGN), name, layers)
+
+    def __len__(self) -> int:
+        return len(self._units)
+
+
+def layer_key(layer) -> tuple:
+    """A layer's geometry without its name."""
+    return (layer.kind, layer.cin, layer.cout, layer.kernel, layer.stride, layer.padding,
+            layer.groups, layer.h_in, layer.w_in, layer.h_out, layer.w_out)
+
+
+def unit_key(unit, widths: ElementWidths, clock: EngineClock, overlap: bool, burst_bytes: int) -> tuple:
+    """Cache key of a :class:`LayerTraffic`, :class:`GroupDecision` or :class:`ExtendedGroup`."""
+    common = (widths, clock, overlap, burst_bytes)
+    if isinstance(unit, GroupDecision):
+        chain = unit.chain
+        return ("chain", chain.residual, tuple(map(layer_key, chain.layers)), unit.plan.schedule) + common
+    if isinstance(unit, ExtendedGroup):
+        p = unit.pipeline
+        return ("pipeline", tuple(tuple(map(layer_key, s.layers)) for s in p.segments), p.residuals,
+                tuple((pr.src, pr.dst, layer_key(pr.layer)) for pr in p.projections),
+                unit.plan.schedule) + common
+    plan = unit.gemm_plan
+    sched = (plan.tiling, plan.model) if plan is not None else unit.layer_schedule
+    return ("layer", layer_key(unit.layer), sched) + common
+
+
+def build_unit(unit, base: int, widths: ElementWidths, clock: EngineClock, overlap: bool = True,
+               burst_bytes: int = 64, cache: UnitCache | None = None) -> UnitTrace:
+    """The trace of any unit at ``base``, through ``cache`` when given."""
+    if isinstance(unit, GroupDecision):
+        make, name, layers = chain_unit, unit.chain.name, tuple(l.name for l in unit.chain.layers)
+    elif isinstance(unit, ExtendedGroup):
+        make, name, layers = pipeline_unit, unit.pipeline.name, tuple(l.name for l in unit.pipeline.layers)
+    else:
+        make, name, layers = layer_unit, unit.layer.name, (unit.layer.name,)
+    if cache is None:
+        return make(unit, base, widths, clock, overlap, burst_bytes)
+    return cache.get(unit_key(unit, widths, clock, overlap, burst_bytes),
+                     lambda: make(unit, 0, widths, clock, overlap, burst_bytes), base, name, layers)
+
+
+def _timed(summary_args: dict, trace: BurstTrace, steps, clock: EngineClock, overlap: bool,
+           end: int, macs=None) -> UnitTrace:
+    timing = issue_cycles(trace, steps, clock.macs_per_cycle, clock.bytes_per_cycle,
+                          clock.freq_mhz, double_buffer=overlap, macs=macs)
+    summary = UnitSummary(bytes_requested=trace.bytes_requested, bytes_moved=trace.bytes_moved,
+                          engine_cycles=timing.runtime_cycles, compute_cycles=timing.compute_cycles,
+                          **summary_args)
+    return UnitTrace(summary, trace, timing, end)
+
+
+def layer_unit(t: LayerTraffic, base: int, widths: ElementWidths, clock: EngineClock,
+               overlap: bool = True, burst_bytes: int = 64) -> UnitTrace:
+    """An unfused layer at DRAM address ``base``."""
+    layer = t.layer
+    args = dict(name=layer.name, kind=layer.kind.value, layers=(layer.name,), schedule=t.schedule,
+                elements=t.total, lower_bound=t.lower_bound, macs=layer.macs)
+    base = align_up(base, UNIT_ALIGN)
+    if t.gemm_plan is not None:
+        plan = t.gemm_plan
+        gemm = layer_gemm(layer)
+        schedule = build_schedule(gemm, plan.tiling, plan.model, plan.widths)
+        layout = GemmLayout.dense(gemm, plan.widths, base)
+        trace = gemm_bursts(schedule, layout, burst_bytes)
+        return _timed(args, trace, schedule, clock, overlap, layout.end)
+    steps = layer_steps(t)
+    layout = LayerLayout.dense(layer, widths, base)
+    trace = layer_bursts(layer, steps, layout, widths, burst_bytes)
+    return _timed(args, trace, steps, clock, overlap, layout.end, layer_macs(layer))
+
+
+def chain_unit(group: GroupDecision, base: int, widths: ElementWidths, clock: EngineClock,
+               overlap: bool = True, burst_bytes: int = 64) -> UnitTrace:
+    """A fused thesis-style group at DRAM address ``base``."""
+    chain, plan = group.chain, group.plan
+    steps = list(fused_steps(chain, plan.schedule))
+    layout = ChainLayout.dense(chain, widths, align_up(base, UNIT_ALIGN))
+    trace = chain_bursts(chain, steps, layout, widths, burst_bytes)
+    args = dict(name=chain.name, kind="fused", layers=tuple(l.name for l in chain.layers),
+                schedule=plan.schedule.describe(), elements=plan.traffic.reads + plan.traffic.writes,
+                lower_bound=chain.lower_bound(), macs=sum(l.macs for l in chain.layers))
+    return _timed(args, trace, steps, clock, overlap, layout.end, chain_macs(chain))
+
+
+def pipeline_unit(group: ExtendedGroup, base: int, widths: ElementWidths, clock: EngineClock,
+                  overlap: bool = True, burst_bytes: int = 64) -> UnitTrace:
+    """A fused pipeline (extended fusion) at DRAM address ``base``."""
+    pipeline, plan = group.pipeline, group.plan
+    steps = list(pipeline_steps(pipeline, plan.schedule))
+    layout = PipelineLayout.dense(pipeline, widths, align_up(base, UNIT_ALIGN))
+    trace = pipeline_bursts(pipeline, steps, layout, widths, burst_bytes)
+    args = dict(name=pipeline.name, kind="pipeline", layers=tuple(l.name for l in pipeline.layers),
+                schedule=plan.schedule.describe(), elements=plan.traffic.reads + plan.traffic.writes,
+                lower_bound=pipeline.lower_bound(), macs=sum(l.macs for l in pipeline.layers))
+    return _timed(args, trace, steps, clock, overlap, layout.end, chain_macs(pipeline))

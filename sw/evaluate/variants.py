@@ -1,0 +1,102 @@
+"""The five variants ``scanfuse evaluate`` compares, as plans and as lists of units.
+
+``baseline``              every layer unfused, each at its best *raster* tiling;
+``scan``                  every layer unfused, each at its best Scan tiling;
+``raster+fusion``         thesis-style groups fused (raster schedules) where fusing saves
+                          traffic, every other layer as in ``baseline``;
+``scan+fusion``           thesis-style groups fused (Scan schedules), the rest as in ``scan``;
+``scan+extended-fusion``  pipelines of whole blocks (extended fusion) where they beat the
+                          thesis-style decisions, then the remaining fused groups, the rest
+                          as in ``scan``.
+
+Unfused layers are planned burst-aware (:func:`scanfuse.plan.layer_models.layer_traffic` with
+the DRAM's burst size), so no variant is charged for tile rows narrower than a burst that a
+burst-aware planner would not pick. Fusion decisions are :func:`plan_fused_network`'s: made
+on payload bytes against the payload-optimal unfused plans.
+"""
+
+from dataclasses import dataclass
+
+from ..errors import InvalidOptionError
+from ..fuse.network import FusedNetworkPlan, plan_fused_network
+from ..network.layers import Network
+from ..plan.buffer import BufferModel, ElementWidths
+from ..plan.layer_models import LayerTraffic, layer_traffic
+
+VARIANTS: tuple[str, ...] = ("baseline", "scan", "raster+fusion", "scan+fusion", "scan+extended-fusion")
+
+#: Visit order of each variant's unfused layers and fused schedules.
+_ORDER = {"baseline": "raster", "scan": "scan", "raster+fusion": "raster", "scan+fusion": "scan",
+          "scan+extended-fusion": "scan"}
+
+
+def check_variants(variants) -> tuple[str, ...]:
+    """Return ``variants`` as a tuple if every name is known, else raise."""
+    variants = tuple(variants)
+    for v in variants:
+        if v not in VARIANTS:
+            raise InvalidOptionError(f"unknown variant {v!r}; choose from: {', '.join(VARIANTS)}")
+    return variants
+
+
+@dataclass(frozen=True)
+class NetworkPlans:
+    """Everything the variants of one network at one buffer size need.
+
+    ``unfused[order][layer name]``: burst-aware unfused plans (order ``raster`` or ``scan``);
+    ``fused[order]``: :func:`plan_fused_network` with that order (``scan`` with extended
+    fusion).
+    """
+
+    network: Network
+    model: BufferModel
+    widths: ElementWidths
+    unfused: dict[str, dict[str, LayerTraffic]]
+    fused: dict[str, FusedNetworkPlan]
+
+
+def plan_variants(network: Network, model: BufferModel, widths: ElementWidths,
+                  burst_bytes: int, variants=VARIANTS) -> NetworkPlans:
+    """Plan what ``variants`` need. Raises :class:`~scanfuse.errors.BufferTooSmallError`
+    when a layer does not fit ``model``."""
+    orders = sorted({_ORDER[v] for v in check_variants(variants)})
+    unfused = {o: {l.name: layer_traffic(l, model, widths, o, burst_bytes) for l in network.layers}
+               for o in orders}
+    fused = {}
+    if "raster+fusion" in variants:
+        fused["raster"] = plan_fused_network(network, model, widths, "raster")
+    if "scan+fusion" in variants or "scan+extended-fusion" in variants:
+        fused["scan"] = plan_fused_network(network, model, widths, "scan",
+                                           extended="scan+extended-fusion" in variants)
+    return NetworkPlans(network, model, widths, unfused, fused)
+
+
+def variant_units(plans: NetworkPlans, variant: str) -> list:
+    """The units of ``variant`` in execution order: :class:`LayerTraffic` (an unfused
+    layer), :class:`~scanfuse.fuse.network.GroupDecision` (a fused group) or
+    :class:`~scanfuse.fuse.network.ExtendedGroup` (a pipeline)."""
+    check_variants([variant])
+    order = _ORDER[variant]
+    layers = plans.unfused[order]
+    fused_units = []
+    if variant in ("raster+fusion", "scan+fusion", "scan+extended-fusion"):
+        fused = plans.fused[order]
+        pipelines = list(fused.extended) if variant == "scan+extended-fusion" else []
+        taken = {l.name for e in pipelines for l in e.pipeline.layers}
+        groups = [g for g in fused.groups
+                  if g.fused and not ({l.name for l in g.chain.layers} & taken)]
+        fused_units = pipelines + groups
+    covered = {}
+    for unit in fused_units:
+        names = [l.name for l in (unit.pipeline.layers if hasattr(unit, "pipeline") else unit.chain.layers)]
+        for name in names:
+            covered[name] = unit
+    units, seen = [], set()
+    for layer in plans.network.layers:        # a fused unit runs where its first layer would
+        unit = covered.get(layer.name)
+        if unit is None:
+            units.append(layers[layer.name])
+        elif id(unit) not in seen:
+            seen.add(id(unit))
+            units.append(unit)
+    return units
