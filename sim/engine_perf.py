@@ -13,17 +13,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..driver.image import gemm_image
+from ..driver.program import RequantFields
 from ..hw.params import AccelConfig
 from ..plan.fixed import fixed_plan
 from ..plan.gemm import Gemm
 from ..plan.tiling import Tiling, VisitOrder
 from .engine_sim import run_engine
-from .golden import pw_conv_ref
+from .golden import pw_conv_ref, requant_ref
 
-__all__ = ["TileFigures", "CASES", "measure_tile"]
+__all__ = ["TileFigures", "CASES", "OVERLAP_CASE", "measure_tile", "measure_overlap"]
 
 #: (M, K, N) run as one tile on the default configuration: a dense tile and a fragmented one.
 CASES = ((64, 256, 64), (61, 200, 59))
+#: A multi-step GEMM on the double-buffered default engine, tiles 64 x 64 x 128, loop order
+#: mnk (C resident over k), int8 output: A and B loads overlap compute.
+OVERLAP_CASE = ((64, 256, 256), Tiling(64, 64, 128, "mnk", VisitOrder.SCAN))
 
 
 @dataclass(frozen=True)
@@ -49,15 +53,32 @@ class TileFigures:
 
 
 def measure_tile(M: int, K: int, N: int, cfg: AccelConfig = AccelConfig()) -> TileFigures:
-    gemm = Gemm(M, K, N)
-    plan = fixed_plan(gemm, Tiling(M, N, K, "mnk", VisitOrder.SCAN), cfg.buffer_model())
+    """One GEMM as one tile, raw int32 output."""
+    return _measure(Gemm(M, K, N), Tiling(M, N, K, "mnk", VisitOrder.SCAN), cfg, "raw")
+
+
+def measure_overlap() -> TileFigures:
+    """:data:`OVERLAP_CASE` on ``AccelConfig(double_buffer=True)``, int8 output."""
+    (M, K, N), tiling = OVERLAP_CASE
+    return _measure(Gemm(M, K, N), tiling, AccelConfig(double_buffer=True), "int8")
+
+
+def _measure(gemm: Gemm, tiling: Tiling, cfg: AccelConfig, out: str) -> TileFigures:
+    M, K, N = gemm.M, gemm.K, gemm.N
+    plan = fixed_plan(gemm, tiling, cfg.buffer_model())
     rng = np.random.default_rng(0)
     a = rng.integers(-128, 128, (M, K), dtype=np.int8)
     b = rng.integers(-128, 128, (K, N), dtype=np.int8)
-    image = gemm_image(plan, a, b, "raw", None, cfg)
+    rq = RequantFields(multiplier=1 << 30, shift=38) if out == "int8" else None
+    image = gemm_image(plan, a, b, out, rq, cfg)
     run = run_engine(image.mem, image.prog_addr, image.prog_len, cfg)
-    exact = bool(np.array_equal(image.layers[0].read_c(run.mem), pw_conv_ref(a, b)))
+    want = pw_conv_ref(a, b)
+    if rq is not None:
+        want = requant_ref(want, rq.multiplier, rq.shift)
+    exact = bool(np.array_equal(image.layers[0].read_c(run.mem), want))
     macs = gemm.macs
     array = cfg.rows * cfg.cols
+    exact = exact and run.counters["read_bytes"] == image.predicted[0] \
+        and run.counters["write_bytes"] == image.predicted[1]
     return TileFigures(gemm, macs, -(-macs // array), run.counters["compute_cycles"],
                        run.counters["cycles"], exact and run.counters["macs"] == macs)

@@ -82,12 +82,66 @@ def fused_planner_wall_time(name: str, entries: int = 65536) -> float:
     return _cold_wall_time(lambda: plan_fused_network(network, BufferModel(entries), extended=True))
 
 
+def burst_figures(name: str, entries: int) -> dict:
+    """Bytes requested and moved (64-B burst traces) by the pointwise and FC layers' raster
+    plans, payload-optimal against burst-aware, and how many burst-aware plans fell back to the
+    estimate (``moved_bytes`` unset)."""
+    from .dram.bursts import gemm_bursts
+    from .plan.layer_models import layer_gemm
+    from .schedule import build_schedule
+    model = BufferModel(entries)
+    row = {"network": name, "buffer_entries": entries, "inexact": 0}
+    for key, burst in (("payload", None), ("burst_aware", 64)):
+        requested = moved = 0
+        for layer in get_network(name).layers:
+            if layer.kind.value not in ("pointwise", "fc"):
+                continue
+            plan = plan_gemm(layer_gemm(layer), model, order="raster", burst_bytes=burst)
+            trace = gemm_bursts(build_schedule(plan.gemm, plan.tiling, model))
+            requested, moved = requested + trace.bytes_requested, moved + trace.bytes_moved
+            row["inexact"] += burst is not None and plan.moved_bytes is None
+        row[f"{key}_requested"], row[f"{key}_moved"] = requested, moved
+    return row
+
+
+def evaluate_wall_time(names=FUSED_NETWORKS, entries: int = 65536) -> float:
+    """Seconds of ``scanfuse evaluate`` for ``names`` at ``entries`` with its default buffer
+    sweep (16K..256K), from cold planner caches, once (processes: one per CPU)."""
+    from .evaluate import evaluate
+    from .fuse import chain
+    from .plan import search
+    networks = [get_network(name) for name in names]
+    plan_gemm.cache_clear()
+    search._burst_candidates.cache_clear()
+    chain._SEARCHED.clear()
+    start = time.perf_counter()
+    evaluate(networks, entries, workers=None)
+    return time.perf_counter() - start
+
+
+def engine_tile_figures() -> list[dict]:
+    """Cycles per tile against the ideal on the 8x8 engine's RTL (``scanfuse.sim.engine_perf``)."""
+    from .sim.engine_perf import CASES, measure_overlap, measure_tile
+    out = []
+    runs = [(f"{M}x{K}x{N} one tile", measure_tile(M, K, N)) for M, K, N in CASES]
+    runs.append(("64x256x256 8 steps, double-buffered", measure_overlap()))
+    for label, f in runs:
+        out.append({"gemm": label, "macs": f.macs, "ideal_cycles": f.ideal_cycles,
+                    "compute_cycles": f.compute_cycles, "tile_cycles": f.total_cycles,
+                    "compute_utilisation": f.compute_utilisation,
+                    "tile_utilisation": f.tile_utilisation, "bit_exact": f.bit_exact})
+    return out
+
+
 def run() -> dict:
     return {
         "planner_seconds": {name: planner_wall_time(name) for name in NETWORKS},
         "ratios": [ratio_figures(name, entries) for name in NETWORKS for entries in BUFFERS],
         "fused_planner_seconds": {name: fused_planner_wall_time(name) for name in FUSED_NETWORKS},
         "fusion": [fusion_figures(name, entries) for name in FUSED_NETWORKS for entries in FUSED_BUFFERS],
+        "bursts": [burst_figures(name, entries) for name in FUSED_NETWORKS for entries in FUSED_BUFFERS],
+        "evaluate_seconds": {"+".join(FUSED_NETWORKS): evaluate_wall_time()},
+        "engine_tiles": engine_tile_figures(),
     }
 
 
@@ -128,6 +182,37 @@ def print_report(results: dict, console: Console) -> None:
                       f"{r['scan_groups_fused']}/{r['groups']}",
                       f"-{100 * r['saving_vs_raster_unfused']:.1f}%",
                       f"-{100 * r['extended_saving_vs_raster_unfused']:.1f}%")
+    console.print(table)
+    table = Table(title="Pointwise and FC layers, raster plans: bytes requested / moved in 64-B bursts, "
+                        "payload-optimal against burst-aware planning")
+    for column in ("network", "S", "payload req.", "payload moved", "x", "burst-aware req.",
+                   "burst-aware moved", "x", "inexact plans"):
+        table.add_column(column, justify="left" if column == "network" else "right")
+    for r in results["bursts"]:
+        table.add_row(r["network"], f"{r['buffer_entries'] // 1024}K", f"{r['payload_requested']:,}",
+                      f"{r['payload_moved']:,}", f"{r['payload_moved'] / r['payload_requested']:.2f}",
+                      f"{r['burst_aware_requested']:,}", f"{r['burst_aware_moved']:,}",
+                      f"{r['burst_aware_moved'] / r['burst_aware_requested']:.3f}", str(r["inexact"]))
+    console.print(table)
+    table = Table(title="scanfuse evaluate wall time (five variants at 64K and the 16K-256K sweep, cold caches, once)")
+    table.add_column("networks")
+    table.add_column("seconds", justify="right")
+    table.add_column("target", justify="right")
+    for name, seconds in results["evaluate_seconds"].items():
+        table.add_row(name, f"{seconds:.1f}", "< 30 s " + ("✓" if seconds < 30 else "✗"))
+    console.print(table)
+    table = Table(title="Engine RTL (8x8, Amaranth simulator): cycles against the ideal MACs/64; "
+                        "single tiles load, compute and store in turn, double-buffered steps "
+                        "prefetch A and B while computing")
+    for column in ("M x K x N", "MACs", "ideal", "compute", "utilisation (compute)",
+                   "whole run", "utilisation (run)", "bit-exact, bytes = plan"):
+        table.add_column(column, justify="left" if column == "M x K x N" else "right")
+    for r in results["engine_tiles"]:
+        table.add_row(r["gemm"], f"{r['macs']:,}", f"{r['ideal_cycles']:,}",
+                      f"{r['compute_cycles']:,}", f"{100 * r['compute_utilisation']:.1f}% "
+                      + ("✓" if r["compute_utilisation"] >= 0.9 else "✗ (< 90%)"),
+                      f"{r['tile_cycles']:,}", f"{100 * r['tile_utilisation']:.1f}%",
+                      "✓" if r["bit_exact"] else "✗")
     console.print(table)
 
 
