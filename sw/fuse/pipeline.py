@@ -49,25 +49,25 @@ class Segment:
             if (a.cout, a.h_out, a.w_out) != (b.cin, b.h_in, b.w_in):
                 raise NotFusableError(f"{a.name} does not feed {b.name}")
 
-    @property
+    @cached_property
     def has_first(self) -> bool:
         return len(self.layers) >= 2 and self.layers[0].is_pointwise
 
-    @property
+    @cached_property
     def depthwise(self) -> tuple[Layer, ...]:
         return tuple(l for l in self.layers if l.kind is LayerKind.DEPTHWISE)
 
-    @property
+    @cached_property
     def hidden(self) -> int:
         """Channels chunked: the last 1x1's input channels."""
         return self.layers[-1].cin
 
-    @property
+    @cached_property
     def weights_per_channel(self) -> int:
         first = self.layers[0].cin if self.has_first else 0
         return first + sum(d.kernel[0] * d.kernel[1] for d in self.depthwise) + self.layers[-1].cout
 
-    @property
+    @cached_property
     def weights(self) -> int:
         return self.hidden * self.weights_per_channel
 
@@ -76,7 +76,7 @@ class Segment:
         """Layers whose outputs are per-chunk temporaries (all but the last)."""
         return list(self.layers[:-1])
 
-    @property
+    @cached_property
     def vertical(self) -> list[VerticalStage]:
         return [VerticalStage(d.kernel[0], d.stride[0], d.padding[0], d.h_in, d.h_out) for d in self.depthwise]
 
