@@ -2,6 +2,9 @@
 
 ``scanfuse.driver.program``  layer descriptors and tile programs (packs with the hardware's
                              :class:`~scanfuse.hw.program.LayerDescriptor` layout)
+``scanfuse.driver.image``    DRAM images: program and tensors at their addresses, predicted bytes
+``scanfuse.driver.run``      run images on the RTL (Amaranth, Icarus, Verilator) and check them
+                             against numpy and the planner (``scanfuse sim``)
 
 The names of :mod:`scanfuse.driver.program` are re-exported lazily, so that
 ``python -m scanfuse.driver.program`` does not import the module twice.

@@ -1,0 +1,219 @@
+"""cocotb bench: the whole engine's Verilog against cocotbext-axi's AxiRam and AxiLiteMaster.
+
+Run through ``tests/hw/test_engine_cocotb.py`` (cocotb runner, Icarus; builds cached by
+:mod:`scanfuse.sim.engine_rtl`). The top level is ``verilog.convert(Engine(cfg), name="engine")``
+with Amaranth's port names: ``clk``, ``rst``, ``ctrl__*`` (AXI4-Lite slave), ``bus__*`` (AXI4
+master), ``irq``; the cocotbext-axi buses find them with ``bus_separator="__"``.
+
+The ladder (the DMA alone is ``dma_bench``): ``one_tile`` (a GEMM that is one tile), ``gemm``
+(seeded random GEMMs: primes, dimensions smaller than the array, fragmented edge tiles, both
+visit orders, every loop order, planned for several buffer shares or tiled at random, raw and
+requantised), ``chain`` (each requantised output feeds the next layer). Each case is a DRAM image
+from the driver (:mod:`scanfuse.driver.run`); the :class:`TB` runs it as a CPU would (write
+PROG_ADDR / PROG_LEN, pulse CTRL.START, poll STATUS until DONE, read ERROR and the counters) and
+the scoreboard (:func:`scanfuse.driver.run.check_run`) compares every output with numpy and the
+counters with the planner's bytes; cycles are logged against the roofline. ``run_image`` runs
+an image from files (``scanfuse sim --sim icarus``).
+
+Environment: ``ENGINE_CFG`` (JSON of the :class:`AccelConfig` the Verilog was built with),
+``SEED``, ``CASES`` (random GEMMs, default 4), ``MAX_DIM`` (largest random dimension, default
+80), ``P_STALL`` (stall probability of the stalled runs, default 0.3), ``REPORT`` (a JSON-lines
+file each case appends its figures to), ``RUN_DIR`` (``run_image``).
+"""
+
+import json
+import logging
+import os
+import random
+from pathlib import Path
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import First, RisingEdge, Timer
+from cocotb.utils import get_sim_time
+from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
+
+from scanfuse.driver.run import (Case, case_report, chain_case, check_run, gemm_case,
+                                 random_gemm_case, random_tiling)
+from scanfuse.hw.params import AccelConfig
+from scanfuse.hw.program import OutMode
+from scanfuse.hw.regs import COUNTERS, ID_MAGIC, Ctrl, Reg, Status
+from scanfuse.plan import Gemm, Tiling, VisitOrder, plan_gemm
+from scanfuse.plan.fixed import fixed_plan
+from scanfuse.sim.cocotb_util import random_pause
+from scanfuse.sim.engine_sim import EngineRun
+
+PERIOD_NS = 10
+ENV = os.environ
+SEED = int(ENV.get("SEED", "1"))
+CASES = int(ENV.get("CASES", "4"))
+MAX_DIM = int(ENV.get("MAX_DIM", "80"))
+P_STALL = float(ENV.get("P_STALL", "0.3"))
+
+
+def engine_cfg() -> AccelConfig:
+    return AccelConfig(**json.loads(ENV["ENGINE_CFG"])) if "ENGINE_CFG" in ENV else AccelConfig()
+
+
+class TB:
+    """One engine, an AxiRam as its DRAM and an AxiLiteMaster on its registers."""
+
+    def __init__(self, dut, cfg: AccelConfig, mem_size: int, seed: int = SEED):
+        self.dut, self.cfg = dut, cfg
+        self.rng = random.Random(seed)
+        self.log = logging.getLogger("cocotb.engine_bench")
+        cocotb.start_soon(Clock(dut.clk, PERIOD_NS, unit="ns").start())
+        self.ram = AxiRam(AxiBus.from_prefix(dut, "bus", bus_separator="__"), dut.clk, dut.rst,
+                          size=max(4096, -(-mem_size // 4096) * 4096))
+        self.ctrl = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "ctrl", bus_separator="__"),
+                                  dut.clk, dut.rst)
+        # both log every burst at INFO; keep the log readable
+        for name in ("bus", "ctrl"):
+            logging.getLogger(f"cocotb.{dut._name}.{name}").setLevel(logging.WARNING)
+
+    def stall(self, p_stall: float):
+        """Random pauses on every channel of the RAM: backpressure on AR/AW/W, random latency
+        on R and B."""
+        if not p_stall:
+            return
+        ram = self.ram
+        for ch in (ram.write_if.aw_channel, ram.write_if.w_channel, ram.write_if.b_channel,
+                   ram.read_if.ar_channel, ram.read_if.r_channel):
+            ch.set_pause_generator(random_pause(random.Random(self.rng.random()), p_stall))
+
+    async def reset(self):
+        self.dut.rst.value = 1
+        for _ in range(4):
+            await RisingEdge(self.dut.clk)
+        self.dut.rst.value = 0
+        await RisingEdge(self.dut.clk)
+
+    async def read(self, reg: int) -> int:
+        resp = await self.ctrl.read(int(reg), 4)
+        return int.from_bytes(resp.data, "little")
+
+    async def write(self, reg: int, value: int):
+        await self.ctrl.write(int(reg), int(value).to_bytes(4, "little"))
+
+    async def read64(self, lo: int) -> int:
+        low = await self.read(lo)           # latches the high word
+        return (await self.read(lo + 4)) << 32 | low
+
+    async def run(self, mem: bytes, prog_addr: int, prog_len: int,
+                  max_cycles: int = 20_000_000, poll_cycles: int = 2000) -> EngineRun:
+        """Load ``mem``, run the program, return the final memory and the registers."""
+        self.ram.write(0, bytes(mem))
+        assert await self.read(Reg.ID) == ID_MAGIC
+        await self.write(Reg.PROG_ADDR_LO, prog_addr & 0xFFFF_FFFF)
+        await self.write(Reg.PROG_ADDR_HI, prog_addr >> 32)
+        await self.write(Reg.PROG_LEN, prog_len)
+        t0 = get_sim_time("ns")
+        await self.write(Reg.CTRL, Ctrl.START)
+        while True:
+            status = await self.read(Reg.STATUS)
+            if status & Status.DONE:
+                break
+            elapsed = (get_sim_time("ns") - t0) // PERIOD_NS
+            if elapsed > max_cycles:
+                raise TimeoutError(f"engine not done after {elapsed} cycles (STATUS={status:#x})")
+            # irq rises with DONE; the timer bounds the wait (one callback, not one per cycle)
+            await First(RisingEdge(self.dut.irq), Timer(poll_cycles * PERIOD_NS, "ns"))
+        cycles_total = int((get_sim_time("ns") - t0) // PERIOD_NS)
+        assert int(self.dut.irq.value) == 1, "irq low with STATUS.DONE set"
+        error = await self.read(Reg.ERROR)
+        counters = {name: await self.read64(reg) for name, reg in COUNTERS.items()}
+        out = bytearray(self.ram.read(0, len(mem)))
+        return EngineRun(out, status, error, counters, None, None, cycles_total)
+
+
+def report(case: Case, run: EngineRun, log) -> dict:
+    """Scoreboard: fail on any mismatch; log cycles against the roofline; append to REPORT."""
+    check = check_run(case, run)
+    rep = case_report(case, run, check)
+    rep["case"] = case.name
+    log.info("%s: %s, cycles %d, roofline %d (%.2f), utilisation %.3f, read %d/%d B, write %d/%d B",
+             case.name, "ok" if check.ok else "FAIL", rep["cycles"], rep["roofline_cycles"],
+             rep["roofline_fraction"], rep["utilization"], rep["dram_read_bytes"],
+             rep["predicted_read_bytes"], rep["dram_write_bytes"], rep["predicted_write_bytes"])
+    if ENV.get("REPORT"):
+        with open(ENV["REPORT"], "a") as f:
+            f.write(json.dumps(rep) + "\n")
+    assert check.ok, f"{case.name}: " + "; ".join(check.problems)
+    return rep
+
+
+async def run_case(dut, case: Case, p_stall: float, seed: int = SEED) -> dict:
+    tb = TB(dut, case.cfg, len(case.image.mem), seed)
+    tb.stall(p_stall)
+    await tb.reset()
+    run = await tb.run(case.image.mem, case.image.prog_addr, case.image.prog_len)
+    return report(case, run, tb.log)
+
+
+def one_tile_case(cfg: AccelConfig, seed: int) -> Case:
+    """A GEMM that is a single tile of the engine: odd sizes just over the array."""
+    model = cfg.buffer_model()
+    m, k, n = 2 * cfg.rows + 3, 3 * cfg.axi_bytes + 5, cfg.cols + 3
+    while not model.fits(m, n, k):
+        m, n, k = max(1, m // 2), max(1, n // 2), max(1, k // 2)
+    gemm = Gemm(m, k, n)
+    plan = fixed_plan(gemm, Tiling(m, n, k, "mnk", VisitOrder.SCAN), model)
+    return gemm_case(f"one tile {m}x{k}x{n}", plan, cfg, seed=seed, out_mode="raw", skew=3)
+
+
+@cocotb.test()
+@cocotb.parametrize(p_stall=[0.0, P_STALL])
+async def one_tile(dut, p_stall):
+    """Rung 1: one tile, one load of A and B, one store of C."""
+    await run_case(dut, one_tile_case(engine_cfg(), SEED), p_stall)
+
+
+@cocotb.test()
+@cocotb.parametrize(case=list(range(CASES)))
+async def gemm(dut, case):
+    """Rung 2: seeded random GEMMs (every other one with random stalls on every channel)."""
+    seed = SEED * 1000 + case
+    await run_case(dut, random_gemm_case(seed, engine_cfg(), MAX_DIM), P_STALL * (case % 2), seed)
+
+
+def chain_cases(cfg: AccelConfig, seed: int) -> Case:
+    """Three layers over one M: the first two requantised (int8) feeding the next, the last
+    raw; the middle layer tiled at random, the others planned (Scan and raster)."""
+    rng = random.Random(seed)
+    m = rng.choice([23, 31, 37, 41])
+    dims = [rng.choice([13, 16, 24, 29]), rng.choice([11, 24, 40]), rng.choice([9, 17, 32]),
+            rng.choice([5, 19, 23])]
+    gemms = [Gemm(m, k, n) for k, n in zip(dims, dims[1:])]
+    model = cfg.buffer_model()
+    plans = [plan_gemm(gemms[0], model, order="scan"),
+             fixed_plan(gemms[1], random_tiling(rng, gemms[1], model), model),
+             plan_gemm(gemms[2], model, order="raster")]
+    return chain_case(f"chain {m}x" + "->".join(map(str, dims)), plans, cfg, seed=seed,
+                      out_modes=[OutMode.INT8, OutMode.INT8, OutMode.RAW_INT32],
+                      skew=rng.randrange(cfg.axi_bytes))
+
+
+@cocotb.test()
+@cocotb.parametrize(p_stall=[0.0, P_STALL])
+async def chain(dut, p_stall):
+    """Rung 3: a chain of layers, each requantised output the next layer's input."""
+    await run_case(dut, chain_cases(engine_cfg(), SEED), p_stall)
+
+
+@cocotb.test()
+async def run_image(dut):
+    """Run ``RUN_DIR/image.bin`` (program at ``image.json``'s ``prog_addr``) and leave
+    ``mem_out.bin`` and ``run.json`` beside it (no checks: the caller compares)."""
+    run_dir = Path(ENV["RUN_DIR"])
+    meta = json.loads((run_dir / "image.json").read_text())
+    mem = (run_dir / "image.bin").read_bytes()
+    tb = TB(dut, engine_cfg(), len(mem), int(meta.get("seed", SEED)))
+    tb.stall(float(meta.get("p_stall", 0.0)))
+    await tb.reset()
+    run = await tb.run(mem, meta["prog_addr"], meta["prog_len"],
+                       max_cycles=int(meta.get("max_cycles", 20_000_000)))
+    (run_dir / "mem_out.bin").write_bytes(bytes(run.mem))
+    (run_dir / "run.json").write_text(json.dumps({
+        "status": run.status, "error": run.error, "counters": run.counters,
+        "bus_read_bytes": None, "bus_write_bytes": None,
+        "cycles_total": run.cycles_total}) + "\n")
