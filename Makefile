@@ -30,6 +30,15 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m scanfuse.bench
 
+# Long verification (docs/verification.md): every MobileNetV2 pointwise layer at full size under
+# Verilator (plain and double-buffered engine, then with random memory stalls), and the long
+# cocotb/Verilator cases. Builds are cached in build/rtl; the first run builds for ~5 min.
+regress: $(STAMP)
+	$(PY) -m scanfuse.sim.verilator_run
+	$(PY) -m scanfuse.sim.verilator_run --double-buffer
+	$(PY) -m scanfuse.sim.verilator_run --p-ready 0.8 --p-valid 0.8 --seed 1
+	SCANFUSE_REGRESS=1 $(PY) -m pytest -q -n $(JOBS) -k long tests/hw/test_engine_cocotb.py tests/hw/test_verilator.py
+
 # The engine's Verilog, named by configuration (build/engine.r8c8.v), linted by Verilator
 # with the waivers of scanfuse.hw.verilog.LINT_WAIVERS (docs/hardware.md).
 ARRAY ?= 8,8

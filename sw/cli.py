@@ -16,7 +16,9 @@ from .network import get_network, network_names
 from .plan import (ORDER_CHOICES, BufferModel, ElementWidths, Gemm, Tiling, plan_gemm,
                    plan_network, plan_single_gemm)
 from .plan.tiling import LOOP_ORDERS
-from .units import parse_entries
+from .units import format_entries, parse_entries
+from .hw.fpga import cli as fpga_cli
+from . import sim_cli
 
 EXIT_BAD_INPUT = 2
 
@@ -84,6 +86,24 @@ def _add_model_args(p: argparse.ArgumentParser, order_choices=ORDER_CHOICES, def
     p.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
 
 
+def _add_engine_args(p: argparse.ArgumentParser):
+    p.add_argument("--pe", default="8x8", metavar="RxC",
+                   help="PE array of the engine, R x C int8 MACs per cycle (default 8x8)")
+    p.add_argument("--freq-mhz", type=float, default=100.0, metavar="F",
+                   help="engine clock in MHz (default 100)")
+    p.add_argument("--port-bytes", type=float, default=8.0, metavar="B",
+                   help="DRAM bytes the engine moves per cycle (default 8: a 64-bit AXI port)")
+
+
+def _engine(args):
+    """The EngineClock of --pe, --freq-mhz and --port-bytes."""
+    from .dram.evaluate import EngineClock
+    parts = str(args.pe).lower().split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise InvalidOptionError(f"--pe is RxC with positive integers (e.g. 8x8), not {args.pe!r}")
+    return EngineClock.of_array(int(parts[0]), int(parts[1]), args.freq_mhz, args.port_bytes)
+
+
 def _model(args) -> tuple[BufferModel, ElementWidths]:
     widths = ElementWidths(psum=args.psum_bytes)
     if args.split is not None:
@@ -136,20 +156,70 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"loop order with --tile, outermost first: {', '.join(LOOP_ORDERS)}")
     p.add_argument("--plot", metavar="FILE.png", help="draw the tile visit order to a PNG")
 
-    p = sub.add_parser("trace", help="write one GEMM plan's DRAM burst trace and estimate its energy",
-                       description="Plan a GEMM, turn its step list into 64-byte DRAM bursts in "
-                                   "address order, time them on the 8x8 engine (64 MACs and 8 DRAM "
-                                   "bytes per cycle at 100 MHz), write a DRAMSim2 (mase_*.trc) or "
-                                   "DRAMsim3 trace (issue times in DRAM cycles), and report bursts, "
-                                   "bytes requested/moved, runtime and DRAM energy in joules.")
-    p.add_argument("--gemm", required=True, type=_gemm_arg, metavar="M,K,N",
-                   help="the GEMM C[M,N] = A[M,K] B[K,N]")
+    p = sub.add_parser("trace", help="write a GEMM's or a whole network's DRAM burst trace and estimate its energy",
+                       description="Plan a GEMM (or every layer of a network), turn the step lists "
+                                   "into 64-byte DRAM bursts in address order, time them on the "
+                                   "engine (default 8x8: 64 MACs and 8 DRAM bytes per cycle at 100 "
+                                   "MHz), write a DRAMSim2 (mase_*.trc) or DRAMsim3 trace (issue "
+                                   "times in DRAM cycles), and report bursts, bytes requested/moved, "
+                                   "runtime and DRAM energy in joules.")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--gemm", type=_gemm_arg, metavar="M,K,N",
+                      help="the GEMM C[M,N] = A[M,K] B[K,N]")
+    what.add_argument("--network", metavar="NAME",
+                      help=f"a whole network, every layer (one of: {', '.join(network_names())})")
+    what.add_argument("--onnx", metavar="FILE.onnx", help="a whole network from an ONNX file")
     _add_model_args(p)
+    p.add_argument("--fuse", action="store_true",
+                   help="network traces: the scan+extended-fusion variant (default: scan, unfused)")
+    p.add_argument("--variant", metavar="NAME",
+                   help="network traces: one of baseline, scan, raster+fusion, scan+fusion, "
+                        "scan+extended-fusion (overrides --fuse)")
+    p.add_argument("--burst-aware", action="store_true",
+                   help="--gemm: plan for whole 64-byte bursts moved instead of payload bytes "
+                        "(network traces always are)")
     p.add_argument("--format", required=True, choices=("dramsim2", "dramsim3"),
                    help="trace format (DRAMSim2 needs a file name starting with mase_)")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="trace file to write")
     p.add_argument("--dram", default="ddr3", choices=("ddr3", "ddr4"),
                    help="DRAM preset for the energy estimate (default ddr3: DRAMSim2's default part)")
+    p.add_argument("--mapping", default="scheme2", metavar="SCHEME",
+                   help="DRAMSim2 address mapping scheme1..scheme7 (default scheme2)")
+    _add_engine_args(p)
+    p.add_argument("--dram-sim", metavar="PATH",
+                   help="also run this DRAMSim2 (--format dramsim2) or DRAMsim3 (dramsim3) binary "
+                        "on the trace and report its energy")
+    p.add_argument("--dram-sim-config", metavar="INI",
+                   help="device ini for --dram-sim (default: the preset's ini found next to the binary)")
+    p.add_argument("--dram-sim-system", metavar="INI",
+                   help="DRAMSim2's system ini for --dram-sim (default: system.ini next to the binary)")
+
+    p = sub.add_parser("evaluate", help="DRAM energy of whole networks: five planning variants and a buffer sweep",
+                       description="Plan each network five ways (baseline: unfused, best raster "
+                                   "tiling per layer; scan: unfused, Scan; raster+fusion and "
+                                   "scan+fusion: thesis-style fused groups; scan+extended-fusion: "
+                                   "pipelines of whole blocks), turn every schedule into 64-byte "
+                                   "bursts, time them on the engine and run them through the DRAM "
+                                   "model: traffic (bytes moved), energy split (burst, act/pre, "
+                                   "refresh, background, in joules), runtime (seconds) and savings "
+                                   "against baseline, at --buffer and over a buffer sweep.")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--network", metavar="NAMES",
+                      help=f"comma-separated networks (of: {', '.join(network_names())})")
+    what.add_argument("--onnx", metavar="FILE.onnx", help="a network from an ONNX file")
+    p.add_argument("--buffer", required=True, type=_buffer_arg, metavar="S",
+                   help="on-chip buffer capacity in entries: 65536, 64K or 64Ki (thesis: 64K)")
+    p.add_argument("--dram", default="ddr3", metavar="PRESET",
+                   help="DRAM preset: ddr3 (DRAMSim2's default part, default) or ddr4")
+    p.add_argument("--mapping", default="scheme2", metavar="SCHEME",
+                   help="DRAMSim2 address mapping scheme1..scheme7 (default scheme2)")
+    p.add_argument("--sweep", default="16K,32K,64K,128K,256K", metavar="S1,S2,...",
+                   help="buffer sizes of the sweep (default 16K,32K,64K,128K,256K; 'none' for none)")
+    _add_engine_args(p)
+    p.add_argument("--workers", type=int, default=0, metavar="N",
+                   help="processes for the (network, buffer) jobs (default 0: one per CPU)")
+    p.add_argument("--out", metavar="DIR", help="write report.md, results.json and PNG plots here")
+    p.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
 
     p = sub.add_parser("decompose", help="CP-decompose a conv kernel into 1x1, kx1, 1xk, 1x1 layers",
                        description="CP-decompose W[Cout, Cin, kh, kw] (tensorly ALS, seeded) into a "
@@ -173,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-fit", action="store_true",
                    help="shapes and MACs only: skip the decomposition itself")
     p.add_argument("--json", action="store_true", help="print one JSON document")
+
+    fpga_cli.add_parser(sub, _Parser)
+    sim_cli.add_parser(sub, _Parser)
     return parser
 
 
@@ -310,41 +383,141 @@ def _cmd_schedule(args, console: Console) -> int:
 
 
 def _cmd_trace(args, console: Console) -> int:
-    from .dram.evaluate import gemm_dram_report
     from .dram.trace_io import write_dramsim2_trace, write_dramsim3_trace
-    model, widths = _model(args)
-    plan = plan_gemm(args.gemm, model, widths, args.order)
-    report = gemm_dram_report(args.gemm, plan.tiling, model, widths, args.dram)
+    if args.gemm is None:
+        doc, addr, is_write, issue, dram = _trace_network(args)
+    else:
+        doc, addr, is_write, issue, dram = _trace_gemm(args)
     writer = write_dramsim2_trace if args.format == "dramsim2" else write_dramsim3_trace
     try:
-        lines = writer(args.output, report.addr, report.is_write, report.issue)
+        doc["bursts"] = writer(args.output, addr, is_write, issue)
     except OSError as err:
         raise InvalidOptionError(f"cannot write {args.output!r}: {err.strerror}") from None
-    t, d = report.trace, report.dram
-    doc = {"gemm": {"M": args.gemm.M, "K": args.gemm.K, "N": args.gemm.N},
-           "tiling": plan.tiling.describe(), "trace": args.output, "format": args.format,
-           "bursts": lines, "bytes_requested": int(t.bytes_requested), "bytes_moved": int(t.bytes_moved),
-           "engine_cycles": int(report.timing.runtime_cycles), "dram": args.dram,
-           "row_hit_rate": d.row_hit_rate, "activates": int(d.activates),
-           "energy_j": {"burst": d.energy.burst_j, "act_pre": d.energy.act_pre_j,
-                        "refresh": d.energy.refresh_j, "background": d.energy.background_j,
-                        "total": d.energy.total_j}}
+    doc.update({"trace": args.output, "format": args.format, "dram": args.dram,
+                "row_hit_rate": dram.row_hit_rate, "activates": int(dram.activates),
+                "energy_j": _energy_json(dram.energy)})
+    if args.dram_sim is not None:
+        doc["dram_sim"] = _run_dram_sim(args, dram).to_json()
     if args.json:
         print(json.dumps(doc, indent=2))
-    else:
-        console.print(f"{args.gemm.M}x{args.gemm.K}x{args.gemm.N}, tiles {plan.tiling.describe()}: "
-                      f"{lines:,} bursts written to {args.output} ({args.format})", highlight=False)
-        console.print(f"bytes requested {doc['bytes_requested']:,}, moved {doc['bytes_moved']:,} "
-                      f"(64-B bursts); engine runtime {doc['engine_cycles']:,} cycles", highlight=False)
-        e = doc["energy_j"]
-        console.print(f"{args.dram}: row-hit rate {d.row_hit_rate:.3f}, energy {e['total'] * 1e6:.2f} µJ "
-                      f"(burst {e['burst'] * 1e6:.2f}, act/pre {e['act_pre'] * 1e6:.2f}, refresh "
-                      f"{e['refresh'] * 1e6:.2f}, background {e['background'] * 1e6:.2f})", highlight=False)
+        return 0
+    what = doc.get("network") or "{M}x{K}x{N}".format(**doc["gemm"])
+    how = f"variant {doc['variant']}, {doc['units']} units" if "variant" in doc else f"tiles {doc['tiling']}"
+    console.print(f"{what}, {how}: {doc['bursts']:,} bursts written to {args.output} ({args.format})",
+                  highlight=False)
+    console.print(f"bytes requested {doc['bytes_requested']:,}, moved {doc['bytes_moved']:,} "
+                  f"(64-B bursts); engine runtime {doc['engine_cycles']:,} cycles", highlight=False)
+    for label, e in [(args.dram, doc["energy_j"])] + (
+            [(doc["dram_sim"]["simulator"], doc["dram_sim"]["energy_j"])] if "dram_sim" in doc else []):
+        console.print(f"{label}: energy {e['total'] * 1e6:.2f} µJ (burst {e['burst'] * 1e6:.2f}, act/pre "
+                      f"{e['act_pre'] * 1e6:.2f}, refresh {e['refresh'] * 1e6:.2f}, background "
+                      f"{e['background'] * 1e6:.2f})" + (f", row-hit rate {dram.row_hit_rate:.3f}"
+                                                         if label == args.dram else ""), highlight=False)
     return 0
 
 
+def _energy_json(e) -> dict:
+    return {"burst": e.burst_j, "act_pre": e.act_pre_j, "refresh": e.refresh_j,
+            "background": e.background_j, "total": e.total_j}
+
+
+def _trace_gemm(args):
+    from .dram.evaluate import gemm_dram_report
+    model, widths = _model(args)
+    if args.fuse or args.variant is not None:
+        raise InvalidOptionError("--fuse and --variant apply to network traces (--network or --onnx)")
+    plan = plan_gemm(args.gemm, model, widths, args.order, burst_bytes=64 if args.burst_aware else None)
+    report = gemm_dram_report(args.gemm, plan.tiling, model, widths, args.dram, args.mapping, _engine(args))
+    t = report.trace
+    doc = {"gemm": {"M": args.gemm.M, "K": args.gemm.K, "N": args.gemm.N},
+           "tiling": plan.tiling.describe(), "bytes_requested": int(t.bytes_requested),
+           "bytes_moved": int(t.bytes_moved), "engine_cycles": int(report.timing.runtime_cycles)}
+    return doc, report.addr, report.is_write, report.issue, report.dram
+
+
+def _trace_network(args):
+    from .evaluate import EvalConfig, variant_trace
+    if args.split is not None or args.double_buffer or args.order != "best":
+        raise InvalidOptionError("network traces take --buffer, --psum-entries and --psum-bytes; "
+                                 "--split, --double-buffer and --order apply to --gemm")
+    if args.burst_aware:
+        raise InvalidOptionError("--burst-aware applies to --gemm (network traces always are)")
+    variant = args.variant or ("scan+extended-fusion" if args.fuse else "scan")
+    config = EvalConfig(args.dram, args.mapping, _engine(args), ElementWidths(psum=args.psum_bytes),
+                        args.psum_entries)
+    network = _network(args)
+    stream, dram = variant_trace(network, args.buffer, variant, config)
+    doc = {"network": network.name, "variant": variant, "buffer_entries": args.buffer,
+           "units": len(stream.units), "bytes_requested": stream.bytes_requested,
+           "bytes_moved": stream.bytes_moved, "engine_cycles": int(stream.engine_cycles),
+           "runtime_s": max(dram.runtime_s, stream.engine_runtime_s)}
+    return doc, stream.addr, stream.is_write, stream.issue, dram
+
+
+def _run_dram_sim(args, dram):
+    """Run the user's simulator on the written trace for the model's runtime plus 10%."""
+    from .dram.external import default_config, run_dram_sim
+    from .dram.presets import get_preset
+    config, system = default_config(args.dram_sim, args.format, args.dram)
+    config = args.dram_sim_config or config
+    system = args.dram_sim_system or system
+    cycles = int(dram.runtime_cycles * 1.1) + 1000
+    return run_dram_sim(args.dram_sim, args.output, args.format, cycles, get_preset(args.dram).tCK_ns,
+                        config, system)
+
+
+def _cmd_evaluate(args, console: Console) -> int:
+    from .evaluate import EvalConfig, evaluate, sweep_steps
+    from .report.evaluate_report import progress_reporter, tables, write_report
+    if args.onnx is not None:
+        networks = [_network(args)]
+    else:
+        names = [n.strip() for n in str(args.network).split(",") if n.strip()]
+        if not names or len(set(names)) != len(names):
+            raise InvalidOptionError(f"--network takes distinct comma-separated names, not {args.network!r}")
+        networks = [get_network(n) for n in names]
+    if args.workers < 0:
+        raise InvalidOptionError(f"--workers must be >= 0, not {args.workers}")
+    sweep = () if str(args.sweep).strip().lower() == "none" else tuple(
+        parse_entries(s, what="a sweep buffer size") for s in str(args.sweep).split(","))
+    config = EvalConfig(args.dram, args.mapping, _engine(args))
+    with progress_reporter(sweep_steps(networks, args.buffer, sweep)) as advance:
+        result = evaluate(networks, args.buffer, config, sweep, progress=advance,
+                          workers=args.workers or None)
+    written = []
+    if args.out is not None:
+        try:
+            written = write_report(result, args.out, command=_evaluate_command(args))
+        except OSError as err:
+            raise InvalidOptionError(f"cannot write to {args.out!r}: {err.strerror}") from None
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+        return 0
+    for table in tables(result):
+        console.print(table)
+    if written:
+        console.print(f"wrote {', '.join(str(p) for p in written)}", highlight=False)
+    return 0
+
+
+def _evaluate_command(args) -> str:
+    """The command line that reproduces an evaluation (for report.md)."""
+    what = f"--onnx {args.onnx}" if args.onnx is not None else f"--network {args.network}"
+    parts = ["scanfuse evaluate", what, f"--buffer {format_entries(args.buffer)}", f"--dram {args.dram}"]
+    defaults = {"mapping": "scheme2", "sweep": "16K,32K,64K,128K,256K", "pe": "8x8",
+                "freq_mhz": 100.0, "port_bytes": 8.0}
+    for key, default in defaults.items():
+        if getattr(args, key) != default:
+            parts.append(f"--{key.replace('_', '-')} {getattr(args, key):g}" if isinstance(default, float)
+                         else f"--{key.replace('_', '-')} {getattr(args, key)}")
+    if args.out is not None:
+        parts.append(f"--out {args.out}")
+    return " ".join(parts)
+
+
 COMMANDS = {"layers": _cmd_layers, "plan": _cmd_plan, "schedule": _cmd_schedule,
-            "decompose": _cmd_decompose, "trace": _cmd_trace}
+            "decompose": _cmd_decompose, "trace": _cmd_trace, "evaluate": _cmd_evaluate,
+            "fpga": fpga_cli.command, "sim": sim_cli.command}
 
 
 def main(argv: list[str] | None = None) -> int:

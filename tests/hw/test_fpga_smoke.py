@@ -1,0 +1,276 @@
+# amaranth: UnusedElaboratable=no
+"""FPGA flow: the on-chip AXI memory, the self-test top in simulation, PLL settings, report
+parsing, CLI errors, and a Yosys-only synthesis smoke test of a 2x2 build for the ULX3S.
+
+The full build (nextpnr, ecppack) is not run here: it takes minutes (``make fpga``).
+"""
+
+import json
+import random
+from dataclasses import replace
+
+import pytest
+from amaranth.sim import Simulator
+
+from scanfuse.cli import main
+from scanfuse.hw.axi import Burst
+from scanfuse.hw.fpga.axi_ram import AXI4SRAM
+from scanfuse.hw.fpga.flow import (FlowError, critical_path_summary, find_tool,
+                                   nextpnr_summary, parse_array, run_flow)
+from scanfuse.hw.fpga.engine_image import default_gemm
+from scanfuse.hw.fpga.selftest import ScriptOp, checksum
+from scanfuse.hw.fpga.top import SelfTestTop, ecp5_pll_params, selftest_image
+from scanfuse.hw.params import AccelConfig
+from scanfuse.errors import InvalidOptionError
+from scanfuse.plan import Gemm
+
+
+# --------------------------------------------------------------------------- AXI4SRAM
+async def _axi_master(ctx, bus, ops, rng, log):
+    """Run bursts one after another with random valid gaps and RREADY/BREADY stalls."""
+    nb = len(bus.wstrb)
+    for op in ops:
+        kind, addr, beats = op[0], op[1], op[2]
+        while rng.random() < 0.3:
+            await ctx.tick()
+        if kind == "w":
+            words, strobes = op[3], op[4]
+            ctx.set(bus.awaddr, addr)
+            ctx.set(bus.awlen, beats - 1)
+            ctx.set(bus.awburst, Burst.INCR)
+            ctx.set(bus.awid, 1)
+            ctx.set(bus.awvalid, 1)
+            await ctx.tick().until(bus.awready)
+            ctx.set(bus.awvalid, 0)
+            for i in range(beats):
+                while rng.random() < 0.3:
+                    await ctx.tick()
+                ctx.set(bus.wdata, words[i])
+                ctx.set(bus.wstrb, strobes[i])
+                ctx.set(bus.wlast, i == beats - 1)
+                ctx.set(bus.wvalid, 1)
+                await ctx.tick().until(bus.wready)
+                ctx.set(bus.wvalid, 0)
+            while rng.random() < 0.5:
+                await ctx.tick()
+            ctx.set(bus.bready, 1)
+            *_, bid = await ctx.tick().sample(bus.bid).until(bus.bvalid)
+            ctx.set(bus.bready, 0)
+            assert bid == 1
+        else:
+            ctx.set(bus.araddr, addr)
+            ctx.set(bus.arlen, beats - 1)
+            ctx.set(bus.arburst, Burst.INCR)
+            ctx.set(bus.arid, 1)
+            ctx.set(bus.arvalid, 1)
+            await ctx.tick().until(bus.arready)
+            ctx.set(bus.arvalid, 0)
+            got = []
+            while len(got) < beats:
+                ready = rng.random() < 0.6
+                ctx.set(bus.rready, ready)
+                *_, data, last, valid, rid = await ctx.tick().sample(
+                    bus.rdata, bus.rlast, bus.rvalid, bus.rid)
+                if valid and ready:
+                    got.append(data)
+                    assert last == (len(got) == beats) and rid == 1
+            ctx.set(bus.rready, 0)
+            log.append((addr, got))
+    del nb
+
+
+def test_axi_sram_bursts_and_strobes():
+    rng = random.Random(5)
+    size, nb = 1024, 8
+    init = bytes(rng.getrandbits(8) for _ in range(size // 2))
+    dut = AXI4SRAM(16, 64, size, init=init)
+    model = bytearray(init + bytes(size - len(init)))
+    ops, expect = [], []
+    for _ in range(40):
+        beats = rng.randint(1, 8)
+        addr = rng.randrange(0, size // nb - beats + 1) * nb
+        if rng.random() < 0.5:
+            words = [rng.getrandbits(64) for _ in range(beats)]
+            strobes = [rng.getrandbits(8) for _ in range(beats)]
+            ops.append(("w", addr, beats, words, strobes))
+            for i, (w, s) in enumerate(zip(words, strobes)):
+                for lane in range(nb):
+                    if s >> lane & 1:
+                        model[addr + i * nb + lane] = w >> (8 * lane) & 0xFF
+        else:
+            ops.append(("r", addr, beats))
+            expect.append((addr, [int.from_bytes(model[addr + i * nb:addr + (i + 1) * nb],
+                                                 "little") for i in range(beats)]))
+    log = []
+
+    async def bench(ctx):
+        await _axi_master(ctx, dut.bus, ops, rng, log)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert log == expect
+
+
+def test_axi_sram_rejects_bad_size():
+    with pytest.raises(ValueError, match="power of two"):
+        AXI4SRAM(16, 64, 1000)
+    with pytest.raises(ValueError, match="init holds"):
+        AXI4SRAM(16, 64, 16, init=bytes(17))
+
+
+# --------------------------------------------------------------------------- self-test top
+def _run_selftest(top, max_cycles=200_000):
+    out = {}
+
+    async def bench(ctx):
+        for cycle in range(max_cycles):
+            await ctx.tick()
+            if not ctx.get(top.running):
+                out["cycles"] = cycle
+                break
+        out["passed"], out["failed"] = ctx.get(top.passed), ctx.get(top.failed)
+
+    sim = Simulator(top)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return out
+
+
+#: A small engine and a GEMM that needs several tiles and reloads of A under its memories.
+SMALL = AccelConfig(rows=2, cols=2, a_entries=256, b_entries=256, c_entries=128)
+SMALL_GEMM = Gemm(19, 32, 19)
+
+
+def test_selftest_passes_in_simulation():
+    """The real engine runs the self-test program: C matches the golden model and the DRAM
+    counters equal the planner's bytes."""
+    image = selftest_image(SMALL, SMALL_GEMM)
+    out = _run_selftest(SelfTestTop(SMALL, mem_bytes=1 << 14, image=image))
+    assert out["passed"] == 1 and out["failed"] == 0, out
+
+
+@pytest.mark.parametrize("break_it", ["checksum", "counter"])
+def test_selftest_detects_a_wrong_result(break_it):
+    good = selftest_image(SMALL, SMALL_GEMM)
+    if break_it == "checksum":
+        bad = replace(good, checksum=good.checksum ^ 1)
+    else:
+        # Expect one byte more DRAM traffic than the planner (and the engine) move.
+        bad = replace(good, steps=tuple(
+            replace(s, value=s.value + 1) if s.op == ScriptOp.CHECK and "read" in s.note else s
+            for s in good.steps))
+    out = _run_selftest(SelfTestTop(SMALL, mem_bytes=1 << 14, image=bad))
+    assert out["passed"] == 0 and out["failed"] == 1, out
+
+
+def test_default_image_needs_several_tiles():
+    """The image a board build carries: A larger than the A memory, so the plan tiles M."""
+    cfg = AccelConfig()
+    image = selftest_image(cfg)
+    gemm = default_gemm(cfg)
+    assert gemm.M * gemm.K > cfg.a_entries and len(image.memory) <= 1 << 16
+    assert [s.op for s in image.steps].count(ScriptOp.CHECK) == 5
+
+
+def test_checksum_is_order_sensitive():
+    a = bytes(range(16))
+    b = a[8:] + a[:8]
+    assert checksum(a, 64) != checksum(b, 64)
+    assert checksum(bytes(8), 64) == 0
+
+
+# --------------------------------------------------------------------------- PLL, parsing
+@pytest.mark.parametrize("mhz, dividers", [
+    # CLKI_DIV, CLKFB_DIV, CLKOP_DIV as printed by yowasp-ecppll -i 25 -o MHZ.
+    (100, (1, 4, 6)), (75, (1, 3, 8)), (62.5, (2, 5, 10)), (50, (1, 2, 12)), (40, (5, 8, 15)),
+])
+def test_pll_dividers_match_ecppll(mhz, dividers):
+    p = ecp5_pll_params(25e6, mhz * 1e6)
+    assert (p["CLKI_DIV"], p["CLKFB_DIV"], p["CLKOP_DIV"]) == dividers
+    assert p["fout_hz"] == pytest.approx(mhz * 1e6)
+    assert 400e6 <= p["fvco_hz"] <= 800e6
+
+
+def test_parse_array():
+    assert parse_array("8,8") == (8, 8)
+    assert parse_array("4,16") == (4, 16)
+    for bad in ("3,4", "8", "0,8", "8,x", "128,128"):
+        with pytest.raises(InvalidOptionError):
+            parse_array(bad)
+
+
+def _segment(kind, cell_from, cell_to, delay):
+    return {"type": kind, "delay": delay, "from": {"cell": cell_from, "port": "Q"},
+            "to": {"cell": cell_to, "port": "D"}}
+
+
+def test_nextpnr_summary_picks_engine_clock_path():
+    path = [
+        _segment("clk-to-q", "pe.acc_0_0_TRELLIS_FF_Q_3", "pe.acc_0_0_TRELLIS_FF_Q_3", 0.5),
+        _segment("routing", "pe.acc_0_0_TRELLIS_FF_Q_3", "pe.mac_0_0_CCU2C_S0", 1.5),
+        _segment("logic", "pe.mac_0_0_CCU2C_S0", "pe.mac_0_0_CCU2C_S0", 0.45),
+        _segment("routing", "pe.mac_0_0_CCU2C_S0", "pe.acc_0_0_TRELLIS_FF_Q_9", 1.0),
+        _segment("setup", "pe.acc_0_0_TRELLIS_FF_Q_9", "pe.acc_0_0_TRELLIS_FF_Q_9", 0.05),
+    ]
+    report = {
+        "fmax": {"$glbnet$clk": {"achieved": 87.5, "constraint": 100.0}},
+        "utilization": {"MULT18X18D": {"used": 64, "available": 156},
+                        "TRELLIS_COMB": {"used": 9000, "available": 83640}},
+        "critical_paths": [
+            {"from": "<async>", "to": "posedge $glbnet$clk", "path": path[:2]},
+            {"from": "posedge $glbnet$clk", "to": "posedge $glbnet$clk", "path": path},
+        ],
+    }
+    s = nextpnr_summary(report)
+    assert s["clock"] == "$glbnet$clk"
+    assert s["clocks"]["$glbnet$clk"] == {"fmax_mhz": 87.5, "target_mhz": 100.0}
+    assert s["utilisation"]["MULT18X18D"]["used"] == 64
+    cp = s["critical_path"]
+    assert (cp["start"], cp["end"]) == ("pe.acc_0_0", "pe.acc_0_0")
+    assert cp["delay_ns"] == pytest.approx(3.5) and cp["routing_ns"] == pytest.approx(2.5)
+    assert cp["logic_levels"] == 1 and cp["through"] == ["pe.acc_0_0", "pe.mac_0_0", "pe.acc_0_0"]
+    assert critical_path_summary(report["critical_paths"][1]) == cp
+
+
+# --------------------------------------------------------------------------- CLI
+@pytest.mark.parametrize("argv, message", [
+    (["fpga", "--board", "de10-nano"], "invalid choice"),
+    (["fpga", "--board", "ulx3s-85f", "--array", "3,3"], "power of two"),
+    (["fpga", "--board", "ulx3s-85f", "--array", "8x8"], "--array is R,C"),
+    (["fpga", "--board", "ulx3s-85f", "--array", "0,8"], "rows must be"),
+])
+def test_cli_bad_input_is_one_line_exit_2(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and err.startswith("scanfuse: error:")
+
+
+# --------------------------------------------------------------------------- Yosys smoke test
+def _yosys_or_skip():
+    pytest.importorskip("amaranth_boards", reason="amaranth-boards not installed")
+    try:
+        find_tool("yosys")
+    except FlowError as err:
+        pytest.skip(str(err))
+
+
+def test_yosys_maps_a_2x2_selftest_build(tmp_path):
+    """synth_ecp5 on the ULX3S self-test top with a 2x2 array (small memories, to stay near
+    30 s): everything maps to ECP5 cells, the PE multipliers land on MULT18X18D, and the report
+    files carry the resources."""
+    _yosys_or_skip()
+    report = run_flow("ulx3s-85f", 2, 2, tmp_path, synth_only=True, cfg=SMALL, gemm=SMALL_GEMM)
+    res = report["resources"]
+    assert res["LUT4"] > 100 and res["TRELLIS_FF"] > 100 and res["DP16KD"] >= 1
+    assert res["EHXPLLL"] == 1 and res["TRELLIS_IO"] == 10   # clock, button, 8 LEDs
+    assert report["dsp"]["by_source"]["pe_array.py"] == 4 and report["dsp"]["pe_macs_on_dsp"]
+    stat = json.loads((tmp_path / "scanfuse_r2c2.stat.json").read_text())
+    generic = {c for c in stat["design"]["num_cells_by_type"]
+               if c.startswith("$") and c != "$scopeinfo"}
+    assert not generic, f"cells left unmapped: {sorted(generic)}"
+    on_disk = json.loads((tmp_path / "report.json").read_text())
+    assert on_disk["resources"] == res and "fmax_mhz" not in on_disk
+    assert "| MULT18X18D |" in (tmp_path / "report.md").read_text()
