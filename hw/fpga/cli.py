@@ -32,8 +32,9 @@ def add_parser(sub, parser_class) -> None:
                         "axi: the engine with its AXI ports at the top (synthesis only)")
     p.add_argument("--freq", type=float, default=100.0, metavar="MHZ",
                    help="target engine clock in MHz, made by the PLL (default 100)")
-    p.add_argument("--dsp", default="auto", choices=("auto", "yes", "no"),
-                   help="map multipliers to MULT18X18D: auto (if they fit), yes, no")
+    p.add_argument("--dsp", default="auto", choices=("auto", "all", "except-pe", "none"),
+                   help="multipliers on MULT18X18D blocks: all, all but the PE array's "
+                        "(those in LUTs), none; auto (default) takes the first that fits")
     p.add_argument("--synth-only", action="store_true",
                    help="stop after Yosys: resources only, no Fmax or bitstream")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")

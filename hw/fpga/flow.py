@@ -38,14 +38,21 @@ from ...errors import InvalidOptionError
 from ..params import AccelConfig
 from .boards import Board, get_board
 
-__all__ = ["FlowError", "TOPS", "STEPS", "find_tool", "parse_array", "run_flow",
-           "yosys_resources", "dsp_sources", "nextpnr_summary", "critical_path_summary", "report_markdown",
-           "write_reports"]
+__all__ = ["FlowError", "TOPS", "STEPS", "DSP_MODES", "PE_MULTIPLIERS", "find_tool",
+           "parse_array", "run_flow", "yosys_resources", "dsp_sources", "nextpnr_summary",
+           "critical_path_summary", "report_markdown", "write_reports"]
 
 #: Top-level designs ``--top`` accepts (see :mod:`.top`).
 TOPS = ("selftest", "axi")
 #: Flow steps in order.
 STEPS = ("synth", "pnr", "pack")
+
+#: ``--dsp`` modes: which multipliers Yosys may map to MULT18X18D blocks. ``auto`` takes the
+#: first of ``all``, ``except-pe``, ``none`` whose design fits the device's MULT18X18D count.
+DSP_MODES = ("auto", "all", "except-pe", "none")
+#: Yosys selection of the PE array's multipliers: ``$mul`` cells whose ``src`` attribute names
+#: ``pe_array.py`` (Amaranth writes the source line of every cell there).
+PE_MULTIPLIERS = "t:$mul a:src=*pe_array.py* %i"
 
 #: Yosys cells counted in reports (after ``synth_ecp5``).
 RESOURCE_CELLS = ("LUT4", "CCU2C", "PFUMX", "L6MUX21", "TRELLIS_FF", "TRELLIS_DPR16X4",
@@ -116,7 +123,7 @@ def _signal_of(cell: str) -> str:
     """Amaranth signal behind a mapped cell name: ``engine.dma.r_rem_TRELLIS_FF_Q_4`` ->
     ``engine.dma.r_rem`` (Yosys appends the cell type and port chain it derived the name from)."""
     return re.split(r"_(?:TRELLIS_|LUT4|CCU2C|PFUMX|L6MUX21|MULT18X18D|DP16KD|ALU54B)|\$",
-                    cell, maxsplit=1)[0]
+                    cell, maxsplit=1)[0].rstrip(".")
 
 
 def critical_path_summary(path: dict) -> dict:
@@ -159,6 +166,17 @@ def nextpnr_summary(report: dict) -> dict:
 
 
 # ---------------------------------------------------------------------------------- running
+def _after_read(dsp_mode: str) -> str:
+    """Yosys commands between ``read_rtlil`` and ``synth_ecp5`` for a DSP mode."""
+    # booth skips modules with processes, so run proc (synth_ecp5 would run it anyway) first.
+    return (f"proc; booth {PE_MULTIPLIERS}" if dsp_mode == "except-pe"
+            else "# all multipliers as they are")
+
+
+def _synth_opts(dsp_mode: str) -> str:
+    return "-nodsp" if dsp_mode == "none" else ""
+
+
 def _run(step: str, cmd: list[str], cwd: Path, log_name: str) -> float:
     t0 = time.monotonic()
     with open(cwd / log_name, "w") as log:
@@ -193,9 +211,11 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
     """Build ``top`` for ``board_name`` with a ``rows x cols`` engine; return the report dict
     (also written to ``out_dir``/report.json and report.md).
 
-    ``dsp``: ``"yes"`` maps multipliers to MULT18X18D, ``"no"`` keeps them in LUTs (Yosys
-    ``-nodsp``), ``"auto"`` tries DSPs and re-runs synthesis with ``-nodsp`` if the design needs
-    more MULT18X18D than the device has. ``synth_only`` stops after Yosys (the ``axi`` top,
+    ``dsp`` (:data:`DSP_MODES`): ``"all"`` lets Yosys map every multiplier to MULT18X18D;
+    ``"except-pe"`` first turns the PE array's multipliers into Booth-encoded LUT logic (Yosys
+    ``booth`` on :data:`PE_MULTIPLIERS`), so only the others (requantiser, address arithmetic)
+    use DSP blocks; ``"none"`` is Yosys ``-nodsp``; ``"auto"`` synthesises with ``all``, then
+    ``except-pe``, then ``none`` until the design needs no more MULT18X18D than the device has. ``synth_only`` stops after Yosys (the ``axi`` top,
     whose ports outnumber the package pins, is always synthesis-only).
 
     ``cfg`` replaces ``AccelConfig(rows=rows, cols=cols)`` (it must have that array), ``gemm``
@@ -210,8 +230,8 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
     rows, cols = parse_array(f"{rows},{cols}")
     if top not in TOPS:
         raise InvalidOptionError(f"unknown top {top!r}; known tops: {', '.join(TOPS)}")
-    if dsp not in ("auto", "yes", "no"):
-        raise InvalidOptionError(f"--dsp is auto, yes or no, not {dsp!r}")
+    if dsp not in DSP_MODES:
+        raise InvalidOptionError(f"--dsp is one of {', '.join(DSP_MODES)}, not {dsp!r}")
     if not 1 <= freq_mhz <= 400:
         raise InvalidOptionError(f"--freq must be in 1..400 MHz, not {freq_mhz!r}")
     if cfg is None:
@@ -248,69 +268,87 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
         report["selftest"] = {"description": image.description, "dram_bytes": mem_bytes,
                               "steps": [s.note for s in image.steps]}
 
-        def prepare(nodsp):
+        def prepare(mode):
             # A fresh platform each time: a platform hands out each pin only once.
-            plan = board.make_platform().prepare(design, name=name, script_after_synth=stat_cmd,
-                                    synth_opts="-nodsp" if nodsp else "")
+            plan = board.make_platform().prepare(
+                design, name=name, script_after_read=_after_read(mode),
+                synth_opts=_synth_opts(mode), script_after_synth=stat_cmd)
             plan.extract(out)
     else:
         # Verilog of the same top for users' own designs (ports: docs/fpga.md).
         (out / f"{name}.v").write_text(verilog.convert(axi_top(cfg), name=name))
         report["verilog"] = str(out / f"{name}.v")
 
-        def prepare(nodsp):
+        def prepare(mode):
             (out / f"{name}.il").write_text(rtlil.convert(axi_top(cfg), name=name))
             (out / f"{name}.ys").write_text(
-                f"read_rtlil {name}.il\nsynth_ecp5 {'-nodsp ' if nodsp else ''}-top {name}\n"
+                f"read_rtlil {name}.il\n{_after_read(mode)}\n"
+                f"synth_ecp5 {_synth_opts(mode)} -top {name}\n"
                 f"{stat_cmd}\nwrite_json {name}.json\n")
 
-    def synth(nodsp):
+    def synth(mode):
         t = time.monotonic()
-        prepare(nodsp)
+        prepare(mode)
         wall["elaborate"] = wall.get("elaborate", 0) + round(time.monotonic() - t, 1)
         wall["synth"] = wall.get("synth", 0) + _run(
             "synth", yosys + ["-q", "-l", f"{name}.rpt", f"{name}.ys"], out, f"{name}.yosys.out")
         stat = json.loads((out / f"{name}.stat.json").read_text())
         return yosys_resources(stat), stat.get("creator", "yosys")
 
-    nodsp = dsp == "no"
-    resources, yosys_version = synth(nodsp)
-    if dsp == "auto" and resources["MULT18X18D"] > board.dsp_blocks:
-        report["dsp_fallback"] = (f"{resources['MULT18X18D']} MULT18X18D needed, the device "
-                                  f"has {board.dsp_blocks}: re-synthesised with -nodsp")
-        nodsp = True
-        resources, yosys_version = synth(nodsp)
+    tried = []
+    for mode in (("all", "except-pe", "none") if dsp == "auto" else (dsp,)):
+        resources, yosys_version = synth(mode)
+        tried.append(f"{mode}: {resources['MULT18X18D']} MULT18X18D")
+        if resources["MULT18X18D"] <= board.dsp_blocks:
+            break
+    if len(tried) > 1:
+        report["dsp_fallback"] = (f"the device has {board.dsp_blocks} MULT18X18D; tried "
+                                  + "; ".join(tried))
     report["tools"] = {"yosys": yosys_version}
     report["resources"] = resources
     by_source = dsp_sources(json.loads((out / f"{name}.json").read_text()))
-    report["dsp"] = {"mode": "no" if nodsp else "yes", "pe_multipliers": rows * cols,
+    report["dsp"] = {"mode": mode, "pe_multipliers": rows * cols,
                      "mult18x18d": resources["MULT18X18D"], "by_source": by_source,
                      "pe_macs_on_dsp": by_source.get("pe_array.py", 0) == rows * cols}
 
-    if not synth_only:
-        device_opt = platform._nextpnr_device_options[platform.device]   # "--85k"
-        package_opt = platform._nextpnr_package_options[platform.package].upper()
-        wall["pnr"] = _run("pnr", nextpnr + [
-            device_opt, "--package", package_opt, "--speed", str(platform.speed),
-            "--json", f"{name}.json", "--lpf", f"{name}.lpf", "--textcfg", f"{name}.config",
-            "--report", f"{name}.report.json", "--freq", f"{freq_mhz:g}", "--seed", str(seed),
-            # router1 (the default) did not converge on the 8x8 engine: after 40 minutes its
-            # overuse was stuck near 52,000 wires. router2 is nextpnr's newer negotiated router.
-            "--router", "router2",
-            "--timing-allow-fail", "--log", f"{name}.tim"], out, f"{name}.nextpnr.out")
-        summary = nextpnr_summary(json.loads((out / f"{name}.report.json").read_text()))
-        report.update(summary)
-        fmax = summary["clocks"][summary["clock"]]["fmax_mhz"] if summary["clock"] else None
-        report["fmax_mhz"] = fmax
-        report["timing_met"] = fmax is not None and fmax >= freq_mhz
-        report["peak_gops_at_fmax"] = round(2 * rows * cols * fmax / 1e3, 2) if fmax else None
-        wall["pack"] = _run("pack", ecppack + ["--input", f"{name}.config", "--bit",
-                                               f"{name}.bit"], out, f"{name}.ecppack.out")
-        report["bitstream"] = str(out / f"{name}.bit")
-    wall["total"] = round(time.monotonic() - t0, 1)
     report["wall_s"] = wall
+    if not synth_only:
+        try:
+            _place_route_pack(report, platform, nextpnr, ecppack, name, out, freq_mhz, seed,
+                              rows, cols, wall)
+        except FlowError as err:
+            # Keep what synthesis found (e.g. the resources of a design that does not fit).
+            report["error"] = str(err)
+            wall["total"] = round(time.monotonic() - t0, 1)
+            write_reports(report, out)
+            raise
+    wall["total"] = round(time.monotonic() - t0, 1)
     write_reports(report, out)
     return report
+
+
+def _place_route_pack(report, platform, nextpnr, ecppack, name, out, freq_mhz, seed, rows,
+                      cols, wall) -> None:
+    """nextpnr and ecppack; adds utilisation, Fmax, critical path and bitstream to ``report``."""
+    device_opt = platform._nextpnr_device_options[platform.device]   # "--85k"
+    package_opt = platform._nextpnr_package_options[platform.package].upper()
+    wall["pnr"] = _run("pnr", nextpnr + [
+        device_opt, "--package", package_opt, "--speed", str(platform.speed),
+        "--json", f"{name}.json", "--lpf", f"{name}.lpf", "--textcfg", f"{name}.config",
+        "--report", f"{name}.report.json", "--freq", f"{freq_mhz:g}", "--seed", str(seed),
+        # router1 (the default) did not converge on the 8x8 engine: after 40 minutes its
+        # overuse was stuck near 52,000 wires. router2 is nextpnr's newer negotiated router.
+        "--router", "router2",
+        "--timing-allow-fail", "--log", f"{name}.tim"], out, f"{name}.nextpnr.out")
+    summary = nextpnr_summary(json.loads((out / f"{name}.report.json").read_text()))
+    report.update(summary)
+    fmax = summary["clocks"][summary["clock"]]["fmax_mhz"] if summary["clock"] else None
+    report["fmax_mhz"] = fmax
+    report["timing_met"] = fmax is not None and fmax >= freq_mhz
+    report["peak_gops_at_fmax"] = round(2 * rows * cols * fmax / 1e3, 2) if fmax else None
+    wall["pack"] = _run("pack", ecppack + ["--input", f"{name}.config", "--bit",
+                                           f"{name}.bit"], out, f"{name}.ecppack.out")
+    report["bitstream"] = str(out / f"{name}.bit")
 
 
 # ---------------------------------------------------------------------------------- reports
@@ -351,6 +389,8 @@ def report_markdown(r: dict) -> str:
                           f"{cp['logic_levels']} logic levels), through "
                           + ", ".join(f"`{s}`" for s in cp["through"][:8])
                           + (" ..." if len(cp["through"]) > 8 else "")]
+    if r.get("error"):
+        lines += ["", f"**Build failed:** {r['error']}"]
     if r.get("dsp_fallback"):
         lines += ["", f"Note: {r['dsp_fallback']}."]
     lines += ["", "Wall time (s): " + ", ".join(f"{k} {v}" for k, v in r["wall_s"].items())]

@@ -7,6 +7,7 @@ The full build (nextpnr, ecppack) is not run here: it takes minutes (``make fpga
 
 import json
 import random
+import subprocess
 from dataclasses import replace
 
 import pytest
@@ -15,8 +16,8 @@ from amaranth.sim import Simulator
 from scanfuse.cli import main
 from scanfuse.hw.axi import Burst
 from scanfuse.hw.fpga.axi_ram import AXI4SRAM
-from scanfuse.hw.fpga.flow import (FlowError, critical_path_summary, find_tool,
-                                   nextpnr_summary, parse_array, run_flow)
+from scanfuse.hw.fpga.flow import (PE_MULTIPLIERS, FlowError, critical_path_summary,
+                                   find_tool, nextpnr_summary, parse_array, run_flow)
 from scanfuse.hw.fpga.engine_image import default_gemm
 from scanfuse.hw.fpga.selftest import ScriptOp, checksum
 from scanfuse.hw.fpga.top import SelfTestTop, ecp5_pll_params, selftest_image
@@ -255,6 +256,23 @@ def _yosys_or_skip():
         find_tool("yosys")
     except FlowError as err:
         pytest.skip(str(err))
+
+
+def test_pe_multiplier_selection(tmp_path):
+    """--dsp except-pe: the Yosys selection finds exactly the PE array's rows x cols
+    multipliers (and Booth-encodes them), not the requantiser's or the address arithmetic's."""
+    _yosys_or_skip()
+    from amaranth.back import rtlil
+
+    from scanfuse.hw.engine import Engine
+    (tmp_path / "e.il").write_text(rtlil.convert(Engine(SMALL), name="e"))
+    script = (f"read_rtlil e.il; tee -q -o pe.txt select -count {PE_MULTIPLIERS}; "
+              f"tee -q -o all.txt select -count t:$mul; proc; booth {PE_MULTIPLIERS}; "
+              f"tee -q -o left.txt select -count t:$mul")
+    subprocess.run(find_tool("yosys") + ["-q", "-p", script], cwd=tmp_path, check=True)
+    count = {n: int((tmp_path / f"{n}.txt").read_text().split()[0]) for n in ("pe", "all", "left")}
+    assert count["pe"] == SMALL.rows * SMALL.cols
+    assert count["left"] == count["all"] - count["pe"] > 0
 
 
 def test_yosys_maps_a_2x2_selftest_build(tmp_path):
