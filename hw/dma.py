@@ -348,16 +348,23 @@ class TileDMA(wiring.Component):
         r_cnt = Signal(range(nb + 1))
         crosses_now = Signal()
         crosses_after = Signal()
+        rem_gt = Signal()                  # more than one beat of the row is left
+        rem_off = Signal(TILE_DIM_BITS + 1)
         can_emit = Signal()
         use_hold = Signal()
         r_shifted = Signal(8 * nb)
         m.d.comb += [
             rem.eq(Mux(r_started, r_rem, row.n)),
-            r_cnt.eq(Mux(rem > nb, nb, rem)),
-            rem_after.eq(rem - r_cnt),
-            # an output beat starting at lane `off` with x bytes spills into the next R beat
-            crosses_now.eq((row.off != 0) & (rem + row.off > nb)),
-            crosses_after.eq((row.off != 0) & (rem_after + row.off > nb)),
+            # Everything below derives from rem by one adder and comparisons side by side
+            # (not a chain of them): short enough for the FPGA clock.
+            rem_gt.eq(rem > nb),
+            r_cnt.eq(Mux(rem_gt, nb, rem)),
+            rem_after.eq(Mux(rem_gt, rem - nb, 0)),
+            rem_off.eq(rem + row.off),
+            # an output beat starting at lane `off` with x bytes spills into the next R beat;
+            # after this beat, x = rem - nb (if rem > nb): rem - nb + off > nb.
+            crosses_now.eq((row.off != 0) & (rem_off > nb)),
+            crosses_after.eq((row.off != 0) & rem_gt & (rem_off > 2 * nb)),
             can_emit.eq(~rd.valid | rd.ready),
             r_shifted.eq(Cat(Mux(use_hold, r_hold, bus.rdata), bus.rdata)
                          .bit_select(row.off * 8, 8 * nb)),
@@ -388,8 +395,8 @@ class TileDMA(wiring.Component):
             with m.If(bus.rvalid):
                 with m.If(r_pend):
                     m.d.comb += use_hold.eq(1)
-                    emit(r_cnt, rem_after == 0)
-                    with m.If(rem_after == 0):
+                    emit(r_cnt, ~rem_gt)
+                    with m.If(~rem_gt):
                         row_done()
                     with m.Else():
                         m.d.sync += [r_hold.eq(bus.rdata), r_rem.eq(rem_after), r_started.eq(1)]
@@ -401,8 +408,8 @@ class TileDMA(wiring.Component):
                     m.d.sync += [r_hold.eq(bus.rdata), r_rem.eq(rem), r_started.eq(1),
                                  r_pend.eq(1)]
                 with m.Else():
-                    emit(r_cnt, rem_after == 0)
-                    with m.If(rem_after == 0):
+                    emit(r_cnt, ~rem_gt)
+                    with m.If(~rem_gt):
                         row_done()
                     with m.Else():
                         m.d.sync += [r_rem.eq(rem_after), r_started.eq(1)]

@@ -18,10 +18,11 @@ from amaranth.lib.wiring import In, Out
 
 from .axi import AXI4LiteSignature, AXI4Signature
 from .buffer import TileBuffer
-from .dma import TileDMA
+from .dma import DmaBeat, TileDMA
 from .params import AccelConfig
 from .regs import COUNTERS, ControlRegisters
 from .sequencer import COUNTER_NAMES, ERROR_BITS, Sequencer
+from .skid import SkidBuffer
 
 __all__ = ["Engine", "CTRL_ADDR_BITS"]
 
@@ -94,7 +95,11 @@ class Engine(wiring.Component):
         wiring.connect(m, wiring.flipped(self.ctrl), regs.bus)
         wiring.connect(m, wiring.flipped(self.bus), dma.bus)
         wiring.connect(m, seq.dma_cmd, dma.cmd)
-        wiring.connect(m, dma.rd, seq.dma_rd)
+        # A register slice on the read beats: the DMA's realignment logic and the
+        # sequencer's buffer writes are then in different clock cycles.
+        m.submodules.rd_skid = rd_skid = SkidBuffer(DmaBeat(cfg))
+        wiring.connect(m, dma.rd, rd_skid.i)
+        wiring.connect(m, rd_skid.o, seq.dma_rd)
         wiring.connect(m, seq.dma_wr, dma.wr)
         wiring.connect(m, seq.buf, buf)
         m.d.comb += [

@@ -51,10 +51,10 @@ Flow control
   registers, never on ``o.ready`` combinationally.
 
 Timing (no stalls, measured by ``tests/hw/test_pe_array.py``): row ``r`` of a block is valid
-on ``o`` ``cols + 2 + r`` cycles after the cycle in which the block's last k step was accepted.
+on ``o`` ``cols + 3 + r`` cycles after the cycle in which the block's last k step was accepted.
 Blocks of ``K`` k steps settle to one block every ``max(K, G, rows)`` cycles (``rows``: one
 output row per cycle); for ``K >= max(G, rows)`` a k step is accepted every cycle, and ``N``
-blocks take ``N * K + rows + cols + 1`` cycles from the first k step to the last output row.
+blocks take ``N * K + rows + cols + 2`` cycles from the first k step to the last output row.
 """
 
 from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
@@ -175,8 +175,12 @@ class PEArray(wiring.Component):
 
         # Diagonal control pipeline: ctl_v[d] / ctl_tok[d] describe the operands currently
         # presented to the PEs on anti-diagonal r + c == d.
-        ctl_v = [Signal(name=f"ctl_v{d}") for d in range(n_diag)]
-        ctl_tok = [Signal(name=f"ctl_tok{d}") for d in range(n_diag)]
+        # One stage more than there are diagonals: a PE multiplies the operands of diagonal
+        # d into its product register, and accumulates that product a cycle later, under
+        # ctl[d + 1].
+        n_ctl = n_diag + 1
+        ctl_v = [Signal(name=f"ctl_v{d}") for d in range(n_ctl)]
+        ctl_tok = [Signal(name=f"ctl_tok{d}") for d in range(n_ctl)]
 
         # Shadow-bank row state: busy = owned by a block whose row has not been taken yet,
         # full = that block has written every column of the row.
@@ -185,7 +189,7 @@ class PEArray(wiring.Component):
 
         # Freeze when a block-end token would start overwriting a row still waiting to drain.
         # Only registers feed `adv`, so `o.ready` never reaches the array combinationally.
-        m.d.comb += adv.eq(~Cat(ctl_tok[r] & busy[r] for r in range(rows)).any())
+        m.d.comb += adv.eq(~Cat(ctl_tok[r + 1] & busy[r] for r in range(rows)).any())
         # token_gap >= 2, so at least ctl_tok[0] is checked.
         m.d.comb += admit.eq(~Cat(ctl_tok[d] for d in range(self.token_gap - 1)).any())
         m.d.comb += [
@@ -198,7 +202,7 @@ class PEArray(wiring.Component):
                 ctl_v[0].eq(accept),
                 ctl_tok[0].eq(accept & self.i.payload.last),
             ]
-            for d in range(1, n_diag):
+            for d in range(1, n_ctl):
                 m.d.sync += [ctl_v[d].eq(ctl_v[d - 1]), ctl_tok[d].eq(ctl_tok[d - 1])]
 
         # Skew lanes: row r's A is delayed 1 + r cycles, column c's B 1 + c cycles. A bubble
@@ -236,13 +240,18 @@ class PEArray(wiring.Component):
                         m.d.sync += b_next.eq(b)
                     b_in[r + 1][c] = b_next
 
+                # The product is registered (an FPGA multiplier block plus an adder do not
+                # fit one ~100 MHz cycle); bubbles multiply too, ctl_v keeps them out.
+                prod = Signal(signed(2 * cfg.operand_bits), name=f"prod_{r}_{c}")
+                with m.If(adv):
+                    m.d.sync += prod.eq(a * b)
                 acc = Signal(acc_shape, name=f"acc_{r}_{c}")
                 mac = Signal(acc_shape, name=f"mac_{r}_{c}")
                 # Assigning the (acc_bits + 1)-bit sum to an acc_bits signal wraps modulo
                 # 2**acc_bits, like int32 hardware.
-                m.d.comb += mac.eq(acc + a * b)
-                with m.If(adv & ctl_v[d]):
-                    with m.If(ctl_tok[d]):
+                m.d.comb += mac.eq(acc + prod)
+                with m.If(adv & ctl_v[d + 1]):
+                    with m.If(ctl_tok[d + 1]):
                         m.d.sync += [shadow[r][c].eq(mac), acc.eq(0)]
                     with m.Else():
                         m.d.sync += acc.eq(mac)
@@ -267,9 +276,9 @@ class PEArray(wiring.Component):
                 m.d.sync += [busy[r].eq(0), full[r].eq(0)]
             # A token never sets a row in the cycle it is taken (take needs full, and a
             # token only starts a row that is not busy), so these cannot collide.
-            with m.If(adv & ctl_tok[r]):
+            with m.If(adv & ctl_tok[r + 1]):
                 m.d.sync += busy[r].eq(1)
-            with m.If(adv & ctl_tok[r + cols - 1]):
+            with m.If(adv & ctl_tok[r + cols]):
                 m.d.sync += full[r].eq(1)
 
         return m

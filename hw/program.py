@@ -181,15 +181,17 @@ def _misaligned(x, q: int):
     return x % q != 0
 
 
-def descriptor_rules(cfg: AccelConfig, f):
+def descriptor_rules(cfg: AccelConfig, f, footprints=None):
     """The legality rules, in :class:`DescriptorError` order: ``[(error, condition), ...]``.
 
     ``f`` has attributes ``M K N tm tn tk a_off b_off c_off c_base c_stride p_base p_stride
     loop_order out_mode``, all integers (enum fields as their codes): either Python ``int`` (the condition
     is a ``bool``) or Amaranth values (the condition is a 1-bit value). A descriptor is legal
-    when no condition holds; the first one that holds names the error.
+    when no condition holds; the first one that holds names the error. ``footprints``: the
+    ``(a, b, c)`` of :func:`tile_footprints` when already computed (the hardware checker
+    registers them a cycle earlier).
     """
-    a_fp, b_fp, c_fp = tile_footprints(cfg, f.tm, f.tn, f.tk)
+    a_fp, b_fp, c_fp = footprints or tile_footprints(cfg, f.tm, f.tn, f.tk)
     wa, wb, wc = cfg.word_entries
     raw = f.out_mode == OutMode.RAW_INT32.value
     rules = [
@@ -303,10 +305,10 @@ def _rule_width(cfg: AccelConfig) -> int:
 class DescriptorChecker(wiring.Component):
     """Checks one :class:`LayerDescriptor` per cycle against :func:`descriptor_rules`.
 
-    The rules are elaborated from the same Python expressions as :func:`check_descriptor`; the
-    result is registered, so the latency is :attr:`LATENCY` = 1 cycle: a descriptor presented
-    with ``valid`` high in cycle ``t`` has its verdict on ``error`` with ``done`` high in cycle
-    ``t + 1``. ``error`` holds its value until the next ``valid`` descriptor; ``done`` is a
+    The rules are elaborated from the same Python expressions as :func:`check_descriptor`, in
+    two registered stages (the tile footprints, with their products, then the rules), so the
+    latency is :attr:`LATENCY` = 2 cycles: a descriptor presented with ``valid`` high in cycle
+    ``t`` has its verdict on ``error`` with ``done`` high in cycle ``t + 2``. ``error`` holds its value until the next ``valid`` descriptor; ``done`` is a
     one-cycle strobe. Fully pipelined (a new descriptor may come every cycle).
 
     Parameters
@@ -324,7 +326,7 @@ class DescriptorChecker(wiring.Component):
         ``error`` was updated in the previous clock edge (one cycle after ``valid``).
     """
 
-    LATENCY = 1
+    LATENCY = 2
 
     def __init__(self, cfg: AccelConfig = AccelConfig()):
         if not isinstance(cfg, AccelConfig):
@@ -348,16 +350,26 @@ class DescriptorChecker(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        d = self.desc
-        width = _rule_width(self._cfg)
+        cfg = self._cfg
+        width = _rule_width(cfg)
+        # Stage 1: the descriptor and its three tile footprints, registered.
+        d = Signal(self.desc.shape())
+        valid1 = Signal()
+        fp_regs = [Signal(width, name=f"{n}_fp") for n in "abc"]
+        fps = tile_footprints(cfg, *(_Word(Value.cast(self.desc[n]), width)
+                                     for n in ("tm", "tn", "tk")))
+        m.d.sync += [d.eq(self.desc), valid1.eq(self.valid)]
+        m.d.sync += [r.eq(fp.value) for r, fp in zip(fp_regs, fps)]
+        # Stage 2: the rules.
         f = SimpleNamespace(**{name: _Word(Value.cast(d[name]), width) for name in _RULE_INPUTS})
         verdict = Signal(DescriptorError)
         code = DescriptorError.NONE.value
         # Priority chain built from the lowest priority up: the first broken rule wins.
-        for error, broken in reversed(descriptor_rules(self._cfg, f)):
+        rules = descriptor_rules(cfg, f, tuple(_Word(r, width) for r in fp_regs))
+        for error, broken in reversed(rules):
             code = Mux(broken, error.value, code)
         m.d.comb += verdict.eq(code)
-        m.d.sync += self.done.eq(self.valid)
-        with m.If(self.valid):
+        m.d.sync += self.done.eq(valid1)
+        with m.If(valid1):
             m.d.sync += self.error.eq(verdict)
         return m

@@ -23,7 +23,7 @@ vector (on its transfer) and travel down the pipeline with it, so the sequencer 
 ``params`` between any two vectors; holding them stable for a whole layer is enough.
 """
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -91,18 +91,31 @@ class QuantRow(data.StructLayout):
 
 
 class Requantizer(wiring.Component):
-    """Three-stage pipelined requantiser: one vector of ``cols`` int32 -> int8 per cycle.
+    """Seven-stage pipelined requantiser: one vector of ``cols`` int32 -> int8 per cycle.
 
-    Stage 1 multiplies, stage 2 rounds and shifts, stage 3 adds the zero point and clamps into
-    the output register. Latency is 3 cycles (a vector accepted in cycle ``t`` is valid on
-    ``o`` in cycle ``t + 3`` without backpressure). Each stage moves on when the stage after
-    it is empty or moving, so bubbles are squeezed out; ``i.ready`` depends combinationally
-    on ``o.ready``, ``o.valid`` never does. ``last`` is passed through unchanged.
+    The stages are short enough for an FPGA clock of ~100 MHz (``docs/fpga.md``):
+
+    1. four partial products per element, each at most 17 x 17 bits (one ECP5 MULT18X18D):
+       ``acc = ah * 2**16 + al`` (``ah`` signed, ``al`` unsigned 16 bits) times
+       ``multiplier = mh * 2**16 + ml``;
+    2. ``al*ml`` and ``ah*mh`` side by side (their bits do not overlap), the two middle
+       products added;
+    3. the 63-bit product ``p``;
+    4. the rounding bias added;
+    5. the arithmetic right shift ``s``;
+    6. ``s`` saturated to 10 bits (``|s| > 511`` clamps to int8 either way, since the zero
+       point is in -128..127) plus the zero point;
+    7. the activation clamp into the output register.
+
+    All stages move together (``i.ready = ~o.valid | o.ready``), so a vector accepted in
+    cycle ``t`` is valid on ``o`` in cycle ``t + 7`` without backpressure (:attr:`LATENCY`);
+    ``i.ready`` depends combinationally on ``o.ready`` only through that one gate, ``o.valid``
+    never on ``i``. ``last`` is passed through unchanged.
 
     Parameters
     ----------
     cfg : :class:`~scanfuse.hw.params.AccelConfig`
-        Uses ``cols``, ``acc_bits`` and ``operand_bits``.
+        Uses ``cols``, ``acc_bits`` (32) and ``operand_bits`` (8).
 
     Members
     -------
@@ -119,7 +132,7 @@ class Requantizer(wiring.Component):
         If ``cfg.operand_bits`` differs from the 8-bit output fields of :class:`RequantParams`.
     """
 
-    LATENCY = 3
+    LATENCY = 7
 
     def __init__(self, cfg: AccelConfig):
         if not isinstance(cfg, AccelConfig):
@@ -140,70 +153,82 @@ class Requantizer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        cols = self._cfg.cols
-        p_bits = self._cfg.acc_bits + MULTIPLIER_BITS   # |acc * multiplier| < 2**(p_bits - 1)
-        s_bits = p_bits + 1                             # room for the rounding bias
+        cols, acc_bits = self._cfg.cols, self._cfg.acc_bits
+        p_bits = acc_bits + MULTIPLIER_BITS   # |acc * multiplier| < 2**(p_bits - 1)
+        s_bits = p_bits + 1                   # room for the rounding bias
         q_min, q_max = -(1 << (_OUT_BITS - 1)), (1 << (_OUT_BITS - 1)) - 1
+        sat = 1 << 9                          # stage 6 saturates s to -sat .. sat - 1
+        lo_bits = 16                          # low half of acc and of the multiplier
 
-        v1, v2 = Signal(), Signal()
-        en1, en2, en3 = Signal(), Signal(), Signal()
-        m.d.comb += [
-            en3.eq(~self.o.valid | self.o.ready),
-            en2.eq(~v2 | en3),
-            en1.eq(~v1 | en2),
-            self.i.ready.eq(en1),
-        ]
+        en = Signal()
+        m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
 
-        # The parameters travel with their vector, each field only as far as it is needed.
-        clamp_fields = {"zero_point": signed(_OUT_BITS), "mode": Activation,
-                        "relu6_max": signed(_OUT_BITS)}
-        par1 = Signal(data.StructLayout({"shift": unsigned(SHIFT_BITS), **clamp_fields}))
-        par2 = Signal(data.StructLayout(clamp_fields))
+        n_stages = self.LATENCY
+        valid = [Signal(name=f"v{j}") for j in range(1, n_stages)]
+        last = [Signal(name=f"last{j}") for j in range(1, n_stages)]
+        par = [Signal(RequantParams, name=f"par{j}") for j in range(1, n_stages)]
+        with m.If(en):
+            m.d.sync += [valid[0].eq(self.i.valid), last[0].eq(self.i.payload.last),
+                         par[0].eq(self.params)]
+            for j in range(1, n_stages - 1):
+                m.d.sync += [valid[j].eq(valid[j - 1]), last[j].eq(last[j - 1]),
+                             par[j].eq(par[j - 1])]
+            m.d.sync += [self.o.valid.eq(valid[-1]), self.o.payload.last.eq(last[-1])]
 
-        # Stage 1: products.
-        last1 = Signal()
-        prod = [Signal(signed(p_bits), name=f"prod{c}") for c in range(cols)]
-        with m.If(en1):
-            m.d.sync += [v1.eq(self.i.valid), last1.eq(self.i.payload.last)]
-            m.d.sync += [par1[name].eq(self.params[name]) for name in par1.shape().members]
-            for c in range(cols):
-                m.d.sync += prod[c].eq(self.i.payload.data[c] * self.params.multiplier)
+        def reg(shape, name, value):
+            """A pipeline register loaded with ``value`` when the pipeline moves."""
+            r = Signal(shape, name=name)
+            with m.If(en):
+                m.d.sync += r.eq(value)
+            return r
 
-        # Stage 2: round half away from zero, then arithmetic shift right.
-        last2 = Signal()
-        scaled = [Signal(signed(s_bits), name=f"scaled{c}") for c in range(cols)]
-        # (1 << shift) >> 1 is 2**(shift - 1), and 0 when shift == 0 (no rounding needed).
+        ml = self.params.multiplier[:lo_bits]
+        mh = self.params.multiplier[lo_bits:]
+        # hi/lo: the 2**32 and 2**0 terms side by side; mid: the two 2**16 terms.
+        hi_lo, mid = [], []
+        for c in range(cols):
+            acc = self.i.payload.data[c]
+            al, ah = acc[:lo_bits], acc[lo_bits:].as_signed()
+            # Stage 1: partial products.
+            ll = reg(unsigned(2 * lo_bits), f"pp_ll{c}", al * ml)
+            lh = reg(unsigned(lo_bits + MULTIPLIER_BITS - lo_bits), f"pp_lh{c}", al * mh)
+            hl = reg(signed(acc_bits), f"pp_hl{c}", ah * ml)
+            hh = reg(signed(acc_bits + MULTIPLIER_BITS - 2 * lo_bits), f"pp_hh{c}", ah * mh)
+            # Stage 2.
+            hi_lo.append(reg(signed(p_bits), f"hi_lo{c}", Cat(ll, hh).as_signed()))
+            mid.append(reg(signed(acc_bits + 2), f"mid{c}", hl + lh))
+
+        # Stage 4's bias: (1 << shift) >> 1 is 2**(shift - 1), and 0 when shift == 0.
+        p3 = par[2]
         half = Signal(unsigned(p_bits))
-        m.d.comb += half.eq((Const(1, p_bits + 1) << par1.shift) >> 1)
-        with m.If(en2):
-            m.d.sync += [v2.eq(v1), last2.eq(last1)]
-            m.d.sync += [par2[name].eq(par1[name]) for name in clamp_fields]
-            for c in range(cols):
-                # Ties away from zero: a negative product gets one less bias, so that
-                # floor((p + 2**(s-1) - 1) / 2**s) == -floor((-p + 2**(s-1)) / 2**s).
-                neg_tie = prod[c][-1] & (par1.shift != 0)
-                biased = Signal(signed(s_bits), name=f"biased{c}")
-                m.d.comb += biased.eq(prod[c] + half - neg_tie)
-                m.d.sync += scaled[c].eq(biased >> par1.shift)
-
-        # Stage 3: zero point, activation clamp, saturation to int8 (the output register).
+        m.d.comb += half.eq((Const(1, p_bits + 1) << p3.shift) >> 1)
+        # Stage 7's clamp bounds.
+        p6 = par[5]
         lo = Signal(signed(_OUT_BITS))
         hi = Signal(signed(_OUT_BITS))
-        with m.Switch(par2.mode):
+        with m.Switch(p6.mode):
             with m.Case(Activation.RELU):
-                m.d.comb += [lo.eq(par2.zero_point), hi.eq(q_max)]
+                m.d.comb += [lo.eq(p6.zero_point), hi.eq(q_max)]
             with m.Case(Activation.RELU6):
-                m.d.comb += [lo.eq(par2.zero_point), hi.eq(par2.relu6_max)]
+                m.d.comb += [lo.eq(p6.zero_point), hi.eq(p6.relu6_max)]
             with m.Default():   # NONE, and the reserved code 3
                 m.d.comb += [lo.eq(q_min), hi.eq(q_max)]
-        with m.If(en3):
-            m.d.sync += [self.o.valid.eq(v2), self.o.payload.last.eq(last2)]
-            for c in range(cols):
-                y = Signal(signed(s_bits + 1), name=f"shifted{c}")
-                floor = Signal(signed(s_bits + 1), name=f"floored{c}")
-                m.d.comb += [
-                    y.eq(scaled[c] + par2.zero_point),
-                    floor.eq(Mux(y < lo, lo, y)),
-                ]
+
+        for c in range(cols):
+            # Stage 3: the product.
+            prod = reg(signed(p_bits), f"prod{c}", hi_lo[c] + (mid[c] << lo_bits))
+            # Stage 4: round half away from zero: a negative product gets one less bias, so
+            # that floor((p + 2**(s-1) - 1) / 2**s) == -floor((-p + 2**(s-1)) / 2**s).
+            neg_tie = prod[-1] & (p3.shift != 0)
+            biased = reg(signed(s_bits), f"biased{c}", prod + half - neg_tie)
+            # Stage 5: arithmetic shift right.
+            scaled = reg(signed(s_bits), f"scaled{c}", biased >> par[3].shift)
+            # Stage 6: saturate to 10 bits, add the zero point.
+            narrow = Mux(scaled < -sat, -sat, Mux(scaled >= sat, sat - 1, scaled))
+            y = reg(signed(12), f"shifted{c}", narrow[:10].as_signed() + par[4].zero_point)
+            # Stage 7: activation clamp and int8 saturation into the output register.
+            floor = Signal(signed(12), name=f"floored{c}")
+            m.d.comb += floor.eq(Mux(y < lo, lo, y))
+            with m.If(en):
                 m.d.sync += self.o.payload.data[c].eq(Mux(floor > hi, hi, floor))
         return m

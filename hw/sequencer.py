@@ -32,6 +32,7 @@ import enum as py_enum
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
@@ -43,6 +44,7 @@ from .pe_array import PEArray
 from .params import AccelConfig
 from .program import DescriptorChecker, DescriptorError, LayerDescriptor, OutMode
 from .requant import Requantizer
+from .skid import SkidBuffer
 
 __all__ = ["EngineError", "COUNTER_NAMES", "Sequencer"]
 
@@ -60,6 +62,11 @@ class EngineError(py_enum.IntEnum):
 
 # Descriptor rule codes must not collide with the engine's own.
 assert max(e.value for e in DescriptorError) < min(e for e in EngineError if e)
+
+#: Depth of the FIFO between the C memory and the store path, in C words. Reads are issued
+#: ahead while fewer than this many words are in flight or waiting; 4 covers the two-cycle
+#: C read and the FIFO's own latency, so a store streams one word per cycle.
+_STORE_FIFO_DEPTH = 4
 
 #: The sequencer's counters, as named by the register block (``scanfuse.hw.regs.COUNTERS``).
 COUNTER_NAMES = ("cycles", "read_bytes", "write_bytes", "macs", "stalls", "compute_cycles")
@@ -148,6 +155,13 @@ class Sequencer(wiring.Component):
         m.submodules.requant = requant = Requantizer(cfg)
         m.submodules.pack8 = pack8 = RowPacker(cfg, 1)
         m.submodules.pack32 = pack32 = RowPacker(cfg, 4)
+        # Register slices cut the store path's ready chain (DMA write side -> packers ->
+        # requantiser -> C reads) into single-cycle hops for the FPGA clock.
+        m.submodules.q_skid = q_skid = SkidBuffer(8 * C)
+        m.submodules.wr_skid = wr_skid = SkidBuffer(DmaBeat(cfg))
+        # C words read for a store wait here; reads are issued only with room reserved.
+        m.submodules.c_fifo = c_fifo = SyncFIFOBuffered(width=g.c_word_bits,
+                                                        depth=_STORE_FIFO_DEPTH)
 
         desc_bits = Signal(layout.size)
         desc = layout(desc_bits)
@@ -161,6 +175,7 @@ class Sequencer(wiring.Component):
         kw = Signal(TILE_DIM_BITS)       # A words per row block (ceil(tk / AB))
         nw = Signal(TILE_DIM_BITS)       # B words per k row (ceil(tn / WB))
         nc = Signal(TILE_DIM_BITS)       # C words per m row (ceil(tn / C))
+        tmb = Signal(TILE_DIM_BITS)      # row blocks per A tile (ceil(tm / R))
         a_w0 = Signal(g.a_addr_bits)
         b_w0 = Signal(g.b_addr_bits)
         c_w0 = Signal(g.c_addr_bits)
@@ -185,11 +200,14 @@ class Sequencer(wiring.Component):
         ld_j = Signal(TILE_DIM_BITS)                 # beat within the row
         ld_lane = Signal(range(max(2, R)))           # A: row within the block
         ld_base = Signal(max(g.a_addr_bits, g.b_addr_bits, g.c_addr_bits))   # word of row start
+        ld_idx = Signal(TILE_DIM_BITS)               # first row's index (row or k) in DRAM
+        ld_prod = Signal(cfg.addr_bits)              # ld_idx * ld_stride, then added to ld_addr
         rd = self.dma_rd
         # The loader is its own FSM: the main FSM starts it with ``ld_go`` and these values.
         ld_go = Signal()
         go_tgt = Signal(_Target)
-        go_addr = Signal(cfg.addr_bits)
+        go_org = Signal(cfg.addr_bits)               # address = org + idx * stride
+        go_idx = Signal(TILE_DIM_BITS)
         go_row_bytes = Signal(TILE_DIM_BITS)
         go_rows = Signal(TILE_DIM_BITS)
         go_stride = Signal(cfg.addr_bits)
@@ -226,6 +244,7 @@ class Sequencer(wiring.Component):
         s_is_last = Signal()           # the store after a descriptor's last step
         s_int8 = Signal()
         s_addr = Signal(cfg.addr_bits)
+        s_prod = Signal(cfg.addr_bits)         # s_m0 * (C or P stride)
         s_row_bytes = Signal(TILE_DIM_BITS)
         s_stride = Signal(cfg.addr_bits)
         s_row = Signal(TILE_DIM_BITS)          # reader: row, word within row, row start word
@@ -233,7 +252,9 @@ class Sequencer(wiring.Component):
         s_nwords = Signal(TILE_DIM_BITS)
         s_ptr = Signal(g.c_addr_bits)
         s_reading = Signal()
-        s1_valid = Signal()                     # a C word on buf.c_rdata for the packers
+        s_pending = Signal(range(_STORE_FIFO_DEPTH + 1))   # C words read, not yet out of c_fifo
+        s1_valid = Signal()                     # a C word read for the store is on buf.c_rdata
+        s2_valid = Signal()                     # ... and on c_old
 
         # ===================================================================== compute
         f_active = Signal()
@@ -264,6 +285,11 @@ class Sequencer(wiring.Component):
         r1_we = Signal()
         r1_addr = Signal(g.c_addr_bits)
         r1_data = Signal(g.c_word_bits)
+        r2_valid = Signal()                     # r1 one cycle later, with the old C word
+        r2_we = Signal()
+        r2_addr = Signal(g.c_addr_bits)
+        r2_data = Signal(g.c_word_bits)
+        c_old = Signal(g.c_word_bits)           # buf.c_rdata registered: C reads take 2 cycles
 
         def dispatch_after_store():
             with m.If(s_is_last):
@@ -274,21 +300,22 @@ class Sequencer(wiring.Component):
         def begin_store(m0, mlen, n0, nlen, final, is_last):
             m.d.sync += [s_m0.eq(m0), s_mlen.eq(mlen), s_n0.eq(n0), s_nlen.eq(nlen),
                          s_final.eq(final), s_is_last.eq(is_last)]
-            m.next = "STORE_ADDR"
+            m.next = "STORE_MUL"
 
-        def go_load(target, addr, row_bytes, rows, stride, base):
-            """Start the loader (it is idle whenever this is called)."""
-            m.d.comb += [ld_go.eq(1), go_tgt.eq(target), go_addr.eq(addr),
+        def go_load(target, org, idx, row_bytes, rows, stride, base):
+            """Start the loader (it is idle whenever this is called) on the tile at DRAM
+            address ``org + idx * stride`` (the loader multiplies in its own cycle)."""
+            m.d.comb += [ld_go.eq(1), go_tgt.eq(target), go_org.eq(org), go_idx.eq(idx),
                          go_row_bytes.eq(row_bytes), go_rows.eq(rows), go_stride.eq(stride),
                          go_base.eq(base)]
 
         def load_a(step, base):
-            go_load(_Target.A, desc.a_base + step.m0 * desc.a_stride + step.k0, step.k_len,
-                    step.m_len, desc.a_stride, base)
+            go_load(_Target.A, desc.a_base + step.k0, step.m0, step.k_len, step.m_len,
+                    desc.a_stride, base)
 
         def load_b(step, base):
-            go_load(_Target.B, desc.b_base + step.k0 * desc.b_stride + step.n0, step.n_len,
-                    step.k_len, desc.b_stride, base)
+            go_load(_Target.B, desc.b_base + step.n0, step.k0, step.n_len, step.k_len,
+                    desc.b_stride, base)
 
         with m.FSM(name="seq") as fsm:
             with m.State("IDLE"):
@@ -336,19 +363,22 @@ class Sequencer(wiring.Component):
                     kw.eq((desc.tk + (AB - 1)) >> lAB),
                     nw.eq((desc.tn + (WB - 1)) >> lWB),
                     nc.eq((desc.tn + (C - 1)) >> lC),
+                    tmb.eq((desc.tm + (R - 1)) >> lR),
                     a_w0.eq(desc.a_off >> exact_log2(R * AB)),
                     b_w0.eq(desc.b_off >> lWB),
                     c_w0.eq(desc.c_off >> lC),
                     int8_out.eq(desc.out_mode == OutMode.INT8),
                 ]
-                with m.If(checker.error != DescriptorError.NONE):
-                    m.d.sync += self.error.eq(checker.error.as_value())
-                    m.next = "DRAIN"
-                with m.Else():
-                    m.next = "SETUP"
+                # The checker's verdict comes with its done strobe (LATENCY cycles).
+                with m.If(checker.done):
+                    with m.If(checker.error != DescriptorError.NONE):
+                        m.d.sync += self.error.eq(checker.error.as_value())
+                        m.next = "DRAIN"
+                    with m.Else():
+                        m.next = "SETUP"
 
             with m.State("SETUP"):
-                m.d.sync += [a_half.eq(((desc.tm + (R - 1)) >> lR) * kw),
+                m.d.sync += [a_half.eq(tmb * kw),
                              b_half.eq(desc.tk * nw), cur_a.eq(0), cur_b.eq(0),
                              nx_valid.eq(0), pf_a.eq(0), pf_b.eq(0)]
                 m.next = "WALK"
@@ -371,14 +401,17 @@ class Sequencer(wiring.Component):
                         m.next = "LOAD_A"
 
             # ---------------------------------------------------------------- store a C tile
+            with m.State("STORE_MUL"):
+                m.d.sync += s_prod.eq(s_m0 * Mux(s_final, desc.c_stride, desc.p_stride))
+                m.next = "STORE_ADDR"
+
             with m.State("STORE_ADDR"):
                 final_int8 = s_final & int8_out
                 m.d.sync += [
                     s_int8.eq(final_int8),
-                    s_addr.eq(Mux(s_final,
-                                  desc.c_base + s_m0 * desc.c_stride
-                                  + Mux(int8_out, s_n0, s_n0 << 2),
-                                  desc.p_base + s_m0 * desc.p_stride + (s_n0 << 2))),
+                    s_addr.eq(s_prod + Mux(s_final,
+                                           desc.c_base + Mux(int8_out, s_n0, s_n0 << 2),
+                                           desc.p_base + (s_n0 << 2))),
                     s_row_bytes.eq(Mux(final_int8, s_nlen, s_nlen << 2)),
                     s_stride.eq(Mux(s_final, desc.c_stride, desc.p_stride)),
                     s_row.eq(0), s_w.eq(0), s_ptr.eq(c_w0),
@@ -404,7 +437,6 @@ class Sequencer(wiring.Component):
 
             with m.State("STORE_DATA"):
                 with m.If(self.dma_wr.valid & self.dma_wr.ready & self.dma_wr.payload.last):
-                    m.d.sync += s1_valid.eq(0)
                     dispatch_after_store()
 
             # ---------------------------------------------------------------- loads
@@ -432,8 +464,8 @@ class Sequencer(wiring.Component):
 
             with m.State("LOAD_C"):
                 with m.If(st.load_c):
-                    go_load(_Target.C, desc.p_base + st.m0 * desc.p_stride + (st.n0 << 2),
-                            st.n_len << 2, st.m_len, desc.p_stride, c_w0)
+                    go_load(_Target.C, desc.p_base + (st.n0 << 2), st.m0, st.n_len << 2,
+                            st.m_len, desc.p_stride, c_w0)
                     m.next = "WAIT_C"
                 with m.Else():
                     m.next = "COMPUTE_START"
@@ -460,7 +492,7 @@ class Sequencer(wiring.Component):
 
             with m.State("COMPUTE"):
                 m.d.sync += cnt["compute_cycles"].eq(cnt["compute_cycles"] + 1)
-                computed = o_done & ~r1_valid
+                computed = o_done & ~r1_valid & ~r2_valid
                 if double:
                     # Pop the next step and prefetch its A and B into the free halves.
                     with m.If(~nx_valid & ~st.last):
@@ -528,11 +560,19 @@ class Sequencer(wiring.Component):
             with m.State("L_IDLE"):
                 m.d.comb += ld_idle.eq(1)
                 with m.If(ld_go):
-                    m.d.sync += [ld_tgt.eq(go_tgt), ld_addr.eq(go_addr),
+                    m.d.sync += [ld_tgt.eq(go_tgt), ld_addr.eq(go_org), ld_idx.eq(go_idx),
                                  ld_row_bytes.eq(go_row_bytes), ld_rows.eq(go_rows),
                                  ld_stride.eq(go_stride), ld_base.eq(go_base),
                                  ld_j.eq(0), ld_lane.eq(0)]
-                    m.next = "L_CMD"
+                    m.next = "L_MUL"
+            # The tile's DRAM address in two registered steps (a 16 x 32-bit product, then a
+            # 32-bit sum), off the FPGA's critical path; two cycles per tile load.
+            with m.State("L_MUL"):
+                m.d.sync += ld_prod.eq(ld_idx * ld_stride)
+                m.next = "L_ADD"
+            with m.State("L_ADD"):
+                m.d.sync += ld_addr.eq(ld_addr + ld_prod)
+                m.next = "L_CMD"
             with m.State("L_CMD"):
                 m.d.comb += [
                     self.dma_cmd.valid.eq(1),
@@ -638,11 +678,15 @@ class Sequencer(wiring.Component):
                         m.d.sync += o_done.eq(1)
             with m.Else():
                 m.d.sync += o_ptr.eq(o_ptr + nc)
-        old = buf.c_rdata
+        # The C word read with a result row arrives on buf.c_rdata one cycle later and is
+        # registered into c_old (off the memory's clock-to-output path); the sum is written
+        # back two cycles after the read. Rows of one compute phase touch distinct words.
+        m.d.sync += [c_old.eq(buf.c_rdata), r2_valid.eq(r1_valid), r2_we.eq(r1_we),
+                     r2_addr.eq(r1_addr), r2_data.eq(r1_data)]
         summed = Signal(g.c_word_bits)
         for c in range(C):
-            a32 = old.word_select(c, 32).as_signed()
-            b32 = r1_data.word_select(c, 32).as_signed()
+            a32 = c_old.word_select(c, 32).as_signed()
+            b32 = r2_data.word_select(c, 32).as_signed()
             m.d.comb += summed.word_select(c, 32).eq(Mux(fresh, b32, a32 + b32))
 
         # --- C memory: written by loads (partial sums) and by the accumulation; read by the
@@ -652,44 +696,54 @@ class Sequencer(wiring.Component):
             m.d.comb += [buf.c_waddr.eq(ld_base + (ld_j >> c_shift)),
                          buf.c_wdata.eq(Cat(*([beat] * g.c_lanes))),
                          buf.c_wen.eq(1 << ld_j[:c_shift] if g.c_lanes > 1 else 1)]
-        with m.Elif(r1_valid & r1_we):
-            m.d.comb += [buf.c_waddr.eq(r1_addr), buf.c_wdata.eq(summed),
+        with m.Elif(r2_valid & r2_we):
+            m.d.comb += [buf.c_waddr.eq(r2_addr), buf.c_wdata.eq(summed),
                          buf.c_wen.eq((1 << g.c_lanes) - 1)]
 
-        # --- store: read C words row by row into a packer (through the requantiser) ---
+        # --- store: read C words row by row into c_fifo, then through the requantiser (int8)
+        # or straight (int32) into a row packer, then a register slice to the DMA. A read is
+        # issued only while fewer than _STORE_FIFO_DEPTH words are in flight or queued, so the
+        # FIFO never overflows and the reads never wait on the DMA combinationally. ---
         storing = fsm.ongoing("STORE_DATA")
-        sink_ready = Mux(s_int8, requant.i.ready, pack32.i.ready)
-        s_adv = ~s1_valid | sink_ready
+        s_issue = storing & s_reading & (s_pending != _STORE_FIFO_DEPTH)
+        fifo_take = c_fifo.r_rdy & c_fifo.r_en
+        m.d.sync += [s1_valid.eq(s_issue), s2_valid.eq(s1_valid),
+                     s_pending.eq(s_pending + s_issue - fifo_take)]
         with m.If(computing):
             m.d.comb += [buf.c_raddr.eq(o_ptr),
                          buf.c_ren.eq(1)]
         with m.Else():
-            m.d.comb += [buf.c_raddr.eq(s_ptr + s_w), buf.c_ren.eq(s_adv)]
-        with m.If(storing & s_adv):
-            m.d.sync += s1_valid.eq(s_reading)
-            with m.If(s_reading):
-                with m.If(s_w != s_nwords - 1):
-                    m.d.sync += s_w.eq(s_w + 1)
-                with m.Else():
-                    m.d.sync += [s_w.eq(0), s_ptr.eq(s_ptr + nc), s_row.eq(s_row + 1)]
-                    with m.If(s_row == s_mlen - 1):
-                        m.d.sync += s_reading.eq(0)
+            m.d.comb += [buf.c_raddr.eq(s_ptr + s_w), buf.c_ren.eq(s_issue)]
+        with m.If(s_issue):
+            with m.If(s_w != s_nwords - 1):
+                m.d.sync += s_w.eq(s_w + 1)
+            with m.Else():
+                m.d.sync += [s_w.eq(0), s_ptr.eq(s_ptr + nc), s_row.eq(s_row + 1)]
+                with m.If(s_row == s_mlen - 1):
+                    m.d.sync += s_reading.eq(0)
         m.d.comb += [
+            c_fifo.w_en.eq(s2_valid),
+            c_fifo.w_data.eq(c_old),
+            c_fifo.r_en.eq(Mux(s_int8, requant.i.ready, pack32.i.ready)),
             requant.params.eq(desc.requant),
-            requant.i.valid.eq(s1_valid & s_int8),
-            requant.i.payload.data.eq(buf.c_rdata),
-            pack32.i.valid.eq(s1_valid & ~s_int8),
-            pack32.i.payload.eq(buf.c_rdata),
-            pack8.i.valid.eq(requant.o.valid),
-            pack8.i.payload.eq(requant.o.payload.data.as_value()),
-            requant.o.ready.eq(pack8.i.ready),
+            requant.i.valid.eq(c_fifo.r_rdy & s_int8),
+            requant.i.payload.data.eq(c_fifo.r_data),
+            pack32.i.valid.eq(c_fifo.r_rdy & ~s_int8),
+            pack32.i.payload.eq(c_fifo.r_data),
+            q_skid.i.valid.eq(requant.o.valid),
+            q_skid.i.payload.eq(requant.o.payload.data.as_value()),
+            requant.o.ready.eq(q_skid.i.ready),
         ]
+        wiring.connect(m, q_skid.o, pack8.i)
         with m.If(s_int8):
-            m.d.comb += [self.dma_wr.valid.eq(pack8.o.valid),
-                         self.dma_wr.payload.eq(pack8.o.payload),
-                         pack8.o.ready.eq(self.dma_wr.ready)]
+            m.d.comb += [wr_skid.i.valid.eq(pack8.o.valid),
+                         wr_skid.i.payload.eq(pack8.o.payload),
+                         pack8.o.ready.eq(wr_skid.i.ready)]
         with m.Else():
-            m.d.comb += [self.dma_wr.valid.eq(pack32.o.valid),
-                         self.dma_wr.payload.eq(pack32.o.payload),
-                         pack32.o.ready.eq(self.dma_wr.ready)]
+            m.d.comb += [wr_skid.i.valid.eq(pack32.o.valid),
+                         wr_skid.i.payload.eq(pack32.o.payload),
+                         pack32.o.ready.eq(wr_skid.i.ready)]
+        m.d.comb += [self.dma_wr.valid.eq(wr_skid.o.valid),
+                     self.dma_wr.payload.eq(wr_skid.o.payload),
+                     wr_skid.o.ready.eq(self.dma_wr.ready)]
         return m

@@ -217,19 +217,19 @@ def test_accumulator_wraps_like_int32():
 
 @pytest.mark.parametrize("rows,cols", SIZES)
 def test_latency(rows, cols):
-    """Row r of a block is on `o` cols + 2 + r cycles after its last k step was accepted."""
+    """Row r of a block is on `o` cols + 3 + r cycles after its last k step was accepted."""
     cfg = AccelConfig(rows=rows, cols=cols)
     blocks = make_blocks(cfg, [3], np.random.default_rng(7))
     _, accepted, beats = run(cfg, blocks)
     check_results(cfg, blocks, beats)
     assert accepted == [0, 1, 2]
-    assert [c for c, *_ in beats] == [2 + cols + 2 + r for r in range(rows)]
+    assert [c for c, *_ in beats] == [2 + cols + 3 + r for r in range(rows)]
 
 
 @pytest.mark.parametrize("rows,cols", SIZES)
 def test_throughput_back_to_back(rows, cols):
     """No stalls, K = 2 * (rows + cols): every cycle accepts a k step, blocks overlap, and
-    the skew is paid once: N blocks take exactly N * K + rows + cols + 1 cycles."""
+    the skew is paid once: N blocks take exactly N * K + rows + cols + 2 cycles."""
     cfg = AccelConfig(rows=rows, cols=cols)
     k, n = 2 * (rows + cols), 4 if rows * cols < 64 else 3
     blocks = make_blocks(cfg, [k] * n, np.random.default_rng(rows * cols))
@@ -237,7 +237,7 @@ def test_throughput_back_to_back(rows, cols):
     check_results(cfg, blocks, beats)
     assert accepted == list(range(n * k))                       # 100 % >= 90 % target
     total = beats[-1][0] + 1
-    assert total == n * k + rows + cols + 1
+    assert total == n * k + rows + cols + 2
     # Each block's rows leave one per cycle, K cycles after the previous block's.
     starts = [beats[i * rows][0] for i in range(n)]
     assert np.diff(starts).tolist() == [k] * (n - 1)

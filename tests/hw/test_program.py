@@ -258,15 +258,24 @@ def random_descriptor(rng: random.Random, cfg: AccelConfig) -> DescriptorFields:
 
 
 async def check_bench(ctx, dut, cases, results):
-    """Present one descriptor per cycle; its verdict is registered at the next clock edge."""
-    for f in cases:
-        ctx.set(dut.desc.as_value(), int.from_bytes(pack(f, dut.cfg, check=False), "little"))
-        ctx.set(dut.valid, 1)
+    """Present one descriptor per cycle (the checker is fully pipelined); each verdict is on
+    ``error``, with ``done`` high, LATENCY clock edges later, and nothing else raises ``done``."""
+    lat = DescriptorChecker.LATENCY
+    for t in range(len(cases) + lat):
+        if t < len(cases):
+            ctx.set(dut.desc.as_value(),
+                    int.from_bytes(pack(cases[t], dut.cfg, check=False), "little"))
+            ctx.set(dut.valid, 1)
+        else:
+            ctx.set(dut.valid, 0)
+            ctx.set(dut.desc.as_value(), 0)              # would be ZERO_DIM if it were checked
         await ctx.tick()
-        assert ctx.get(dut.done) == 1
-        results.append((f, ctx.get(dut.error)))
-    ctx.set(dut.valid, 0)
-    ctx.set(dut.desc.as_value(), 0)                      # would be ZERO_DIM if it were checked
+        j = t - lat + 1                                  # the case whose verdict is out now
+        if 0 <= j < len(cases):
+            assert ctx.get(dut.done) == 1
+            results.append((cases[j], ctx.get(dut.error)))
+        else:
+            assert ctx.get(dut.done) == 0
     await ctx.tick()
     assert ctx.get(dut.done) == 0
     assert ctx.get(dut.error) == results[-1][1]          # held until the next descriptor
@@ -314,7 +323,7 @@ def test_checker_verilog_lint(tmp_path):
 def test_checker_rejects_bad_cfg():
     with pytest.raises(TypeError, match="AccelConfig"):
         DescriptorChecker(3)
-    assert DescriptorChecker.LATENCY == 1
+    assert DescriptorChecker.LATENCY == 2
 
 
 # --- Driver: compile real plans ----------------------------------------------------------------
