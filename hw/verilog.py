@@ -9,6 +9,7 @@ switched off; each is a property of Amaranth's Verilog back end, not of the desi
 """
 
 import argparse
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -19,7 +20,20 @@ from amaranth.back import verilog
 from .engine import Engine
 from .params import AccelConfig
 
-__all__ = ["LINT_WAIVERS", "engine_verilog", "write_engine", "lint"]
+__all__ = ["LINT_WAIVERS", "source_hash", "engine_verilog", "write_engine", "lint"]
+
+_HW_DIR = Path(__file__).resolve().parent
+
+
+def source_hash(*extra: Path) -> str:
+    """Hash of the engine's sources (``hw/*.py``), the Amaranth version and ``extra`` files:
+    12 hex digits naming what a build (Verilog, simulator, FPGA report) was made from."""
+    import amaranth
+    h = hashlib.sha256(amaranth.__version__.encode())
+    for path in sorted(_HW_DIR.glob("*.py")) + sorted(extra):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:12]
 
 #: Verilator warning classes waived for generated Verilog, with the reason.
 LINT_WAIVERS = {

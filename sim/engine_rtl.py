@@ -16,7 +16,6 @@ it.
 import contextlib
 import dataclasses
 import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -24,11 +23,11 @@ import tempfile
 from pathlib import Path
 
 from ..hw.params import AccelConfig
+from ..hw.verilog import source_hash
 
 __all__ = ["build_root", "config_tag", "source_hash", "locked", "engine_verilog", "icarus_build",
            "run_icarus", "write_run_files", "read_run_files"]
 
-_HW_DIR = Path(__file__).resolve().parent.parent / "hw"
 
 
 def build_root() -> Path:
@@ -41,16 +40,6 @@ def config_tag(cfg: AccelConfig) -> str:
     tag = (f"{cfg.name}-b{cfg.axi_data_bits}-ad{cfg.addr_bits}-a{cfg.a_entries}-b{cfg.b_entries}"
            f"-c{cfg.c_entries}")
     return tag + ("-db" if cfg.double_buffer else "")
-
-
-def source_hash(*extra: Path) -> str:
-    """Hash of the engine's sources (``hw/*.py``), the Amaranth version and ``extra`` files."""
-    import amaranth
-    h = hashlib.sha256(amaranth.__version__.encode())
-    for path in sorted(_HW_DIR.glob("*.py")) + sorted(extra):
-        h.update(path.name.encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()[:12]
 
 
 @contextlib.contextmanager

@@ -136,7 +136,10 @@ def regress_mobilenetv2(cfg: AccelConfig = AccelConfig(), *, layers: "list[str] 
                         seed: int = 0, p_ready: float = 1.0, p_valid: float = 1.0,
                         out=sys.stdout) -> list[dict]:
     """Every MobileNetV2 pointwise layer at full size, planned for ``cfg.buffer_model()``, run
-    with int8 requantised output; bit-exact and counter checks, one table row per layer."""
+    with int8 requantised output; bit-exact and counter checks, one table row per layer.
+
+    Returns one dict per layer run: :func:`~scanfuse.driver.run.case_report`'s keys plus
+    ``layer`` (name), ``M``, ``K``, ``N`` (the layer's GEMM) and ``wall_seconds``."""
     from ..driver.run import layer_case, check_run, case_report
     from ..network import get_network
     net = get_network("mobilenetv2")
@@ -155,9 +158,9 @@ def regress_mobilenetv2(cfg: AccelConfig = AccelConfig(), *, layers: "list[str] 
         wall = time.perf_counter() - t0
         check = check_run(case, run)
         rep = case_report(case, run, check)
-        rep["wall_seconds"] = round(wall, 2)
-        rows.append(rep)
         g, t = case.plans[0].gemm, case.plans[0].tiling
+        rep.update(layer=layer.name, M=g.M, K=g.K, N=g.N, wall_seconds=round(wall, 2))
+        rows.append(rep)
         print(f"{layer.name:<11} {f'{g.M},{g.K},{g.N}':>15} {f'{t.tm},{t.tn},{t.tk}':>13} "
               f"{t.loop_order + '/' + t.visit_order.value:>9} {rep['cycles']:>10,} "
               f"{rep['roofline_cycles']:>9,} {rep['utilization']:>6.3f} "

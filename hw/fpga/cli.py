@@ -7,6 +7,7 @@ imported when the command runs.
 import json
 import sys
 
+from ...errors import InvalidOptionError
 from .boards import board_names
 
 __all__ = ["add_parser", "command"]
@@ -41,11 +42,25 @@ def add_parser(sub, parser_class) -> None:
     p.add_argument("--out", metavar="DIR",
                    help="output directory (default build/fpga/BOARD.rRcC.TOP)")
     p.add_argument("--json", action="store_true", help="print the report as one JSON document")
+    p.add_argument("--layers", action="store_true",
+                   help="no build: run MobileNetV2's pointwise layers on Verilator for this "
+                        "array and report utilisation, achieved GOPS and the DRAM bandwidth "
+                        "each needs at Fmax (--fmax, or fmax_mhz of report.json in the output "
+                        "directory); writes layers.json and layers.md there")
+    p.add_argument("--fmax", type=float, metavar="MHZ",
+                   help="with --layers: the clock in MHz instead of the report's fmax_mhz")
+    p.add_argument("--double-buffer", action="store_true",
+                   help="with --layers: the double-buffered engine")
 
 
 def command(args, console) -> int:
     from .flow import FlowError, parse_array, report_markdown, run_flow
 
+    if args.layers:
+        from .layers import command as layers_command
+        return layers_command(args, console)
+    if args.fmax is not None or args.double_buffer:
+        raise InvalidOptionError("--fmax and --double-buffer apply to --layers only")
     rows, cols = parse_array(args.array)
     try:
         report = run_flow(args.board, rows, cols, args.out, top=args.top, freq_mhz=args.freq,

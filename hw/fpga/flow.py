@@ -36,6 +36,7 @@ from pathlib import Path
 
 from ...errors import InvalidOptionError
 from ..params import AccelConfig
+from ..verilog import source_hash
 from .boards import Board, get_board
 
 __all__ = ["FlowError", "TOPS", "STEPS", "DSP_MODES", "PE_MULTIPLIERS", "find_tool",
@@ -305,6 +306,8 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
         report["dsp_fallback"] = (f"the device has {board.dsp_blocks} MULT18X18D; tried "
                                   + "; ".join(tried))
     report["tools"] = {"yosys": yosys_version}
+    # What the build was made from: a later Fmax lookup (scanfuse fpga --layers) compares it.
+    report["engine_sources"] = source_hash()
     report["resources"] = resources
     by_source = dsp_sources(json.loads((out / f"{name}.json").read_text()))
     report["dsp"] = {"mode": mode, "pe_multipliers": rows * cols,
