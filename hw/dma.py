@@ -424,6 +424,7 @@ class TileDMA(wiring.Component):
         wr = self.wr
         wb = data.View(_BurstDesc(lane_bits), burst_q.r_data)
         w_beat = Signal(8)                 # beat index inside the head burst
+        w_beat0 = Signal(init=1)           # w_beat == 0, as a register
         w_left = Signal(TILE_DIM_BITS)     # row bytes not yet put on W
         w_in_left = Signal(TILE_DIM_BITS)  # row bytes not yet taken from wr
         w_hold = Signal(8 * nb)
@@ -436,27 +437,35 @@ class TileDMA(wiring.Component):
         cnt = Signal(range(nb + 1))
         in_cnt = Signal(range(nb + 1))
         need_in = Signal()
+        # left - avail and in_left - nb: their signs give the two min()s and the bytes left
+        # after this beat, from one adder each instead of a compare, a mux and a subtract.
+        over = Signal(signed(TILE_DIM_BITS + 2))
+        in_over = Signal(signed(TILE_DIM_BITS + 2))
         slot = Signal()
         go = Signal()
         shift = Signal(range(nb + 1))
         cur = Signal(8 * nb)
         strb = Signal(nb)
         m.d.comb += [
-            row_init.eq(wb.first & (w_beat == 0)),
+            row_init.eq(wb.first & w_beat0),
             left.eq(Mux(row_init, wb.n, w_left)),
             in_left.eq(Mux(row_init, wb.n, w_in_left)),
             start.eq(Mux(row_init, wb.off, 0)),
             avail.eq(nb - start),
-            cnt.eq(Mux(left > avail, avail, left)),
-            in_cnt.eq(Mux(in_left > nb, nb, in_left)),
+            over.eq(left + start - nb),                     # left - avail
+            in_over.eq(in_left - nb),
+            cnt.eq(Mux(over[-1], left, avail)),
+            in_cnt.eq(Mux(in_over[-1], in_left, nb)),
             need_in.eq(in_left != 0),
             slot.eq(burst_q.r_rdy & (~bus.wvalid | bus.wready)),
             wr.ready.eq(slot & need_in),
             go.eq(slot & (~need_in | wr.valid)),
             shift.eq(nb - wb.off),
             cur.eq(Mux(need_in, wr.payload.data, 0)),
-            # lanes [start, start + cnt); lane nb-1 is never below `start` (no constant compare)
-            strb.eq(Cat(((start <= i) if i < nb - 1 else C(1)) & (i < start + cnt)
+            # lanes [start, start + cnt) = lanes i >= start with i - start < left (cnt is left
+            # or all lanes from start); lane nb-1 is never below `start`.
+            strb.eq(Cat(((start <= i) if i < nb - 1 else C(1))
+                        & ((left[lane_bits:] != 0) | (left[:lane_bits] > (i - start)[:lane_bits]))
                         for i in range(nb))),
         ]
         with m.If(bus.wready):
@@ -468,15 +477,16 @@ class TileDMA(wiring.Component):
                 bus.wstrb.eq(strb),
                 bus.wlast.eq(w_beat == wb.len),
                 w_cnt.eq(cnt),
-                w_left.eq(left - cnt),
+                w_left.eq(Mux(over[-1], 0, over)),
                 w_in_left.eq(in_left),
                 w_beat.eq(w_beat + 1),
+                w_beat0.eq(0),
             ]
             with m.If(w_beat == wb.len):
                 m.d.comb += burst_q.r_en.eq(1)
-                m.d.sync += w_beat.eq(0)
+                m.d.sync += [w_beat.eq(0), w_beat0.eq(1)]
             with m.If(need_in):
-                m.d.sync += [w_hold.eq(cur), w_in_left.eq(in_left - in_cnt)]
+                m.d.sync += [w_hold.eq(cur), w_in_left.eq(Mux(in_over[-1], 0, in_over))]
                 row_end = in_left <= nb
                 with m.If((wr.payload.count != in_cnt) | (wr.payload.row_last != row_end) |
                           (wr.payload.last != (row_end & wb.last_row))):
