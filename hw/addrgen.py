@@ -372,24 +372,26 @@ class TileAddressGenerator(wiring.Component):
             m.d.comb += [code.eq(AddrGenError.NONE), legal.eq(1)]
 
         with m.If(self.desc.valid & self.desc.ready):
-            m.d.sync += self.error.eq(code)
-            with m.If(legal):
-                m.d.sync += [
-                    running.eq(1), first.eq(1), chg.eq(0b111), prev_k_last.eq(0),
-                    order.eq(d.loop_order), scan.eq(d.visit == Visit.SCAN),
-                    [r.eq(0) for r in prev_c],
-                ]
-                by_letter = {"m": (d.M, d.tm), "n": (d.N, d.tn), "k": (d.K, d.tk)}
-                with m.Switch(d.loop_order):
-                    for lo in LoopOrder:
-                        with _order_case(m, lo):
-                            for lv, x in enumerate(lo.letters):
-                                # Tile <= dim was checked, so the first tile is a full one.
-                                m.d.sync += [dim[lv].eq(by_letter[x][0]),
-                                             tile[lv].eq(by_letter[x][1]),
-                                             length[lv].eq(by_letter[x][1])]
-                for lv in levels:
-                    m.d.sync += [idx[lv].eq(0), off[lv].eq(0), back[lv].eq(0)]
+            # The walk state is loaded whatever the verdict (harmless while idle); only
+            # `running` waits on it, so the checks' compare chains feed one flip-flop rather
+            # than the enables of every walk register (an FPGA timing path, docs/fpga.md).
+            m.d.sync += [
+                self.error.eq(code), running.eq(legal),
+                first.eq(1), chg.eq(0b111), prev_k_last.eq(0),
+                order.eq(d.loop_order), scan.eq(d.visit == Visit.SCAN),
+                [r.eq(0) for r in prev_c],
+            ]
+            by_letter = {"m": (d.M, d.tm), "n": (d.N, d.tn), "k": (d.K, d.tk)}
+            with m.Switch(d.loop_order):
+                for lo in LoopOrder:
+                    with _order_case(m, lo):
+                        for lv, x in enumerate(lo.letters):
+                            # A legal tile is <= its dim, so the first tile is a full one.
+                            m.d.sync += [dim[lv].eq(by_letter[x][0]),
+                                         tile[lv].eq(by_letter[x][1]),
+                                         length[lv].eq(by_letter[x][1])]
+            for lv in levels:
+                m.d.sync += [idx[lv].eq(0), off[lv].eq(0), back[lv].eq(0)]
 
         # --- Advance the walk when the current record is taken ---------------------------
         # The innermost level not at its end steps; the levels inside it restart (raster)
