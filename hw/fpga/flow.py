@@ -250,6 +250,9 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
 
     wall: dict[str, float] = {}
     t0 = time.monotonic()
+    # Hashed before elaboration: the sources the design is built from, even if they are
+    # edited while Yosys and nextpnr run. A later Fmax lookup (--layers) compares it.
+    sources = source_hash()
     platform = board.make_platform()
     report: dict = {
         "board": board.name, "device": platform.device, "package": platform.package,
@@ -306,8 +309,7 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
         report["dsp_fallback"] = (f"the device has {board.dsp_blocks} MULT18X18D; tried "
                                   + "; ".join(tried))
     report["tools"] = {"yosys": yosys_version}
-    # What the build was made from: a later Fmax lookup (scanfuse fpga --layers) compares it.
-    report["engine_sources"] = source_hash()
+    report["engine_sources"] = sources
     report["resources"] = resources
     by_source = dsp_sources(json.loads((out / f"{name}.json").read_text()))
     report["dsp"] = {"mode": mode, "pe_multipliers": rows * cols,

@@ -21,6 +21,7 @@ from scanfuse.hw.fpga.flow import (PE_MULTIPLIERS, FlowError, critical_path_summ
 from scanfuse.hw.fpga.engine_image import default_gemm
 from scanfuse.hw.fpga.selftest import ScriptOp, checksum
 from scanfuse.hw.fpga.top import SelfTestTop, ecp5_pll_params, selftest_image
+from scanfuse.hw.verilog import source_hash
 from scanfuse.hw.params import AccelConfig
 from scanfuse.errors import InvalidOptionError
 from scanfuse.plan import Gemm
@@ -285,6 +286,7 @@ def test_yosys_maps_a_2x2_selftest_build(tmp_path):
     assert res["LUT4"] > 100 and res["TRELLIS_FF"] > 100 and res["DP16KD"] >= 1
     assert res["EHXPLLL"] == 1 and res["TRELLIS_IO"] == 10   # clock, button, 8 LEDs
     assert report["dsp"]["by_source"]["pe_array.py"] == 4 and report["dsp"]["pe_macs_on_dsp"]
+    assert report["engine_sources"] == source_hash()      # what it was built from
     stat = json.loads((tmp_path / "scanfuse_r2c2.stat.json").read_text())
     generic = {c for c in stat["design"]["num_cells_by_type"]
                if c.startswith("$") and c != "$scopeinfo"}
