@@ -302,6 +302,13 @@ class Sequencer(wiring.Component):
                          s_final.eq(final), s_is_last.eq(is_last)]
             m.next = "STORE_MUL"
 
+        def issue_cmd(write, addr, row_bytes, rows, stride):
+            """Offer one DMA command this cycle (FETCH_CMD, STORE_CMD, the loader's L_CMD;
+            never two in one cycle); the caller moves on when ``dma_cmd.ready``."""
+            p = self.dma_cmd.payload
+            m.d.comb += [self.dma_cmd.valid.eq(1), p.write.eq(write), p.addr.eq(addr),
+                         p.row_bytes.eq(row_bytes), p.rows.eq(rows), p.stride.eq(stride)]
+
         def go_load(target, org, idx, row_bytes, rows, stride, base):
             """Start the loader (it is idle whenever this is called) on the tile at DRAM
             address ``org + idx * stride`` (the loader multiplies in its own cycle)."""
@@ -333,14 +340,7 @@ class Sequencer(wiring.Component):
                         m.next = "FETCH_CMD"
 
             with m.State("FETCH_CMD"):
-                m.d.comb += [
-                    self.dma_cmd.valid.eq(1),
-                    self.dma_cmd.payload.write.eq(0),
-                    self.dma_cmd.payload.addr.eq(prog_ptr),
-                    self.dma_cmd.payload.row_bytes.eq(layout.size_bytes),
-                    self.dma_cmd.payload.rows.eq(1),
-                    self.dma_cmd.payload.stride.eq(0),
-                ]
+                issue_cmd(0, prog_ptr, layout.size_bytes, 1, 0)
                 with m.If(self.dma_cmd.ready):
                     m.d.sync += [beat_idx.eq(0), prog_ptr.eq(prog_ptr + layout.size_bytes),
                                  desc_left.eq(desc_left - 1)]
@@ -424,14 +424,7 @@ class Sequencer(wiring.Component):
                 m.next = "STORE_CMD"
 
             with m.State("STORE_CMD"):
-                m.d.comb += [
-                    self.dma_cmd.valid.eq(1),
-                    self.dma_cmd.payload.write.eq(1),
-                    self.dma_cmd.payload.addr.eq(s_addr),
-                    self.dma_cmd.payload.row_bytes.eq(s_row_bytes),
-                    self.dma_cmd.payload.rows.eq(s_mlen),
-                    self.dma_cmd.payload.stride.eq(s_stride),
-                ]
+                issue_cmd(1, s_addr, s_row_bytes, s_mlen, s_stride)
                 with m.If(self.dma_cmd.ready):
                     m.next = "STORE_DATA"
 
@@ -574,14 +567,7 @@ class Sequencer(wiring.Component):
                 m.d.sync += ld_addr.eq(ld_addr + ld_prod)
                 m.next = "L_CMD"
             with m.State("L_CMD"):
-                m.d.comb += [
-                    self.dma_cmd.valid.eq(1),
-                    self.dma_cmd.payload.write.eq(0),
-                    self.dma_cmd.payload.addr.eq(ld_addr),
-                    self.dma_cmd.payload.row_bytes.eq(ld_row_bytes),
-                    self.dma_cmd.payload.rows.eq(ld_rows),
-                    self.dma_cmd.payload.stride.eq(ld_stride),
-                ]
+                issue_cmd(0, ld_addr, ld_row_bytes, ld_rows, ld_stride)
                 with m.If(self.dma_cmd.ready):
                     m.next = "L_DATA"
             with m.State("L_DATA"):

@@ -24,7 +24,7 @@ from cocotbext.axi.stream import define_stream
 
 from scanfuse.hw.dma import DmaBeat, DmaCommand
 from scanfuse.hw.params import AccelConfig
-from scanfuse.sim.cocotb_util import random_pause
+from scanfuse.sim.cocotb_util import random_pause, reset_dut
 
 DmaStreamBus, DmaStreamTransaction, DmaStreamSource, DmaStreamSink, _ = define_stream(
     "DmaStream", signals=["payload", "valid", "ready"])
@@ -68,11 +68,7 @@ class TB:
 
     async def reset(self):
         self.dut.clear.value = 0
-        self.dut.rst.value = 1
-        for _ in range(4):
-            await RisingEdge(self.dut.clk)
-        self.dut.rst.value = 0
-        await RisingEdge(self.dut.clk)
+        await reset_dut(self.dut)
 
     def command(self, write, addr, row_bytes, rows, stride):
         bits = self.cmd_layout.const({"write": write, "addr": addr, "row_bytes": row_bytes,

@@ -40,7 +40,7 @@ from scanfuse.hw.program import OutMode
 from scanfuse.hw.regs import COUNTERS, ID_MAGIC, Ctrl, Reg, Status
 from scanfuse.plan import Gemm, Tiling, VisitOrder, plan_gemm
 from scanfuse.plan.fixed import fixed_plan
-from scanfuse.sim.cocotb_util import random_pause
+from scanfuse.sim.cocotb_util import random_pause, reset_dut
 from scanfuse.sim.engine_sim import EngineRun
 
 PERIOD_NS = 10
@@ -82,11 +82,7 @@ class TB:
             ch.set_pause_generator(random_pause(random.Random(self.rng.random()), p_stall))
 
     async def reset(self):
-        self.dut.rst.value = 1
-        for _ in range(4):
-            await RisingEdge(self.dut.clk)
-        self.dut.rst.value = 0
-        await RisingEdge(self.dut.clk)
+        await reset_dut(self.dut)
 
     async def read(self, reg: int) -> int:
         resp = await self.ctrl.read(int(reg), 4)

@@ -21,7 +21,7 @@ from cocotb.triggers import RisingEdge
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiResp
 
 from scanfuse.hw.params import AccelConfig
-from scanfuse.sim.cocotb_util import random_pause
+from scanfuse.sim.cocotb_util import random_pause, reset_dut
 from scanfuse.hw.regs import COUNTERS, ID_MAGIC, VERSION, ConfigWord, Ctrl, Reg, Status, config_word
 
 INPUTS = ("busy", "done", "error_code", *COUNTERS)
@@ -65,11 +65,7 @@ class TB:
     async def reset(self):
         for name in INPUTS:
             getattr(self.dut, name).value = 0
-        self.dut.rst.value = 1
-        for _ in range(4):
-            await RisingEdge(self.dut.clk)
-        self.dut.rst.value = 0
-        await RisingEdge(self.dut.clk)
+        await reset_dut(self.dut)
 
     async def read(self, reg: int) -> int:
         resp = await self.axi.read(reg, 4)

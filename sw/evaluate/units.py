@@ -169,27 +169,29 @@ def layer_unit(t: LayerTraffic, base: int, widths: ElementWidths, clock: EngineC
     return _timed(args, trace, steps, clock, overlap, layout.end, layer_macs(layer))
 
 
+def _fused_unit(kind: str, fused, plan, steps_of, layout_class, bursts_of, base: int,
+                widths: ElementWidths, clock: EngineClock, overlap: bool,
+                burst_bytes: int) -> UnitTrace:
+    """A fused unit (a chain or a pipeline) with its plan at DRAM address ``base``: the step,
+    layout and burst functions of its kind, and everything else shared."""
+    steps = list(steps_of(fused, plan.schedule))
+    layout = layout_class.dense(fused, widths, align_up(base, UNIT_ALIGN))
+    trace = bursts_of(fused, steps, layout, widths, burst_bytes)
+    args = dict(name=fused.name, kind=kind, layers=tuple(l.name for l in fused.layers),
+                schedule=plan.schedule.describe(), elements=plan.traffic.reads + plan.traffic.writes,
+                lower_bound=fused.lower_bound(), macs=sum(l.macs for l in fused.layers))
+    return _timed(args, trace, steps, clock, overlap, layout.end, chain_macs(fused))
+
+
 def chain_unit(group: GroupDecision, base: int, widths: ElementWidths, clock: EngineClock,
                overlap: bool = True, burst_bytes: int = 64) -> UnitTrace:
     """A fused thesis-style group at DRAM address ``base``."""
-    chain, plan = group.chain, group.plan
-    steps = list(fused_steps(chain, plan.schedule))
-    layout = ChainLayout.dense(chain, widths, align_up(base, UNIT_ALIGN))
-    trace = chain_bursts(chain, steps, layout, widths, burst_bytes)
-    args = dict(name=chain.name, kind="fused", layers=tuple(l.name for l in chain.layers),
-                schedule=plan.schedule.describe(), elements=plan.traffic.reads + plan.traffic.writes,
-                lower_bound=chain.lower_bound(), macs=sum(l.macs for l in chain.layers))
-    return _timed(args, trace, steps, clock, overlap, layout.end, chain_macs(chain))
+    return _fused_unit("fused", group.chain, group.plan, fused_steps, ChainLayout, chain_bursts,
+                       base, widths, clock, overlap, burst_bytes)
 
 
 def pipeline_unit(group: ExtendedGroup, base: int, widths: ElementWidths, clock: EngineClock,
                   overlap: bool = True, burst_bytes: int = 64) -> UnitTrace:
     """A fused pipeline (extended fusion) at DRAM address ``base``."""
-    pipeline, plan = group.pipeline, group.plan
-    steps = list(pipeline_steps(pipeline, plan.schedule))
-    layout = PipelineLayout.dense(pipeline, widths, align_up(base, UNIT_ALIGN))
-    trace = pipeline_bursts(pipeline, steps, layout, widths, burst_bytes)
-    args = dict(name=pipeline.name, kind="pipeline", layers=tuple(l.name for l in pipeline.layers),
-                schedule=plan.schedule.describe(), elements=plan.traffic.reads + plan.traffic.writes,
-                lower_bound=pipeline.lower_bound(), macs=sum(l.macs for l in pipeline.layers))
-    return _timed(args, trace, steps, clock, overlap, layout.end, chain_macs(pipeline))
+    return _fused_unit("pipeline", group.pipeline, group.plan, pipeline_steps, PipelineLayout,
+                       pipeline_bursts, base, widths, clock, overlap, burst_bytes)
