@@ -7,7 +7,10 @@ Bad input prints one line ``scanfuse: error: ...`` and exits with code 2.
 
 import argparse
 import json
+import os
+import shutil
 import sys
+from pathlib import Path
 
 from rich.console import Console
 
@@ -17,6 +20,7 @@ from .plan import (ORDER_CHOICES, BufferModel, ElementWidths, Gemm, Tiling, plan
                    plan_network, plan_single_gemm)
 from .plan.tiling import LOOP_ORDERS
 from .units import format_entries, parse_entries
+from .evaluate.run import energy_json
 from .hw.fpga import cli as fpga_cli
 from . import sim_cli
 
@@ -93,6 +97,24 @@ def _add_engine_args(p: argparse.ArgumentParser):
                    help="engine clock in MHz (default 100)")
     p.add_argument("--port-bytes", type=float, default=8.0, metavar="B",
                    help="DRAM bytes the engine moves per cycle (default 8: a 64-bit AXI port)")
+
+
+def _add_dram_policy_arg(p: argparse.ArgumentParser):
+    p.add_argument("--dram-policy", default="dramsim2", type=_policy_arg, metavar="POLICY",
+                   help="DRAM controller policy: dramsim2 (default: DRAMSim2 as shipped, rows "
+                        "close when idle, power-down when idle), close-on-idle (same, no "
+                        "power-down), 'powerdown-after N' (power-down after N idle DRAM "
+                        "cycles), open-page (rows close on conflict or refresh, no power-down: "
+                        "DRAMsim3), always-on (banks charged open all run: ScanFuse's old "
+                        "accounting)")
+
+
+def _policy_arg(text: str):
+    from .dram.policy import parse_policy
+    try:
+        return parse_policy(text)
+    except ScanFuseError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _engine(args):
@@ -186,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mapping", default="scheme2", metavar="SCHEME",
                    help="DRAMSim2 address mapping scheme1..scheme7 (default scheme2)")
     _add_engine_args(p)
+    _add_dram_policy_arg(p)
     p.add_argument("--dram-sim", metavar="PATH",
                    help="also run this DRAMSim2 (--format dramsim2) or DRAMsim3 (dramsim3) binary "
                         "on the trace and report its energy")
@@ -216,6 +239,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sweep", default="16K,32K,64K,128K,256K", metavar="S1,S2,...",
                    help="buffer sizes of the sweep (default 16K,32K,64K,128K,256K; 'none' for none)")
     _add_engine_args(p)
+    _add_dram_policy_arg(p)
+    p.add_argument("--dram-sim", metavar="PATH",
+                   help="also run every variant's stream at --buffer through this simulator "
+                        "binary (DRAMSim2 for --dram ddr3, DRAMsim3 for ddr4), set up for the "
+                        "same mapping, policy and runtime, and print its energy beside the model's")
+    p.add_argument("--dram-sim-config", metavar="INI",
+                   help="device ini (DRAMSim2) or config (DRAMsim3) for --dram-sim (default: the "
+                        "preset's, found next to the binary)")
+    p.add_argument("--dram-sim-system", metavar="INI",
+                   help="DRAMSim2's system ini for --dram-sim (default: system.ini.example next "
+                        "to the binary)")
     p.add_argument("--workers", type=int, default=0, metavar="N",
                    help="processes for the (network, buffer) jobs (default 0: one per CPU)")
     p.add_argument("--out", metavar="DIR", help="write report.md, results.json and PNG plots here")
@@ -394,8 +428,10 @@ def _cmd_trace(args, console: Console) -> int:
     except OSError as err:
         raise InvalidOptionError(f"cannot write {args.output!r}: {err.strerror}") from None
     doc.update({"trace": args.output, "format": args.format, "dram": args.dram,
+                "dram_part": dram.preset, "mapping": dram.scheme, "dram_policy": dram.policy,
+                "dram_runtime_cycles": dram.runtime_cycles,
                 "row_hit_rate": dram.row_hit_rate, "activates": int(dram.activates),
-                "energy_j": _energy_json(dram.energy)})
+                "dram_counts": dram.counts_json(), "energy_j": energy_json(dram.energy)})
     if args.dram_sim is not None:
         doc["dram_sim"] = _run_dram_sim(args, dram).to_json()
     if args.json:
@@ -406,7 +442,10 @@ def _cmd_trace(args, console: Console) -> int:
     console.print(f"{what}, {how}: {doc['bursts']:,} bursts written to {args.output} ({args.format})",
                   highlight=False)
     console.print(f"bytes requested {doc['bytes_requested']:,}, moved {doc['bytes_moved']:,} "
-                  f"(64-B bursts); engine runtime {doc['engine_cycles']:,} cycles", highlight=False)
+                  f"(64-B bursts); engine runtime {doc['engine_cycles']:,} cycles; DRAM "
+                  f"{dram.preset}, {dram.scheme}, policy {args.dram_policy.describe()}: "
+                  f"{dram.runtime_cycles:,} DRAM cycles, {dram.powerdown_fraction:.1%} powered "
+                  f"down", highlight=False)
     for label, e in [(args.dram, doc["energy_j"])] + (
             [(doc["dram_sim"]["simulator"], doc["dram_sim"]["energy_j"])] if "dram_sim" in doc else []):
         console.print(f"{label}: energy {e['total'] * 1e6:.2f} µJ (burst {e['burst'] * 1e6:.2f}, act/pre "
@@ -416,18 +455,14 @@ def _cmd_trace(args, console: Console) -> int:
     return 0
 
 
-def _energy_json(e) -> dict:
-    return {"burst": e.burst_j, "act_pre": e.act_pre_j, "refresh": e.refresh_j,
-            "background": e.background_j, "total": e.total_j}
-
-
 def _trace_gemm(args):
     from .dram.evaluate import gemm_dram_report
     model, widths = _model(args)
     if args.fuse or args.variant is not None:
         raise InvalidOptionError("--fuse and --variant apply to network traces (--network or --onnx)")
     plan = plan_gemm(args.gemm, model, widths, args.order, burst_bytes=64 if args.burst_aware else None)
-    report = gemm_dram_report(args.gemm, plan.tiling, model, widths, args.dram, args.mapping, _engine(args))
+    report = gemm_dram_report(args.gemm, plan.tiling, model, widths, args.dram, args.mapping,
+                              _engine(args), args.dram_policy)
     t = report.trace
     doc = {"gemm": {"M": args.gemm.M, "K": args.gemm.K, "N": args.gemm.N},
            "tiling": plan.tiling.describe(), "bytes_requested": int(t.bytes_requested),
@@ -444,7 +479,7 @@ def _trace_network(args):
         raise InvalidOptionError("--burst-aware applies to --gemm (network traces always are)")
     variant = args.variant or ("scan+extended-fusion" if args.fuse else "scan")
     config = EvalConfig(args.dram, args.mapping, _engine(args), ElementWidths(psum=args.psum_bytes),
-                        args.psum_entries)
+                        args.psum_entries, policy=args.dram_policy)
     network = _network(args)
     stream, dram = variant_trace(network, args.buffer, variant, config)
     doc = {"network": network.name, "variant": variant, "buffer_entries": args.buffer,
@@ -455,20 +490,15 @@ def _trace_network(args):
 
 
 def _run_dram_sim(args, dram):
-    """Run the user's simulator on the written trace for the model's runtime plus 10%."""
-    from .dram.external import default_config, run_dram_sim
-    from .dram.presets import get_preset
-    config, system = default_config(args.dram_sim, args.format, args.dram)
-    config = args.dram_sim_config or config
-    system = args.dram_sim_system or system
-    cycles = int(dram.runtime_cycles * 1.1) + 1000
-    return run_dram_sim(args.dram_sim, args.output, args.format, cycles, get_preset(args.dram).tCK_ns,
-                        config, system)
+    """Run the user's simulator on the written trace for exactly the model's runtime."""
+    from .dram.external import run_dram_sim
+    return run_dram_sim(args.dram_sim, args.output, args.format, dram.runtime_cycles, args.dram,
+                        args.mapping, args.dram_policy, args.dram_sim_config, args.dram_sim_system)
 
 
 def _cmd_evaluate(args, console: Console) -> int:
-    from .evaluate import EvalConfig, evaluate, sweep_steps
-    from .report.evaluate_report import progress_reporter, tables, write_report
+    from .evaluate import VARIANTS, EvalConfig, cross_check, evaluate, sweep_steps
+    from .report.evaluate_report import external_table, progress_reporter, tables, write_report
     if args.onnx is not None:
         networks = [_network(args)]
     else:
@@ -480,10 +510,17 @@ def _cmd_evaluate(args, console: Console) -> int:
         raise InvalidOptionError(f"--workers must be >= 0, not {args.workers}")
     sweep = () if str(args.sweep).strip().lower() == "none" else tuple(
         parse_entries(s, what="a sweep buffer size") for s in str(args.sweep).split(","))
-    config = EvalConfig(args.dram, args.mapping, _engine(args))
-    with progress_reporter(sweep_steps(networks, args.buffer, sweep)) as advance:
+    config = EvalConfig(args.dram, args.mapping, _engine(args), policy=args.dram_policy)
+    if args.dram_sim is not None:
+        _check_dram_sim(args)
+    steps = sweep_steps(networks, args.buffer, sweep)
+    steps += len(networks) * len(VARIANTS) if args.dram_sim is not None else 0
+    with progress_reporter(steps) as advance:
         result = evaluate(networks, args.buffer, config, sweep, progress=advance,
                           workers=args.workers or None)
+        checks = None if args.dram_sim is None else cross_check(
+            networks, args.buffer, config, args.dram_sim, args.dram_sim_config,
+            args.dram_sim_system, progress=advance)
     written = []
     if args.out is not None:
         try:
@@ -491,19 +528,48 @@ def _cmd_evaluate(args, console: Console) -> int:
         except OSError as err:
             raise InvalidOptionError(f"cannot write to {args.out!r}: {err.strerror}") from None
     if args.json:
-        print(json.dumps(result.to_json(), indent=2))
+        doc = result.to_json()
+        doc["settings"] = {"buffer_entries": args.buffer, **config.to_json()}
+        if checks is not None:
+            doc["dram_sim"] = {n: {v: r.to_json() for v, r in per.items()}
+                               for n, per in checks.items()}
+        print(json.dumps(doc, indent=2))
         return 0
     for table in tables(result):
         console.print(table)
+    if checks is not None:
+        console.print(external_table(result, checks))
     if written:
         console.print(f"wrote {', '.join(str(p) for p in written)}", highlight=False)
     return 0
+
+
+def _check_dram_sim(args) -> None:
+    """Fail fast (before minutes of planning) on a --dram-sim that cannot run."""
+    from .dram.external import default_config, simulator_for
+    fmt = simulator_for(args.dram)
+    path = Path(args.dram_sim)
+    found = shutil.which(args.dram_sim) if os.sep not in args.dram_sim else None
+    if found is None and not path.is_file():
+        raise InvalidOptionError(f"--dram-sim {args.dram_sim!r}: no such file")
+    exe = Path(found or path)
+    if not os.access(exe, os.X_OK):
+        raise InvalidOptionError(f"--dram-sim {args.dram_sim!r} is not executable")
+    config, system = default_config(exe, fmt, args.dram)
+    if (args.dram_sim_config or config) is None:
+        raise InvalidOptionError(f"--dram-sim: no {fmt} config for {args.dram} next to "
+                                 f"{args.dram_sim!r}; give --dram-sim-config")
+    if fmt == "dramsim2" and (args.dram_sim_system or system) is None:
+        raise InvalidOptionError(f"--dram-sim: no DRAMSim2 system ini next to {args.dram_sim!r}; "
+                                 f"give --dram-sim-system")
 
 
 def _evaluate_command(args) -> str:
     """The command line that reproduces an evaluation (for report.md)."""
     what = f"--onnx {args.onnx}" if args.onnx is not None else f"--network {args.network}"
     parts = ["scanfuse evaluate", what, f"--buffer {format_entries(args.buffer)}", f"--dram {args.dram}"]
+    if args.dram_policy.name != "dramsim2":
+        parts.append(f"--dram-policy '{args.dram_policy.name}'")
     defaults = {"mapping": "scheme2", "sweep": "16K,32K,64K,128K,256K", "pe": "8x8",
                 "freq_mhz": 100.0, "port_bytes": 8.0}
     for key, default in defaults.items():

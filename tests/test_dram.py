@@ -10,6 +10,7 @@ from scanfuse.dram.trace_io import read_trace, write_dramsim2_trace, write_drams
 from scanfuse.errors import InvalidOptionError, InvalidShapeError
 
 REL = 1e-12
+LEGACY = "always-on"   # rows open until a conflict: the row-buffer tests below count that
 
 
 def _joules(p: DramPreset, ma_cycles: float) -> float:
@@ -54,8 +55,9 @@ def test_per_event_energies_equal_closed_forms(name):
 def test_ddr4_preset_values_from_dramsim3_ini():
     p = get_preset("DDR4")
     assert (p.banks, p.rows, p.columns, p.device_width) == (16, 65536, 1024, 8)
-    assert (p.CL, p.tRCD, p.tRP, p.tRAS, p.tRC, p.tRFC) == (16, 16, 16, 39, 55, 420)
-    assert p.refresh_period_cycles == 9364  # the ini's tREFI
+    assert (p.CL, p.tRCD, p.tRP, p.tRAS, p.tRC, p.tRFC, p.tWR) == (17, 17, 17, 39, 56, 420, 18)
+    assert (p.tCK_ns, p.tXP, p.tCKE) == (0.83, 8, 6)
+    assert p.refresh_period_cycles == 9360  # the ini's tREFI
     assert p.capacity_bytes == 8 * 2**30
 
 
@@ -132,15 +134,15 @@ def test_sequential_hits_random_misses(name):
     p = PRESETS[name]
     seq, rnd = _streams(p, 200_000)
     for scheme in ("scheme2", "scheme4", "scheme6"):
-        r = simulate(seq, False, None, p, scheme)
+        r = simulate(seq, False, None, p, scheme, LEGACY)
         assert r.row_hit_rate == pytest.approx(1 - 1 / p.bursts_per_row, abs=1e-3)
         assert r.runtime_cycles >= 200_000 * p.burst_cycles
         # scheme2 spreads consecutive bursts over the banks and scheme6 moves to the next
         # bank after each row, so activates hide behind the bus; scheme4 (bank:row:col) keeps
         # one bank for many rows, which pays tRCD + tRP per row alone
         assert r.limit == ("bank" if scheme == "scheme4" else "bus")
-    s = simulate(seq, False, None, p)
-    r = simulate(rnd, False, None, p)
+    s = simulate(seq, False, None, p, policy=LEGACY)
+    r = simulate(rnd, False, None, p, policy=LEGACY)
     assert r.row_hit_rate < 0.01
     assert r.activates > 0.99 * r.accesses
     assert r.energy_per_access_j > 1.5 * s.energy_per_access_j
@@ -151,39 +153,43 @@ def test_energy_matches_closed_form_and_components():
     p = PRESETS["ddr3"]
     seq, _ = _streams(p, 10_000)
     w = np.arange(10_000) % 3 == 0
-    r = simulate(seq, w, None, p)
+    r = simulate(seq, w, None, p, policy=LEGACY)
     assert (r.reads, r.writes) == (10_000 - int(w.sum()), int(w.sum()))
-    e = energy_of_counts(p, r.reads, r.writes, r.activates, r.runtime_cycles, r.open_fraction)
+    e = energy_of_counts(p, r.reads, r.writes, r.activates, r.refreshes, r.open_cycles,
+                         r.closed_cycles, r.powerdown_cycles)
     assert r.energy.total_j == pytest.approx(e.total_j, rel=REL)
     assert r.energy.burst_j == pytest.approx(r.reads * 11.88e-9 + r.writes * 15.12e-9, rel=REL)
     assert r.energy.act_pre_j == pytest.approx(r.activates * 28.08e-9, rel=REL)
     assert r.energy.refresh_j == pytest.approx(r.runtime_cycles / 5200 * 414.09e-9, rel=REL)
     assert r.open_fraction == 1.0  # issued at cycle 0, a bank is open all run
     assert r.energy.background_j == pytest.approx(r.runtime_cycles * 1.5e-9 * 1.08, rel=REL)
-    # closed-form background share
-    half = energy_of_counts(p, 0, 0, 0, 1000, open_fraction=0.5)
-    assert half.background_j == pytest.approx(1000 * 1.5e-9 * (0.54 + 0.42), rel=REL)
+    # closed-form background: open, precharged and powered-down cycles at their powers
+    mix = energy_of_counts(p, 0, 0, 0, 0, 500, 300, 200)
+    assert mix.background_j == pytest.approx(1.5e-9 * (500 * 1.08 + 300 * 0.84 + 200 * 0.12),
+                                             rel=REL)
+    with pytest.raises(InvalidOptionError):
+        energy_of_counts(p, 0, 0, 0, 0, -1)
 
 
 def test_timing_bounds():
     p = PRESETS["ddr3"]
     # one bank, every access a new row: bank-bound at tRC per activate
     addr = np.arange(1000, dtype=np.uint64) * np.uint64(1 << 16)
-    r = simulate(addr, False, None, p)
+    r = simulate(addr, False, None, p, policy=LEGACY)
     assert r.activates == 1000 and r.limit in ("bank", "activate")
     assert r.runtime_cycles >= 1000 * p.tRC
     # slow issue: runtime follows the issue cycles
     seq = np.arange(1000, dtype=np.uint64) * np.uint64(64)
-    slow = simulate(seq, False, np.arange(1000) * 100, p)
+    slow = simulate(seq, False, np.arange(1000) * 100, p, policy=LEGACY)
     assert slow.limit == "issue"
     assert slow.runtime_cycles == 999 * 100 + p.burst_cycles + p.CL
     assert slow.open_fraction == 1.0
     # late start: background before the first access is charged closed
-    late = simulate(seq, False, 10_000, p)
+    late = simulate(seq, False, 10_000, p, policy=LEGACY)
     assert 0 < late.open_fraction < 1
     # read-after-write turns cost tWTR each
-    alt = simulate(seq, np.arange(1000) % 2 == 0, None, p)
-    rd = simulate(seq, False, None, p)
+    alt = simulate(seq, np.arange(1000) % 2 == 0, None, p, policy=LEGACY)
+    rd = simulate(seq, False, None, p, policy=LEGACY)
     assert alt.runtime_cycles - rd.runtime_cycles >= 499 * p.tWTR
 
 
@@ -204,8 +210,12 @@ def test_empty_and_bad_streams():
         simulate(np.zeros(4, np.uint64), np.zeros(3, bool))
     with pytest.raises(InvalidOptionError):
         simulate(np.zeros(4, np.uint64), False, -1)
-    with pytest.raises(InvalidOptionError, match="open_fraction"):
-        simulate(np.zeros(4, np.uint64), False, None, open_fraction=1.5)
+    with pytest.raises(InvalidOptionError, match="decrease"):
+        simulate(np.zeros(4, np.uint64), False, np.array([0, 5, 3, 9]))
+    with pytest.raises(InvalidOptionError, match="policy"):
+        simulate(np.zeros(4, np.uint64), False, None, policy="lazy")
+    with pytest.raises(InvalidOptionError, match="runtime_cycles"):
+        simulate(np.zeros(4, np.uint64), False, None, runtime_cycles=-5)
 
 
 def test_two_million_bursts_runs():
@@ -216,7 +226,7 @@ def test_two_million_bursts_runs():
     addr = np.where(rng.random(base.size) < 0.1,
                     rng.integers(0, p.capacity_bytes // 64, base.size, dtype=np.uint64)
                     * np.uint64(64), base)
-    r = simulate(addr, rng.random(base.size) < 0.3, np.arange(base.size) * 3, p)
+    r = simulate(addr, rng.random(base.size) < 0.3, np.arange(base.size) * 3, p, policy=LEGACY)
     assert r.accesses == 2_000_000
     # each random access misses and closes the row the sequential stream needs next in
     # that bank, so about 2 x 10 % of accesses miss

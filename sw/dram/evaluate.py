@@ -8,7 +8,7 @@ stream (a whole network's), charging background and refresh over the engine's ru
 the engine computes after the DRAM's last burst.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,7 +18,8 @@ from ..plan.gemm import Gemm
 from ..plan.tiling import Tiling
 from ..schedule import build_schedule
 from .bursts import BurstTrace, gemm_bursts
-from .model import DramResult, energy_of_counts, simulate
+from .model import DramResult, simulate
+from .policy import DEFAULT_POLICY, DramPolicy
 from .presets import get_preset
 from .timing import Timing, issue_cycles
 
@@ -67,7 +68,10 @@ class GemmDramReport:
 
 def gemm_dram_report(gemm: Gemm, tiling: Tiling, model: BufferModel,
                      widths: ElementWidths = ElementWidths(), preset: str = "ddr3",
-                     scheme: str = "scheme2", clock: EngineClock = EngineClock()) -> GemmDramReport:
+                     scheme: str = "scheme2", clock: EngineClock = EngineClock(),
+                     policy: DramPolicy | str = DEFAULT_POLICY) -> GemmDramReport:
+    """Trace, time and cost one planned GEMM; the run lasts the engine's runtime (or the
+    DRAM's, when longer)."""
     schedule = build_schedule(gemm, tiling, model, widths)
     trace = gemm_bursts(schedule)
     timing = issue_cycles(trace, schedule, clock.macs_per_cycle, clock.bytes_per_cycle,
@@ -77,28 +81,20 @@ def gemm_dram_report(gemm: Gemm, tiling: Tiling, model: BufferModel,
     order = np.argsort(issue, kind="stable")     # the DRAM sees bursts in issue order
     addr, is_write, issue = trace.addr[order], trace.is_write[order], issue[order]
     return GemmDramReport(trace, timing, addr, is_write, issue,
-                          simulate(addr, is_write, issue, part, scheme))
+                          simulate(addr, is_write, issue, part, scheme, policy,
+                                   timing.dram_runtime(part.tCK_ns)))
 
 
 def stream_dram_result(addr: np.ndarray, is_write: np.ndarray, issue: np.ndarray,
                        preset="ddr3", scheme: str = "scheme2",
-                       runtime_cycles: int | None = None) -> DramResult:
+                       runtime_cycles: int | None = None,
+                       policy: DramPolicy | str = DEFAULT_POLICY) -> DramResult:
     """:func:`~scanfuse.dram.model.simulate` of a burst stream in issue order (``issue`` in
     DRAM cycles), with the run lasting at least ``runtime_cycles`` DRAM cycles.
 
     When the engine keeps computing after its last burst (``runtime_cycles`` beyond the
-    DRAM model's runtime), the DRAM stays powered: refresh and background energy are charged
-    up to ``runtime_cycles`` (with a bank open from the first burst on, as in ``simulate``)
-    and ``limit`` is ``"engine"``.
+    DRAM model's runtime), the DRAM stays powered: refresh and background energy (open,
+    precharged or powered down, as ``policy`` says) are charged up to ``runtime_cycles`` and
+    ``limit`` is ``"engine"``.
     """
-    part = get_preset(preset)
-    result = simulate(addr, is_write, issue, part, scheme)
-    if runtime_cycles is None or runtime_cycles <= result.runtime_cycles:
-        return result
-    first = int(issue[0]) if len(issue) else runtime_cycles
-    open_fraction = (runtime_cycles - min(first, runtime_cycles)) / runtime_cycles
-    energy = energy_of_counts(part, result.reads, result.writes, result.activates,
-                              runtime_cycles, open_fraction)
-    return replace(result, runtime_cycles=int(runtime_cycles), limit="engine",
-                   refreshes=runtime_cycles / part.refresh_period_cycles,
-                   open_fraction=open_fraction, energy=energy)
+    return simulate(addr, is_write, issue, get_preset(preset), scheme, policy, runtime_cycles)

@@ -21,11 +21,12 @@ Sources
     ``ini/``), with the 64-bit JEDEC bus of its ``system.ini`` (8 x8 devices per rank).
 ``ddr4``
     ``DDR4_8Gb_x8_2400.ini`` of DRAMsim3 (umd-memsys/DRAMsim3 ``configs/``; Micron
-    MT40A1G8PM-083E), 64-bit bus, one rank. DRAMsim3 gives bank-group timings; this flat
-    one-bank-level preset keeps the short (different bank group) values ``tCCD_S``,
-    ``tRRD_S``, ``tWTR_S`` and ``tRC = tRAS + tRP`` as the ini's comment says. ``IDD5`` is
-    the ini's ``IDD5AB``; its ``tREFI`` of 9364 cycles is the 7800 ns refresh interval.
-    DDR4's VPP (wordline pump) currents are not in the ini and are not charged.
+    MT40A1G8PM-083E), 64-bit bus, one rank (the ini's ``channel_size`` of 16384 MB makes two
+    ranks; check against DRAMsim3 with ``channel_size = 8192``). DRAMsim3 gives bank-group
+    timings; this flat one-bank-level preset keeps the short (different bank group) values
+    ``tCCD_S``, ``tRRD_S``, ``tWTR_S`` and ``tRC = tRAS + tRP`` as DRAMsim3 computes it.
+    ``IDD5`` is the ini's ``IDD5AB``; the refresh interval is its ``tREFI`` of 9360 cycles.
+    DDR4's VPP (wordline pump) currents are not charged (DRAMsim3 charges none either).
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ class DramPreset:
         Datasheet currents per device (mA).
     Vdd : float
         Supply voltage (V).
+    tXP, tCKE : int
+        Power-down exit to first command, and the shortest stay in power-down (cycles).
     source : str
         Where the numbers come from.
 
@@ -110,6 +113,8 @@ class DramPreset:
     IDD4W: float
     IDD5: float
     Vdd: float
+    tXP: int = 4
+    tCKE: int = 4
     source: str = ""
 
     def __post_init__(self) -> None:
@@ -209,7 +214,7 @@ class DramPreset:
 
     @property
     def powerdown_power_w(self) -> float:
-        """Precharge power-down power (W): ``IDD2P * ND * Vdd`` (the model never powers down)."""
+        """Precharge power-down power (W): ``IDD2P * ND * Vdd``."""
         return self.IDD2P * self.devices_per_rank * 1e-3 * self.Vdd
 
     @property
@@ -225,6 +230,7 @@ DDR3_MICRON_32M_8B_X8_SG15 = DramPreset(
     CL=10, tRCD=10, tRP=10, tRAS=24, tRC=34, tCCD=4, tRRD=4, tFAW=20, tWTR=5, tWR=10,
     tRTP=5, tRFC=107, refresh_period_ns=7800.0,
     IDD0=130, IDD2P=10, IDD2N=70, IDD3N=90, IDD4R=255, IDD4W=300, IDD5=305, Vdd=1.5,
+    tXP=4, tCKE=4,
     source="DRAMSim2 ini/DDR3_micron_32M_8B_x8_sg15.ini (DRAMSim2 default), 64-bit bus",
 )
 """DRAMSim2's default DDR3-1333 part (2 Gb x8), one 64-bit rank of 8 devices."""
@@ -232,15 +238,17 @@ DDR3_MICRON_32M_8B_X8_SG15 = DramPreset(
 DDR4_8GB_X8_2400 = DramPreset(
     name="DDR4_8Gb_x8_2400",
     banks=16, rows=65536, columns=1024, device_width=8, bus_bits=64, devices_per_rank=8,
-    burst_length=8, tCK_ns=0.833,
-    CL=16, tRCD=16, tRP=16, tRAS=39, tRC=55, tCCD=4, tRRD=4, tFAW=26, tWTR=3, tWR=19,
-    tRTP=9, tRFC=420, refresh_period_ns=7800.0,
+    burst_length=8, tCK_ns=0.83,
+    CL=17, tRCD=17, tRP=17, tRAS=39, tRC=56, tCCD=4, tRRD=4, tFAW=26, tWTR=3, tWR=18,
+    tRTP=9, tRFC=420, refresh_period_ns=9360 * 0.83,
     IDD0=48, IDD2P=25, IDD2N=34, IDD3N=43, IDD4R=135, IDD4W=123, IDD5=250, Vdd=1.2,
-    source="DRAMsim3 configs/DDR4_8Gb_x8_2400.ini (Micron MT40A1G8PM-083E), 64-bit bus; "
+    tXP=8, tCKE=6,
+    source="DRAMsim3 configs/DDR4_8Gb_x8_2400.ini (Micron MT40A1G8PM-083E), one 64-bit rank; "
            "short bank-group timings, tRC = tRAS + tRP",
 )
 """DRAMsim3's DDR4-2400 8 Gb x8 part, one 64-bit rank of 8 devices (16 banks, bank groups
-flattened). ``tRTP`` is not in the ini; 9 cycles is JEDEC's max(4 nCK, 7.5 ns) at 0.833 ns."""
+flattened), with the ini's timings as DRAMsim3 reads them (``tCK`` 0.83 ns, ``tREFI`` 9360
+cycles, ``tRC = tRAS + tRP``)."""
 
 DDR3_micron_32M_8B_x8_sg15 = DDR3_MICRON_32M_8B_X8_SG15  # the DRAMSim2 ini's own spelling
 

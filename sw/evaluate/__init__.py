@@ -6,13 +6,13 @@ into a 64-byte burst stream, times it on the engine and runs it through the DRAM
 one buffer size and over a sweep. Details: ``docs/evaluate.md``.
 """
 
-from .run import (DEFAULT_SWEEP, EvalConfig, Evaluation, NetworkEvaluation, NetworkStream,
-                  VariantResult, evaluate, evaluate_network, network_stream, sweep_steps,
-                  variant_trace)
+from .run import (COMPARED_POLICIES, DEFAULT_SWEEP, EvalConfig, Evaluation, NetworkEvaluation,
+                  NetworkStream, VariantResult, cross_check, energy_json, evaluate,
+                  evaluate_network, network_stream, sweep_steps, variant_trace)
 from .units import UnitSummary
 from .variants import VARIANTS, NetworkPlans, plan_variants, variant_units
 
-__all__ = ["DEFAULT_SWEEP", "EvalConfig", "Evaluation", "NetworkEvaluation", "NetworkStream",
+__all__ = ["COMPARED_POLICIES", "cross_check", "energy_json", "DEFAULT_SWEEP", "EvalConfig", "Evaluation", "NetworkEvaluation", "NetworkStream",
            "VariantResult", "evaluate", "evaluate_network", "network_stream", "sweep_steps",
            "variant_trace",
            "UnitSummary", "VARIANTS", "NetworkPlans", "plan_variants", "variant_units"]

@@ -22,6 +22,7 @@ import numpy as np
 from ..dram.evaluate import EngineClock, stream_dram_result
 from ..dram.mapping import DEFAULT_SCHEME, field_layout
 from ..dram.model import DramEnergy, DramResult
+from ..dram.policy import DEFAULT_POLICY, DramPolicy, parse_policy
 from ..dram.presets import DramPreset, get_preset
 from ..dram.timing import to_dram_cycles
 from ..errors import InvalidOptionError
@@ -55,6 +56,9 @@ class EvalConfig:
     overlap : bool
         Time transfers as overlapping compute (double buffering, as the issue asks); the
         planner's buffer still counts one copy of each tile, as in the thesis.
+    policy : DramPolicy
+        DRAM controller policy (:mod:`scanfuse.dram.policy`; default ``dramsim2``, DRAMSim2
+        as shipped).
 
     Raises
     ------
@@ -68,9 +72,11 @@ class EvalConfig:
     widths: ElementWidths = ElementWidths()
     psum_entries: int = 1
     overlap: bool = True
+    policy: DramPolicy = DEFAULT_POLICY
 
     def __post_init__(self):
         field_layout(get_preset(self.dram), self.scheme)   # raises for an unknown name
+        object.__setattr__(self, "policy", parse_policy(self.policy))
 
     @property
     def preset(self) -> DramPreset:
@@ -86,6 +92,7 @@ class EvalConfig:
     def to_json(self) -> dict:
         c = self.clock
         return {"dram": self.dram, "dram_part": self.preset.name, "scheme": self.scheme,
+                "dram_policy": self.policy.name, "dram_policy_text": self.policy.describe(),
                 "macs_per_cycle": c.macs_per_cycle, "bytes_per_cycle": c.bytes_per_cycle,
                 "freq_mhz": c.freq_mhz, "psum_entries": self.psum_entries,
                 "overlap": self.overlap, "burst_bytes": self.burst_bytes,
@@ -152,7 +159,7 @@ def variant_trace(network: Network, entries: int, variant: str,
     plans = plan_variants(network, config.model(entries), config.widths, config.burst_bytes, [variant])
     stream = network_stream(plans, variant, config, UnitCache())
     return stream, stream_dram_result(stream.addr, stream.is_write, stream.issue, config.preset,
-                                      config.scheme, stream.dram_runtime_cycles)
+                                      config.scheme, stream.dram_runtime_cycles, config.policy)
 
 
 @dataclass(frozen=True)
@@ -175,14 +182,17 @@ class VariantResult:
     engine_runtime_s: float
     dram: DramResult
     units: tuple[UnitSummary, ...]
+    by_policy: dict[str, DramEnergy] = field(default_factory=dict)
+    """The same stream's energy under other controller policies (name -> energy)."""
 
     def to_json(self) -> dict:
         """The keys of ``scanfuse evaluate --json``."""
-        e = self.energy
-        return {"traffic_bytes": self.traffic_bytes,
-                "energy_j": {"burst": e.burst_j, "act_pre": e.act_pre_j, "refresh": e.refresh_j,
-                             "background": e.background_j, "total": e.total_j},
-                "runtime_s": self.runtime_s}
+        doc = {"traffic_bytes": self.traffic_bytes, "dram_policy": self.dram.policy,
+               "energy_j": energy_json(self.energy), "runtime_s": self.runtime_s,
+               "dram_runtime_cycles": self.dram.runtime_cycles}
+        if self.by_policy:
+            doc["energy_j_by_policy"] = {k: energy_json(e) for k, e in self.by_policy.items()}
+        return doc
 
     @property
     def compute_cycles(self) -> int:
@@ -190,25 +200,41 @@ class VariantResult:
         return sum(u.compute_cycles for u in self.units)
 
     def details_json(self) -> dict:
-        d = self.dram
         return {"bytes_requested": self.bytes_requested, "elements": self.elements,
                 "lower_bound": self.lower_bound, "engine_runtime_s": self.engine_runtime_s,
-                "compute_cycles": self.compute_cycles,
-                "reads": d.reads, "writes": d.writes, "activates": d.activates,
-                "row_hit_rate": d.row_hit_rate, "limit": d.limit, "units": len(self.units)}
+                "compute_cycles": self.compute_cycles, "units": len(self.units),
+                **self.dram.counts_json()}
+
+
+def energy_json(e: DramEnergy) -> dict:
+    """``{"burst", "act_pre", "refresh", "background", "total"}`` in joules."""
+    return {"burst": e.burst_j, "act_pre": e.act_pre_j, "refresh": e.refresh_j,
+            "background": e.background_j, "total": e.total_j}
+
+
+#: Policies :func:`evaluate` also costs at the main buffer size, beside ``config.policy``.
+COMPARED_POLICIES: tuple[str, ...] = ("dramsim2", "close-on-idle", "open-page", "always-on")
 
 
 def evaluate_variant(plans: NetworkPlans, variant: str, config: EvalConfig,
-                     cache: UnitCache | None = None) -> VariantResult:
-    """Trace, time and cost one variant of ``plans``."""
+                     cache: UnitCache | None = None,
+                     policies: Sequence[str] = ()) -> VariantResult:
+    """Trace, time and cost one variant of ``plans``; ``policies``: other controller
+    policies to cost the same stream under (:attr:`VariantResult.by_policy`)."""
     stream = network_stream(plans, variant, config, cache)
     dram = stream_dram_result(stream.addr, stream.is_write, stream.issue, config.preset,
-                              config.scheme, stream.dram_runtime_cycles)
+                              config.scheme, stream.dram_runtime_cycles, config.policy)
+    by_policy = {}
+    for name in policies:
+        pol = parse_policy(name)
+        by_policy[pol.name] = dram.energy if pol == config.policy else stream_dram_result(
+            stream.addr, stream.is_write, stream.issue, config.preset, config.scheme,
+            stream.dram_runtime_cycles, pol).energy
     return VariantResult(variant, stream.bytes_moved, stream.bytes_requested,
                          sum(u.elements for u in stream.units),
                          sum(u.lower_bound for u in stream.units), dram.energy,
                          max(dram.runtime_s, stream.engine_runtime_s), stream.engine_runtime_s,
-                         dram, stream.units)
+                         dram, stream.units, by_policy)
 
 
 @dataclass
@@ -225,9 +251,28 @@ class NetworkEvaluation:
         base = self.variants["baseline"].energy.total_j
         return {v: 1.0 - r.energy.total_j / base for v, r in self.variants.items()}
 
+    @property
+    def dynamic_savings(self) -> dict[str, float]:
+        """Fraction of the baseline's dynamic (burst + act/pre) energy each variant saves."""
+        def dynamic(e: DramEnergy) -> float:
+            return e.burst_j + e.act_pre_j
+        base = dynamic(self.variants["baseline"].energy)
+        return {v: 1.0 - dynamic(r.energy) / base for v, r in self.variants.items()}
+
+    @property
+    def savings_by_policy(self) -> dict[str, dict[str, float]]:
+        """``{policy: {variant: total saving}}`` for the policies every variant was costed
+        under (empty when none were)."""
+        base = self.variants["baseline"].by_policy
+        return {p: {v: 1.0 - r.by_policy[p].total_j / base[p].total_j
+                    for v, r in self.variants.items()} for p in base}
+
     def to_json(self) -> dict:
-        return {"variants": {v: r.to_json() for v, r in self.variants.items()},
-                "savings": self.savings}
+        doc = {"variants": {v: r.to_json() for v, r in self.variants.items()},
+               "savings": self.savings, "dynamic_savings": self.dynamic_savings}
+        if self.savings_by_policy:
+            doc["savings_by_policy"] = self.savings_by_policy
+        return doc
 
 
 def _label(network: str, entries: int, variant: str) -> str:
@@ -236,9 +281,11 @@ def _label(network: str, entries: int, variant: str) -> str:
 
 def evaluate_network(network: Network, entries: int, config: EvalConfig = EvalConfig(),
                      variants: Sequence[str] = VARIANTS,
-                     progress: Callable[[str], None] | None = None) -> NetworkEvaluation:
+                     progress: Callable[[str], None] | None = None,
+                     policies: Sequence[str] = ()) -> NetworkEvaluation:
     """Plan and evaluate ``variants`` (which must include ``baseline``) of ``network`` with
-    a buffer of ``entries`` entries. ``progress`` is called after each variant with a label.
+    a buffer of ``entries`` entries. ``progress`` is called after each variant with a label;
+    ``policies`` are costed beside ``config.policy`` (:func:`evaluate_variant`).
 
     Raises
     ------
@@ -253,7 +300,7 @@ def evaluate_network(network: Network, entries: int, config: EvalConfig = EvalCo
     plans = plan_variants(network, config.model(entries), config.widths, config.burst_bytes, variants)
     results, cache = {}, UnitCache()
     for v in variants:
-        results[v] = evaluate_variant(plans, v, config, cache)
+        results[v] = evaluate_variant(plans, v, config, cache, policies)
         if progress is not None:
             progress(_label(network.name, entries, v))
     return NetworkEvaluation(network.name, entries, results)
@@ -303,9 +350,11 @@ class Evaluation:
 
 def evaluate(networks: Sequence[Network], entries: int, config: EvalConfig = EvalConfig(),
              sweep: Sequence[int] = DEFAULT_SWEEP, variants: Sequence[str] = VARIANTS,
-             progress: Callable[[str], None] | None = None, workers: int | None = 1) -> Evaluation:
+             progress: Callable[[str], None] | None = None, workers: int | None = 1,
+             policies: Sequence[str] = COMPARED_POLICIES) -> Evaluation:
     """Evaluate every network at ``entries`` and at each buffer size of ``sweep`` (the
-    ``entries`` run is reused when it is part of the sweep).
+    ``entries`` run is reused when it is part of the sweep); at ``entries`` each variant is
+    also costed under ``policies``.
 
     ``workers`` > 1 runs the (network, buffer size) jobs in that many processes (None: one
     per CPU); ``progress`` is then called once per variant when a job finishes.
@@ -317,15 +366,18 @@ def evaluate(networks: Sequence[Network], entries: int, config: EvalConfig = Eva
     jobs = [(n, s) for s in sizes for n in networks]
     workers = min(workers or os.cpu_count() or 1, len(jobs))
     done: dict[tuple[str, int], NetworkEvaluation] = {}
+    def compared(size: int) -> tuple[str, ...]:
+        return tuple(policies) if size == entries else ()
+
     if workers <= 1:
         for n, s in jobs:
-            done[n.name, s] = evaluate_network(n, s, config, variants, progress)
+            done[n.name, s] = evaluate_network(n, s, config, variants, progress, compared(s))
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             # largest networks first, so the last job to start is a short one
             order = sorted(jobs, key=lambda job: -job[0].macs)
-            futures = {pool.submit(evaluate_network, n, s, config, variants): (n.name, s)
-                       for n, s in order}
+            futures = {pool.submit(evaluate_network, n, s, config, variants, None,
+                                   compared(s)): (n.name, s) for n, s in order}
             for future in as_completed(futures):
                 result = future.result()
                 done[futures[future]] = result
@@ -334,6 +386,50 @@ def evaluate(networks: Sequence[Network], entries: int, config: EvalConfig = Eva
                         progress(_label(result.network, result.entries, v))
     by_size = {s: {n.name: done[n.name, s] for n in networks} for s in sizes}
     return Evaluation(config, entries, by_size[entries], {s: by_size[s] for s in sorted(set(sweep))})
+
+
+def cross_check(networks: Sequence[Network], entries: int, config: EvalConfig, binary: str,
+                device_ini: str | None = None, system_ini: str | None = None,
+                variants: Sequence[str] = VARIANTS,
+                progress: Callable[[str], None] | None = None) -> dict[str, dict]:
+    """Run every variant's stream (at ``entries``) through the user's DRAMSim2 (for the
+    ``ddr3`` preset) or DRAMsim3 (``ddr4``) binary, set up for the same mapping, policy and
+    runtime (:func:`scanfuse.dram.external.run_dram_sim`).
+
+    Returns ``{network: {variant: ExternalResult}}``.
+
+    Raises
+    ------
+    InvalidOptionError
+        If the preset has no simulator, or the binary is missing, fails or is not that
+        simulator.
+    """
+    import tempfile
+    from pathlib import Path
+
+    from ..dram.external import run_dram_sim, simulator_for
+    from ..dram.trace_io import write_dramsim2_trace, write_dramsim3_trace
+    fmt = simulator_for(config.dram)
+    writer = write_dramsim2_trace if fmt == "dramsim2" else write_dramsim3_trace
+    out: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="scanfuse-check-") as work:
+        trace = Path(work) / "mase_stream.trc"        # DRAMSim2 needs the mase_ prefix
+        for network in networks:
+            plans = plan_variants(network, config.model(entries), config.widths,
+                                  config.burst_bytes, variants)
+            cache, per = UnitCache(), {}
+            for v in variants:
+                stream = network_stream(plans, v, config, cache)
+                dram = stream_dram_result(stream.addr, stream.is_write, stream.issue,
+                                          config.preset, config.scheme,
+                                          stream.dram_runtime_cycles, config.policy)
+                writer(trace, stream.addr, stream.is_write, stream.issue)
+                per[v] = run_dram_sim(binary, trace, fmt, dram.runtime_cycles, config.preset,
+                                      config.scheme, config.policy, device_ini, system_ini)
+                if progress is not None:
+                    progress(f"{fmt} {_label(network.name, entries, v)}")
+            out[network.name] = per
+    return out
 
 
 def sweep_steps(networks: Sequence[Network], entries: int, sweep: Sequence[int],

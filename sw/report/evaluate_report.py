@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from ..evaluate import Evaluation, NetworkEvaluation, VariantResult
+from ..evaluate import Evaluation, NetworkEvaluation
 from ..units import format_entries
 
 #: The thesis's headline DRAM-energy savings at 64K entries (H.-N. Wu, NTHU 2019).
@@ -33,18 +33,6 @@ def progress_reporter(total: int):
         yield lambda label: bar.update(task, advance=1, description=label)
 
 
-def dynamic_j(r: VariantResult) -> float:
-    """Burst plus activate/precharge energy (J): the part of DRAM energy that traffic and
-    row locality set, without refresh and background."""
-    return r.energy.burst_j + r.energy.act_pre_j
-
-
-def dynamic_savings(ne: NetworkEvaluation) -> dict[str, float]:
-    """Fraction of the baseline's dynamic (burst + act/pre) energy each variant saves."""
-    base = dynamic_j(ne.variants["baseline"])
-    return {v: 1.0 - dynamic_j(r) / base for v, r in ne.variants.items()}
-
-
 def traffic_savings(ne: NetworkEvaluation) -> dict[str, float]:
     """Fraction of the baseline's bytes moved each variant saves."""
     base = ne.variants["baseline"].traffic_bytes
@@ -55,20 +43,26 @@ def _pct(x: float) -> str:
     return f"{-100 * x + 0.0:+.1f}%"
 
 
+def dram_line(config) -> str:
+    """The DRAM part, mapping and controller policy, for titles."""
+    return (f"DRAM {config.dram} ({config.preset.name}, {config.scheme}), policy "
+            f"{config.policy.describe()}")
+
+
 def settings_line(ev: Evaluation) -> str:
     c = ev.config
-    return (f"buffer {format_entries(ev.entries)} entries; DRAM {c.dram} ({c.preset.name}, "
-            f"{c.scheme}); engine {c.clock.describe()}")
+    return (f"buffer {format_entries(ev.entries)} entries; {dram_line(c)}; engine "
+            f"{c.clock.describe()}")
 
 
 def variant_table(ne: NetworkEvaluation, config) -> Table:
     """One network's variants: bytes moved, energy split, runtime, savings."""
     table = Table(title=f"{ne.network} at {format_entries(ne.entries)} entries: DRAM energy by variant "
-                        f"({config.dram}, {config.clock.describe()})")
+                        f"({dram_line(config)}; engine {config.clock.describe()})")
     for col in ("variant", "bytes moved", "traffic", "burst mJ", "act/pre mJ", "refresh mJ",
                 "background mJ", "total mJ", "runtime ms", "energy", "dynamic energy"):
         table.add_column(col, justify="left" if col == "variant" else "right")
-    traffic, dyn, total = traffic_savings(ne), dynamic_savings(ne), ne.savings
+    traffic, dyn, total = traffic_savings(ne), ne.dynamic_savings, ne.savings
     for v, r in ne.variants.items():
         e = r.energy
         table.add_row(v, f"{r.traffic_bytes:,}", _pct(traffic[v]), f"{e.burst_j * 1e3:.3f}",
@@ -84,12 +78,54 @@ def savings_table(ev: Evaluation) -> Table:
     for col in ("network", "variant", "traffic", "energy", "dynamic energy", "thesis (energy)"):
         table.add_column(col, justify="left" if col in ("network", "variant") else "right")
     for name, ne in ev.networks.items():
-        traffic, dyn = traffic_savings(ne), dynamic_savings(ne)
+        traffic, dyn = traffic_savings(ne), ne.dynamic_savings
         for v in ne.variants:
             thesis = THESIS_SAVINGS.get(name) if v == "scan+fusion" else None
             table.add_row(name, v, _pct(traffic[v]), _pct(ne.savings[v]), _pct(dyn[v]),
                           _pct(thesis) if thesis is not None else "")
     return table
+
+
+def policy_table(ev: Evaluation) -> Table | None:
+    """Total-energy saving of each variant under every controller policy costed."""
+    rows = [(name, ne) for name, ne in ev.networks.items() if ne.savings_by_policy]
+    if not rows:
+        return None
+    policies = list(rows[0][1].savings_by_policy)
+    table = Table(title=f"Total DRAM energy saving against the baseline, by controller policy "
+                        f"({format_entries(ev.entries)} entries, DRAM {ev.config.dram})")
+    for col in ("network", "variant", *policies, "dynamic"):
+        table.add_column(col, justify="left" if col in ("network", "variant") else "right")
+    for name, ne in rows:
+        by = ne.savings_by_policy
+        for v in ne.variants:
+            table.add_row(name, v, *(_pct(by[p][v]) for p in policies),
+                          _pct(ne.dynamic_savings[v]))
+    return table
+
+
+def external_table(ev: Evaluation, checks: dict) -> Table:
+    """The model's energy beside an external simulator's, per network and variant.
+    ``checks``: ``{network: {variant: ExternalResult}}``."""
+    first = next(r for per in checks.values() for r in per.values())
+    table = Table(title=f"{first.simulator} on the same streams ({dram_line(ev.config)}"
+                        + ("" if first.matches_policy else "; the simulator cannot express this "
+                           "policy: closest setting") + ")")
+    for col in ("network", "variant", "part", "model mJ", f"{first.simulator} mJ", "difference"):
+        table.add_column(col, justify="left" if col in ("network", "variant", "part") else "right")
+    for name, per in checks.items():
+        for v, ext in per.items():
+            mine = ev.networks[name].variants[v].energy
+            for part, attr in _PARTS:
+                a, b = getattr(mine, attr), getattr(ext.energy, attr)
+                table.add_row(name if part == "burst" else "", v if part == "burst" else "",
+                              part, f"{a * 1e3:.3f}", f"{b * 1e3:.3f}",
+                              f"{(a - b) / b * 100:+.1f}%" if b else "")
+    return table
+
+
+_PARTS = (("burst", "burst_j"), ("act/pre", "act_pre_j"), ("refresh", "refresh_j"),
+          ("background", "background_j"), ("total", "total_j"))
 
 
 def sweep_table(ev: Evaluation) -> Table | None:
@@ -115,6 +151,9 @@ def sweep_table(ev: Evaluation) -> Table | None:
 def tables(ev: Evaluation) -> list[Table]:
     out = [variant_table(ne, ev.config) for ne in ev.networks.values()]
     out.append(savings_table(ev))
+    policies = policy_table(ev)
+    if policies is not None:
+        out.append(policies)
     sweep = sweep_table(ev)
     if sweep is not None:
         out.append(sweep)
@@ -138,11 +177,12 @@ def report_markdown(ev: Evaluation, plots: list[str], command: str | None = None
     lines += [f"Settings: {settings_line(ev)}; bursts of {c.burst_bytes} bytes; "
               f"{'transfers overlap compute (double buffering)' if c.overlap else 'transfers and compute serial'}.",
               "Energy is DRAMSim2's accounting (burst, activate/precharge, refresh, background) "
-              "over the whole run; *dynamic* is burst + act/pre. Savings are against `baseline` "
-              "(every layer unfused at its best raster tiling).", ""]
+              f"over the whole run, with the controller policy `{c.policy.name}` "
+              f"({c.policy.describe()}); *dynamic* is burst + act/pre. Savings are against "
+              "`baseline` (every layer unfused at its best raster tiling).", ""]
     for name, ne in ev.networks.items():
         lines += [f"## {name}", ""]
-        traffic, dyn = traffic_savings(ne), dynamic_savings(ne)
+        traffic, dyn = traffic_savings(ne), ne.dynamic_savings
         rows = []
         for v, r in ne.variants.items():
             e = r.energy
@@ -159,6 +199,16 @@ def report_markdown(ev: Evaluation, plots: list[str], command: str | None = None
             lines += [f"Thesis (DRAM energy, 64K): {_pct(thesis)}; here `scan+fusion`: "
                       f"{_pct(ne.savings['scan+fusion'])} total, {_pct(dyn['scan+fusion'])} dynamic, "
                       f"{_pct(traffic['scan+fusion'])} traffic.", ""]
+    policy_rows = []
+    for name, ne in ev.networks.items():
+        by = ne.savings_by_policy
+        for v in ne.variants if by else ():
+            policy_rows.append([name, v, *(_pct(by[p][v]) for p in by), _pct(ne.dynamic_savings[v])])
+    if policy_rows:
+        names = list(next(iter(ev.networks.values())).savings_by_policy)
+        lines += ["## Savings by controller policy", "", "Total DRAM energy saving against the "
+                  "baseline when the same streams run under each policy (docs/dram.md).", ""]
+        lines += _md_table(["network", "variant", *names, "dynamic"], policy_rows)
     if ev.sweep:
         sizes = sorted(ev.sweep)
         lines += ["## Buffer sweep", "", "Total DRAM energy in mJ (saving against the baseline "
