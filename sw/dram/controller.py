@@ -27,9 +27,12 @@ one rank, in DRAM cycles (``tCK``), for a request arriving at cycle ``a``:
   rest of the time. Some bank open (or refreshing): IDD3N; awake and all precharged: IDD2N.
 
 Cycle counts are unions of intervals (sort by start, running maximum of ends), so two banks
-open at once count once, as DRAMSim2's per-cycle accounting does. Queueing on the data bus
-(bursts closer than ``BL/2`` cycles apart) is not modelled here; at the engine's pace the bus
-is idle more than 90% of the time. See docs/dram.md for the check against DRAMSim2.
+open at once count once, as DRAMSim2's per-cycle accounting does. Queueing: a request's column
+command waits for its slot on the data bus (a FIFO queue at ``max(tCCD, BL/2)`` cycles per
+burst) and the rank's activates are at least ``tRRD`` apart; ``tFAW``, the command bus and
+queue depths are not modelled. Queued requests to an open row are hits, so a stream issued
+faster than the DRAM serves it keeps its rows and its rank busy. See docs/dram.md for the
+check against DRAMSim2.
 """
 
 from __future__ import annotations
@@ -150,9 +153,15 @@ def bank_activity(bank: np.ndarray, row: np.ndarray, is_write: np.ndarray,
     a = issue.astype(np.int64, copy=False)
     x = np.where(is_write, write_to_precharge(p), read_to_precharge(p)).astype(np.int64)
 
+    # When the data bus can serve each request (a FIFO queue at one burst per burst_cycles):
+    # a request queued behind others has its column command no earlier than its slot.
+    d = np.full(n, p.burst_cycles, dtype=np.int64)
+    slot = np.cumsum(d) - d
+    slot = slot + np.maximum.accumulate(a - slot) if n else slot
+
     # Bank order: a stable sort keeps each bank's requests in arrival order.
     order = np.argsort(bank, kind="stable")
-    A, B, R, X = a[order], bank[order], row[order], x[order]
+    A, B, R, X, S = a[order], bank[order], row[order], x[order], slot[order]
     bank_first = np.ones(n, dtype=bool)
     bank_first[1:] = B[1:] != B[:-1]
     same_row = np.zeros(n, dtype=bool)
@@ -172,13 +181,13 @@ def bank_activity(bank: np.ndarray, row: np.ndarray, is_write: np.ndarray,
         ep = np.cumsum(miss) - 1                         # episode of each request
         first = np.flatnonzero(miss)                     # its first request
         e_bank = bank_id[first]
-        lat = _wake_latency(A, first, ep, X, p, pd_after, order)
+        lat = _wake_latency(A, first, X, p, pd_after, order)
         H = np.maximum.reduceat(X, first) + p.tRCD
         H = np.maximum(H, p.tRAS)                        # ACT -> PRE, issued by the rank
-        hit_done = np.where(hit, A + 1 + X, _NEVER)      # hits' column command + X
+        hit_done = np.where(hit, np.maximum(A + 1, S) + X, _NEVER)   # hits' column cmd + X
         C2 = np.maximum.reduceat(hit_done, first)
         # per bank: ACT_e = max(a_first + lat, ACT_{e-1} + max(H + tRP, tRC), C2_{e-1} + tRP)
-        u = A[first] + lat
+        u = np.maximum(A[first] + lat, S[first] - p.tRCD)
         u[1:] = np.where(e_bank[1:] == e_bank[:-1], np.maximum(u[1:], C2[:-1] + p.tRP), u[1:])
         act = _lindley(u, np.maximum(H + p.tRP, p.tRC), e_bank)
         act = _rank_act_rate(act, p)
@@ -236,8 +245,8 @@ def _limit_hits(hit: np.ndarray, max_hits: int) -> np.ndarray:
     return hit & (pos % (max_hits + 1) != 0)
 
 
-def _wake_latency(A: np.ndarray, first: np.ndarray, ep: np.ndarray, X: np.ndarray,
-                  p: DramPreset, pd_after: int | None, order: np.ndarray) -> np.ndarray:
+def _wake_latency(A: np.ndarray, first: np.ndarray, X: np.ndarray, p: DramPreset,
+                  pd_after: int | None, order: np.ndarray) -> np.ndarray:
     """Cycles from each episode's first request to its ACTIVATE, as far as power-down sets
     them: 1 when the rank is awake, ``tXP`` (plus any rest of ``tCKE``) after power-down.
 
@@ -248,7 +257,8 @@ def _wake_latency(A: np.ndarray, first: np.ndarray, ep: np.ndarray, X: np.ndarra
     if pd_after is None:
         return np.ones(n_ep, dtype=np.int64)
     # arrival order over all requests; each is busy until (roughly) its own precharge ends
-    t_order = np.argsort(order, kind="stable")          # bank order -> arrival order
+    t_order = np.empty_like(order)                      # arrival order -> bank order
+    t_order[order] = np.arange(order.size)
     a_t = A[t_order]
     busy_end = a_t + p.tXP + np.maximum(p.tRAS, p.tRCD + X[t_order]) + p.tRP + pd_after
     reach = np.maximum.accumulate(busy_end)
