@@ -99,7 +99,13 @@ def _add_engine_args(p: argparse.ArgumentParser):
                    help="DRAM bytes the engine moves per cycle (default 8: a 64-bit AXI port)")
 
 
-def _add_dram_policy_arg(p: argparse.ArgumentParser):
+def _add_dram_args(p: argparse.ArgumentParser, dram_sim_does: str):
+    """The DRAM options of ``trace`` and ``evaluate``: part, mapping, controller policy and an
+    external simulator to cross-check with (``dram_sim_does`` says what ``--dram-sim`` runs)."""
+    p.add_argument("--dram", default="ddr3", choices=("ddr3", "ddr4"),
+                   help="DRAM preset (default ddr3: DRAMSim2's default part; ddr4: DRAMsim3's)")
+    p.add_argument("--mapping", default="scheme2", metavar="SCHEME",
+                   help="DRAMSim2 address mapping scheme1..scheme7 (default scheme2)")
     p.add_argument("--dram-policy", default="dramsim2", type=_policy_arg, metavar="POLICY",
                    help="DRAM controller policy: dramsim2 (default: DRAMSim2 as shipped, rows "
                         "close when idle, power-down when idle), close-on-idle (same, no "
@@ -107,6 +113,15 @@ def _add_dram_policy_arg(p: argparse.ArgumentParser):
                         "cycles), open-page (rows close on conflict or refresh, no power-down: "
                         "DRAMsim3), always-on (banks charged open all run: ScanFuse's old "
                         "accounting)")
+    p.add_argument("--dram-sim", metavar="PATH",
+                   help=f"also {dram_sim_does}, set up for the same mapping, policy and runtime, "
+                        f"and print its energy beside the model's")
+    p.add_argument("--dram-sim-config", metavar="INI",
+                   help="device ini (DRAMSim2) or config (DRAMsim3) for --dram-sim (default: the "
+                        "preset's, found next to the binary in the simulator's source tree)")
+    p.add_argument("--dram-sim-system", metavar="INI",
+                   help="DRAMSim2's system ini for --dram-sim (default: system.ini.example next "
+                        "to the binary)")
 
 
 def _policy_arg(text: str):
@@ -203,19 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", required=True, choices=("dramsim2", "dramsim3"),
                    help="trace format (DRAMSim2 needs a file name starting with mase_)")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="trace file to write")
-    p.add_argument("--dram", default="ddr3", choices=("ddr3", "ddr4"),
-                   help="DRAM preset for the energy estimate (default ddr3: DRAMSim2's default part)")
-    p.add_argument("--mapping", default="scheme2", metavar="SCHEME",
-                   help="DRAMSim2 address mapping scheme1..scheme7 (default scheme2)")
     _add_engine_args(p)
-    _add_dram_policy_arg(p)
-    p.add_argument("--dram-sim", metavar="PATH",
-                   help="also run this DRAMSim2 (--format dramsim2) or DRAMsim3 (dramsim3) binary "
-                        "on the trace and report its energy")
-    p.add_argument("--dram-sim-config", metavar="INI",
-                   help="device ini for --dram-sim (default: the preset's ini found next to the binary)")
-    p.add_argument("--dram-sim-system", metavar="INI",
-                   help="DRAMSim2's system ini for --dram-sim (default: system.ini next to the binary)")
+    _add_dram_args(p, "run this DRAMSim2 (--format dramsim2) or DRAMsim3 (dramsim3) binary on "
+                      "the trace")
 
     p = sub.add_parser("evaluate", help="DRAM energy of whole networks: five planning variants and a buffer sweep",
                        description="Plan each network five ways (baseline: unfused, best raster "
@@ -232,24 +237,11 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--onnx", metavar="FILE.onnx", help="a network from an ONNX file")
     p.add_argument("--buffer", required=True, type=_buffer_arg, metavar="S",
                    help="on-chip buffer capacity in entries: 65536, 64K or 64Ki (thesis: 64K)")
-    p.add_argument("--dram", default="ddr3", metavar="PRESET",
-                   help="DRAM preset: ddr3 (DRAMSim2's default part, default) or ddr4")
-    p.add_argument("--mapping", default="scheme2", metavar="SCHEME",
-                   help="DRAMSim2 address mapping scheme1..scheme7 (default scheme2)")
     p.add_argument("--sweep", default="16K,32K,64K,128K,256K", metavar="S1,S2,...",
                    help="buffer sizes of the sweep (default 16K,32K,64K,128K,256K; 'none' for none)")
     _add_engine_args(p)
-    _add_dram_policy_arg(p)
-    p.add_argument("--dram-sim", metavar="PATH",
-                   help="also run every variant's stream at --buffer through this simulator "
-                        "binary (DRAMSim2 for --dram ddr3, DRAMsim3 for ddr4), set up for the "
-                        "same mapping, policy and runtime, and print its energy beside the model's")
-    p.add_argument("--dram-sim-config", metavar="INI",
-                   help="device ini (DRAMSim2) or config (DRAMsim3) for --dram-sim (default: the "
-                        "preset's, found next to the binary)")
-    p.add_argument("--dram-sim-system", metavar="INI",
-                   help="DRAMSim2's system ini for --dram-sim (default: system.ini.example next "
-                        "to the binary)")
+    _add_dram_args(p, "run every variant's stream at --buffer through this simulator binary "
+                      "(DRAMSim2 for --dram ddr3, DRAMsim3 for ddr4)")
     p.add_argument("--workers", type=int, default=0, metavar="N",
                    help="processes for the (network, buffer) jobs (default 0: one per CPU)")
     p.add_argument("--out", metavar="DIR", help="write report.md, results.json and PNG plots here")

@@ -264,7 +264,7 @@ PINNED_MNV2_SAVING = 0.4834
 
 
 @pytest.mark.parametrize("argv, fragment", [
-    (["--network", "mobilenetv2", "--buffer", "64K", "--dram", "lpddr5"], "unknown DRAM preset"),
+    (["--network", "mobilenetv2", "--buffer", "64K", "--dram", "lpddr5"], "lpddr5"),
     (["--network", "mobilenetv2", "--buffer", "64K", "--mapping", "scheme9"], "scheme"),
     (["--network", "mobilenet", "--buffer", "64K"], "unknown network"),
     (["--network", "mobilenetv2", "--buffer", "64"], "buffer"),
