@@ -1,6 +1,7 @@
 """ONNX import: layers, shapes, MACs and blocks of small graphs and whole networks."""
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -331,3 +332,79 @@ def test_truncated_and_missing_files(tmp_path):
     (tmp_path / "empty.onnx").write_bytes(b"")
     with pytest.raises(InvalidModelError, match=r"empty\.onnx: empty file"):
         load_onnx(tmp_path / "empty.onnx")
+
+
+# --- constant subgraphs (onnx's own light model-zoo CNNs) -------------------------------
+
+LIGHT = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
+
+
+def test_constant_of_shape_weights_fold_with_the_reference_evaluator():
+    g = Graph((1, 8, 16, 16))
+    shape = g._tmp("shape")
+    g.inits.append(numpy_helper.from_array(np.array([16, 8, 1, 1], np.int64), shape))
+    w = g.node("ConstantOfShape", [shape], "wgen",
+               value=numpy_helper.from_array(np.array([0.02], np.float32)))
+    # a reshape target computed from constants too: Concat of two initializers
+    a, b = g._tmp("a"), g._tmp("b")
+    g.inits += [numpy_helper.from_array(np.array([1], np.int64), a),
+                numpy_helper.from_array(np.array([-1], np.int64), b)]
+    target = g.node("Concat", [a, b], "target", axis=0)
+    y = g.node("Conv", ["x", w], "pw", kernel_shape=[1, 1])
+    y = g.node("Reshape", [g.node("GlobalAveragePool", [y], "gap"), target], "flat")
+    net = load_onnx(g.model(y))
+    assert [(l.name, l.kind, l.cin, l.cout) for l in net.layers] == \
+        [("pw", LayerKind.POINTWISE, 8, 16), ("gap", LayerKind.POOL, 16, 16)]
+
+
+def test_huge_constant_is_refused_before_evaluation():
+    g = Graph((1, 8, 16, 16))
+    shape = g._tmp("shape")
+    g.inits.append(numpy_helper.from_array(np.array([100000, 100000, 1, 1], np.int64), shape))
+    w = g.node("ConstantOfShape", [shape], "huge")
+    with pytest.raises(InvalidModelError, match=r"node 'huge' \(ConstantOfShape\): constant of shape"):
+        load_onnx(g.model(g.node("Conv", ["x", w], "pw", kernel_shape=[1, 1])))
+
+
+def test_sum_of_three_is_refused():
+    g = Graph((1, 8, 8, 8))
+    x1 = g.conv("x", "a", 8, 8)
+    with pytest.raises(InvalidModelError, match=r"Sum of 3 inputs"):
+        load_onnx(g.model(g.node("Sum", [x1, x1, x1], "s3")))
+
+
+@pytest.mark.skipif(not (LIGHT / "light_resnet50.onnx").is_file(), reason="onnx ships no light models")
+def test_light_resnet50_plans_exactly_like_the_builtin():
+    from scanfuse.plan.network_plan import plan_network
+    light = load_onnx(LIGHT / "light_resnet50.onnx")
+    ours = get_network("resnet50")
+    assert [(l.kind, l.cin, l.cout, l.kernel, l.stride, l.h_in, l.w_in) for l in light.layers] == \
+        [(l.kind, l.cin, l.cout, l.kernel, l.stride, l.h_in, l.w_in) for l in ours.layers]
+    assert light.macs == ours.macs
+    model = BufferModel(65536)
+    a, b = plan_network(light, model), plan_network(ours, model)
+    assert [(x.plan.traffic, x.plan.lower_bound) for x in a.layers] == \
+        [(x.plan.traffic, x.plan.lower_bound) for x in b.layers]
+    assert (a.read_bytes, a.write_bytes, a.lower_bound) == (21_329_152, 8_931_328, 28_611_072)
+    fa = plan_fused_network(light, model, extended=True)
+    fb = plan_fused_network(ours, model, extended=True)
+    assert (fa.total_unfused, fa.total, fa.total_extended) == \
+        (fb.total_unfused, fb.total, fb.total_extended)
+
+
+@pytest.mark.parametrize("name, op", [("light_bvlc_alexnet", "LRN"), ("light_squeezenet", "Concat"),
+                                      ("light_shufflenet", "Transpose"), ("light_densenet121", "Mul")])
+def test_light_models_with_unsupported_ops_fail_in_one_line(name, op):
+    path = LIGHT / f"{name}.onnx"
+    if not path.is_file():
+        pytest.skip("onnx ships no light models")
+    with pytest.raises(InvalidModelError, match=rf"\({op}\): unsupported operator {op}") as info:
+        load_onnx(path)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.skipif(not (LIGHT / "light_vgg19.onnx").is_file(), reason="onnx ships no light models")
+def test_light_vgg19_imports():
+    net = load_onnx(LIGHT / "light_vgg19.onnx")
+    assert sum(l.kind is LayerKind.CONV for l in net.layers) == 16
+    assert sum(l.kind is LayerKind.FC for l in net.layers) == 3

@@ -43,12 +43,21 @@ __all__ = ["load_onnx", "SUPPORTED_OPS"]
 
 #: Ops that become layers.
 LAYER_OPS = ("Conv", "Gemm", "MatMul", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool")
-#: Elementwise ops folded into the previous layer (no layer, shape unchanged).
-FOLDED_OPS = ("Relu", "Clip", "BatchNormalization")
+#: Elementwise ops folded into the previous layer (no layer, shape unchanged); ``Softmax`` is
+#: a classifier's last op, computed on the host.
+FOLDED_OPS = ("Relu", "Clip", "BatchNormalization", "Softmax")
 #: Ops that only move or reshape data.
 PASS_OPS = ("Flatten", "Reshape", "Squeeze", "Identity", "Dropout")
-#: Everything :func:`load_onnx` accepts (``Add``: bias or residual join; ``Constant``: no data).
-SUPPORTED_OPS = LAYER_OPS + FOLDED_OPS + PASS_OPS + ("Add", "Constant")
+#: Everything :func:`load_onnx` accepts (``Add``, or ``Sum`` of two: bias or residual join;
+#: ``Constant``: no data). Any other node whose inputs are all constants (e.g. the
+#: ``ConstantOfShape`` weights of onnx's light model-zoo CNNs) is folded first.
+SUPPORTED_OPS = LAYER_OPS + FOLDED_OPS + PASS_OPS + ("Add", "Sum", "Constant")
+
+#: Largest constant subgraph output :func:`load_onnx` evaluates (elements), ~1 GiB of float32.
+MAX_FOLDED_ELEMENTS = 1 << 28
+
+#: Folded constants up to this many elements keep their data (reshape targets, clip bounds).
+_KEEP_DATA_ELEMENTS = 1 << 16
 
 _INPUT = -1   # producer id of a graph input
 
@@ -160,8 +169,10 @@ class _Importer:
         self._infer_shapes()
         self._constants()
         input_hw = self._inputs()
+        folded = self._fold_constants()
         for node in self._topological():
-            self._node(node)
+            if tuple(node.output) not in folded:
+                self._node(node)
         if not self.layers:
             raise InvalidModelError(f"{self._prefix()}the graph has no Conv, Gemm, MatMul or pooling layers")
         blocks = self._blocks()
@@ -184,6 +195,65 @@ class _Importer:
                 self.const_data[init.name] = init
         for sparse in getattr(self.graph, "sparse_initializer", ()):
             self.values[sparse.values.name] = _Value(tuple(int(d) for d in sparse.dims), const=True)
+
+    def _fold_constants(self) -> set[tuple[str, ...]]:
+        """Evaluate every node whose inputs are all constants (initializers with data, Constant
+        nodes, other such nodes) with onnx's reference evaluator, and record its outputs as
+        constants; return the folded nodes' output lists (protobuf hands out new node objects
+        on every access, so nodes are known by their outputs).
+
+        Layers, ``Constant`` nodes themselves and nodes fed by data missing from the file
+        (external initializers) are left to the importer.
+        """
+        known = {name for name in self.const_data}
+        order, folded = self._topological(), []
+        for node in order:
+            if node.op_type == "Constant":
+                known.update(o for o in node.output if o)
+                continue
+            inputs = [i for i in node.input if i]
+            if node.op_type in LAYER_OPS or not inputs or not all(i in known for i in inputs):
+                continue
+            folded.append(node)
+            known.update(o for o in node.output if o)
+        if not folded:
+            return set()
+        needed = {i for n in folded for i in n.input if i}
+        consts = [n for n in order if n.op_type == "Constant" and set(n.output) & needed]
+        inits = [t for name, t in self.const_data.items() if name in needed
+                 and isinstance(t, self.onnx.TensorProto) and name not in
+                 {o for n in consts for o in n.output}]
+        self._check_fold_size(folded)
+        outputs = [o for n in folded for o in n.output if o]
+        helper = self.onnx.helper
+        graph = helper.make_graph(consts + folded, "fold", [], [helper.make_empty_tensor_value_info(o)
+                                                                for o in outputs], inits)
+        sub = helper.make_model(graph, opset_imports=list(self.model.opset_import),
+                                ir_version=self.model.ir_version)
+        try:
+            from onnx.reference import ReferenceEvaluator
+            values = ReferenceEvaluator(sub).run(None, {})
+        except Exception as exc:
+            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            self.fail(folded[0], f"cannot evaluate the constant subgraph it starts: {detail}")
+        for name, value in zip(outputs, values):
+            shape = tuple(int(d) for d in getattr(value, "shape", ()))
+            self.values[name] = _Value(shape, const=True)
+            if math.prod(shape) <= _KEEP_DATA_ELEMENTS:
+                self.const_data[name] = self.onnx.numpy_helper.from_array(value, name)
+        return {tuple(n.output) for n in folded}
+
+    def _check_fold_size(self, folded) -> None:
+        """Refuse, before evaluating, a ``ConstantOfShape`` asked for more than
+        :data:`MAX_FOLDED_ELEMENTS` elements (a hostile or broken file)."""
+        for node in folded:
+            if node.op_type != "ConstantOfShape":
+                continue
+            dims = self._const_ints(node, 0)
+            if dims is not None and (any(d < 0 for d in dims)
+                                     or math.prod(dims) > MAX_FOLDED_ELEMENTS):
+                self.fail(node, f"constant of shape {dims} is larger than {MAX_FOLDED_ELEMENTS:,} "
+                                f"elements (or negative)")
 
     def _inputs(self):
         input_hw = None
@@ -306,8 +376,10 @@ class _Importer:
             return self._fc(node, attrs)
         if op in ("MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool"):
             return self._pool(node, attrs)
-        if op == "Add":
+        if op == "Add" or (op == "Sum" and len(node.input) == 2):
             return self._add(node)
+        if op == "Sum":
+            self.fail(node, f"Sum of {len(node.input)} inputs is not supported (only of two)")
         data = self._get(node, 0)
         if op in FOLDED_OPS or op in ("Identity", "Dropout"):
             shape = data.shape
