@@ -80,3 +80,28 @@ def test_bad_inputs_raise_typed_errors():
         BufferModel(64, psum_entries=0)
     with pytest.raises(InvalidOptionError, match="positive"):
         BufferModel(0)
+
+
+def test_candidate_tiles_equal_the_full_enumeration_in_sqrt_memory():
+    from scanfuse.plan.search import candidate_tiles
+
+    def full(d, align):
+        sizes = np.unique(-(-d // np.arange(1, d + 1)))
+        rounded = -(-sizes // align) * align
+        return np.unique(np.concatenate([sizes, rounded[rounded <= d]]))
+
+    rng = np.random.default_rng(11)
+    for d in [*range(1, 600), *rng.integers(600, 2_000_000, 60).tolist()]:
+        for align in (1, 8, 64):
+            assert np.array_equal(candidate_tiles(int(d), align), full(int(d), align)), (d, align)
+
+
+def test_huge_gemms_plan_in_bounded_memory_or_are_refused():
+    from scanfuse.errors import InvalidShapeError
+    from scanfuse.plan.gemm import MAX_GEMM_DIM
+    plan = plan_gemm(Gemm(MAX_GEMM_DIM, MAX_GEMM_DIM, 1), BufferModel(65536))
+    assert plan.traffic.total >= Gemm(MAX_GEMM_DIM, MAX_GEMM_DIM, 1).compulsory
+    with pytest.raises(InvalidShapeError, match="MAX_GEMM_DIM"):
+        Gemm(MAX_GEMM_DIM + 1, 64, 64)
+    with pytest.raises(InvalidShapeError, match="MAX_GEMM_MACS"):
+        Gemm(MAX_GEMM_DIM, MAX_GEMM_DIM, MAX_GEMM_DIM)

@@ -4,6 +4,14 @@ from dataclasses import dataclass
 
 from ..errors import InvalidShapeError
 
+#: Largest GEMM dimension the planner takes (elements): 2^24 = 16,777,216, e.g. a 4096x4096
+#: output image. The tile search keys every candidate by one int64, so ``M*N*K`` is capped at
+#: :data:`MAX_GEMM_MACS` too. Raise them here (and mind the search's memory) for larger work.
+MAX_GEMM_DIM = 1 << 24
+
+#: Largest ``M*K*N`` (multiply-accumulates) of one GEMM: 2^48, ~2.8e14.
+MAX_GEMM_MACS = 1 << 48
+
 
 def check_dim(name: str, value: object) -> int:
     """Return ``value`` as an int if it is a positive whole number, else raise."""
@@ -27,7 +35,15 @@ class Gemm:
 
     def __post_init__(self):
         for name in ("M", "K", "N"):
-            check_dim(name, getattr(self, name))
+            value = check_dim(name, getattr(self, name))
+            if value > MAX_GEMM_DIM:
+                raise InvalidShapeError(f"{name} = {value:,} is above the planner's limit of "
+                                        f"{MAX_GEMM_DIM:,} elements per GEMM dimension "
+                                        f"(scanfuse.plan.gemm.MAX_GEMM_DIM)")
+        if self.M * self.K * self.N > MAX_GEMM_MACS:
+            raise InvalidShapeError(f"M*K*N = {self.M * self.K * self.N:,} MACs is above the "
+                                    f"planner's limit of {MAX_GEMM_MACS:,} "
+                                    f"(scanfuse.plan.gemm.MAX_GEMM_MACS)")
 
     @classmethod
     def parse(cls, text: str) -> "Gemm":

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from math import gcd
 
+import math
+
 import numpy as np
 
 from ..errors import BufferTooSmallError, InvalidOptionError
@@ -42,15 +44,38 @@ ORDER_CHOICES = ("scan", "raster", "best")
 #: How many of the largest fitting candidates to try for the derived dimension.
 DERIVED_CANDIDATES = 3
 
+#: Most tile sizes tried per dimension (dimensions up to ~250,000 elements have fewer, so
+#: every network's layers get the full search). Past it the sizes are sampled evenly in log
+#: scale, smallest and largest kept: plans stay legal and exact, only the search thins.
+MAX_CANDIDATES_PER_DIM = 1024
+
 
 def candidate_tiles(dim: int, align: int = 8) -> np.ndarray:
-    """Sorted distinct tile sizes worth trying along a dimension of ``dim`` elements."""
-    n = np.arange(1, dim + 1, dtype=np.int64)
-    sizes = np.unique(-(-dim // n))
+    """Sorted distinct tile sizes worth trying along a dimension of ``dim`` elements: every
+    ``ceil(dim / n)`` for ``n = 1..dim`` (about ``2*sqrt(dim)`` values), plus those rounded up
+    to multiples of ``align``.
+
+    Found in ``O(sqrt(dim))`` memory: the sizes for ``n <= r`` (``r = isqrt(dim)``), and every
+    smaller ``v`` that some ``n`` reaches, which is when ``ceil(dim / ceil(dim / v)) == v``.
+    """
+    r = math.isqrt(dim)
+    n = np.arange(1, r + 1, dtype=np.int64)
+    large = -(-dim // n)
+    v = np.arange(1, int(large[-1]) + 1, dtype=np.int64)
+    small = v[-(-dim // (-(-dim // v))) == v]
+    sizes = np.unique(np.concatenate([small, large]))
     if align > 1:
         rounded = -(-sizes // align) * align
         sizes = np.unique(np.concatenate([sizes, rounded[rounded <= dim]]))
     return sizes
+
+
+def _thin(sizes: np.ndarray, limit: int = MAX_CANDIDATES_PER_DIM) -> np.ndarray:
+    """At most ``limit`` of the sorted ``sizes``, log-evenly spaced (first and last kept)."""
+    if sizes.size <= limit:
+        return sizes
+    picks = np.unique(np.round(np.geomspace(1, sizes.size, limit)).astype(np.int64) - 1)
+    return sizes[picks]
 
 
 def visit_orders_for(order: str) -> tuple[VisitOrder, ...]:
@@ -104,7 +129,7 @@ def candidate_points(gemm: Gemm, model: BufferModel, align: int = 8,
     for x in "mnk":
         sizes = [candidate_tiles(gemm.dim(x), align)]
         sizes += [candidate_tiles(gemm.dim(x), q) for q in quanta.get(x, ())]
-        cands[x] = np.unique(np.concatenate(sizes))
+        cands[x] = _thin(np.unique(np.concatenate(sizes)))
         if x in allow:
             cands[x] = cands[x][allow[x](cands[x])]
     points = []
