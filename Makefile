@@ -28,7 +28,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q -n $(JOBS) tests
 
 bench: $(STAMP)
-	$(PY) -m scanfuse.bench
+	$(VENV)/bin/scanfuse bench
 
 # Long verification (docs/verification.md): every MobileNetV2 pointwise layer at full size under
 # Verilator (plain and double-buffered engine, then with random memory stalls), and the long

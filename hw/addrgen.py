@@ -54,16 +54,14 @@ from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..plan.gemm import Gemm
-from ..plan.tiling import LOOP_ORDERS, Tiling, VisitOrder
-from .params import AccelConfig
+from .params import DIM_BITS, AccelConfig
 
-__all__ = ["LoopOrder", "Visit", "AddrGenError", "GemmDesc", "TileStep", "desc_from_plan",
-           "TileAddressGenerator"]
+__all__ = ["LoopOrder", "Visit", "AddrGenError", "GemmDesc", "TileStep", "TileAddressGenerator"]
 
 
 class LoopOrder(enum.Enum, shape=3):
-    """Loop order, outermost index first; member ``X.value`` is ``LOOP_ORDERS.index(x)``.
+    """Loop order, outermost index first; member ``X.value`` is the planner's
+    ``LOOP_ORDERS.index(x)`` (checked where the two meet, :mod:`scanfuse.program.bridges`).
 
     Codes 6 and 7 of the 3-bit field are illegal (the generator reports
     :attr:`AddrGenError.BAD_LOOP_ORDER`).
@@ -81,25 +79,12 @@ class LoopOrder(enum.Enum, shape=3):
         """The planner's string for this order, e.g. ``'mnk'``."""
         return self.name.lower()
 
-    @classmethod
-    def from_plan(cls, order: str) -> "LoopOrder":
-        """The member for a planner loop-order string such as ``'nkm'``."""
-        return cls[str(order).upper()]
-
-
-# The enum and the planner must agree on the codes (one source of truth: LOOP_ORDERS).
-assert [o.letters for o in LoopOrder] == list(LOOP_ORDERS)
-
 
 class Visit(enum.Enum, shape=1):
     """Visit order: raster (plain nested loops) or Scan (boustrophedon at every level)."""
 
     RASTER = 0
     SCAN = 1
-
-    @classmethod
-    def from_plan(cls, visit: "VisitOrder | str") -> "Visit":
-        return cls[VisitOrder.parse(visit).name]
 
 
 class AddrGenError(enum.Enum, shape=3):
@@ -130,7 +115,7 @@ class GemmDesc(data.StructLayout):
     visit : :class:`Visit`
     """
 
-    def __init__(self, dim_bits: int = 16):
+    def __init__(self, dim_bits: int = DIM_BITS):
         self.dim_bits = dim_bits
         super().__init__({
             "M": unsigned(dim_bits), "N": unsigned(dim_bits), "K": unsigned(dim_bits),
@@ -139,23 +124,11 @@ class GemmDesc(data.StructLayout):
             "visit": Visit,
         })
 
-    def from_plan(self, gemm: Gemm, tiling: Tiling) -> data.Const:
-        """The descriptor constant of ``tiling`` on ``gemm`` (what the driver writes)."""
-        limit = (1 << self.dim_bits) - 1
-        for name, value in (("M", gemm.M), ("N", gemm.N), ("K", gemm.K)):
-            if value > limit:
-                raise ValueError(f"{name}={value} does not fit in {self.dim_bits} bits")
-        return self.const({
-            "M": gemm.M, "N": gemm.N, "K": gemm.K,
-            "tm": tiling.tm, "tn": tiling.tn, "tk": tiling.tk,
-            "loop_order": LoopOrder.from_plan(tiling.loop_order),
-            "visit": Visit.from_plan(tiling.visit_order),
-        })
-
     def raw_const(self, **fields: int) -> data.Const:
         """A descriptor from raw field integers, unchecked (missing fields are 0).
 
-        For bring-up and tests: it can encode what :meth:`from_plan` refuses, such as a zero
+        For bring-up and tests: it can encode what
+        :func:`scanfuse.program.bridges.gemm_desc` refuses, such as a zero
         dimension or loop-order code 6.
         """
         bits = 0
@@ -166,11 +139,6 @@ class GemmDesc(data.StructLayout):
                 raise ValueError(f"{name}={value} does not fit in {width} bits")
             bits |= int(value) << field.offset
         return data.Const(self, bits)
-
-
-def desc_from_plan(gemm: Gemm, tiling: Tiling, *, dim_bits: int = 16) -> data.Const:
-    """Shorthand for ``GemmDesc(dim_bits).from_plan(gemm, tiling)``."""
-    return GemmDesc(dim_bits).from_plan(gemm, tiling)
 
 
 class TileStep(data.StructLayout):
@@ -208,7 +176,7 @@ class TileStep(data.StructLayout):
     FLAG_FIELDS = ("load_a", "load_b", "evict_a", "evict_b", "store_prev_c", "prev_c_final",
                    "load_c", "last")
 
-    def __init__(self, dim_bits: int = 16):
+    def __init__(self, dim_bits: int = DIM_BITS):
         self.dim_bits = dim_bits
         super().__init__({**{name: unsigned(dim_bits) for name in self.RANGE_FIELDS},
                           **{name: unsigned(1) for name in self.FLAG_FIELDS}})
@@ -257,7 +225,7 @@ class TileAddressGenerator(wiring.Component):
         On a bad ``cfg`` or ``dim_bits``.
     """
 
-    def __init__(self, cfg: AccelConfig, dim_bits: int = 16):
+    def __init__(self, cfg: AccelConfig, dim_bits: int = DIM_BITS):
         if not isinstance(cfg, AccelConfig):
             raise TypeError(f"cfg must be an AccelConfig, not {cfg!r}")
         if isinstance(dim_bits, bool) or not isinstance(dim_bits, int) or not 2 <= dim_bits <= 32:

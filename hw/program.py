@@ -2,7 +2,7 @@
 
 The engine fetches a *tile program* from DRAM: a sequence of :class:`LayerDescriptor` records,
 each a whole number of AXI beats, the last one flagged by ``last``. The driver
-(:mod:`scanfuse.driver.program`) packs descriptors with this very layout (style P4), so the bit
+(:mod:`scanfuse.program.descriptors`) packs descriptors with this very layout (style P4), so the bit
 positions live in one place.
 
 Legality is defined once, by :func:`descriptor_rules`: a list of ``(DescriptorError, condition)``
@@ -27,15 +27,12 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
 
 from .addrgen import LoopOrder, Visit
-from .params import AccelConfig
+from .params import DIM_BITS, AccelConfig, split_footprints
 from .requant import RequantParams
 
 __all__ = ["DIM_BITS", "OutMode", "DescriptorError", "RULE_TEXT", "LayerDescriptor",
            "offset_bits", "tile_footprints", "descriptor_rules", "check_descriptor",
            "DescriptorChecker"]
-
-#: Width of every GEMM dimension and tile size (as in ``GemmDesc`` and ``DmaCommand``).
-DIM_BITS = 16
 
 
 class OutMode(enum.Enum, shape=2):
@@ -167,10 +164,9 @@ def tile_footprints(cfg: AccelConfig, tm, tn, tk):
     A region: ``round_up(tm, rows) * round_up(tk, axi_bytes)`` int8 entries, B:
     ``tk * round_up(tn, b_word_bytes)``, each doubled when ``cfg.double_buffer``; C:
     ``tm * round_up(tn, cols)`` int32 accumulators (:attr:`AccelConfig.tile_align`). The
-    planner's split-capacity model, :func:`scanfuse.plan.buffer.split_footprints`: it takes
+    planner's split-capacity model, :func:`scanfuse.hw.params.split_footprints`: it takes
     Python integers (driver, checks) and Amaranth values (:class:`DescriptorChecker`) alike.
     """
-    from ..plan.buffer import split_footprints
     return split_footprints(tm, tn, tk, 2 if cfg.double_buffer else 1, cfg.tile_align)
 
 

@@ -9,9 +9,9 @@ The ladder (the DMA alone is ``dma_bench``): ``one_tile`` (a GEMM that is one ti
 (seeded random GEMMs: primes, dimensions smaller than the array, fragmented edge tiles, both
 visit orders, every loop order, planned for several buffer shares or tiled at random, raw and
 requantised), ``chain`` (each requantised output feeds the next layer). Each case is a DRAM image
-from the driver (:mod:`scanfuse.driver.run`); the :class:`TB` runs it as a CPU would (write
+from the driver (:mod:`scanfuse.sim.run`); the :class:`TB` runs it as a CPU would (write
 PROG_ADDR / PROG_LEN, pulse CTRL.START, poll STATUS until DONE, read ERROR and the counters) and
-the scoreboard (:func:`scanfuse.driver.run.check_run`) compares every output with numpy and the
+the scoreboard (:func:`scanfuse.sim.scoreboard.check_run`) compares every output with numpy and the
 counters with the planner's bytes; cycles are logged against the roofline. ``run_image`` runs
 an image from files (``scanfuse sim --sim icarus``).
 
@@ -33,12 +33,12 @@ from cocotb.triggers import First, RisingEdge, Timer
 from cocotb.utils import get_sim_time
 from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
 
-from scanfuse.driver.run import (Case, case_report, chain_case, check_run, gemm_case,
-                                 random_gemm_case, random_tiling)
+from scanfuse.sim.cases import Case, chain_case, gemm_case, random_gemm_case, random_tiling
+from scanfuse.sim.scoreboard import case_report, check_run
 from scanfuse.hw.params import AccelConfig
 from scanfuse.hw.program import OutMode
 from scanfuse.hw.regs import COUNTERS, ID_MAGIC, Ctrl, Reg, Status
-from scanfuse.plan import Gemm, Tiling, VisitOrder, plan_gemm
+from scanfuse.plan import BufferModel, Gemm, Tiling, VisitOrder, plan_gemm
 from scanfuse.plan.fixed import fixed_plan
 from scanfuse.sim.cocotb_util import random_pause, reset_dut
 from scanfuse.sim.engine_sim import EngineRun
@@ -148,7 +148,7 @@ async def run_case(dut, case: Case, p_stall: float, seed: int = SEED) -> dict:
 
 def one_tile_case(cfg: AccelConfig, seed: int) -> Case:
     """A GEMM that is a single tile of the engine: odd sizes just over the array."""
-    model = cfg.buffer_model()
+    model = BufferModel.for_engine(cfg)
     m, k, n = 2 * cfg.rows + 3, 3 * cfg.axi_bytes + 5, cfg.cols + 3
     while not model.fits(m, n, k):
         m, n, k = max(1, m // 2), max(1, n // 2), max(1, k // 2)
@@ -180,7 +180,7 @@ def chain_cases(cfg: AccelConfig, seed: int) -> Case:
     dims = [rng.choice([13, 16, 24, 29]), rng.choice([11, 24, 40]), rng.choice([9, 17, 32]),
             rng.choice([5, 19, 23])]
     gemms = [Gemm(m, k, n) for k, n in zip(dims, dims[1:])]
-    model = cfg.buffer_model()
+    model = BufferModel.for_engine(cfg)
     plans = [plan_gemm(gemms[0], model, order="scan"),
              fixed_plan(gemms[1], random_tiling(rng, gemms[1], model), model),
              plan_gemm(gemms[2], model, order="raster")]

@@ -28,6 +28,8 @@ from pathlib import Path
 
 from ..hw.params import AccelConfig
 from ..hw.regs import COUNTERS, ID_MAGIC, Ctrl, Reg, Status
+from .cases import layer_case
+from .scoreboard import case_report, check_run
 from .engine_rtl import engine_verilog, locked, read_run_files, write_run_files
 
 __all__ = ["HARNESS_DIR", "verilator_available", "regs_header", "verilator_build", "run_verilator",
@@ -135,13 +137,13 @@ def run_verilator(mem: bytearray, prog_addr: int, prog_len: int, cfg: AccelConfi
 def regress_mobilenetv2(cfg: AccelConfig = AccelConfig(), *, layers: "list[str] | None" = None,
                         seed: int = 0, p_ready: float = 1.0, p_valid: float = 1.0,
                         out=sys.stdout) -> list[dict]:
-    """Every MobileNetV2 pointwise layer at full size, planned for ``cfg.buffer_model()``, run
+    """Every MobileNetV2 pointwise layer at full size, planned for ``BufferModel.for_engine(cfg)``, run
     with int8 requantised output; bit-exact and counter checks, one table row per layer.
 
-    Returns one dict per layer run: :func:`~scanfuse.driver.run.case_report`'s keys plus
+    Returns one dict per layer run: :func:`~scanfuse.sim.scoreboard.case_report`'s keys plus
     ``layer`` (name), ``M``, ``K``, ``N`` (the layer's GEMM) and ``wall_seconds``."""
-    from ..driver.run import layer_case, check_run, case_report
     from ..network import get_network
+    from ..plan import Gemm
     net = get_network("mobilenetv2")
     rows = []
     header = (f"{'layer':<11} {'M,K,N':>15} {'tile m,n,k':>13} {'order':>9} {'cycles':>10} "
@@ -151,7 +153,7 @@ def regress_mobilenetv2(cfg: AccelConfig = AccelConfig(), *, layers: "list[str] 
     for layer in net.layers:
         if not layer.is_pointwise or (layers and layer.name not in layers):
             continue
-        case = layer_case(layer.name, layer.gemm(), cfg, seed=seed)
+        case = layer_case(layer.name, Gemm.of_layer(layer), cfg, seed=seed)
         t0 = time.perf_counter()
         run = run_verilator(case.image.mem, case.image.prog_addr, case.image.prog_len, cfg,
                             seed=seed, p_ready=p_ready, p_valid=p_valid)

@@ -1,4 +1,4 @@
-"""Independent replay of fused-chain step lists (see scanfuse.fuse.steps for the format).
+"""Independent replay of fused-chain step lists (see scanfuse.schedule.fused for the format).
 
 It checks, with per-row and per-channel masks, that every compute has its inputs resident
 (including the depthwise halo rows it needs, recomputed here from kernel/stride/padding),

@@ -1,4 +1,4 @@
-"""Independent replay of pipeline step lists (scanfuse.fuse.steps.pipeline_steps).
+"""Independent replay of pipeline step lists (scanfuse.schedule.fused.pipeline_steps).
 
 Tracks, per tensor between segments, which rows are finished and on chip; per segment, which
 (row, hidden channel) pairs were accumulated; per layer, which temporary rows and channels

@@ -8,9 +8,9 @@ import pytest
 from scanfuse.dram.bursts import chain_bursts, gemm_bursts
 from scanfuse.dram.layout import ChainLayout, GemmLayout, TensorPlacement
 from scanfuse.dram.timing import chain_macs, issue_cycles, to_dram_cycles
-from scanfuse.fuse.network import thesis_groups
-from scanfuse.fuse.chain import FusedChain, FusedSchedule, chain_traffic
-from scanfuse.fuse.steps import fused_steps
+from scanfuse.plan.fusion import thesis_groups
+from scanfuse.plan.chain import FusedChain, FusedSchedule, chain_traffic
+from scanfuse.schedule.fused import fused_steps
 from scanfuse.network import NetworkBuilder
 from scanfuse.plan import LOOP_ORDERS, BufferModel, ElementWidths, Gemm, Tiling, VisitOrder
 from scanfuse.schedule import build_schedule
@@ -216,7 +216,7 @@ def test_chain_bytes_requested_equal_the_chain_traffic(stride, cp):
 
 
 def test_mobilenetv2_fused_blocks_match_the_planner_bytes():
-    from scanfuse.fuse.chain import plan_chain
+    from scanfuse.plan.chain import plan_chain
     from scanfuse.network import get_network
     net = get_network("mobilenetv2")
     for chain in thesis_groups(net):
@@ -235,8 +235,8 @@ def chain_macs_total(chain):
 def test_pipeline_bytes_requested_equal_the_pipeline_traffic():
     from scanfuse.dram.bursts import pipeline_bursts
     from scanfuse.dram.layout import PipelineLayout
-    from scanfuse.fuse.pipeline import FusedPipeline, PipelineSchedule, Segment, pipeline_traffic
-    from scanfuse.fuse.steps import pipeline_steps
+    from scanfuse.plan.pipeline import FusedPipeline, PipelineSchedule, Segment, pipeline_traffic
+    from scanfuse.schedule.fused import pipeline_steps
     rng = random.Random(3)
     widths = ElementWidths()
     for _ in range(12):
@@ -361,7 +361,7 @@ def test_burst_aware_networks_never_move_more():
 def _replay_layer(layer, steps, entries):
     """Element-level check of a layer step list: inputs on chip at each compute, each output
     element stored once after its compute, on-chip footprint within ``entries``."""
-    from scanfuse.fuse.geometry import VerticalStage
+    from scanfuse.plan.geometry import VerticalStage
     from scanfuse.network.layers import LayerKind
     stage = VerticalStage(layer.kernel[0], layer.stride[0], layer.padding[0], layer.h_in, layer.h_out)
     x = np.zeros((layer.h_in, layer.cin), dtype=bool)
@@ -406,7 +406,8 @@ def test_layer_steps_move_the_modelled_traffic_and_replay():
     from scanfuse.dram.layout import LayerLayout
     from scanfuse.dram.timing import layer_macs
     from scanfuse.network.zoo import mobilenetv2, resnet50
-    from scanfuse.plan.layer_models import layer_steps, layer_traffic
+    from scanfuse.plan.layer_models import layer_traffic
+    from scanfuse.schedule.layer_steps import layer_steps
     nets = [mobilenetv2(resolution=96), resnet50("v1.5", resolution=64, cp_rank_rule="channels")]
     checked = 0
     for net in nets:

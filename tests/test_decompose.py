@@ -5,13 +5,13 @@ import json
 import numpy as np
 import pytest
 
-from scanfuse.decompose import (
+from scanfuse.network.decompose import (
     CPFactors, DecomposedConv, apply_decomposed, conv_macs, cp_decompose, decompose_report,
     decomposed_macs, decomposed_sequence, parse_rank_rule, random_kernel, rank_for,
     reconstruct_kernel)
 from scanfuse.errors import InvalidOptionError, InvalidShapeError
 from scanfuse.network.layers import LayerKind
-from scanfuse.refconv import conv2d
+from scanfuse.network.refconv import conv2d
 
 
 def exact_kernel(shape, rank, seed):

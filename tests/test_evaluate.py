@@ -15,7 +15,7 @@ from scanfuse.dram.presets import get_preset
 from scanfuse.errors import BufferTooSmallError, InvalidOptionError
 from scanfuse.evaluate import (VARIANTS, EvalConfig, evaluate, evaluate_network, network_stream,
                                plan_variants, variant_trace, variant_units)
-from scanfuse.fuse.network import ExtendedGroup, GroupDecision
+from scanfuse.plan.fusion import ExtendedGroup, GroupDecision
 from scanfuse.network import NetworkBuilder
 from scanfuse.network.zoo import resnet50
 

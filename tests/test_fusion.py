@@ -7,10 +7,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fused_replay import replay_fused
-from scanfuse.fuse.network import thesis_groups
-from scanfuse.fuse.chain import (MODES, FusedChain, FusedSchedule, NotFusableError, chain_traffic,
+from scanfuse.plan.fusion import thesis_groups
+from scanfuse.plan.chain import (MODES, FusedChain, FusedSchedule, NotFusableError, chain_traffic,
                                  plan_chain, schedule_options)
-from scanfuse.fuse.steps import fused_steps
+from scanfuse.schedule.fused import fused_steps
 from scanfuse.network import NetworkBuilder, get_network
 from scanfuse.plan import BufferModel
 
@@ -117,7 +117,7 @@ def test_chains_that_cannot_fuse():
 
 # --- network level ----------------------------------------------------------------------
 
-from scanfuse.fuse.network import plan_fused_network, thesis_groups  # noqa: E402
+from scanfuse.plan.fusion import plan_fused_network, thesis_groups  # noqa: E402
 
 
 def test_resnet50_cp_replaces_every_3x3():
@@ -170,9 +170,9 @@ def test_a_group_that_cannot_fit_is_split():
 # --- extended fusion: pipelines -------------------------------------------------------
 
 from pipeline_replay import replay_pipeline  # noqa: E402
-from scanfuse.fuse.pipeline import (FusedPipeline, PipelineSchedule, Projection,  # noqa: E402
+from scanfuse.plan.pipeline import (FusedPipeline, PipelineSchedule, Projection,  # noqa: E402
                                     Segment, pipeline_footprint, pipeline_traffic, plan_pipeline)
-from scanfuse.fuse.steps import pipeline_steps  # noqa: E402
+from scanfuse.schedule.fused import pipeline_steps  # noqa: E402
 
 
 def _pipeline(draw_or_rng, h, w, stride, channels, kinds):

@@ -4,6 +4,7 @@ import pytest
 
 from scanfuse.errors import InvalidShapeError, UnknownNetworkError
 from scanfuse.network import LayerKind, get_network, network_names
+from scanfuse.plan import Gemm
 
 
 @pytest.mark.parametrize("name, macs", [
@@ -31,7 +32,7 @@ def test_mobilenetv2_structure():
     assert (first.cin, first.cout, first.h_in, first.h_out) == (16, 96, 112, 112)
     dw = net.layer("b1.dw")
     assert (dw.groups, dw.stride, dw.h_out) == (96, (2, 2), 56)
-    assert net.layer("head.conv").gemm().M == 49
+    assert Gemm.of_layer(net.layer("head.conv")).M == 49
 
 
 def test_resnet50_variants_place_the_stride():
@@ -39,7 +40,7 @@ def test_resnet50_variants_place_the_stride():
     assert v15.layer("s2b0.conv1").stride == (1, 1) and v15.layer("s2b0.conv2").stride == (2, 2)
     assert v1.layer("s2b0.conv1").stride == (2, 2) and v1.layer("s2b0.conv2").stride == (1, 1)
     # A strided 1x1 conv subsamples: its GEMM has M = Ho*Wo.
-    assert v1.layer("s2b0.conv1").gemm().M == 28 * 28
+    assert Gemm.of_layer(v1.layer("s2b0.conv1")).M == 28 * 28
     down = v15.layer("s2b0.downsample")
     assert (down.cin, down.cout, down.h_in, down.h_out) == (256, 512, 56, 28)
     assert len(v15.pointwise_layers()) == 36
@@ -57,4 +58,4 @@ def test_layers_reject_bad_shapes():
     with pytest.raises(InvalidShapeError, match="groups"):
         NetworkBuilder("x", 8, 8, 6).conv("c", 4, 3, 1, 1, groups=4)
     with pytest.raises(InvalidShapeError, match="not pointwise"):
-        get_network("mobilenetv2").layer("b1.dw").gemm()
+        Gemm.of_layer(get_network("mobilenetv2").layer("b1.dw"))

@@ -8,10 +8,10 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from scanfuse.errors import InvalidModelError
-from scanfuse.fuse.network import plan_fused_network, thesis_groups
+from scanfuse.plan.fusion import plan_fused_network, thesis_groups
 from scanfuse.network import LayerKind, NetworkBuilder, get_network
 from scanfuse.network.onnx_import import load_onnx
-from scanfuse.plan import BufferModel
+from scanfuse.plan import BufferModel, Gemm
 
 
 class Graph:
@@ -255,7 +255,7 @@ def test_mobilenetv2_roundtrip():
     net = load_onnx(to_onnx(ref), name="mobilenetv2")
     assert net.macs == ref.macs == 300_774_272
     assert _strip(net.layers) == _strip(ref.layers)
-    assert [l.gemm() for l in net.pointwise_layers()] == [l.gemm() for l in ref.pointwise_layers()]
+    assert [Gemm.of_layer(l) for l in net.pointwise_layers()] == [Gemm.of_layer(l) for l in ref.pointwise_layers()]
     ir = [b for b in ref.blocks if b.kind == "inverted_residual"]
     assert [b for b in net.blocks if b.kind == "inverted_residual"] == ir
     assert sum(b.residual for b in ir) == 10

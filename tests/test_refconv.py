@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from scanfuse.errors import InvalidShapeError
-from scanfuse.refconv import conv2d, conv2d_output_hw
+from scanfuse.network.refconv import conv2d, conv2d_output_hw
 
 
 def naive_conv2d(x, w, bias, stride, padding, groups):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from scanfuse.cli import main
-from scanfuse.driver.run import engine_config
+from scanfuse.sim.cases import engine_config
 from scanfuse.errors import InvalidOptionError
 from scanfuse.hw.params import AccelConfig
 
@@ -68,7 +68,7 @@ def test_icarus_json(capsys):
 
 def test_mismatch_exits_1(capsys, monkeypatch):
     """A corrupted output (or counter) must fail the run with exit code 1."""
-    import scanfuse.driver.run as drv
+    import scanfuse.sim.run as drv
     real = drv.run_image
 
     def corrupt(image, cfg, sim, **kwargs):

@@ -208,7 +208,7 @@ def _command_line(board: Board, cfg: AccelConfig, top: str, freq_mhz: float, dsp
 def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = "selftest",
              freq_mhz: float = 100.0, dsp: str = "auto", synth_only: bool = False,
              seed: int = 1, mem_bytes: int | None = None, cfg: AccelConfig | None = None,
-             gemm=None) -> dict:
+             image=None) -> dict:
     """Build ``top`` for ``board_name`` with a ``rows x cols`` engine; return the report dict
     (also written to ``out_dir``/report.json and report.md).
 
@@ -219,13 +219,15 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
     ``except-pe``, then ``none`` until the design needs no more MULT18X18D than the device has. ``synth_only`` stops after Yosys (the ``axi`` top,
     whose ports outnumber the package pins, is always synthesis-only).
 
-    ``cfg`` replaces ``AccelConfig(rows=rows, cols=cols)`` (it must have that array), ``gemm``
-    the self-test layer and ``mem_bytes`` the on-chip DRAM size (default: the image rounded up
+    ``image`` (a :class:`~.selftest.SelfTestImage`, e.g.
+    :func:`scanfuse.sim.fpga_image.engine_image`) is what the ``selftest`` top runs; it is
+    required for that top. ``cfg`` replaces ``AccelConfig(rows=rows, cols=cols)`` (it must have
+    that array) and ``mem_bytes`` the on-chip DRAM size (default: the image rounded up
     to a power of two, at least 4 KiB); the smoke test uses them to stay small.
     """
     from amaranth.back import rtlil, verilog
 
-    from .top import SelfTestTop, axi_top, engine_class, selftest_image
+    from .top import SelfTestTop, axi_top, engine_class
 
     board = get_board(board_name)
     rows, cols = parse_array(f"{rows},{cols}")
@@ -264,7 +266,8 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
     }
     stat_cmd = f"tee -q -o {name}.stat.json stat -json"
     if top == "selftest":
-        image = selftest_image(cfg, gemm)
+        if image is None:
+            raise InvalidOptionError("the selftest top needs a self-test image")
         if mem_bytes is None:
             mem_bytes = max(4096, 1 << (len(image.memory) - 1).bit_length())
         design = SelfTestTop(cfg, mem_bytes=mem_bytes, freq_hz=freq_mhz * 1e6, board=board,

@@ -194,7 +194,7 @@ def gemm_bursts(schedule, layout: GemmLayout | None = None, burst_bytes: int = 6
 
 def chain_bursts(chain, steps, layout: ChainLayout | None = None, widths=None,
                  burst_bytes: int = 64) -> BurstTrace:
-    """Bursts of a fused chain's step dicts (:func:`scanfuse.fuse.steps.fused_steps`).
+    """Bursts of a fused chain's step dicts (:func:`scanfuse.schedule.fused.fused_steps`).
 
     ``X`` loads read whole image rows, ``W`` loads read the chunk's per-channel records (one
     contiguous range), ``Y`` loads read partial sums, ``Y`` stores are final when every hidden
@@ -228,7 +228,7 @@ def chain_bursts(chain, steps, layout: ChainLayout | None = None, widths=None,
 
 def pipeline_bursts(pipeline, steps, layout: PipelineLayout | None = None, widths=None,
                     burst_bytes: int = 64) -> BurstTrace:
-    """Bursts of a fused pipeline's step dicts (:func:`scanfuse.fuse.steps.pipeline_steps`):
+    """Bursts of a fused pipeline's step dicts (:func:`scanfuse.schedule.fused.pipeline_steps`):
     ``X`` rows, ``W{u}`` channel records, final ``Y`` rows (pipelines never spill)."""
     steps = list(steps)
     layout = layout or PipelineLayout.dense(pipeline, widths)

@@ -71,7 +71,7 @@ def to_dram_cycles(engine_cycles, freq_mhz: float = 100.0, tck_ns: float = 1.5):
 
 def chain_macs(chain):
     """A function giving the MACs of a fused ``compute`` step dict, for a
-    :class:`~scanfuse.fuse.chain.FusedChain` or a :class:`~scanfuse.fuse.pipeline.FusedPipeline`.
+    :class:`~scanfuse.plan.chain.FusedChain` or a :class:`~scanfuse.plan.pipeline.FusedPipeline`.
 
     ``channels`` are the chunked hidden channels: a first 1x1 conv produces them from its
     ``cin`` inputs, a depthwise layer filters them, a last 1x1 (or a projection shortcut)

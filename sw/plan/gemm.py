@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from ..errors import InvalidShapeError
+from ..network.layers import Layer
 
 
 def check_dim(name: str, value: object) -> int:
@@ -28,6 +29,13 @@ class Gemm:
     def __post_init__(self):
         for name in ("M", "K", "N"):
             check_dim(name, getattr(self, name))
+
+    @classmethod
+    def of_layer(cls, layer: Layer) -> "Gemm":
+        """The GEMM of a pointwise layer: ``M = Ho*Wo``, ``K = Cin``, ``N = Cout``."""
+        if not layer.is_pointwise:
+            raise InvalidShapeError(f"layer {layer.name} is {layer.kind.value}, not pointwise: no GEMM view")
+        return cls(layer.h_out * layer.w_out, layer.cin, layer.cout)
 
     @classmethod
     def parse(cls, text: str) -> "Gemm":

@@ -18,9 +18,10 @@ from amaranth.back import verilog
 from amaranth.sim import Simulator
 
 from scanfuse.hw.addrgen import (AddrGenError, GemmDesc, LoopOrder, TileAddressGenerator,
-                                 TileStep, Visit, desc_from_plan)
+                                 TileStep, Visit)
 from scanfuse.hw.params import AccelConfig
 from scanfuse.plan import LOOP_ORDERS, BufferModel, Gemm, Tiling, VisitOrder
+from scanfuse.program.bridges import gemm_desc as desc_from_plan, loop_order_code, visit_code
 from scanfuse.schedule import iter_steps
 from scanfuse.schedule.steps import Compute, Evict, Load, Store
 
@@ -323,9 +324,9 @@ def test_descriptor_packing():
     assert (d.M, d.N, d.K, d.tm, d.tn, d.tk) == (300, 70, 20, 64, 16, 20)
     assert d.loop_order == LoopOrder.KNM and d.visit == Visit.RASTER
     assert [o.letters for o in LoopOrder] == list(LOOP_ORDERS)
-    assert all(LoopOrder.from_plan(s).value == i for i, s in enumerate(LOOP_ORDERS))
-    assert Visit.from_plan("scan") is Visit.SCAN
-    assert GemmDesc(16).from_plan(gemm, tiling).as_value().value == d.as_value().value
+    assert all(loop_order_code(s).value == i for i, s in enumerate(LOOP_ORDERS))
+    assert visit_code("scan") is Visit.SCAN
+    assert desc_from_plan(gemm, tiling, dim_bits=16).as_value().value == d.as_value().value
     with pytest.raises(ValueError):
         desc_from_plan(Gemm(M=70000, K=1, N=1), Tiling(1, 1, 1), dim_bits=16)
     with pytest.raises(ValueError):

@@ -1,4 +1,4 @@
-"""``scanfuse fpga --layers`` (:mod:`scanfuse.hw.fpga.layers`): the arithmetic from regression
+"""``scanfuse fpga --layers`` (:mod:`scanfuse.sim.fpga_layers`): the arithmetic from regression
 rows to utilisation, GOPS and DRAM bandwidth at a clock, where the clock comes from, the CLI's
 errors and files, and one real layer on the Verilated 8x8 engine.
 
@@ -13,7 +13,7 @@ import pytest
 
 from scanfuse.cli import main
 from scanfuse.errors import InvalidOptionError
-from scanfuse.hw.fpga import layers as L
+from scanfuse.sim import fpga_layers as L
 from scanfuse.hw.params import AccelConfig
 from scanfuse.hw.verilog import source_hash
 from scanfuse.sim import verilator_run

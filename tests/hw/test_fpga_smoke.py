@@ -18,9 +18,9 @@ from scanfuse.hw.axi import Burst
 from scanfuse.hw.fpga.axi_ram import AXI4SRAM
 from scanfuse.hw.fpga.flow import (PE_MULTIPLIERS, FlowError, critical_path_summary,
                                    find_tool, nextpnr_summary, parse_array, run_flow)
-from scanfuse.hw.fpga.engine_image import default_gemm
 from scanfuse.hw.fpga.selftest import ScriptOp, checksum
-from scanfuse.hw.fpga.top import SelfTestTop, ecp5_pll_params, selftest_image
+from scanfuse.hw.fpga.top import SelfTestTop, ecp5_pll_params
+from scanfuse.sim.fpga_image import default_gemm, engine_image as selftest_image
 from scanfuse.hw.verilog import source_hash
 from scanfuse.hw.params import AccelConfig
 from scanfuse.errors import InvalidOptionError
@@ -281,7 +281,8 @@ def test_yosys_maps_a_2x2_selftest_build(tmp_path):
     30 s): everything maps to ECP5 cells, the PE multipliers land on MULT18X18D, and the report
     files carry the resources."""
     _yosys_or_skip()
-    report = run_flow("ulx3s-85f", 2, 2, tmp_path, synth_only=True, cfg=SMALL, gemm=SMALL_GEMM)
+    report = run_flow("ulx3s-85f", 2, 2, tmp_path, synth_only=True, cfg=SMALL,
+                      image=selftest_image(SMALL, SMALL_GEMM))
     res = report["resources"]
     assert res["LUT4"] > 100 and res["TRELLIS_FF"] > 100 and res["DP16KD"] >= 1
     assert res["EHXPLLL"] == 1 and res["TRELLIS_IO"] == 10   # clock, button, 8 LEDs

@@ -16,7 +16,7 @@ import pytest
 from amaranth.back import verilog
 from amaranth.sim import Simulator
 
-from scanfuse.driver.program import (DescriptorFields, IllegalProgramError, LayerSpec,
+from scanfuse.program.descriptors import (DescriptorFields, IllegalProgramError, LayerSpec,
                                      ProgramImage, RequantFields, build_program, compile_layer,
                                      compile_program, pack, unpack, unpack_program)
 from scanfuse.errors import InvalidOptionError, ScanFuseError
@@ -24,7 +24,7 @@ from scanfuse.hw.addrgen import LoopOrder, Visit
 from scanfuse.hw.params import AccelConfig
 from scanfuse.hw.program import (DIM_BITS, DescriptorChecker, DescriptorError, LayerDescriptor,
                                  OutMode, check_descriptor, offset_bits, tile_footprints)
-from scanfuse.plan.buffer import round_up, split_footprints
+from scanfuse.hw.params import round_up, split_footprints
 from scanfuse.hw.requant import Activation
 from scanfuse.plan import BufferModel, Gemm, plan_gemm
 
@@ -396,7 +396,7 @@ def test_compile_program_chains_and_sets_last():
 
 
 def test_checker_and_planner_agree_on_what_fits():
-    """A plan made for cfg.buffer_model() always passes the descriptor's overflow rules."""
+    """A plan made for BufferModel.for_engine(cfg) always passes the descriptor's overflow rules."""
     import random as _random
 
     from scanfuse.hw.params import AccelConfig as _Cfg
@@ -407,7 +407,7 @@ def test_checker_and_planner_agree_on_what_fits():
     for double in (False, True):
         cfg = _Cfg(a_entries=rng.randint(64, 4096), b_entries=rng.randint(64, 4096),
                    c_entries=rng.randint(16, 2048), double_buffer=double)
-        model = cfg.buffer_model()
+        model = BufferModel.for_engine(cfg)
         for _ in range(40):
             gemm = _Gemm(rng.randint(1, 300), rng.randint(1, 300), rng.randint(1, 300))
             t = _plan(gemm, model).tiling

@@ -18,7 +18,7 @@ from ..hw.params import AccelConfig
 from ..hw.program import LayerDescriptor, OutMode
 from ..plan.buffer import ElementWidths
 from ..plan.search import GemmPlan
-from .program import LayerSpec, ProgramImage, RequantFields, build_program
+from .descriptors import LayerSpec, ProgramImage, RequantFields, build_program
 
 __all__ = ["LayerPlacement", "DramImage", "predicted_bytes", "gemm_image", "chain_image"]
 
@@ -108,7 +108,7 @@ def chain_image(plans: list[GemmPlan], a: np.ndarray, weights: list[np.ndarray],
 
     Parameters
     ----------
-    plans : GemmPlans, one per layer (made for ``cfg.buffer_model()``); ``plans[i+1].gemm.K ==
+    plans : GemmPlans, one per layer (made for ``BufferModel.for_engine(cfg)``); ``plans[i+1].gemm.K ==
         plans[i].gemm.N`` and every layer has the same M.
     a : int8 ``[M][K]`` input of the first layer.
     weights : int8 ``[K][N]`` per layer.

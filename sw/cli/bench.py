@@ -1,6 +1,7 @@
-"""``make bench``: planner figures (wall time, traffic against the lower bound, Scan vs raster).
+"""``scanfuse bench`` (``make bench``): planner figures (wall time, traffic against the lower
+bound, Scan vs raster) and the engine's cycles on the Amaranth simulator.
 
-Run as ``python -m scanfuse.bench [--json]``. Every figure in docs/planner.md under
+Run as ``scanfuse bench [--json]``. Every figure in docs/planner.md under
 "Benchmark" comes from this command.
 """
 
@@ -12,9 +13,9 @@ import time
 from rich.console import Console
 from rich.table import Table
 
-from .network import get_network
-from .plan import BufferModel, plan_network
-from .plan.search import plan_gemm
+from ..network import get_network
+from ..plan import BufferModel, plan_network
+from ..plan.search import plan_gemm
 
 NETWORKS = ("mobilenetv2", "resnet50")
 BUFFERS = (16384, 65536, 262144)
@@ -24,7 +25,7 @@ FUSED_BUFFERS = (16384, 32768, 65536, 131072, 262144)
 
 def _cold_wall_time(plan, repeats: int = 3) -> float:
     """Best-of-``repeats`` seconds of ``plan()`` with the planners' caches cleared each time."""
-    from .fuse import chain
+    from ..plan import chain
     best = float("inf")
     for _ in range(repeats):
         plan_gemm.cache_clear()
@@ -60,7 +61,7 @@ def ratio_figures(name: str, entries: int) -> dict:
 
 def fusion_figures(name: str, entries: int) -> dict:
     """Whole-network bytes for {raster, scan} x {unfused, thesis-style fused}."""
-    from .fuse.network import plan_fused_network
+    from ..plan.fusion import plan_fused_network
     row = {"network": name, "buffer_entries": entries}
     for order in ("raster", "scan"):
         plan = plan_fused_network(get_network(name), BufferModel(entries), order=order, extended=True)
@@ -77,7 +78,7 @@ def fusion_figures(name: str, entries: int) -> dict:
 
 def fused_planner_wall_time(name: str, entries: int = 65536) -> float:
     """Seconds to plan a network with thesis-style and extended fusion from cold caches."""
-    from .fuse.network import plan_fused_network
+    from ..plan.fusion import plan_fused_network
     network = get_network(name)
     return _cold_wall_time(lambda: plan_fused_network(network, BufferModel(entries), extended=True))
 
@@ -86,9 +87,9 @@ def burst_figures(name: str, entries: int) -> dict:
     """Bytes requested and moved (64-B burst traces) by the pointwise and FC layers' raster
     plans, payload-optimal against burst-aware, and how many burst-aware plans fell back to the
     estimate (``moved_bytes`` unset)."""
-    from .dram.bursts import gemm_bursts
-    from .plan.layer_models import layer_gemm
-    from .schedule import build_schedule
+    from ..dram.bursts import gemm_bursts
+    from ..plan.layer_models import layer_gemm
+    from ..schedule import build_schedule
     model = BufferModel(entries)
     row = {"network": name, "buffer_entries": entries, "inexact": 0}
     for key, burst in (("payload", None), ("burst_aware", 64)):
@@ -107,9 +108,9 @@ def burst_figures(name: str, entries: int) -> dict:
 def evaluate_wall_time(names=FUSED_NETWORKS, entries: int = 65536) -> float:
     """Seconds of ``scanfuse evaluate`` for ``names`` at ``entries`` with its default buffer
     sweep (16K..256K), from cold planner caches, once (processes: one per CPU)."""
-    from .evaluate import evaluate
-    from .fuse import chain
-    from .plan import search
+    from ..evaluate import evaluate
+    from ..plan import chain
+    from ..plan import search
     networks = [get_network(name) for name in names]
     plan_gemm.cache_clear()
     search._burst_candidates.cache_clear()
@@ -121,7 +122,7 @@ def evaluate_wall_time(names=FUSED_NETWORKS, entries: int = 65536) -> float:
 
 def engine_tile_figures() -> list[dict]:
     """Cycles per tile against the ideal on the 8x8 engine's RTL (``scanfuse.sim.engine_perf``)."""
-    from .sim.engine_perf import CASES, measure_overlap, measure_tile
+    from ..sim.engine_perf import CASES, measure_overlap, measure_tile
     out = []
     runs = [(f"{M}x{K}x{N} one tile", measure_tile(M, K, N)) for M, K, N in CASES]
     runs.append(("64x256x256 8 steps, double-buffered", measure_overlap()))
@@ -216,17 +217,19 @@ def print_report(results: dict, console: Console) -> None:
     console.print(table)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scanfuse.bench", description=__doc__)
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-    args = parser.parse_args(argv)
+def add_parser(sub, parser_class) -> None:
+    """Register ``scanfuse bench`` on the top-level subparsers."""
+    p = sub.add_parser("bench", help="planner and engine benchmark figures (make bench)",
+                       description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+
+
+def command(args, console) -> int:
+    """``scanfuse bench``: run the benchmark, print tables (or ``--json``)."""
     results = run()
     if args.json:
         print(json.dumps(results, indent=2))
     else:
         print_report(results, Console(width=160))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -14,7 +14,7 @@ Example::
     image = pack(fields)          # bytes, LayerDescriptor(cfg).size_bytes long
     assert unpack(image) == fields
 
-``python -m scanfuse.driver.program --gemm 196,96,24 --buffer 8192`` prints such a program in
+``python -m scanfuse.program.descriptors --gemm 196,96,24 --buffer 8192`` prints such a program in
 hex, one AXI beat per line.
 """
 
@@ -33,6 +33,7 @@ from ..hw.program import (RULE_TEXT, DescriptorError, LayerDescriptor, OutMode,
                           check_descriptor, tile_footprints)
 from ..hw.requant import Activation, RequantParams
 from ..plan import BufferModel, Gemm, GemmPlan, Tiling, VisitOrder, plan_gemm
+from .bridges import loop_order_code, visit_code
 
 __all__ = ["IllegalProgramError", "RequantFields", "DescriptorFields", "LayerSpec",
            "ProgramImage", "compile_layer", "build_program", "compile_program", "pack", "unpack",
@@ -320,8 +321,8 @@ def compile_layer(plan: GemmPlan, a_base: int, b_base: int, c_base: int, out_mod
         a_stride=gemm.K if a_stride is None else a_stride,
         b_stride=gemm.N if b_stride is None else b_stride,
         c_stride=gemm.N * mode.elem_bytes if c_stride is None else c_stride,
-        loop_order=LoopOrder.from_plan(tiling.loop_order),
-        visit=Visit.from_plan(tiling.visit_order),
+        loop_order=loop_order_code(tiling.loop_order),
+        visit=visit_code(tiling.visit_order),
         out_mode=mode, requant=requant, a_off=a_off, b_off=b_off, c_off=c_off, last=int(last),
         p_base=p_base or 0,
         p_stride=(gemm.N * 4 if p_stride is None else p_stride) if spills else (p_stride or 0))
@@ -424,7 +425,7 @@ def unpack_program(blob: bytes, cfg: AccelConfig = AccelConfig()) -> ProgramImag
 
 def main(argv: "list[str] | None" = None) -> None:
     """Print the one-layer program of a planned GEMM in hex, one AXI beat per line."""
-    ap = argparse.ArgumentParser(prog="python -m scanfuse.driver.program", description=main.__doc__)
+    ap = argparse.ArgumentParser(prog="python -m scanfuse.program.descriptors", description=main.__doc__)
     ap.add_argument("--gemm", required=True, help="M,K,N")
     ap.add_argument("--buffer", type=int, default=8192, help="planner buffer entries")
     ap.add_argument("--a-base", type=lambda s: int(s, 0), default=0x1000)

@@ -2,7 +2,7 @@
 ``scanfuse.cli``).
 
 Kept free of Amaranth and numpy imports at module level so the rest of the CLI starts fast;
-the work is :func:`scanfuse.driver.run.simulate_gemm`.
+the work is :func:`scanfuse.sim.run.simulate_gemm`.
 """
 
 import argparse
@@ -12,8 +12,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .errors import InvalidOptionError, ScanFuseError
-from .units import parse_entries
+from ..errors import InvalidOptionError, ScanFuseError
+from ..units import parse_entries
 
 __all__ = ["add_parser", "command"]
 
@@ -34,7 +34,7 @@ DESCRIPTION = (
 
 
 def _gemm(text: str):
-    from .plan import Gemm
+    from ..plan import Gemm
     try:
         return Gemm.parse(text)
     except ScanFuseError as err:
@@ -87,7 +87,7 @@ def _tool_missing(sim: str) -> "str | None":
 
 
 def command(args, console) -> int:
-    from .driver.run import simulate_gemm
+    from ..sim.run import simulate_gemm
 
     missing = _tool_missing(args.sim)
     if missing:

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .errors import InvalidOptionError, InvalidShapeError
-from .network.layers import Layer, LayerKind
+from ..errors import InvalidOptionError, InvalidShapeError
+from .layers import Layer, LayerKind
 from .refconv import as_pair, conv2d, conv2d_output_hw
 
 __all__ = [
@@ -357,7 +357,7 @@ class CPFactors:
         return DecomposedConv(self.shape, self.rank, self.stride, self.padding)
 
     def conv_weights(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """The four layers' weights in :func:`~scanfuse.refconv.conv2d` layout.
+        """The four layers' weights in :func:`~scanfuse.network.refconv.conv2d` layout.
 
         ``first [R, Cin, 1, 1]``, ``vertical [R, 1, kh, 1]``, ``horizontal [R, 1, 1, kw]``,
         ``last [Cout, R, 1, 1]``.

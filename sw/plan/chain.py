@@ -21,7 +21,7 @@ Two loop nests, each walked raster or Scan over (strip, chunk):
             partial sums (Scan keeps the turning strip).
 
 :func:`chain_traffic` gives the exact DRAM traffic of each option in closed form;
-:func:`scanfuse.fuse.steps.fused_steps` emits the same schedule step by step and the tests
+:func:`scanfuse.schedule.fused.fused_steps` emits the same schedule step by step and the tests
 replay it.
 """
 
@@ -32,8 +32,8 @@ import numpy as np
 
 from ..errors import ScanFuseError
 from ..network.layers import Layer, LayerKind
-from ..plan.buffer import BufferModel, ElementWidths, PlanBytes
-from ..plan.search import candidate_tiles
+from .buffer import BufferModel, ElementWidths, PlanBytes
+from .search import candidate_tiles
 from .geometry import StripWalk, VerticalStage, back_project, strip_bounds
 
 MODES = ("strips", "chunks")

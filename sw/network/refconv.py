@@ -15,8 +15,8 @@ agree to rounding error.
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .errors import InvalidShapeError
-from .network.layers import conv_output_size
+from ..errors import InvalidShapeError
+from .layers import conv_output_size
 
 __all__ = ["as_pair", "conv2d", "conv2d_output_hw"]
 

@@ -1,7 +1,7 @@
 """The self-test image of the real engine: one planned int8 GEMM layer as a tile program.
 
 The "DRAM" image holds the tile program (one descriptor, built by the driver,
-:mod:`scanfuse.driver.program`), A and B (seeded random int8), the int32 partial-sum scratch if
+:mod:`scanfuse.program.descriptors`), A and B (seeded random int8), the int32 partial-sum scratch if
 the plan spills, and a zeroed C. The expected C (int8, requantised with ReLU) comes from the
 golden model (:mod:`scanfuse.sim.golden`); the expected DRAM traffic counters are the planner's
 byte counts of the same plan, so the self-test checks the ScanFuse contract on the board: the
@@ -10,13 +10,13 @@ engine moves exactly the bytes the planner predicted.
 
 import numpy as np
 
-from ...driver.program import RequantFields, compile_layer, pack
-from ...plan import Gemm, plan_gemm
-from ...sim.golden import pw_conv_ref, requant_ref
-from ..params import AccelConfig
-from ..regs import ID_MAGIC, Ctrl, Reg, Status
-from ..requant import Activation
-from .selftest import ScriptOp, SelfTestImage, Step, checksum
+from ..program.descriptors import RequantFields, compile_layer, pack
+from ..plan import BufferModel, Gemm, plan_gemm
+from .golden import pw_conv_ref, requant_ref
+from ..hw.params import AccelConfig
+from ..hw.regs import ID_MAGIC, Ctrl, Reg, Status
+from ..hw.requant import Activation
+from ..hw.fpga.selftest import ScriptOp, SelfTestImage, Step, checksum
 
 __all__ = ["default_gemm", "engine_image"]
 
@@ -43,7 +43,7 @@ def engine_image(cfg: AccelConfig, gemm: Gemm | None = None, *, seed: int = 11) 
     (default :func:`default_gemm`) on an engine built with ``cfg``."""
     gemm = default_gemm(cfg) if gemm is None else gemm
     M, K, N = gemm.M, gemm.K, gemm.N
-    plan = plan_gemm(gemm, cfg.buffer_model())
+    plan = plan_gemm(gemm, BufferModel.for_engine(cfg))
     rng = np.random.default_rng(seed)
     a = rng.integers(-128, 128, size=(M, K), dtype=np.int8)
     b = rng.integers(-128, 128, size=(K, N), dtype=np.int8)

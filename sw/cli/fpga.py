@@ -1,14 +1,15 @@
-"""``scanfuse fpga``: arguments and command (registered by ``scanfuse.cli``).
+"""``scanfuse fpga``: the FPGA build and ``--layers`` regression figures (parser and handlers).
 
 Kept free of Amaranth imports at module level so the rest of the CLI starts fast; the flow is
 imported when the command runs.
 """
 
 import json
+from dataclasses import replace
 import sys
 
-from ...errors import InvalidOptionError
-from .boards import board_names
+from ..errors import InvalidOptionError
+from ..hw.fpga.boards import board_names
 
 __all__ = ["add_parser", "command"]
 
@@ -54,17 +55,20 @@ def add_parser(sub, parser_class) -> None:
 
 
 def command(args, console) -> int:
-    from .flow import FlowError, parse_array, report_markdown, run_flow
+    from ..hw.fpga.flow import FlowError, parse_array, report_markdown, run_flow
+    from ..hw.params import AccelConfig
+    from ..sim.fpga_image import engine_image
 
     if args.layers:
-        from .layers import command as layers_command
         return layers_command(args, console)
     if args.fmax is not None or args.double_buffer:
         raise InvalidOptionError("--fmax and --double-buffer apply to --layers only")
     rows, cols = parse_array(args.array)
+    image = engine_image(AccelConfig(rows=rows, cols=cols)) if args.top == "selftest" else None
     try:
         report = run_flow(args.board, rows, cols, args.out, top=args.top, freq_mhz=args.freq,
-                          dsp=args.dsp, synth_only=args.synth_only, seed=args.seed)
+                          dsp=args.dsp, synth_only=args.synth_only, seed=args.seed,
+                          image=image)
     except FlowError as err:
         print(f"scanfuse: error: {err}", file=sys.stderr)
         return 1
@@ -72,4 +76,54 @@ def command(args, console) -> int:
         print(json.dumps(report, indent=2))
     else:
         console.print(report_markdown(report), markup=False, highlight=False)
+    return 0
+
+
+def _layers_command_line(args) -> str:
+    parts = [f"scanfuse fpga --board {args.board} --array {args.array}"]
+    if args.top != "selftest":
+        parts.append(f"--top {args.top}")
+    parts.append("--layers")
+    if args.fmax is not None:
+        parts.append(f"--fmax {args.fmax:g}")
+    if args.double_buffer:
+        parts.append("--double-buffer")
+    if args.out is not None:
+        parts.append(f"--out {args.out}")
+    return " ".join(parts)
+
+
+def layers_command(args, console) -> int:
+    """``scanfuse fpga --layers``: no build; the clock from ``--fmax`` or the build's
+    ``report.json``; the regression on Verilator; a table (or ``--json``) and ``layers.json``
+    and ``layers.md`` in the build directory. Bad input raises :class:`InvalidOptionError`
+    (exit 2); a failed check or simulation prints one line and returns 1."""
+    from ..hw.fpga.flow import parse_array
+    from ..hw.params import AccelConfig
+    from ..sim import fpga_layers as L
+
+    rows, cols = parse_array(args.array)
+    cfg = AccelConfig(rows=rows, cols=cols, double_buffer=args.double_buffer)
+    out = L.build_dir(args.board, rows, cols, args.top, args.out)
+    clock = (L.clock_from_fmax(args.fmax) if args.fmax is not None
+             else L.clock_from_report(out / "report.json", cfg))
+    print(f"scanfuse: {L.NETWORK} pointwise layers on Verilator, {rows}x{cols} engine"
+          f"{', double-buffered' if cfg.double_buffer else ''}, at {clock.mhz:g} MHz "
+          f"({clock.source}) ...", file=sys.stderr, flush=True)
+    try:
+        fig = L.run_layers(cfg, clock)
+    except (L.LayerCheckError, RuntimeError, TimeoutError) as err:
+        print(f"scanfuse: error: {err}", file=sys.stderr)
+        return L.EXIT_CHECK_FAILED
+    fig = replace(fig, board=args.board, command=_layers_command_line(args))
+    doc = L.figures_json(fig)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "layers.json").write_text(json.dumps(doc, indent=2) + "\n")
+    (out / "layers.md").write_text(L.figures_markdown(fig))
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        console.print(L.figures_table(fig))
+        console.print(f"wrote {out / 'layers.json'} and {out / 'layers.md'}", markup=False,
+                      highlight=False)
     return 0

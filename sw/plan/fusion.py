@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from ..errors import InvalidOptionError
 from ..network.layers import Layer, LayerKind, Network
-from ..plan.buffer import BufferModel, ElementWidths
-from ..plan.layer_models import LayerTraffic, layer_traffic
+from .buffer import BufferModel, ElementWidths
+from .layer_models import LayerTraffic, layer_traffic
 from .chain import FusedChain, FusedPlan, NotFusableError, plan_chain
 from .pipeline import FusedPipeline, PipelinePlan, Projection, Segment, plan_pipeline
 

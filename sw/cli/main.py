@@ -11,14 +11,15 @@ import sys
 
 from rich.console import Console
 
-from .errors import InvalidOptionError, ScanFuseError
-from .network import get_network, network_names
-from .plan import (ORDER_CHOICES, BufferModel, ElementWidths, Gemm, Tiling, plan_gemm,
+from ..errors import InvalidOptionError, ScanFuseError
+from ..network import get_network, network_names
+from ..plan import (ORDER_CHOICES, BufferModel, ElementWidths, Gemm, Tiling, plan_gemm,
                    plan_network, plan_single_gemm)
-from .plan.tiling import LOOP_ORDERS
-from .units import format_entries, parse_entries
-from .hw.fpga import cli as fpga_cli
-from . import sim_cli
+from ..plan.tiling import LOOP_ORDERS
+from ..units import format_entries, parse_entries
+from . import bench as bench_cli
+from . import fpga as fpga_cli
+from . import sim as sim_cli
 
 EXIT_BAD_INPUT = 2
 
@@ -97,7 +98,7 @@ def _add_engine_args(p: argparse.ArgumentParser):
 
 def _engine(args):
     """The EngineClock of --pe, --freq-mhz and --port-bytes."""
-    from .dram.evaluate import EngineClock
+    from ..dram.evaluate import EngineClock
     parts = str(args.pe).lower().split("x")
     if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
         raise InvalidOptionError(f"--pe is RxC with positive integers (e.g. 8x8), not {args.pe!r}")
@@ -246,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     fpga_cli.add_parser(sub, _Parser)
     sim_cli.add_parser(sub, _Parser)
+    bench_cli.add_parser(sub, _Parser)
     return parser
 
 
@@ -263,7 +265,7 @@ def _int_list(text: str, count: int, what: str) -> tuple[int, ...]:
 def _cmd_decompose(args, console: Console) -> int:
     import numpy as np
 
-    from .decompose import decompose_report, parse_rank_rule
+    from ..network.decompose import decompose_report, parse_rank_rule
     shape = _int_list(args.shape, 4, "--shape Cout,Cin,kh,kw")
     input_hw = _int_list(args.input_hw, 2, "--input-hw H,W")
     if args.iters < 1:
@@ -299,7 +301,7 @@ def _cmd_decompose(args, console: Console) -> int:
 
 
 def _cmd_layers(args, console: Console) -> int:
-    from .report.plan_report import network_layers_json, network_layers_table
+    from ..report.plan_report import network_layers_json, network_layers_table
     network = get_network(args.network)
     if args.json:
         print(json.dumps(network_layers_json(network), indent=2))
@@ -309,7 +311,7 @@ def _cmd_layers(args, console: Console) -> int:
 
 
 def _cmd_plan(args, console: Console) -> int:
-    from .report.plan_report import network_plan_json, network_plan_table, not_planned_table
+    from ..report.plan_report import network_plan_json, network_plan_table, not_planned_table
     model, widths = _model(args)
     if args.fuse:
         return _plan_fused(args, model, widths, console)
@@ -330,14 +332,14 @@ def _cmd_plan(args, console: Console) -> int:
 def _network(args):
     """The network named by --network or read from --onnx."""
     if getattr(args, "onnx", None) is not None:
-        from .network.onnx_import import load_onnx
+        from ..network.onnx_import import load_onnx
         return load_onnx(args.onnx)
     return get_network(args.network)
 
 
 def _plan_fused(args, model, widths, console: Console) -> int:
-    from .fuse.network import plan_fused_network
-    from .report.fusion_report import fused_plan_json, fused_plan_tables
+    from ..plan.fusion import plan_fused_network
+    from ..report.fusion_report import fused_plan_json, fused_plan_tables
     if args.gemm is not None:
         raise InvalidOptionError("--fuse plans a network: give --network NAME or --onnx FILE, not --gemm")
     plan = plan_fused_network(_network(args), model, widths, args.order, extended=True)
@@ -350,8 +352,8 @@ def _plan_fused(args, model, widths, console: Console) -> int:
 
 
 def _cmd_schedule(args, console: Console) -> int:
-    from .report.schedule_report import plot_visit_order, schedule_summary, write_schedule_json
-    from .schedule import build_schedule
+    from ..report.schedule_report import plot_visit_order, schedule_summary, write_schedule_json
+    from ..schedule import build_schedule
     model, widths = _model(args)
     if args.tile is not None:
         if args.loop_order is None:
@@ -383,7 +385,7 @@ def _cmd_schedule(args, console: Console) -> int:
 
 
 def _cmd_trace(args, console: Console) -> int:
-    from .dram.trace_io import write_dramsim2_trace, write_dramsim3_trace
+    from ..dram.trace_io import write_dramsim2_trace, write_dramsim3_trace
     if args.gemm is None:
         doc, addr, is_write, issue, dram = _trace_network(args)
     else:
@@ -422,7 +424,7 @@ def _energy_json(e) -> dict:
 
 
 def _trace_gemm(args):
-    from .dram.evaluate import gemm_dram_report
+    from ..dram.evaluate import gemm_dram_report
     model, widths = _model(args)
     if args.fuse or args.variant is not None:
         raise InvalidOptionError("--fuse and --variant apply to network traces (--network or --onnx)")
@@ -436,7 +438,7 @@ def _trace_gemm(args):
 
 
 def _trace_network(args):
-    from .evaluate import EvalConfig, variant_trace
+    from ..evaluate import EvalConfig, variant_trace
     if args.split is not None or args.double_buffer or args.order != "best":
         raise InvalidOptionError("network traces take --buffer, --psum-entries and --psum-bytes; "
                                  "--split, --double-buffer and --order apply to --gemm")
@@ -456,8 +458,8 @@ def _trace_network(args):
 
 def _run_dram_sim(args, dram):
     """Run the user's simulator on the written trace for the model's runtime plus 10%."""
-    from .dram.external import default_config, run_dram_sim
-    from .dram.presets import get_preset
+    from ..dram.external import default_config, run_dram_sim
+    from ..dram.presets import get_preset
     config, system = default_config(args.dram_sim, args.format, args.dram)
     config = args.dram_sim_config or config
     system = args.dram_sim_system or system
@@ -467,8 +469,8 @@ def _run_dram_sim(args, dram):
 
 
 def _cmd_evaluate(args, console: Console) -> int:
-    from .evaluate import EvalConfig, evaluate, sweep_steps
-    from .report.evaluate_report import progress_reporter, tables, write_report
+    from ..evaluate import EvalConfig, evaluate, sweep_steps
+    from ..report.evaluate_report import progress_reporter, tables, write_report
     if args.onnx is not None:
         networks = [_network(args)]
     else:
@@ -517,7 +519,8 @@ def _evaluate_command(args) -> str:
 
 COMMANDS = {"layers": _cmd_layers, "plan": _cmd_plan, "schedule": _cmd_schedule,
             "decompose": _cmd_decompose, "trace": _cmd_trace, "evaluate": _cmd_evaluate,
-            "fpga": fpga_cli.command, "sim": sim_cli.command}
+            "fpga": fpga_cli.command, "sim": sim_cli.command,
+            "bench": bench_cli.command}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -534,6 +537,3 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.close()
         return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -14,7 +14,7 @@ channels):
 ``{"op": "load",  "tensor": "Y", "rows": [r0, r1]}``        partial-sum read-back
 ``{"op": "store", "tensor": "Y", "rows": [r0, r1]}``        final when every chunk is in
 
-Generated from the loop nest directly (not from :func:`scanfuse.fuse.chain.chain_traffic`),
+Generated from the loop nest directly (not from :func:`scanfuse.plan.chain.chain_traffic`),
 so the tests can hold one against the other.
 """
 
@@ -22,7 +22,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from .chain import FusedChain, FusedSchedule
+from ..plan.chain import FusedChain, FusedSchedule
 
 
 def _span(lo: int, hi: int) -> list[int]:
@@ -46,11 +46,11 @@ def fused_steps(chain: FusedChain, sched: FusedSchedule) -> Iterator[dict]:
         lo, hi = int(ranges[0][0][j]), int(ranges[0][1][j])
         if not keep_all:
             outside = sorted(r for r in x_rows if not lo <= r < hi)
-            for run in _runs(outside):
+            for run in row_runs(outside):
                 yield {"op": "free", "tensor": "X", "rows": _span(*run)}
                 x_rows.difference_update(range(*run))
         missing = [r for r in range(lo, hi) if r not in x_rows]
-        for run in _runs(missing):
+        for run in row_runs(missing):
             yield {"op": "load", "tensor": "X", "rows": _span(*run)}
             x_rows.update(range(*run))
 
@@ -110,11 +110,11 @@ def fused_steps(chain: FusedChain, sched: FusedSchedule) -> Iterator[dict]:
         yield {"op": "evict", "tensor": "W", "channels": _span(*chunks[c])}
     if state["w"] is not None:
         yield {"op": "evict", "tensor": "W", "channels": _span(*chunks[state["w"]])}
-    for run in _runs(sorted(x_rows)):
+    for run in row_runs(sorted(x_rows)):
         yield {"op": "free", "tensor": "X", "rows": _span(*run)}
 
 
-def _runs(rows: list[int]) -> Iterator[tuple[int, int]]:
+def row_runs(rows: list[int]) -> Iterator[tuple[int, int]]:
     """Maximal runs of consecutive integers in a sorted list, as half-open pairs."""
     start = prev = None
     for r in rows:
@@ -130,7 +130,7 @@ def _runs(rows: list[int]) -> Iterator[tuple[int, int]]:
 
 
 def pipeline_steps(pipeline, sched) -> Iterator[dict]:
-    """Step list of a :class:`~scanfuse.fuse.pipeline.FusedPipeline` (strips outer).
+    """Step list of a :class:`~scanfuse.plan.pipeline.FusedPipeline` (strips outer).
 
     Tensors between segments are ``"T1"``..``"T{n-1}"`` (rows, all channels); weights of
     segment i are ``"W{i}"`` with its hidden channels; the segment's temporaries are named by
@@ -149,11 +149,11 @@ def pipeline_steps(pipeline, sched) -> Iterator[dict]:
         for i in range(n):
             lo, hi = int(wins[i][0][j]), int(wins[i][1][j])
             tensor = "X" if i == 0 else f"T{i}"
-            for run in _runs(sorted(r for r in held[i] if r < lo)):
+            for run in row_runs(sorted(r for r in held[i] if r < lo)):
                 yield {"op": "free", "tensor": tensor, "rows": _span(*run)}
                 held[i].difference_update(range(*run))
             if i == 0:
-                for run in _runs([r for r in range(lo, hi) if r not in held[0]]):
+                for run in row_runs([r for r in range(lo, hi) if r not in held[0]]):
                     yield {"op": "load", "tensor": "X", "rows": _span(*run)}
                     held[0].update(range(*run))
         for i, seg in enumerate(segments, start=1):
@@ -204,5 +204,5 @@ def pipeline_steps(pipeline, sched) -> Iterator[dict]:
         if loaded_w[u]:
             yield {"op": "evict", "tensor": f"W{u + 1}", "channels": [0, unit.hidden]}
     for i in range(n):
-        for run in _runs(sorted(held[i])):
+        for run in row_runs(sorted(held[i])):
             yield {"op": "free", "tensor": "X" if i == 0 else f"T{i}", "rows": _span(*run)}

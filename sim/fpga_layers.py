@@ -22,7 +22,7 @@ bytes as counted on the AXI port, GOPS in 1e9 operations/s, bandwidth in GB/s (1
 * :func:`figures_from_regression`: pure arithmetic, regression rows -> :class:`NetworkFigures`;
 * :func:`run_layers`: runs the regression on Verilator and returns the figures;
 * :func:`figures_json`, :func:`figures_markdown`, :func:`figures_table`: renderings;
-* :func:`command`: ``scanfuse fpga --layers`` (wired by :mod:`scanfuse.hw.fpga.cli`).
+* :func:`command`: ``scanfuse fpga --layers`` (wired by :mod:`scanfuse.cli.fpga`).
 """
 
 import io
@@ -32,9 +32,11 @@ import sys
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from ...errors import InvalidOptionError, ScanFuseError
-from ..params import AccelConfig
-from ..verilog import source_hash
+from ..errors import InvalidOptionError, ScanFuseError
+from ..hw.params import AccelConfig
+from ..hw.verilog import source_hash
+from ..network import get_network
+from . import verilator_run
 
 __all__ = ["LayerCheckError", "Clock", "LayerFigures", "TotalFigures", "NetworkFigures",
            "clock_from_fmax", "clock_from_report", "figures_from_regression", "run_layers",
@@ -264,9 +266,6 @@ def run_layers(cfg: AccelConfig, clock: Clock, *, layers: "list[str] | None" = N
     bit-exact or its DRAM counters disagree with the planner; ``RuntimeError`` /
     ``TimeoutError`` if the build or a run fails.
     """
-    from ...network import get_network
-    from ...sim import verilator_run
-
     if not verilator_run.verilator_available():
         raise InvalidOptionError("--layers runs the regression on Verilator, which is not "
                                  "installed")
@@ -379,58 +378,10 @@ def figures_table(fig: NetworkFigures):
     return table
 
 
-# -------------------------------------------------------------------------------------- CLI
+# ------------------------------------------------------------------------------ build paths
 def build_dir(board: str, rows: int, cols: int, top: str, out=None) -> Path:
     """The FPGA build directory: ``out``, or ``build/fpga/BOARD.rRcC.TOP`` as
     :func:`scanfuse.hw.fpga.flow.run_flow` names it."""
     if out is not None:
         return Path(out)
     return Path("build") / "fpga" / f"{board}.r{rows}c{cols}.{top}"
-
-
-def _command_line(args) -> str:
-    parts = [f"scanfuse fpga --board {args.board} --array {args.array}"]
-    if args.top != "selftest":
-        parts.append(f"--top {args.top}")
-    parts.append("--layers")
-    if args.fmax is not None:
-        parts.append(f"--fmax {args.fmax:g}")
-    if args.double_buffer:
-        parts.append("--double-buffer")
-    if args.out is not None:
-        parts.append(f"--out {args.out}")
-    return " ".join(parts)
-
-
-def command(args, console) -> int:
-    """``scanfuse fpga --layers``: no build; the clock from ``--fmax`` or the build's
-    ``report.json``; the regression on Verilator; a table (or ``--json``) and ``layers.json``
-    and ``layers.md`` in the build directory. Bad input raises :class:`InvalidOptionError`
-    (exit 2); a failed check or simulation prints one line and returns 1."""
-    from .flow import parse_array
-
-    rows, cols = parse_array(args.array)
-    cfg = AccelConfig(rows=rows, cols=cols, double_buffer=args.double_buffer)
-    out = build_dir(args.board, rows, cols, args.top, args.out)
-    clock = (clock_from_fmax(args.fmax) if args.fmax is not None
-             else clock_from_report(out / "report.json", cfg))
-    print(f"scanfuse: {NETWORK} pointwise layers on Verilator, {rows}x{cols} engine"
-          f"{', double-buffered' if cfg.double_buffer else ''}, at {clock.mhz:g} MHz "
-          f"({clock.source}) ...", file=sys.stderr, flush=True)
-    try:
-        fig = run_layers(cfg, clock)
-    except (LayerCheckError, RuntimeError, TimeoutError) as err:
-        print(f"scanfuse: error: {err}", file=sys.stderr)
-        return EXIT_CHECK_FAILED
-    fig = replace(fig, board=args.board, command=_command_line(args))
-    doc = figures_json(fig)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "layers.json").write_text(json.dumps(doc, indent=2) + "\n")
-    (out / "layers.md").write_text(figures_markdown(fig))
-    if args.json:
-        print(json.dumps(doc, indent=2))
-    else:
-        console.print(figures_table(fig))
-        console.print(f"wrote {out / 'layers.json'} and {out / 'layers.md'}", markup=False,
-                      highlight=False)
-    return 0

@@ -3,7 +3,7 @@
 Beyond the thesis's chains, a *pipeline* runs several segments back to back, strip by strip,
 so that the tensors *between* segments never reach DRAM either. A segment is a chunked core
 (``[1x1] -> depthwise* -> 1x1``, chunked over its hidden channels exactly as in
-:mod:`scanfuse.fuse.chain`) or a lone 1x1 (chunked over its input channels). Examples: a whole
+:mod:`scanfuse.plan.chain`) or a lone 1x1 (chunked over its input channels). Examples: a whole
 ResNet-50 bottleneck (conv1, the CP chain, conv3 and the identity shortcut), or several
 MobileNetV2 inverted residuals in a row.
 
@@ -24,7 +24,7 @@ from itertools import product
 import numpy as np
 
 from ..network.layers import Layer, LayerKind
-from ..plan.buffer import BufferModel, ElementWidths, PlanBytes
+from .buffer import BufferModel, ElementWidths, PlanBytes
 from .chain import NotFusableError
 from .geometry import StripWalk, VerticalStage, strip_bounds
 
