@@ -73,8 +73,8 @@ def plan_variants(network: Network, model: BufferModel, widths: ElementWidths,
 
 def variant_units(plans: NetworkPlans, variant: str) -> list:
     """The units of ``variant`` in execution order: :class:`LayerTraffic` (an unfused
-    layer), :class:`~scanfuse.plan.fusion.GroupDecision` (a fused group) or
-    :class:`~scanfuse.plan.fusion.ExtendedGroup` (a pipeline)."""
+    layer), :class:`~scanfuse.fuse.network.GroupDecision` (a fused group) or
+    :class:`~scanfuse.fuse.network.ExtendedGroup` (a pipeline)."""
     check_variants([variant])
     order = _ORDER[variant]
     layers = plans.unfused[order]
