@@ -3,10 +3,11 @@
 Every width and size in ``scanfuse.hw``, in the program stage and in the benches derives from
 one :class:`AccelConfig`; no width is typed twice. The architecture's own geometry lives here
 too, below both the hardware and the planner (which may import this module and nothing else
-of ``scanfuse.hw``): :data:`DIM_BITS` and :func:`split_footprints` (tile regions in separate A, B
-and C memories).
+of ``scanfuse.hw``): :data:`DIM_BITS`, :func:`split_footprints` (tile regions in separate A, B
+and C memories) and :func:`parse_array`, the one parser of a PE-array size.
 """
 
+import re
 from dataclasses import dataclass
 
 #: Width in bits of every GEMM dimension and tile size the engine takes (M, N, K, tm, tn, tk).
@@ -44,6 +45,19 @@ def split_footprints(tm, tn, tk, copies: int = 1, align: tuple[int, int, int, in
     am, ak, bn, cn = align
     return (copies * (round_up(tm, am) * round_up(tk, ak)), copies * (tk * round_up(tn, bn)),
             tm * round_up(tn, cn))
+
+
+def parse_array(text: str) -> tuple[int, int]:
+    """The one parser of a PE-array size: ``"8,8"`` or ``"8x8"`` -> ``(rows, cols)``.
+
+    Both numbers must be positive integers; whether an engine can be built with them is
+    :meth:`AccelConfig.engine_problems`'s question. Raises ``ValueError``.
+    """
+    parts = re.split(r"[,xX]", str(text).strip())
+    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise ValueError(f"a PE array is R,C or RxC (two positive integers, e.g. 8,8), "
+                         f"not {text!r}")
+    return int(parts[0]), int(parts[1])
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,10 @@ image file and writes the final memory and a JSON record.
   :mod:`scanfuse.sim.engine_rtl`); ``regs.h`` is generated from :mod:`scanfuse.hw.regs`.
 * :func:`run_verilator` runs a DRAM image and returns an
   :class:`~scanfuse.sim.engine_sim.EngineRun`.
-* ``python -m scanfuse.sim.verilator_run`` (``make regress``) runs every MobileNetV2 pointwise
+* ``scanfuse regress`` (``make regress``, :mod:`scanfuse.cli.regress`) runs every MobileNetV2 pointwise
   layer at full size and prints cycles, utilisation and bytes against the planner.
 """
 
-import argparse
 import contextlib
 import json
 import os
@@ -183,38 +182,5 @@ def regress_mobilenetv2(cfg: AccelConfig = AccelConfig(), *, layers: "list[str] 
     return rows
 
 
-def main(argv: "list[str] | None" = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m scanfuse.sim.verilator_run",
-                                description="Verilator regression: every MobileNetV2 pointwise "
-                                            "layer at full size on the default engine")
-    p.add_argument("--layers", help="comma-separated layer names (default: all pointwise layers)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--p-ready", type=float, default=1.0,
-                   help="probability the memory is ready on AR/AW/W in a cycle (default 1)")
-    p.add_argument("--p-valid", type=float, default=1.0,
-                   help="probability a due R beat / B response is presented (default 1)")
-    p.add_argument("--double-buffer", action="store_true",
-                   help="the double-buffered engine (same memories; A and B tiles of the next "
-                        "step load while the current one computes), planned for its model")
-    p.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
-    args = p.parse_args(argv)
-    if not verilator_available():
-        print("verilator_run: verilator is not installed", file=sys.stderr)
-        return 2
-    cfg = AccelConfig(double_buffer=args.double_buffer)
-    t0 = time.perf_counter()
-    exe = verilator_build(cfg)
-    print(f"# engine {cfg.name} {cfg.axi_data_bits}-bit AXI, A/B/C {cfg.a_entries}/"
-          f"{cfg.b_entries}/{cfg.c_entries} entries"
-          f"{', double-buffered' if cfg.double_buffer else ''}; harness {exe} "
-          f"(ready {time.perf_counter() - t0:.1f} s); stalls p_ready={args.p_ready} "
-          f"p_valid={args.p_valid}", flush=True)
-    rows = regress_mobilenetv2(cfg, layers=args.layers.split(",") if args.layers else None,
-                               seed=args.seed, p_ready=args.p_ready, p_valid=args.p_valid)
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
-    return 0 if rows and all(r["bit_exact"] and r["counters_match"] for r in rows) else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit("python -m scanfuse.sim.verilator_run is now `scanfuse regress` (same options)")

@@ -29,10 +29,9 @@ __version__ = "0.1.0"
 #: name (or ``python -m`` on it) fails with one line naming the new one.
 MOVED = {
     "scanfuse.bench": "`scanfuse bench`",
-    "scanfuse.driver.program": "scanfuse.program.descriptors",
-    "scanfuse.driver.image": "scanfuse.program.image",
-    "scanfuse.driver.run": "scanfuse.sim.cases, scanfuse.sim.run and scanfuse.sim.scoreboard",
-    "scanfuse.driver": "scanfuse.program",
+    # Importing scanfuse.driver.X asks for scanfuse.driver first: one line for all three.
+    "scanfuse.driver": ("scanfuse.program (descriptors, image; `scanfuse program` prints a "
+                        "tile program) and scanfuse.sim (cases, run, scoreboard)"),
     "scanfuse.fuse.network": "scanfuse.plan.fusion",
     "scanfuse.fuse.steps": "scanfuse.schedule.fused",
     "scanfuse.fuse": "scanfuse.plan (chain, pipeline, geometry, fusion)",

@@ -315,3 +315,36 @@ def test_evaluate_an_onnx_block(capsys, tmp_path):
     (net,) = doc["networks"].values()
     # the fused block reads its input and writes its output once: a third of unfused traffic or less
     assert net["variants"]["scan+fusion"]["traffic_bytes"] < net["variants"]["scan"]["traffic_bytes"] / 2
+
+
+# ------------------------------------------------------------------ old spellings (issue 13)
+@pytest.mark.parametrize("argv, new", [
+    (["-m", "scanfuse.bench"], "`scanfuse bench`"),
+    (["-m", "scanfuse.hw.verilog"], "`scanfuse verilog`"),
+    (["-m", "scanfuse.sim.verilator_run"], "`scanfuse regress`"),
+    (["-m", "scanfuse.driver.program"], "`scanfuse program`"),
+    (["-c", "import scanfuse.fuse.network"], "scanfuse.plan"),
+    (["-c", "import scanfuse.decompose"], "scanfuse.network.decompose"),
+])
+def test_old_spellings_fail_with_one_line_naming_the_new(argv, new):
+    r = subprocess.run([sys.executable, *argv], capture_output=True, text=True)
+    assert r.returncode != 0
+    assert new in r.stderr.strip().splitlines()[-1]
+    if argv[0] == "-m":
+        assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_program_prints_the_tile_program(capsys):
+    code, out, _ = run(capsys, "program", "--gemm", "196,96,24", "--buffer", "8192")
+    lines = out.splitlines()
+    assert code == 0 and lines[0].startswith("# 196x96x24 tiles")
+    assert len(lines) == 2 + 8 and lines[2].startswith("0000: ")   # 64 bytes = 8 beats
+
+
+def test_one_array_parser_for_both_spellings(capsys):
+    from scanfuse.cli.main import build_parser
+    parser = build_parser()
+    for spelling in ("8x8", "8,8"):
+        assert parser.parse_args(["verilog", "--array", spelling]).array == (8, 8)
+        assert parser.parse_args(["evaluate", "--network", "mobilenetv2", "--buffer", "64K",
+                                  "--pe", spelling]).pe == (8, 8)

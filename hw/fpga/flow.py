@@ -40,7 +40,7 @@ from ..verilog import source_hash
 from .boards import Board, get_board
 
 __all__ = ["FlowError", "TOPS", "STEPS", "DSP_MODES", "PE_MULTIPLIERS", "find_tool",
-           "parse_array", "run_flow", "yosys_resources", "dsp_sources", "nextpnr_summary",
+           "engine_array", "run_flow", "yosys_resources", "dsp_sources", "nextpnr_summary",
            "critical_path_summary", "report_markdown", "write_reports"]
 
 #: Top-level designs ``--top`` accepts (see :mod:`.top`).
@@ -82,21 +82,16 @@ def find_tool(name: str) -> list[str]:
                     f"make fpga does it) or set {_TOOL_ENV[name]}")
 
 
-def parse_array(text: str) -> tuple[int, int]:
-    """``"R,C"`` -> ``(R, C)``; an :class:`InvalidOptionError` unless the engine can be built."""
-    parts = str(text).split(",")
-    try:
-        rows, cols = (int(p) for p in parts)
-    except ValueError:
-        raise InvalidOptionError(f"--array is R,C (two positive integers such as 8,8), "
-                                 f"not {text!r}") from None
+def engine_array(rows: int, cols: int) -> tuple[int, int]:
+    """``(rows, cols)`` (parsed by :func:`scanfuse.hw.params.parse_array`); an
+    :class:`InvalidOptionError` unless the engine can be built with that array."""
     try:
         cfg = AccelConfig(rows=rows, cols=cols)
     except ValueError as err:
-        raise InvalidOptionError(f"--array {text}: {err}") from None
+        raise InvalidOptionError(f"--array {rows},{cols}: {err}") from None
     problems = cfg.engine_problems()
     if problems:
-        raise InvalidOptionError(f"--array {text}: {problems[0]}")
+        raise InvalidOptionError(f"--array {rows},{cols}: {problems[0]}")
     return rows, cols
 
 
@@ -230,7 +225,7 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
     from .top import SelfTestTop, axi_top, engine_class
 
     board = get_board(board_name)
-    rows, cols = parse_array(f"{rows},{cols}")
+    rows, cols = engine_array(rows, cols)
     if top not in TOPS:
         raise InvalidOptionError(f"unknown top {top!r}; known tops: {', '.join(TOPS)}")
     if dsp not in DSP_MODES:

@@ -10,6 +10,7 @@ import sys
 
 from ..errors import InvalidOptionError
 from ..hw.fpga.boards import board_names
+from . import options
 
 __all__ = ["add_parser", "command"]
 
@@ -27,8 +28,8 @@ def add_parser(sub, parser_class) -> None:
     p = sub.add_parser("fpga", help="synthesise, place and route the engine for an FPGA board",
                        description=DESCRIPTION)
     p.add_argument("--board", required=True, choices=board_names(), help="target board")
-    p.add_argument("--array", default="8,8", metavar="R,C",
-                   help="PE array rows,cols, powers of two (default 8,8)")
+    p.add_argument("--array", type=options.array, default=(8, 8), metavar="R,C",
+                   help="PE array rows,cols (or RxC), powers of two (default 8,8)")
     p.add_argument("--top", default="selftest", choices=("selftest", "axi"),
                    help="selftest: engine + on-chip AXI memory + self-test sequencer (default); "
                         "axi: the engine with its AXI ports at the top (synthesis only)")
@@ -55,7 +56,7 @@ def add_parser(sub, parser_class) -> None:
 
 
 def command(args, console) -> int:
-    from ..hw.fpga.flow import FlowError, parse_array, report_markdown, run_flow
+    from ..hw.fpga.flow import FlowError, engine_array, report_markdown, run_flow
     from ..hw.params import AccelConfig
     from ..sim.fpga_image import engine_image
 
@@ -63,7 +64,7 @@ def command(args, console) -> int:
         return layers_command(args, console)
     if args.fmax is not None or args.double_buffer:
         raise InvalidOptionError("--fmax and --double-buffer apply to --layers only")
-    rows, cols = parse_array(args.array)
+    rows, cols = engine_array(*args.array)
     image = engine_image(AccelConfig(rows=rows, cols=cols)) if args.top == "selftest" else None
     try:
         report = run_flow(args.board, rows, cols, args.out, top=args.top, freq_mhz=args.freq,
@@ -80,7 +81,7 @@ def command(args, console) -> int:
 
 
 def _layers_command_line(args) -> str:
-    parts = [f"scanfuse fpga --board {args.board} --array {args.array}"]
+    parts = [f"scanfuse fpga --board {args.board} --array {options.format_array(args.array)}"]
     if args.top != "selftest":
         parts.append(f"--top {args.top}")
     parts.append("--layers")
@@ -98,11 +99,11 @@ def layers_command(args, console) -> int:
     ``report.json``; the regression on Verilator; a table (or ``--json``) and ``layers.json``
     and ``layers.md`` in the build directory. Bad input raises :class:`InvalidOptionError`
     (exit 2); a failed check or simulation prints one line and returns 1."""
-    from ..hw.fpga.flow import parse_array
+    from ..hw.fpga.flow import engine_array
     from ..hw.params import AccelConfig
     from ..sim import fpga_layers as L
 
-    rows, cols = parse_array(args.array)
+    rows, cols = engine_array(*args.array)
     cfg = AccelConfig(rows=rows, cols=cols, double_buffer=args.double_buffer)
     out = L.build_dir(args.board, rows, cols, args.top, args.out)
     clock = (L.clock_from_fmax(args.fmax) if args.fmax is not None

@@ -18,6 +18,10 @@ from ..plan import (ORDER_CHOICES, BufferModel, ElementWidths, Gemm, Tiling, pla
 from ..plan.tiling import LOOP_ORDERS
 from ..units import format_entries, parse_entries
 from . import bench as bench_cli
+from . import options
+from . import program as program_cli
+from . import regress as regress_cli
+from . import verilog as verilog_cli
 from . import fpga as fpga_cli
 from . import sim as sim_cli
 
@@ -35,44 +39,11 @@ class _UsageError(Exception):
     pass
 
 
-def _buffer_arg(text: str) -> int:
-    try:
-        return parse_entries(text)
-    except InvalidOptionError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
-
-
-def _split_arg(text: str) -> tuple[int, int, int]:
-    parts = str(text).split(",")
-    if len(parts) != 3:
-        raise argparse.ArgumentTypeError(f"--split is A,B,C (three entry counts such as 16K,16K,8K), not {text!r}")
-    try:
-        return tuple(parse_entries(p, what="a split capacity") for p in parts)
-    except InvalidOptionError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
-
-
-def _gemm_arg(text: str) -> Gemm:
-    try:
-        return Gemm.parse(text)
-    except ScanFuseError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
-
-
-def _triple_arg(text: str) -> tuple[int, int, int]:
-    try:
-        g = Gemm.parse(text)
-    except ScanFuseError:
-        raise argparse.ArgumentTypeError(
-            f"a tile is given as m,n,k (three positive integers), not {text!r}") from None
-    return g.M, g.K, g.N
-
-
 def _add_model_args(p: argparse.ArgumentParser, order_choices=ORDER_CHOICES, default_order="best"):
     size = p.add_mutually_exclusive_group(required=True)
-    size.add_argument("--buffer", type=_buffer_arg, metavar="S",
+    size.add_argument("--buffer", type=options.entries, metavar="S",
                       help="on-chip buffer capacity in entries: 65536, 64K or 64Ki (thesis: 64K)")
-    size.add_argument("--split", type=_split_arg, metavar="A,B,C",
+    size.add_argument("--split", type=options.split, metavar="A,B,C",
                       help="separate memories instead: A and B tile entries and C accumulators "
                            "(e.g. 16K,16K,8K, the 8x8 engine's default); single GEMM layers only")
     p.add_argument("--order", choices=order_choices, default=default_order,
@@ -88,7 +59,7 @@ def _add_model_args(p: argparse.ArgumentParser, order_choices=ORDER_CHOICES, def
 
 
 def _add_engine_args(p: argparse.ArgumentParser):
-    p.add_argument("--pe", default="8x8", metavar="RxC",
+    p.add_argument("--pe", type=options.array, default="8x8", metavar="RxC",
                    help="PE array of the engine, R x C int8 MACs per cycle (default 8x8)")
     p.add_argument("--freq-mhz", type=float, default=100.0, metavar="F",
                    help="engine clock in MHz (default 100)")
@@ -99,10 +70,8 @@ def _add_engine_args(p: argparse.ArgumentParser):
 def _engine(args):
     """The EngineClock of --pe, --freq-mhz and --port-bytes."""
     from ..dram.evaluate import EngineClock
-    parts = str(args.pe).lower().split("x")
-    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
-        raise InvalidOptionError(f"--pe is RxC with positive integers (e.g. 8x8), not {args.pe!r}")
-    return EngineClock.of_array(int(parts[0]), int(parts[1]), args.freq_mhz, args.port_bytes)
+    rows, cols = args.pe
+    return EngineClock.of_array(rows, cols, args.freq_mhz, args.port_bytes)
 
 
 def _model(args) -> tuple[BufferModel, ElementWidths]:
@@ -133,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "bytes), the I/O lower bound LB (elements) and the ratio.")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--network", metavar="NAME", help=f"one of: {', '.join(network_names())}")
-    what.add_argument("--gemm", type=_gemm_arg, metavar="M,K,N",
+    what.add_argument("--gemm", type=options.gemm, metavar="M,K,N",
                       help="one GEMM C[M,N] = A[M,K] B[K,N] (M = output pixels, K = Cin, N = Cout)")
     what.add_argument("--onnx", metavar="FILE.onnx",
                       help="a network from an ONNX file with static shapes, batch 1 (weights' "
@@ -148,10 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Print the explicit step list (load / compute / store / "
                                    "evict, half-open ranges in each operand's (row, col) "
                                    "coordinates) of the best plan, or of a tiling you give.")
-    p.add_argument("--gemm", required=True, type=_gemm_arg, metavar="M,K,N",
+    p.add_argument("--gemm", required=True, type=options.gemm, metavar="M,K,N",
                    help="the GEMM C[M,N] = A[M,K] B[K,N]")
     _add_model_args(p)
-    p.add_argument("--tile", type=_triple_arg, metavar="m,n,k",
+    p.add_argument("--tile", type=options.tile, metavar="m,n,k",
                    help="use these tile sizes (elements) instead of searching; needs --loop-order")
     p.add_argument("--loop-order", choices=LOOP_ORDERS, metavar="ORDER",
                    help=f"loop order with --tile, outermost first: {', '.join(LOOP_ORDERS)}")
@@ -165,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "times in DRAM cycles), and report bursts, bytes requested/moved, "
                                    "runtime and DRAM energy in joules.")
     what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--gemm", type=_gemm_arg, metavar="M,K,N",
+    what.add_argument("--gemm", type=options.gemm, metavar="M,K,N",
                       help="the GEMM C[M,N] = A[M,K] B[K,N]")
     what.add_argument("--network", metavar="NAME",
                       help=f"a whole network, every layer (one of: {', '.join(network_names())})")
@@ -208,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--network", metavar="NAMES",
                       help=f"comma-separated networks (of: {', '.join(network_names())})")
     what.add_argument("--onnx", metavar="FILE.onnx", help="a network from an ONNX file")
-    p.add_argument("--buffer", required=True, type=_buffer_arg, metavar="S",
+    p.add_argument("--buffer", required=True, type=options.entries, metavar="S",
                    help="on-chip buffer capacity in entries: 65536, 64K or 64Ki (thesis: 64K)")
     p.add_argument("--dram", default="ddr3", metavar="PRESET",
                    help="DRAM preset: ddr3 (DRAMSim2's default part, default) or ddr4")
@@ -248,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     fpga_cli.add_parser(sub, _Parser)
     sim_cli.add_parser(sub, _Parser)
     bench_cli.add_parser(sub, _Parser)
+    verilog_cli.add_parser(sub, _Parser)
+    regress_cli.add_parser(sub, _Parser)
+    program_cli.add_parser(sub, _Parser)
     return parser
 
 
@@ -520,7 +492,8 @@ def _evaluate_command(args) -> str:
 COMMANDS = {"layers": _cmd_layers, "plan": _cmd_plan, "schedule": _cmd_schedule,
             "decompose": _cmd_decompose, "trace": _cmd_trace, "evaluate": _cmd_evaluate,
             "fpga": fpga_cli.command, "sim": sim_cli.command,
-            "bench": bench_cli.command}
+            "bench": bench_cli.command, "verilog": verilog_cli.command,
+            "regress": regress_cli.command, "program": program_cli.command}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import InvalidOptionError, ScanFuseError
-from ..units import parse_entries
+from . import options
 
 __all__ = ["add_parser", "command"]
 
@@ -33,41 +33,16 @@ DESCRIPTION = (
 
 
 
-def _gemm(text: str):
-    from ..plan import Gemm
-    try:
-        return Gemm.parse(text)
-    except ScanFuseError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
-
-
-def _buffer(text: str) -> int:
-    try:
-        return parse_entries(text)
-    except InvalidOptionError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
-
-
-def _array(text: str) -> tuple[int, int]:
-    parts = str(text).split(",")
-    try:
-        rows, cols = (int(p) for p in parts)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--array is R,C (two positive integers, powers of two), not {text!r}") from None
-    return rows, cols
-
-
 def add_parser(sub, parser_class) -> None:
     """Add the ``sim`` subcommand to an argparse sub-parsers object."""
     p = sub.add_parser("sim", help="run a random GEMM through the engine's RTL and check it",
                        description=DESCRIPTION)
-    p.add_argument("--gemm", type=_gemm, required=True, metavar="M,K,N",
+    p.add_argument("--gemm", type=options.gemm, required=True, metavar="M,K,N",
                    help="GEMM dimensions (M output pixels, K input channels, N output channels)")
-    p.add_argument("--buffer", type=_buffer, required=True, metavar="S",
+    p.add_argument("--buffer", type=options.entries, required=True, metavar="S",
                    help="on-chip buffer of the engine in entries: 65536, 64K or 64Ki")
-    p.add_argument("--array", type=_array, default=(8, 8), metavar="R,C",
-                   help="PE array rows,cols, powers of two (default 8,8)")
+    p.add_argument("--array", type=options.array, default=(8, 8), metavar="R,C",
+                   help="PE array rows,cols (or RxC), powers of two (default 8,8)")
     p.add_argument("--order", choices=("scan", "raster", "best"), default="best",
                    help="visit order of the plan (default best)")
     p.add_argument("--sim", choices=("verilator", "icarus", "amaranth"), default="verilator",

@@ -14,11 +14,10 @@ Example::
     image = pack(fields)          # bytes, LayerDescriptor(cfg).size_bytes long
     assert unpack(image) == fields
 
-``python -m scanfuse.program.descriptors --gemm 196,96,24 --buffer 8192`` prints such a program in
-hex, one AXI beat per line.
+``scanfuse program --gemm 196,96,24 --buffer 8192`` prints such a program in hex, one AXI beat
+per line.
 """
 
-import argparse
 import enum as py_enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields as dc_fields, replace
@@ -421,28 +420,3 @@ def unpack_program(blob: bytes, cfg: AccelConfig = AccelConfig()) -> ProgramImag
                                   f"not {len(blob)}")
     descs = tuple(unpack(blob[i:i + size], cfg) for i in range(0, len(blob), size))
     return ProgramImage(descs, cfg)
-
-
-def main(argv: "list[str] | None" = None) -> None:
-    """Print the one-layer program of a planned GEMM in hex, one AXI beat per line."""
-    ap = argparse.ArgumentParser(prog="python -m scanfuse.program.descriptors", description=main.__doc__)
-    ap.add_argument("--gemm", required=True, help="M,K,N")
-    ap.add_argument("--buffer", type=int, default=8192, help="planner buffer entries")
-    ap.add_argument("--a-base", type=lambda s: int(s, 0), default=0x1000)
-    ap.add_argument("--b-base", type=lambda s: int(s, 0), default=0x8000)
-    ap.add_argument("--c-base", type=lambda s: int(s, 0), default=0x10000)
-    args = ap.parse_args(argv)
-    gemm = Gemm.parse(args.gemm)
-    plan = plan_gemm(gemm, BufferModel(args.buffer))
-    image = build_program([LayerSpec(plan, args.a_base, args.b_base, args.c_base,
-                                     OutMode.RAW_INT32)])
-    desc = image.descriptors[0]
-    print(f"# {gemm} tiles {plan.tiling.describe()}, {len(image.data)} bytes, "
-          f"{image.cfg.axi_bytes}-byte beats")
-    print(f"# {desc}")
-    for i, beat in enumerate(image.hex_beats()):
-        print(f"{i * image.cfg.axi_bytes:04x}: {beat}")
-
-
-if __name__ == "__main__":
-    main()

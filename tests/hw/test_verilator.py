@@ -3,7 +3,7 @@
 The harness is built once per configuration into ``build/`` (~1.5 min on 2 cores; cached across
 sessions until ``hw/`` changes). Every run is compared with numpy and with the planner's bytes
 (:func:`scanfuse.sim.scoreboard.check_run`). ``make regress`` runs every MobileNetV2 pointwise layer
-at full size (``python -m scanfuse.sim.verilator_run``) and, with ``SCANFUSE_REGRESS=1``, the
+at full size (``scanfuse regress``) and, with ``SCANFUSE_REGRESS=1``, the
 long cases here.
 """
 
