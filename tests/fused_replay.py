@@ -12,6 +12,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from replay import IllegalSchedule
+from scanfuse.schedule.steps import ComputeRows, Evict, Load, Store
+
+
+def _op(step) -> str:
+    """The kind of a typed step (scanfuse.schedule.steps), as this replay names it."""
+    return {Load: "load", Evict: "evict", Store: "store", ComputeRows: "compute"}[type(step)]
 
 
 @dataclass
@@ -55,44 +61,44 @@ def replay_fused(steps, layers, residual, capacity, psum_entries=1):
         return lo, hi
 
     for n, s in enumerate(steps):
-        op, t = s["op"], s.get("tensor")
+        op, t = _op(s), getattr(s, "operand", None)
         if op == "load" and t == "X":
-            lo, hi = s["rows"]
+            lo, hi = s.rows
             if x[lo:hi].any():
                 raise IllegalSchedule(f"step {n}: X rows loaded twice")
             x[lo:hi] = True
             r.x_reads += (hi - lo) * W0 * cin
-        elif op == "free" and t == "X":
-            lo, hi = s["rows"]
+        elif op == "evict" and t == "X":
+            lo, hi = s.rows
             if not x[lo:hi].all():
                 raise IllegalSchedule(f"step {n}: frees X rows not resident")
             x[lo:hi] = False
         elif op == "load" and t == "W":
-            c0, c1 = s["channels"]
+            c0, c1 = s.cols
             if w[c0:c1].any():
                 raise IllegalSchedule(f"step {n}: weights loaded twice")
             w[c0:c1] = True
             r.w_reads += (c1 - c0) * per_channel_w
         elif op == "evict" and t == "W":
-            c0, c1 = s["channels"]
+            c0, c1 = s.cols
             if not w[c0:c1].all():
                 raise IllegalSchedule(f"step {n}: evicts weights not resident")
             w[c0:c1] = False
         elif op == "compute":
-            index = names.index(s["layer"])
-            (lo, hi), (c0, c1) = s["rows"], s["channels"]
+            index = names.index(s.layer)
+            (lo, hi), (c0, c1) = s.rows, s.cols
             if not w[c0:c1].all():
-                raise IllegalSchedule(f"step {n}: {s['layer']} without its weights")
+                raise IllegalSchedule(f"step {n}: {s.layer} without its weights")
             slo, shi = source_rows(index, (lo, hi))
             if index == 0:
                 if not x[slo:shi].all():
-                    raise IllegalSchedule(f"step {n}: {s['layer']} without its X rows")
+                    raise IllegalSchedule(f"step {n}: {s.layer} without its X rows")
             elif not inter[names[index - 1]][slo:shi, c0:c1].all():
-                raise IllegalSchedule(f"step {n}: {s['layer']} without its input rows")
+                raise IllegalSchedule(f"step {n}: {s.layer} without its input rows")
             if index < len(layers) - 1:
-                if inter[s["layer"]][lo:hi, c0:c1].any():
-                    raise IllegalSchedule(f"step {n}: {s['layer']} output computed twice")
-                inter[s["layer"]][lo:hi, c0:c1] = True
+                if inter[s.layer][lo:hi, c0:c1].any():
+                    raise IllegalSchedule(f"step {n}: {s.layer} output computed twice")
+                inter[s.layer][lo:hi, c0:c1] = True
             else:
                 if not y[lo:hi].all():
                     if y[lo:hi].any() or covered[lo:hi].any():
@@ -101,13 +107,13 @@ def replay_fused(steps, layers, residual, capacity, psum_entries=1):
                 if covered[lo:hi, c0:c1].any():
                     raise IllegalSchedule(f"step {n}: a chunk accumulated twice")
                 covered[lo:hi, c0:c1] = True
-        elif op == "free" and t in inter:
-            (lo, hi), (c0, c1) = s["rows"], s["channels"]
+        elif op == "evict" and t in inter:
+            (lo, hi), (c0, c1) = s.rows, s.cols
             if not inter[t][lo:hi, c0:c1].all():
                 raise IllegalSchedule(f"step {n}: frees {t} not resident")
             inter[t][lo:hi, c0:c1] = False
         elif op == "store" and t == "Y":
-            lo, hi = s["rows"]
+            lo, hi = s.rows
             if not y[lo:hi].all():
                 raise IllegalSchedule(f"step {n}: stores Y rows not resident")
             done = covered[lo:hi].all(axis=1)
@@ -123,7 +129,7 @@ def replay_fused(steps, layers, residual, capacity, psum_entries=1):
                 raise IllegalSchedule(f"step {n}: store mixes final and partial rows")
             y[lo:hi] = False
         elif op == "load" and t == "Y":
-            lo, hi = s["rows"]
+            lo, hi = s.rows
             if y[lo:hi].any() or not partial[lo:hi].all() or final[lo:hi].any():
                 raise IllegalSchedule(f"step {n}: reads back Y rows without spilled partial sums")
             y[lo:hi] = True

@@ -11,6 +11,12 @@ import numpy as np
 
 from fused_replay import FusedReplay
 from replay import IllegalSchedule
+from scanfuse.schedule.steps import ComputeRows, Evict, Load, Store
+
+
+def _op(step) -> str:
+    """The kind of a typed step (scanfuse.schedule.steps), as this replay names it."""
+    return {Load: "load", Evict: "evict", Store: "store", ComputeRows: "compute"}[type(step)]
 
 
 def replay_pipeline(steps, pipeline, capacity, psum_entries=1):
@@ -70,10 +76,10 @@ def replay_pipeline(steps, pipeline, capacity, psum_entries=1):
                     pc[row] = False
 
     for k, s in enumerate(steps):
-        op, t = s["op"], s.get("tensor")
-        if op in ("load", "free") and (t == "X" or (t or "").startswith("T")) and t not in temps:
+        op, t = _op(s), getattr(s, "operand", None)
+        if op in ("load", "evict") and (t == "X" or (t or "").startswith("T")) and t not in temps:
             i = 0 if t == "X" else int(t[1:])
-            lo, hi = s["rows"]
+            lo, hi = s.rows
             if op == "load":
                 if i != 0 or done[0][lo:hi].any():
                     raise IllegalSchedule(f"step {k}: bad load of {t}")
@@ -85,7 +91,7 @@ def replay_pipeline(steps, pipeline, capacity, psum_entries=1):
                 done[i][lo:hi] = False
         elif op in ("load", "evict") and t.startswith("W"):
             i = int(t[1:]) - 1
-            c0, c1 = s["channels"]
+            c0, c1 = s.cols
             if op == "load":
                 if weights[i][c0:c1].any():
                     raise IllegalSchedule(f"step {k}: weights loaded twice")
@@ -95,9 +101,9 @@ def replay_pipeline(steps, pipeline, capacity, psum_entries=1):
                 if not weights[i][c0:c1].all():
                     raise IllegalSchedule(f"step {k}: evicts weights not resident")
                 weights[i][c0:c1] = False
-        elif op == "compute" and s["layer"] in proj_of:
-            k, pr = proj_of[s["layer"]]
-            (lo, hi), (c0, c1) = s["rows"], s["channels"]
+        elif op == "compute" and s.layer in proj_of:
+            k, pr = proj_of[s.layer]
+            (lo, hi), (c0, c1) = s.rows, s.cols
             if not weights[n + k][c0:c1].all():
                 raise IllegalSchedule(f"step {k}: projection without its weights")
             stride = pr.layer.stride[0]
@@ -108,9 +114,9 @@ def replay_pipeline(steps, pipeline, capacity, psum_entries=1):
             proj_cover[k][lo:hi, c0:c1] = True
             finish(pr.dst, lo, hi, k)
         elif op == "compute":
-            si, pos, layer = where[s["layer"]]
+            si, pos, layer = where[s.layer]
             seg = segs[si - 1]
-            (lo, hi), (c0, c1) = s["rows"], s["channels"]
+            (lo, hi), (c0, c1) = s.rows, s.cols
             if not weights[si - 1][c0:c1].all():
                 raise IllegalSchedule(f"step {k}: {layer.name} without its weights")
             slo, shi = rows_needed(layer, lo, hi)
@@ -129,13 +135,13 @@ def replay_pipeline(steps, pipeline, capacity, psum_entries=1):
                 raise IllegalSchedule(f"step {k}: {layer.name} accumulates a chunk twice")
             cover[si][lo:hi, c0:c1] = True
             finish(si, lo, hi, k)
-        elif op == "free" and t in temps:
-            (lo, hi), (c0, c1) = s["rows"], s["channels"]
+        elif op == "evict" and t in temps:
+            (lo, hi), (c0, c1) = s.rows, s.cols
             if not temps[t][lo:hi, c0:c1].all():
                 raise IllegalSchedule(f"step {k}: frees {t} not resident")
             temps[t][lo:hi, c0:c1] = False
         elif op == "store" and t == "Y":
-            lo, hi = s["rows"]
+            lo, hi = s.rows
             if not done[n][lo:hi].all() or stored[lo:hi].any():
                 raise IllegalSchedule(f"step {k}: stores unfinished or stored Y rows")
             stored[lo:hi] = True

@@ -14,7 +14,7 @@ from scanfuse.schedule.fused import fused_steps
 from scanfuse.network import NetworkBuilder
 from scanfuse.plan import LOOP_ORDERS, BufferModel, ElementWidths, Gemm, Tiling, VisitOrder
 from scanfuse.schedule import build_schedule
-from scanfuse.schedule.steps import Load, Store
+from scanfuse.schedule.steps import ComputeRows, Evict, Load, Store
 
 
 def _random_case(rng: random.Random):
@@ -270,7 +270,7 @@ def test_chain_macs_of_one_strip_equal_the_layer_macs(cp):
     macs = chain_macs(chain)
     for tc in (10, 3):
         steps = fused_steps(chain, FusedSchedule(chain.y_shape[0], tc))
-        assert sum(macs(s) for s in steps if s["op"] == "compute") == sum(l.macs for l in chain.layers)
+        assert sum(macs(s) for s in steps if isinstance(s, ComputeRows)) == sum(l.macs for l in chain.layers)
 
 
 # --- burst-aware planning -------------------------------------------------------------------
@@ -373,25 +373,25 @@ def _replay_layer(layer, steps, entries):
         kh * kw if layer.kind is LayerKind.DEPTHWISE else layer.cin * kh * kw)
     peak = 0
     for s in steps:
-        op, t = s["op"], s.get("tensor")
-        r0, r1 = s.get("rows", (0, 0))
-        c0, c1 = s["channels"]
-        if op == "load" and t == "X":
+        kind, t = type(s), getattr(s, "operand", None)
+        r0, r1 = s.rows or (0, 0)
+        c0, c1 = s.cols
+        if kind is Load and t == "X":
             assert not x[r0:r1, c0:c1].any()
             x[r0:r1, c0:c1] = True
-        elif op == "free" and t == "X":
+        elif kind is Evict and t == "X":
             x[r0:r1, c0:c1] = False
-        elif op == "load" and t == "W":
+        elif kind is Load and t == "W":
             w[c0:c1] = True
-        elif op == "evict":
+        elif kind is Evict:
             w[c0:c1] = False
-        elif op == "compute":
+        elif kind is ComputeRows:
             lo, hi = stage.input_range(r0, r1)
             inputs = slice(c0, c1) if layer.kind is not LayerKind.CONV else slice(0, layer.cin)
             assert x[int(lo):int(hi), inputs].all(), s
             assert per_channel == 0 or w[c0:c1].all()
             computed[r0:r1, c0:c1] = True
-        elif op == "store":
+        elif kind is Store:
             assert computed[r0:r1, c0:c1].all()
             stored[r0:r1, c0:c1] += 1
             computed[r0:r1, c0:c1] = False

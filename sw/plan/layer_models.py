@@ -23,14 +23,7 @@ sizes against weight reloads.
 
 :func:`scanfuse.schedule.layer_steps.layer_steps` emits the step list of a depthwise, pooling or
 dense-conv schedule chosen here (GEMM layers use :func:`scanfuse.schedule.build_schedule`), in
-the format of :mod:`scanfuse.schedule.fused`, with image rows and channel ranges:
-
-``{"op": "load",  "tensor": "X", "rows": [r0, r1], "channels": [c0, c1]}``   input rows
-``{"op": "free",  "tensor": "X", "rows": [r0, r1], "channels": [c0, c1]}``
-``{"op": "load",  "tensor": "W", "channels": [c0, c1]}``   weights of those channels
-``{"op": "evict", "tensor": "W", "channels": [c0, c1]}``
-``{"op": "compute", "layer": NAME, "rows": [r0, r1], "channels": [c0, c1]}``   output rows
-``{"op": "store", "tensor": "Y", "rows": [r0, r1], "channels": [c0, c1]}``
+the step vocabulary of :mod:`scanfuse.schedule.steps`, with image rows and channel ranges.
 """
 
 from dataclasses import dataclass

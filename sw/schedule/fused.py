@@ -1,18 +1,17 @@
-"""Step lists of fused chains (the fused counterpart of :mod:`scanfuse.schedule`).
+"""Step lists of fused chains and pipelines, in the step vocabulary of
+:mod:`scanfuse.schedule.steps` (ranges half-open; rows are the tensor's own rows, full width;
+``cols`` are hidden channels):
 
-Steps (ranges half-open; rows are the tensor's own rows, full width; ``channels`` are hidden
-channels):
-
-``{"op": "load",  "tensor": "X", "rows": [r0, r1]}``        input rows, all channels
-``{"op": "free",  "tensor": "X", "rows": [r0, r1]}``
-``{"op": "load",  "tensor": "W", "channels": [c0, c1]}``    every layer's weights of a chunk
-``{"op": "evict", "tensor": "W", "channels": [c0, c1]}``
-``{"op": "compute", "layer": NAME, "rows": [r0, r1], "channels": [c0, c1]}``
-    produce NAME's output rows for the chunk; the chain's last layer instead accumulates the
-    chunk into the Y accumulators of those rows (all output channels)
-``{"op": "free",  "tensor": NAME, "rows": [..], "channels": [..]}``   an intermediate
-``{"op": "load",  "tensor": "Y", "rows": [r0, r1]}``        partial-sum read-back
-``{"op": "store", "tensor": "Y", "rows": [r0, r1]}``        final when every chunk is in
+``Load("X", rows)``                     input rows, all channels
+``Evict("X", rows)``
+``Load("W", None, cols)``               every layer's weights of a chunk (``W{i}``: unit i's)
+``Evict("W", None, cols)``
+``ComputeRows(NAME, rows, cols)``       produce NAME's output rows for the chunk; the chain's
+                                        last layer instead accumulates the chunk into the Y
+                                        accumulators of those rows (all output channels)
+``Evict(NAME, rows, cols)``             an intermediate
+``Load("Y", rows)``                     partial-sum read-back
+``Store("Y", rows)``                    final when every chunk is in
 
 Generated from the loop nest directly (not from :func:`scanfuse.plan.chain.chain_traffic`),
 so the tests can hold one against the other.
@@ -23,13 +22,14 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..plan.chain import FusedChain, FusedSchedule
+from .steps import ComputeRows, Evict, Load, Range, Step, Store
 
 
-def _span(lo: int, hi: int) -> list[int]:
-    return [int(lo), int(hi)]
+def _span(lo: int, hi: int) -> Range:
+    return int(lo), int(hi)
 
 
-def fused_steps(chain: FusedChain, sched: FusedSchedule) -> Iterator[dict]:
+def fused_steps(chain: FusedChain, sched: FusedSchedule) -> Iterator[Step]:
     ranges = chain.strip_ranges(sched.tr)
     strips = len(ranges[-1][0])
     hidden, tc = chain.hidden, sched.tc
@@ -42,41 +42,41 @@ def fused_steps(chain: FusedChain, sched: FusedSchedule) -> Iterator[dict]:
     state = {"w": None}
     y_resident: set[int] = set()
 
-    def x_to(j: int, keep_all: bool) -> Iterator[dict]:
+    def x_to(j: int, keep_all: bool) -> Iterator[Step]:
         lo, hi = int(ranges[0][0][j]), int(ranges[0][1][j])
         if not keep_all:
             outside = sorted(r for r in x_rows if not lo <= r < hi)
             for run in row_runs(outside):
-                yield {"op": "free", "tensor": "X", "rows": _span(*run)}
+                yield Evict("X", _span(*run))
                 x_rows.difference_update(range(*run))
         missing = [r for r in range(lo, hi) if r not in x_rows]
         for run in row_runs(missing):
-            yield {"op": "load", "tensor": "X", "rows": _span(*run)}
+            yield Load("X", _span(*run))
             x_rows.update(range(*run))
 
     w_loaded: set[int] = set()
 
-    def w_to(c: int) -> Iterator[dict]:
+    def w_to(c: int) -> Iterator[Step]:
         if sched.w_resident:
             if c not in w_loaded:
-                yield {"op": "load", "tensor": "W", "channels": _span(*chunks[c])}
+                yield Load("W", None, _span(*chunks[c]))
                 w_loaded.add(c)
         elif state["w"] != c:
             if state["w"] is not None:
-                yield {"op": "evict", "tensor": "W", "channels": _span(*chunks[state["w"]])}
-            yield {"op": "load", "tensor": "W", "channels": _span(*chunks[c])}
+                yield Evict("W", None, _span(*chunks[state["w"]]))
+            yield Load("W", None, _span(*chunks[c]))
             state["w"] = c
 
-    def compute(j: int, c: int) -> Iterator[dict]:
+    def compute(j: int, c: int) -> Iterator[Step]:
         c0, c1 = chunks[c]
         for name, (lo, hi) in zip(producers, tensor_ranges):
-            yield {"op": "compute", "layer": name, "rows": _span(lo[j], hi[j]), "channels": [c0, c1]}
+            yield ComputeRows(name, _span(lo[j], hi[j]), (c0, c1))
         a, b = ranges[-1][0][j], ranges[-1][1][j]
-        yield {"op": "compute", "layer": last, "rows": _span(a, b), "channels": [c0, c1]}
+        yield ComputeRows(last, _span(a, b), (c0, c1))
         for name, (lo, hi) in zip(producers, tensor_ranges):
-            yield {"op": "free", "tensor": name, "rows": _span(lo[j], hi[j]), "channels": [c0, c1]}
+            yield Evict(name, _span(lo[j], hi[j]), (c0, c1))
 
-    def y_rows(j: int) -> list[int]:
+    def y_rows(j: int) -> Range:
         return _span(ranges[-1][0][j], ranges[-1][1][j])
 
     if sched.mode == "strips":
@@ -87,7 +87,7 @@ def fused_steps(chain: FusedChain, sched: FusedSchedule) -> Iterator[dict]:
             for c in run:
                 yield from w_to(c)
                 yield from compute(j, c)
-            yield {"op": "store", "tensor": "Y", "rows": y_rows(j)}
+            yield Store("Y", y_rows(j))
     else:
         visits = []
         for c in range(len(chunks)):
@@ -97,21 +97,21 @@ def fused_steps(chain: FusedChain, sched: FusedSchedule) -> Iterator[dict]:
             yield from w_to(c)
             yield from x_to(j, keep_all=sched.x_resident)
             if not sched.y_resident and j not in y_resident and c > 0:
-                yield {"op": "load", "tensor": "Y", "rows": y_rows(j)}
+                yield Load("Y", y_rows(j))
             y_resident.add(j)
             yield from compute(j, c)
             following = visits[index + 1] if index + 1 < len(visits) else None
             final = c == len(chunks) - 1
             keep = (not final and (sched.y_resident or (following is not None and following[1] == j)))
             if not keep:
-                yield {"op": "store", "tensor": "Y", "rows": y_rows(j)}
+                yield Store("Y", y_rows(j))
                 y_resident.discard(j)
     for c in sorted(w_loaded):
-        yield {"op": "evict", "tensor": "W", "channels": _span(*chunks[c])}
+        yield Evict("W", None, _span(*chunks[c]))
     if state["w"] is not None:
-        yield {"op": "evict", "tensor": "W", "channels": _span(*chunks[state["w"]])}
+        yield Evict("W", None, _span(*chunks[state["w"]]))
     for run in row_runs(sorted(x_rows)):
-        yield {"op": "free", "tensor": "X", "rows": _span(*run)}
+        yield Evict("X", _span(*run))
 
 
 def row_runs(rows: list[int]) -> Iterator[tuple[int, int]]:
@@ -129,7 +129,7 @@ def row_runs(rows: list[int]) -> Iterator[tuple[int, int]]:
         yield start, prev + 1
 
 
-def pipeline_steps(pipeline, sched) -> Iterator[dict]:
+def pipeline_steps(pipeline, sched) -> Iterator[Step]:
     """Step list of a :class:`~scanfuse.plan.pipeline.FusedPipeline` (strips outer).
 
     Tensors between segments are ``"T1"``..``"T{n-1}"`` (rows, all channels); weights of
@@ -150,11 +150,11 @@ def pipeline_steps(pipeline, sched) -> Iterator[dict]:
             lo, hi = int(wins[i][0][j]), int(wins[i][1][j])
             tensor = "X" if i == 0 else f"T{i}"
             for run in row_runs(sorted(r for r in held[i] if r < lo)):
-                yield {"op": "free", "tensor": tensor, "rows": _span(*run)}
+                yield Evict(tensor, _span(*run))
                 held[i].difference_update(range(*run))
             if i == 0:
                 for run in row_runs([r for r in range(lo, hi) if r not in held[0]]):
-                    yield {"op": "load", "tensor": "X", "rows": _span(*run)}
+                    yield Load("X", _span(*run))
                     held[0].update(range(*run))
         for i, seg in enumerate(segments, start=1):
             if i < n:
@@ -171,17 +171,17 @@ def pipeline_steps(pipeline, sched) -> Iterator[dict]:
                 c1 = min(c0 + tc, seg.hidden)
                 if sched.resident[i - 1]:
                     if not loaded_w[i - 1]:
-                        yield {"op": "load", "tensor": f"W{i}", "channels": [0, seg.hidden]}
+                        yield Load(f"W{i}", None, (0, seg.hidden))
                         loaded_w[i - 1] = True
                 else:
-                    yield {"op": "load", "tensor": f"W{i}", "channels": [c0, c1]}
+                    yield Load(f"W{i}", None, (c0, c1))
                 for layer, (tlo, thi) in zip(seg.temporaries, temps):
-                    yield {"op": "compute", "layer": layer.name, "rows": _span(tlo, thi), "channels": [c0, c1]}
-                yield {"op": "compute", "layer": seg.layers[-1].name, "rows": _span(*new), "channels": [c0, c1]}
+                    yield ComputeRows(layer.name, _span(tlo, thi), (c0, c1))
+                yield ComputeRows(seg.layers[-1].name, _span(*new), (c0, c1))
                 for layer, (tlo, thi) in zip(seg.temporaries, temps):
-                    yield {"op": "free", "tensor": layer.name, "rows": _span(tlo, thi), "channels": [c0, c1]}
+                    yield Evict(layer.name, _span(tlo, thi), (c0, c1))
                 if not sched.resident[i - 1]:
-                    yield {"op": "evict", "tensor": f"W{i}", "channels": [c0, c1]}
+                    yield Evict(f"W{i}", None, (c0, c1))
             for k, pr in enumerate(pipeline.projections):
                 if pr.dst != i:
                     continue
@@ -190,19 +190,19 @@ def pipeline_steps(pipeline, sched) -> Iterator[dict]:
                     c1 = min(c0 + sched.tcs[unit], pr.hidden)
                     if sched.resident[unit]:
                         if not loaded_w[unit]:
-                            yield {"op": "load", "tensor": f"W{unit + 1}", "channels": [0, pr.hidden]}
+                            yield Load(f"W{unit + 1}", None, (0, pr.hidden))
                             loaded_w[unit] = True
                     else:
-                        yield {"op": "load", "tensor": f"W{unit + 1}", "channels": [c0, c1]}
-                    yield {"op": "compute", "layer": pr.layer.name, "rows": _span(*new), "channels": [c0, c1]}
+                        yield Load(f"W{unit + 1}", None, (c0, c1))
+                    yield ComputeRows(pr.layer.name, _span(*new), (c0, c1))
                     if not sched.resident[unit]:
-                        yield {"op": "evict", "tensor": f"W{unit + 1}", "channels": [c0, c1]}
+                        yield Evict(f"W{unit + 1}", None, (c0, c1))
             if i < n:
                 held[i].update(range(*new))
-        yield {"op": "store", "tensor": "Y", "rows": _span(wins[n][0][j], wins[n][1][j])}
+        yield Store("Y", _span(wins[n][0][j], wins[n][1][j]))
     for u, unit in enumerate(units):
         if loaded_w[u]:
-            yield {"op": "evict", "tensor": f"W{u + 1}", "channels": [0, unit.hidden]}
+            yield Evict(f"W{u + 1}", None, (0, unit.hidden))
     for i in range(n):
         for run in row_runs(sorted(held[i])):
-            yield {"op": "free", "tensor": "X" if i == 0 else f"T{i}", "rows": _span(*run)}
+            yield Evict("X" if i == 0 else f"T{i}", _span(*run))

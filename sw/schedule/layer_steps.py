@@ -2,7 +2,8 @@
 from :func:`scanfuse.schedule.steps.build_schedule`).
 
 :func:`layer_steps` emits the steps of the schedule :func:`scanfuse.plan.layer_models.layer_traffic`
-chose, with image rows and channel ranges (the step format of :mod:`scanfuse.schedule.fused`);
+chose, with image rows and channel ranges (:mod:`scanfuse.schedule.steps`: ``Load("X", rows, cols)``,
+``Load("W", None, cols)``, ``ComputeRows``, ``Store("Y", rows, cols)``, ``Evict``);
 its loads and stores move exactly the modelled elements.
 """
 
@@ -10,11 +11,12 @@ from ..network.layers import Layer, LayerKind
 from ..plan.geometry import strip_bounds
 from ..plan.layer_models import ChannelChunks, ConvSchedule, LayerTraffic, vertical_stage
 from .fused import row_runs
+from .steps import ComputeRows, Evict, Load, Step, Store
 
 __all__ = ["layer_steps"]
 
 
-def layer_steps(traffic: LayerTraffic) -> list[dict]:
+def layer_steps(traffic: LayerTraffic) -> list[Step]:
     """Step list (module docstring) of a depthwise, pooling or dense-conv schedule; its loads
     and stores move exactly ``traffic``'s elements. Raises ``ValueError`` for GEMM layers."""
     sched = traffic.layer_schedule
@@ -31,19 +33,19 @@ class _LineBuffer:
 
     def __init__(self, channels: tuple[int, int]):
         self.rows: set[int] = set()
-        self.channels = list(channels)
+        self.channels = (int(channels[0]), int(channels[1]))
 
     def move_to(self, lo: int, hi: int):
         for run in row_runs(sorted(r for r in self.rows if not lo <= r < hi)):
-            yield {"op": "free", "tensor": "X", "rows": list(run), "channels": self.channels}
+            yield Evict("X", run, self.channels)
             self.rows.difference_update(range(*run))
         for run in row_runs([r for r in range(lo, hi) if r not in self.rows]):
-            yield {"op": "load", "tensor": "X", "rows": list(run), "channels": self.channels}
+            yield Load("X", run, self.channels)
             self.rows.update(range(*run))
 
     def release(self):
         for run in row_runs(sorted(self.rows)):
-            yield {"op": "free", "tensor": "X", "rows": list(run), "channels": self.channels}
+            yield Evict("X", run, self.channels)
         self.rows.clear()
 
 
@@ -51,18 +53,18 @@ def _streamed_steps(layer: Layer, sched: ChannelChunks):
     stage = vertical_stage(layer)
     weights = layer.kind is LayerKind.DEPTHWISE
     for c0 in range(0, layer.cin, sched.tc):
-        ch = [c0, min(c0 + sched.tc, layer.cin)]
+        ch = (c0, min(c0 + sched.tc, layer.cin))
         if weights:
-            yield {"op": "load", "tensor": "W", "channels": ch}
+            yield Load("W", None, ch)
         buf = _LineBuffer(ch)
         for oh in range(layer.h_out):
             lo, hi = stage.input_range(oh, oh + 1)
             yield from buf.move_to(int(lo), int(hi))
-            yield {"op": "compute", "layer": layer.name, "rows": [oh, oh + 1], "channels": ch}
-            yield {"op": "store", "tensor": "Y", "rows": [oh, oh + 1], "channels": ch}
+            yield ComputeRows(layer.name, (oh, oh + 1), ch)
+            yield Store("Y", (oh, oh + 1), ch)
         yield from buf.release()
         if weights:
-            yield {"op": "evict", "tensor": "W", "channels": ch}
+            yield Evict("W", None, ch)
 
 
 def _conv_steps(layer: Layer, sched: ConvSchedule):
@@ -70,21 +72,21 @@ def _conv_steps(layer: Layer, sched: ConvSchedule):
     a, b = strip_bounds(layer.h_out, sched.tr)
     lo, hi = stage.input_range(a, b)
     strips = [(int(a[j]), int(b[j]), int(lo[j]), int(hi[j])) for j in range(len(a))]
-    chunks = [[n0, min(n0 + sched.tn, layer.cout)] for n0 in range(0, layer.cout, sched.tn)]
+    chunks = [(n0, min(n0 + sched.tn, layer.cout)) for n0 in range(0, layer.cout, sched.tn)]
     buf = _LineBuffer((0, layer.cin))
     held = [None]
 
     def weights(c: int):
         if held[0] != c:
             if held[0] is not None:
-                yield {"op": "evict", "tensor": "W", "channels": chunks[held[0]]}
-            yield {"op": "load", "tensor": "W", "channels": chunks[c]}
+                yield Evict("W", None, chunks[held[0]])
+            yield Load("W", None, chunks[c])
             held[0] = c
 
     def tile(j: int, c: int):
         ya, yb = strips[j][:2]
-        yield {"op": "compute", "layer": layer.name, "rows": [ya, yb], "channels": chunks[c]}
-        yield {"op": "store", "tensor": "Y", "rows": [ya, yb], "channels": chunks[c]}
+        yield ComputeRows(layer.name, (ya, yb), chunks[c])
+        yield Store("Y", (ya, yb), chunks[c])
 
     if sched.mode == "strips":
         for j, (_, _, xlo, xhi) in enumerate(strips):
@@ -102,4 +104,4 @@ def _conv_steps(layer: Layer, sched: ConvSchedule):
                 yield from tile(j, c)
     yield from buf.release()
     if held[0] is not None:
-        yield {"op": "evict", "tensor": "W", "channels": chunks[held[0]]}
+        yield Evict("W", None, chunks[held[0]])
