@@ -274,3 +274,16 @@ def test_whole_bottlenecks_fuse_when_the_buffer_allows():
     assert "s1b1+s1b2" in names
     assert all(e.pipeline.residuals or e.pipeline.projections for e in big.extended)
     assert total(big.total_extended) == 32_132_392 < total(big.total) == 38_554_920
+
+
+def test_chains_and_pipelines_share_one_segment_structure():
+    """A chain is a Segment with a depthwise stage (issue 13: has_first had diverged between
+    the two copies, len > 2 against len >= 2)."""
+    from scanfuse.plan.segment import Segment
+    for name in ("mobilenetv2", "resnet50-cp"):
+        for chain in thesis_groups(get_network(name)):
+            seg = Segment(chain.layers)
+            assert chain.segment == seg
+            assert (chain.has_first, chain.hidden, chain.weights, chain.depthwise) == \
+                   (seg.has_first, seg.hidden, seg.weights, seg.depthwise)
+            assert chain.segment.depthwise and chain.layers[-1].is_pointwise

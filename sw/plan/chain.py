@@ -30,22 +30,22 @@ from functools import cached_property
 
 import numpy as np
 
-from ..errors import ScanFuseError
 from ..network.layers import Layer, LayerKind
 from .buffer import BufferModel, ElementWidths, PlanBytes
 from .search import candidate_tiles
 from .geometry import StripWalk, VerticalStage, back_project, strip_bounds
+from .segment import NotFusableError, Segment
 
 MODES = ("strips", "chunks")
 
 
-class NotFusableError(ScanFuseError):
-    """The layers do not form a fusable pointwise -> depthwise -> pointwise chain."""
-
-
 @dataclass(frozen=True)
 class FusedChain:
-    """A fusable chain of layers (see module docstring) and its tensor geometry."""
+    """A fusable chain of layers (see module docstring) and its tensor geometry.
+
+    Its structure is a :class:`~scanfuse.plan.segment.Segment` with at least one depthwise
+    stage (:attr:`segment`), the same one a pipeline is made of.
+    """
 
     name: str
     layers: tuple[Layer, ...]
@@ -53,30 +53,32 @@ class FusedChain:
 
     def __post_init__(self):
         kinds = [layer.kind for layer in self.layers]
-        middle = kinds[1 if self.has_first else 0:-1]
-        if (len(kinds) < 2 or kinds[-1] is not LayerKind.POINTWISE or not middle
-                or any(k is not LayerKind.DEPTHWISE for k in middle)):
+        if (len(kinds) < 2 or kinds[-1] is not LayerKind.POINTWISE
+                or not any(k is LayerKind.DEPTHWISE for k in kinds)):
             raise NotFusableError(
                 f"{self.name}: fusion needs [1x1] -> depthwise+ -> 1x1, not "
                 + " -> ".join(k.value for k in kinds))
-        for prev, layer in zip(self.layers, self.layers[1:]):
-            if (prev.cout, prev.h_out, prev.w_out) != (layer.cin, layer.h_in, layer.w_in):
-                raise NotFusableError(f"{self.name}: {prev.name} does not feed {layer.name}")
-        for layer in (self.layers[0], self.layers[-1]):
-            if layer.is_pointwise and layer.stride != (1, 1):
-                raise NotFusableError(f"{self.name}: strided 1x1 conv {layer.name} is not fused")
+        try:
+            self.segment
+        except NotFusableError as err:
+            raise NotFusableError(f"{self.name}: {err}") from None
         if self.residual and (self.x_shape != self.y_shape):
             raise NotFusableError(f"{self.name}: a residual add needs equal input and output shapes")
+
+    @cached_property
+    def segment(self) -> Segment:
+        """The chain's layers as the one fused structure (validated on construction)."""
+        return Segment(tuple(self.layers))
 
     # --- geometry -------------------------------------------------------------------------
     @property
     def has_first(self) -> bool:
-        """Whether the chain starts with its own 1x1 conv (three or more layers, first 1x1)."""
-        return len(self.layers) > 2 and self.layers[0].is_pointwise
+        """Whether the chain starts with its own 1x1 conv."""
+        return self.segment.has_first
 
     @property
     def depthwise(self) -> tuple[Layer, ...]:
-        return self.layers[1 if self.has_first else 0:-1]
+        return self.segment.depthwise
 
     @property
     def x_shape(self) -> tuple[int, int, int]:
@@ -92,23 +94,20 @@ class FusedChain:
     @property
     def hidden(self) -> int:
         """Channels chunked by ``tc``: the first conv's output (or the input's) channels."""
-        return self.depthwise[0].cin
+        return self.segment.hidden
 
-    @cached_property
+    @property
     def vertical(self) -> list[VerticalStage]:
-        return [VerticalStage(d.kernel[0], d.stride[0], d.padding[0], d.h_in, d.h_out)
-                for d in self.depthwise]
+        return self.segment.vertical
 
     @property
     def weights_per_channel(self) -> int:
         """Weight elements per hidden channel over all layers of the chain."""
-        x_c, y_c = self.x_shape[2], self.y_shape[2]
-        dw = sum(d.kernel[0] * d.kernel[1] for d in self.depthwise)
-        return (x_c if self.has_first else 0) + dw + y_c
+        return self.segment.weights_per_channel
 
     @property
     def weights(self) -> int:
-        return self.hidden * self.weights_per_channel
+        return self.segment.weights
 
     @property
     def intermediates(self) -> list[tuple[str, int]]:

@@ -25,75 +25,8 @@ import numpy as np
 
 from ..network.layers import Layer, LayerKind
 from .buffer import BufferModel, ElementWidths, PlanBytes
-from .chain import NotFusableError
+from .segment import NotFusableError, Segment
 from .geometry import StripWalk, VerticalStage, strip_bounds
-
-
-@dataclass(frozen=True)
-class Segment:
-    """One segment's layers: ``[1x1] -> depthwise* -> 1x1`` (stride-1 1x1 convs)."""
-
-    layers: tuple[Layer, ...]
-
-    def __post_init__(self):
-        kinds = [l.kind for l in self.layers]
-        if not kinds or kinds[-1] is not LayerKind.POINTWISE:
-            raise NotFusableError("a segment ends with a 1x1 conv")
-        middle = kinds[1 if self.has_first else 0:-1]
-        if any(k is not LayerKind.DEPTHWISE for k in middle):
-            raise NotFusableError("a segment is [1x1] -> depthwise* -> 1x1")
-        for l in self.layers:
-            if l.is_pointwise and l.stride != (1, 1):
-                raise NotFusableError(f"strided 1x1 conv {l.name} is not fused")
-        for a, b in zip(self.layers, self.layers[1:]):
-            if (a.cout, a.h_out, a.w_out) != (b.cin, b.h_in, b.w_in):
-                raise NotFusableError(f"{a.name} does not feed {b.name}")
-
-    @cached_property
-    def has_first(self) -> bool:
-        return len(self.layers) >= 2 and self.layers[0].is_pointwise
-
-    @cached_property
-    def depthwise(self) -> tuple[Layer, ...]:
-        return tuple(l for l in self.layers if l.kind is LayerKind.DEPTHWISE)
-
-    @cached_property
-    def hidden(self) -> int:
-        """Channels chunked: the last 1x1's input channels."""
-        return self.layers[-1].cin
-
-    @cached_property
-    def weights_per_channel(self) -> int:
-        first = self.layers[0].cin if self.has_first else 0
-        return first + sum(d.kernel[0] * d.kernel[1] for d in self.depthwise) + self.layers[-1].cout
-
-    @cached_property
-    def weights(self) -> int:
-        return self.hidden * self.weights_per_channel
-
-    @property
-    def temporaries(self) -> list[Layer]:
-        """Layers whose outputs are per-chunk temporaries (all but the last)."""
-        return list(self.layers[:-1])
-
-    @cached_property
-    def vertical(self) -> list[VerticalStage]:
-        return [VerticalStage(d.kernel[0], d.stride[0], d.padding[0], d.h_in, d.h_out) for d in self.depthwise]
-
-    def input_rows(self, lo, hi):
-        for stage in reversed(self.vertical):
-            lo, hi = stage.input_range(lo, hi)
-        return lo, hi
-
-    def temp_rows(self, lo, hi) -> list:
-        """Row ranges of each temporary for output rows [lo, hi) (first layer first)."""
-        ranges, cur = [], (lo, hi)
-        for stage in reversed(self.vertical):
-            ranges.append(cur)
-            cur = stage.input_range(*cur)
-        ranges.append(cur)              # the segment input rows = the first 1x1's output rows
-        ranges = ranges[::-1]           # [input rows, dw1 out, ..., dwN out (= output rows)]
-        return ranges if self.has_first else ranges[1:]
 
 
 @dataclass(frozen=True)
