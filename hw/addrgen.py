@@ -51,50 +51,15 @@ next descriptor is accepted, and the generator stays idle (``desc.ready`` high).
 """
 
 from amaranth.hdl import Module, Mux, Signal, unsigned
-from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .params import DIM_BITS, AccelConfig
+# The descriptor's enums and its one error code list (scanfuse.hw.program); the generator
+# re-checks the walk's four rules under the same codes as the descriptor checker.
+from .program import DescriptorError, LoopOrder, Visit
 
-__all__ = ["LoopOrder", "Visit", "AddrGenError", "GemmDesc", "TileStep", "TileAddressGenerator"]
-
-
-class LoopOrder(enum.Enum, shape=3):
-    """Loop order, outermost index first; member ``X.value`` is the planner's
-    ``LOOP_ORDERS.index(x)`` (checked where the two meet, :mod:`scanfuse.program.bridges`).
-
-    Codes 6 and 7 of the 3-bit field are illegal (the generator reports
-    :attr:`AddrGenError.BAD_LOOP_ORDER`).
-    """
-
-    MNK = 0
-    MKN = 1
-    NMK = 2
-    NKM = 3
-    KMN = 4
-    KNM = 5
-
-    @property
-    def letters(self) -> str:
-        """The planner's string for this order, e.g. ``'mnk'``."""
-        return self.name.lower()
-
-
-class Visit(enum.Enum, shape=1):
-    """Visit order: raster (plain nested loops) or Scan (boustrophedon at every level)."""
-
-    RASTER = 0
-    SCAN = 1
-
-
-class AddrGenError(enum.Enum, shape=3):
-    """Why a descriptor was refused (the first rule broken, in this order)."""
-
-    NONE = 0            #: last descriptor accepted and walked
-    ZERO_DIM = 1        #: M, N or K is 0
-    ZERO_TILE = 2       #: tm, tn or tk is 0
-    TILE_TOO_BIG = 3    #: a tile size exceeds its dimension
-    BAD_LOOP_ORDER = 4  #: loop-order code 6 or 7
+__all__ = ["LoopOrder", "Visit", "GemmDesc", "TileStep", "TileAddressGenerator"]
 
 
 class GemmDesc(data.StructLayout):
@@ -214,8 +179,10 @@ class TileAddressGenerator(wiring.Component):
         One record per visited tile, in walk order; the first is valid the cycle after the
         descriptor is accepted, then one per cycle while ``ready`` is high. The payload is
         held while ``valid & ~ready``.
-    error : ``Out(AddrGenError)``
-        Result of the last accepted descriptor, held until the next one is accepted.
+    error : ``Out(DescriptorError)``
+        Result of the last accepted descriptor, held until the next one is accepted: ``NONE``,
+        ``ZERO_DIM``, ``ZERO_TILE``, ``TILE_TOO_BIG`` or ``BAD_LOOP_ORDER`` (the walk's rules,
+        with the descriptor checker's codes).
     busy : ``Out(1)``
         A GEMM is being walked (its last record has not been taken yet).
 
@@ -235,7 +202,7 @@ class TileAddressGenerator(wiring.Component):
         super().__init__({
             "desc": In(stream.Signature(GemmDesc(dim_bits))),
             "steps": Out(stream.Signature(TileStep(dim_bits))),
-            "error": Out(AddrGenError),
+            "error": Out(DescriptorError),
             "busy": Out(1),
         })
 
@@ -326,18 +293,18 @@ class TileAddressGenerator(wiring.Component):
 
         # --- Descriptor intake and checks ------------------------------------------------
         d = self.desc.payload
-        code = Signal(AddrGenError)
+        code = Signal(DescriptorError)
         legal = Signal()
         with m.If(~d.M.any() | ~d.N.any() | ~d.K.any()):
-            m.d.comb += code.eq(AddrGenError.ZERO_DIM)
+            m.d.comb += code.eq(DescriptorError.ZERO_DIM)
         with m.Elif(~d.tm.any() | ~d.tn.any() | ~d.tk.any()):
-            m.d.comb += code.eq(AddrGenError.ZERO_TILE)
+            m.d.comb += code.eq(DescriptorError.ZERO_TILE)
         with m.Elif((d.tm > d.M) | (d.tn > d.N) | (d.tk > d.K)):
-            m.d.comb += code.eq(AddrGenError.TILE_TOO_BIG)
+            m.d.comb += code.eq(DescriptorError.TILE_TOO_BIG)
         with m.Elif(d.loop_order.as_value() >= len(LoopOrder)):
-            m.d.comb += code.eq(AddrGenError.BAD_LOOP_ORDER)
+            m.d.comb += code.eq(DescriptorError.BAD_LOOP_ORDER)
         with m.Else():
-            m.d.comb += [code.eq(AddrGenError.NONE), legal.eq(1)]
+            m.d.comb += [code.eq(DescriptorError.NONE), legal.eq(1)]
 
         with m.If(self.desc.valid & self.desc.ready):
             # The walk state is loaded whatever the verdict (harmless while idle); only

@@ -27,13 +27,39 @@ from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
 
-from .addrgen import LoopOrder, Visit
 from .params import DIM_BITS, AccelConfig, split_footprints
 from .requant import RequantParams
 
-__all__ = ["DIM_BITS", "OutMode", "DescriptorError", "RULE_TEXT", "RULE_INPUTS", "LayerDescriptor",
+__all__ = ["DIM_BITS", "LoopOrder", "Visit", "OutMode", "DescriptorError", "RULE_TEXT", "RULE_INPUTS", "LayerDescriptor",
            "offset_bits", "tile_footprints", "descriptor_rules", "check_descriptor",
            "DescriptorChecker"]
+
+
+class LoopOrder(enum.Enum, shape=3):
+    """Loop order, outermost index first; member ``X.value`` is the planner's
+    ``LOOP_ORDERS.index(x)`` (checked where the two meet, :mod:`scanfuse.program.bridges`).
+
+    Codes 6 and 7 of the 3-bit field are illegal (:attr:`DescriptorError.BAD_LOOP_ORDER`).
+    """
+
+    MNK = 0
+    MKN = 1
+    NMK = 2
+    NKM = 3
+    KMN = 4
+    KNM = 5
+
+    @property
+    def letters(self) -> str:
+        """The planner's string for this order, e.g. ``'mnk'``."""
+        return self.name.lower()
+
+
+class Visit(enum.Enum, shape=1):
+    """Visit order: raster (plain nested loops) or Scan (boustrophedon at every level)."""
+
+    RASTER = 0
+    SCAN = 1
 
 
 class OutMode(enum.Enum, shape=2):

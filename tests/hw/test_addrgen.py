@@ -17,7 +17,8 @@ import pytest
 from amaranth.back import verilog
 from amaranth.sim import Simulator
 
-from scanfuse.hw.addrgen import (AddrGenError, GemmDesc, LoopOrder, TileAddressGenerator,
+from scanfuse.hw.program import DescriptorError
+from scanfuse.hw.addrgen import (GemmDesc, LoopOrder, TileAddressGenerator,
                                  TileStep, Visit)
 from scanfuse.hw.params import AccelConfig
 from scanfuse.plan import LOOP_ORDERS, BufferModel, Gemm, Tiling, VisitOrder
@@ -100,17 +101,17 @@ def test_reference_sanity():
 @dataclass
 class Job:
     desc: object                  # GemmDesc const
-    error: AddrGenError
+    error: DescriptorError
     expected: list                # reference records (empty when illegal)
     label: str
 
 
 def legal_job(gemm: Gemm, tiling: Tiling, dim_bits: int = 16) -> Job:
-    return Job(desc_from_plan(gemm, tiling, dim_bits=dim_bits), AddrGenError.NONE,
+    return Job(desc_from_plan(gemm, tiling, dim_bits=dim_bits), DescriptorError.NONE,
                reference_records(gemm, tiling), f"{gemm} {tiling.describe()}")
 
 
-def illegal_job(error: AddrGenError, dim_bits: int = 16, **fields) -> Job:
+def illegal_job(error: DescriptorError, dim_bits: int = 16, **fields) -> Job:
     base = {"M": 5, "N": 6, "K": 7, "tm": 2, "tn": 3, "tk": 4, "loop_order": 0, "visit": 1}
     base.update(fields)
     return Job(GemmDesc(dim_bits).raw_const(**base), error, [], f"illegal {fields}")
@@ -131,7 +132,7 @@ async def transfer(ctx, stream_port, limit):
 
 async def produce(ctx, dut, jobs, rng, p_idle, limit):
     """Offer each descriptor after a random gap; check ``error``/``busy`` around the accept."""
-    prev_error = AddrGenError.NONE
+    prev_error = DescriptorError.NONE
     for job in jobs:
         while rng.random() < p_idle:
             await ctx.tick()
@@ -141,7 +142,7 @@ async def produce(ctx, dut, jobs, rng, p_idle, limit):
         await transfer(ctx, dut.desc, limit)
         ctx.set(dut.desc.valid, 0)
         assert ctx.get(dut.error) == job.error, job.label
-        if job.error != AddrGenError.NONE:
+        if job.error != DescriptorError.NONE:
             # Nothing started: idle at once, ready for the next descriptor.
             assert not ctx.get(dut.busy) and ctx.get(dut.desc.ready), job.label
             assert not ctx.get(dut.steps.valid), job.label
@@ -255,14 +256,14 @@ def test_illegal_descriptors_mixed_in():
     rng = random.Random(5)
     legal = _random_jobs(rng, 8)
     bad = [
-        illegal_job(AddrGenError.ZERO_DIM, M=0),
-        illegal_job(AddrGenError.ZERO_DIM, K=0, tk=0),      # zero dim outranks zero tile
-        illegal_job(AddrGenError.ZERO_TILE, tn=0),
-        illegal_job(AddrGenError.TILE_TOO_BIG, tm=6),       # tm > M = 5
-        illegal_job(AddrGenError.TILE_TOO_BIG, tk=8, loop_order=7),  # size error first
-        illegal_job(AddrGenError.BAD_LOOP_ORDER, loop_order=6),
-        illegal_job(AddrGenError.BAD_LOOP_ORDER, loop_order=7, visit=0),
-        illegal_job(AddrGenError.ZERO_DIM, M=0, N=0, K=0, tm=0, tn=0, tk=0),
+        illegal_job(DescriptorError.ZERO_DIM, M=0),
+        illegal_job(DescriptorError.ZERO_DIM, K=0, tk=0),      # zero dim outranks zero tile
+        illegal_job(DescriptorError.ZERO_TILE, tn=0),
+        illegal_job(DescriptorError.TILE_TOO_BIG, tm=6),       # tm > M = 5
+        illegal_job(DescriptorError.TILE_TOO_BIG, tk=8, loop_order=7),  # size error first
+        illegal_job(DescriptorError.BAD_LOOP_ORDER, loop_order=6),
+        illegal_job(DescriptorError.BAD_LOOP_ORDER, loop_order=7, visit=0),
+        illegal_job(DescriptorError.ZERO_DIM, M=0, N=0, K=0, tm=0, tn=0, tk=0),
     ]
     # legal, bad, legal, bad, bad, legal, ...: errors must clear and not leak into the walk.
     jobs = [legal[0], bad[0], legal[1], bad[1], bad[2], legal[2], bad[3], legal[3],
