@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fused_replay import replay_fused
+from replays.fused import replay_fused
 from scanfuse.plan.fusion import thesis_groups
 from scanfuse.plan.chain import (MODES, FusedChain, FusedSchedule, NotFusableError, chain_traffic,
                                  plan_chain, schedule_options)
@@ -169,7 +169,7 @@ def test_a_group_that_cannot_fit_is_split():
 
 # --- extended fusion: pipelines -------------------------------------------------------
 
-from pipeline_replay import replay_pipeline  # noqa: E402
+from replays.pipeline import replay_pipeline  # noqa: E402
 from scanfuse.plan.pipeline import (FusedPipeline, PipelineSchedule, Projection,  # noqa: E402
                                     Segment, pipeline_footprint, pipeline_traffic, plan_pipeline)
 from scanfuse.schedule.fused import pipeline_steps  # noqa: E402

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from replay import replay
+from replays.gemm import replay
 from scanfuse.cli import main
 from scanfuse.network import get_network
 from scanfuse.plan import BufferModel, Gemm, plan_network

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from replay import IllegalSchedule, replay
+from replays.gemm import IllegalSchedule, replay
 from scanfuse.plan import (LOOP_ORDERS, BufferModel, ElementWidths, Gemm, Tiling, VisitOrder,
                            gemm_traffic, plan_gemm)
 from scanfuse.schedule import build_schedule

@@ -9,8 +9,8 @@ completes, capacity after every step, and counts the traffic.
 
 import numpy as np
 
-from fused_replay import FusedReplay
-from replay import IllegalSchedule
+from .fused import FusedReplay
+from .gemm import IllegalSchedule
 from scanfuse.schedule.steps import ComputeRows, Evict, Load, Store
 
 

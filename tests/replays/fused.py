@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from replay import IllegalSchedule
+from .gemm import IllegalSchedule
 from scanfuse.schedule.steps import ComputeRows, Evict, Load, Store
 
 
