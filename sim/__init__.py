@@ -7,6 +7,8 @@ hardware and the stages up to :mod:`scanfuse.program`. Modules in data-flow orde
 ``scanfuse.sim.golden``         numpy models of the datapath, bit-exact with the RTL
 ``scanfuse.sim.cases``          engine sizing and cases: planned layers as DRAM images with
                                 their golden outputs
+``scanfuse.sim.host``           the host register protocol (start a program, wait, read
+                                results), once, for every bench and the FPGA image
 ``scanfuse.sim.amaranth_axi``   AXI memory models for the Amaranth simulator
 ``scanfuse.sim.engine_sim``     the whole engine under the Amaranth simulator
 ``scanfuse.sim.engine_rtl``     the engine's Verilog, cached, under Icarus

@@ -14,9 +14,10 @@ from ..program.descriptors import RequantFields, compile_layer, pack
 from ..plan import BufferModel, Gemm, plan_gemm
 from .golden import pw_conv_ref, requant_ref
 from ..hw.params import AccelConfig
-from ..hw.regs import ID_MAGIC, Ctrl, Reg, Status
+from ..hw.regs import Reg
 from ..hw.requant import Activation
 from ..hw.fpga.selftest import ScriptOp, SelfTestImage, Step, checksum
+from .host import start_steps
 
 __all__ = ["default_gemm", "engine_image"]
 
@@ -71,12 +72,7 @@ def engine_image(cfg: AccelConfig, gemm: Gemm | None = None, *, seed: int = 11) 
     expected = bytearray(check_bytes)
     expected[:M * N] = c.tobytes()
 
-    steps = (
-        Step(ScriptOp.CHECK, Reg.ID, ID_MAGIC, note="ID reads the magic"),
-        Step(ScriptOp.WRITE, Reg.PROG_ADDR_LO, prog_addr, note="tile program address"),
-        Step(ScriptOp.WRITE, Reg.PROG_LEN, 1, note="one descriptor"),
-        Step(ScriptOp.WRITE, Reg.CTRL, Ctrl.START, note="start"),
-        Step(ScriptOp.WAIT, Reg.STATUS, Status.DONE, mask=Status.DONE, note="wait for DONE"),
+    steps = start_steps(prog_addr, 1) + (
         Step(ScriptOp.CHECK, Reg.ERROR, 0, note="no error"),
         Step(ScriptOp.CHECK, Reg.DRAM_READ_BYTES_LO, plan.read_bytes,
              note="DRAM bytes read = planner"),
