@@ -72,7 +72,8 @@ def check_run(image, run, want_outputs):
     assert run.counters["cycles"] >= image.macs / (image.program.cfg.rows * image.program.cfg.cols)
 
 
-@pytest.mark.parametrize("seed", range(3))
+# make test: one seed per configuration; make regress adds two more.
+@pytest.mark.parametrize("seed", [0, *(pytest.param(s, marks=pytest.mark.regress) for s in (1, 2))])
 @pytest.mark.parametrize("name", CONFIGS)
 def test_random_gemms_bit_exact_and_counted(name, seed):
     cfg = CONFIGS[name]

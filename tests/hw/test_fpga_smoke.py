@@ -147,6 +147,7 @@ SMALL = AccelConfig(rows=2, cols=2, a_entries=256, b_entries=256, c_entries=128)
 SMALL_GEMM = Gemm(19, 32, 19)
 
 
+@pytest.mark.regress
 def test_selftest_passes_in_simulation():
     """The real engine runs the self-test program: C matches the golden model and the DRAM
     counters equal the planner's bytes."""
@@ -155,6 +156,7 @@ def test_selftest_passes_in_simulation():
     assert out["passed"] == 1 and out["failed"] == 0, out
 
 
+@pytest.mark.regress
 @pytest.mark.parametrize("break_it", ["checksum", "counter"])
 def test_selftest_detects_a_wrong_result(break_it):
     good = selftest_image(SMALL, SMALL_GEMM)

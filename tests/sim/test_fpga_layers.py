@@ -222,6 +222,7 @@ def test_cli_without_verilator_is_exit_2(tmp_path, capsys, monkeypatch):
 
 
 # ------------------------------------------------------------------------------ a real layer
+@pytest.mark.regress
 @pytest.mark.skipif(shutil.which("verilator") is None, reason="Verilator missing")
 def test_one_real_layer_on_the_8x8_engine():
     """b6.project (196x192x64, the smallest pointwise layer) on the default engine, which the
