@@ -22,7 +22,7 @@ from ..plan.search import GemmPlan
 from ..plan.tiling import LOOP_ORDERS
 from .golden import pw_conv_ref, requant_ref
 from ..program.image import DramImage, chain_image
-from ..program.descriptors import RequantFields
+from ..program.descriptors import RequantFields, parse_out_mode
 
 __all__ = ["engine_config", "Case", "fitting_requant", "expected_output", "gemm_case",
            "chain_case", "layer_case", "random_gemm_case", "random_tiling", "out_widths"]
@@ -98,16 +98,6 @@ def expected_output(acc: np.ndarray, mode: OutMode, rq: "RequantFields | None") 
     return requant_ref(acc, rq.multiplier, rq.shift, rq.zero_point, rq.mode, rq.relu6_max)
 
 
-def _mode(mode) -> OutMode:
-    """``OutMode`` from a member or ``"raw"`` / ``"int8"``."""
-    if isinstance(mode, OutMode):
-        return mode
-    names = {"raw": OutMode.RAW_INT32, "int8": OutMode.INT8}
-    if str(mode).lower() not in names:
-        raise InvalidOptionError(f"output mode must be raw or int8, not {mode!r}")
-    return names[str(mode).lower()]
-
-
 def out_widths(mode: OutMode) -> ElementWidths:
     """DRAM element widths of a layer writing ``mode`` outputs (int8 operands, int32 psums)."""
     return ElementWidths(a=1, b=1, c=mode.elem_bytes, psum=4)
@@ -125,7 +115,7 @@ def chain_case(name: str, plans: list, cfg: AccelConfig, *, seed: int = 0,
     weights = [nrng.integers(-128, 128, (p.gemm.K, p.gemm.N), dtype=np.int8) for p in plans]
     if out_modes is None:
         out_modes = [OutMode.INT8] * (len(plans) - 1) + [OutMode.RAW_INT32]
-    out_modes = [_mode(m) for m in out_modes]
+    out_modes = [parse_out_mode(m) for m in out_modes]
     if requants is None:
         requants = [fitting_requant(rng, p.gemm.K) if m is OutMode.INT8 else None
                     for p, m in zip(plans, out_modes)]
@@ -140,7 +130,7 @@ def chain_case(name: str, plans: list, cfg: AccelConfig, *, seed: int = 0,
 def gemm_case(name: str, plan: GemmPlan, cfg: AccelConfig, *, seed: int = 0, out_mode="raw",
               requant: "RequantFields | None" = None, skew: int = 0) -> Case:
     """One GEMM layer with seeded random int8 inputs."""
-    mode = _mode(out_mode)
+    mode = parse_out_mode(out_mode)
     rqs = None if mode is OutMode.INT8 and requant is None else [requant]
     return chain_case(name, [plan], cfg, seed=seed, out_modes=[mode], requants=rqs, skew=skew)
 

@@ -34,7 +34,7 @@ from ..hw.requant import Activation, RequantParams
 from ..plan import BufferModel, Gemm, GemmPlan, Tiling, VisitOrder, plan_gemm
 from .bridges import loop_order_code, visit_code
 
-__all__ = ["IllegalProgramError", "RequantFields", "DescriptorFields", "LayerSpec",
+__all__ = ["IllegalProgramError", "RequantFields", "DescriptorFields", "LayerSpec", "parse_out_mode",
            "ProgramImage", "compile_layer", "build_program", "compile_program", "pack", "unpack",
            "unpack_program"]
 
@@ -256,7 +256,10 @@ class _Probe:
 
 # --- Compiling plans -----------------------------------------------------------------------
 
-def _out_mode(value) -> OutMode:
+def parse_out_mode(value) -> OutMode:
+    """The one parser of an output mode: an :class:`OutMode` member, or ``"raw"``
+    (``"raw_int32"``, ``"int32"``) or ``"int8"`` in any case; anything else is an
+    :class:`InvalidOptionError`."""
     if isinstance(value, OutMode):
         return value
     text = str(value).lower()
@@ -304,7 +307,7 @@ def compile_layer(plan: GemmPlan, a_base: int, b_base: int, c_base: int, out_mod
     InvalidOptionError
         Bad ``out_mode`` or a ``requant`` that does not match it.
     """
-    mode = _out_mode(out_mode)
+    mode = parse_out_mode(out_mode)
     if mode is OutMode.INT8 and requant is None:
         raise InvalidOptionError("INT8 output needs requant parameters")
     if mode is OutMode.RAW_INT32 and requant is not None:

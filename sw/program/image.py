@@ -18,7 +18,7 @@ from ..hw.params import AccelConfig
 from ..hw.program import LayerDescriptor, OutMode
 from ..plan.buffer import ElementWidths
 from ..plan.search import GemmPlan
-from .descriptors import LayerSpec, ProgramImage, RequantFields, build_program
+from .descriptors import LayerSpec, ProgramImage, RequantFields, build_program, parse_out_mode
 
 __all__ = ["LayerPlacement", "DramImage", "predicted_bytes", "gemm_image", "chain_image"]
 
@@ -120,8 +120,7 @@ def chain_image(plans: list[GemmPlan], a: np.ndarray, weights: list[np.ndarray],
     """
     if not plans or not (len(plans) == len(weights) == len(out_modes) == len(requants)):
         raise InvalidOptionError("plans, weights, out_modes and requants need one entry per layer")
-    modes = [OutMode.INT8 if str(mo).lower() == "int8" else
-             (mo if isinstance(mo, OutMode) else OutMode.RAW_INT32) for mo in out_modes]
+    modes = [parse_out_mode(mo) for mo in out_modes]
     for i, (prev, nxt) in enumerate(zip(plans, plans[1:])):
         if modes[i] is not OutMode.INT8:
             raise InvalidOptionError(f"layer {i} feeds layer {i + 1}, so its output must be INT8")

@@ -414,3 +414,20 @@ def test_checker_and_planner_agree_on_what_fits():
             a, b, c = _fp(cfg, t.tm, t.tn, t.tk)
             assert a <= cfg.a_entries and b <= cfg.b_entries and c <= cfg.c_entries
             assert model.fits(t.tm, t.tn, t.tk)
+
+
+def test_one_out_mode_parser_everywhere():
+    """compile_layer, the DRAM image and the verification cases parse the output mode with
+    the one parse_out_mode; an unknown name is refused, not read as RAW_INT32 (issue 13)."""
+    import numpy as np
+
+    from scanfuse.errors import InvalidOptionError
+    from scanfuse.program.descriptors import parse_out_mode
+    from scanfuse.program.image import gemm_image
+    assert parse_out_mode("raw") is parse_out_mode("INT32") is OutMode.RAW_INT32
+    assert parse_out_mode("Int8") is parse_out_mode(OutMode.INT8) is OutMode.INT8
+    plan = plan_gemm(Gemm(4, 8, 4), BufferModel(8192))
+    a, b = np.zeros((4, 8), np.int8), np.zeros((8, 4), np.int8)
+    assert gemm_image(plan, a, b, "raw").layers[0].out_mode is OutMode.RAW_INT32
+    with pytest.raises(InvalidOptionError, match="out_mode"):
+        gemm_image(plan, a, b, "int4")
