@@ -5,7 +5,6 @@ Kept free of Amaranth and numpy imports at module level so the rest of the CLI s
 the work is :func:`scanfuse.sim.run.simulate_gemm`.
 """
 
-import argparse
 import json
 import shutil
 import sys
