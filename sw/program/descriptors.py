@@ -20,7 +20,7 @@ per line.
 
 import enum as py_enum
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields as dc_fields, replace
+from dataclasses import dataclass, field, fields as dc_fields, make_dataclass, replace
 
 from amaranth.hdl import Shape
 from amaranth.lib import data
@@ -91,38 +91,16 @@ class RequantFields:
         object.__setattr__(self, "mode", _as_enum(Activation, self.mode))
 
 
-@dataclass(frozen=True)
-class DescriptorFields:
-    """Every field of one :class:`LayerDescriptor`, as plain Python values.
+#: Defaults of the descriptor fields a caller may leave out (every other field is required).
+_FIELD_DEFAULTS = {
+    "p_base": 0, "p_stride": 0, "requant": field(default_factory=RequantFields),
+    "a_off": 0, "b_off": 0, "c_off": 0, "loop_order": LoopOrder.MNK, "visit": Visit.SCAN,
+    "out_mode": OutMode.RAW_INT32, "last": 0,
+}
 
-    Field meanings, units and widths: :class:`scanfuse.hw.program.LayerDescriptor` and
-    ``docs/tile-program.md``. Enum fields hold members; a reserved code (e.g. loop order 6)
-    stays an ``int`` so illegal descriptors can be represented, packed with ``check=False`` and
-    unpacked. ``reserved`` bits are not a field: they are written 0 and ignored.
-    """
 
-    M: int
-    K: int
-    N: int
-    tm: int
-    tn: int
-    tk: int
-    a_base: int
-    b_base: int
-    c_base: int
-    a_stride: int
-    b_stride: int
-    c_stride: int
-    loop_order: "LoopOrder | int" = LoopOrder.MNK
-    visit: "Visit | int" = Visit.SCAN
-    out_mode: "OutMode | int" = OutMode.RAW_INT32
-    requant: RequantFields = field(default_factory=RequantFields)
-    a_off: int = 0
-    b_off: int = 0
-    c_off: int = 0
-    last: int = 0
-    p_base: int = 0
-    p_stride: int = 0
+class _DescriptorValues:
+    """The behaviour of :class:`DescriptorFields` (its fields come from the layout)."""
 
     def __post_init__(self):
         for name, cls in _ENUM_FIELDS.items():
@@ -161,6 +139,33 @@ class DescriptorFields:
                 f"footprints A,B,C={a},{b},{c} offsets={self.a_off},{self.b_off},{self.c_off} "
                 f"c_base={self.c_base:#x} c_stride={self.c_stride} loop_order={self.loop_order!s} "
                 f"out_mode={self.out_mode!s}")
+
+
+def _fields_of_layout() -> list:
+    """``(name, type[, default])`` for :func:`dataclasses.make_dataclass`, in the order of
+    :class:`LayerDescriptor`'s fields (``reserved`` is not a field)."""
+    spec = []
+    for name, fld in LayerDescriptor(AccelConfig()):
+        if name == "reserved":
+            continue
+        shape = fld.shape
+        kind = (RequantFields if name == "requant" else
+                f"{shape.__name__} | int" if isinstance(shape, type) else int)
+        spec.append((name, kind, _FIELD_DEFAULTS[name]) if name in _FIELD_DEFAULTS else (name, kind))
+    return spec
+
+
+#: Every field of one :class:`LayerDescriptor`, as plain Python values: a frozen dataclass whose
+#: field list is derived from the layout itself, so the two cannot drift apart.
+#:
+#: Field meanings, units and widths: :class:`scanfuse.hw.program.LayerDescriptor` and
+#: ``docs/tile-program.md``. Enum fields hold members; a reserved code (e.g. loop order 6)
+#: stays an ``int`` so illegal descriptors can be represented, packed with ``check=False`` and
+#: unpacked. ``reserved`` bits are not a field: they are written 0 and ignored.
+DescriptorFields = make_dataclass(
+    "DescriptorFields", _fields_of_layout(), bases=(_DescriptorValues,), frozen=True,
+    namespace={"__module__": __name__, "__doc__": "Every field of one LayerDescriptor, as "
+               "plain Python values (field list derived from the layout; see the module)."})
 
 
 # --- Packing -------------------------------------------------------------------------------
