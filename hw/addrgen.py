@@ -51,65 +51,15 @@ next descriptor is accepted, and the generator stays idle (``desc.ready`` high).
 """
 
 from amaranth.hdl import Module, Mux, Signal, unsigned
-from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..plan.gemm import Gemm
-from ..plan.tiling import LOOP_ORDERS, Tiling, VisitOrder
-from .params import AccelConfig
+from .params import DIM_BITS, AccelConfig
+# The descriptor's enums and its one error code list (scanfuse.hw.program); the generator
+# re-checks the walk's four rules under the same codes as the descriptor checker.
+from .program import DescriptorError, LoopOrder, Visit
 
-__all__ = ["LoopOrder", "Visit", "AddrGenError", "GemmDesc", "TileStep", "desc_from_plan",
-           "TileAddressGenerator"]
-
-
-class LoopOrder(enum.Enum, shape=3):
-    """Loop order, outermost index first; member ``X.value`` is ``LOOP_ORDERS.index(x)``.
-
-    Codes 6 and 7 of the 3-bit field are illegal (the generator reports
-    :attr:`AddrGenError.BAD_LOOP_ORDER`).
-    """
-
-    MNK = 0
-    MKN = 1
-    NMK = 2
-    NKM = 3
-    KMN = 4
-    KNM = 5
-
-    @property
-    def letters(self) -> str:
-        """The planner's string for this order, e.g. ``'mnk'``."""
-        return self.name.lower()
-
-    @classmethod
-    def from_plan(cls, order: str) -> "LoopOrder":
-        """The member for a planner loop-order string such as ``'nkm'``."""
-        return cls[str(order).upper()]
-
-
-# The enum and the planner must agree on the codes (one source of truth: LOOP_ORDERS).
-assert [o.letters for o in LoopOrder] == list(LOOP_ORDERS)
-
-
-class Visit(enum.Enum, shape=1):
-    """Visit order: raster (plain nested loops) or Scan (boustrophedon at every level)."""
-
-    RASTER = 0
-    SCAN = 1
-
-    @classmethod
-    def from_plan(cls, visit: "VisitOrder | str") -> "Visit":
-        return cls[VisitOrder.parse(visit).name]
-
-
-class AddrGenError(enum.Enum, shape=3):
-    """Why a descriptor was refused (the first rule broken, in this order)."""
-
-    NONE = 0            #: last descriptor accepted and walked
-    ZERO_DIM = 1        #: M, N or K is 0
-    ZERO_TILE = 2       #: tm, tn or tk is 0
-    TILE_TOO_BIG = 3    #: a tile size exceeds its dimension
-    BAD_LOOP_ORDER = 4  #: loop-order code 6 or 7
+__all__ = ["LoopOrder", "Visit", "GemmDesc", "TileStep", "TileAddressGenerator"]
 
 
 class GemmDesc(data.StructLayout):
@@ -130,7 +80,7 @@ class GemmDesc(data.StructLayout):
     visit : :class:`Visit`
     """
 
-    def __init__(self, dim_bits: int = 16):
+    def __init__(self, dim_bits: int = DIM_BITS):
         self.dim_bits = dim_bits
         super().__init__({
             "M": unsigned(dim_bits), "N": unsigned(dim_bits), "K": unsigned(dim_bits),
@@ -139,23 +89,11 @@ class GemmDesc(data.StructLayout):
             "visit": Visit,
         })
 
-    def from_plan(self, gemm: Gemm, tiling: Tiling) -> data.Const:
-        """The descriptor constant of ``tiling`` on ``gemm`` (what the driver writes)."""
-        limit = (1 << self.dim_bits) - 1
-        for name, value in (("M", gemm.M), ("N", gemm.N), ("K", gemm.K)):
-            if value > limit:
-                raise ValueError(f"{name}={value} does not fit in {self.dim_bits} bits")
-        return self.const({
-            "M": gemm.M, "N": gemm.N, "K": gemm.K,
-            "tm": tiling.tm, "tn": tiling.tn, "tk": tiling.tk,
-            "loop_order": LoopOrder.from_plan(tiling.loop_order),
-            "visit": Visit.from_plan(tiling.visit_order),
-        })
-
     def raw_const(self, **fields: int) -> data.Const:
         """A descriptor from raw field integers, unchecked (missing fields are 0).
 
-        For bring-up and tests: it can encode what :meth:`from_plan` refuses, such as a zero
+        For bring-up and tests: it can encode what
+        :func:`scanfuse.program.bridges.gemm_desc` refuses, such as a zero
         dimension or loop-order code 6.
         """
         bits = 0
@@ -166,11 +104,6 @@ class GemmDesc(data.StructLayout):
                 raise ValueError(f"{name}={value} does not fit in {width} bits")
             bits |= int(value) << field.offset
         return data.Const(self, bits)
-
-
-def desc_from_plan(gemm: Gemm, tiling: Tiling, *, dim_bits: int = 16) -> data.Const:
-    """Shorthand for ``GemmDesc(dim_bits).from_plan(gemm, tiling)``."""
-    return GemmDesc(dim_bits).from_plan(gemm, tiling)
 
 
 class TileStep(data.StructLayout):
@@ -208,7 +141,7 @@ class TileStep(data.StructLayout):
     FLAG_FIELDS = ("load_a", "load_b", "evict_a", "evict_b", "store_prev_c", "prev_c_final",
                    "load_c", "last")
 
-    def __init__(self, dim_bits: int = 16):
+    def __init__(self, dim_bits: int = DIM_BITS):
         self.dim_bits = dim_bits
         super().__init__({**{name: unsigned(dim_bits) for name in self.RANGE_FIELDS},
                           **{name: unsigned(1) for name in self.FLAG_FIELDS}})
@@ -246,8 +179,10 @@ class TileAddressGenerator(wiring.Component):
         One record per visited tile, in walk order; the first is valid the cycle after the
         descriptor is accepted, then one per cycle while ``ready`` is high. The payload is
         held while ``valid & ~ready``.
-    error : ``Out(AddrGenError)``
-        Result of the last accepted descriptor, held until the next one is accepted.
+    error : ``Out(DescriptorError)``
+        Result of the last accepted descriptor, held until the next one is accepted: ``NONE``,
+        ``ZERO_DIM``, ``ZERO_TILE``, ``TILE_TOO_BIG`` or ``BAD_LOOP_ORDER`` (the walk's rules,
+        with the descriptor checker's codes).
     busy : ``Out(1)``
         A GEMM is being walked (its last record has not been taken yet).
 
@@ -257,7 +192,7 @@ class TileAddressGenerator(wiring.Component):
         On a bad ``cfg`` or ``dim_bits``.
     """
 
-    def __init__(self, cfg: AccelConfig, dim_bits: int = 16):
+    def __init__(self, cfg: AccelConfig, dim_bits: int = DIM_BITS):
         if not isinstance(cfg, AccelConfig):
             raise TypeError(f"cfg must be an AccelConfig, not {cfg!r}")
         if isinstance(dim_bits, bool) or not isinstance(dim_bits, int) or not 2 <= dim_bits <= 32:
@@ -267,7 +202,7 @@ class TileAddressGenerator(wiring.Component):
         super().__init__({
             "desc": In(stream.Signature(GemmDesc(dim_bits))),
             "steps": Out(stream.Signature(TileStep(dim_bits))),
-            "error": Out(AddrGenError),
+            "error": Out(DescriptorError),
             "busy": Out(1),
         })
 
@@ -358,18 +293,18 @@ class TileAddressGenerator(wiring.Component):
 
         # --- Descriptor intake and checks ------------------------------------------------
         d = self.desc.payload
-        code = Signal(AddrGenError)
+        code = Signal(DescriptorError)
         legal = Signal()
         with m.If(~d.M.any() | ~d.N.any() | ~d.K.any()):
-            m.d.comb += code.eq(AddrGenError.ZERO_DIM)
+            m.d.comb += code.eq(DescriptorError.ZERO_DIM)
         with m.Elif(~d.tm.any() | ~d.tn.any() | ~d.tk.any()):
-            m.d.comb += code.eq(AddrGenError.ZERO_TILE)
+            m.d.comb += code.eq(DescriptorError.ZERO_TILE)
         with m.Elif((d.tm > d.M) | (d.tn > d.N) | (d.tk > d.K)):
-            m.d.comb += code.eq(AddrGenError.TILE_TOO_BIG)
+            m.d.comb += code.eq(DescriptorError.TILE_TOO_BIG)
         with m.Elif(d.loop_order.as_value() >= len(LoopOrder)):
-            m.d.comb += code.eq(AddrGenError.BAD_LOOP_ORDER)
+            m.d.comb += code.eq(DescriptorError.BAD_LOOP_ORDER)
         with m.Else():
-            m.d.comb += [code.eq(AddrGenError.NONE), legal.eq(1)]
+            m.d.comb += [code.eq(DescriptorError.NONE), legal.eq(1)]
 
         with m.If(self.desc.valid & self.desc.ready):
             # The walk state is loaded whatever the verdict (harmless while idle); only

@@ -14,13 +14,13 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, exact_log2
 
 from .axi import AXI4Signature, BOUNDARY_BYTES, Burst, MAX_BURST_BEATS
-from .params import AccelConfig
+from .params import DIM_BITS, AccelConfig
 
 __all__ = ["DmaCommand", "DmaBeat", "TileDMA"]
 
 
 #: Width of ``row_bytes`` and ``rows`` in a command (each 1..65535).
-TILE_DIM_BITS = 16
+TILE_DIM_BITS = DIM_BITS   # one width for every dimension (scanfuse.hw.params)
 
 
 class DmaCommand(data.StructLayout):

@@ -1,10 +1,63 @@
-"""The accelerator's single source of configuration (style P1).
+"""The accelerator's single source of configuration and geometry (style P1).
 
-Every width and size in ``scanfuse.hw``, in the driver and in the benches derives from one
-:class:`AccelConfig`; no width is typed twice.
+Every width and size in ``scanfuse.hw``, in the program stage and in the benches derives from
+one :class:`AccelConfig`; no width is typed twice. The architecture's own geometry lives here
+too, below both the hardware and the planner (which may import this module and nothing else
+of ``scanfuse.hw``): :data:`DIM_BITS`, :func:`split_footprints` (tile regions in separate A, B
+and C memories) and :func:`parse_array`, the one parser of a PE-array size.
 """
 
+import re
 from dataclasses import dataclass
+
+#: Width in bits of every GEMM dimension and tile size the engine takes (M, N, K, tm, tn, tk).
+DIM_BITS = 16
+
+#: No padding: every tile region is exactly its element count.
+NO_ALIGN = (1, 1, 1, 1)
+
+
+def round_up(x, q: int):
+    """``x`` rounded up to a multiple of ``q`` (``q >= 1``).
+
+    Powers of two use ``+`` and ``&`` only, so ``x`` may be a Python int, a numpy array or a
+    hardware word (the engine's descriptor checker); other ``q`` need ``//`` (ints, numpy).
+    """
+    if q == 1:
+        return x
+    if q & (q - 1) == 0:
+        return (x + (q - 1)) & -q
+    return -(-x // q) * q
+
+
+def split_footprints(tm, tn, tk, copies: int = 1, align: tuple[int, int, int, int] = NO_ALIGN):
+    """Entries of the A, B and C tile regions in separate memories: ``(a, b, c)``.
+
+    Unpadded (``align = (1, 1, 1, 1)``): A ``copies*tm*tk`` int8 entries, B ``copies*tk*tn``,
+    C ``tm*tn`` accumulators. ``align = (am, ak, bn, cn)`` pads the tile to the memory words of
+    an engine: A ``copies * round_up(tm, am) * round_up(tk, ak)``, B
+    ``copies * tk * round_up(tn, bn)``, C ``tm * round_up(tn, cn)`` (the engine's layout:
+    :attr:`AccelConfig.tile_align`). The one definition used by the planner's
+    :meth:`scanfuse.plan.buffer.BufferModel.fits` and by the engine's descriptor checker
+    (``scanfuse.hw.program``); written with ``*``, ``+`` and ``&`` only so Amaranth values
+    work too.
+    """
+    am, ak, bn, cn = align
+    return (copies * (round_up(tm, am) * round_up(tk, ak)), copies * (tk * round_up(tn, bn)),
+            tm * round_up(tn, cn))
+
+
+def parse_array(text: str) -> tuple[int, int]:
+    """The one parser of a PE-array size: ``"8,8"`` or ``"8x8"`` -> ``(rows, cols)``.
+
+    Both numbers must be positive integers; whether an engine can be built with them is
+    :meth:`AccelConfig.engine_problems`'s question. Raises ``ValueError``.
+    """
+    parts = re.split(r"[,xX]", str(text).strip())
+    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise ValueError(f"a PE array is R,C or RxC (two positive integers, e.g. 8,8), "
+                         f"not {text!r}")
+    return int(parts[0]), int(parts[1])
 
 
 @dataclass(frozen=True)
@@ -85,7 +138,7 @@ class AccelConfig:
         A words hold ``rows`` lanes of ``axi_bytes`` consecutive k (tm padded to ``rows``, tk
         to ``axi_bytes``); B words hold ``b_word_bytes`` consecutive n of one k row (tn padded
         to it); C words hold ``cols`` int32 of one m row (tn padded to ``cols``). See
-        :func:`scanfuse.plan.buffer.split_footprints` and ``docs/hardware.md``.
+        :func:`split_footprints` and ``docs/hardware.md``.
         """
         return (self.rows, self.axi_bytes, self.b_word_bytes, self.cols)
 
@@ -119,11 +172,3 @@ class AccelConfig:
         problems = self.engine_problems()
         if problems:
             raise ValueError("; ".join(problems))
-
-    def buffer_model(self):
-        """The planner buffer model this engine implements: separate A, B and C memories with
-        the engine's tile padding (:meth:`scanfuse.plan.BufferModel.separate`,
-        :attr:`tile_align`). Plans made for it run on the engine."""
-        from ..plan.buffer import BufferModel
-        return BufferModel.separate(self.a_entries, self.b_entries, self.c_entries,
-                                    self.double_buffer, self.tile_align)

@@ -2,7 +2,7 @@
 
 The engine fetches a *tile program* from DRAM: a sequence of :class:`LayerDescriptor` records,
 each a whole number of AXI beats, the last one flagged by ``last``. The driver
-(:mod:`scanfuse.driver.program`) packs descriptors with this very layout (style P4), so the bit
+(:mod:`scanfuse.program.descriptors`) packs descriptors with this very layout (style P4), so the bit
 positions live in one place.
 
 Legality is defined once, by :func:`descriptor_rules`: a list of ``(DescriptorError, condition)``
@@ -15,7 +15,8 @@ one place to change if tiles are ever padded to array-width words.
 Bit order is Amaranth's: the first field starts at bit 0, and the driver writes the integer
 ``Layout.const(...).as_bits()`` little-endian, so bit ``i`` of the descriptor is bit ``i % 8``
 of byte ``i // 8`` (byte lane ``j`` of AXI beat ``b`` holds byte ``b * axi_bytes + j``).
-See ``docs/tile-program.md`` for the field table.
+See ``docs/tile-program.md`` for the field table (checked against this layout by
+``tests/hw/test_descriptor_contract.py``).
 """
 
 from collections.abc import Mapping
@@ -26,16 +27,39 @@ from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
 
-from .addrgen import LoopOrder, Visit
-from .params import AccelConfig
+from .params import DIM_BITS, AccelConfig, split_footprints
 from .requant import RequantParams
 
-__all__ = ["DIM_BITS", "OutMode", "DescriptorError", "RULE_TEXT", "LayerDescriptor",
+__all__ = ["DIM_BITS", "LoopOrder", "Visit", "OutMode", "DescriptorError", "RULE_TEXT", "RULE_INPUTS", "LayerDescriptor",
            "offset_bits", "tile_footprints", "descriptor_rules", "check_descriptor",
            "DescriptorChecker"]
 
-#: Width of every GEMM dimension and tile size (as in ``GemmDesc`` and ``DmaCommand``).
-DIM_BITS = 16
+
+class LoopOrder(enum.Enum, shape=3):
+    """Loop order, outermost index first; member ``X.value`` is the planner's
+    ``LOOP_ORDERS.index(x)`` (checked where the two meet, :mod:`scanfuse.program.bridges`).
+
+    Codes 6 and 7 of the 3-bit field are illegal (:attr:`DescriptorError.BAD_LOOP_ORDER`).
+    """
+
+    MNK = 0
+    MKN = 1
+    NMK = 2
+    NKM = 3
+    KMN = 4
+    KNM = 5
+
+    @property
+    def letters(self) -> str:
+        """The planner's string for this order, e.g. ``'mnk'``."""
+        return self.name.lower()
+
+
+class Visit(enum.Enum, shape=1):
+    """Visit order: raster (plain nested loops) or Scan (boustrophedon at every level)."""
+
+    RASTER = 0
+    SCAN = 1
 
 
 class OutMode(enum.Enum, shape=2):
@@ -167,10 +191,9 @@ def tile_footprints(cfg: AccelConfig, tm, tn, tk):
     A region: ``round_up(tm, rows) * round_up(tk, axi_bytes)`` int8 entries, B:
     ``tk * round_up(tn, b_word_bytes)``, each doubled when ``cfg.double_buffer``; C:
     ``tm * round_up(tn, cols)`` int32 accumulators (:attr:`AccelConfig.tile_align`). The
-    planner's split-capacity model, :func:`scanfuse.plan.buffer.split_footprints`: it takes
+    planner's split-capacity model, :func:`scanfuse.hw.params.split_footprints`: it takes
     Python integers (driver, checks) and Amaranth values (:class:`DescriptorChecker`) alike.
     """
-    from ..plan.buffer import split_footprints
     return split_footprints(tm, tn, tk, 2 if cfg.double_buffer else 1, cfg.tile_align)
 
 
@@ -213,8 +236,28 @@ def descriptor_rules(cfg: AccelConfig, f, footprints=None):
     return rules
 
 
-_RULE_INPUTS = ("M", "K", "N", "tm", "tn", "tk", "a_off", "b_off", "c_off", "c_base", "c_stride",
-                "p_base", "p_stride", "loop_order", "out_mode")
+class _Reads:
+    """Stands in for the fields ``f`` of :func:`descriptor_rules` and records which it reads
+    (every value is 1, which every rule's arithmetic accepts)."""
+
+    def __init__(self):
+        self.names: list[str] = []
+
+    def __getattr__(self, name: str) -> int:
+        if name not in self.names:
+            self.names.append(name)
+        return 1
+
+
+def _rule_inputs() -> tuple[str, ...]:
+    reads = _Reads()
+    descriptor_rules(AccelConfig(), reads)
+    return tuple(reads.names)
+
+
+#: The descriptor fields the rules read, derived from :func:`descriptor_rules` itself (so the
+#: Python check and the hardware checker take exactly what the rules use).
+RULE_INPUTS = _rule_inputs()
 
 
 def _code(value) -> int:
@@ -234,7 +277,7 @@ def check_descriptor(cfg: AccelConfig, fields) -> DescriptorError:
         fit their field widths (the driver's ``pack`` checks that).
     """
     get = fields.__getitem__ if isinstance(fields, Mapping) else lambda n: getattr(fields, n)
-    f = SimpleNamespace(**{name: _code(get(name)) for name in _RULE_INPUTS})
+    f = SimpleNamespace(**{name: _code(get(name)) for name in RULE_INPUTS})
     for error, broken in descriptor_rules(cfg, f):
         if broken:
             return error
@@ -295,7 +338,7 @@ class _Word:
 def _rule_width(cfg: AccelConfig) -> int:
     """Bits that hold every intermediate value of :func:`descriptor_rules` without overflow."""
     layout = LayerDescriptor(cfg)
-    widest = max(layout[name].width for name in _RULE_INPUTS)
+    widest = max(layout[name].width for name in RULE_INPUTS)
     limit = max(cfg.a_entries, cfg.b_entries, cfg.c_entries)
     biggest_fp = max(tile_footprints(cfg, (1 << DIM_BITS) - 1, (1 << DIM_BITS) - 1,
                                      (1 << DIM_BITS) - 1))
@@ -361,7 +404,7 @@ class DescriptorChecker(wiring.Component):
         m.d.sync += [d.eq(self.desc), valid1.eq(self.valid)]
         m.d.sync += [r.eq(fp.value) for r, fp in zip(fp_regs, fps)]
         # Stage 2: the rules.
-        f = SimpleNamespace(**{name: _Word(Value.cast(d[name]), width) for name in _RULE_INPUTS})
+        f = SimpleNamespace(**{name: _Word(Value.cast(d[name]), width) for name in RULE_INPUTS})
         verdict = Signal(DescriptorError)
         code = DescriptorError.NONE.value
         # Priority chain built from the lowest priority up: the first broken rule wins.

@@ -1,6 +1,6 @@
 """Generate the engine's Verilog (``make verilog``) and lint it with Verilator.
 
-``python -m scanfuse.hw.verilog [--array R,C] [--axi-bits B] [--out DIR] [--lint]`` writes
+``scanfuse verilog [--array R,C] [--axi-bits B] [--out DIR] [--lint]`` (``scanfuse.cli.verilog``) writes
 ``DIR/engine.<cfg.name>.v`` (e.g. ``build/engine.r8c8.v``), top module ``engine``, ports as in
 :class:`~scanfuse.hw.engine.Engine` (``clk``, ``rst``, ``ctrl__*``, ``bus__*``, ``irq``).
 
@@ -8,7 +8,6 @@ Lint runs ``verilator --lint-only -Wall`` with the warning classes of :data:`LIN
 switched off; each is a property of Amaranth's Verilog back end, not of the design.
 """
 
-import argparse
 import hashlib
 import shutil
 import subprocess
@@ -71,39 +70,5 @@ def lint(path: "str | Path") -> subprocess.CompletedProcess:
     return subprocess.run(args, capture_output=True, text=True)
 
 
-def _array(text: str) -> tuple[int, int]:
-    try:
-        rows, cols = (int(x) for x in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--array is R,C (two integers), not {text!r}") from None
-    return rows, cols
-
-
-def main(argv: "list[str] | None" = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scanfuse.hw.verilog",
-                                     description="Write the engine's Verilog, named by its "
-                                                 "configuration, and optionally lint it.")
-    parser.add_argument("--array", type=_array, default=(8, 8), metavar="R,C",
-                        help="PE array rows,cols (powers of two; default 8,8)")
-    parser.add_argument("--axi-bits", type=int, default=64, help="AXI data width in bits")
-    parser.add_argument("--out", default="build", help="output directory (default build/)")
-    parser.add_argument("--lint", action="store_true", help="run verilator --lint-only -Wall")
-    args = parser.parse_args(argv)
-    try:
-        cfg = AccelConfig(rows=args.array[0], cols=args.array[1], axi_data_bits=args.axi_bits)
-        path = write_engine(cfg, args.out)
-    except ValueError as err:
-        print(f"scanfuse.hw.verilog: error: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {path} ({path.stat().st_size:,} bytes)")
-    if args.lint:
-        result = lint(path)
-        if result.returncode:
-            sys.stderr.write(result.stderr)
-            return 1
-        print(f"verilator --lint-only -Wall clean (waived: {', '.join(LINT_WAIVERS)})")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit("python -m scanfuse.hw.verilog is now `scanfuse verilog` (same options)")

@@ -9,9 +9,10 @@ The ladder (the DMA alone is ``dma_bench``): ``one_tile`` (a GEMM that is one ti
 (seeded random GEMMs: primes, dimensions smaller than the array, fragmented edge tiles, both
 visit orders, every loop order, planned for several buffer shares or tiled at random, raw and
 requantised), ``chain`` (each requantised output feeds the next layer). Each case is a DRAM image
-from the driver (:mod:`scanfuse.driver.run`); the :class:`TB` runs it as a CPU would (write
+from :mod:`scanfuse.sim.cases`; the :class:`TB` runs it as a CPU would, with the one host protocol
+of :mod:`scanfuse.sim.host` (write
 PROG_ADDR / PROG_LEN, pulse CTRL.START, poll STATUS until DONE, read ERROR and the counters) and
-the scoreboard (:func:`scanfuse.driver.run.check_run`) compares every output with numpy and the
+the scoreboard (:func:`scanfuse.sim.scoreboard.check_run`) compares every output with numpy and the
 counters with the planner's bytes; cycles are logged against the roofline. ``run_image`` runs
 an image from files (``scanfuse sim --sim icarus``).
 
@@ -33,12 +34,12 @@ from cocotb.triggers import First, RisingEdge, Timer
 from cocotb.utils import get_sim_time
 from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
 
-from scanfuse.driver.run import (Case, case_report, chain_case, check_run, gemm_case,
-                                 random_gemm_case, random_tiling)
+from scanfuse.sim.host import run_program
+from scanfuse.sim.cases import Case, chain_case, gemm_case, random_gemm_case, random_tiling
+from scanfuse.sim.scoreboard import case_report, check_run
 from scanfuse.hw.params import AccelConfig
 from scanfuse.hw.program import OutMode
-from scanfuse.hw.regs import COUNTERS, ID_MAGIC, Ctrl, Reg, Status
-from scanfuse.plan import Gemm, Tiling, VisitOrder, plan_gemm
+from scanfuse.plan import BufferModel, Gemm, Tiling, VisitOrder, plan_gemm
 from scanfuse.plan.fixed import fixed_plan
 from scanfuse.sim.cocotb_util import random_pause, reset_dut
 from scanfuse.sim.engine_sim import EngineRun
@@ -91,35 +92,23 @@ class TB:
     async def write(self, reg: int, value: int):
         await self.ctrl.write(int(reg), int(value).to_bytes(4, "little"))
 
-    async def read64(self, lo: int) -> int:
-        low = await self.read(lo)           # latches the high word
-        return (await self.read(lo + 4)) << 32 | low
+    async def pause(self, poll_cycles: int = 2000):
+        """Between polls: until irq rises (it does with DONE), at most ``poll_cycles`` (one
+        callback, not one per cycle)."""
+        await First(RisingEdge(self.dut.irq), Timer(poll_cycles * PERIOD_NS, "ns"))
+
+    def now(self) -> int:
+        return int(get_sim_time("ns")) // PERIOD_NS
 
     async def run(self, mem: bytes, prog_addr: int, prog_len: int,
-                  max_cycles: int = 20_000_000, poll_cycles: int = 2000) -> EngineRun:
-        """Load ``mem``, run the program, return the final memory and the registers."""
+                  max_cycles: int = 20_000_000) -> EngineRun:
+        """Load ``mem``, run the program (:func:`scanfuse.sim.host.run_program`), return the
+        final memory and the registers."""
         self.ram.write(0, bytes(mem))
-        assert await self.read(Reg.ID) == ID_MAGIC
-        await self.write(Reg.PROG_ADDR_LO, prog_addr & 0xFFFF_FFFF)
-        await self.write(Reg.PROG_ADDR_HI, prog_addr >> 32)
-        await self.write(Reg.PROG_LEN, prog_len)
-        t0 = get_sim_time("ns")
-        await self.write(Reg.CTRL, Ctrl.START)
-        while True:
-            status = await self.read(Reg.STATUS)
-            if status & Status.DONE:
-                break
-            elapsed = (get_sim_time("ns") - t0) // PERIOD_NS
-            if elapsed > max_cycles:
-                raise TimeoutError(f"engine not done after {elapsed} cycles (STATUS={status:#x})")
-            # irq rises with DONE; the timer bounds the wait (one callback, not one per cycle)
-            await First(RisingEdge(self.dut.irq), Timer(poll_cycles * PERIOD_NS, "ns"))
-        cycles_total = int((get_sim_time("ns") - t0) // PERIOD_NS)
+        run = await run_program(self, prog_addr, prog_len, max_cycles=max_cycles)
         assert int(self.dut.irq.value) == 1, "irq low with STATUS.DONE set"
-        error = await self.read(Reg.ERROR)
-        counters = {name: await self.read64(reg) for name, reg in COUNTERS.items()}
         out = bytearray(self.ram.read(0, len(mem)))
-        return EngineRun(out, status, error, counters, None, None, cycles_total)
+        return EngineRun(out, run.status, run.error, run.counters, None, None, run.cycles)
 
 
 def report(case: Case, run: EngineRun, log) -> dict:
@@ -148,7 +137,7 @@ async def run_case(dut, case: Case, p_stall: float, seed: int = SEED) -> dict:
 
 def one_tile_case(cfg: AccelConfig, seed: int) -> Case:
     """A GEMM that is a single tile of the engine: odd sizes just over the array."""
-    model = cfg.buffer_model()
+    model = BufferModel.for_engine(cfg)
     m, k, n = 2 * cfg.rows + 3, 3 * cfg.axi_bytes + 5, cfg.cols + 3
     while not model.fits(m, n, k):
         m, n, k = max(1, m // 2), max(1, n // 2), max(1, k // 2)
@@ -180,7 +169,7 @@ def chain_cases(cfg: AccelConfig, seed: int) -> Case:
     dims = [rng.choice([13, 16, 24, 29]), rng.choice([11, 24, 40]), rng.choice([9, 17, 32]),
             rng.choice([5, 19, 23])]
     gemms = [Gemm(m, k, n) for k, n in zip(dims, dims[1:])]
-    model = cfg.buffer_model()
+    model = BufferModel.for_engine(cfg)
     plans = [plan_gemm(gemms[0], model, order="scan"),
              fixed_plan(gemms[1], random_tiling(rng, gemms[1], model), model),
              plan_gemm(gemms[2], model, order="raster")]

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..driver.image import gemm_image
-from ..driver.program import RequantFields
+from ..program.image import gemm_image
+from ..program.descriptors import RequantFields
 from ..hw.params import AccelConfig
+from ..plan.buffer import BufferModel
 from ..plan.fixed import fixed_plan
 from ..plan.gemm import Gemm
 from ..plan.tiling import Tiling, VisitOrder
@@ -65,7 +66,7 @@ def measure_overlap() -> TileFigures:
 
 def _measure(gemm: Gemm, tiling: Tiling, cfg: AccelConfig, out: str) -> TileFigures:
     M, K, N = gemm.M, gemm.K, gemm.N
-    plan = fixed_plan(gemm, tiling, cfg.buffer_model())
+    plan = fixed_plan(gemm, tiling, BufferModel.for_engine(cfg))
     rng = np.random.default_rng(0)
     a = rng.integers(-128, 128, (M, K), dtype=np.int8)
     b = rng.integers(-128, 128, (K, N), dtype=np.int8)

@@ -9,7 +9,7 @@ it.
 
 * :func:`engine_verilog` -> ``build/rtl/<tag>-<hash>/engine.v``
 * :func:`icarus_build` -> a cocotb Icarus build dir (``sim.vvp``) for ``scanfuse.sim.engine_bench``
-* :func:`run_icarus` runs a :class:`~scanfuse.driver.image.DramImage` through that build (the
+* :func:`run_icarus` runs a :class:`~scanfuse.program.image.DramImage` through that build (the
   bench's ``run_image`` test) and returns an :class:`~scanfuse.sim.engine_sim.EngineRun`.
 """
 

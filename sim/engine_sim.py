@@ -1,9 +1,9 @@
 """Run the whole :class:`~scanfuse.hw.engine.Engine` on a DRAM image in the Amaranth simulator.
 
 The engine's AXI4 master talks to :class:`~scanfuse.sim.amaranth_axi.AxiMemory` (random
-stalls), and a testbench drives the register block over AXI4-Lite exactly as a CPU would:
-write PROG_ADDR / PROG_LEN, pulse CTRL.START, poll STATUS until DONE, read ERROR and the
-counters. Slow (pure Python), so for small GEMMs; the cocotb and Verilator benches take the
+stalls), and a testbench drives the register block over AXI4-Lite exactly as a CPU would, with the one
+host protocol of :mod:`scanfuse.sim.host` (write PROG_ADDR / PROG_LEN, pulse CTRL.START, poll
+STATUS until DONE, read ERROR and the counters). Slow (pure Python), so for small GEMMs; the cocotb and Verilator benches take the
 large ones.
 """
 
@@ -13,8 +13,9 @@ from amaranth.sim import Simulator
 
 from ..hw.engine import Engine
 from ..hw.params import AccelConfig
-from ..hw.regs import COUNTERS, Ctrl, Reg, Status
+from ..hw.regs import Status
 from .amaranth_axi import AxiMemory, lite_read, lite_write
+from .host import run_program
 
 __all__ = ["EngineRun", "run_engine"]
 
@@ -36,10 +37,27 @@ class EngineRun:
         return bool(self.status & Status.DONE)
 
 
-async def _read64(ctx, bus, lo_reg) -> int:
-    lo, _ = await lite_read(ctx, bus, lo_reg)
-    hi, _ = await lite_read(ctx, bus, lo_reg + 4)
-    return hi << 32 | lo
+class _LiteBus:
+    """:class:`~scanfuse.sim.host.HostBus` over the Amaranth testbench's AXI4-Lite master;
+    a poll pause is 20 ticks, counted with the read as 22 cycles."""
+
+    def __init__(self, ctx, port):
+        self.ctx, self.port, self.cycles = ctx, port, 0
+
+    async def read(self, reg: int) -> int:
+        value, _ = await lite_read(self.ctx, self.port, reg)
+        return value
+
+    async def write(self, reg: int, value: int) -> None:
+        await lite_write(self.ctx, self.port, reg, value)
+
+    async def pause(self) -> None:
+        for _ in range(20):
+            await self.ctx.tick()
+        self.cycles += 22
+
+    def now(self) -> int:
+        return self.cycles
 
 
 def run_engine(mem: bytearray, prog_addr: int, prog_len: int, cfg: AccelConfig = AccelConfig(),
@@ -54,26 +72,8 @@ def run_engine(mem: bytearray, prog_addr: int, prog_len: int, cfg: AccelConfig =
     out = {}
 
     async def control(ctx):
-        ctrl = dut.ctrl
-        await lite_write(ctx, ctrl, Reg.PROG_ADDR_LO, prog_addr & 0xFFFF_FFFF)
-        await lite_write(ctx, ctrl, Reg.PROG_ADDR_HI, prog_addr >> 32)
-        await lite_write(ctx, ctrl, Reg.PROG_LEN, prog_len)
-        await lite_write(ctx, ctrl, Reg.CTRL, Ctrl.START)
-        cycles = 0
-        while True:
-            status, _ = await lite_read(ctx, ctrl, Reg.STATUS)
-            if status & Status.DONE:
-                break
-            for _ in range(20):
-                await ctx.tick()
-            cycles += 22
-            if cycles > max_cycles:
-                raise TimeoutError(f"engine not done after {max_cycles} cycles "
-                                   f"(STATUS={status:#x})")
-        out["status"] = status
-        out["error"], _ = await lite_read(ctx, ctrl, Reg.ERROR)
-        out["counters"] = {name: await _read64(ctx, ctrl, reg) for name, reg in COUNTERS.items()}
-        out["cycles_total"] = cycles
+        out["run"] = await run_program(_LiteBus(ctx, dut.ctrl), prog_addr, prog_len,
+                                       max_cycles=max_cycles, check_id=False)
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
@@ -84,7 +84,8 @@ def run_engine(mem: bytearray, prog_addr: int, prog_len: int, cfg: AccelConfig =
             sim.run()
     else:
         sim.run()
-    return EngineRun(mem, out["status"], out["error"], out["counters"], axi.read_bytes,
-                     axi.write_bytes, out["cycles_total"])
+    run = out["run"]
+    return EngineRun(mem, run.status, run.error, run.counters, axi.read_bytes,
+                     axi.write_bytes, run.cycles)
 
 

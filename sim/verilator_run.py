@@ -11,11 +11,10 @@ image file and writes the final memory and a JSON record.
   :mod:`scanfuse.sim.engine_rtl`); ``regs.h`` is generated from :mod:`scanfuse.hw.regs`.
 * :func:`run_verilator` runs a DRAM image and returns an
   :class:`~scanfuse.sim.engine_sim.EngineRun`.
-* ``python -m scanfuse.sim.verilator_run`` (``make regress``) runs every MobileNetV2 pointwise
+* ``scanfuse regress`` (``make regress``, :mod:`scanfuse.cli.regress`) runs every MobileNetV2 pointwise
   layer at full size and prints cycles, utilisation and bytes against the planner.
 """
 
-import argparse
 import contextlib
 import json
 import os
@@ -28,6 +27,8 @@ from pathlib import Path
 
 from ..hw.params import AccelConfig
 from ..hw.regs import COUNTERS, ID_MAGIC, Ctrl, Reg, Status
+from .cases import layer_case
+from .scoreboard import case_report, check_run
 from .engine_rtl import engine_verilog, locked, read_run_files, write_run_files
 
 __all__ = ["HARNESS_DIR", "verilator_available", "regs_header", "verilator_build", "run_verilator",
@@ -135,13 +136,13 @@ def run_verilator(mem: bytearray, prog_addr: int, prog_len: int, cfg: AccelConfi
 def regress_mobilenetv2(cfg: AccelConfig = AccelConfig(), *, layers: "list[str] | None" = None,
                         seed: int = 0, p_ready: float = 1.0, p_valid: float = 1.0,
                         out=sys.stdout) -> list[dict]:
-    """Every MobileNetV2 pointwise layer at full size, planned for ``cfg.buffer_model()``, run
+    """Every MobileNetV2 pointwise layer at full size, planned for ``BufferModel.for_engine(cfg)``, run
     with int8 requantised output; bit-exact and counter checks, one table row per layer.
 
-    Returns one dict per layer run: :func:`~scanfuse.driver.run.case_report`'s keys plus
+    Returns one dict per layer run: :func:`~scanfuse.sim.scoreboard.case_report`'s keys plus
     ``layer`` (name), ``M``, ``K``, ``N`` (the layer's GEMM) and ``wall_seconds``."""
-    from ..driver.run import layer_case, check_run, case_report
     from ..network import get_network
+    from ..plan import Gemm
     net = get_network("mobilenetv2")
     rows = []
     header = (f"{'layer':<11} {'M,K,N':>15} {'tile m,n,k':>13} {'order':>9} {'cycles':>10} "
@@ -151,7 +152,7 @@ def regress_mobilenetv2(cfg: AccelConfig = AccelConfig(), *, layers: "list[str] 
     for layer in net.layers:
         if not layer.is_pointwise or (layers and layer.name not in layers):
             continue
-        case = layer_case(layer.name, layer.gemm(), cfg, seed=seed)
+        case = layer_case(layer.name, Gemm.of_layer(layer), cfg, seed=seed)
         t0 = time.perf_counter()
         run = run_verilator(case.image.mem, case.image.prog_addr, case.image.prog_len, cfg,
                             seed=seed, p_ready=p_ready, p_valid=p_valid)
@@ -181,38 +182,5 @@ def regress_mobilenetv2(cfg: AccelConfig = AccelConfig(), *, layers: "list[str] 
     return rows
 
 
-def main(argv: "list[str] | None" = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m scanfuse.sim.verilator_run",
-                                description="Verilator regression: every MobileNetV2 pointwise "
-                                            "layer at full size on the default engine")
-    p.add_argument("--layers", help="comma-separated layer names (default: all pointwise layers)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--p-ready", type=float, default=1.0,
-                   help="probability the memory is ready on AR/AW/W in a cycle (default 1)")
-    p.add_argument("--p-valid", type=float, default=1.0,
-                   help="probability a due R beat / B response is presented (default 1)")
-    p.add_argument("--double-buffer", action="store_true",
-                   help="the double-buffered engine (same memories; A and B tiles of the next "
-                        "step load while the current one computes), planned for its model")
-    p.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
-    args = p.parse_args(argv)
-    if not verilator_available():
-        print("verilator_run: verilator is not installed", file=sys.stderr)
-        return 2
-    cfg = AccelConfig(double_buffer=args.double_buffer)
-    t0 = time.perf_counter()
-    exe = verilator_build(cfg)
-    print(f"# engine {cfg.name} {cfg.axi_data_bits}-bit AXI, A/B/C {cfg.a_entries}/"
-          f"{cfg.b_entries}/{cfg.c_entries} entries"
-          f"{', double-buffered' if cfg.double_buffer else ''}; harness {exe} "
-          f"(ready {time.perf_counter() - t0:.1f} s); stalls p_ready={args.p_ready} "
-          f"p_valid={args.p_valid}", flush=True)
-    rows = regress_mobilenetv2(cfg, layers=args.layers.split(",") if args.layers else None,
-                               seed=args.seed, p_ready=args.p_ready, p_valid=args.p_valid)
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
-    return 0 if rows and all(r["bit_exact"] and r["counters_match"] for r in rows) else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit("python -m scanfuse.sim.verilator_run is now `scanfuse regress` (same options)")

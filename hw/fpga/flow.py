@@ -40,7 +40,7 @@ from ..verilog import source_hash
 from .boards import Board, get_board
 
 __all__ = ["FlowError", "TOPS", "STEPS", "DSP_MODES", "PE_MULTIPLIERS", "find_tool",
-           "parse_array", "run_flow", "yosys_resources", "dsp_sources", "nextpnr_summary",
+           "engine_array", "run_flow", "yosys_resources", "dsp_sources", "nextpnr_summary",
            "critical_path_summary", "report_markdown", "write_reports"]
 
 #: Top-level designs ``--top`` accepts (see :mod:`.top`).
@@ -82,21 +82,16 @@ def find_tool(name: str) -> list[str]:
                     f"make fpga does it) or set {_TOOL_ENV[name]}")
 
 
-def parse_array(text: str) -> tuple[int, int]:
-    """``"R,C"`` -> ``(R, C)``; an :class:`InvalidOptionError` unless the engine can be built."""
-    parts = str(text).split(",")
-    try:
-        rows, cols = (int(p) for p in parts)
-    except ValueError:
-        raise InvalidOptionError(f"--array is R,C (two positive integers such as 8,8), "
-                                 f"not {text!r}") from None
+def engine_array(rows: int, cols: int) -> tuple[int, int]:
+    """``(rows, cols)`` (parsed by :func:`scanfuse.hw.params.parse_array`); an
+    :class:`InvalidOptionError` unless the engine can be built with that array."""
     try:
         cfg = AccelConfig(rows=rows, cols=cols)
     except ValueError as err:
-        raise InvalidOptionError(f"--array {text}: {err}") from None
+        raise InvalidOptionError(f"--array {rows},{cols}: {err}") from None
     problems = cfg.engine_problems()
     if problems:
-        raise InvalidOptionError(f"--array {text}: {problems[0]}")
+        raise InvalidOptionError(f"--array {rows},{cols}: {problems[0]}")
     return rows, cols
 
 
@@ -208,7 +203,7 @@ def _command_line(board: Board, cfg: AccelConfig, top: str, freq_mhz: float, dsp
 def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = "selftest",
              freq_mhz: float = 100.0, dsp: str = "auto", synth_only: bool = False,
              seed: int = 1, mem_bytes: int | None = None, cfg: AccelConfig | None = None,
-             gemm=None) -> dict:
+             image=None) -> dict:
     """Build ``top`` for ``board_name`` with a ``rows x cols`` engine; return the report dict
     (also written to ``out_dir``/report.json and report.md).
 
@@ -219,16 +214,18 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
     ``except-pe``, then ``none`` until the design needs no more MULT18X18D than the device has. ``synth_only`` stops after Yosys (the ``axi`` top,
     whose ports outnumber the package pins, is always synthesis-only).
 
-    ``cfg`` replaces ``AccelConfig(rows=rows, cols=cols)`` (it must have that array), ``gemm``
-    the self-test layer and ``mem_bytes`` the on-chip DRAM size (default: the image rounded up
+    ``image`` (a :class:`~.selftest.SelfTestImage`, e.g.
+    :func:`scanfuse.sim.fpga_image.engine_image`) is what the ``selftest`` top runs; it is
+    required for that top. ``cfg`` replaces ``AccelConfig(rows=rows, cols=cols)`` (it must have
+    that array) and ``mem_bytes`` the on-chip DRAM size (default: the image rounded up
     to a power of two, at least 4 KiB); the smoke test uses them to stay small.
     """
     from amaranth.back import rtlil, verilog
 
-    from .top import SelfTestTop, axi_top, engine_class, selftest_image
+    from .top import SelfTestTop, axi_top, engine_class
 
     board = get_board(board_name)
-    rows, cols = parse_array(f"{rows},{cols}")
+    rows, cols = engine_array(rows, cols)
     if top not in TOPS:
         raise InvalidOptionError(f"unknown top {top!r}; known tops: {', '.join(TOPS)}")
     if dsp not in DSP_MODES:
@@ -264,7 +261,8 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
     }
     stat_cmd = f"tee -q -o {name}.stat.json stat -json"
     if top == "selftest":
-        image = selftest_image(cfg, gemm)
+        if image is None:
+            raise InvalidOptionError("the selftest top needs a self-test image")
         if mem_bytes is None:
             mem_bytes = max(4096, 1 << (len(image.memory) - 1).bit_length())
         design = SelfTestTop(cfg, mem_bytes=mem_bytes, freq_hz=freq_mhz * 1e6, board=board,

@@ -21,7 +21,7 @@ from ..params import AccelConfig
 from .axi_ram import AXI4SRAM
 from .selftest import SelfTestController, SelfTestImage
 
-__all__ = ["engine_class", "make_engine", "selftest_image", "ecp5_pll_params", "SelfTestTop",
+__all__ = ["engine_class", "make_engine", "ecp5_pll_params", "SelfTestTop",
            "axi_top"]
 
 
@@ -33,14 +33,6 @@ def engine_class():
 
 def make_engine(cfg: AccelConfig):
     return engine_class()(cfg)
-
-
-def selftest_image(cfg: AccelConfig, gemm=None) -> SelfTestImage:
-    """The self-test program and expected results for :func:`make_engine`'s engine: one
-    planned GEMM layer (:func:`~.engine_image.engine_image`; ``gemm`` defaults to one larger
-    than the A memory)."""
-    from .engine_image import engine_image
-    return engine_image(cfg, gemm)
 
 
 def ecp5_pll_params(fin_hz: float, fout_hz: float) -> dict:
@@ -109,6 +101,9 @@ class SelfTestTop(wiring.Component):
         Engine clock on a board (the PLL output; the board clock itself if equal).
     board : Board or None
         LED count and re-run button (:mod:`.boards`); only used when elaborated for a platform.
+    image : SelfTestImage
+        The self-test program, DRAM contents and expected results (built by the verification
+        side, :func:`scanfuse.sim.fpga_image.engine_image`, from a planned layer).
 
     Members
     -------
@@ -118,9 +113,9 @@ class SelfTestTop(wiring.Component):
     """
 
     def __init__(self, cfg: AccelConfig, *, mem_bytes: int = 1 << 16, freq_hz: float = 100e6,
-                 board=None, image: SelfTestImage | None = None):
+                 board=None, image: SelfTestImage):
         self._cfg = cfg
-        self._image = selftest_image(cfg) if image is None else image
+        self._image = image
         if len(self._image.memory) > mem_bytes:
             raise ValueError(f"the self-test image needs {len(self._image.memory)} bytes, "
                              f"more than mem_bytes={mem_bytes}")

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..schedule.steps import Compute, Load, Store
+from ..schedule.steps import Compute, ComputeRows, Load, Store
 from .layout import ChainLayout, GemmLayout, LayerLayout, PipelineLayout, TensorPlacement
 
 #: Rows expanded per batch (bounds temporary memory on very long step lists).
@@ -194,7 +194,7 @@ def gemm_bursts(schedule, layout: GemmLayout | None = None, burst_bytes: int = 6
 
 def chain_bursts(chain, steps, layout: ChainLayout | None = None, widths=None,
                  burst_bytes: int = 64) -> BurstTrace:
-    """Bursts of a fused chain's step dicts (:func:`scanfuse.fuse.steps.fused_steps`).
+    """Bursts of a fused chain's steps (:func:`scanfuse.schedule.fused.fused_steps`).
 
     ``X`` loads read whole image rows, ``W`` loads read the chunk's per-channel records (one
     contiguous range), ``Y`` loads read partial sums, ``Y`` stores are final when every hidden
@@ -207,50 +207,49 @@ def chain_bursts(chain, steps, layout: ChainLayout | None = None, widths=None,
     tr = _Transfers(list(layout.placements))
     covered: dict[tuple, int] = {}
     for i, s in enumerate(steps):
-        op, t = s["op"], s.get("tensor")
-        if op == "compute":
-            if s["layer"] == last:
-                key = tuple(s["rows"])
-                covered[key] = covered.get(key, 0) + s["channels"][1] - s["channels"][0]
-        elif op == "load" and t == "X":
-            tr.add(i, layout.x, False, s["rows"])
-        elif op == "load" and t == "W":
-            tr.add(i, layout.w, False, s["channels"])
-        elif op == "load" and t == "Y":
-            tr.add(i, layout.psum, False, s["rows"])
-        elif op == "store" and t == "Y":
-            final = covered.get(tuple(s["rows"]), 0) == hidden
-            tr.add(i, layout.y if final else layout.psum, True, s["rows"])
-        elif op in ("load", "store"):
+        kind = type(s)
+        if kind is ComputeRows:
+            if s.layer == last:
+                covered[s.rows] = covered.get(s.rows, 0) + s.cols[1] - s.cols[0]
+        elif kind is Load and s.operand == "X":
+            tr.add(i, layout.x, False, s.rows)
+        elif kind is Load and s.operand == "W":
+            tr.add(i, layout.w, False, s.cols)
+        elif kind is Load and s.operand == "Y":
+            tr.add(i, layout.psum, False, s.rows)
+        elif kind is Store and s.operand == "Y":
+            final = covered.get(s.rows, 0) == hidden
+            tr.add(i, layout.y if final else layout.psum, True, s.rows)
+        elif kind in (Load, Store):
             raise ValueError(f"step {i}: no placement for {s}")
     return tr.trace(len(steps), burst_bytes)
 
 
 def pipeline_bursts(pipeline, steps, layout: PipelineLayout | None = None, widths=None,
                     burst_bytes: int = 64) -> BurstTrace:
-    """Bursts of a fused pipeline's step dicts (:func:`scanfuse.fuse.steps.pipeline_steps`):
+    """Bursts of a fused pipeline's steps (:func:`scanfuse.schedule.fused.pipeline_steps`):
     ``X`` rows, ``W{u}`` channel records, final ``Y`` rows (pipelines never spill)."""
     steps = list(steps)
     layout = layout or PipelineLayout.dense(pipeline, widths)
     tr = _Transfers(list(layout.placements))
     by_name = {p.name: p for p in layout.placements}
     for i, s in enumerate(steps):
-        op, t = s["op"], s.get("tensor")
-        if op == "load" and t == "X":
-            tr.add(i, layout.x, False, s["rows"])
-        elif op == "load" and t in by_name and t.startswith("W"):
-            tr.add(i, by_name[t], False, s["channels"])
-        elif op == "store" and t == "Y":
-            tr.add(i, layout.y, True, s["rows"])
-        elif op in ("load", "store"):
+        kind = type(s)
+        if kind is Load and s.operand == "X":
+            tr.add(i, layout.x, False, s.rows)
+        elif kind is Load and s.operand in by_name and s.operand.startswith("W"):
+            tr.add(i, by_name[s.operand], False, s.cols)
+        elif kind is Store and s.operand == "Y":
+            tr.add(i, layout.y, True, s.rows)
+        elif kind in (Load, Store):
             raise ValueError(f"step {i}: no placement for {s}")
     return tr.trace(len(steps), burst_bytes)
 
 
 def layer_bursts(layer, steps, layout: LayerLayout | None = None, widths=None,
                  burst_bytes: int = 64) -> BurstTrace:
-    """Bursts of an unfused depthwise, pooling or dense-conv layer's step dicts
-    (:func:`scanfuse.plan.layer_models.layer_steps`): ``X`` image rows ``[r0, r1)`` and
+    """Bursts of an unfused depthwise, pooling or dense-conv layer's steps
+    (:func:`scanfuse.schedule.layer_steps.layer_steps`): ``X`` image rows ``[r0, r1)`` and
     channels ``[c0, c1)`` are pixel rows ``[r0*W, r1*W)`` of the NHWC input (one contiguous
     range when every channel is loaded), ``W`` channel records, ``Y`` output rows likewise."""
     steps = list(steps)
@@ -258,15 +257,15 @@ def layer_bursts(layer, steps, layout: LayerLayout | None = None, widths=None,
     tr = _Transfers(list(layout.placements))
     w_in, w_out = layer.w_in, layer.w_out
     for i, s in enumerate(steps):
-        op, t = s["op"], s.get("tensor")
-        if op == "load" and t == "X":
-            r0, r1 = s["rows"]
-            tr.add(i, layout.x, False, (r0 * w_in, r1 * w_in), tuple(s["channels"]))
-        elif op == "load" and t == "W" and layout.w is not None:
-            tr.add(i, layout.w, False, s["channels"])
-        elif op == "store" and t == "Y":
-            r0, r1 = s["rows"]
-            tr.add(i, layout.y, True, (r0 * w_out, r1 * w_out), tuple(s["channels"]))
-        elif op in ("load", "store"):
+        kind = type(s)
+        if kind is Load and s.operand == "X":
+            r0, r1 = s.rows
+            tr.add(i, layout.x, False, (r0 * w_in, r1 * w_in), s.cols)
+        elif kind is Load and s.operand == "W" and layout.w is not None:
+            tr.add(i, layout.w, False, s.cols)
+        elif kind is Store and s.operand == "Y":
+            r0, r1 = s.rows
+            tr.add(i, layout.y, True, (r0 * w_out, r1 * w_out), s.cols)
+        elif kind in (Load, Store):
             raise ValueError(f"step {i}: no placement for {s}")
     return tr.trace(len(steps), burst_bytes)

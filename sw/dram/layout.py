@@ -167,7 +167,7 @@ class ChainLayout:
     def dense(cls, chain, widths: ElementWidths | None = None, base: int = 0,
               align: int = 4096, row_align: int = 1) -> "ChainLayout":
         """X, W, Y, Y.psum in that order from ``base`` (``chain``: a
-        :class:`scanfuse.fuse.chain.FusedChain`)."""
+        :class:`scanfuse.plan.chain.FusedChain`)."""
         widths = widths or ElementWidths()
         h, w, cin = chain.x_shape
         ho, wo, cout = chain.y_shape
@@ -193,7 +193,7 @@ class ChainLayout:
 
 @dataclass(frozen=True)
 class PipelineLayout:
-    """DRAM placement of a fused pipeline (:class:`scanfuse.fuse.pipeline.FusedPipeline`):
+    """DRAM placement of a fused pipeline (:class:`scanfuse.plan.pipeline.FusedPipeline`):
     ``X`` (T_0 rows, NHWC), one weight region ``W1..Wu`` per weight unit (segments, then
     projections), each as per-hidden-channel records exactly like :class:`ChainLayout`'s ``W``
     (a projection's record is its 1x1 conv's row ``c`` of ``Cout`` weights), then ``Y``

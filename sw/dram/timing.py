@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..schedule.steps import Compute, Load, Store
+from ..schedule.steps import Compute, ComputeRows, Load, Store
 
 
 @dataclass
@@ -70,8 +70,8 @@ def to_dram_cycles(engine_cycles, freq_mhz: float = 100.0, tck_ns: float = 1.5):
 
 
 def chain_macs(chain):
-    """A function giving the MACs of a fused ``compute`` step dict, for a
-    :class:`~scanfuse.fuse.chain.FusedChain` or a :class:`~scanfuse.fuse.pipeline.FusedPipeline`.
+    """A function giving the MACs of a fused :class:`~scanfuse.schedule.steps.ComputeRows` step, for a
+    :class:`~scanfuse.plan.chain.FusedChain` or a :class:`~scanfuse.plan.pipeline.FusedPipeline`.
 
     ``channels`` are the chunked hidden channels: a first 1x1 conv produces them from its
     ``cin`` inputs, a depthwise layer filters them, a last 1x1 (or a projection shortcut)
@@ -84,9 +84,9 @@ def chain_macs(chain):
         last = {chain.layers[-1].name}
 
     def macs(step) -> int:
-        layer = layers[step["layer"]]
-        rows = step["rows"][1] - step["rows"][0]
-        ch = step["channels"][1] - step["channels"][0]
+        layer = layers[step.layer]
+        rows = step.rows[1] - step.rows[0]
+        ch = step.cols[1] - step.cols[0]
         if layer.is_pointwise:
             return rows * layer.w_out * ch * (layer.cout if layer.name in last else layer.cin)
         return rows * layer.w_out * ch * layer.kernel[0] * layer.kernel[1]
@@ -94,16 +94,16 @@ def chain_macs(chain):
 
 
 def layer_macs(layer):
-    """A function giving the MACs of a ``compute`` step dict of an unfused depthwise or
-    dense-conv layer (:func:`scanfuse.plan.layer_models.layer_steps`): output rows x output
+    """A function giving the MACs of a :class:`~scanfuse.schedule.steps.ComputeRows` step of an unfused depthwise or
+    dense-conv layer (:func:`scanfuse.schedule.layer_steps.layer_steps`): output rows x output
     width x output channels x ``cin/groups * kh * kw``. Pooling does no MACs (0)."""
     from ..network.layers import LayerKind
     per_output = 0 if layer.kind is LayerKind.POOL else \
         (layer.cin // layer.groups) * layer.kernel[0] * layer.kernel[1]
 
     def macs(step) -> int:
-        rows = step["rows"][1] - step["rows"][0]
-        ch = step["channels"][1] - step["channels"][0]
+        rows = step.rows[1] - step.rows[0]
+        ch = step.cols[1] - step.cols[0]
         return rows * layer.w_out * ch * per_output
     return macs
 
@@ -112,8 +112,8 @@ def issue_cycles(trace, steps, macs_per_cycle: int = 64, bytes_per_cycle: float 
                  freq_mhz: float = 100.0, double_buffer: bool = True, moved: bool = True,
                  macs=None) -> Timing:
     """Issue cycles and runtime of ``trace`` (a :class:`~scanfuse.dram.bursts.BurstTrace` of
-    ``steps``). ``steps``: a GEMM ``Schedule``'s ``steps`` (or the schedule) or fused step
-    dicts; for the latter pass ``macs=chain_macs(chain)``. See the module docstring."""
+    ``steps``). ``steps``: a GEMM ``Schedule``'s ``steps`` (or the schedule) or row steps
+    (fused, layers); for those pass ``macs=chain_macs(chain)``. See the module docstring."""
     steps = getattr(steps, "steps", steps)
     n = len(steps)
     if trace.n_steps != n:
@@ -127,16 +127,14 @@ def issue_cycles(trace, steps, macs_per_cycle: int = 64, bytes_per_cycle: float 
     window = np.zeros(n, dtype=np.int64)      # 0 = prologue, i+1 = during tile i, T+1 = epilogue
     tile_compute: list[int] = []
     in_tile = False
-    names = {Compute: "compute", Load: "load", Store: "store"}
+    names = {Compute: "compute", ComputeRows: "compute", Load: "load", Store: "store"}
     for i, s in enumerate(steps):
-        kind = names.get(type(s))
-        if kind is None:
-            kind = s["op"] if isinstance(s, dict) else "other"
+        kind = names.get(type(s), "other")
         if kind == "compute":
             if type(s) is Compute:
                 m = (s.m[1] - s.m[0]) * (s.n[1] - s.n[0]) * (s.k[1] - s.k[0])
             elif macs is None:
-                raise ValueError("fused step dicts need macs=chain_macs(chain)")
+                raise ValueError("row compute steps need macs=chain_macs(chain) or layer_macs(layer)")
             else:
                 m = int(macs(s))
             c = -(-m // macs_per_cycle)

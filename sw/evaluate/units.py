@@ -21,10 +21,11 @@ from ..dram.bursts import BurstTrace, chain_bursts, gemm_bursts, layer_bursts, p
 from ..dram.evaluate import EngineClock
 from ..dram.layout import ChainLayout, GemmLayout, LayerLayout, PipelineLayout, align_up
 from ..dram.timing import Timing, chain_macs, issue_cycles, layer_macs
-from ..fuse.network import ExtendedGroup, GroupDecision
-from ..fuse.steps import fused_steps, pipeline_steps
+from ..plan.fusion import ExtendedGroup, GroupDecision
+from ..schedule.fused import fused_steps, pipeline_steps
 from ..plan.buffer import ElementWidths
-from ..plan.layer_models import LayerTraffic, layer_gemm, layer_steps
+from ..plan.layer_models import LayerTraffic, layer_gemm
+from ..schedule.layer_steps import layer_steps
 from ..schedule import build_schedule
 
 #: Alignment of each unit's first region (bytes).

@@ -18,7 +18,7 @@ on payload bytes against the payload-optimal unfused plans.
 from dataclasses import dataclass
 
 from ..errors import InvalidOptionError
-from ..fuse.network import FusedNetworkPlan, plan_fused_network
+from ..plan.fusion import FusedNetworkPlan, plan_fused_network
 from ..network.layers import Network
 from ..plan.buffer import BufferModel, ElementWidths
 from ..plan.layer_models import LayerTraffic, layer_traffic
@@ -73,8 +73,8 @@ def plan_variants(network: Network, model: BufferModel, widths: ElementWidths,
 
 def variant_units(plans: NetworkPlans, variant: str) -> list:
     """The units of ``variant`` in execution order: :class:`LayerTraffic` (an unfused
-    layer), :class:`~scanfuse.fuse.network.GroupDecision` (a fused group) or
-    :class:`~scanfuse.fuse.network.ExtendedGroup` (a pipeline)."""
+    layer), :class:`~scanfuse.plan.fusion.GroupDecision` (a fused group) or
+    :class:`~scanfuse.plan.fusion.ExtendedGroup` (a pipeline)."""
     check_variants([variant])
     order = _ORDER[variant]
     layers = plans.unfused[order]

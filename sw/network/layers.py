@@ -7,12 +7,8 @@ built (an inverted residual, a bottleneck), which is what fusion works on.
 
 import enum
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from ..errors import InvalidShapeError
-
-if TYPE_CHECKING:
-    from ..plan.gemm import Gemm
 
 Pair = tuple[int, int]
 
@@ -87,14 +83,6 @@ class Layer:
     @property
     def is_pointwise(self) -> bool:
         return self.kind is LayerKind.POINTWISE
-
-    def gemm(self) -> "Gemm":
-        """The GEMM of a pointwise layer: ``M = Ho*Wo``, ``K = Cin``, ``N = Cout``."""
-        from ..plan.gemm import Gemm  # the plan package builds on this module
-
-        if not self.is_pointwise:
-            raise InvalidShapeError(f"layer {self.name} is {self.kind.value}, not pointwise: no GEMM view")
-        return Gemm(self.h_out * self.w_out, self.cin, self.cout)
 
     def describe(self) -> str:
         kh, kw = self.kernel

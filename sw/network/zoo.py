@@ -7,6 +7,7 @@
 """
 
 from ..errors import UnknownNetworkError
+from .decompose import decomposed_sequence, rank_for
 from .layers import Network, NetworkBuilder
 
 #: MobileNetV2 inverted-residual settings (expansion t, channels c, repeats n, stride s).
@@ -67,19 +68,18 @@ def mobilenetv1(resolution: int = 224, classes: int = 1000) -> Network:
 
 def cp_rank(width: int, rule: str | int = "channels") -> int:
     """CP rank of a bottleneck's ``width x width x 3 x 3`` conv under a rank rule of
-    :func:`scanfuse.decompose.rank_for`.
+    :func:`scanfuse.network.decompose.rank_for`.
 
     ``"channels"`` (default): R = width, which reproduces the thesis's 20% (method notes,
     section 9). ``"max3"``: R = max(shape) // 3 = width // 3. An int: that rank.
     """
-    from ..decompose import rank_for
     return rank_for((width, width, 3, 3), rule)
 
 
 def resnet50(variant: str = "v1.5", resolution: int = 224, classes: int = 1000,
              cp_rank_rule: str | int | None = None) -> Network:
     """ResNet-50; with ``cp_rank_rule`` every bottleneck 3x3 is CP-decomposed (Lebedev et
-    al., ICLR 2015) into the sequence of :func:`scanfuse.decompose.decomposed_sequence`:
+    al., ICLR 2015) into the sequence of :func:`scanfuse.network.decompose.decomposed_sequence`:
     ``conv2.first`` 1x1 (width -> R), ``conv2.vertical`` 3x1 depthwise (stride (s, 1)),
     ``conv2.horizontal`` 1x3 depthwise (stride (1, s)), ``conv2.last`` 1x1 (R -> width)."""
     if variant not in ("v1", "v1.5"):
@@ -103,7 +103,6 @@ def resnet50(variant: str = "v1.5", resolution: int = 224, classes: int = 1000,
             if cp_rank_rule is None:
                 net.conv(f"{name}.conv2", width, 3, stride_3x3, 1)
             else:
-                from ..decompose import decomposed_sequence
                 sequence = decomposed_sequence((width, width, 3, 3), cp_rank(width, cp_rank_rule), stride_3x3)
                 net.extend(sequence.to_layers((net.height, net.width), f"{name}.conv2.", name))
             net.conv(f"{name}.conv3", width * 4, 1, 1, 0)

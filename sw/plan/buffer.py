@@ -3,39 +3,9 @@
 from dataclasses import dataclass
 
 from ..errors import InvalidOptionError
+from ..hw.params import NO_ALIGN, AccelConfig, round_up, split_footprints
 
-
-#: No padding: every tile region is exactly its element count.
-NO_ALIGN = (1, 1, 1, 1)
-
-
-def round_up(x, q: int):
-    """``x`` rounded up to a multiple of ``q`` (``q >= 1``).
-
-    Powers of two use ``+`` and ``&`` only, so ``x`` may be a Python int, a numpy array or a
-    hardware word (the engine's descriptor checker); other ``q`` need ``//`` (ints, numpy).
-    """
-    if q == 1:
-        return x
-    if q & (q - 1) == 0:
-        return (x + (q - 1)) & -q
-    return -(-x // q) * q
-
-
-def split_footprints(tm, tn, tk, copies: int = 1, align: tuple[int, int, int, int] = NO_ALIGN):
-    """Entries of the A, B and C tile regions in separate memories: ``(a, b, c)``.
-
-    Unpadded (``align = (1, 1, 1, 1)``): A ``copies*tm*tk`` int8 entries, B ``copies*tk*tn``,
-    C ``tm*tn`` accumulators. ``align = (am, ak, bn, cn)`` pads the tile to the memory words of
-    an engine: A ``copies * round_up(tm, am) * round_up(tk, ak)``, B
-    ``copies * tk * round_up(tn, bn)``, C ``tm * round_up(tn, cn)`` (the engine's layout:
-    ``scanfuse.hw.params.AccelConfig.tile_align``). The one definition used by
-    :meth:`BufferModel.fits` and by the engine's descriptor checker (``scanfuse.hw.program``);
-    written with ``*``, ``+`` and ``&`` only so Amaranth values work too.
-    """
-    am, ak, bn, cn = align
-    return (copies * (round_up(tm, am) * round_up(tk, ak)), copies * (tk * round_up(tn, bn)),
-            tm * round_up(tn, cn))
+__all__ = ["BufferModel", "ElementWidths", "PlanBytes", "NO_ALIGN", "round_up", "split_footprints"]
 
 
 @dataclass(frozen=True)
@@ -61,7 +31,7 @@ class BufferModel:
         sum and ``psum_entries`` is 1. ``None`` (default): one shared buffer.
     align:
         With ``split``: ``(am, ak, bn, cn)``, the padding of tile regions to memory words
-        (:func:`split_footprints`); ``(1, 1, 1, 1)`` for none.
+        (:func:`scanfuse.hw.params.split_footprints`); ``(1, 1, 1, 1)`` for none.
     """
 
     entries: int
@@ -94,9 +64,17 @@ class BufferModel:
         regions padded by ``align`` (see :func:`split_footprints`).
 
         This is the engine's organisation (int8 A and B memories, an int32 accumulator
-        memory); ``scanfuse.hw.params.AccelConfig.buffer_model()`` builds it.
+        memory); :meth:`for_engine` builds it for an engine configuration.
         """
         return cls(a + b + c, 1, double_buffer, (a, b, c), tuple(align))
+
+    @classmethod
+    def for_engine(cls, cfg: AccelConfig) -> "BufferModel":
+        """The buffer model the engine built with ``cfg`` implements: separate A, B and C
+        memories with the engine's tile padding (:attr:`AccelConfig.tile_align`). Plans made
+        for it run on the engine."""
+        return cls.separate(cfg.a_entries, cfg.b_entries, cfg.c_entries, cfg.double_buffer,
+                            cfg.tile_align)
 
     @property
     def operand_copies(self) -> int:

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from ..errors import InvalidShapeError
+from ..network.layers import Layer
 
 #: Largest GEMM dimension the planner takes (elements): 2^24 = 16,777,216, e.g. a 4096x4096
 #: output image. The tile search keys every candidate by one int64, so ``M*N*K`` is capped at
@@ -44,6 +45,13 @@ class Gemm:
             raise InvalidShapeError(f"M*K*N = {self.M * self.K * self.N:,} MACs is above the "
                                     f"planner's limit of {MAX_GEMM_MACS:,} "
                                     f"(scanfuse.plan.gemm.MAX_GEMM_MACS)")
+
+    @classmethod
+    def of_layer(cls, layer: Layer) -> "Gemm":
+        """The GEMM of a pointwise layer: ``M = Ho*Wo``, ``K = Cin``, ``N = Cout``."""
+        if not layer.is_pointwise:
+            raise InvalidShapeError(f"layer {layer.name} is {layer.kind.value}, not pointwise: no GEMM view")
+        return cls(layer.h_out * layer.w_out, layer.cin, layer.cout)
 
     @classmethod
     def parse(cls, text: str) -> "Gemm":

@@ -21,16 +21,9 @@ whole bursts per pixel, and dense convs count their output stores in whole burst
 (:func:`pixel_burst_bytes`, an average over the pixels' burst offsets) when they weigh chunk
 sizes against weight reloads.
 
-:func:`layer_steps` emits the step list of a depthwise, pooling or dense-conv schedule (GEMM
-layers use :func:`scanfuse.schedule.build_schedule`), in the format of
-:mod:`scanfuse.fuse.steps`, with image rows and channel ranges:
-
-``{"op": "load",  "tensor": "X", "rows": [r0, r1], "channels": [c0, c1]}``   input rows
-``{"op": "free",  "tensor": "X", "rows": [r0, r1], "channels": [c0, c1]}``
-``{"op": "load",  "tensor": "W", "channels": [c0, c1]}``   weights of those channels
-``{"op": "evict", "tensor": "W", "channels": [c0, c1]}``
-``{"op": "compute", "layer": NAME, "rows": [r0, r1], "channels": [c0, c1]}``   output rows
-``{"op": "store", "tensor": "Y", "rows": [r0, r1], "channels": [c0, c1]}``
+:func:`scanfuse.schedule.layer_steps.layer_steps` emits the step list of a depthwise, pooling or
+dense-conv schedule chosen here (GEMM layers use :func:`scanfuse.schedule.build_schedule`), in
+the step vocabulary of :mod:`scanfuse.schedule.steps`, with image rows and channel ranges.
 """
 
 from dataclasses import dataclass
@@ -42,6 +35,7 @@ from ..errors import BufferTooSmallError
 from ..network.layers import Layer, LayerKind
 from .buffer import BufferModel, ElementWidths
 from .gemm import Gemm
+from .geometry import StripWalk, VerticalStage, strip_bounds
 from .search import candidate_tiles, plan_gemm
 
 
@@ -95,15 +89,14 @@ class ConvSchedule:
         return f"Tr={self.tr} Tn={self.tn} {self.mode}-outer {'scan' if self.scan else 'raster'}"
 
 
-def _vertical(layer: Layer):
-    from ..fuse.geometry import VerticalStage
+def vertical_stage(layer: Layer) -> VerticalStage:
+    """The row geometry of ``layer``'s kernel (kh, stride, padding, input and output rows)."""
     return VerticalStage(layer.kernel[0], layer.stride[0], layer.padding[0], layer.h_in, layer.h_out)
 
 
 def _needed_rows(layer: Layer) -> int:
     """Input rows any output row reads (rows a stride skips are never needed)."""
-    from ..fuse.geometry import StripWalk
-    return StripWalk.of(*_vertical(layer).input_range(np.arange(layer.h_out), np.arange(1, layer.h_out + 1))).union
+    return StripWalk.of(*vertical_stage(layer).input_range(np.arange(layer.h_out), np.arange(1, layer.h_out + 1))).union
 
 
 def pixel_burst_bytes(channels: int, chunks, elem: int, burst_bytes: int) -> np.ndarray:
@@ -156,7 +149,6 @@ def conv_traffic(layer: Layer, model: BufferModel, widths: ElementWidths, scan: 
 
     With ``burst_bytes``, the search counts output stores in whole bursts per pixel
     (:func:`pixel_burst_bytes`); input rows and weight records are contiguous ranges."""
-    from ..fuse.geometry import StripWalk, VerticalStage, strip_bounds
     kh, kw = layer.kernel
     per_out = layer.cin * kh * kw            # weights per output channel
     w_total = per_out * layer.cout
@@ -202,7 +194,7 @@ def conv_traffic(layer: Layer, model: BufferModel, widths: ElementWidths, scan: 
 
 def layer_gemm(layer: Layer) -> Gemm:
     """The GEMM of a pointwise (``M = Ho*Wo``) or FC (``M = 1``) layer."""
-    return layer.gemm() if layer.is_pointwise else Gemm(1, layer.cin, layer.cout)
+    return Gemm.of_layer(layer) if layer.is_pointwise else Gemm(1, layer.cin, layer.cout)
 
 
 def layer_traffic(layer: Layer, model: BufferModel, widths: ElementWidths = ElementWidths(),
@@ -226,97 +218,3 @@ def layer_traffic(layer: Layer, model: BufferModel, widths: ElementWidths = Elem
 def conv_weights_per_channel(layer: Layer) -> int:
     """Weights per output channel of a dense conv as the traffic model counts them."""
     return layer.cin * layer.kernel[0] * layer.kernel[1]
-
-
-def layer_steps(traffic: LayerTraffic) -> list[dict]:
-    """Step list (module docstring) of a depthwise, pooling or dense-conv schedule; its loads
-    and stores move exactly ``traffic``'s elements. Raises ``ValueError`` for GEMM layers."""
-    sched = traffic.layer_schedule
-    if isinstance(sched, ChannelChunks):
-        return list(_streamed_steps(traffic.layer, sched))
-    if isinstance(sched, ConvSchedule):
-        return list(_conv_steps(traffic.layer, sched))
-    raise ValueError(f"layer {traffic.layer.name}: GEMM layers take their steps from build_schedule")
-
-
-class _LineBuffer:
-    """Input rows held on chip: moving to a row range frees rows outside it and loads the
-    missing ones (as maximal runs)."""
-
-    def __init__(self, channels: tuple[int, int]):
-        self.rows: set[int] = set()
-        self.channels = list(channels)
-
-    def move_to(self, lo: int, hi: int):
-        from ..fuse.steps import _runs
-        for run in _runs(sorted(r for r in self.rows if not lo <= r < hi)):
-            yield {"op": "free", "tensor": "X", "rows": list(run), "channels": self.channels}
-            self.rows.difference_update(range(*run))
-        for run in _runs([r for r in range(lo, hi) if r not in self.rows]):
-            yield {"op": "load", "tensor": "X", "rows": list(run), "channels": self.channels}
-            self.rows.update(range(*run))
-
-    def release(self):
-        from ..fuse.steps import _runs
-        for run in _runs(sorted(self.rows)):
-            yield {"op": "free", "tensor": "X", "rows": list(run), "channels": self.channels}
-        self.rows.clear()
-
-
-def _streamed_steps(layer: Layer, sched: ChannelChunks):
-    stage = _vertical(layer)
-    weights = layer.kind is LayerKind.DEPTHWISE
-    for c0 in range(0, layer.cin, sched.tc):
-        ch = [c0, min(c0 + sched.tc, layer.cin)]
-        if weights:
-            yield {"op": "load", "tensor": "W", "channels": ch}
-        buf = _LineBuffer(ch)
-        for oh in range(layer.h_out):
-            lo, hi = stage.input_range(oh, oh + 1)
-            yield from buf.move_to(int(lo), int(hi))
-            yield {"op": "compute", "layer": layer.name, "rows": [oh, oh + 1], "channels": ch}
-            yield {"op": "store", "tensor": "Y", "rows": [oh, oh + 1], "channels": ch}
-        yield from buf.release()
-        if weights:
-            yield {"op": "evict", "tensor": "W", "channels": ch}
-
-
-def _conv_steps(layer: Layer, sched: ConvSchedule):
-    from ..fuse.geometry import strip_bounds
-    stage = _vertical(layer)
-    a, b = strip_bounds(layer.h_out, sched.tr)
-    lo, hi = stage.input_range(a, b)
-    strips = [(int(a[j]), int(b[j]), int(lo[j]), int(hi[j])) for j in range(len(a))]
-    chunks = [[n0, min(n0 + sched.tn, layer.cout)] for n0 in range(0, layer.cout, sched.tn)]
-    buf = _LineBuffer((0, layer.cin))
-    held = [None]
-
-    def weights(c: int):
-        if held[0] != c:
-            if held[0] is not None:
-                yield {"op": "evict", "tensor": "W", "channels": chunks[held[0]]}
-            yield {"op": "load", "tensor": "W", "channels": chunks[c]}
-            held[0] = c
-
-    def tile(j: int, c: int):
-        ya, yb = strips[j][:2]
-        yield {"op": "compute", "layer": layer.name, "rows": [ya, yb], "channels": chunks[c]}
-        yield {"op": "store", "tensor": "Y", "rows": [ya, yb], "channels": chunks[c]}
-
-    if sched.mode == "strips":
-        for j, (_, _, xlo, xhi) in enumerate(strips):
-            yield from buf.move_to(xlo, xhi)
-            order = range(len(chunks))
-            for c in (reversed(order) if sched.scan and j % 2 else order):
-                yield from weights(c)
-                yield from tile(j, c)
-    else:
-        for c in range(len(chunks)):
-            yield from weights(c)
-            order = range(len(strips))
-            for j in (reversed(order) if sched.scan and c % 2 else order):
-                yield from buf.move_to(*strips[j][2:])
-                yield from tile(j, c)
-    yield from buf.release()
-    if held[0] is not None:
-        yield {"op": "evict", "tensor": "W", "channels": chunks[held[0]]}

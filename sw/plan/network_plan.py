@@ -52,7 +52,7 @@ def plan_network(network: Network, model: BufferModel, widths: ElementWidths = E
     planned, skipped = [], []
     for layer in network.layers:
         if layer.is_pointwise:
-            planned.append(LayerPlan(layer, plan_gemm(layer.gemm(), model, widths, order, align)))
+            planned.append(LayerPlan(layer, plan_gemm(Gemm.of_layer(layer), model, widths, order, align)))
         else:
             skipped.append(layer)
     return NetworkPlan(network.name, model, widths, tuple(planned), tuple(skipped))

@@ -2,7 +2,7 @@
 
 from rich.table import Table
 
-from ..fuse.network import FusedNetworkPlan
+from ..plan.fusion import FusedNetworkPlan
 from ..plan.layer_models import LayerTraffic
 from .plan_report import gemm_plan_json
 

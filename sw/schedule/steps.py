@@ -1,16 +1,30 @@
-"""Explicit step lists: the contract between planner, replays, driver and RTL.
+"""Explicit step lists: the one step vocabulary of every schedule, the contract between
+planner, replays, program and RTL.
 
-A schedule is a list of steps (method notes, section 4). Ranges are half-open, in the
-operand's own (row, col) coordinates: A is M x K, B is K x N, C is M x N.
+A schedule is a list of steps (method notes, section 4), typed dataclasses for every kind of
+schedule: tiled GEMMs (:func:`build_schedule`), unfused depthwise, pooling and dense-conv
+layers (:mod:`scanfuse.schedule.layer_steps`), fused chains and pipelines
+(:mod:`scanfuse.schedule.fused`). Ranges are half-open ``(lo, hi)`` tuples in the tensor's own
+(row, col) coordinates:
 
-``load``    read the rectangle from DRAM and make it resident (``load`` of C = partial-sum
-            read-back).
-``compute`` accumulate ``A[m, k] . B[k, n]`` into ``C[m, n]``; A and B must be resident, C
-            resident or fresh.
-``store``   write C to DRAM (a partial-sum spill unless all of K is in) and free it.
-``evict``   free an A or B tile without traffic.
+* GEMM operands are matrices: A is M x K, B is K x N, C is M x N;
+* image tensors (``X`` the input, ``Y`` the output, ``T1``.. between pipeline segments and
+  intermediates named by their producing layer) are image rows x channels: ``rows`` are
+  image rows, each the full width, ``cols`` channels (``None``: all of them);
+* weights (``W``, ``W1``..) are per-channel records: ``rows`` is ``None``, ``cols`` the
+  channels.
 
-:func:`build_schedule` derives the steps from :func:`scanfuse.plan.walk.tile_walk` by
+``Load``         read the rectangle from DRAM and make it resident (``Load`` of GEMM C or of
+                 ``Y`` = partial-sum read-back).
+``Compute``      GEMM tile: accumulate ``A[m, k] . B[k, n]`` into ``C[m, n]``; A and B must be
+                 resident, C resident or fresh.
+``ComputeRows``  layer rows: produce ``layer``'s output ``rows`` for the channel chunk ``cols``
+                 (the last layer of a chain or segment accumulates that chunk of its input
+                 channels into the output rows instead).
+``Store``        write to DRAM (a partial-sum spill unless complete) and free it.
+``Evict``        free a resident rectangle without traffic.
+
+:func:`build_schedule` derives the GEMM steps from :func:`scanfuse.plan.walk.tile_walk` by
 comparing consecutive tiles; it does not use the closed-form traffic model, so the two can
 check each other.
 """
@@ -26,47 +40,76 @@ from ..plan.walk import tile_walk
 Range = tuple[int, int]
 
 
+def _json(op: str, **fields) -> dict:
+    """The JSON form of a step: ``op`` then the fields that are set, ranges as lists."""
+    out = {"op": op}
+    for name, value in fields.items():
+        if value is not None:
+            out[name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
 @dataclass(frozen=True)
 class Load:
-    operand: str  # "A", "B" or "C" (partial-sum read-back)
-    rows: Range
-    cols: Range
+    """Read ``operand``'s rectangle ``rows`` x ``cols`` from DRAM and keep it resident."""
+
+    operand: str  # GEMM "A", "B" or "C" (partial-sum read-back); "X", "W", "Wi", "Y" in rows
+    rows: Range | None = None
+    cols: Range | None = None
 
     def to_json(self) -> dict:
-        return {"op": "load", "operand": self.operand, "rows": list(self.rows), "cols": list(self.cols)}
+        return _json("load", operand=self.operand, rows=self.rows, cols=self.cols)
 
 
 @dataclass(frozen=True)
 class Compute:
+    """One GEMM tile: ``C[m, n] += A[m, k] . B[k, n]``."""
+
     m: Range
     n: Range
     k: Range
 
     def to_json(self) -> dict:
-        return {"op": "compute", "m": list(self.m), "n": list(self.n), "k": list(self.k)}
+        return _json("compute", m=self.m, n=self.n, k=self.k)
+
+
+@dataclass(frozen=True)
+class ComputeRows:
+    """Output ``rows`` of ``layer`` for the channel chunk ``cols`` (a row schedule's compute)."""
+
+    layer: str
+    rows: Range
+    cols: Range
+
+    def to_json(self) -> dict:
+        return _json("compute", layer=self.layer, rows=self.rows, cols=self.cols)
 
 
 @dataclass(frozen=True)
 class Store:
-    operand: str  # always "C"
-    rows: Range
-    cols: Range
+    """Write ``operand``'s rectangle to DRAM and free it (GEMM C, or ``Y`` rows)."""
+
+    operand: str
+    rows: Range | None = None
+    cols: Range | None = None
 
     def to_json(self) -> dict:
-        return {"op": "store", "operand": self.operand, "rows": list(self.rows), "cols": list(self.cols)}
+        return _json("store", operand=self.operand, rows=self.rows, cols=self.cols)
 
 
 @dataclass(frozen=True)
 class Evict:
-    operand: str  # "A" or "B"
-    rows: Range
-    cols: Range
+    """Free ``operand``'s rectangle without traffic."""
+
+    operand: str
+    rows: Range | None = None
+    cols: Range | None = None
 
     def to_json(self) -> dict:
-        return {"op": "evict", "operand": self.operand, "rows": list(self.rows), "cols": list(self.cols)}
+        return _json("evict", operand=self.operand, rows=self.rows, cols=self.cols)
 
 
-Step = Load | Compute | Store | Evict
+Step = Load | Compute | ComputeRows | Store | Evict
 
 
 def _area(step) -> int:

@@ -17,10 +17,12 @@ import pytest
 from amaranth.back import verilog
 from amaranth.sim import Simulator
 
-from scanfuse.hw.addrgen import (AddrGenError, GemmDesc, LoopOrder, TileAddressGenerator,
-                                 TileStep, Visit, desc_from_plan)
+from scanfuse.hw.program import DescriptorError
+from scanfuse.hw.addrgen import (GemmDesc, LoopOrder, TileAddressGenerator,
+                                 TileStep, Visit)
 from scanfuse.hw.params import AccelConfig
 from scanfuse.plan import LOOP_ORDERS, BufferModel, Gemm, Tiling, VisitOrder
+from scanfuse.program.bridges import gemm_desc as desc_from_plan, loop_order_code, visit_code
 from scanfuse.schedule import iter_steps
 from scanfuse.schedule.steps import Compute, Evict, Load, Store
 
@@ -99,17 +101,17 @@ def test_reference_sanity():
 @dataclass
 class Job:
     desc: object                  # GemmDesc const
-    error: AddrGenError
+    error: DescriptorError
     expected: list                # reference records (empty when illegal)
     label: str
 
 
 def legal_job(gemm: Gemm, tiling: Tiling, dim_bits: int = 16) -> Job:
-    return Job(desc_from_plan(gemm, tiling, dim_bits=dim_bits), AddrGenError.NONE,
+    return Job(desc_from_plan(gemm, tiling, dim_bits=dim_bits), DescriptorError.NONE,
                reference_records(gemm, tiling), f"{gemm} {tiling.describe()}")
 
 
-def illegal_job(error: AddrGenError, dim_bits: int = 16, **fields) -> Job:
+def illegal_job(error: DescriptorError, dim_bits: int = 16, **fields) -> Job:
     base = {"M": 5, "N": 6, "K": 7, "tm": 2, "tn": 3, "tk": 4, "loop_order": 0, "visit": 1}
     base.update(fields)
     return Job(GemmDesc(dim_bits).raw_const(**base), error, [], f"illegal {fields}")
@@ -130,7 +132,7 @@ async def transfer(ctx, stream_port, limit):
 
 async def produce(ctx, dut, jobs, rng, p_idle, limit):
     """Offer each descriptor after a random gap; check ``error``/``busy`` around the accept."""
-    prev_error = AddrGenError.NONE
+    prev_error = DescriptorError.NONE
     for job in jobs:
         while rng.random() < p_idle:
             await ctx.tick()
@@ -140,7 +142,7 @@ async def produce(ctx, dut, jobs, rng, p_idle, limit):
         await transfer(ctx, dut.desc, limit)
         ctx.set(dut.desc.valid, 0)
         assert ctx.get(dut.error) == job.error, job.label
-        if job.error != AddrGenError.NONE:
+        if job.error != DescriptorError.NONE:
             # Nothing started: idle at once, ready for the next descriptor.
             assert not ctx.get(dut.busy) and ctx.get(dut.desc.ready), job.label
             assert not ctx.get(dut.steps.valid), job.label
@@ -254,14 +256,14 @@ def test_illegal_descriptors_mixed_in():
     rng = random.Random(5)
     legal = _random_jobs(rng, 8)
     bad = [
-        illegal_job(AddrGenError.ZERO_DIM, M=0),
-        illegal_job(AddrGenError.ZERO_DIM, K=0, tk=0),      # zero dim outranks zero tile
-        illegal_job(AddrGenError.ZERO_TILE, tn=0),
-        illegal_job(AddrGenError.TILE_TOO_BIG, tm=6),       # tm > M = 5
-        illegal_job(AddrGenError.TILE_TOO_BIG, tk=8, loop_order=7),  # size error first
-        illegal_job(AddrGenError.BAD_LOOP_ORDER, loop_order=6),
-        illegal_job(AddrGenError.BAD_LOOP_ORDER, loop_order=7, visit=0),
-        illegal_job(AddrGenError.ZERO_DIM, M=0, N=0, K=0, tm=0, tn=0, tk=0),
+        illegal_job(DescriptorError.ZERO_DIM, M=0),
+        illegal_job(DescriptorError.ZERO_DIM, K=0, tk=0),      # zero dim outranks zero tile
+        illegal_job(DescriptorError.ZERO_TILE, tn=0),
+        illegal_job(DescriptorError.TILE_TOO_BIG, tm=6),       # tm > M = 5
+        illegal_job(DescriptorError.TILE_TOO_BIG, tk=8, loop_order=7),  # size error first
+        illegal_job(DescriptorError.BAD_LOOP_ORDER, loop_order=6),
+        illegal_job(DescriptorError.BAD_LOOP_ORDER, loop_order=7, visit=0),
+        illegal_job(DescriptorError.ZERO_DIM, M=0, N=0, K=0, tm=0, tn=0, tk=0),
     ]
     # legal, bad, legal, bad, bad, legal, ...: errors must clear and not leak into the walk.
     jobs = [legal[0], bad[0], legal[1], bad[1], bad[2], legal[2], bad[3], legal[3],
@@ -323,9 +325,9 @@ def test_descriptor_packing():
     assert (d.M, d.N, d.K, d.tm, d.tn, d.tk) == (300, 70, 20, 64, 16, 20)
     assert d.loop_order == LoopOrder.KNM and d.visit == Visit.RASTER
     assert [o.letters for o in LoopOrder] == list(LOOP_ORDERS)
-    assert all(LoopOrder.from_plan(s).value == i for i, s in enumerate(LOOP_ORDERS))
-    assert Visit.from_plan("scan") is Visit.SCAN
-    assert GemmDesc(16).from_plan(gemm, tiling).as_value().value == d.as_value().value
+    assert all(loop_order_code(s).value == i for i, s in enumerate(LOOP_ORDERS))
+    assert visit_code("scan") is Visit.SCAN
+    assert desc_from_plan(gemm, tiling, dim_bits=16).as_value().value == d.as_value().value
     with pytest.raises(ValueError):
         desc_from_plan(Gemm(M=70000, K=1, N=1), Tiling(1, 1, 1), dim_bits=16)
     with pytest.raises(ValueError):

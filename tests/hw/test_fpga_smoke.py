@@ -17,10 +17,11 @@ from scanfuse.cli import main
 from scanfuse.hw.axi import Burst
 from scanfuse.hw.fpga.axi_ram import AXI4SRAM
 from scanfuse.hw.fpga.flow import (PE_MULTIPLIERS, FlowError, critical_path_summary,
-                                   find_tool, nextpnr_summary, parse_array, run_flow)
-from scanfuse.hw.fpga.engine_image import default_gemm
+                                   engine_array, find_tool, nextpnr_summary, run_flow)
 from scanfuse.hw.fpga.selftest import ScriptOp, checksum
-from scanfuse.hw.fpga.top import SelfTestTop, ecp5_pll_params, selftest_image
+from scanfuse.hw.params import parse_array
+from scanfuse.hw.fpga.top import SelfTestTop, ecp5_pll_params
+from scanfuse.sim.fpga_image import default_gemm, engine_image as selftest_image
 from scanfuse.hw.verilog import source_hash
 from scanfuse.hw.params import AccelConfig
 from scanfuse.errors import InvalidOptionError
@@ -146,6 +147,7 @@ SMALL = AccelConfig(rows=2, cols=2, a_entries=256, b_entries=256, c_entries=128)
 SMALL_GEMM = Gemm(19, 32, 19)
 
 
+@pytest.mark.regress
 def test_selftest_passes_in_simulation():
     """The real engine runs the self-test program: C matches the golden model and the DRAM
     counters equal the planner's bytes."""
@@ -154,6 +156,7 @@ def test_selftest_passes_in_simulation():
     assert out["passed"] == 1 and out["failed"] == 0, out
 
 
+@pytest.mark.regress
 @pytest.mark.parametrize("break_it", ["checksum", "counter"])
 def test_selftest_detects_a_wrong_result(break_it):
     good = selftest_image(SMALL, SMALL_GEMM)
@@ -197,11 +200,17 @@ def test_pll_dividers_match_ecppll(mhz, dividers):
 
 
 def test_parse_array():
-    assert parse_array("8,8") == (8, 8)
+    """One parser for every PE-array option (--array, --pe): R,C or RxC; the FPGA flow then
+    requires an engine that can be built."""
+    assert parse_array("8,8") == parse_array("8x8") == (8, 8)
     assert parse_array("4,16") == (4, 16)
-    for bad in ("3,4", "8", "0,8", "8,x", "128,128"):
-        with pytest.raises(InvalidOptionError):
+    for bad in ("8", "0,8", "8,x", "8by8", "1,2,3"):
+        with pytest.raises(ValueError):
             parse_array(bad)
+    assert engine_array(8, 8) == (8, 8)
+    for bad in ((3, 4), (128, 128)):
+        with pytest.raises(InvalidOptionError):
+            engine_array(*bad)
 
 
 def _segment(kind, cell_from, cell_to, delay):
@@ -241,8 +250,9 @@ def test_nextpnr_summary_picks_engine_clock_path():
 @pytest.mark.parametrize("argv, message", [
     (["fpga", "--board", "de10-nano"], "invalid choice"),
     (["fpga", "--board", "ulx3s-85f", "--array", "3,3"], "power of two"),
-    (["fpga", "--board", "ulx3s-85f", "--array", "8x8"], "--array is R,C"),
-    (["fpga", "--board", "ulx3s-85f", "--array", "0,8"], "rows must be"),
+    (["fpga", "--board", "ulx3s-85f", "--array", "8by8"], "--array"),
+    (["fpga", "--board", "ulx3s-85f", "--array", "0,8"], "positive integers"),
+    (["fpga", "--board", "ulx3s-85f", "--array", "128,128"], "rows must be"),
 ])
 def test_cli_bad_input_is_one_line_exit_2(argv, message, capsys):
     assert main(argv) == 2
@@ -281,7 +291,8 @@ def test_yosys_maps_a_2x2_selftest_build(tmp_path):
     30 s): everything maps to ECP5 cells, the PE multipliers land on MULT18X18D, and the report
     files carry the resources."""
     _yosys_or_skip()
-    report = run_flow("ulx3s-85f", 2, 2, tmp_path, synth_only=True, cfg=SMALL, gemm=SMALL_GEMM)
+    report = run_flow("ulx3s-85f", 2, 2, tmp_path, synth_only=True, cfg=SMALL,
+                      image=selftest_image(SMALL, SMALL_GEMM))
     res = report["resources"]
     assert res["LUT4"] > 100 and res["TRELLIS_FF"] > 100 and res["DP16KD"] >= 1
     assert res["EHXPLLL"] == 1 and res["TRELLIS_IO"] == 10   # clock, button, 8 LEDs

@@ -16,7 +16,7 @@ import pytest
 from amaranth.back import verilog
 from amaranth.sim import Simulator
 
-from scanfuse.driver.program import (DescriptorFields, IllegalProgramError, LayerSpec,
+from scanfuse.program.descriptors import (DescriptorFields, IllegalProgramError, LayerSpec,
                                      ProgramImage, RequantFields, build_program, compile_layer,
                                      compile_program, pack, unpack, unpack_program)
 from scanfuse.errors import InvalidOptionError, ScanFuseError
@@ -24,7 +24,7 @@ from scanfuse.hw.addrgen import LoopOrder, Visit
 from scanfuse.hw.params import AccelConfig
 from scanfuse.hw.program import (DIM_BITS, DescriptorChecker, DescriptorError, LayerDescriptor,
                                  OutMode, check_descriptor, offset_bits, tile_footprints)
-from scanfuse.plan.buffer import round_up, split_footprints
+from scanfuse.hw.params import round_up, split_footprints
 from scanfuse.hw.requant import Activation
 from scanfuse.plan import BufferModel, Gemm, plan_gemm
 
@@ -396,7 +396,7 @@ def test_compile_program_chains_and_sets_last():
 
 
 def test_checker_and_planner_agree_on_what_fits():
-    """A plan made for cfg.buffer_model() always passes the descriptor's overflow rules."""
+    """A plan made for BufferModel.for_engine(cfg) always passes the descriptor's overflow rules."""
     import random as _random
 
     from scanfuse.hw.params import AccelConfig as _Cfg
@@ -407,10 +407,27 @@ def test_checker_and_planner_agree_on_what_fits():
     for double in (False, True):
         cfg = _Cfg(a_entries=rng.randint(64, 4096), b_entries=rng.randint(64, 4096),
                    c_entries=rng.randint(16, 2048), double_buffer=double)
-        model = cfg.buffer_model()
+        model = BufferModel.for_engine(cfg)
         for _ in range(40):
             gemm = _Gemm(rng.randint(1, 300), rng.randint(1, 300), rng.randint(1, 300))
             t = _plan(gemm, model).tiling
             a, b, c = _fp(cfg, t.tm, t.tn, t.tk)
             assert a <= cfg.a_entries and b <= cfg.b_entries and c <= cfg.c_entries
             assert model.fits(t.tm, t.tn, t.tk)
+
+
+def test_one_out_mode_parser_everywhere():
+    """compile_layer, the DRAM image and the verification cases parse the output mode with
+    the one parse_out_mode; an unknown name is refused, not read as RAW_INT32 (issue 13)."""
+    import numpy as np
+
+    from scanfuse.errors import InvalidOptionError
+    from scanfuse.program.descriptors import parse_out_mode
+    from scanfuse.program.image import gemm_image
+    assert parse_out_mode("raw") is parse_out_mode("INT32") is OutMode.RAW_INT32
+    assert parse_out_mode("Int8") is parse_out_mode(OutMode.INT8) is OutMode.INT8
+    plan = plan_gemm(Gemm(4, 8, 4), BufferModel(8192))
+    a, b = np.zeros((4, 8), np.int8), np.zeros((8, 4), np.int8)
+    assert gemm_image(plan, a, b, "raw").layers[0].out_mode is OutMode.RAW_INT32
+    with pytest.raises(InvalidOptionError, match="out_mode"):
+        gemm_image(plan, a, b, "int4")

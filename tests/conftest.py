@@ -1,0 +1,21 @@
+"""The split between ``make test`` and ``make regress``.
+
+Tests marked ``@pytest.mark.regress`` (extra seeds of the whole-engine Amaranth runs, the FPGA
+self-test simulations, a full-size layer on Verilator) are skipped unless
+``SCANFUSE_REGRESS=1``; ``make regress`` sets it and selects them with ``-m regress``.
+"""
+
+import os
+
+import pytest
+
+REGRESS = os.environ.get("SCANFUSE_REGRESS", "0") not in ("", "0")
+
+
+def pytest_collection_modifyitems(config, items):
+    if REGRESS:
+        return
+    skip = pytest.mark.skip(reason="regress case: SCANFUSE_REGRESS=1 (make regress)")
+    for item in items:
+        if item.get_closest_marker("regress"):
+            item.add_marker(skip)

@@ -1,0 +1,1 @@
+"""Tests of `sim/` (verification code: the `scanfuse sim` command, FPGA layer figures)."""

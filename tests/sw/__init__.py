@@ -1,0 +1,1 @@
+"""Tests of `sw/` (the `scanfuse` package stages), mirroring its tree."""

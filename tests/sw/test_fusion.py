@@ -1,0 +1,289 @@
+"""Fused chains: the closed-form traffic equals a replay of the fused step list."""
+
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from replays.fused import replay_fused
+from scanfuse.plan.fusion import thesis_groups
+from scanfuse.plan.chain import (MODES, FusedChain, FusedSchedule, NotFusableError, chain_traffic,
+                                 plan_chain, schedule_options)
+from scanfuse.schedule.fused import fused_steps
+from scanfuse.network import NetworkBuilder, get_network
+from scanfuse.plan import BufferModel
+
+
+def _chain(h, w, cin, hidden, cout, stride, expand=True, cp=False, residual=None):
+    net = NetworkBuilder("t", h, w, cin)
+    net.begin_block("blk")
+    if expand:
+        net.pointwise("blk.expand", hidden)
+    if cp:
+        net.depthwise("blk.dwv", (3, 1), (stride, 1), (1, 0))
+        net.depthwise("blk.dwh", (1, 3), (1, stride), (0, 1))
+    else:
+        net.depthwise("blk.dw", 3, stride, 1)
+    net.pointwise("blk.project", cout)
+    layers = net.build().layers
+    if residual is None:
+        residual = stride == 1 and cin == cout
+    return FusedChain("blk", layers, residual)
+
+
+def _check(chain, sched, psum_entries=1):
+    traffic, (onchip, y_buf) = chain_traffic(chain, sched)
+    capacity = int(onchip + y_buf * psum_entries)
+    seen = replay_fused(list(fused_steps(chain, sched)), chain.layers, chain.residual, capacity,
+                        psum_entries)
+    assert (seen.x_reads, seen.w_reads, seen.y_final_writes, seen.y_psum_writes, seen.y_psum_reads) == (
+        int(traffic.x_reads), int(traffic.w_reads), int(traffic.y_final_writes),
+        int(traffic.y_psum_writes), int(traffic.y_psum_reads))
+    return seen
+
+
+@st.composite
+def chains_and_schedules(draw):
+    h = draw(st.integers(1, 11))
+    w = draw(st.integers(1, 7))
+    stride = draw(st.sampled_from([1, 2]))
+    cin = draw(st.integers(1, 6))
+    cout = draw(st.sampled_from([cin, draw(st.integers(1, 6))]))
+    chain = _chain(h, w, cin, draw(st.integers(1, 13)), cout, stride,
+                   expand=draw(st.booleans()) or False, cp=draw(st.booleans()))
+    ho = chain.y_shape[0]
+    mode = draw(st.sampled_from(MODES))
+    options = draw(st.sampled_from(schedule_options(mode)))
+    sched = FusedSchedule(draw(st.integers(1, ho)), draw(st.integers(1, chain.hidden)), mode, *options)
+    return chain, sched
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(chains_and_schedules(), st.sampled_from([1, 4]))
+def test_fused_traffic_equals_replay(problem, psum_entries):
+    chain, sched = problem
+    _check(chain, sched, psum_entries)
+
+
+def test_searched_fused_plans_replay_within_the_buffer():
+    rng = random.Random(3)
+    for _ in range(25):
+        chain = _chain(rng.randint(3, 15), rng.randint(3, 15), rng.randint(2, 12), rng.randint(4, 40),
+                       rng.randint(2, 12), rng.choice([1, 2]), expand=rng.random() < 0.8,
+                       cp=rng.random() < 0.3)
+        entries = rng.randint(200, 4000)
+        plan = plan_chain(chain, BufferModel(entries))
+        if plan is None:
+            continue
+        seen = _check(plan.chain, plan.schedule)
+        assert seen.peak <= plan.onchip_peak <= entries
+        assert plan.traffic.reads + plan.traffic.writes >= chain.lower_bound()
+
+
+def test_mobilenetv2_groups_reach_their_lower_bound_at_64k():
+    net = get_network("mobilenetv2")
+    for chain in thesis_groups(net):
+        plan = plan_chain(chain, BufferModel(65536))
+        assert plan.traffic.reads + plan.traffic.writes == chain.lower_bound(), block.name
+        assert plan.traffic.y_psum_writes == 0
+
+
+def test_weights_larger_than_the_buffer_are_still_read_once():
+    # b16 of MobileNetV2: 160 -> 960 -> 320 on 7x7; its weights (470,400) exceed 64K entries.
+    net = get_network("mobilenetv2")
+    block = net.blocks[[b.name for b in net.blocks].index("b16")]
+    chain = FusedChain("b16", tuple(net.layer(n) for n in block.layers), False)
+    assert chain.weights > 65536
+    plan = plan_chain(chain, BufferModel(65536))
+    assert plan.traffic.w_reads == chain.weights
+
+
+def test_scan_keeps_the_chunk_at_each_strip_turn():
+    chain = _chain(8, 4, 3, 10, 5, 1)
+    scan = chain_traffic(chain, FusedSchedule(2, 4, "strips", True))[0]
+    raster = chain_traffic(chain, FusedSchedule(2, 4, "strips", False))[0]
+    # 4 strips, chunks 4+4+2: of the 3 strip turns, 2 keep the edge chunk (2), 1 the first (4).
+    assert raster.w_reads - scan.w_reads == (2 * 2 + 1 * 4) * chain.weights_per_channel
+
+
+def test_chains_that_cannot_fuse():
+    net = get_network("resnet50")
+    with pytest.raises(NotFusableError, match="depthwise"):
+        FusedChain("x", (net.layer("s1b0.conv1"), net.layer("s1b0.conv2"), net.layer("s1b0.conv3")))
+    with pytest.raises(NotFusableError, match="residual"):
+        _chain(8, 8, 4, 8, 6, 1, residual=True)
+
+
+# --- network level ----------------------------------------------------------------------
+
+from scanfuse.plan.fusion import plan_fused_network, thesis_groups  # noqa: E402
+
+
+def test_resnet50_cp_replaces_every_3x3():
+    cp, plain = get_network("resnet50-cp"), get_network("resnet50")
+    groups = thesis_groups(cp)
+    assert len(groups) == 16 and groups[0].name == "s1b0.conv2"
+    assert [l.kind.value for l in groups[3].layers] == ["pointwise", "depthwise", "depthwise", "pointwise"]
+    assert groups[3].layers[1].stride == (2, 1) and groups[3].layers[2].stride == (1, 2)
+    # 3x3 (w -> w) becomes w*w + 3w + 3w + w*w MACs per output pixel at rank R = w.
+    saved = 0
+    for block in (b for b in plain.blocks if b.kind == "bottleneck"):
+        conv = plain.layer(f"{block.name}.conv2")
+        w, pixels = conv.cout, conv.h_out * conv.w_out
+        cp_layers = [cp.layer(f"{block.name}.conv2.{s}") for s in ("first", "vertical", "horizontal", "last")]
+        assert sum(l.macs for l in cp_layers) == (
+            conv.h_in * conv.w_in * w * w + conv.h_out * conv.w_in * 3 * w + pixels * 3 * w + pixels * w * w)
+        saved += conv.macs - sum(l.macs for l in cp_layers)
+    assert plain.macs - cp.macs == saved and cp.macs == 2_774_949_376
+
+
+def test_mobilenetv2_fused_network_at_64k():
+    plan = plan_fused_network(get_network("mobilenetv2"), BufferModel(65536))
+    assert all(g.fused for g in plan.groups) and len(plan.groups) == 17
+    fused = plan.total["read_bytes"] + plan.total["write_bytes"]
+    unfused = plan.total_unfused["read_bytes"] + plan.total_unfused["write_bytes"]
+    assert (fused, unfused) == (5_696_744, 16_980_072)      # 66.5% less traffic
+
+
+def test_fusion_is_never_worse_and_says_why():
+    for name, entries in (("mobilenetv1", 65536), ("resnet50-cp", 65536), ("mobilenetv2", 4096)):
+        plan = plan_fused_network(get_network(name), BufferModel(entries))
+        for g in plan.groups:
+            if g.fused:
+                assert g.plan.total_bytes < g.unfused_bytes
+            else:
+                assert g.reason != "fused" and ("fits" in g.reason or "would move" in g.reason)
+        assert (plan.total["read_bytes"] + plan.total["write_bytes"]
+                <= plan.total_unfused["read_bytes"] + plan.total_unfused["write_bytes"])
+    not_fused = [g for g in plan_fused_network(get_network("mobilenetv1"), BufferModel(65536)).groups
+                 if not g.fused]
+    assert not_fused and all("would move" in g.reason for g in not_fused)
+
+
+def test_a_group_that_cannot_fit_is_split():
+    plan = plan_fused_network(get_network("mobilenetv2"), BufferModel(3000))
+    split = [g for g in plan.groups if g.plan is None]
+    assert split and all("no fused schedule fits" in g.reason for g in split)
+
+
+# --- extended fusion: pipelines -------------------------------------------------------
+
+from replays.pipeline import replay_pipeline  # noqa: E402
+from scanfuse.plan.pipeline import (FusedPipeline, PipelineSchedule, Projection,  # noqa: E402
+                                    Segment, pipeline_footprint, pipeline_traffic, plan_pipeline)
+from scanfuse.schedule.fused import pipeline_steps  # noqa: E402
+
+
+def _pipeline(draw_or_rng, h, w, stride, channels, kinds):
+    """Build consecutive segments: 'ir' = expand->dw->project, 'cp' = 1x1->3x1->1x3->1x1,
+    'pw' = a lone 1x1; residual on every stride-1 'ir' with equal channels."""
+    rng = draw_or_rng
+    net = NetworkBuilder("p", h, w, channels[0])
+    segments, residuals = [], []
+    for index, kind in enumerate(kinds):
+        start = len(net._layers)
+        cin = net.channels
+        if kind == "pw":
+            net.pointwise(f"s{index}.pw", channels[index + 1])
+        elif kind == "ir":
+            net.pointwise(f"s{index}.expand", rng.randint(1, 9))
+            net.depthwise(f"s{index}.dw", 3, stride if index == 0 else 1, 1)
+            net.pointwise(f"s{index}.project", channels[index + 1])
+        else:
+            net.pointwise(f"s{index}.cp1", rng.randint(1, 7))
+            net.depthwise(f"s{index}.cpv", (3, 1), (stride if index == 0 else 1, 1), (1, 0))
+            net.depthwise(f"s{index}.cph", (1, 3), (1, stride if index == 0 else 1), (0, 1))
+            net.pointwise(f"s{index}.cp2", channels[index + 1])
+        segments.append(Segment(tuple(net._layers[start:])))
+        if kind == "ir" and cin == net.channels and (index > 0 or stride == 1):
+            residuals.append((index, index + 1))
+    return FusedPipeline("p", tuple(segments), tuple(residuals))
+
+
+def _with_projection(p):
+    """Add a first-bottleneck shortcut: a strided 1x1 from X into Y."""
+    h, w, c = p.tensor_shape(0)
+    ho, wo, co = p.tensor_shape(len(p.segments))
+    stride = p.segments[1].layers[1].stride[0]
+    layer = NetworkBuilder("sc", h, w, c).pointwise("sc.downsample", co, stride)
+    assert (layer.h_out, layer.w_out) == (ho, wo)
+    return FusedPipeline(p.name, p.segments, (), (Projection(0, len(p.segments), layer),))
+
+
+def test_pipeline_traffic_equals_replay():
+    rng = random.Random(21)
+    for _ in range(60):
+        kinds = rng.choice([["pw", "cp", "pw"], ["ir", "ir"], ["ir", "pw"], ["pw", "ir", "ir"], ["cp", "cp"]])
+        channels = [rng.randint(1, 5) for _ in range(len(kinds) + 1)]
+        if kinds == ["pw", "cp", "pw"] and rng.random() < 0.5:
+            channels[-1] = channels[0]
+        p = _pipeline(rng, rng.randint(1, 10), rng.randint(1, 6), rng.choice([1, 2]), channels, kinds)
+        if kinds == ["pw", "cp", "pw"] and channels[-1] == channels[0] and p.tensor_shape(0) == p.tensor_shape(3):
+            p = FusedPipeline("p", p.segments, ((0, 3),))
+        elif kinds == ["pw", "cp", "pw"]:
+            p = _with_projection(p)
+        ho = p.tensor_shape(len(p.segments))[0]
+        sched = PipelineSchedule(rng.randint(1, ho), tuple(rng.randint(1, u.hidden) for u in p.weight_units),
+                                 tuple(rng.random() < 0.5 for _ in p.weight_units))
+        psum = rng.choice([1, 4])
+        capacity = pipeline_footprint(p, sched, psum)
+        seen = replay_pipeline(list(pipeline_steps(p, sched)), p, capacity, psum)
+        t = pipeline_traffic(p, sched)
+        assert (seen.x_reads, seen.w_reads, seen.y_final_writes) == (t.x_reads, t.w_reads, t.y_writes)
+
+
+def test_searched_pipelines_replay_within_their_buffer():
+    rng = random.Random(5)
+    for index in range(16):
+        p = _pipeline(rng, rng.randint(3, 12), rng.randint(3, 8), rng.choice([1, 2]),
+                      [rng.randint(2, 8) for _ in range(4)], ["pw", "cp", "pw"])
+        if index % 2:
+            p = _with_projection(p)
+        entries = rng.randint(300, 3000)
+        plan = plan_pipeline(p, BufferModel(entries))
+        if plan is None:
+            continue
+        seen = replay_pipeline(list(pipeline_steps(p, plan.schedule)), p, entries)
+        assert seen.peak <= plan.onchip_peak <= entries
+        assert plan.traffic.reads + plan.traffic.writes >= p.lower_bound()
+
+
+def test_extended_fusion_beats_thesis_style_and_replays():
+    plan = plan_fused_network(get_network("mobilenetv2"), BufferModel(65536), extended=True)
+    total = lambda t: t["read_bytes"] + t["write_bytes"]
+    assert total(plan.total_extended) == 4_862_568 < total(plan.total) == 5_696_744
+    assert [e.pipeline.name for e in plan.extended][0] == "b0+b1+b2"
+    for e in plan.extended:
+        assert e.plan.total_bytes < e.replaced_bytes and e.plan.onchip_peak <= 65536
+    late = plan.extended[-1]                    # b12+b13+b14+b15 (14x14 and 7x7)
+    seen = replay_pipeline(list(pipeline_steps(late.pipeline, late.plan.schedule)), late.pipeline, 65536)
+    assert (seen.x_reads + seen.w_reads, seen.y_final_writes) == (late.plan.traffic.reads, late.plan.traffic.writes)
+
+
+def test_whole_bottlenecks_fuse_when_the_buffer_allows():
+    total = lambda t: t["read_bytes"] + t["write_bytes"]
+    small = plan_fused_network(get_network("resnet50-cp"), BufferModel(65536), extended=True)
+    # At 64K only s1b0 (64 input channels) fuses whole, downsample shortcut included.
+    assert [e.pipeline.name for e in small.extended] == ["s1b0"]
+    (projection,) = small.extended[0].pipeline.projections
+    assert projection.layer.name == "s1b0.downsample" and (projection.src, projection.dst) == (0, 3)
+    assert total(small.total_extended) == 41_127_482 < total(small.total) == 41_811_514
+    big = plan_fused_network(get_network("resnet50-cp"), BufferModel(262144), extended=True)
+    names = [e.pipeline.name for e in big.extended]
+    assert "s1b1+s1b2" in names
+    assert all(e.pipeline.residuals or e.pipeline.projections for e in big.extended)
+    assert total(big.total_extended) == 32_132_392 < total(big.total) == 38_554_920
+
+
+def test_chains_and_pipelines_share_one_segment_structure():
+    """A chain is a Segment with a depthwise stage (issue 13: has_first had diverged between
+    the two copies, len > 2 against len >= 2)."""
+    from scanfuse.plan.segment import Segment
+    for name in ("mobilenetv2", "resnet50-cp"):
+        for chain in thesis_groups(get_network(name)):
+            seg = Segment(chain.layers)
+            assert chain.segment == seg
+            assert (chain.has_first, chain.hidden, chain.weights, chain.depthwise) == \
+                   (seg.has_first, seg.hidden, seg.weights, seg.depthwise)
+            assert chain.segment.depthwise and chain.layers[-1].is_pointwise
