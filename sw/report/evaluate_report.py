@@ -250,7 +250,7 @@ def plot_energy_by_variant(ev: Evaluation, path: Path) -> None:
             values = [getattr(ne.variants[v].energy, attr) * 1e3 for v in labels]
             ax.bar(labels, values, bottom=bottom, label=label)
             bottom = [b + x for b, x in zip(bottom, values)]
-        ax.set_title(f"{name}, {format_entries(ne.entries)} entries")
+        ax.set_title(f"{name}, {format_entries(ne.entries)} entries, DRAM policy {ev.config.policy.name}")
         ax.set_ylabel("DRAM energy (mJ)")
         ax.tick_params(axis="x", rotation=30)
     handles, labels = axes[0][0].get_legend_handles_labels()
