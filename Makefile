@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
-.PHONY: all demo test bench verilog regress fpga clean distclean venv
+.PHONY: all demo test bench verilog regress formal fpga clean distclean venv
 
 all: test
 
@@ -15,7 +15,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,formal]'
 	touch $(STAMP)
 
 # Plan MobileNetV2, then evaluate DRAM energy of both networks' five variants at 64K (and the
@@ -38,6 +38,12 @@ regress: $(STAMP)
 	$(PY) -m scanfuse.sim.verilator_run --double-buffer
 	$(PY) -m scanfuse.sim.verilator_run --p-ready 0.8 --p-valid 0.8 --seed 1
 	SCANFUSE_REGRESS=1 $(PY) -m pytest -q -n $(JOBS) -k long tests/hw/test_engine_cocotb.py tests/hw/test_verilator.py
+
+# Formal proofs (docs/verification.md): SymbiYosys on every property harness of
+# scanfuse.sim.formal (the formal extra, installed with the venv so make test runs the fast
+# ones too); a status table with depths; work directories in build/formal.
+formal: $(STAMP)
+	$(PY) -m scanfuse.sim.formal
 
 # The engine's Verilog, named by configuration (build/engine.r8c8.v), linted by Verilator
 # with the waivers of scanfuse.hw.verilog.LINT_WAIVERS (docs/hardware.md).

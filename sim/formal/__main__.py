@@ -1,0 +1,54 @@
+"""``python -m scanfuse.sim.formal [NAME ...]``: run the formal proofs, print a status table.
+
+Work directories go to ``build/formal/<proof>_<mode>`` (``$SCANFUSE_BUILD`` moves ``build``).
+Exit status 1 when a proof or cover fails, 2 when the tools are missing.
+"""
+
+import argparse
+import sys
+import time
+
+from ..engine_rtl import build_root
+from .proofs import PROOFS, proof
+from .run import run_sby, tools_missing
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m scanfuse.sim.formal", description=__doc__)
+    p.add_argument("names", nargs="*", help="proofs to run (default: all)")
+    p.add_argument("--fast", action="store_true", help="only the proofs make test runs")
+    p.add_argument("--list", action="store_true", help="list the proofs and exit")
+    args = p.parse_args(argv)
+    selected = [proof(n) for n in args.names] if args.names else list(PROOFS)
+    if args.fast:
+        selected = [pr for pr in selected if pr.fast]
+    if args.list:
+        for pr in selected:
+            print(f"{pr.name:16} {pr.block:40} "
+                  + ", ".join(f"{mode} {depth}" for mode, depth in pr.tasks.items()))
+        return 0
+    missing = tools_missing()
+    if missing:
+        print(f"formal tools missing: {', '.join(missing)} (make formal installs them)",
+              file=sys.stderr)
+        return 2
+    root = build_root() / "formal"
+    start = time.monotonic()
+    bad = 0
+    print(f"{'proof':16} {'mode':6} {'depth':>5} {'status':8} {'steps':>5} {'time':>7}  block")
+    for pr in selected:
+        for mode, depth in pr.tasks.items():
+            r = run_sby(pr.build(), root / f"{pr.name}_{mode}", mode=mode, depth=depth,
+                        script=pr.script)
+            steps = "" if r.steps is None else str(r.steps)
+            print(f"{pr.name:16} {mode:6} {depth:5} {r.status:8} {steps:>5} {r.seconds:6.1f}s  "
+                  f"{pr.block}", flush=True)
+            for what in r.failed:
+                print(f"    {what}")
+            bad += not r.passed
+    print(f"{bad} failed; {time.monotonic() - start:.0f} s in all; logs in {root}")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""Every formal proof of the project: harness, mode and depth.
+
+A :class:`Proof` is one harness run in one or more SymbiYosys modes. ``prove`` is
+k-induction (the property holds in every reachable state); ``bmc`` checks every trace up to
+``depth`` cycles from reset, for harnesses where induction does not close; ``cover`` shows
+that every ``Cover`` of the harness is reachable within ``depth`` cycles (so no assertion
+passes vacuously). ``fast`` proofs also run in ``make test`` (tests/hw/test_formal.py).
+"""
+
+import dataclasses
+from typing import Callable
+
+__all__ = ["Proof", "PROOFS", "proof"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Proof:
+    """One harness and how to run it.
+
+    ``build(**kw)`` returns the harness; ``kw`` may replace its design under test (the
+    planted-bug tests pass ``dut_class``). ``tasks`` maps a mode to its depth.
+    """
+
+    name: str
+    block: str
+    build: Callable
+    tasks: dict
+    script: str = ""
+    fast: bool = False
+
+
+def _skid(**kw):
+    from .stream import SkidHarness
+    return SkidHarness(**kw)
+
+
+PROOFS: tuple[Proof, ...] = (
+    Proof("skid", "hw/skid.py SkidBuffer", _skid, {"prove": 4, "cover": 8}, fast=True),
+)
+
+
+def proof(name: str) -> Proof:
+    """The proof called ``name``."""
+    for p in PROOFS:
+        if p.name == name:
+            return p
+    raise KeyError(f"no proof {name!r}; known: {', '.join(p.name for p in PROOFS)}")
