@@ -34,8 +34,20 @@ def _skid(**kw):
     return SkidHarness(**kw)
 
 
+def _dma(**kw):
+    from .axi4 import DmaHarness
+    return DmaHarness(**kw)
+
+
+def _dma_fair(**kw):
+    from .axi4 import DmaHarness
+    return DmaHarness(fair=True, **kw)
+
+
 PROOFS: tuple[Proof, ...] = (
     Proof("skid", "hw/skid.py SkidBuffer", _skid, {"prove": 4, "cover": 8}, fast=True),
+    Proof("dma_axi4", "hw/dma.py TileDMA AXI4 master", _dma, {"bmc": 16, "cover": 24}),
+    Proof("dma_live", "hw/dma.py TileDMA, fair slave", _dma_fair, {"bmc": 24}),
 )
 
 

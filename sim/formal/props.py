@@ -11,7 +11,7 @@ is the state the design is in right after a reset. So properties hold from reset
 design does *while* reset is asserted is not checked.
 """
 
-from amaranth.hdl import ClockDomain, Fragment, Module, Signal, Value
+from amaranth.hdl import Cat, ClockDomain, Fragment, Module, Signal, Value
 # Amaranth 0.5 keeps the free-value constructs out of its public namespace (its own formal
 # tests import them from here); pinned by amaranth<0.6 in pyproject.toml.
 from amaranth.hdl._ast import AnyConst, AnySeq
@@ -113,6 +113,8 @@ def channel_rules(m: Module, past: Past, valid, ready, payload, *, dut_drives: b
     otherwise the environment does (the rule is assumed). Also covers a stalled transfer.
     """
     check = Assert if dut_drives else Assume
+    if isinstance(payload, (list, tuple)):
+        payload = Cat(*payload)
     with m.If(past.valid & past(valid) & ~past(ready)):
         m.d.comb += check(valid, f"{name}_valid_held")
         m.d.comb += check(Value.cast(payload) == past(payload), f"{name}_payload_stable")
@@ -125,3 +127,29 @@ def stream_rules(m: Module, past: Past, port, *, dut_drives: bool, name: str):
     """:func:`channel_rules` for an ``amaranth.lib.stream`` interface."""
     channel_rules(m, past, port.valid, port.ready, port.payload, dut_drives=dut_drives,
                   name=name)
+
+
+class RefQueue:
+    """A reference FIFO for a harness: ``depth`` entries of ``width`` bits.
+
+    Call :meth:`connect` once with the push condition and value and the pop condition (both
+    may be true in the same cycle). :attr:`head` is the oldest entry, :attr:`count` the number
+    held; a harness asserts ``count < depth`` so that an overflow cannot go unnoticed.
+    """
+
+    def __init__(self, m: Module, width: int, depth: int, name: str):
+        self._m = m
+        self.depth = depth
+        self.entries = [Signal(width, name=f"{name}{j}") for j in range(depth)]
+        self.count = Signal(range(depth + 1), name=f"{name}_count")
+        self.head = self.entries[0]
+
+    def connect(self, push, value, pop):
+        m = self._m
+        m.d.sync += self.count.eq(self.count + push - pop)
+        shifted = self.entries[1:] + [self.entries[-1]]
+        for j, entry in enumerate(self.entries):
+            with m.If(pop):
+                m.d.sync += entry.eq(shifted[j])
+            with m.If(push & (self.count - pop == j)):
+                m.d.sync += entry.eq(value)
