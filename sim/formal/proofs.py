@@ -44,8 +44,15 @@ def _dma_fair(**kw):
     return DmaHarness(fair=True, **kw)
 
 
+def _regs(**kw):
+    from .axil import RegsHarness
+    return RegsHarness(**kw)
+
+
 PROOFS: tuple[Proof, ...] = (
     Proof("skid", "hw/skid.py SkidBuffer", _skid, {"prove": 4, "cover": 8}, fast=True),
+    Proof("regs_axil", "hw/regs.py ControlRegisters AXI4-Lite", _regs, {"prove": 4, "cover": 8},
+          fast=True),
     Proof("dma_axi4", "hw/dma.py TileDMA AXI4 master", _dma, {"bmc": 16, "cover": 24}),
     Proof("dma_live", "hw/dma.py TileDMA, fair slave", _dma_fair, {"bmc": 24}),
 )
