@@ -49,10 +49,16 @@ def _regs(**kw):
     return RegsHarness(**kw)
 
 
+def _checker(**kw):
+    from .checker import CheckerHarness
+    return CheckerHarness(**kw)
+
+
 PROOFS: tuple[Proof, ...] = (
     Proof("skid", "hw/skid.py SkidBuffer", _skid, {"prove": 4, "cover": 8}, fast=True),
     Proof("regs_axil", "hw/regs.py ControlRegisters AXI4-Lite", _regs, {"prove": 4, "cover": 8},
           fast=True),
+    Proof("checker", "hw/program.py DescriptorChecker", _checker, {"prove": 4, "cover": 4}),
     Proof("dma_axi4", "hw/dma.py TileDMA AXI4 master", _dma, {"bmc": 16, "cover": 24}),
     Proof("dma_live", "hw/dma.py TileDMA, fair slave", _dma_fair, {"bmc": 24}),
 )
