@@ -54,11 +54,24 @@ def _checker(**kw):
     return CheckerHarness(**kw)
 
 
+def _addrgen(**kw):
+    from .addrgen import AddrGenHarness
+    return AddrGenHarness(**kw)
+
+
+def _addrgen_c(**kw):
+    from .addrgen import AddrGenHarness
+    return AddrGenHarness(c_flags=True, **kw)
+
+
 PROOFS: tuple[Proof, ...] = (
     Proof("skid", "hw/skid.py SkidBuffer", _skid, {"prove": 4, "cover": 8}, fast=True),
     Proof("regs_axil", "hw/regs.py ControlRegisters AXI4-Lite", _regs, {"prove": 4, "cover": 8},
           fast=True),
-    Proof("checker", "hw/program.py DescriptorChecker", _checker, {"prove": 4, "cover": 4}),
+    Proof("checker", "hw/program.py DescriptorChecker", _checker, {"prove": 4, "cover": 4},
+          fast=True),
+    Proof("addrgen", "hw/addrgen.py TileAddressGenerator", _addrgen, {"prove": 3, "cover": 14}),
+    Proof("addrgen_c", "hw/addrgen.py load_c, prev_c_final", _addrgen_c, {"bmc": 10}),
     Proof("dma_axi4", "hw/dma.py TileDMA AXI4 master", _dma, {"bmc": 16, "cover": 24}),
     Proof("dma_live", "hw/dma.py TileDMA, fair slave", _dma_fair, {"bmc": 24}),
 )

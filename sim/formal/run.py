@@ -77,7 +77,7 @@ top.il
 
 
 def run_sby(harness, work_dir: Path, *, mode: str, depth: int, script: str = "",
-            timeout: float = 1800) -> Result:
+            solver: str = SOLVER, timeout: float = 1800) -> Result:
     """Prove ``harness`` (an Amaranth elaboratable with no ports) in ``work_dir``.
 
     ``mode`` is ``prove`` (k-induction of depth ``depth``), ``bmc`` or ``cover``; ``script``
@@ -91,7 +91,7 @@ def run_sby(harness, work_dir: Path, *, mode: str, depth: int, script: str = "",
     src.mkdir(parents=True, exist_ok=True)
     (src / "top.il").write_text(rtlil.convert(harness, ports=[ClockSignal("sync")], name="top"))
     extra = "append 2" if mode == "cover" else ""
-    (src / "job.sby").write_text(_SBY.format(mode=mode, depth=depth, solver=SOLVER,
+    (src / "job.sby").write_text(_SBY.format(mode=mode, depth=depth, solver=solver,
                                              extra=extra, script=script))
     shutil.rmtree(work_dir)
     start = time.monotonic()
