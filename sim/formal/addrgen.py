@@ -220,9 +220,11 @@ class AddrGenHarness(Elaboratable):
                 m.d.sync += active.eq(0)
 
         m.d.comb += [
-            Cover(active & dut.steps.ready & last & scan & (walked >= 7), "a Scan walk of 8+ tiles ends"),
-            Cover(active & p.load_c & ~p.prev_c_final & past(p.load_c) & past(p.prev_c_final),
-                  "a partial-sum spill and reload, then a final store and reload"),
+            Cover(active & dut.steps.ready & last & scan & (walked >= 7),
+                  "a Scan walk of 8+ tiles ends"),
+            Cover(active & p.load_c & ~p.prev_c_final, "a partial-sum spill and a reload"),
+            Cover(active & p.store_prev_c & p.prev_c_final & p.load_c,
+                  "a final store, then a reload"),
             Cover(past.valid & past(fire_d) & (dut.error == AddrGenError.BAD_LOOP_ORDER),
                   "an illegal loop order refused"),
         ]
