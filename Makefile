@@ -37,7 +37,7 @@ regress: $(STAMP)
 	$(PY) -m scanfuse.sim.verilator_run
 	$(PY) -m scanfuse.sim.verilator_run --double-buffer
 	$(PY) -m scanfuse.sim.verilator_run --p-ready 0.8 --p-valid 0.8 --seed 1
-	SCANFUSE_REGRESS=1 $(PY) -m pytest -q -n $(JOBS) -k long tests/hw/test_engine_cocotb.py tests/hw/test_verilator.py
+	SCANFUSE_REGRESS=1 $(PY) -m pytest -q -n $(JOBS) -k "long or (other_arrays and verilator)" tests/hw/test_engine_cocotb.py tests/hw/test_verilator.py
 
 # Formal proofs (docs/verification.md): SymbiYosys on every property harness of
 # scanfuse.sim.formal (the formal extra, installed with the venv so make test runs the fast
