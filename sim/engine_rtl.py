@@ -28,7 +28,7 @@ from ..hw.params import AccelConfig
 from ..hw.verilog import source_hash
 
 __all__ = ["build_root", "config_tag", "source_hash", "locked", "engine_verilog", "icarus_build",
-           "cocotb_build", "cocotb_test", "run_icarus", "write_run_files", "read_run_files"]
+           "cocotb_build", "cocotb_test", "run_icarus", "run_cocotb", "write_run_files", "read_run_files"]
 
 
 
@@ -259,12 +259,21 @@ def run_icarus(mem: bytearray, prog_addr: int, prog_len: int, cfg: AccelConfig =
     ``p_stall`` is the probability of a pause on each AXI channel of the RAM in a cycle.
     ``work_dir`` keeps the files (image, results, waveform); default a temporary directory.
     """
+    return run_cocotb(mem, prog_addr, prog_len, cfg, sim="icarus", seed=seed, p_stall=p_stall,
+                      work_dir=work_dir, waves=waves, max_cycles=max_cycles, log_file=log_file)
+
+
+def run_cocotb(mem: bytearray, prog_addr: int, prog_len: int, cfg: AccelConfig = AccelConfig(),
+               *, sim: str = "icarus", seed: int = 0, p_stall: float = 0.0,
+               work_dir: "Path | None" = None, waves: "bool | None" = None,
+               max_cycles: int = 50_000_000, log_file: "Path | None" = None):
+    """:func:`run_icarus` on either simulator of :mod:`scanfuse.sim.hdl_sim`."""
     with contextlib.ExitStack() as stack:
         if work_dir is None:
             work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="scanfuse-")))
         work_dir = Path(work_dir).resolve()
         write_run_files(work_dir, mem, prog_addr, prog_len, seed=seed, p_stall=p_stall,
                         max_cycles=max_cycles)
-        icarus_test(cfg, work_dir, "run_image", {"RUN_DIR": str(work_dir)}, waves, seed,
+        cocotb_test(cfg, work_dir, "run_image", {"RUN_DIR": str(work_dir)}, sim, waves, seed,
                     log_file)
         return read_run_files(work_dir)
