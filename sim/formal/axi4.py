@@ -18,10 +18,10 @@ and B responses only for AW bursts whose W beats it has received. Assertions, on
 
 With ``fair=True`` the environment is also *fair* (no ready held low, no owed R beat, B response or
 ``wr`` beat withheld, for more than :attr:`DmaHarness.FAIR` cycles) and the harness asserts
-bounded progress: an owed W beat, R beat acceptance and an accepted command's first burst each
-come within :attr:`DmaHarness.LIVE` cycles. Covers show each situation is reachable: a burst
-ending exactly at a 4 KiB boundary, both outstanding limits reached, a stalled channel, a
-command completed.
+bounded progress within :attr:`DmaHarness.LIVE` cycles: an owed W burst moves, R beats are
+taken, and a busy DMA never sits with every channel idle (so every accepted burst completes).
+Covers show each situation is reachable: a burst ending exactly at a 4 KiB boundary, both
+outstanding limits reached, a stalled channel, commands completed.
 """
 
 from amaranth.hdl import Assert, Assume, Cover, Elaboratable, Signal
