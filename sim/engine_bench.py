@@ -1,6 +1,6 @@
 """cocotb bench: the whole engine's Verilog against cocotbext-axi's AxiRam and AxiLiteMaster.
 
-Run through ``tests/hw/test_engine_cocotb.py`` (cocotb runner, Icarus; builds cached by
+Run through ``tests/hw/test_engine_cocotb.py`` (cocotb runner, Icarus or Verilator; builds cached by
 :mod:`scanfuse.sim.engine_rtl`). The top level is ``verilog.convert(Engine(cfg), name="engine")``
 with Amaranth's port names: ``clk``, ``rst``, ``ctrl__*`` (AXI4-Lite slave), ``bus__*`` (AXI4
 master), ``irq``; the cocotbext-axi buses find them with ``bus_separator="__"``.
@@ -8,7 +8,8 @@ master), ``irq``; the cocotbext-axi buses find them with ``bus_separator="__"``.
 The ladder (the DMA alone is ``dma_bench``): ``one_tile`` (a GEMM that is one tile), ``gemm``
 (seeded random GEMMs: primes, dimensions smaller than the array, fragmented edge tiles, both
 visit orders, every loop order, planned for several buffer shares or tiled at random, raw and
-requantised), ``chain`` (each requantised output feeds the next layer). Each case is a DRAM image
+requantised), ``chain`` (each requantised output feeds the next layer), ``channels`` (random
+GEMMs under per-channel stall profiles, :data:`PROFILES`). Each case is a DRAM image
 from the driver (:mod:`scanfuse.driver.run`); the :class:`TB` runs it as a CPU would (write
 PROG_ADDR / PROG_LEN, pulse CTRL.START, poll STATUS until DONE, read ERROR and the counters) and
 the scoreboard (:func:`scanfuse.driver.run.check_run`) compares every output with numpy and the
@@ -40,7 +41,7 @@ from scanfuse.hw.program import OutMode
 from scanfuse.hw.regs import COUNTERS, ID_MAGIC, Ctrl, Reg, Status
 from scanfuse.plan import Gemm, Tiling, VisitOrder, plan_gemm
 from scanfuse.plan.fixed import fixed_plan
-from scanfuse.sim.cocotb_util import random_pause, reset_dut
+from scanfuse.sim.cocotb_util import burst_pause, random_pause, reset_dut
 from scanfuse.sim.engine_sim import EngineRun
 
 PERIOD_NS = 10
@@ -71,15 +72,25 @@ class TB:
         for name in ("bus", "ctrl"):
             logging.getLogger(f"cocotb.{dut._name}.{name}").setLevel(logging.WARNING)
 
-    def stall(self, p_stall: float):
-        """Random pauses on every channel of the RAM: backpressure on AR/AW/W, random latency
-        on R and B."""
+    def stall(self, p_stall: "float | dict"):
+        """Random pauses on the RAM's channels: backpressure on AR/AW/W, random latency on R
+        and B. Each channel has its own generator; ``p_stall`` is one probability for all, or
+        a profile ``{channel: probability}`` (missing channels do not stall; a negative
+        probability ``-p`` gives stalls in runs, :func:`burst_pause` with start ``p``)."""
         if not p_stall:
             return
         ram = self.ram
-        for ch in (ram.write_if.aw_channel, ram.write_if.w_channel, ram.write_if.b_channel,
-                   ram.read_if.ar_channel, ram.read_if.r_channel):
-            ch.set_pause_generator(random_pause(random.Random(self.rng.random()), p_stall))
+        channels = {"aw": ram.write_if.aw_channel, "w": ram.write_if.w_channel,
+                    "b": ram.write_if.b_channel, "ar": ram.read_if.ar_channel,
+                    "r": ram.read_if.r_channel}
+        profile = p_stall if isinstance(p_stall, dict) else dict.fromkeys(channels, p_stall)
+        for name, ch in channels.items():
+            p = profile.get(name, 0.0)
+            rng = random.Random(self.rng.random())
+            if p > 0:
+                ch.set_pause_generator(random_pause(rng, p))
+            elif p < 0:
+                ch.set_pause_generator(burst_pause(rng, -p))
 
     async def reset(self):
         await reset_dut(self.dut)
@@ -138,7 +149,7 @@ def report(case: Case, run: EngineRun, log) -> dict:
     return rep
 
 
-async def run_case(dut, case: Case, p_stall: float, seed: int = SEED) -> dict:
+async def run_case(dut, case: Case, p_stall: "float | dict", seed: int = SEED) -> dict:
     tb = TB(dut, case.cfg, len(case.image.mem), seed)
     tb.stall(p_stall)
     await tb.reset()
@@ -194,6 +205,24 @@ def chain_cases(cfg: AccelConfig, seed: int) -> Case:
 async def chain(dut, p_stall):
     """Rung 3: a chain of layers, each requantised output the next layer's input."""
     await run_case(dut, chain_cases(engine_cfg(), SEED), p_stall)
+
+
+#: Stall profiles with a setting per channel (AW, W, B, AR, R): one direction slow and the other
+#: free, a slow write response only, and stalls in runs (negative: run start probability).
+PROFILES = {
+    "writes_slow": {"aw": 0.5, "w": 0.7, "b": 0.9},
+    "reads_slow": {"ar": 0.6, "r": 0.8},
+    "b_only": {"b": 0.95},
+    "runs": {"aw": -0.1, "w": -0.2, "b": -0.1, "ar": -0.1, "r": -0.2},
+}
+
+
+@cocotb.test()
+@cocotb.parametrize(profile=list(PROFILES))
+async def channels(dut, profile):
+    """Random GEMMs under per-channel stall profiles (independent idle and back-pressure)."""
+    seed = SEED * 1000 + 500 + list(PROFILES).index(profile)
+    await run_case(dut, random_gemm_case(seed, engine_cfg(), MAX_DIM), PROFILES[profile], seed)
 
 
 @cocotb.test()

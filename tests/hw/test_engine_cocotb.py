@@ -69,9 +69,11 @@ def run_bench(tmp_path, cfg: AccelConfig, test_filter: str, seed: int, sim: str 
 
 
 @pytest.mark.parametrize("sim", SIMS)
-@pytest.mark.parametrize("rung,cases", [("one_tile", 2), ("gemm", 4), ("chain", 2)])
+@pytest.mark.parametrize("rung,cases", [("one_tile", 2), ("gemm", 4), ("chain", 2),
+                                        ("channels", 4)])
 def test_ladder(tmp_path, rung, cases, sim):
-    """One tile, random GEMMs, a requantised chain; with and without random stalls."""
+    """One tile, random GEMMs, a requantised chain; with and without random stalls; random
+    GEMMs under per-channel stall profiles."""
     rows = run_bench(tmp_path, CONFIGS["r8c8-b64"], rung, seed=11, sim=sim, CASES=4, MAX_DIM=48)
     assert len(rows) == cases
 
