@@ -9,7 +9,8 @@ The ladder (the DMA alone is ``dma_bench``): ``one_tile`` (a GEMM that is one ti
 (seeded random GEMMs: primes, dimensions smaller than the array, fragmented edge tiles, both
 visit orders, every loop order, planned for several buffer shares or tiled at random, raw and
 requantised), ``chain`` (each requantised output feeds the next layer), ``channels`` (random
-GEMMs under per-channel stall profiles, :data:`PROFILES`). Each case is a DRAM image
+GEMMs under per-channel stall profiles, :data:`PROFILES`), ``illegal`` (one descriptor per
+rule broken: its error code, nothing moved). Each case is a DRAM image
 from the driver (:mod:`scanfuse.driver.run`); the :class:`TB` runs it as a CPU would (write
 PROG_ADDR / PROG_LEN, pulse CTRL.START, poll STATUS until DONE, read ERROR and the counters) and
 the scoreboard (:func:`scanfuse.driver.run.check_run`) compares every output with numpy and the
@@ -37,7 +38,8 @@ from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
 from scanfuse.driver.run import (Case, case_report, chain_case, check_run, gemm_case,
                                  random_gemm_case, random_tiling)
 from scanfuse.hw.params import AccelConfig
-from scanfuse.hw.program import OutMode
+from scanfuse.driver.program import DescriptorFields, pack
+from scanfuse.hw.program import DescriptorError, OutMode
 from scanfuse.hw.regs import COUNTERS, ID_MAGIC, Ctrl, Reg, Status
 from scanfuse.plan import Gemm, Tiling, VisitOrder, plan_gemm
 from scanfuse.plan.fixed import fixed_plan
@@ -133,8 +135,9 @@ class TB:
         return EngineRun(out, status, error, counters, None, None, cycles_total)
 
 
-def report(case: Case, run: EngineRun, log) -> dict:
-    """Scoreboard: fail on any mismatch; log cycles against the roofline; append to REPORT."""
+def report(case: Case, run: EngineRun, log, stall="none") -> dict:
+    """Scoreboard: fail on any mismatch; log cycles against the roofline; append to REPORT,
+    and the descriptors' coverage bins to $SCANFUSE_COVERAGE (:mod:`scanfuse.sim.coverage`)."""
     check = check_run(case, run)
     rep = case_report(case, run, check)
     rep["case"] = case.name
@@ -145,6 +148,11 @@ def report(case: Case, run: EngineRun, log) -> dict:
     if ENV.get("REPORT"):
         with open(ENV["REPORT"], "a") as f:
             f.write(json.dumps(rep) + "\n")
+    if ENV.get("SCANFUSE_COVERAGE"):
+        from scanfuse.sim.coverage import case_records
+        with open(ENV["SCANFUSE_COVERAGE"], "a") as f:
+            for record in case_records(case, run, stall):
+                f.write(json.dumps(record) + "\n")
     assert check.ok, f"{case.name}: " + "; ".join(check.problems)
     return rep
 
@@ -154,7 +162,9 @@ async def run_case(dut, case: Case, p_stall: "float | dict", seed: int = SEED) -
     tb.stall(p_stall)
     await tb.reset()
     run = await tb.run(case.image.mem, case.image.prog_addr, case.image.prog_len)
-    return report(case, run, tb.log)
+    stall = ("none" if not p_stall else "per-channel" if isinstance(p_stall, dict)
+             else "uniform")
+    return report(case, run, tb.log, stall)
 
 
 def one_tile_case(cfg: AccelConfig, seed: int) -> Case:
@@ -223,6 +233,48 @@ async def channels(dut, profile):
     """Random GEMMs under per-channel stall profiles (independent idle and back-pressure)."""
     seed = SEED * 1000 + 500 + list(PROFILES).index(profile)
     await run_case(dut, random_gemm_case(seed, engine_cfg(), MAX_DIM), PROFILES[profile], seed)
+
+
+def illegal_descriptor(cfg: AccelConfig, error: DescriptorError) -> DescriptorFields:
+    """A descriptor that breaks exactly ``error``'s rule (a 9x5x7 one-tile GEMM otherwise)."""
+    wa, wb, wc = cfg.word_entries
+    legal = dict(M=9, K=5, N=7, tm=9, tn=7, tk=5, a_base=0x400, b_base=0x500, c_base=0x600,
+                 a_stride=5, b_stride=7, c_stride=28, last=1)
+    broken = {
+        DescriptorError.ZERO_DIM: {"M": 0},
+        DescriptorError.ZERO_TILE: {"tn": 0},
+        DescriptorError.TILE_TOO_BIG: {"tk": 6},
+        DescriptorError.A_OVERFLOW: {"a_off": cfg.a_entries - wa},
+        DescriptorError.B_OVERFLOW: {"b_off": cfg.b_entries - wb},
+        DescriptorError.C_OVERFLOW: {"c_off": cfg.c_entries - wc},
+        DescriptorError.BAD_LOOP_ORDER: {"loop_order": 6},
+        DescriptorError.BAD_ALIGNMENT: {"p_base": 2},
+        DescriptorError.BAD_MODE: {"out_mode": 3},
+        DescriptorError.BAD_OFFSET: {"a_off": 1},
+    }[error]
+    return DescriptorFields(**{**legal, **broken})
+
+
+@cocotb.test()
+@cocotb.parametrize(error=[e.name for e in DescriptorError if e is not DescriptorError.NONE])
+async def illegal(dut, error):
+    """Every descriptor rule: the engine stops with its code in ERROR, having moved nothing."""
+    cfg = engine_cfg()
+    code = DescriptorError[error]
+    fields = illegal_descriptor(cfg, code)
+    mem = bytearray(4096)
+    blob = pack(fields, cfg, check=False)
+    mem[:len(blob)] = blob
+    tb = TB(dut, cfg, len(mem))
+    await tb.reset()
+    run = await tb.run(mem, 0, 1)
+    tb.log.info("%s: ERROR = %d, counters %s", error, run.error, run.counters)
+    if ENV.get("SCANFUSE_COVERAGE"):
+        from scanfuse.sim.coverage import descriptor_record
+        with open(ENV["SCANFUSE_COVERAGE"], "a") as f:
+            f.write(json.dumps(descriptor_record(fields, cfg, run.error, "none")) + "\n")
+    assert run.done and run.error == code.value, (run.done, run.error)
+    assert run.counters["macs"] == 0 and run.counters["write_bytes"] == 0
 
 
 @cocotb.test()

@@ -78,6 +78,15 @@ def test_ladder(tmp_path, rung, cases, sim):
     assert len(rows) == cases
 
 
+@pytest.mark.parametrize("sim", SIMS)
+def test_illegal_descriptors(tmp_path, sim):
+    """One descriptor per rule broken: the engine reports the rule's code and moves nothing."""
+    from scanfuse.sim.engine_rtl import cocotb_test
+    results = cocotb_test(CONFIGS["r8c8-b64"], tmp_path, "illegal", {}, sim=sim, seed=3)
+    from cocotb_tools.check_results import get_results
+    assert get_results(results) == (10, 0)
+
+
 @pytest.mark.parametrize("sim", SIMS_ICARUS_SHORT)
 @pytest.mark.parametrize("name", ["r4c4-b32", "r4c8-b128-db"])
 def test_random_gemms_other_arrays_and_buses(tmp_path, name, sim):
