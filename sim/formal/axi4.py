@@ -16,6 +16,10 @@ and B responses only for AW bursts whose W beats it has received. Assertions, on
 * ``beats_read``/``beats_written`` equal the R/W transfers, ``bytes_written`` the strobes set
   in them, ``bytes_read`` the ``count`` of the ``rd`` transfers (all cleared by ``clear``).
 
+With ``address_only=True`` the harness stops after the AR, AW and W channel rules and the
+burst legality checks; with invariants on the burst generator's registers that subset closes by
+k-induction (the full set is checked by BMC).
+
 With ``fair=True`` the environment is also *fair* (no ready held low, no owed R beat, B response or
 ``wr`` beat withheld, for more than :attr:`DmaHarness.FAIR` cycles) and the harness asserts
 bounded progress within :attr:`DmaHarness.LIVE` cycles: an owed W burst moves, R beats are
@@ -45,11 +49,12 @@ class DmaHarness(Elaboratable):
     LIVE = 12     #: bound on the progress properties under a fair environment
 
     def __init__(self, *, max_burst: int = 4, max_outstanding: int = 2, fair: bool = False,
-                 dut_class=TileDMA):
+                 address_only: bool = False, dut_class=TileDMA):
         self.cfg = AccelConfig(axi_data_bits=32, addr_bits=16)
         self.max_burst = max_burst
         self.max_outstanding = max_outstanding
         self.fair = fair
+        self.address_only = address_only
         self.dut_class = dut_class
 
     def elaborate(self, platform):
@@ -59,7 +64,7 @@ class DmaHarness(Elaboratable):
         m = harness_module()
         dut = self.dut_class(cfg, max_burst=self.max_burst, max_outstanding=max_out,
                              counter_bits=32)
-        Internals(m, dut)
+        internal = Internals(m, dut)
         past = Past(m)
         bus = dut.bus
 
@@ -101,6 +106,23 @@ class DmaHarness(Elaboratable):
                               & (alen != 0), f"{ch} multi-beat burst ending on a 4 KiB boundary")
         channel_rules(m, past, bus.wvalid, bus.wready, [bus.wdata, bus.wstrb, bus.wlast],
                       dut_drives=True, name="w")
+
+        # Induction invariants of the burst generator: a command in progress has bytes left in
+        # its row and rows left; within a row every burst but the first starts beat-aligned.
+        g = {n: internal[f"g_{n}"] for n in ("active", "left", "n", "rows", "first", "addr",
+                                             "row")}
+        with m.If(g["active"]):
+            m.d.comb += [
+                Assert((g["left"] != 0) & (g["left"] <= g["n"]) & (g["rows"] != 0),
+                       "generator: bytes and rows left"),
+                Assert(g["first"] | (g["addr"][:exact_log2(nb)] == 0),
+                       "generator: later bursts beat-aligned"),
+            ]
+            with m.If(g["first"]):
+                m.d.comb += Assert((g["addr"] == g["row"]) & (g["left"] == g["n"]),
+                                   "generator: a row's first burst at its start")
+        if self.address_only:
+            return m
 
         # ---------------------------------------------------------------- read side
         ar_fire = bus.arvalid & bus.arready

@@ -39,6 +39,11 @@ def _dma(**kw):
     return DmaHarness(**kw)
 
 
+def _dma_address(**kw):
+    from .axi4 import DmaHarness
+    return DmaHarness(address_only=True, **kw)
+
+
 def _dma_fair(**kw):
     from .axi4 import DmaHarness
     return DmaHarness(fair=True, **kw)
@@ -72,6 +77,8 @@ PROOFS: tuple[Proof, ...] = (
           fast=True),
     Proof("addrgen", "hw/addrgen.py TileAddressGenerator", _addrgen, {"prove": 3, "cover": 14}),
     Proof("addrgen_c", "hw/addrgen.py load_c, prev_c_final", _addrgen_c, {"bmc": 10}),
+    Proof("dma_addr", "hw/dma.py AR/AW/W channels, bursts", _dma_address, {"prove": 4},
+          fast=True),
     Proof("dma_axi4", "hw/dma.py TileDMA AXI4 master", _dma, {"bmc": 16, "cover": 24}),
     Proof("dma_live", "hw/dma.py TileDMA, fair slave", _dma_fair, {"bmc": 24}),
 )
