@@ -9,10 +9,10 @@ more than it can hold. Together: no beat is lost, none is duplicated, order is k
 output obeys the valid/ready rule, and ``i.ready`` never waits on ``i.valid``.
 """
 
-from amaranth.hdl import Assert, Assume, Cover, Elaboratable, Signal
+from amaranth.hdl import Assert, Cover, Elaboratable
 
 from ...hw.skid import SkidBuffer
-from .props import Internals, Past, any_seq, harness_module, stream_rules
+from .props import Internals, Past, RefQueue, any_seq, harness_module, stream_rules
 
 __all__ = ["SkidHarness"]
 
@@ -44,19 +44,12 @@ class SkidHarness(Elaboratable):
         stream_rules(m, past, dut.i, dut_drives=False, name="i")
         stream_rules(m, past, dut.o, dut_drives=True, name="o")
 
-        # Reference FIFO: ref[0] is the oldest beat.
-        ref = [Signal(self.width, name=f"ref{j}") for j in range(self.DEPTH)]
-        count = Signal(range(self.DEPTH + 1))
+        # Reference FIFO: ref.head is the oldest beat.
+        ref = RefQueue(m, self.width, self.DEPTH, "ref")
+        count = ref.count
         push = dut.i.valid & dut.i.ready
         pop = dut.o.valid & dut.o.ready
-        m.d.sync += count.eq(count + push - pop)
-        # After a pop, entry j takes entry j+1; the pushed beat lands at the new end.
-        shifted = ref[1:] + [ref[-1]]
-        for j in range(self.DEPTH):
-            with m.If(pop):
-                m.d.sync += ref[j].eq(shifted[j])
-            with m.If(push & (count - pop == j)):
-                m.d.sync += ref[j].eq(dut.i.payload)
+        ref.connect(push, dut.i.payload, pop)
 
         m.d.comb += [
             Assert(count <= 2, "never holds more than two beats"),
@@ -64,10 +57,10 @@ class SkidHarness(Elaboratable):
             Assert(dut.i.ready == (count < 2), "i.ready iff there is room"),
         ]
         with m.If(dut.o.valid):
-            m.d.comb += Assert(dut.o.payload == ref[0], "o carries the oldest beat")
+            m.d.comb += Assert(dut.o.payload == ref.head, "o carries the oldest beat")
         # Induction invariant: the skid register holds the second oldest beat.
         with m.If(count == 2):
-            m.d.comb += Assert(internal["skid"] == ref[1], "skid holds the next beat")
+            m.d.comb += Assert(internal["skid"] == ref.entries[1], "skid holds the next beat")
         # i.ready equals a function of the held beats alone (count < 2 above), so it never
         # waits on this cycle's i.valid.
         m.d.comb += [
