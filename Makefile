@@ -31,13 +31,15 @@ bench: $(STAMP)
 	$(PY) -m scanfuse.bench
 
 # Long verification (docs/verification.md): every MobileNetV2 pointwise layer at full size under
-# Verilator (plain and double-buffered engine, then with random memory stalls), and the long
+# Verilator (plain and double-buffered engine, then with random memory stalls, then the
+# random-stall campaign: every layer under 20 stall seeds), and the long
 # cocotb/Verilator cases (cocotb on both simulators), then the functional-coverage summary of
 # the cocotb engine runs. Builds are cached in build/rtl; the first run builds for ~10 min.
 regress: $(STAMP)
 	$(PY) -m scanfuse.sim.verilator_run
 	$(PY) -m scanfuse.sim.verilator_run --double-buffer
 	$(PY) -m scanfuse.sim.verilator_run --p-ready 0.8 --p-valid 0.8 --seed 1
+	$(PY) -m scanfuse.sim.stall_campaign --seeds 20 --log build/stall_campaign.log
 	rm -f build/coverage.jsonl
 	SCANFUSE_REGRESS=1 SCANFUSE_COVERAGE=$(CURDIR)/build/coverage.jsonl $(PY) -m pytest -q -n $(JOBS) -k "long or (other_arrays and verilator)" tests/hw/test_engine_cocotb.py tests/hw/test_verilator.py
 	$(PY) -m scanfuse.sim.coverage build/coverage.jsonl
