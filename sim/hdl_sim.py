@@ -14,17 +14,20 @@ makefile's). One Verilator for the project: the cocotb benches and the C++ harne
 * :func:`available` -- is a simulator usable here;
 * :func:`build_args` -- the per-simulator build arguments the benches need;
 * :func:`environment` -- a context with the simulator's environment set;
-* :func:`get_runner` -- cocotb's runner for ``"icarus"`` or ``"verilator"``.
+* :func:`get_runner` -- cocotb's runner for ``"icarus"`` or ``"verilator"``;
+* :func:`cached_build` -- a cocotb build of a block's Verilog, cached by the text's hash (a
+  Verilator build of even a small block takes ~30 s of g++).
 """
 
 import contextlib
+import hashlib
 import importlib.metadata
 import os
 import shutil
 from pathlib import Path
 
 __all__ = ["SIMULATORS", "available", "verilator_root", "verilator_version", "build_args",
-           "environment", "get_runner"]
+           "environment", "get_runner", "cached_build"]
 
 SIMULATORS = ("icarus", "verilator")
 
@@ -110,3 +113,28 @@ def get_runner(sim: str):
     if sim not in SIMULATORS:
         raise ValueError(f"unknown simulator {sim!r}; one of {SIMULATORS}")
     return cocotb_runner(sim)
+
+
+def cached_build(sim: str, verilog: str, toplevel: str):
+    """Build ``verilog`` (top module ``toplevel``) for ``sim`` once, under
+    ``build/blocks/<toplevel>-<hash>/<sim>`` (``$SCANFUSE_BUILD`` moves ``build``); the hash
+    covers the text, the simulator's build arguments and the Verilator version. Returns the
+    runner, ready for ``test(..., build_dir=...)`` inside :func:`environment`, and the build
+    directory."""
+    from .engine_rtl import build_root, locked
+    key = hashlib.sha256("\0".join([verilog, sim, *build_args(sim),
+                                     str(verilator_version())]).encode()).hexdigest()[:12]
+    out = build_root() / "blocks" / f"{toplevel}-{key}"
+    build_dir = out / sim
+    src = out / f"{toplevel}.v"
+    with locked(build_dir):
+        if not src.exists():
+            out.mkdir(parents=True, exist_ok=True)
+            src.write_text(verilog)
+        runner = get_runner(sim)
+        # cocotb's runner skips the compile when the build is newer than the sources; it still
+        # needs build() to learn its state.
+        with environment(sim):
+            runner.build(sources=[src], hdl_toplevel=toplevel, build_dir=build_dir,
+                         build_args=build_args(sim), timescale=("1ns", "1ps"))
+    return runner, build_dir

@@ -22,15 +22,12 @@ SIMS = [pytest.param(sim, marks=pytest.mark.skipif(not hdl_sim.available(sim),
 @pytest.mark.parametrize("data_bits,max_burst", [(64, 16), (32, 4)], ids=["b64-mb16", "b32-mb4"])
 def test_dma_against_axiram(tmp_path, data_bits, max_burst, sim):
     cfg = AccelConfig(axi_data_bits=data_bits)
-    src = tmp_path / f"tile_dma.b{data_bits}.v"
-    src.write_text(verilog.convert(TileDMA(cfg, max_burst=max_burst), name="tile_dma"))
-    build_dir = tmp_path / "sim_build"
-    # Build arguments per simulator: hdl_sim.build_args (Icarus needs -g2005 for Yosys's
-    # `reg ... = 0` initialisers of `always @*` blocks).
+    verilog_text = verilog.convert(TileDMA(cfg, max_burst=max_burst), name="tile_dma")
+    # cached by the Verilog's hash (a Verilator build takes ~30 s of g++); build arguments per
+    # simulator in hdl_sim.build_args (Icarus needs -g2005 for Yosys's `reg ... = 0`
+    # initialisers of `always @*` blocks)
+    runner, build_dir = hdl_sim.cached_build(sim, verilog_text, "tile_dma")
     with hdl_sim.environment(sim):
-        runner = hdl_sim.get_runner(sim)
-        runner.build(sources=[src], hdl_toplevel="tile_dma", build_dir=build_dir,
-                     build_args=hdl_sim.build_args(sim), timescale=("1ns", "1ps"))
         runner.test(hdl_toplevel="tile_dma", test_module="scanfuse.sim.dma_bench",
                     build_dir=build_dir, test_dir=tmp_path,
                     extra_env={"SEED": str(data_bits + max_burst)})

@@ -25,13 +25,10 @@ SIMS = [pytest.param(sim, marks=pytest.mark.skipif(not hdl_sim.available(sim),
                          [(8, 8, 32, 64), (16, 4, 48, 40)], ids=["r8c8-a32-c64", "r16c4-a48-c40"])
 def test_regs_against_axil_master(tmp_path, rows, cols, addr_bits, counter_bits, sim):
     cfg = AccelConfig(rows=rows, cols=cols, addr_bits=addr_bits)
-    src = tmp_path / f"control_registers.{cfg.name}.v"
-    src.write_text(verilog.convert(ControlRegisters(cfg, counter_bits), name="control_registers"))
-    build_dir = tmp_path / "sim_build"
+    verilog_text = verilog.convert(ControlRegisters(cfg, counter_bits), name="control_registers")
+    # cached by the Verilog's hash (a Verilator build takes ~30 s of g++)
+    runner, build_dir = hdl_sim.cached_build(sim, verilog_text, "control_registers")
     with hdl_sim.environment(sim):
-        runner = hdl_sim.get_runner(sim)
-        runner.build(sources=[src], hdl_toplevel="control_registers", build_dir=build_dir,
-                     build_args=hdl_sim.build_args(sim), timescale=("1ns", "1ps"))
         runner.test(hdl_toplevel="control_registers", test_module="scanfuse.sim.regs_bench",
                     build_dir=build_dir, test_dir=tmp_path,
                     extra_env={"SEED": str(rows * cols + addr_bits), "ROWS": str(rows),
