@@ -30,7 +30,8 @@ class Result:
 
     ``status`` is SymbiYosys's: ``PASS`` (prove: k-induction closed; bmc: no failure up to
     ``depth``; cover: every cover reached), ``FAIL`` (a counterexample, or a cover not
-    reached), ``UNKNOWN`` (prove: the base case holds but induction did not close), ``ERROR``, ``TIMEOUT``.
+    reached), ``UNKNOWN`` (prove: the base case holds but induction did not close),
+    ``ERROR``, ``TIMEOUT``.
     ``steps`` is the deepest step a cover needed (cover mode).
     """
 
