@@ -1,15 +1,17 @@
 """Formal proofs of the hardware blocks (SymbiYosys with the PyPI builds of Yosys and solvers).
 
-Each module holds property harnesses: Amaranth modules that instantiate one block, drive its
-inputs with free values under ``Assume`` and check it with ``Assert`` and ``Cover``
-(:mod:`.props`). :mod:`.proofs` lists every proof with its mode and depth; ``python -m
-scanfuse.sim.formal`` (``make formal``) runs them all and prints a status table; the work
-directories go to ``build/formal``. ``docs/verification.md`` lists the properties.
+Each harness module holds an Amaranth module that instantiates one block, drives its inputs
+with free values under ``Assume`` and checks it with ``Assert`` and ``Cover``. ``python -m
+scanfuse.sim.formal`` (``make formal``) runs every proof of :mod:`.proofs`, then the planted
+bugs, and prints a status table with depths; work directories go to ``build/formal``.
+``docs/verification.md`` lists every property with its status.
 
-* :mod:`.stream` -- skid buffer: no loss, no duplication, order kept; valid/ready rule.
-* :mod:`.axi4` -- the DMA's AXI4 master: channel rules, burst legality, 4 KiB, outstanding
-  limit, WLAST, counters.
-* :mod:`.axil` -- the AXI4-Lite register slave.
-* :mod:`.checker` -- the descriptor checker against the Python rules.
-* :mod:`.addrgen` -- the Scan address generator against a reference walk.
+* :mod:`.props` -- free values, the past, valid/ready channel rules, a reference FIFO, access to
+  a block's internal registers for induction invariants;
+* :mod:`.run` -- RTLIL out, the ``.sby`` file, SymbiYosys, the verdict back;
+* :mod:`.proofs` -- the list of proofs (harness, modes, depths; which run in ``make test``);
+* :mod:`.planted` -- copies of blocks with one known bug each, which the proofs must catch;
+* harnesses: :mod:`.stream` (skid buffer), :mod:`.axi4` (the DMA's AXI4 master), :mod:`.axil`
+  (the AXI4-Lite register slave), :mod:`.checker` (descriptor checker against the Python
+  rules), :mod:`.addrgen` (address generator against a reference walk).
 """
