@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
-.PHONY: all demo test bench verilog regress fpga clean distclean venv
+.PHONY: all demo test bench verilog regress formal fpga clean distclean venv
 
 all: test
 
@@ -15,7 +15,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,formal]'
 	touch $(STAMP)
 
 # Plan MobileNetV2, then evaluate DRAM energy of both networks' five variants at 64K (and the
@@ -31,15 +31,27 @@ bench: $(STAMP)
 	$(VENV)/bin/scanfuse bench
 
 # Long verification (docs/verification.md): every MobileNetV2 pointwise layer at full size under
-# Verilator (plain and double-buffered engine, then with random memory stalls), the long
-# cocotb/Verilator cases, and the tests marked regress (extra seeds of the whole-engine
-# Amaranth runs, the FPGA self-test simulations, one full layer through scanfuse fpga --layers). Builds are cached in build/rtl; the first run builds for ~5 min.
+# Verilator (plain and double-buffered engine, then with random memory stalls, then the
+# random-stall campaign: every layer under 20 stall seeds), the long cocotb/Verilator cases
+# (cocotb on both simulators), the tests marked regress (extra seeds of the whole-engine
+# Amaranth runs, the FPGA self-test simulations, one full layer through scanfuse fpga
+# --layers), then the functional-coverage summary of the cocotb engine runs. Builds are
+# cached in build/rtl; the first run builds for ~10 min.
 regress: $(STAMP)
 	$(VENV)/bin/scanfuse regress
 	$(VENV)/bin/scanfuse regress --double-buffer
 	$(VENV)/bin/scanfuse regress --p-ready 0.8 --p-valid 0.8 --seed 1
-	SCANFUSE_REGRESS=1 $(PY) -m pytest -q -n $(JOBS) -k long tests/hw/test_engine_cocotb.py tests/hw/test_verilator.py
+	$(PY) -m scanfuse.sim.stall_campaign --seeds 20 --log build/stall_campaign.log
+	rm -f build/coverage.jsonl
+	SCANFUSE_REGRESS=1 SCANFUSE_COVERAGE=$(CURDIR)/build/coverage.jsonl $(PY) -m pytest -q -n $(JOBS) -k "long or (other_arrays and verilator)" tests/hw/test_engine_cocotb.py tests/hw/test_verilator.py
 	SCANFUSE_REGRESS=1 $(PY) -m pytest -q -n $(JOBS) -m regress tests
+	$(PY) -m scanfuse.sim.coverage build/coverage.jsonl
+
+# Formal proofs (docs/verification.md): SymbiYosys on every property harness of
+# scanfuse.sim.formal (the formal extra, installed with the venv so make test runs the fast
+# ones too); a status table with depths; work directories in build/formal.
+formal: $(STAMP)
+	$(PY) -m scanfuse.sim.formal
 
 # The engine's Verilog, named by configuration (build/engine.r8c8.v), linted by Verilator
 # with the waivers of scanfuse.hw.verilog.LINT_WAIVERS (docs/hardware.md).

@@ -1,6 +1,6 @@
 """cocotb bench: the Verilog of TileDMA against cocotbext-axi's AxiRam.
 
-Run through ``tests/hw/test_dma_cocotb.py`` (cocotb runner, Icarus). The top level is
+Run through ``tests/hw/test_dma_cocotb.py`` (cocotb runner, Icarus or Verilator). The top level is
 ``amaranth.back.verilog.convert(TileDMA(cfg), name="tile_dma")`` with Amaranth's port names:
 ``clk``, ``rst``, ``cmd__valid``/``cmd__ready``/``cmd__payload``, ``rd__*``, ``wr__*`` and
 ``bus__awaddr`` ... ``bus__rready``. cocotbext-axi's bus objects take a prefix and pass extra keyword
@@ -8,6 +8,9 @@ arguments on to ``cocotb_bus.Bus``, so ``AxiBus.from_prefix(dut, "bus", bus_sepa
 finds the AXI signals without any renaming wrapper; the three buffer-side streams are driven by
 stream classes made with cocotbext-axi's ``define_stream`` over ``payload``/``valid``/``ready``,
 found the same way.
+
+Tests: ``read_tiles``, ``write_tiles`` (corner tiles), ``edge_matrix`` (every row length 1..2
+beats at every offset around a 4 KiB boundary), each with and without stalls.
 
 Environment: ``SEED`` seeds the random stalls and data.
 """
@@ -118,18 +121,31 @@ TILES = [
 ]
 
 
-@cocotb.test()
-@cocotb.parametrize(p_stall=[0.0, 0.4])
-async def read_tiles(dut, p_stall):
-    """DRAM -> buffer: every tile comes back row by row, packed from lane 0."""
-    tb = TB(dut)
-    tb.backpressure(p_stall)
-    await tb.reset()
+def edge_tiles(nb: int) -> list:
+    """One-row tiles of every length 1..2*nb bytes, starting at every offset from one byte
+    before the row would end at a 4 KiB boundary to one byte past the boundary (so each
+    length ends before, on and across it), one 4 KiB page per length."""
+    tiles = []
+    for n in range(1, 2 * nb + 1):
+        boundary = 4096 * (1 + (n - 1) % 15)
+        for start in range(boundary - n - 1, boundary + 2):
+            tiles.append((start, n, 1, 0))
+    return tiles
+
+
+async def check_reads(tb, tiles):
+    """Read ``tiles`` (DRAM holds random bytes); every row must come back packed from lane 0,
+    the counters must equal the bytes and bus beats."""
+    dut = tb.dut
     contents = bytes(tb.rng.getrandbits(8) for _ in range(RAM_SIZE))
     tb.ram.write(0, contents)
-    for addr, n, rows, stride in TILES:
-        await tb.cmd.send(tb.command(0, addr, n, rows, stride))
-    for addr, n, rows, stride in TILES:
+
+    async def send():
+        for addr, n, rows, stride in tiles:
+            await tb.cmd.send(tb.command(0, addr, n, rows, stride))
+
+    cocotb.start_soon(send())
+    for addr, n, rows, stride in tiles:
         got_rows, row = [], b""
         while True:
             data, row_last, last = tb.decode((await tb.rd.recv()).payload)
@@ -140,24 +156,21 @@ async def read_tiles(dut, p_stall):
             if last:
                 break
         want = [contents[a:a + n] for a in (addr + r * stride for r in range(rows))]
-        assert got_rows == want, f"tile at {addr:#x}: rows differ"
+        assert got_rows == want, f"tile at {addr:#x}, {n} bytes x {rows}: rows differ"
     await tb.wait_idle()
-    assert int(dut.bytes_read.value) == sum(n * rows for _, n, rows, _ in TILES)
-    assert int(dut.beats_read.value) == sum(tb.beats_of(*t) for t in TILES)
+    assert int(dut.bytes_read.value) == sum(n * rows for _, n, rows, _ in tiles)
+    assert int(dut.beats_read.value) == sum(tb.beats_of(*t) for t in tiles)
     assert int(dut.error.value) == 0
     assert tb.rd.empty()
 
 
-@cocotb.test()
-@cocotb.parametrize(p_stall=[0.0, 0.4])
-async def write_tiles(dut, p_stall):
-    """Buffer -> DRAM: the tiles land at their addresses, 0xaa guard bytes stay untouched."""
-    tb = TB(dut)
-    tb.backpressure(p_stall)
-    await tb.reset()
+async def check_writes(tb, tiles):
+    """Write ``tiles`` in order over 0xaa guard bytes; the RAM must hold exactly the tiles
+    (later ones over earlier ones) and the guards, the counters the bytes and bus beats."""
+    dut = tb.dut
     tb.ram.write(0, bytes([GUARD]) * RAM_SIZE)
     expected = bytearray([GUARD]) * RAM_SIZE
-    for addr, n, rows, stride in TILES:
+    for addr, n, rows, stride in tiles:
         tile_rows = [bytes(tb.rng.getrandbits(8) for _ in range(n)) for _ in range(rows)]
         for r, row in enumerate(tile_rows):
             a = addr + r * stride
@@ -172,6 +185,37 @@ async def write_tiles(dut, p_stall):
         first = next(i for i in range(RAM_SIZE) if got[i] != expected[i])
         raise AssertionError(f"RAM differs first at {first:#x}: got {got[first]:#04x}, "
                              f"expected {expected[first]:#04x}")
-    assert int(dut.bytes_written.value) == sum(n * rows for _, n, rows, _ in TILES)
-    assert int(dut.beats_written.value) == sum(tb.beats_of(*t) for t in TILES)
+    assert int(dut.bytes_written.value) == sum(n * rows for _, n, rows, _ in tiles)
+    assert int(dut.beats_written.value) == sum(tb.beats_of(*t) for t in tiles)
     assert int(dut.error.value) == 0
+
+
+@cocotb.test()
+@cocotb.parametrize(p_stall=[0.0, 0.4])
+async def read_tiles(dut, p_stall):
+    """DRAM -> buffer: every tile comes back row by row, packed from lane 0."""
+    tb = TB(dut)
+    tb.backpressure(p_stall)
+    await tb.reset()
+    await check_reads(tb, TILES)
+
+
+@cocotb.test()
+@cocotb.parametrize(p_stall=[0.0, 0.4])
+async def write_tiles(dut, p_stall):
+    """Buffer -> DRAM: the tiles land at their addresses, 0xaa guard bytes stay untouched."""
+    tb = TB(dut)
+    tb.backpressure(p_stall)
+    await tb.reset()
+    await check_writes(tb, TILES)
+
+
+@cocotb.test()
+@cocotb.parametrize(p_stall=[0.0, 0.4], write=[False, True])
+async def edge_matrix(dut, p_stall, write):
+    """Every row length 1..2 beats at every offset around a 4 KiB boundary, read and write."""
+    tb = TB(dut)
+    tb.backpressure(p_stall)
+    await tb.reset()
+    tiles = edge_tiles(tb.nb)
+    await (check_writes(tb, tiles) if write else check_reads(tb, tiles))

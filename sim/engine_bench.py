@@ -1,6 +1,6 @@
 """cocotb bench: the whole engine's Verilog against cocotbext-axi's AxiRam and AxiLiteMaster.
 
-Run through ``tests/hw/test_engine_cocotb.py`` (cocotb runner, Icarus; builds cached by
+Run through ``tests/hw/test_engine_cocotb.py`` (cocotb runner, Icarus or Verilator; builds cached by
 :mod:`scanfuse.sim.engine_rtl`). The top level is ``verilog.convert(Engine(cfg), name="engine")``
 with Amaranth's port names: ``clk``, ``rst``, ``ctrl__*`` (AXI4-Lite slave), ``bus__*`` (AXI4
 master), ``irq``; the cocotbext-axi buses find them with ``bus_separator="__"``.
@@ -8,8 +8,10 @@ master), ``irq``; the cocotbext-axi buses find them with ``bus_separator="__"``.
 The ladder (the DMA alone is ``dma_bench``): ``one_tile`` (a GEMM that is one tile), ``gemm``
 (seeded random GEMMs: primes, dimensions smaller than the array, fragmented edge tiles, both
 visit orders, every loop order, planned for several buffer shares or tiled at random, raw and
-requantised), ``chain`` (each requantised output feeds the next layer). Each case is a DRAM image
-from :mod:`scanfuse.sim.cases`; the :class:`TB` runs it as a CPU would, with the one host protocol
+requantised), ``chain`` (each requantised output feeds the next layer), ``channels`` (random
+GEMMs under per-channel stall profiles, :data:`PROFILES`), ``illegal`` (one descriptor per
+rule broken: its error code, nothing moved). Each case is a DRAM image from
+:mod:`scanfuse.sim.cases`; the :class:`TB` runs it as a CPU would, with the one host protocol
 of :mod:`scanfuse.sim.host` (write
 PROG_ADDR / PROG_LEN, pulse CTRL.START, poll STATUS until DONE, read ERROR and the counters) and
 the scoreboard (:func:`scanfuse.sim.scoreboard.check_run`) compares every output with numpy and the
@@ -38,10 +40,11 @@ from scanfuse.sim.host import run_program
 from scanfuse.sim.cases import Case, chain_case, gemm_case, random_gemm_case, random_tiling
 from scanfuse.sim.scoreboard import case_report, check_run
 from scanfuse.hw.params import AccelConfig
-from scanfuse.hw.program import OutMode
+from scanfuse.hw.program import DescriptorError, OutMode
 from scanfuse.plan import BufferModel, Gemm, Tiling, VisitOrder, plan_gemm
+from scanfuse.program.descriptors import DescriptorFields, pack
 from scanfuse.plan.fixed import fixed_plan
-from scanfuse.sim.cocotb_util import random_pause, reset_dut
+from scanfuse.sim.cocotb_util import burst_pause, random_pause, reset_dut
 from scanfuse.sim.engine_sim import EngineRun
 
 PERIOD_NS = 10
@@ -72,15 +75,25 @@ class TB:
         for name in ("bus", "ctrl"):
             logging.getLogger(f"cocotb.{dut._name}.{name}").setLevel(logging.WARNING)
 
-    def stall(self, p_stall: float):
-        """Random pauses on every channel of the RAM: backpressure on AR/AW/W, random latency
-        on R and B."""
+    def stall(self, p_stall: "float | dict"):
+        """Random pauses on the RAM's channels: backpressure on AR/AW/W, random latency on R
+        and B. Each channel has its own generator; ``p_stall`` is one probability for all, or
+        a profile ``{channel: probability}`` (missing channels do not stall; a negative
+        probability ``-p`` gives stalls in runs, :func:`burst_pause` with start ``p``)."""
         if not p_stall:
             return
         ram = self.ram
-        for ch in (ram.write_if.aw_channel, ram.write_if.w_channel, ram.write_if.b_channel,
-                   ram.read_if.ar_channel, ram.read_if.r_channel):
-            ch.set_pause_generator(random_pause(random.Random(self.rng.random()), p_stall))
+        channels = {"aw": ram.write_if.aw_channel, "w": ram.write_if.w_channel,
+                    "b": ram.write_if.b_channel, "ar": ram.read_if.ar_channel,
+                    "r": ram.read_if.r_channel}
+        profile = p_stall if isinstance(p_stall, dict) else dict.fromkeys(channels, p_stall)
+        for name, ch in channels.items():
+            p = profile.get(name, 0.0)
+            rng = random.Random(self.rng.random())
+            if p > 0:
+                ch.set_pause_generator(random_pause(rng, p))
+            elif p < 0:
+                ch.set_pause_generator(burst_pause(rng, -p))
 
     async def reset(self):
         await reset_dut(self.dut)
@@ -111,8 +124,9 @@ class TB:
         return EngineRun(out, run.status, run.error, run.counters, None, None, run.cycles)
 
 
-def report(case: Case, run: EngineRun, log) -> dict:
-    """Scoreboard: fail on any mismatch; log cycles against the roofline; append to REPORT."""
+def report(case: Case, run: EngineRun, log, stall="none") -> dict:
+    """Scoreboard: fail on any mismatch; log cycles against the roofline; append to REPORT,
+    and the descriptors' coverage bins to $SCANFUSE_COVERAGE (:mod:`scanfuse.sim.coverage`)."""
     check = check_run(case, run)
     rep = case_report(case, run, check)
     rep["case"] = case.name
@@ -123,16 +137,23 @@ def report(case: Case, run: EngineRun, log) -> dict:
     if ENV.get("REPORT"):
         with open(ENV["REPORT"], "a") as f:
             f.write(json.dumps(rep) + "\n")
+    if ENV.get("SCANFUSE_COVERAGE"):
+        from scanfuse.sim.coverage import case_records
+        with open(ENV["SCANFUSE_COVERAGE"], "a") as f:
+            for record in case_records(case, run, stall):
+                f.write(json.dumps(record) + "\n")
     assert check.ok, f"{case.name}: " + "; ".join(check.problems)
     return rep
 
 
-async def run_case(dut, case: Case, p_stall: float, seed: int = SEED) -> dict:
+async def run_case(dut, case: Case, p_stall: "float | dict", seed: int = SEED) -> dict:
     tb = TB(dut, case.cfg, len(case.image.mem), seed)
     tb.stall(p_stall)
     await tb.reset()
     run = await tb.run(case.image.mem, case.image.prog_addr, case.image.prog_len)
-    return report(case, run, tb.log)
+    stall = ("none" if not p_stall else "per-channel" if isinstance(p_stall, dict)
+             else "uniform")
+    return report(case, run, tb.log, stall)
 
 
 def one_tile_case(cfg: AccelConfig, seed: int) -> Case:
@@ -183,6 +204,66 @@ def chain_cases(cfg: AccelConfig, seed: int) -> Case:
 async def chain(dut, p_stall):
     """Rung 3: a chain of layers, each requantised output the next layer's input."""
     await run_case(dut, chain_cases(engine_cfg(), SEED), p_stall)
+
+
+#: Stall profiles with a setting per channel (AW, W, B, AR, R): one direction slow and the other
+#: free, a slow write response only, and stalls in runs (negative: run start probability).
+PROFILES = {
+    "writes_slow": {"aw": 0.5, "w": 0.7, "b": 0.9},
+    "reads_slow": {"ar": 0.6, "r": 0.8},
+    "b_only": {"b": 0.95},
+    "runs": {"aw": -0.1, "w": -0.2, "b": -0.1, "ar": -0.1, "r": -0.2},
+}
+
+
+@cocotb.test()
+@cocotb.parametrize(profile=list(PROFILES))
+async def channels(dut, profile):
+    """Random GEMMs under per-channel stall profiles (independent idle and back-pressure)."""
+    seed = SEED * 1000 + 500 + list(PROFILES).index(profile)
+    await run_case(dut, random_gemm_case(seed, engine_cfg(), MAX_DIM), PROFILES[profile], seed)
+
+
+def illegal_descriptor(cfg: AccelConfig, error: DescriptorError) -> DescriptorFields:
+    """A descriptor that breaks exactly ``error``'s rule (a 9x5x7 one-tile GEMM otherwise)."""
+    wa, wb, wc = cfg.word_entries
+    legal = dict(M=9, K=5, N=7, tm=9, tn=7, tk=5, a_base=0x400, b_base=0x500, c_base=0x600,
+                 a_stride=5, b_stride=7, c_stride=28, last=1)
+    broken = {
+        DescriptorError.ZERO_DIM: {"M": 0},
+        DescriptorError.ZERO_TILE: {"tn": 0},
+        DescriptorError.TILE_TOO_BIG: {"tk": 6},
+        DescriptorError.A_OVERFLOW: {"a_off": cfg.a_entries - wa},
+        DescriptorError.B_OVERFLOW: {"b_off": cfg.b_entries - wb},
+        DescriptorError.C_OVERFLOW: {"c_off": cfg.c_entries - wc},
+        DescriptorError.BAD_LOOP_ORDER: {"loop_order": 6},
+        DescriptorError.BAD_ALIGNMENT: {"p_base": 2},
+        DescriptorError.BAD_MODE: {"out_mode": 3},
+        DescriptorError.BAD_OFFSET: {"a_off": 1},
+    }[error]
+    return DescriptorFields(**{**legal, **broken})
+
+
+@cocotb.test()
+@cocotb.parametrize(error=[e.name for e in DescriptorError if e is not DescriptorError.NONE])
+async def illegal(dut, error):
+    """Every descriptor rule: the engine stops with its code in ERROR, having moved nothing."""
+    cfg = engine_cfg()
+    code = DescriptorError[error]
+    fields = illegal_descriptor(cfg, code)
+    mem = bytearray(4096)
+    blob = pack(fields, cfg, check=False)
+    mem[:len(blob)] = blob
+    tb = TB(dut, cfg, len(mem))
+    await tb.reset()
+    run = await tb.run(mem, 0, 1)
+    tb.log.info("%s: ERROR = %d, counters %s", error, run.error, run.counters)
+    if ENV.get("SCANFUSE_COVERAGE"):
+        from scanfuse.sim.coverage import descriptor_record
+        with open(ENV["SCANFUSE_COVERAGE"], "a") as f:
+            f.write(json.dumps(descriptor_record(fields, cfg, run.error, "none")) + "\n")
+    assert run.done and run.error == code.value, (run.done, run.error)
+    assert run.counters["macs"] == 0 and run.counters["write_bytes"] == 0
 
 
 @cocotb.test()

