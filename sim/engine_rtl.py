@@ -154,11 +154,14 @@ def icarus_test(cfg: AccelConfig, test_dir: Path, test_filter: str, extra_env: d
 
 
 def _verilator_build_call(runner, cfg: AccelConfig, build_dir: Path, waves: bool):
+    """Build (or, when built, refresh the runner's state): Verilator's and make's output go to
+    ``build_dir/build.log``, never to stdout (``scanfuse sim --json`` prints only JSON)."""
     from . import hdl_sim
+    Path(build_dir).mkdir(parents=True, exist_ok=True)
     with _without_env("WAVES"):
         runner.build(sources=[engine_verilog(cfg)], hdl_toplevel="engine", build_dir=build_dir,
                      build_args=hdl_sim.build_args("verilator"), timescale=("1ns", "1ps"),
-                     waves=waves)
+                     waves=waves, log_file=Path(build_dir) / "build.log")
 
 
 def cocotb_build(cfg: AccelConfig = AccelConfig(), sim: str = "icarus",

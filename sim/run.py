@@ -28,7 +28,7 @@ from .scoreboard import case_report, check_run
 
 __all__ = ["SIMULATORS", "run_image", "simulate_gemm"]
 
-SIMULATORS = ("verilator", "icarus", "amaranth")
+SIMULATORS = ("verilator", "icarus", "amaranth", "cocotb-verilator")
 
 
 def run_image(image: DramImage, cfg: AccelConfig, sim: str = "verilator", *, seed: int = 0,
@@ -56,6 +56,10 @@ def run_image(image: DramImage, cfg: AccelConfig, sim: str = "verilator", *, see
         from .engine_rtl import run_icarus
         return run_icarus(mem, image.prog_addr, image.prog_len, cfg, seed=seed, p_stall=p_stall,
                           work_dir=work_dir, waves=waves, log_file=log_file)
+    if sim == "cocotb-verilator":      # the cocotb bench (AxiRam, AxiLiteMaster) on Verilator
+        from .engine_rtl import run_cocotb
+        return run_cocotb(mem, image.prog_addr, image.prog_len, cfg, sim="verilator", seed=seed,
+                          p_stall=p_stall, work_dir=work_dir, waves=waves, log_file=log_file)
     if sim == "verilator":
         from .verilator_run import run_verilator
         return run_verilator(mem, image.prog_addr, image.prog_len, cfg, seed=seed,

