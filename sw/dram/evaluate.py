@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InvalidOptionError
+from ..hw.params import AccelConfig
 from ..plan.buffer import BufferModel, ElementWidths
 from ..plan.gemm import Gemm
 from ..plan.tiling import Tiling
@@ -28,7 +29,8 @@ from .timing import Timing, issue_cycles
 class EngineClock:
     """The engine the trace is timed for: MACs per cycle, DRAM-port bytes per cycle, clock.
 
-    Defaults match the 8x8 engine with a 64-bit AXI port at 100 MHz.
+    Defaults match the 8x8 engine with a 64-bit AXI port at 100 MHz
+    (``EngineClock.of_engine(AccelConfig())``).
     """
 
     macs_per_cycle: int = 64
@@ -47,6 +49,12 @@ class EngineClock:
                  bytes_per_cycle: float = 8.0) -> "EngineClock":
         """An engine of ``rows x cols`` int8 MACs per cycle at ``freq_mhz``."""
         return cls(rows * cols, bytes_per_cycle, freq_mhz)
+
+    @classmethod
+    def of_engine(cls, cfg: AccelConfig, freq_mhz: float = 100.0) -> "EngineClock":
+        """The generated engine ``cfg`` (its PE array and AXI data port) clocked at
+        ``freq_mhz``: one source for the array and port sizes, :mod:`scanfuse.hw.params`."""
+        return cls(cfg.rows * cfg.cols, float(cfg.axi_bytes), freq_mhz)
 
     def describe(self) -> str:
         return (f"{self.macs_per_cycle} MACs and {self.bytes_per_cycle:g} DRAM bytes per cycle "

@@ -388,3 +388,10 @@ def test_real_simulator_agrees_within_5_percent(fmt, env, name, policy):
     assert ext.matches_policy and ext.policy == policy
     for part in ("burst_j", "act_pre_j", "refresh_j", "background_j", "total_j"):
         assert getattr(model.energy, part) == pytest.approx(getattr(ext.energy, part), rel=0.05), part
+
+
+def test_engine_clock_of_the_generated_engine():
+    from scanfuse.hw.params import AccelConfig
+    assert EngineClock.of_engine(AccelConfig()) == EngineClock()          # 8x8, 64-bit, 100 MHz
+    wide = EngineClock.of_engine(AccelConfig(rows=16, cols=16, axi_data_bits=128), 150.0)
+    assert (wide.macs_per_cycle, wide.bytes_per_cycle, wide.freq_mhz) == (256, 16.0, 150.0)
