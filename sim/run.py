@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InvalidOptionError
+from ..units import check_real, check_seed
 from ..hw.params import AccelConfig
 from ..hw.program import OutMode
 from ..plan import BufferModel, Gemm, plan_gemm
@@ -41,6 +42,10 @@ def run_image(image: DramImage, cfg: AccelConfig, sim: str = "verilator", *, see
     (``engine.vcd`` for the Amaranth simulator); ``work_dir`` defaults to a temporary
     directory, so give one to keep the waveform.
     """
+    check_seed(seed, "seed", (1 << 32) - 1)
+    check_real(p_stall, "p_stall", low_open=False, high=1.0, high_open=True)
+    if sim not in SIMULATORS:
+        raise InvalidOptionError(f"simulator must be one of {', '.join(SIMULATORS)}, not {sim!r}")
     mem = bytearray(image.mem)
     if waves is None:
         waves = os.environ.get("WAVES", "0") not in ("", "0")

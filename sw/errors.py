@@ -31,3 +31,15 @@ class UnknownNetworkError(ScanFuseError, LookupError):
 class InvalidModelError(ScanFuseError, ValueError):
     """A model file (e.g. ONNX) is malformed or uses something the importer does not support;
     the message names the node."""
+
+
+class OutputPathError(ScanFuseError, OSError):
+    """An output file or folder cannot be written, or exists and ``--force`` was not given."""
+
+    def __str__(self) -> str:  # OSError would prefix an errno
+        return str(self.args[0]) if self.args else ""
+
+
+class WorkTooLargeError(ScanFuseError):
+    """The work a request asks for (steps, bursts, cycles, bytes) is over a limit; the message
+    gives the estimate, the limit and the option that raises it."""

@@ -33,14 +33,14 @@ def add_parser(sub, parser_class) -> None:
     p.add_argument("--top", default="selftest", choices=("selftest", "axi"),
                    help="selftest: engine + on-chip AXI memory + self-test sequencer (default); "
                         "axi: the engine with its AXI ports at the top (synthesis only)")
-    p.add_argument("--freq", type=float, default=100.0, metavar="MHZ",
+    p.add_argument("--freq", type=options.positive_real, default=100.0, metavar="MHZ",
                    help="target engine clock in MHz, made by the PLL (default 100)")
     p.add_argument("--dsp", default="auto", choices=("auto", "all", "except-pe", "none"),
                    help="multipliers on MULT18X18D blocks: all, all but the PE array's "
                         "(those in LUTs), none; auto (default) takes the first that fits")
     p.add_argument("--synth-only", action="store_true",
                    help="stop after Yosys: resources only, no Fmax or bitstream")
-    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+    p.add_argument("--seed", type=options.seed_type((1 << 31) - 1), default=1, help="nextpnr placement seed (default 1)")
     p.add_argument("--out", metavar="DIR",
                    help="output directory (default build/fpga/BOARD.rRcC.TOP)")
     p.add_argument("--json", action="store_true", help="print the report as one JSON document")
@@ -49,7 +49,7 @@ def add_parser(sub, parser_class) -> None:
                         "array and report utilisation, achieved GOPS and the DRAM bandwidth "
                         "each needs at Fmax (--fmax, or fmax_mhz of report.json in the output "
                         "directory); writes layers.json and layers.md there")
-    p.add_argument("--fmax", type=float, metavar="MHZ",
+    p.add_argument("--fmax", type=options.positive_real, metavar="MHZ",
                    help="with --layers: the clock in MHz instead of the report's fmax_mhz")
     p.add_argument("--double-buffer", action="store_true",
                    help="with --layers: the double-buffered engine")

@@ -47,7 +47,7 @@ def add_parser(sub, parser_class) -> None:
     p.add_argument("--sim", choices=("verilator", "icarus", "amaranth"), default="verilator",
                    help="verilator (fast; default), icarus (cocotb with cocotbext-axi) or "
                         "amaranth (the Amaranth simulator; small GEMMs only)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    p.add_argument("--seed", type=options.seed_type((1 << 32) - 1), default=0, help="seed of the random inputs (default 0)")
     p.add_argument("--save", metavar="DIR",
                    help="write A.npy, B.npy (int8) and C.npy (the engine's raw int32 output)")
     p.add_argument("--json", action="store_true", help="print one JSON document")

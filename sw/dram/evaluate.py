@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InvalidOptionError
+from ..units import check_real
 from ..plan.buffer import BufferModel, ElementWidths
 from ..plan.gemm import Gemm
 from ..plan.tiling import Tiling
@@ -39,8 +40,8 @@ class EngineClock:
         if (isinstance(self.macs_per_cycle, bool) or not isinstance(self.macs_per_cycle, int)
                 or self.macs_per_cycle < 1):
             raise InvalidOptionError(f"macs_per_cycle must be a positive integer, not {self.macs_per_cycle!r}")
-        if not self.bytes_per_cycle > 0 or not self.freq_mhz > 0:
-            raise InvalidOptionError("bytes_per_cycle and freq_mhz must be positive")
+        check_real(self.bytes_per_cycle, "bytes_per_cycle (--port-bytes)")
+        check_real(self.freq_mhz, "freq_mhz (--freq-mhz)")
 
     @classmethod
     def of_array(cls, rows: int, cols: int, freq_mhz: float = 100.0,

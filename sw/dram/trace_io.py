@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import atomic_file
 from ..errors import InvalidOptionError, InvalidShapeError
 
 __all__ = ["write_dramsim2_trace", "write_dramsim3_trace", "read_trace"]
@@ -48,7 +49,7 @@ def _write(path: Path, addr: np.ndarray, is_write: np.ndarray | bool,
     if chunk < 1:
         raise InvalidOptionError(f"chunk must be at least 1 line, not {chunk}")
     n = a.size
-    with open(path, "w", encoding="ascii", newline="\n") as f:
+    with atomic_file(path, "w", encoding="ascii", newline="\n") as f:
         for lo in range(0, n, chunk):
             hi = min(lo + chunk, n)
             ops = np.where(w[lo:hi], "WRITE", "READ").tolist()
@@ -118,6 +119,14 @@ def read_trace(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     addrs: list[int] = []
     writes: list[bool] = []
     cycles: list[int] = []
+    try:
+        return _read(path, addrs, writes, cycles)
+    except (OSError, UnicodeDecodeError) as err:
+        why = err.strerror if isinstance(err, OSError) and err.strerror else "not an ASCII trace"
+        raise InvalidOptionError(f"cannot read trace {str(path)!r}: {why}") from None
+
+
+def _read(path, addrs, writes, cycles):
     with open(path, encoding="ascii") as f:
         for number, line in enumerate(f, 1):
             parts = line.split()
