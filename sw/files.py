@@ -30,12 +30,23 @@ __all__ = ["check_output_file", "check_output_dir", "atomic_file", "atomic_dir",
 _PREFIX = ".scanfuse-"
 
 
+def _probe(folder: Path, path: Path, what: str) -> None:
+    """Create and remove a temporary file in ``folder``: the one test of writability that
+    holds for root, read-only mounts and pseudo file systems such as /proc."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=_PREFIX, suffix=".probe", dir=folder)
+    except OSError as err:
+        raise OutputPathError(f"{what} {str(path)!r}: cannot write in folder {str(folder)!r} "
+                              f"({err.strerror})") from None
+    os.close(fd)
+    os.unlink(tmp)
+
+
 def _check_parent(path: Path, what: str) -> None:
     parent = path.parent
     if not parent.is_dir():
         raise OutputPathError(f"{what} {str(path)!r}: folder {str(parent)!r} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputPathError(f"{what} {str(path)!r}: folder {str(parent)!r} is not writable")
+    _probe(parent, path, what)
 
 
 def check_output_file(path, what: str = "output", *, force: bool = False,
@@ -66,7 +77,7 @@ def check_output_dir(path, what: str = "output folder", *, force: bool = False,
 
     With ``must_be_new`` (a report written whole by :func:`atomic_dir`), an existing
     non-empty folder is refused unless ``force``; otherwise an existing folder is reused.
-    The parent must exist and be writable.
+    Missing parents may be created: the nearest existing one must be a writable folder.
     """
     path = Path(path)
     if path.exists():
@@ -75,10 +86,15 @@ def check_output_dir(path, what: str = "output folder", *, force: bool = False,
         if must_be_new and any(path.iterdir()) and not force:
             raise OutputPathError(f"{what} {str(path)!r} exists and is not empty; give --force "
                                   f"to replace it")
-        if not os.access(path, os.W_OK | os.X_OK):
-            raise OutputPathError(f"{what} {str(path)!r} is not writable")
+        _probe(path, path, what)
         return path
-    _check_parent(path, what)
+    # Missing parents are created: the nearest existing one must be a writable folder.
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise OutputPathError(f"{what} {str(path)!r}: {str(ancestor)!r} is not a folder")
+    _probe(ancestor, path, what)
     return path
 
 
@@ -118,6 +134,7 @@ def atomic_dir(path):
     """Yield a fresh temporary folder beside ``path`` to fill; on a clean exit it replaces
     ``path`` (an old folder there is removed only then), on an exception it is removed."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=_PREFIX, dir=path.parent))
     try:
         yield tmp

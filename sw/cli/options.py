@@ -144,6 +144,13 @@ def add_model_args(p: argparse.ArgumentParser, order_choices=ORDER_CHOICES, defa
     p.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
 
 
+def add_force_arg(p: argparse.ArgumentParser, what: str):
+    """--force: replace existing output (``what`` names it) instead of refusing."""
+    p.add_argument("--force", action="store_true",
+                   help=f"replace an existing {what} (without it an existing one is refused, "
+                        f"before any work)")
+
+
 def add_engine_args(p: argparse.ArgumentParser):
     """--pe, --freq-mhz, --port-bytes (the engine that times a burst trace)."""
     p.add_argument("--pe", type=array, default="8x8", metavar="RxC",

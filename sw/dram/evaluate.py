@@ -25,6 +25,10 @@ from .presets import get_preset
 from .timing import Timing, issue_cycles
 
 
+#: Most MACs per cycle an :class:`EngineClock` models: 2^24 (a 4096x4096 array).
+MAX_MACS_PER_CYCLE = 1 << 24
+
+
 @dataclass(frozen=True)
 class EngineClock:
     """The engine the trace is timed for: MACs per cycle, DRAM-port bytes per cycle, clock.
@@ -38,8 +42,9 @@ class EngineClock:
 
     def __post_init__(self):
         if (isinstance(self.macs_per_cycle, bool) or not isinstance(self.macs_per_cycle, int)
-                or self.macs_per_cycle < 1):
-            raise InvalidOptionError(f"macs_per_cycle must be a positive integer, not {self.macs_per_cycle!r}")
+                or not 1 <= self.macs_per_cycle <= MAX_MACS_PER_CYCLE):
+            raise InvalidOptionError(f"macs_per_cycle (the --pe array's MACs) must be an integer "
+                                     f"from 1 to {MAX_MACS_PER_CYCLE:,}, not {self.macs_per_cycle!r}")
         check_real(self.bytes_per_cycle, "bytes_per_cycle (--port-bytes)")
         check_real(self.freq_mhz, "freq_mhz (--freq-mhz)")
 

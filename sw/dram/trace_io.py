@@ -21,7 +21,7 @@ import numpy as np
 from ..files import atomic_file
 from ..errors import InvalidOptionError, InvalidShapeError
 
-__all__ = ["write_dramsim2_trace", "write_dramsim3_trace", "read_trace"]
+__all__ = ["check_trace_name", "write_dramsim2_trace", "write_dramsim3_trace", "read_trace"]
 
 _CHUNK = 1 << 18
 
@@ -61,6 +61,17 @@ def _write(path: Path, addr: np.ndarray, is_write: np.ndarray | bool,
     return n
 
 
+def check_trace_name(path: str | Path, fmt: str) -> Path:
+    """Refuse a file name the format's simulator would not read (DRAMSim2 picks its trace
+    format by the ``mase_`` prefix); run before the work that produces the trace."""
+    path = Path(path)
+    if fmt == "dramsim2" and not path.name.startswith("mase_"):
+        raise InvalidOptionError(
+            f"a DRAMSim2 trace file name must start with 'mase_' (e.g. mase_run.trc), "
+            f"not {path.name!r}")
+    return path
+
+
 def write_dramsim2_trace(path: str | Path, addr: np.ndarray, is_write: np.ndarray | bool,
                          issue_cycle: np.ndarray | int = 0, chunk: int = _CHUNK) -> int:
     """Write a DRAMSim2 ``mase`` trace; returns the number of lines.
@@ -81,11 +92,7 @@ def write_dramsim2_trace(path: str | Path, addr: np.ndarray, is_write: np.ndarra
     InvalidShapeError
         If the arrays differ in length.
     """
-    path = Path(path)
-    if not path.name.startswith("mase_"):
-        raise InvalidOptionError(
-            f"a DRAMSim2 trace file name must start with 'mase_' (e.g. mase_run.trc), "
-            f"not {path.name!r}")
+    path = check_trace_name(path, "dramsim2")
     return _write(path, addr, is_write, issue_cycle, trailing_newline=True, chunk=chunk)
 
 
