@@ -27,7 +27,7 @@ import pytest
 #: swapping the machine to a halt.
 MEMORY_LIMIT = 1536 << 20
 #: Wall-time limit of each child in seconds: a refusal happens before any long work.
-TIME_LIMIT = 20.0
+TIME_LIMIT = 15.0
 
 G = "--gemm"
 BIG = "99999999999999999999"
