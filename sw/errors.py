@@ -43,3 +43,12 @@ class OutputPathError(ScanFuseError, OSError):
 class WorkTooLargeError(ScanFuseError):
     """The work a request asks for (steps, bursts, cycles, bytes) is over a limit; the message
     gives the estimate, the limit and the option that raises it."""
+
+
+def check_type(name: str, value, kind):
+    """Return ``value`` if it is an instance of ``kind`` (a class or tuple of classes), else
+    raise :class:`InvalidOptionError` naming the argument (not an AttributeError later)."""
+    if not isinstance(value, kind):
+        want = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+        raise InvalidOptionError(f"{name} must be a {want}, not {type(value).__name__} {value!r:.60}")
+    return value

@@ -26,7 +26,7 @@ from ..dram.model import DramEnergy, DramResult
 from ..dram.policy import DEFAULT_POLICY, DramPolicy, parse_policy
 from ..dram.presets import DramPreset, get_preset
 from ..dram.timing import to_dram_cycles
-from ..errors import InvalidOptionError
+from ..errors import InvalidOptionError, check_type
 from ..network.layers import Network
 from ..plan.buffer import BufferModel, ElementWidths
 from ..units import format_entries
@@ -384,8 +384,10 @@ def evaluate(networks: Sequence[Network], entries: int, config: EvalConfig = Eva
     ``workers`` > 1 runs the (network, buffer size) jobs in that many processes (None: one
     per CPU); ``progress`` is then called once per variant when a job finishes.
     """
-    if not networks:
+    if isinstance(networks, (str, bytes)) or not networks:
         raise InvalidOptionError("evaluate needs at least one network")
+    for network in networks:
+        check_type("each network", network, Network)
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                 or not 1 <= workers <= MAX_WORKERS):
         raise InvalidOptionError(f"workers must be None or 1..{MAX_WORKERS}, not {workers!r}")

@@ -171,3 +171,20 @@ def test_load_onnx_refuses_devices():
     from scanfuse.network.onnx_import import load_onnx
     with pytest.raises(InvalidModelError, match="not a regular file"):
         load_onnx("/dev/zero")
+
+
+@pytest.mark.parametrize("call", [
+    lambda: __import__("scanfuse.plan", fromlist=["x"]).plan_network(None, BufferModel(1024)),
+    lambda: __import__("scanfuse.plan", fromlist=["x"]).plan_single_gemm((1, 2, 3), BufferModel(1024)),
+    lambda: __import__("scanfuse.plan.fusion", fromlist=["x"]).plan_fused_network(None, BufferModel(1024)),
+    lambda: __import__("scanfuse.evaluate", fromlist=["x"]).evaluate([None], 1024),
+    lambda: __import__("scanfuse.evaluate", fromlist=["x"]).evaluate("mobilenetv2", 1024),
+    lambda: __import__("scanfuse.plan", fromlist=["x"]).gemm_traffic(None, None),
+    lambda: __import__("scanfuse.dram.bursts", fromlist=["x"]).gemm_bursts(None),
+    lambda: plan_gemm(Gemm(8, 8, 8), BufferModel(1 << 62)),
+], ids=["plan_network", "plan_single_gemm", "plan_fused_network", "evaluate-none",
+        "evaluate-str", "gemm_traffic", "gemm_bursts", "plan_gemm-2^62"])
+def test_wrong_types_are_typed_errors(call):
+    """These raised AttributeError or OverflowError before (issue 17)."""
+    with pytest.raises(InvalidOptionError):
+        call()
