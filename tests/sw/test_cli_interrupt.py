@@ -102,3 +102,20 @@ def test_trace_interrupted_leaves_no_file(tmp_path):
     assert seconds < 2.0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tmp"]
     assert _litter(tmp_path, tmp) == []
+
+
+@pytest.mark.parametrize("sig,code,word", [(signal.SIGINT, 130, "interrupted"),
+                                           (signal.SIGTERM, 143, "terminated")])
+def test_sim_interrupted_removes_its_temporary_folder(tmp_path, sig, code, word):
+    """``scanfuse sim`` works in a ``scanfuse-sim-*`` temporary folder: gone after a signal."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc = _start(["sim", "--gemm", "128,128,128", "--buffer", "64K", "--sim", "amaranth"],
+                  tmp_path, tmp)
+    _wait_for(lambda: any(tmp.glob("scanfuse-sim-*")), proc)
+    time.sleep(1.0)                                   # inside the simulation
+    rc, stdout, stderr, seconds = _interrupt(proc, sig)
+    assert (rc, stdout, stderr.splitlines()) == (code, "", [f"scanfuse: {word}"])
+    assert seconds < 2.0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tmp"]
+    assert _litter(tmp_path, tmp) == []
