@@ -72,12 +72,15 @@ def check_output_file(path, what: str = "output", *, force: bool = False,
 
 
 def check_output_dir(path, what: str = "output folder", *, force: bool = False,
-                     must_be_new: bool = True) -> Path:
+                     must_be_new: bool = True, replaceable=None) -> Path:
     """Check that folder ``path`` can be written before any long work; return it.
 
     With ``must_be_new`` (a report written whole by :func:`atomic_dir`), an existing
     non-empty folder is refused unless ``force``; otherwise an existing folder is reused.
     Missing parents may be created: the nearest existing one must be a writable folder.
+    ``replaceable`` (a predicate on a file name) guards ``force`` for a folder that will be
+    replaced whole: a folder holding anything else (``--out .``, a home folder) is refused
+    even with ``force``.
     """
     path = Path(path)
     if path.exists():
@@ -86,6 +89,13 @@ def check_output_dir(path, what: str = "output folder", *, force: bool = False,
         if must_be_new and any(path.iterdir()) and not force:
             raise OutputPathError(f"{what} {str(path)!r} exists and is not empty; give --force "
                                   f"to replace it")
+        if must_be_new and replaceable is not None:
+            foreign = sorted(p.name for p in path.iterdir()
+                             if not (p.is_file() and replaceable(p.name)))
+            if foreign:
+                raise OutputPathError(f"{what} {str(path)!r} holds {foreign[0]!r}, which this "
+                                      f"command did not write; it replaces the folder whole, "
+                                      f"so give a new or empty folder")
         _probe(path, path, what)
         return path
     # Missing parents are created: the nearest existing one must be a writable folder.

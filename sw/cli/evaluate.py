@@ -59,7 +59,7 @@ def command(args, console: Console) -> int:
     if not 0 <= args.workers <= MAX_WORKERS:
         raise InvalidOptionError(f"--workers must be 0..{MAX_WORKERS}, not {args.workers}")
     if args.out is not None:
-        check_output_dir(args.out, "--out", force=args.force)
+        check_output_dir(args.out, "--out", force=args.force, replaceable=_report_file)
     sweep = () if str(args.sweep).strip().lower() == "none" else tuple(
         parse_entries(s, what="a sweep buffer size") for s in str(args.sweep).split(","))
     config = EvalConfig(args.dram, args.mapping, options.engine(args), policy=args.dram_policy)
@@ -94,6 +94,11 @@ def command(args, console: Console) -> int:
     if written:
         console.print(f"wrote {', '.join(str(p) for p in written)}", highlight=False)
     return 0
+
+
+def _report_file(name: str) -> bool:
+    """A file ``evaluate --out`` writes (what ``--force`` may replace)."""
+    return name in ("report.md", "results.json") or name.endswith(".png")
 
 
 def _evaluate_command(args) -> str:

@@ -214,6 +214,8 @@ CASES = {
                                    "--sweep", "none", "--out", "{sentinel}"],
     "evaluate-out-existing-report": ["evaluate", "--network", "mobilenetv2", "--buffer", "64K",
                                      "--sweep", "none", "--out", "{dir}"],
+    "evaluate-out-cwd-force": ["evaluate", "--network", "mobilenetv2", "--buffer", "64K",
+                               "--sweep", "none", "--out", ".", "--force"],
     "evaluate-out-dev-full": ["evaluate", "--network", "mobilenetv2", "--buffer", "64K",
                               "--sweep", "none", "--out", "/dev/full"],
     "evaluate-out-proc": ["evaluate", "--network", "mobilenetv2", "--buffer", "64K",

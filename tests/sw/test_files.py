@@ -74,3 +74,14 @@ def test_atomic_dir_replaces_a_folder_only_when_complete(tmp_path):
     assert [p.name for p in out.iterdir()] == ["report.md"]           # no stale plots
     assert (out / "report.md").read_text() == "new"
     assert [p.name for p in tmp_path.iterdir()] == ["report"]
+
+
+def test_force_never_replaces_a_folder_of_other_files(tmp_path):
+    """``evaluate --out . --force`` must not swap away the user's working folder."""
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "report.md").write_text("old")
+    with pytest.raises(OutputPathError, match="holds 'notes.txt', which this command did not"):
+        check_output_dir(tmp_path, "--out", force=True,
+                         replaceable=lambda name: name == "report.md")
+    (tmp_path / "notes.txt").unlink()
+    check_output_dir(tmp_path, "--out", force=True, replaceable=lambda name: name == "report.md")
