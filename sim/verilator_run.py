@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..errors import InvalidOptionError
+from ..units import check_real, check_seed
 from ..hw.params import AccelConfig
 from ..hw.regs import COUNTERS, ID_MAGIC, Ctrl, Reg, Status
 from .cases import layer_case
@@ -107,6 +109,14 @@ def verilator_build(cfg: AccelConfig = AccelConfig(), waves: bool = False, *,
     return exe
 
 
+def check_stalls(seed: int, p_ready: float, p_valid: float) -> None:
+    """Refuse a seed outside 0..2^32-1 or a ready/valid probability outside (0, 1] (at 0 the
+    memory never answers and the harness would spin to ``max_cycles``)."""
+    check_seed(seed, "seed", (1 << 32) - 1)
+    check_real(p_ready, "p_ready", high=1.0)
+    check_real(p_valid, "p_valid", high=1.0)
+
+
 def run_verilator(mem: bytearray, prog_addr: int, prog_len: int, cfg: AccelConfig = AccelConfig(),
                   *, seed: int = 0, p_ready: float = 1.0, p_valid: float = 1.0,
                   latency: int = 2, max_cycles: int = 2_000_000_000,
@@ -115,6 +125,7 @@ def run_verilator(mem: bytearray, prog_addr: int, prog_len: int, cfg: AccelConfi
     :class:`~scanfuse.sim.engine_sim.EngineRun` (``mem`` is not modified; the run's memory is
     ``.mem``). ``waves`` (default: the ``WAVES`` environment variable) writes
     ``work_dir/engine.fst``. Raises ``TimeoutError`` if DONE is not seen in ``max_cycles``."""
+    check_stalls(seed, p_ready, p_valid)
     if waves is None:
         waves = os.environ.get("WAVES", "0") not in ("", "0")
     exe = verilator_build(cfg, waves)
@@ -141,6 +152,18 @@ def run_verilator(mem: bytearray, prog_addr: int, prog_len: int, cfg: AccelConfi
 
 # ---------------------------------------------------------------- regression (make regress)
 
+def check_layer_names(layers: "list[str] | None") -> None:
+    """Refuse names that are not MobileNetV2 pointwise layers (before any build)."""
+    from ..network import get_network
+    if layers is None:
+        return
+    known = [layer.name for layer in get_network("mobilenetv2").layers if layer.is_pointwise]
+    unknown = [name for name in layers if name not in known]
+    if not layers or unknown:
+        raise InvalidOptionError(f"--layers takes MobileNetV2 pointwise layer names such as "
+                                 f"{known[0]}, not {','.join(unknown) or 'nothing'}")
+
+
 def regress_mobilenetv2(cfg: AccelConfig = AccelConfig(), *, layers: "list[str] | None" = None,
                         seed: int = 0, p_ready: float = 1.0, p_valid: float = 1.0,
                         out=sys.stdout) -> list[dict]:
@@ -151,7 +174,9 @@ def regress_mobilenetv2(cfg: AccelConfig = AccelConfig(), *, layers: "list[str] 
     ``layer`` (name), ``M``, ``K``, ``N`` (the layer's GEMM) and ``wall_seconds``."""
     from ..network import get_network
     from ..plan import Gemm
+    check_stalls(seed, p_ready, p_valid)
     net = get_network("mobilenetv2")
+    check_layer_names(layers)
     rows = []
     header = (f"{'layer':<11} {'M,K,N':>15} {'tile m,n,k':>13} {'order':>9} {'cycles':>10} "
               f"{'roofline':>9} {'util':>6} {'read B':>10} {'pred':>10} {'write B':>9} "

@@ -31,3 +31,24 @@ class UnknownNetworkError(ScanFuseError, LookupError):
 class InvalidModelError(ScanFuseError, ValueError):
     """A model file (e.g. ONNX) is malformed or uses something the importer does not support;
     the message names the node."""
+
+
+class OutputPathError(ScanFuseError, OSError):
+    """An output file or folder cannot be written, or exists and ``--force`` was not given."""
+
+    def __str__(self) -> str:  # OSError would prefix an errno
+        return str(self.args[0]) if self.args else ""
+
+
+class WorkTooLargeError(ScanFuseError):
+    """The work a request asks for (steps, bursts, cycles, bytes) is over a limit; the message
+    gives the estimate, the limit and the option that raises it."""
+
+
+def check_type(name: str, value, kind):
+    """Return ``value`` if it is an instance of ``kind`` (a class or tuple of classes), else
+    raise :class:`InvalidOptionError` naming the argument (not an AttributeError later)."""
+    if not isinstance(value, kind):
+        want = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+        raise InvalidOptionError(f"{name} must be a {want}, not {type(value).__name__} {value!r:.60}")
+    return value

@@ -1,11 +1,13 @@
-"""Parsing of entry counts given on the command line (``65536``, ``64K``, ``64Ki``)."""
+"""Parsing of entry counts given on the command line (``65536``, ``64K``, ``64Ki``), and the
+range checks of plain numbers several stages share (seeds, probabilities, clocks)."""
 
+import math
 import re
 
 from .errors import InvalidOptionError
 
 _SUFFIX = {"": 1, "k": 1 << 10, "ki": 1 << 10, "m": 1 << 20, "mi": 1 << 20}
-_PATTERN = re.compile(r"^\s*(\d+)\s*([kKmM][iI]?)?\s*$")
+_PATTERN = re.compile(r"^\s*([0-9]{1,20})\s*([kKmM][iI]?)?\s*$", re.ASCII)
 
 
 #: Largest entry count :func:`parse_entries` takes: 2^40 (a terabyte-sized buffer), far past
@@ -40,3 +42,32 @@ def format_entries(value: int) -> str:
     if value >= 1 << 10 and value % (1 << 10) == 0:
         return f"{value >> 10}K"
     return str(value)
+
+
+#: Seeds are at most 64 bits (numpy's generators take any such integer).
+MAX_SEED = (1 << 64) - 1
+
+
+def check_seed(seed, what: str = "seed", limit: int = MAX_SEED) -> int:
+    """A seed: a whole number ``0 <= seed <= limit``; raises :class:`InvalidOptionError`."""
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise InvalidOptionError(f"{what} must be a whole number, not {seed!r}")
+    if not 0 <= seed <= limit:
+        raise InvalidOptionError(f"{what} must be between 0 and {limit:,}, not {seed}")
+    return seed
+
+
+def check_real(value, what: str, *, low: float = 0.0, high: float = math.inf,
+               low_open: bool = True, high_open: bool = False) -> float:
+    """A finite real number in the interval ``low..high`` (open or closed at each end, as
+    told); raises :class:`InvalidOptionError` for anything else (nan and inf included)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidOptionError(f"{what} must be a number, not {value!r}")
+    value = float(value)
+    ok = (math.isfinite(value) and (value > low if low_open else value >= low)
+          and (value < high if high_open else value <= high))
+    if not ok:
+        lo = f"{'>' if low_open else '>='} {low:g}"
+        hi = "" if high == math.inf else f" and {'<' if high_open else '<='} {high:g}"
+        raise InvalidOptionError(f"{what} must be a finite number {lo}{hi}, not {value!r}")
+    return value

@@ -5,7 +5,7 @@ functions alike (a lazy import does not hide an arrow). Each module belongs to o
 
 * the ``sw`` stages in data-flow order ``network -> plan -> schedule -> program -> dram ->
   evaluate -> report -> cli``; a stage imports only earlier stages (and the base modules
-  ``scanfuse``, ``scanfuse.errors``, ``scanfuse.units``);
+  ``scanfuse``, ``scanfuse.errors``, ``scanfuse.units``, ``scanfuse.files``);
 * the hardware core (``scanfuse.hw`` outside ``hw/fpga/``) imports nothing from sw/ or sim/;
   the planner (plan, schedule) may import its geometry, ``scanfuse.hw.params``, and nothing
   else of it; the program stage and later may import all of it;
@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 ROOTS = {"sw": "scanfuse", "hw": "scanfuse.hw", "sim": "scanfuse.sim"}
 #: The sw stages in data-flow order.
 STAGES = ("network", "plan", "schedule", "program", "dram", "evaluate", "report", "cli")
-BASE = {"scanfuse", "scanfuse.errors", "scanfuse.units"}
+BASE = {"scanfuse", "scanfuse.errors", "scanfuse.units", "scanfuse.files"}
 #: The only module of the hardware core the planner stages may import.
 HW_GEOMETRY = "scanfuse.hw.params"
 
@@ -168,7 +168,7 @@ def test_no_import_cycles():
 def test_sw_lists_the_stages():
     """``ls sw/`` reads as the flow: the stages, and the base modules."""
     entries = {p.name for p in (REPO / "sw").iterdir() if p.name != "__pycache__"}
-    assert entries == set(STAGES) | {"__init__.py", "errors.py", "units.py"}
+    assert entries == set(STAGES) | {"__init__.py", "errors.py", "units.py", "files.py"}
 
 
 def _plant(tmp_path: Path, files: dict[str, str]) -> Path:
@@ -230,6 +230,10 @@ def test_the_rule_catches_planted_imports(tmp_path):
     ("scanfuse.sim.run", "scanfuse.program.image", True),
     ("scanfuse.sim.run", "scanfuse.dram.bursts", False),
     ("scanfuse.cli.main", "scanfuse.sim.run", True),
+    ("scanfuse.report.evaluate_report", "scanfuse.files", True),
+    ("scanfuse.sim.run", "scanfuse.files", True),
+    ("scanfuse.files", "scanfuse.errors", True),
+    ("scanfuse.files", "scanfuse.plan.gemm", False),
     ("scanfuse.evaluate.run", "scanfuse.sim.run", False),
 ])
 def test_rule_table(importer, target, ok):

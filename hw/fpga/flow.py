@@ -35,6 +35,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ...errors import InvalidOptionError
+from ...files import write_text
 from ..params import AccelConfig
 from ..verilog import source_hash
 from .boards import Board, get_board
@@ -401,5 +402,5 @@ def report_markdown(r: dict) -> str:
 
 
 def write_reports(report: dict, out: Path) -> None:
-    (Path(out) / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    (Path(out) / "report.md").write_text(report_markdown(report))
+    write_text(Path(out) / "report.json", json.dumps(report, indent=2) + "\n")
+    write_text(Path(out) / "report.md", report_markdown(report))

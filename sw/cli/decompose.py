@@ -6,6 +6,7 @@ import json
 from rich.console import Console
 
 from ..errors import InvalidOptionError
+from . import options
 
 __all__ = ["add_parser", "command"]
 
@@ -28,7 +29,7 @@ def add_parser(sub, parser_class) -> None:
                         "random one")
     p.add_argument("--input-hw", default="56,56", metavar="H,W",
                    help="input image size for the MAC counts (default 56,56)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the ALS start (and random kernel)")
+    p.add_argument("--seed", type=options.seed_type((1 << 32) - 1), default=0, help="seed of the ALS start (and random kernel)")
     p.add_argument("--iters", type=int, default=1000, metavar="N",
                    help="most ALS sweeps, >= 1 (default 1000; a 64x64x3x3 kernel takes ~0.1 s each)")
     p.add_argument("--no-fit", action="store_true",

@@ -5,7 +5,7 @@ import json
 
 from rich.console import Console
 
-from ..errors import InvalidOptionError
+from ..errors import InvalidOptionError, OutputPathError
 from ..network import get_network, network_names
 from ..units import format_entries, parse_entries
 from . import options
@@ -37,7 +37,9 @@ def add_parser(sub, parser_class) -> None:
                              "binary (DRAMSim2 for --dram ddr3, DRAMsim3 for ddr4)")
     p.add_argument("--workers", type=int, default=0, metavar="N",
                    help="processes for the (network, buffer) jobs (default 0: one per CPU)")
-    p.add_argument("--out", metavar="DIR", help="write report.md, results.json and PNG plots here")
+    p.add_argument("--out", metavar="DIR", help="write report.md, results.json and PNG plots here "
+                                                "(a new folder, written whole or not at all)")
+    options.add_force_arg(p, "--out folder (replaced whole when the new report is complete)")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
 
 
@@ -52,8 +54,12 @@ def command(args, console: Console) -> int:
         if not names or len(set(names)) != len(names):
             raise InvalidOptionError(f"--network takes distinct comma-separated names, not {args.network!r}")
         networks = [get_network(n) for n in names]
-    if args.workers < 0:
-        raise InvalidOptionError(f"--workers must be >= 0, not {args.workers}")
+    from ..evaluate.run import MAX_WORKERS
+    from ..files import check_output_dir
+    if not 0 <= args.workers <= MAX_WORKERS:
+        raise InvalidOptionError(f"--workers must be 0..{MAX_WORKERS}, not {args.workers}")
+    if args.out is not None:
+        check_output_dir(args.out, "--out", force=args.force, replaceable=_report_file)
     sweep = () if str(args.sweep).strip().lower() == "none" else tuple(
         parse_entries(s, what="a sweep buffer size") for s in str(args.sweep).split(","))
     config = EvalConfig(args.dram, args.mapping, options.engine(args), policy=args.dram_policy)
@@ -72,7 +78,7 @@ def command(args, console: Console) -> int:
         try:
             written = write_report(result, args.out, command=_evaluate_command(args))
         except OSError as err:
-            raise InvalidOptionError(f"cannot write to {args.out!r}: {err.strerror}") from None
+            raise OutputPathError(f"cannot write to {args.out!r}: {err.strerror}") from None
     if args.json:
         doc = result.to_json()
         doc["settings"] = {"buffer_entries": args.buffer, **config.to_json()}
@@ -88,6 +94,11 @@ def command(args, console: Console) -> int:
     if written:
         console.print(f"wrote {', '.join(str(p) for p in written)}", highlight=False)
     return 0
+
+
+def _report_file(name: str) -> bool:
+    """A file ``evaluate --out`` writes (what ``--force`` may replace)."""
+    return name in ("report.md", "results.json") or name.endswith(".png")
 
 
 def _evaluate_command(args) -> str:

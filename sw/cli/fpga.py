@@ -33,17 +33,18 @@ def add_parser(sub, parser_class) -> None:
     p.add_argument("--top", default="selftest", choices=("selftest", "axi"),
                    help="selftest: engine + on-chip AXI memory + self-test sequencer (default); "
                         "axi: the engine with its AXI ports at the top (synthesis only)")
-    p.add_argument("--freq", type=float, default=100.0, metavar="MHZ",
+    p.add_argument("--freq", type=options.positive_real, default=100.0, metavar="MHZ",
                    help="target engine clock in MHz, made by the PLL (default 100)")
     p.add_argument("--dsp", default="auto", choices=("auto", "all", "except-pe", "none"),
                    help="multipliers on MULT18X18D blocks: all, all but the PE array's "
                         "(those in LUTs), none; auto (default) takes the first that fits")
     p.add_argument("--synth-only", action="store_true",
                    help="stop after Yosys: resources only, no Fmax or bitstream")
-    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+    p.add_argument("--seed", type=options.seed_type((1 << 31) - 1), default=1, help="nextpnr placement seed (default 1)")
     p.add_argument("--out", metavar="DIR",
                    help="output directory (default build/fpga/BOARD.rRcC.TOP)")
     p.add_argument("--json", action="store_true", help="print the report as one JSON document")
+    options.add_force_arg(p, "non-empty build folder (--out)")
     p.add_argument("--layers", action="store_true",
                    help="no build: run MobileNetV2's pointwise layers on Verilator for this "
                         "array and report utilisation, achieved GOPS and the DRAM bandwidth "
@@ -64,7 +65,11 @@ def command(args, console) -> int:
         return layers_command(args, console)
     if args.fmax is not None or args.double_buffer:
         raise InvalidOptionError("--fmax and --double-buffer apply to --layers only")
+    from ..files import check_output_dir
     rows, cols = engine_array(*args.array)
+    check_output_dir(args.out if args.out is not None else
+                     f"build/fpga/{args.board}.r{rows}c{cols}.{args.top}",
+                     "--out", force=args.force)
     image = engine_image(AccelConfig(rows=rows, cols=cols)) if args.top == "selftest" else None
     try:
         report = run_flow(args.board, rows, cols, args.out, top=args.top, freq_mhz=args.freq,
@@ -103,9 +108,11 @@ def layers_command(args, console) -> int:
     from ..hw.params import AccelConfig
     from ..sim import fpga_layers as L
 
+    from ..files import check_output_dir, write_text
     rows, cols = engine_array(*args.array)
     cfg = AccelConfig(rows=rows, cols=cols, double_buffer=args.double_buffer)
     out = L.build_dir(args.board, rows, cols, args.top, args.out)
+    check_output_dir(out, "--out", must_be_new=False)
     clock = (L.clock_from_fmax(args.fmax) if args.fmax is not None
              else L.clock_from_report(out / "report.json", cfg))
     print(f"scanfuse: {L.NETWORK} pointwise layers on Verilator, {rows}x{cols} engine"
@@ -119,8 +126,8 @@ def layers_command(args, console) -> int:
     fig = replace(fig, board=args.board, command=_layers_command_line(args))
     doc = L.figures_json(fig)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "layers.json").write_text(json.dumps(doc, indent=2) + "\n")
-    (out / "layers.md").write_text(L.figures_markdown(fig))
+    write_text(out / "layers.json", json.dumps(doc, indent=2) + "\n")
+    write_text(out / "layers.md", L.figures_markdown(fig))
     if args.json:
         print(json.dumps(doc, indent=2))
     else:

@@ -6,6 +6,9 @@ Bad input prints one line ``scanfuse: error: ...`` and exits with code 2.
 """
 
 import argparse
+import errno
+import os
+import signal
 import sys
 
 from rich.console import Console
@@ -21,6 +24,18 @@ SUBCOMMANDS = {"layers": layers, "plan": plan, "schedule": schedule, "trace": tr
                "bench": bench, "verilog": verilog, "regress": regress, "program": program}
 
 EXIT_BAD_INPUT = 2
+#: Exit codes after Ctrl-C (SIGINT) and SIGTERM: 128 + the signal number, as shells report.
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
+class _Terminated(BaseException):
+    """Raised in the main thread by SIGTERM, so that ``finally`` blocks and context managers
+    (temporary folders, atomic writes) clean up as they do for Ctrl-C."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,15 +61,43 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         args = parser.parse_args(argv)
         # Pipes and CI logs get wide tables instead of rich's 80-column default.
         console = Console() if sys.stdout.isatty() else Console(width=200)
-        return SUBCOMMANDS[args.command].command(args, console)
+        code = SUBCOMMANDS[args.command].command(args, console)
+        sys.stdout.flush()
+        return code
     except (_UsageError, ScanFuseError) as err:
         print(f"scanfuse: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BrokenPipeError:
         sys.stderr.close()
         return 0
+    except KeyboardInterrupt:
+        _quiet_exit("interrupted")
+        return EXIT_INTERRUPTED
+    except _Terminated:
+        _quiet_exit("terminated")
+        return EXIT_TERMINATED
+    except OSError as err:
+        if err.errno != errno.ENOSPC:
+            raise
+        # stdout redirected to a full disk (or /dev/full): one line, and no second complaint
+        # when Python flushes stdout at exit.
+        sys.stdout = open(os.devnull, "w")
+        _quiet_exit(f"error: cannot write the output: {err.strerror}")
+        return EXIT_BAD_INPUT
+
+
+def _quiet_exit(message: str) -> None:
+    """One line on stderr; later signals are ignored so the line is the last word."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        print(f"scanfuse: {message}", file=sys.stderr, flush=True)
+    except OSError:
+        pass
 

@@ -23,7 +23,7 @@ from ..hw.params import parse_array
 from ..network import get_network
 from ..plan import ORDER_CHOICES, BufferModel, ElementWidths
 from ..plan.gemm import Gemm
-from ..units import parse_entries
+from ..units import MAX_SEED, check_real, check_seed, parse_entries
 
 __all__ = ["entries", "split", "gemm", "tile", "array", "format_array", "dram_policy",
            "add_model_args", "add_engine_args", "add_dram_args", "check_dram_sim", "engine",
@@ -75,6 +75,39 @@ def array(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+def positive_real(text: str) -> float:
+    """A finite number > 0 (a clock, a port width): ``inf``, ``nan``, 0 and below are refused."""
+    try:
+        return check_real(float(text), "the value")
+    except (ValueError, InvalidOptionError):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, not {text!r}") from None
+
+
+def seed_type(limit: int = MAX_SEED):
+    """An argparse type: a seed, a whole number 0..``limit``."""
+    def seed(text: str) -> int:
+        try:
+            return check_seed(int(str(text), 10), limit=limit)
+        except (ValueError, InvalidOptionError):
+            raise argparse.ArgumentTypeError(
+                f"a seed is a whole number from 0 to {limit:,}, not {text!r}") from None
+    return seed
+
+
+def probability(low_open: bool = True):
+    """An argparse type: a probability in (0, 1] (``low_open``) or [0, 1)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+            if low_open:
+                return check_real(value, "a probability", high=1.0)
+            return check_real(value, "a probability", low_open=False, high=1.0, high_open=True)
+        except (ValueError, InvalidOptionError):
+            span = "0 < p <= 1" if low_open else "0 <= p < 1"
+            raise argparse.ArgumentTypeError(f"a probability must be {span}, not {text!r}") from None
+    return parse
+
+
 def dram_policy(text: str):
     """A DRAM controller policy (:func:`scanfuse.dram.policy.parse_policy`)."""
     from ..dram.policy import parse_policy
@@ -111,13 +144,20 @@ def add_model_args(p: argparse.ArgumentParser, order_choices=ORDER_CHOICES, defa
     p.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
 
 
+def add_force_arg(p: argparse.ArgumentParser, what: str):
+    """--force: replace existing output (``what`` names it) instead of refusing."""
+    p.add_argument("--force", action="store_true",
+                   help=f"replace an existing {what} (without it an existing one is refused, "
+                        f"before any work)")
+
+
 def add_engine_args(p: argparse.ArgumentParser):
     """--pe, --freq-mhz, --port-bytes (the engine that times a burst trace)."""
     p.add_argument("--pe", type=array, default="8x8", metavar="RxC",
                    help="PE array of the engine, R x C int8 MACs per cycle (default 8x8)")
-    p.add_argument("--freq-mhz", type=float, default=100.0, metavar="F",
+    p.add_argument("--freq-mhz", type=positive_real, default=100.0, metavar="F",
                    help="engine clock in MHz (default 100)")
-    p.add_argument("--port-bytes", type=float, default=8.0, metavar="B",
+    p.add_argument("--port-bytes", type=positive_real, default=8.0, metavar="B",
                    help="DRAM bytes the engine moves per cycle (default 8: a 64-bit AXI port)")
 
 

@@ -4,12 +4,15 @@ import sys
 
 from rich.console import Console
 
-from ..errors import InvalidOptionError
+from ..errors import InvalidOptionError, WorkTooLargeError
 from ..plan import Tiling, plan_gemm
 from ..plan.tiling import LOOP_ORDERS
 from . import options
 
 __all__ = ["add_parser", "command"]
+
+#: Default --max-steps: 10^6 steps, ~75 MB of JSON and a few seconds.
+DEFAULT_MAX_STEPS = 1_000_000
 
 
 def add_parser(sub, parser_class) -> None:
@@ -26,11 +29,20 @@ def add_parser(sub, parser_class) -> None:
     p.add_argument("--loop-order", choices=LOOP_ORDERS, metavar="ORDER",
                    help=f"loop order with --tile, outermost first: {', '.join(LOOP_ORDERS)}")
     p.add_argument("--plot", metavar="FILE.png", help="draw the tile visit order to a PNG")
+    p.add_argument("--max-steps", type=int, default=DEFAULT_MAX_STEPS, metavar="N",
+                   help=f"refuse a schedule longer than N steps (default {DEFAULT_MAX_STEPS:,}: "
+                        f"~75 MB of --json)")
+    options.add_force_arg(p, "--plot file")
 
 
 def command(args, console: Console) -> int:
     from ..report.schedule_report import plot_visit_order, schedule_summary, write_schedule_json
     from ..schedule import build_schedule
+    from ..files import check_output_file
+    if args.max_steps < 1:
+        raise InvalidOptionError(f"--max-steps must be >= 1, not {args.max_steps}")
+    if args.plot:
+        check_output_file(args.plot, "--plot", force=args.force, suffixes=(".png",))
     model, widths = options.model(args)
     if args.tile is not None:
         if args.loop_order is None:
@@ -48,7 +60,10 @@ def command(args, console: Console) -> int:
         if args.loop_order is not None:
             raise InvalidOptionError("--loop-order goes with --tile")
         tiling = plan_gemm(args.gemm, model, widths, args.order).tiling
-    schedule = build_schedule(args.gemm, tiling, model, widths)
+    try:
+        schedule = build_schedule(args.gemm, tiling, model, widths, max_steps=args.max_steps)
+    except WorkTooLargeError as err:
+        raise WorkTooLargeError(f"{err}; give --max-steps to raise it") from None
     if args.plot:
         plot_visit_order(schedule, args.plot)
     if args.json:

@@ -50,10 +50,14 @@ def add_parser(sub, parser_class) -> None:
                         "icarus or cocotb-verilator (the cocotb bench with cocotbext-axi's AxiRam "
                         "on Icarus or on Verilator), or amaranth (the Amaranth simulator; small "
                         "GEMMs only)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    p.add_argument("--seed", type=options.seed_type((1 << 32) - 1), default=0, help="seed of the random inputs (default 0)")
     p.add_argument("--save", metavar="DIR",
                    help="write A.npy, B.npy (int8) and C.npy (the engine's raw int32 output)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.add_argument("--max-cycles", type=int, metavar="N",
+                   help="refuse a GEMM needing more than N engine cycles (default: 250M for "
+                        "verilator, 2M for icarus, 200K for amaranth)")
+    options.add_force_arg(p, "--save folder's contents")
 
 
 def _tool_missing(sim: str) -> "str | None":
@@ -67,8 +71,14 @@ def _tool_missing(sim: str) -> "str | None":
 
 
 def command(args, console) -> int:
-    from ..sim.run import simulate_gemm
+    from ..files import check_output_dir
+    from ..sim.run import check_sim_size, simulate_gemm
 
+    if args.max_cycles is not None and args.max_cycles < 1:
+        raise InvalidOptionError(f"--max-cycles must be >= 1, not {args.max_cycles}")
+    check_sim_size(args.gemm, args.array, args.sim, args.max_cycles)
+    if args.save:
+        check_output_dir(args.save, "--save", force=args.force)
     missing = _tool_missing(args.sim)
     if missing:
         raise InvalidOptionError(missing)
@@ -77,7 +87,7 @@ def command(args, console) -> int:
         try:
             report = simulate_gemm(args.gemm, args.buffer, args.array, args.order, args.sim,
                                    args.seed, Path(args.save) if args.save else None,
-                                   log_file=log)
+                                   log_file=log, max_cycles=args.max_cycles)
         except ScanFuseError:
             raise
         except (RuntimeError, TimeoutError) as err:

@@ -5,13 +5,16 @@ import json
 
 from rich.console import Console
 
-from ..errors import InvalidOptionError
+from ..errors import InvalidOptionError, WorkTooLargeError
 from ..evaluate.run import energy_json
 from ..network import network_names
 from ..plan import ElementWidths, plan_gemm
 from . import options
 
 __all__ = ["add_parser", "command"]
+
+#: Default --max-bursts: 2*10^7 bursts (1.28 GB of DRAM traffic), a trace file of ~0.5 GB.
+DEFAULT_MAX_BURSTS = 20_000_000
 
 
 def add_parser(sub, parser_class) -> None:
@@ -41,13 +44,24 @@ def add_parser(sub, parser_class) -> None:
     p.add_argument("--format", required=True, choices=("dramsim2", "dramsim3"),
                    help="trace format (DRAMSim2 needs a file name starting with mase_)")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="trace file to write")
+    p.add_argument("--max-bursts", type=int, default=DEFAULT_MAX_BURSTS, metavar="N",
+                   help=f"refuse a GEMM trace of more than N 64-byte bursts (default "
+                        f"{DEFAULT_MAX_BURSTS:,})")
+    options.add_force_arg(p, "trace file")
     options.add_engine_args(p)
     options.add_dram_args(p, "run this DRAMSim2 (--format dramsim2) or DRAMsim3 (dramsim3) "
                              "binary on the trace")
 
 
 def command(args, console: Console) -> int:
-    from ..dram.trace_io import write_dramsim2_trace, write_dramsim3_trace
+    from ..dram.trace_io import check_trace_name, write_dramsim2_trace, write_dramsim3_trace
+    from ..files import check_output_file
+    check_trace_name(args.output, args.format)
+    check_output_file(args.output, "trace file", force=args.force)
+    if args.max_bursts < 1:
+        raise InvalidOptionError(f"--max-bursts must be >= 1, not {args.max_bursts}")
+    if args.dram_sim is not None:
+        options.check_dram_sim(args, args.format)
     if args.gemm is None:
         doc, addr, is_write, issue, dram = _trace_network(args)
     else:
@@ -91,6 +105,11 @@ def _trace_gemm(args):
     if args.fuse or args.variant is not None:
         raise InvalidOptionError("--fuse and --variant apply to network traces (--network or --onnx)")
     plan = plan_gemm(args.gemm, model, widths, args.order, burst_bytes=64 if args.burst_aware else None)
+    bursts = -(-plan.total_bytes // 64)
+    if bursts > args.max_bursts:
+        raise WorkTooLargeError(
+            f"the trace of {args.gemm} moves {plan.total_bytes:,} bytes, at least {bursts:,} "
+            f"64-byte bursts, above the limit of {args.max_bursts:,}; give --max-bursts to raise it")
     report = gemm_dram_report(args.gemm, plan.tiling, model, widths, args.dram, args.mapping,
                               options.engine(args), args.dram_policy)
     t = report.trace

@@ -22,19 +22,26 @@ def add_parser(sub, parser_class) -> None:
     p.add_argument("--axi-bits", type=int, default=64, help="AXI data width in bits")
     p.add_argument("--out", default="build", help="output directory (default build/)")
     p.add_argument("--lint", action="store_true", help="run verilator --lint-only -Wall")
+    options.add_force_arg(p, "Verilog file")
 
 
 def command(args, console) -> int:
     """Write the Verilog; exit 1 if the lint finds anything, 2 for a bad configuration."""
     from ..errors import InvalidOptionError
     from ..hw.params import AccelConfig
-    from ..hw.verilog import LINT_WAIVERS, lint, write_engine
+    from ..files import check_output_dir, check_output_file, write_text
+    from ..hw.verilog import LINT_WAIVERS, engine_verilog, lint
 
     try:
         cfg = AccelConfig(rows=args.array[0], cols=args.array[1], axi_data_bits=args.axi_bits)
-        path = write_engine(cfg, args.out)
     except ValueError as err:
         raise InvalidOptionError(str(err)) from None
+    out = check_output_dir(args.out, "--out", must_be_new=False)
+    path = out / f"engine.{cfg.name}.v"
+    check_output_file(path, "Verilog file", force=args.force)
+    text = engine_verilog(cfg)
+    out.mkdir(exist_ok=True)
+    write_text(path, text)
     print(f"wrote {path} ({path.stat().st_size:,} bytes)")
     if args.lint:
         result = lint(path)

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import InvalidOptionError
+from ..plan.gemm import Gemm
 from ..schedule.steps import Compute, ComputeRows, Load, Store
 from .layout import ChainLayout, GemmLayout, LayerLayout, PipelineLayout, TensorPlacement
 
@@ -173,6 +175,9 @@ def _expand(step, tensor, write, base, stride, r0, nrows, b0, nbytes, bb):
 def gemm_bursts(schedule, layout: GemmLayout | None = None, burst_bytes: int = 64) -> BurstTrace:
     """Bursts of a :class:`scanfuse.schedule.Schedule` (default layout:
     ``GemmLayout.dense(schedule.gemm, schedule.widths)``)."""
+    if not hasattr(schedule, "steps") or not isinstance(getattr(schedule, "gemm", None), Gemm):
+        raise InvalidOptionError(f"schedule must be a Schedule (steps and a gemm), not "
+                                 f"{type(schedule).__name__}")
     layout = layout or GemmLayout.dense(schedule.gemm, schedule.widths)
     K = schedule.gemm.K
     tr = _Transfers(list(layout.placements))

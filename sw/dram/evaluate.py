@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import InvalidOptionError
 from ..hw.params import AccelConfig
+from ..units import check_real
 from ..plan.buffer import BufferModel, ElementWidths
 from ..plan.gemm import Gemm
 from ..plan.tiling import Tiling
@@ -23,6 +24,10 @@ from .model import DramResult, simulate
 from .policy import DEFAULT_POLICY, DramPolicy
 from .presets import get_preset
 from .timing import Timing, issue_cycles
+
+
+#: Most MACs per cycle an :class:`EngineClock` models: 2^24 (a 4096x4096 array).
+MAX_MACS_PER_CYCLE = 1 << 24
 
 
 @dataclass(frozen=True)
@@ -39,10 +44,11 @@ class EngineClock:
 
     def __post_init__(self):
         if (isinstance(self.macs_per_cycle, bool) or not isinstance(self.macs_per_cycle, int)
-                or self.macs_per_cycle < 1):
-            raise InvalidOptionError(f"macs_per_cycle must be a positive integer, not {self.macs_per_cycle!r}")
-        if not self.bytes_per_cycle > 0 or not self.freq_mhz > 0:
-            raise InvalidOptionError("bytes_per_cycle and freq_mhz must be positive")
+                or not 1 <= self.macs_per_cycle <= MAX_MACS_PER_CYCLE):
+            raise InvalidOptionError(f"macs_per_cycle (the --pe array's MACs) must be an integer "
+                                     f"from 1 to {MAX_MACS_PER_CYCLE:,}, not {self.macs_per_cycle!r}")
+        check_real(self.bytes_per_cycle, "bytes_per_cycle (--port-bytes)")
+        check_real(self.freq_mhz, "freq_mhz (--freq-mhz)")
 
     @classmethod
     def of_array(cls, rows: int, cols: int, freq_mhz: float = 100.0,

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import atomic_file
 from ..errors import InvalidOptionError, InvalidShapeError
 
-__all__ = ["write_dramsim2_trace", "write_dramsim3_trace", "read_trace"]
+__all__ = ["check_trace_name", "write_dramsim2_trace", "write_dramsim3_trace", "read_trace"]
 
 _CHUNK = 1 << 18
 
@@ -48,7 +49,7 @@ def _write(path: Path, addr: np.ndarray, is_write: np.ndarray | bool,
     if chunk < 1:
         raise InvalidOptionError(f"chunk must be at least 1 line, not {chunk}")
     n = a.size
-    with open(path, "w", encoding="ascii", newline="\n") as f:
+    with atomic_file(path, "w", encoding="ascii", newline="\n") as f:
         for lo in range(0, n, chunk):
             hi = min(lo + chunk, n)
             ops = np.where(w[lo:hi], "WRITE", "READ").tolist()
@@ -58,6 +59,17 @@ def _write(path: Path, addr: np.ndarray, is_write: np.ndarray | bool,
             if hi < n or trailing_newline:
                 f.write("\n")
     return n
+
+
+def check_trace_name(path: str | Path, fmt: str) -> Path:
+    """Refuse a file name the format's simulator would not read (DRAMSim2 picks its trace
+    format by the ``mase_`` prefix); run before the work that produces the trace."""
+    path = Path(path)
+    if fmt == "dramsim2" and not path.name.startswith("mase_"):
+        raise InvalidOptionError(
+            f"a DRAMSim2 trace file name must start with 'mase_' (e.g. mase_run.trc), "
+            f"not {path.name!r}")
+    return path
 
 
 def write_dramsim2_trace(path: str | Path, addr: np.ndarray, is_write: np.ndarray | bool,
@@ -80,11 +92,7 @@ def write_dramsim2_trace(path: str | Path, addr: np.ndarray, is_write: np.ndarra
     InvalidShapeError
         If the arrays differ in length.
     """
-    path = Path(path)
-    if not path.name.startswith("mase_"):
-        raise InvalidOptionError(
-            f"a DRAMSim2 trace file name must start with 'mase_' (e.g. mase_run.trc), "
-            f"not {path.name!r}")
+    path = check_trace_name(path, "dramsim2")
     return _write(path, addr, is_write, issue_cycle, trailing_newline=True, chunk=chunk)
 
 
@@ -118,6 +126,14 @@ def read_trace(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     addrs: list[int] = []
     writes: list[bool] = []
     cycles: list[int] = []
+    try:
+        return _read(path, addrs, writes, cycles)
+    except (OSError, UnicodeDecodeError) as err:
+        why = err.strerror if isinstance(err, OSError) and err.strerror else "not an ASCII trace"
+        raise InvalidOptionError(f"cannot read trace {str(path)!r}: {why}") from None
+
+
+def _read(path, addrs, writes, cycles):
     with open(path, encoding="ascii") as f:
         for number, line in enumerate(f, 1):
             parts = line.split()

@@ -13,6 +13,7 @@ and :meth:`Evaluation.to_json` gives the document ``scanfuse evaluate --json`` p
 """
 
 import os
+import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from ..dram.model import DramEnergy, DramResult
 from ..dram.policy import DEFAULT_POLICY, DramPolicy, parse_policy
 from ..dram.presets import DramPreset, get_preset
 from ..dram.timing import to_dram_cycles
-from ..errors import InvalidOptionError
+from ..errors import InvalidOptionError, check_type
 from ..network.layers import Network
 from ..plan.buffer import BufferModel, ElementWidths
 from ..units import format_entries
@@ -348,6 +349,30 @@ class Evaluation:
         return doc
 
 
+def _worker_init() -> None:
+    """Pool workers leave Ctrl-C to the parent, which stops them (:func:`_stop_pool`); a
+    terminal's SIGINT reaches the whole process group, and each worker would print a
+    traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)    # not the parent's handler, if it has one
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Cancel what has not started, end the workers that have, and do not wait."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=1)
+
+
+#: Most worker processes :func:`evaluate` starts (there are never more jobs than networks x
+#: buffer sizes, and each holds a network's plans).
+MAX_WORKERS = 256
+
+
 def evaluate(networks: Sequence[Network], entries: int, config: EvalConfig = EvalConfig(),
              sweep: Sequence[int] = DEFAULT_SWEEP, variants: Sequence[str] = VARIANTS,
              progress: Callable[[str], None] | None = None, workers: int | None = 1,
@@ -359,8 +384,13 @@ def evaluate(networks: Sequence[Network], entries: int, config: EvalConfig = Eva
     ``workers`` > 1 runs the (network, buffer size) jobs in that many processes (None: one
     per CPU); ``progress`` is then called once per variant when a job finishes.
     """
-    if not networks:
+    if isinstance(networks, (str, bytes)) or not networks:
         raise InvalidOptionError("evaluate needs at least one network")
+    for network in networks:
+        check_type("each network", network, Network)
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or not 1 <= workers <= MAX_WORKERS):
+        raise InvalidOptionError(f"workers must be None or 1..{MAX_WORKERS}, not {workers!r}")
     check_variants(variants)
     sizes = sorted(set(sweep) | {entries})
     jobs = [(n, s) for s in sizes for n in networks]
@@ -373,7 +403,8 @@ def evaluate(networks: Sequence[Network], entries: int, config: EvalConfig = Eva
         for n, s in jobs:
             done[n.name, s] = evaluate_network(n, s, config, variants, progress, compared(s))
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init)
+        try:
             # largest networks first, so the last job to start is a short one
             order = sorted(jobs, key=lambda job: -job[0].macs)
             futures = {pool.submit(evaluate_network, n, s, config, variants, None,
@@ -384,6 +415,11 @@ def evaluate(networks: Sequence[Network], entries: int, config: EvalConfig = Eva
                 if progress is not None:
                     for v in result.variants:
                         progress(_label(result.network, result.entries, v))
+        except BaseException:
+            # Ctrl-C, SIGTERM or a failed job: stop now, not when the pool drains.
+            _stop_pool(pool)
+            raise
+        pool.shutdown()
     by_size = {s: {n.name: done[n.name, s] for n in networks} for s in sizes}
     return Evaluation(config, entries, by_size[entries], {s: by_size[s] for s in sorted(set(sweep))})
 

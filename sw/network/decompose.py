@@ -46,6 +46,16 @@ RankRule = int | str | tuple[str, float]
 RANK_RULES = ("channels", "max3")
 #: ALS initialisations accepted by :func:`cp_decompose`.
 INITS = ("random", "svd")
+
+#: Largest kernel :func:`decompose_report` and :func:`cp_decompose` take, in elements
+#: (Cout*Cin*kh*kw): 2^24, 128 MiB as float64; ALS holds a few copies.
+MAX_KERNEL_ELEMENTS = 1 << 24
+#: Largest CP rank: 2^14 (ALS solves rank x rank systems and holds rank-wide factors).
+MAX_RANK = 1 << 14
+#: Most ALS sweeps: 10^5 (the default is 1000; the stopping test usually ends far sooner).
+MAX_ITERATIONS = 100_000
+#: Seeds go to numpy's legacy RandomState (via tensorly), which takes 0..2^32-1.
+MAX_SEED = (1 << 32) - 1
 #: Layer names of the decomposed sequence, in execution order.
 LAYER_NAMES = ("first", "vertical", "horizontal", "last")
 
@@ -68,6 +78,11 @@ def _check_shape(shape) -> Shape4:
             f"kernel shape must have 4 dimensions (Cout, Cin, kh, kw), not {len(dims)}: {shape!r}")
     if not all(_is_int(d) and d >= 1 for d in dims):
         raise InvalidShapeError(f"kernel shape dimensions must be integers >= 1, not {shape!r}")
+    elements = math.prod(int(d) for d in dims)
+    if elements > MAX_KERNEL_ELEMENTS:
+        raise InvalidShapeError(
+            f"kernel shape {'x'.join(map(str, dims))} has {elements:,} elements, above the limit "
+            f"of {MAX_KERNEL_ELEMENTS:,} (scanfuse.network.decompose.MAX_KERNEL_ELEMENTS)")
     return tuple(int(d) for d in dims)
 
 
@@ -81,6 +96,9 @@ def _default_padding(kernel: Pair, padding) -> Pair:
 def _check_rank(rank) -> int:
     if not _is_int(rank) or rank < 1:
         raise InvalidOptionError(f"rank must be an integer >= 1, not {rank!r}")
+    if rank > MAX_RANK:
+        raise InvalidOptionError(f"rank {rank:,} is above the limit of {MAX_RANK:,} "
+                                 f"(scanfuse.network.decompose.MAX_RANK)")
     return int(rank)
 
 
@@ -209,7 +227,12 @@ def _rank_for_mac_ratio(shape: Shape4, ratio, input_hw: Pair, stride, padding) -
         raise InvalidOptionError(f"mac_ratio must be a finite number > 0, not {ratio!r}")
     original = conv_macs(shape, input_hw, stride, padding)
     per_rank = decomposed_macs(shape, 1, input_hw, stride, padding)
-    return max(1, math.floor(ratio * original / per_rank))
+    rank = math.floor(ratio * original / per_rank)
+    if rank < 1:
+        raise InvalidOptionError(
+            f"mac_ratio {ratio:g} allows no rank: rank 1 already costs {per_rank / original:.3g} "
+            f"x the original MACs")
+    return min(rank, MAX_RANK)
 
 
 def rank_for(shape: Shape4, rule: RankRule, input_hw: Pair = (56, 56), stride: int | Pair = 1,
@@ -429,12 +452,13 @@ def _check_kernel(w) -> np.ndarray:
 
 def _check_als_options(seed, n_iter_max, tol, stall_tol, init, restarts, rank: int,
                        shape: Shape4) -> None:
-    if not _is_int(seed) or seed < 0:
-        raise InvalidOptionError(f"seed must be an integer >= 0, not {seed!r}")
+    if not _is_int(seed) or not 0 <= seed <= MAX_SEED:
+        raise InvalidOptionError(f"seed must be an integer from 0 to {MAX_SEED:,}, not {seed!r}")
     if not _is_int(restarts) or restarts < 1:
         raise InvalidOptionError(f"restarts must be an integer >= 1, not {restarts!r}")
-    if not _is_int(n_iter_max) or n_iter_max < 1:
-        raise InvalidOptionError(f"n_iter_max must be an integer >= 1, not {n_iter_max!r}")
+    if not _is_int(n_iter_max) or not 1 <= n_iter_max <= MAX_ITERATIONS:
+        raise InvalidOptionError(f"n_iter_max (--iters) must be an integer from 1 to "
+                                 f"{MAX_ITERATIONS:,}, not {n_iter_max!r}")
     for name, value in (("tol", tol), ("stall_tol", stall_tol)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
             raise InvalidOptionError(f"{name} must be a number in [0, 1), not {value!r}")
@@ -626,6 +650,8 @@ class DecomposeReport:
 
 def random_kernel(shape: Shape4, seed: int = 0) -> np.ndarray:
     """A seeded standard-normal kernel of ``shape`` (numpy ``default_rng(seed)``)."""
+    if not _is_int(seed) or not 0 <= seed <= MAX_SEED:
+        raise InvalidOptionError(f"seed must be an integer from 0 to {MAX_SEED:,}, not {seed!r}")
     return np.random.default_rng(seed).standard_normal(_check_shape(shape))
 
 
@@ -662,6 +688,8 @@ def decompose_report(shape: Shape4, rank: RankRule, stride: int | Pair = 1,
     shape = _check_shape(shape)
     input_hw = as_pair("input_hw", input_hw, 1)
     r = rank_for(shape, rank, input_hw, stride, padding)
+    if compute:
+        _check_als_options(seed, n_iter_max, 0.0, 0.0, "random", restarts, r, shape)
     sequence = decomposed_sequence(shape, r, stride, padding)
     if kernel is not None:
         kernel = _check_kernel(kernel)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import heapq
 import math
 import os
+import stat
 import re
 from dataclasses import dataclass, replace
 
@@ -81,6 +82,10 @@ class _Act:
     consumers: list          # ("layer", i) | ("add", j) entries, in order
 
 
+#: Largest ONNX file read (bytes): 2 GiB, protobuf's own limit for one message.
+MAX_ONNX_BYTES = (1 << 31) - 1
+
+
 def load_onnx(path_or_model, name: str | None = None) -> Network:
     """An ONNX model (a file path or an ``onnx.ModelProto``) as a :class:`Network`.
 
@@ -116,7 +121,18 @@ def _read(source, onnx):
         label = path
         try:
             with open(path, "rb") as f:
-                data = f.read()
+                info = os.fstat(f.fileno())
+                if not stat.S_ISREG(info.st_mode):
+                    raise InvalidModelError(f"{path}: not a regular file (a device, pipe or "
+                                            f"folder), not an ONNX model")
+                # (read(n) would allocate n bytes up front: the size decides instead)
+                data = f.read() if info.st_size <= MAX_ONNX_BYTES else b""
+            if info.st_size > MAX_ONNX_BYTES:
+                raise InvalidModelError(
+                    f"{path}: larger than {MAX_ONNX_BYTES:,} bytes, the importer's limit "
+                    f"(scanfuse.network.onnx_import.MAX_ONNX_BYTES; protobuf's own is 2 GiB)")
+        except IsADirectoryError:
+            raise InvalidModelError(f"{path}: a folder, not an ONNX model") from None
         except OSError as exc:
             raise InvalidModelError(f"cannot read ONNX file {path}: {exc.strerror or exc}") from None
         if not data:

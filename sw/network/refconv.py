@@ -27,6 +27,11 @@ def _is_int(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
+#: Largest size, stride or padding along one axis (2^24, as the planner's largest GEMM
+#: dimension): past any real image, and keeps the MAC counts' arithmetic small.
+MAX_PAIR = 1 << 24
+
+
 def as_pair(name: str, value: int | Pair, minimum: int) -> Pair:
     """Normalise ``value`` (an int or an ``(h, w)`` pair of ints) and check both are >= minimum.
 
@@ -37,6 +42,8 @@ def as_pair(name: str, value: int | Pair, minimum: int) -> Pair:
         raise InvalidShapeError(f"{name} must be an int or an (h, w) pair of ints, not {value!r}")
     if min(pair) < minimum:
         raise InvalidShapeError(f"{name} must be >= {minimum} along both axes, not {value!r}")
+    if max(pair) > MAX_PAIR:
+        raise InvalidShapeError(f"{name} must be at most {MAX_PAIR:,} along both axes, not {value!r}")
     return int(pair[0]), int(pair[1])
 
 

@@ -9,10 +9,22 @@ whenever one operand fits on chip.
 
 import math
 
+from ..errors import InvalidOptionError
+from ..units import MAX_ENTRIES
 from .gemm import Gemm
 
 
 def lower_bound(gemm: Gemm, entries: int) -> int:
-    """Lower bound on DRAM traffic in elements, rounded up to a whole element."""
+    """Lower bound on DRAM traffic in elements, rounded up to a whole element.
+
+    Raises :class:`InvalidOptionError` unless ``gemm`` is a :class:`Gemm` and ``entries`` a
+    positive whole number of at most 3 x :data:`scanfuse.units.MAX_ENTRIES` (the sum of a
+    split buffer's three memories)."""
+    if not isinstance(gemm, Gemm):
+        raise InvalidOptionError(f"gemm must be a Gemm, not {gemm!r}")
+    if (isinstance(entries, bool) or not isinstance(entries, int)
+            or not 1 <= entries <= 3 * MAX_ENTRIES):
+        raise InvalidOptionError(f"entries must be a whole number from 1 to {3 * MAX_ENTRIES:,}, "
+                                 f"not {entries!r}")
     io_bound = 2 * gemm.M * gemm.N * gemm.K / math.sqrt(entries) - 2 * entries
     return max(gemm.compulsory, math.ceil(io_bound))

@@ -9,7 +9,7 @@ run one by one; otherwise its layers run unfused and the report says why.
 
 from dataclasses import dataclass
 
-from ..errors import InvalidOptionError
+from ..errors import InvalidOptionError, check_type
 from ..network.layers import Layer, LayerKind, Network
 from .buffer import BufferModel, ElementWidths
 from .layer_models import LayerTraffic, layer_traffic
@@ -251,6 +251,8 @@ def plan_fused_network(network: Network, model: BufferModel, widths: ElementWidt
     with ``extended``, also the pipelines (whole blocks, runs of blocks) that beat them.
 
     Needs a shared buffer model: fused schedules keep several tensor kinds in one buffer."""
+    check_type("network", network, Network)
+    check_type("model", model, BufferModel)
     if model.split is not None:
         raise InvalidOptionError("fusion plans a shared buffer; separate A/B/C memories (--split) "
                                  "apply to single GEMM layers only")

@@ -61,11 +61,11 @@ class Gemm:
             raise InvalidShapeError(f"a GEMM is given as M,K,N (three positive integers), not {text!r}")
         values = []
         for name, part in zip("MKN", parts):
-            try:
-                values.append(int(part.strip()))
-            except ValueError:
+            part = part.strip()
+            if not (part.isascii() and part.isdigit() and len(part) <= 20):
                 raise InvalidShapeError(
-                    f"{name} must be a positive whole number, not {part.strip()!r}") from None
+                    f"{name} must be a positive whole number, not {part!r}")
+            values.append(int(part))
         return cls(*values)
 
     @property

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from ..errors import check_type
 from ..network.layers import Layer, LayerKind, Network
 from .buffer import BufferModel, ElementWidths
 from .gemm import Gemm
@@ -49,6 +50,8 @@ class NetworkPlan:
 
 def plan_network(network: Network, model: BufferModel, widths: ElementWidths = ElementWidths(),
                  order: str = "best", align: int = 8) -> NetworkPlan:
+    check_type("network", network, Network)
+    check_type("model", model, BufferModel)
     planned, skipped = [], []
     for layer in network.layers:
         if layer.is_pointwise:
@@ -61,6 +64,8 @@ def plan_network(network: Network, model: BufferModel, widths: ElementWidths = E
 def plan_single_gemm(gemm: Gemm, model: BufferModel, widths: ElementWidths = ElementWidths(),
                      order: str = "best", align: int = 8) -> NetworkPlan:
     """A one-layer 'network' for ``scanfuse plan --gemm``: the GEMM as a pointwise layer."""
+    check_type("gemm", gemm, Gemm)
+    check_type("model", model, BufferModel)
     layer = Layer("gemm", LayerKind.POINTWISE, gemm.K, gemm.N, (1, 1), (1, 1), (0, 0), 1,
                   gemm.M, 1, gemm.M, 1)
     return NetworkPlan("gemm", model, widths,

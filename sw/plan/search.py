@@ -32,6 +32,7 @@ import math
 import numpy as np
 
 from ..errors import BufferTooSmallError, InvalidOptionError
+from ..units import MAX_ENTRIES
 from .bound import lower_bound
 from .buffer import BufferModel, ElementWidths, PlanBytes
 from .gemm import Gemm
@@ -186,7 +187,15 @@ class GemmPlan(PlanBytes):
 
 
 def check_buffer(gemm: Gemm, model: BufferModel) -> None:
-    """Raise :class:`BufferTooSmallError` if not even 1x1x1 tiles fit."""
+    """Raise :class:`BufferTooSmallError` if not even 1x1x1 tiles fit, and
+    :class:`InvalidOptionError` for a buffer past :data:`scanfuse.units.MAX_ENTRIES` (per
+    memory), where the search's int64 arithmetic would overflow."""
+    if not isinstance(gemm, Gemm) or not isinstance(model, BufferModel):
+        raise InvalidOptionError(f"plan_gemm takes a Gemm and a BufferModel, not "
+                                 f"{type(gemm).__name__} and {type(model).__name__}")
+    if max(model.split or (model.entries,)) > MAX_ENTRIES:
+        raise InvalidOptionError(f"the planner takes buffers of at most {MAX_ENTRIES:,} entries "
+                                 f"(2^40) per memory, not {model.entries:,}")
     if model.split is not None and not model.fits_smallest:
         raise BufferTooSmallError(
             f"separate memories of {model.split} entries cannot hold 1x1x1 tiles of {gemm}"

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import check_type
 from .buffer import ElementWidths
 from .gemm import Gemm
 from .tiling import OPERAND_INDICES, Tiling, VisitOrder
@@ -149,6 +150,8 @@ def traffic_bytes(gemm: Gemm, tm, tn, tk, loop_order: str, visit_order: VisitOrd
 
 def gemm_traffic(gemm: Gemm, tiling: Tiling) -> Traffic:
     """Exact DRAM traffic of ``tiling`` on ``gemm`` (fragmented edge tiles included)."""
+    check_type("gemm", gemm, Gemm)
+    check_type("tiling", tiling, Tiling)
     tiling.check_fits(gemm)
     va, vb, vc = residency_areas(gemm, tiling.tm, tiling.tn, tiling.tk,
                                  tiling.loop_order, tiling.visit_order)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rich.table import Table
 
+from ..files import atomic_dir
 from ..evaluate import Evaluation, NetworkEvaluation
 from ..units import format_entries
 
@@ -304,9 +305,16 @@ def plot_layer_traffic(ne: NetworkEvaluation, path: Path, variant: str = "scan")
 
 
 def write_report(ev: Evaluation, out: str | Path, command: str | None = None) -> list[Path]:
-    """Write ``report.md``, ``results.json`` and the PNGs under ``out``; return the paths."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    """Write ``report.md``, ``results.json`` and the PNGs as folder ``out``, whole or not at
+    all (:func:`scanfuse.files.atomic_dir`: built in a temporary sibling, then renamed; an
+    existing ``out`` is replaced only then); return the paths."""
+    final = Path(out)
+    with atomic_dir(final) as out:
+        names = _write_report_files(ev, out, command)
+    return [final / name for name in names]
+
+
+def _write_report_files(ev: Evaluation, out: Path, command: "str | None") -> list[str]:
     plots = [out / "energy_by_variant.png"]
     plot_energy_by_variant(ev, plots[0])
     if ev.sweep:
@@ -320,7 +328,7 @@ def write_report(ev: Evaluation, out: str | Path, command: str | None = None) ->
     results.write_text(json.dumps(ev.results_json(), indent=2) + "\n")
     report = out / "report.md"
     report.write_text(report_markdown(ev, [p.name for p in plots], command))
-    return [report, results, *plots]
+    return [p.name for p in (report, results, *plots)]
 
 
 def _slug(name: str) -> str:

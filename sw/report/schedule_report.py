@@ -4,6 +4,7 @@ import json
 from collections import Counter
 from typing import TextIO
 
+from ..files import atomic_file
 from ..schedule.steps import Schedule
 from ..plan.tiling import tile_count
 
@@ -66,5 +67,8 @@ def plot_visit_order(schedule: Schedule, path: str) -> None:
                  f"{schedule.reads + schedule.writes:,} elements moved")
     ax.legend(loc="upper left")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        with atomic_file(path, "wb") as f:
+            fig.savefig(f, dpi=110, format="png")
+    finally:
+        plt.close(fig)

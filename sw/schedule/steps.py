@@ -29,9 +29,11 @@ comparing consecutive tiles; it does not use the closed-form traffic model, so t
 check each other.
 """
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from ..errors import BufferTooSmallError, InvalidOptionError, WorkTooLargeError
 from ..plan.buffer import BufferModel, ElementWidths
 from ..plan.gemm import Gemm
 from ..plan.tiling import OPERAND_INDICES, Tiling
@@ -208,8 +210,47 @@ class Schedule:
         }
 
 
+#: Most steps :func:`build_schedule` builds by default: 2^23 (~8.4 M steps, a few GB of step
+#: objects). Pass ``max_steps`` to go further.
+MAX_SCHEDULE_STEPS = 1 << 23
+
+
+def schedule_tiles(gemm: Gemm, tiling: Tiling) -> int:
+    """Tiles ``tiling`` visits on ``gemm``: a lower bound of its steps (one compute each)."""
+    return math.prod(tiling.counts(gemm).values())
+
+
 def build_schedule(gemm: Gemm, tiling: Tiling, model: BufferModel,
-                   widths: ElementWidths | None = None) -> Schedule:
-    """The full step list of ``tiling`` on ``gemm`` under ``model``."""
-    return Schedule(gemm, tiling, model, widths or ElementWidths(),
-                    list(iter_steps(gemm, tiling, model)))
+                   widths: ElementWidths | None = None, *,
+                   max_steps: int = MAX_SCHEDULE_STEPS) -> Schedule:
+    """The full step list of ``tiling`` on ``gemm`` under ``model``.
+
+    Raises :class:`InvalidOptionError` for arguments of the wrong type or tiles that do not
+    fit ``gemm`` or the buffer, and :class:`WorkTooLargeError` when the list would be longer
+    than ``max_steps`` (checked before the work from the tile count, and while building).
+    """
+    for name, value, kind in (("gemm", gemm, Gemm), ("tiling", tiling, Tiling),
+                              ("model", model, BufferModel)):
+        if not isinstance(value, kind):
+            raise InvalidOptionError(f"{name} must be a {kind.__name__}, not {value!r}")
+    if widths is not None and not isinstance(widths, ElementWidths):
+        raise InvalidOptionError(f"widths must be an ElementWidths, not {widths!r}")
+    tiling.check_fits(gemm)
+    if not model.fits(tiling.tm, tiling.tn, tiling.tk):
+        raise BufferTooSmallError(
+            f"tiles {tiling.tm}x{tiling.tn}x{tiling.tk} need "
+            f"{model.footprint(tiling.tm, tiling.tn, tiling.tk)} entries; the buffer has "
+            f"{model.describe()}")
+    tiles = schedule_tiles(gemm, tiling)
+    if tiles > max_steps:
+        raise WorkTooLargeError(
+            f"the schedule of {gemm} with tiles {tiling.tm},{tiling.tn},{tiling.tk} has at least "
+            f"{tiles:,} steps (one per tile), above the limit of {max_steps:,}")
+    steps = []
+    for step in iter_steps(gemm, tiling, model):
+        steps.append(step)
+        if len(steps) > max_steps:
+            raise WorkTooLargeError(
+                f"the schedule of {gemm} with tiles {tiling.tm},{tiling.tn},{tiling.tk} has "
+                f"more than {max_steps:,} steps ({tiles:,} tiles), above the limit")
+    return Schedule(gemm, tiling, model, widths or ElementWidths(), steps)

@@ -179,8 +179,14 @@ def test_mac_ratio_rank_is_largest_within_budget(ratio, stride):
     assert decomposed_macs(shape, r, hw, stride) <= budget < decomposed_macs(shape, r + 1, hw, stride)
 
 
-def test_mac_ratio_rank_is_at_least_one():
-    assert rank_for((8, 8, 3, 3), ("mac_ratio", 1e-6)) == 1
+def test_mac_ratio_below_rank_one_is_refused():
+    """A ratio no rank can meet is an error, not a silent rank 1 (issue 17)."""
+    from scanfuse.errors import InvalidOptionError
+    from scanfuse.network.decompose import conv_macs, decomposed_macs
+    with pytest.raises(InvalidOptionError, match="allows no rank: rank 1 already costs"):
+        rank_for((8, 8, 3, 3), ("mac_ratio", 1e-6))
+    one = decomposed_macs((8, 8, 3, 3), 1, (56, 56), 1, None) / conv_macs((8, 8, 3, 3), (56, 56), 1, None)
+    assert rank_for((8, 8, 3, 3), ("mac_ratio", one)) == 1
 
 
 def test_parse_rank_rule():

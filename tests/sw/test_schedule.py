@@ -90,7 +90,7 @@ def test_replay_rejects_illegal_lists():
 
 def test_double_buffering_prefetches_before_evicting():
     schedule = build_schedule(Gemm(8, 2, 2), Tiling(2, 2, 2, "mnk", "scan"),
-                              BufferModel(16, double_buffer=True))
+                              BufferModel(20, double_buffer=True))   # the footprint: 2*(4+4)+4
     ops = [(type(s).__name__, getattr(s, "operand", "")) for s in schedule.steps[:8]]
     assert ops[:4] == [("Load", "A"), ("Load", "B"), ("Compute", ""), ("Load", "A")]
     result = _check(schedule.gemm, schedule.tiling, schedule.model)
