@@ -54,7 +54,8 @@ def parse_array(text: str) -> tuple[int, int]:
     :meth:`AccelConfig.engine_problems`'s question. Raises ``ValueError``.
     """
     parts = re.split(r"[,xX]", str(text).strip())
-    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+    if len(parts) != 2 or not all(p.strip().isascii() and p.strip().isdigit() and int(p) > 0
+                                  for p in parts):
         raise ValueError(f"a PE array is R,C or RxC (two positive integers, e.g. 8,8), "
                          f"not {text!r}")
     return int(parts[0]), int(parts[1])

@@ -49,6 +49,16 @@ def _dma_fair(**kw):
     return DmaHarness(fair=True, **kw)
 
 
+def _packer_gather(**kw):
+    from .packer import PackerHarness
+    return PackerHarness(cols=2, elem_bytes=1, axi_data_bits=32, **kw)
+
+
+def _packer_split(**kw):
+    from .packer import PackerHarness
+    return PackerHarness(cols=2, elem_bytes=4, axi_data_bits=32, **kw)
+
+
 def _regs(**kw):
     from .axil import RegsHarness
     return RegsHarness(**kw)
@@ -71,6 +81,10 @@ def _addrgen_c(**kw):
 
 PROOFS: tuple[Proof, ...] = (
     Proof("skid", "hw/skid.py SkidBuffer", _skid, {"prove": 4, "cover": 8}, fast=True),
+    Proof("packer_gather", "hw/packer.py RowPacker, 2-byte words into 4-byte beats",
+          _packer_gather, {"bmc": 12, "cover": 12}),
+    Proof("packer_split", "hw/packer.py RowPacker, 8-byte words into 4-byte beats",
+          _packer_split, {"bmc": 12, "cover": 16}),
     Proof("regs_axil", "hw/regs.py ControlRegisters AXI4-Lite", _regs, {"prove": 4, "cover": 8},
           fast=True),
     Proof("checker", "hw/program.py DescriptorChecker", _checker, {"prove": 4, "cover": 4},

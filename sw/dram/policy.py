@@ -136,7 +136,7 @@ def parse_policy(text: str | DramPolicy) -> DramPolicy:
     match = _AFTER.fullmatch(key)
     if match:
         count = match.group(1).strip()
-        if not count.isdigit():
+        if not (count.isascii() and count.isdigit()):
             raise InvalidOptionError(f"powerdown-after needs a non-negative whole number of "
                                      f"DRAM cycles, not {count!r}")
         return DramPolicy("close-on-idle", int(count))

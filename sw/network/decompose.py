@@ -275,7 +275,7 @@ def rank_for(shape: Shape4, rule: RankRule, input_hw: Pair = (56, 56), stride: i
 def parse_rank_rule(text: str) -> RankRule:
     """Parse a command-line rank rule: ``"64"``, ``"channels"``, ``"max3"`` or ``"mac_ratio:0.5"``."""
     text = str(text).strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return _check_rank(int(text))
     if text in RANK_RULES:
         return text

@@ -64,7 +64,7 @@ def test_policy_names_round_trip_and_errors():
     assert parse_policy("powerdown-after 64").name == "powerdown-after 64"
     assert parse_policy("powerdown-after=0") == DEFAULT_POLICY
     for bad in ("lazy", "", "powerdown-after", "powerdown-after -3", "powerdown-after 1.5",
-                "powerdown-after x"):
+                "powerdown-after x", "powerdown-after \u00b2", "powerdown-after \u0663"):
         with pytest.raises(InvalidOptionError):
             parse_policy(bad)
     with pytest.raises(InvalidOptionError, match="non-negative"):
