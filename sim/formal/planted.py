@@ -12,6 +12,7 @@ import dataclasses
 from typing import Callable
 
 from ...hw.dma import TileDMA
+from ...hw.requant import Requantizer
 from ...hw.skid import SkidBuffer
 
 __all__ = ["Planted", "PLANTED"]
@@ -34,6 +35,16 @@ class DmaDroppingArvalid(TileDMA):
         m = super().elaborate(platform)
         with m.If(self.bus.arvalid & ~self.bus.arready):
             m.d.sync += self.bus.arvalid.eq(0)
+        return m
+
+
+class RequantDroppingLast(Requantizer):
+    """Clears the ``last`` flag of a vector waiting on a stalled output (it leaves changed)."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        with m.If(self.o.valid & ~self.o.ready):
+            m.d.sync += self.o.payload.last.eq(0)
         return m
 
 
@@ -71,6 +82,8 @@ PLANTED: tuple[Planted, ...] = (
             contextlib.nullcontext, "bmc", 6, "props.py", '_valid_held"'),
     Planted("checker", "rule width 20 bits", {}, _narrow_rule_width, "prove", 4, "checker.py",
             '"verdict equals the rules"'),
+    Planted("requant_stream", "last flag dropped", {"dut_class": RequantDroppingLast},
+            contextlib.nullcontext, "bmc", 14, "stream.py", '"o carries the oldest vector'),
 )
 
 

@@ -59,6 +59,11 @@ def _packer_split(**kw):
     return PackerHarness(cols=2, elem_bytes=4, axi_data_bits=32, **kw)
 
 
+def _requant_stream(**kw):
+    from .stream import RequantStreamHarness
+    return RequantStreamHarness(**kw)
+
+
 def _regs(**kw):
     from .axil import RegsHarness
     return RegsHarness(**kw)
@@ -85,6 +90,8 @@ PROOFS: tuple[Proof, ...] = (
           _packer_gather, {"bmc": 12, "cover": 12}),
     Proof("packer_split", "hw/packer.py RowPacker, 8-byte words into 4-byte beats",
           _packer_split, {"bmc": 12, "cover": 16}),
+    Proof("requant_stream", "hw/requant.py Requantizer stream (identity parameters)",
+          _requant_stream, {"bmc": 14, "cover": 14}, fast=True),
     Proof("regs_axil", "hw/regs.py ControlRegisters AXI4-Lite", _regs, {"prove": 4, "cover": 8},
           fast=True),
     Proof("checker", "hw/program.py DescriptorChecker", _checker, {"prove": 4, "cover": 4},
