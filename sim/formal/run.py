@@ -5,6 +5,7 @@ Tools come from PyPI (the ``formal`` extra of pyproject.toml): ``yowasp-sby`` (w
 live beside the running Python, whose ``bin`` folder is therefore put first on ``PATH``.
 """
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -110,6 +111,13 @@ def run_sby(harness, work_dir: Path, *, mode: str, depth: int, script: str = "",
         os.killpg(proc.pid, signal.SIGTERM)
         log, _ = proc.communicate()
         log += f"\ntimed out after {timeout:.0f} s\nDONE (TIMEOUT, rc=124)\n"
+    finally:
+        # Whatever ended the run (done, timeout, an exception or Ctrl-C in the caller), no
+        # solver of its session outlives it (one was seen running on, orphaned, at 9 GB).
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        if proc.poll() is None:
+            proc.wait()
     seconds = time.monotonic() - start
     (src / "sby.log").write_text(log)
     done = re.findall(r"DONE \((\w+), rc=\d+\)", log)
