@@ -189,17 +189,8 @@ def add_dram_args(p: argparse.ArgumentParser, dram_sim_does: str):
 def check_dram_sim(args, fmt: str) -> None:
     """Fail fast, before minutes of planning, on a --dram-sim that cannot run as ``fmt``
     (``"dramsim2"`` or ``"dramsim3"``)."""
-    import os
-    import shutil
-    from pathlib import Path
-
-    from ..dram.external import default_config
-    found = shutil.which(args.dram_sim) if os.sep not in args.dram_sim else None
-    if found is None and not Path(args.dram_sim).is_file():
-        raise InvalidOptionError(f"--dram-sim {args.dram_sim!r}: no such file")
-    exe = Path(found or args.dram_sim)
-    if not os.access(exe, os.X_OK):
-        raise InvalidOptionError(f"--dram-sim {args.dram_sim!r} is not executable")
+    from ..dram.external import default_config, find_simulator
+    exe = find_simulator(args.dram_sim)
     config, system = default_config(exe, fmt, args.dram)
     if (args.dram_sim_config or config) is None:
         raise InvalidOptionError(f"--dram-sim: no {fmt} config for {args.dram} next to "

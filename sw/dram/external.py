@@ -43,7 +43,7 @@ from .policy import DramPolicy, parse_policy
 from .presets import DramPreset, get_preset
 
 __all__ = ["ExternalResult", "parse_dramsim2_output", "parse_dramsim3_json", "run_dram_sim",
-           "default_config", "simulator_for", "dramsim2_system_ini", "dramsim3_config_ini"]
+           "find_simulator", "default_config", "simulator_for", "dramsim2_system_ini", "dramsim3_config_ini"]
 
 _POWER = re.compile(r"==\s*Power Data for Rank\s+(\d+)")
 _FIELD = re.compile(r"-?(Background|Act/Pre|Burst|Refresh)\s*\(watts\)\s*:\s*([-+0-9.eE]+)")
@@ -233,6 +233,23 @@ def dramsim3_config_ini(stock: str, preset: DramPreset, scheme: str,
     return text, policy.rows == "open"
 
 
+def find_simulator(binary: str | Path) -> str:
+    """The executable ``binary`` names (a path, or a name on ``PATH``).
+
+    Raises
+    ------
+    InvalidOptionError
+        If there is no such file or it is not executable.
+    """
+    exe = shutil.which(str(binary)) if os.sep not in str(binary) else None
+    exe = exe or (str(binary) if Path(binary).is_file() else None)
+    if exe is None:
+        raise InvalidOptionError(f"DRAM simulator {str(binary)!r} not found: no such file")
+    if not os.access(exe, os.X_OK):
+        raise InvalidOptionError(f"DRAM simulator {str(binary)!r} is not executable")
+    return exe
+
+
 def run_dram_sim(binary: str | Path, trace: str | Path, fmt: str, cycles: int,
                  preset: DramPreset | str, scheme: str = "scheme2",
                  policy: DramPolicy | str = "dramsim2",
@@ -257,12 +274,7 @@ def run_dram_sim(binary: str | Path, trace: str | Path, fmt: str, cycles: int,
     pol = parse_policy(policy)
     if fmt not in _NAMES:
         raise InvalidOptionError(f"format must be dramsim2 or dramsim3, not {fmt!r}")
-    exe = shutil.which(str(binary)) if os.sep not in str(binary) else None
-    exe = exe or (str(binary) if Path(binary).is_file() else None)
-    if exe is None:
-        raise InvalidOptionError(f"DRAM simulator {str(binary)!r} not found")
-    if not os.access(exe, os.X_OK):
-        raise InvalidOptionError(f"DRAM simulator {str(binary)!r} is not executable")
+    exe = find_simulator(binary)
     found_config, found_system = default_config(exe, fmt, next(
         (k for k, v in _SIMULATOR_OF_PRESET.items() if v == fmt), ""))
     config = config or found_config
