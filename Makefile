@@ -41,17 +41,17 @@ regress: $(STAMP)
 	$(VENV)/bin/scanfuse regress
 	$(VENV)/bin/scanfuse regress --double-buffer
 	$(VENV)/bin/scanfuse regress --p-ready 0.8 --p-valid 0.8 --seed 1
-	$(PY) -m scanfuse.sim.stall_campaign --seeds 20 --log build/stall_campaign.log
+	$(VENV)/bin/scanfuse campaign --seeds 20 --log build/stall_campaign.log --force
 	rm -f build/coverage.jsonl
 	SCANFUSE_REGRESS=1 SCANFUSE_COVERAGE=$(CURDIR)/build/coverage.jsonl $(PY) -m pytest -q -n $(JOBS) -k "long or (other_arrays and verilator)" tests/hw/test_engine_cocotb.py tests/hw/test_verilator.py
 	SCANFUSE_REGRESS=1 $(PY) -m pytest -q -n $(JOBS) -m regress tests
-	$(PY) -m scanfuse.sim.coverage build/coverage.jsonl
+	$(VENV)/bin/scanfuse coverage build/coverage.jsonl
 
 # Formal proofs (docs/verification.md): SymbiYosys on every property harness of
-# scanfuse.sim.formal (the formal extra, installed with the venv so make test runs the fast
+# scanfuse.sim.formal via `scanfuse formal` (the formal extra, installed with the venv so make test runs the fast
 # ones too); a status table with depths; work directories in build/formal.
 formal: $(STAMP)
-	$(PY) -m scanfuse.sim.formal
+	$(VENV)/bin/scanfuse formal
 
 # The engine's Verilog, named by configuration (build/engine.r8c8.v), linted by Verilator
 # with the waivers of scanfuse.hw.verilog.LINT_WAIVERS (docs/hardware.md).

@@ -4,20 +4,17 @@ Each run of the cocotb engine bench appends one record per descriptor to the JSO
 named by ``$SCANFUSE_COVERAGE`` (``make regress`` sets it to ``build/coverage.jsonl``):
 :func:`descriptor_record` (loop order, visit order, output mode, edge tiles in M, N and K, a
 split K with partial-sum spills, a single-tile layer, operand byte skews, the engine's
-configuration, the error code the run ended with, the stall profile). ``python -m
-scanfuse.sim.coverage FILE`` prints how often each bin was hit and lists the bins never hit.
+configuration, the error code the run ended with, the stall profile). ``scanfuse
+coverage FILE`` prints how often each bin was hit and lists the bins never hit.
 """
 
-import argparse
 import collections
-import json
 import sys
-from pathlib import Path
 
 from ..hw.addrgen import LoopOrder, Visit
 from ..hw.program import DescriptorError, OutMode
 
-__all__ = ["descriptor_record", "case_records", "summarize", "main"]
+__all__ = ["descriptor_record", "case_records", "summarize"]
 
 
 def _name(enum_cls, value) -> str:
@@ -79,17 +76,5 @@ def summarize(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m scanfuse.sim.coverage", description=__doc__)
-    p.add_argument("file", type=Path, help="JSON-lines coverage records")
-    args = p.parse_args(argv)
-    if not args.file.exists():
-        print(f"no coverage records in {args.file}", file=sys.stderr)
-        return 1
-    records = [json.loads(line) for line in args.file.read_text().splitlines() if line]
-    print(summarize(records))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit("python -m scanfuse.sim.coverage is now `scanfuse coverage` (same arguments)")

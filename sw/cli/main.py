@@ -14,14 +14,15 @@ import sys
 from rich.console import Console
 
 from ..errors import ScanFuseError
-from . import (bench, decompose, evaluate, fpga, layers, plan, program, regress, schedule, sim,
-               trace, verilog)
+from . import (bench, campaign, coverage, decompose, evaluate, formal, fpga, layers, plan, program,
+               regress, schedule, sim, trace, verilog)
 
 #: Every ``scanfuse`` subcommand and the module holding its parser (``add_parser``) and
 #: handler (``command``), in the order of ``scanfuse --help``.
 SUBCOMMANDS = {"layers": layers, "plan": plan, "schedule": schedule, "trace": trace,
                "evaluate": evaluate, "decompose": decompose, "fpga": fpga, "sim": sim,
-               "bench": bench, "verilog": verilog, "regress": regress, "program": program}
+               "bench": bench, "verilog": verilog, "regress": regress, "campaign": campaign,
+               "coverage": coverage, "formal": formal, "program": program}
 
 EXIT_BAD_INPUT = 2
 #: Exit codes after Ctrl-C (SIGINT) and SIGTERM: 128 + the signal number, as shells report.

@@ -25,7 +25,7 @@ from ..plan import ORDER_CHOICES, BufferModel, ElementWidths
 from ..plan.gemm import Gemm
 from ..units import MAX_SEED, check_real, check_seed, parse_entries
 
-__all__ = ["entries", "split", "gemm", "tile", "array", "format_array", "dram_policy",
+__all__ = ["entries", "split", "gemm", "tile", "array", "count_type", "seed_type", "probability", "format_array", "dram_policy",
            "add_model_args", "add_engine_args", "add_dram_args", "check_dram_sim", "engine",
            "model", "network"]
 
@@ -81,6 +81,20 @@ def positive_real(text: str) -> float:
         return check_real(float(text), "the value")
     except (ValueError, InvalidOptionError):
         raise argparse.ArgumentTypeError(f"must be a finite number > 0, not {text!r}") from None
+
+
+def count_type(limit: int):
+    """An argparse type: a count, a whole number 1..``limit``."""
+    def count(text: str) -> int:
+        try:
+            value = int(str(text), 10)
+        except ValueError:
+            value = 0
+        if not 1 <= value <= limit:
+            raise argparse.ArgumentTypeError(
+                f"a whole number from 1 to {limit:,}, not {text!r}")
+        return value
+    return count
 
 
 def seed_type(limit: int = MAX_SEED):

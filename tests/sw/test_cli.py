@@ -352,6 +352,9 @@ def test_evaluate_an_onnx_block(capsys, tmp_path):
     (["-m", "scanfuse.hw.verilog"], "`scanfuse verilog`"),
     (["-m", "scanfuse.sim.verilator_run"], "`scanfuse regress`"),
     (["-m", "scanfuse.driver.program"], "`scanfuse program`"),
+    (["-m", "scanfuse.sim.formal"], "`scanfuse formal`"),
+    (["-m", "scanfuse.sim.stall_campaign"], "`scanfuse campaign`"),
+    (["-m", "scanfuse.sim.coverage"], "`scanfuse coverage`"),
     (["-c", "import scanfuse.fuse.network"], "scanfuse.plan"),
     (["-c", "import scanfuse.decompose"], "scanfuse.network.decompose"),
 ])
@@ -377,3 +380,26 @@ def test_one_array_parser_for_both_spellings(capsys):
         assert parser.parse_args(["verilog", "--array", spelling]).array == (8, 8)
         assert parser.parse_args(["evaluate", "--network", "mobilenetv2", "--buffer", "64K",
                                   "--pe", spelling]).pe == (8, 8)
+
+
+def test_formal_list_names_every_proof(capsys):
+    from scanfuse.sim.formal.proofs import PROOFS
+    code, out, _ = run(capsys, "formal", "--list")
+    assert code == 0
+    assert [line.split()[0] for line in out.splitlines()] == [pr.name for pr in PROOFS]
+
+
+def test_coverage_summarises_the_records(capsys, tmp_path):
+    path = tmp_path / "coverage.jsonl"
+    path.write_text('{"loop_order": "MNK", "split_k": true}\n\n{"loop_order": "NMK"}\n')
+    code, out, _ = run(capsys, "coverage", str(path))
+    assert code == 0
+    assert out.splitlines()[0] == "functional coverage: 2 descriptors"
+    assert "loop_order       MNK 1, MKN 0, NMK 1," in out
+    assert "never hit: " in out and "loop_order=MKN" in out
+
+
+def test_coverage_of_an_empty_file_exits_1(capsys, tmp_path):
+    path = tmp_path / "coverage.jsonl"
+    path.write_text("")
+    assert run(capsys, "coverage", str(path))[0] == 1

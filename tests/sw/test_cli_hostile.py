@@ -353,6 +353,20 @@ CASES = {
     "regress-json-existing": ["regress", "--layers", "conv99", "--json", "{sentinel}"],
     "regress-json-dev-full": ["regress", "--json", "/dev/full"],
     "regress-json-dir": ["regress", "--json", "{dir}"],
+    # --- campaign, coverage, formal -------------------------------------------------------
+    "campaign-seeds-zero": ["campaign", "--seeds", "0"],
+    "campaign-seeds-huge": ["campaign", "--seeds", str(10 ** 9)],
+    "campaign-first-negative": ["campaign", "--first", "-1"],
+    "campaign-layers-unknown": ["campaign", "--layers", "conv99"],
+    "campaign-log-existing": ["campaign", "--layers", "conv99", "--log", "{sentinel}"],
+    "campaign-log-existing-valid-layers": ["campaign", "--layers", "b13.project",
+                                           "--log", "{sentinel}"],
+    "coverage-missing-file": ["coverage", "{dir}/nothing-here.jsonl"],
+    "coverage-folder": ["coverage", "{dir}"],
+    "coverage-not-json": ["coverage", "{sentinel}"],
+    "coverage-no-file": ["coverage"],
+    "formal-unknown-proof": ["formal", "nope"],
+    "formal-unknown-flag": ["formal", "--depth", "9"],
     # --- bench ---------------------------------------------------------------------------
     "bench-unknown-flag": ["bench", "--network", "mobilenetv2"],
     "bench-positional": ["bench", "extra"],
@@ -461,7 +475,8 @@ def test_there_are_enough_cases():
     assert len(CASES) >= 150
     commands = {argv[0] for argv in CASES.values() if argv}
     assert commands >= {"layers", "plan", "schedule", "trace", "evaluate", "decompose", "sim",
-                        "fpga", "verilog", "program", "regress", "bench"}
+                        "fpga", "verilog", "program", "regress", "bench", "campaign",
+                        "coverage", "formal"}
 
 
 @pytest.mark.parametrize("argv", [["layers", "--network", "mobilenetv2"],
