@@ -24,9 +24,13 @@ from dataclasses import asdict, dataclass
 
 from ..errors import InvalidOptionError
 from ..hw.axi import Resp
+from ..hw.params import AccelConfig
 from ..hw.program import LayerDescriptor
+from ..hw.regs import Ctrl, Reg, Status
+from ..hw.sequencer import EngineError
 
-__all__ = ["BusFault", "TARGETS", "fault_on"]
+__all__ = ["BusFault", "TARGETS", "FAULTS", "fault_on", "fault_case", "fault_problems",
+           "run_start_while_busy"]
 
 _ADDR_END = 1 << 64
 
@@ -102,3 +106,59 @@ def fault_on(image, target: str, *, resp: int = Resp.SLVERR.value, id: int = 0,
              "c": (layer.c_base, g.M * g.N * layer.c_elem_bytes)}[target]
     return BusFault(TARGETS[target][0], burst=burst, beat=beat, resp=resp, id=id, lo=lo,
                     hi=lo + n)
+
+
+#: The faults ``make test`` runs on every simulator, ``(target, resp, id)``: each target once,
+#: SLVERR, DECERR and a bad ID spread over them (``beat=1``: the second beat of a read).
+FAULTS = [("descriptor", Resp.DECERR.value, 0), ("a", Resp.SLVERR.value, 0),
+          ("b", Resp.OKAY.value, 1), ("c", Resp.DECERR.value, 0), ("c", Resp.OKAY.value, 1)]
+
+
+def fault_case(cfg: AccelConfig):
+    """The GEMM the fault tests run: 12x20x10, raw int32, tiles 8x8x16 (K split, so A, B and
+    C each take a few bursts), no skew (every tensor starts on a beat)."""
+    from ..plan import BufferModel, Gemm, Tiling, VisitOrder
+    from ..plan.fixed import fixed_plan
+    from .cases import gemm_case
+    gemm = Gemm(12, 20, 10)
+    plan = fixed_plan(gemm, Tiling(8, 8, 16, "mnk", VisitOrder.SCAN), BufferModel.for_engine(cfg))
+    return gemm_case(f"fault {gemm.M}x{gemm.K}x{gemm.N}", plan, cfg, seed=5, out_mode="raw")
+
+
+def fault_problems(case, first, second, fired: int, target: str) -> list[str]:
+    """What is wrong with a faulty run ``first`` and the clean rerun ``second`` after it (both
+    :class:`~scanfuse.sim.engine_sim.EngineRun`): the fault fired once, the first run ended
+    with DONE, STATUS.ERROR and BUS_ERROR (having executed nothing if the fault hit the
+    descriptor fetch), the second is bit-exact with the planner's counts. Empty if all is
+    well."""
+    from .scoreboard import check_run
+    problems = []
+    if fired != 1:
+        problems.append(f"the fault on {target} fired {fired} times, not once")
+    if not (first.done and first.status & Status.ERROR):
+        problems.append(f"faulty run: STATUS={first.status:#x}, not DONE|ERROR")
+    if first.error != EngineError.BUS_ERROR:
+        problems.append(f"faulty run: ERROR={first.error:#x}, not BUS_ERROR "
+                        f"({EngineError.BUS_ERROR:#x})")
+    if target == "descriptor" and (first.counters["macs"] or first.counters["write_bytes"]):
+        problems.append(f"a descriptor fetched with a bus error was executed: "
+                        f"{first.counters}")
+    if second.status & Status.ERROR:
+        problems.append(f"rerun: STATUS={second.status:#x} has ERROR")
+    problems += [f"rerun: {p}" for p in check_run(case, second).problems]
+    return problems
+
+
+async def run_start_while_busy(bus, prog_addr: int, prog_len: int, *, max_cycles: int):
+    """Start the program (:func:`scanfuse.sim.host.start_steps`), check STATUS.BUSY, write
+    CTRL.START again while the engine is busy (the sequencer ignores it), wait for DONE and
+    read the results; returns a :class:`~scanfuse.sim.host.HostResult`."""
+    from .host import HostResult, read_results, run_steps, start_steps
+    steps = start_steps(prog_addr, prog_len, check_id=False)
+    await run_steps(bus, steps[:-1], max_cycles=max_cycles)
+    status = await bus.read(Reg.STATUS)
+    assert status & Status.BUSY, f"not busy after START (STATUS={status:#x})"
+    await bus.write(Reg.CTRL, Ctrl.START)
+    status, cycles = await run_steps(bus, steps[-1:], max_cycles=max_cycles)
+    error, counters = await read_results(bus)
+    return HostResult(status, error, counters, cycles)

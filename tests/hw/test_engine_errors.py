@@ -21,29 +21,19 @@ from scanfuse.hw.axi import Resp
 from scanfuse.hw.engine import Engine
 from scanfuse.hw.params import AccelConfig
 from scanfuse.hw.program import DescriptorError, LayerDescriptor
-from scanfuse.hw.regs import Ctrl, Reg, Status
-from scanfuse.hw.sequencer import EngineError
-from scanfuse.plan import BufferModel, Gemm, Tiling, VisitOrder
-from scanfuse.plan.fixed import fixed_plan
+from scanfuse.hw.regs import Status
 from scanfuse.program.descriptors import DescriptorFields, pack
 from scanfuse.sim.amaranth_axi import AxiMemory
-from scanfuse.sim.bus_fault import BusFault, fault_on
-from scanfuse.sim.cases import gemm_case
+from scanfuse.sim.bus_fault import (FAULTS, BusFault, fault_case, fault_on, fault_problems,
+                                    run_start_while_busy)
 from scanfuse.sim.engine_sim import EngineRun, _LiteBus
-from scanfuse.sim.host import read_results, run_program, run_steps, start_steps
+from scanfuse.sim.host import run_program
 from scanfuse.sim.scoreboard import check_run
 
 from scanfuse.errors import InvalidOptionError
 
 CFG = AccelConfig(a_entries=1024, b_entries=1024, c_entries=512)
 MAX_CYCLES = 200_000        # a faulty run of the small case takes ~2,000
-
-
-def small_case(cfg: AccelConfig = CFG, name: str = "fault 12x20x10"):
-    """A raw GEMM of several tiles with K split (A, B, C traffic of a few bursts each)."""
-    gemm = Gemm(12, 20, 10)
-    plan = fixed_plan(gemm, Tiling(8, 8, 16, "mnk", VisitOrder.SCAN), BufferModel.for_engine(cfg))
-    return gemm_case(name, plan, cfg, seed=5, out_mode="raw")
 
 
 def run_amaranth(case, fault, *, second: bool = True, busy_start: bool = False,
@@ -61,18 +51,12 @@ def run_amaranth(case, fault, *, second: bool = True, busy_start: bool = False,
     async def control(ctx):
         bus = _LiteBus(ctx, dut.ctrl)
         if busy_start:
-            steps = start_steps(image.prog_addr, image.prog_len, check_id=False)
-            await run_steps(bus, steps[:-1], max_cycles=MAX_CYCLES)    # ... up to START
-            status = await bus.read(Reg.STATUS)
-            assert status & Status.BUSY, f"not busy after START (STATUS={status:#x})"
-            await bus.write(Reg.CTRL, Ctrl.START)                      # ignored while busy
-            status, _ = await run_steps(bus, steps[-1:], max_cycles=MAX_CYCLES)
-            error, counters = await read_results(bus)
-            runs.append(EngineRun(mem, status, error, counters, 0, 0, 0))
+            r = await run_start_while_busy(bus, image.prog_addr, image.prog_len,
+                                           max_cycles=MAX_CYCLES)
         else:
             r = await run_program(bus, image.prog_addr, image.prog_len, max_cycles=MAX_CYCLES,
                                   check_id=False)
-            runs.append(EngineRun(mem, r.status, r.error, r.counters, 0, 0, r.cycles))
+        runs.append(EngineRun(mem, r.status, r.error, r.counters, 0, 0, r.cycles))
         if second:
             r = await run_program(bus, image.prog_addr, image.prog_len, max_cycles=MAX_CYCLES,
                                   check_id=False)
@@ -86,34 +70,17 @@ def run_amaranth(case, fault, *, second: bool = True, busy_start: bool = False,
     return runs, axi
 
 
-def assert_bus_error_then_clean_rerun(case, runs, fired: int, target: str):
-    """The shared verdict of every simulator's fault test."""
-    first, second = runs
-    assert fired == 1, f"the fault on {target} never fired"
-    assert first.done and first.status & Status.ERROR, f"STATUS={first.status:#x}"
-    assert first.error == EngineError.BUS_ERROR, f"ERROR={first.error:#x}"
-    if target == "descriptor":      # a descriptor fetched with an error is not executed
-        assert first.counters["macs"] == 0 and first.counters["write_bytes"] == 0
-    check = check_run(case, second)
-    assert check.ok, check.problems
-    assert not second.status & Status.ERROR
-
-
-# make test: each target once, SLVERR / DECERR / bad ID spread over them.
-FAULTS = [("descriptor", Resp.DECERR.value, 0), ("a", Resp.SLVERR.value, 0),
-          ("b", Resp.OKAY.value, 1), ("c", Resp.DECERR.value, 0), ("c", Resp.OKAY.value, 1)]
-
-
 @pytest.mark.parametrize("target,resp,rid", FAULTS)
 def test_amaranth_bus_fault_sets_bus_error_and_the_engine_restarts(target, resp, rid):
-    case = small_case()
+    case = fault_case(CFG)
     fault = fault_on(case.image, target, resp=resp, id=rid, beat=1)
     runs, axi = run_amaranth(case, fault, p_ready=0.8, p_valid=0.8)
-    assert_bus_error_then_clean_rerun(case, runs, axi.fired, target)
+    problems = fault_problems(case, *runs, axi.fired, target)
+    assert not problems, problems
 
 
 def test_amaranth_start_while_busy_is_ignored():
-    case = small_case()
+    case = fault_case(CFG)
     runs, axi = run_amaranth(case, None, second=False, busy_start=True)
     assert check_run(case, runs[0]).ok, check_run(case, runs[0]).problems
     # one program run: its single descriptor was fetched once
@@ -123,7 +90,7 @@ def test_amaranth_start_while_busy_is_ignored():
 def test_amaranth_b_overflow_from_a_legal_looking_descriptor_then_restart():
     """B_OVERFLOW with b_off = 0: a tile of 40x40 B entries (1,600) in a 1,024-entry B
     memory, every other field legal; then a legal program on the same engine."""
-    case = small_case()
+    case = fault_case(CFG)
     image = case.image
     bad = DescriptorFields(M=12, K=40, N=40, tm=8, tn=40, tk=40, a_base=0x400, b_base=0x800,
                            c_base=0x1000, a_stride=40, b_stride=40, c_stride=160, last=1)
@@ -165,3 +132,22 @@ def test_bus_fault_spec_is_validated():
     with pytest.raises(InvalidOptionError, match="empty"):
         BusFault("read", lo=8, hi=8)
     assert BusFault("write", id=1).harness_args()[0] == "fault_channel=write"
+
+
+def _sim(sim):
+    from scanfuse.sim import hdl_sim
+    return pytest.param(sim, id=sim, marks=pytest.mark.skipif(not hdl_sim.available(sim),
+                                                             reason=f"{sim} missing"))
+
+
+@pytest.mark.parametrize("sim", [_sim("icarus"), _sim("verilator")])
+def test_cocotb_bus_faults_restart_and_start_while_busy(tmp_path, sim):
+    """The bench's ``bus_fault`` (every entry of FAULTS, with random stalls) and
+    ``start_while_busy`` tests on FaultyAxiRam, on the configuration the cocotb ladder already
+    builds (no extra Verilator build)."""
+    from cocotb_tools.check_results import get_results
+
+    from scanfuse.sim.engine_rtl import cocotb_test
+    results = cocotb_test(CFG, tmp_path, "bus_fault|start_while_busy", {"P_STALL": "0.2"},
+                          sim=sim, seed=3)
+    assert get_results(results) == (len(FAULTS) + 1, 0)
