@@ -55,7 +55,9 @@ def verilator_available() -> bool:
 def _engine_id_width(cfg: AccelConfig) -> int:
     """Width of the engine's AXI4 RID/BID (from its signature, not typed twice)."""
     from ..hw.engine import Engine
-    return Engine(cfg).signature.members["bus"].signature.id_width
+    engine = Engine(cfg)
+    engine._MustUse__silence = True      # built for its signature only, never elaborated
+    return engine.signature.members["bus"].signature.id_width
 
 
 def regs_header(cfg: AccelConfig) -> str:

@@ -476,3 +476,30 @@ def test_stdout_to_a_full_disk_is_one_line_exit_2(argv, tmp_path):
                               preexec_fn=_limit_memory)
     assert (proc.returncode, proc.stderr) == (
         2, "scanfuse: error: cannot write the output: No space left on device\n")
+
+
+#: A child that receives a real SIGINT while ``scanfuse.cli`` is still importing its command
+#: modules (sent by an import hook at a fixed point, so the test is deterministic), then calls
+#: the console script's entry point.
+_EARLY_SIGINT = """
+import importlib.abc, os, signal, sys
+class SigintDuringImport(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == {module!r}:
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+sys.meta_path.insert(0, SigintDuringImport())
+from scanfuse.cli import main
+sys.exit(main(["layers", "--network", "mobilenetv2"]))
+"""
+
+
+@pytest.mark.parametrize("module", ["scanfuse.cli.main", "numpy", "rich.console",
+                                    "scanfuse.dram.timing"])
+def test_ctrl_c_while_the_command_loads_is_one_line_exit_130(module, tmp_path):
+    """Ctrl-C during the startup imports (the entry point wrapper of ``scanfuse.cli``)."""
+    res = subprocess.run([sys.executable, "-c", _EARLY_SIGINT.format(module=module)],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=TIME_LIMIT)
+    assert res.returncode == 130, (res.returncode, res.stderr[-2000:])
+    assert res.stderr == "scanfuse: interrupted\n", res.stderr[-2000:]
+    assert res.stdout == ""
