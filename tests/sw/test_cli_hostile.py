@@ -284,6 +284,13 @@ CASES = {
     "sim-save-dev-full": ["sim", G, "8,8,8", "--buffer", "64K", "--save", "/dev/full"],
     "sim-save-proc": ["sim", G, "8,8,8", "--buffer", "64K", "--save", "/proc/saved"],
     "sim-save-existing-dir": ["sim", G, "8,8,8", "--buffer", "64K", "--save", "{dir}"],
+    # --save is replaced whole: --force may replace a saved run, never the user's other files
+    "sim-save-force-foreign": ["sim", G, "8,8,8", "--buffer", "64K", "--save", "{dir}",
+                               "--force"],
+    "sim-save-force-other-report": ["sim", G, "8,8,8", "--buffer", "64K", "--save",
+                                    "{fpgadir}", "--force"],
+    "sim-save-under-a-file": ["sim", G, "8,8,8", "--buffer", "64K", "--save",
+                              "{sentinel}/saved"],
     "sim-which-bogus": ["sim", G, "8,8,8", "--buffer", "64K", "--sim", "modelsim"],
     "sim-order-bogus": ["sim", G, "8,8,8", "--buffer", "64K", "--order", "zigzag"],
     # --- fpga ----------------------------------------------------------------------------
@@ -303,6 +310,7 @@ CASES = {
     "fpga-out-file": ["fpga", "--board", "{board}", "--out", "{sentinel}"],
     "fpga-out-proc": ["fpga", "--board", "{board}", "--out", "/proc/fpga"],
     "fpga-out-existing": ["fpga", "--board", "{board}", "--out", "{fpgadir}"],
+    "fpga-out-under-a-file": ["fpga", "--board", "{board}", "--out", "{sentinel}/build"],
     "fpga-fmax-without-layers": ["fpga", "--board", "{board}", "--fmax", "100", "--out", "fpgaout"],
     "fpga-layers-fmax-zero": ["fpga", "--board", "{board}", "--layers", "--fmax", "0",
                               "--out", "fpgaout"],
