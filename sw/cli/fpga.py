@@ -70,7 +70,7 @@ def command(args, console) -> int:
     rows, cols = engine_array(*args.array)
     out = Path(args.out if args.out is not None else
                f"build/fpga/{args.board}.r{rows}c{cols}.{args.top}")
-    check_output_dir(out, "--out", force=args.force)
+    check_output_dir(out, "--out", force=args.force, replaceable=_build_file)
     image = engine_image(AccelConfig(rows=rows, cols=cols)) if args.top == "selftest" else None
     # The build folder is written whole or not at all: the flow runs in a temporary sibling
     # that replaces ``out`` when it ends (a failed flow too: its logs are what the error names);
@@ -97,6 +97,13 @@ def command(args, console) -> int:
     else:
         console.print(report_markdown(report), markup=False, highlight=False)
     return 0
+
+
+def _build_file(name: str) -> bool:
+    """A file an FPGA build folder holds (what ``--force`` may replace): the flow's
+    ``scanfuse_<array>.*`` files and scripts, its reports and those of ``--layers``."""
+    return (name.startswith(("scanfuse_", "build_scanfuse_"))
+            or name in ("report.json", "report.md", "layers.json", "layers.md"))
 
 
 def _relocated(text: str, tmp: Path, out: Path, *, quoted: bool = False) -> str:

@@ -311,6 +311,7 @@ CASES = {
     "fpga-out-proc": ["fpga", "--board", "{board}", "--out", "/proc/fpga"],
     "fpga-out-existing": ["fpga", "--board", "{board}", "--out", "{fpgadir}"],
     "fpga-out-under-a-file": ["fpga", "--board", "{board}", "--out", "{sentinel}/build"],
+    "fpga-out-force-foreign": ["fpga", "--board", "{board}", "--out", "{dir}", "--force"],
     "fpga-fmax-without-layers": ["fpga", "--board", "{board}", "--fmax", "100", "--out", "fpgaout"],
     "fpga-layers-fmax-zero": ["fpga", "--board", "{board}", "--layers", "--fmax", "0",
                               "--out", "fpgaout"],
