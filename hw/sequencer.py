@@ -5,7 +5,9 @@ One descriptor at a time (``docs/hardware.md``, "Sequencer"):
 1. **Fetch** the descriptor (``LayerDescriptor(cfg).beats`` beats) from ``prog_addr`` with one
    DMA read, and **check** it (:class:`~scanfuse.hw.program.DescriptorChecker`). An illegal
    descriptor stops the program: ``error`` = its :class:`~scanfuse.hw.program.DescriptorError`
-   code, ``done`` rises, the engine is idle again.
+   code, ``done`` rises, the engine is idle again. A bus error latched by the DMA by the end
+   of the fetch (this fetch's or any earlier transfer's) stops it the same way with
+   ``EngineError.BUS_ERROR``: the descriptor is not executed.
 2. **Walk** its tile grid with the :class:`~scanfuse.hw.addrgen.TileAddressGenerator`; for each
    :class:`~scanfuse.hw.addrgen.TileStep`, in the planner's order and with the planner's
    decisions:
@@ -371,7 +373,13 @@ class Sequencer(wiring.Component):
                 ]
                 # The checker's verdict comes with its done strobe (LATENCY cycles).
                 with m.If(checker.done):
-                    with m.If(checker.error != DescriptorError.NONE):
+                    # A fetch answered with an error (or any earlier one: the DMA's reads wait
+                    # for the B responses of earlier writes) stops the program here: the bits
+                    # may be anything, and a garbage descriptor could write anywhere.
+                    with m.If(self.dma_error):
+                        m.d.sync += self.error.eq(EngineError.BUS_ERROR)
+                        m.next = "DRAIN"
+                    with m.Elif(checker.error != DescriptorError.NONE):
                         m.d.sync += self.error.eq(checker.error.as_value())
                         m.next = "DRAIN"
                     with m.Else():

@@ -26,6 +26,9 @@ class AxiMemory:
         Probability that a ready R beat or B response is presented in a cycle.
     latency : int
         Cycles from an accepted AR (or last W) to its first R beat (its B response).
+    fault : :class:`~scanfuse.sim.bus_fault.BusFault` or None
+        One faulty R beat or B response (zero data on a faulty R beat); ``fired`` counts the
+        faulty responses given (0 or 1).
 
     Bursts must be INCR; out-of-range addresses raise ``IndexError`` (a DUT bug).
     ``read_bytes`` / ``write_bytes`` count bytes moved on the bus (whole beats read, strobed
@@ -33,7 +36,7 @@ class AxiMemory:
     """
 
     def __init__(self, bus, mem: bytearray, *, seed: int = 0, p_ready: float = 1.0,
-                 p_valid: float = 1.0, latency: int = 2):
+                 p_valid: float = 1.0, latency: int = 2, fault=None):
         self.bus = bus
         self.mem = mem
         self.rng = random.Random(seed)
@@ -45,6 +48,17 @@ class AxiMemory:
         self.write_bytes = 0
         self.reads: list[tuple[int, int]] = []
         self.writes: list[tuple[int, int]] = []
+        self.fault = fault
+        self.fired = 0
+        self._matched = {"read": 0, "write": 0}
+
+    def _faulty(self, channel: str, addr: int) -> bool:
+        """Count a burst starting at ``addr``; it is the faulty one."""
+        f = self.fault
+        if f is None or not f.matches(channel, addr):
+            return False
+        self._matched[channel] += 1
+        return self._matched[channel] == f.burst + 1
 
     def _stall(self, p: float) -> int:
         return int(p >= 1.0 or self.rng.random() < p)
@@ -52,11 +66,12 @@ class AxiMemory:
     async def run(self, ctx):
         bus, nb, mem = self.bus, self.nb, self.mem
         cycle = 0
-        r_bursts = deque()      # [ready_cycle, addr, beats_left]
-        aw_bursts = deque()     # [addr, beats_left]
-        b_pending = deque()     # ready_cycle
-        r_cur = None            # (data, last) being presented
-        b_cur = False
+        r_bursts = deque()      # [ready_cycle, addr, beats_left, beats_left of the faulty beat]
+        aw_bursts = deque()     # [addr, beats_left, faulty]
+        b_pending = deque()     # (ready_cycle, faulty)
+        r_cur = None            # (data, last, faulty) being presented
+        b_cur = None            # faulty, while a B response is presented
+        f = self.fault
         while True:
             arready = self._stall(self.p_ready)
             awready = self._stall(self.p_ready)
@@ -67,27 +82,34 @@ class AxiMemory:
             if r_cur is None and r_bursts and r_bursts[0][0] <= cycle and self._stall(self.p_valid):
                 burst = r_bursts[0]
                 addr = burst[1]
-                r_cur = (int.from_bytes(mem[addr:addr + nb], "little"), burst[2] == 1)
+                bad = burst[2] == burst[3]
+                r_cur = (0 if bad else int.from_bytes(mem[addr:addr + nb], "little"),
+                         burst[2] == 1, bad)
                 if addr + nb > len(mem):
                     raise IndexError(f"AXI read beyond memory at {addr:#x}")
             ctx.set(bus.rvalid, int(r_cur is not None))
             if r_cur is not None:
                 ctx.set(bus.rdata, r_cur[0])
                 ctx.set(bus.rlast, int(r_cur[1]))
-                ctx.set(bus.rresp, 0)
-            if not b_cur and b_pending and b_pending[0] <= cycle and self._stall(self.p_valid):
-                b_pending.popleft()
-                b_cur = True
-            ctx.set(bus.bvalid, int(b_cur))
-            ctx.set(bus.bresp, 0)
+                ctx.set(bus.rresp, f.resp if r_cur[2] else 0)
+                ctx.set(bus.rid, f.id if r_cur[2] else 0)
+            if b_cur is None and b_pending and b_pending[0][0] <= cycle \
+                    and self._stall(self.p_valid):
+                b_cur = b_pending.popleft()[1]
+            ctx.set(bus.bvalid, int(b_cur is not None))
+            ctx.set(bus.bresp, f.resp if b_cur else 0)
+            ctx.set(bus.bid, f.id if b_cur else 0)
 
             if ctx.get(bus.arvalid) and arready:
                 addr, length = ctx.get(bus.araddr), ctx.get(bus.arlen)
                 assert ctx.get(bus.arburst) == 1, "only INCR bursts"
-                r_bursts.append([cycle + self.latency, addr, length + 1])
+                bad_at = (length + 1 - min(f.beat, length)
+                          if self._faulty("read", addr) else 0)
+                r_bursts.append([cycle + self.latency, addr, length + 1, bad_at])
                 self.reads.append((addr, length + 1))
             if r_cur is not None and ctx.get(bus.rready):
                 self.read_bytes += nb
+                self.fired += r_cur[2]
                 burst = r_bursts[0]
                 burst[1] += nb
                 burst[2] -= 1
@@ -97,7 +119,7 @@ class AxiMemory:
             if ctx.get(bus.awvalid) and awready:
                 addr, length = ctx.get(bus.awaddr), ctx.get(bus.awlen)
                 assert ctx.get(bus.awburst) == 1, "only INCR bursts"
-                aw_bursts.append([addr, length + 1])
+                aw_bursts.append([addr, length + 1, self._faulty("write", addr)])
                 self.writes.append((addr, length + 1))
             if wready and ctx.get(bus.wvalid):
                 data, strb, last = ctx.get(bus.wdata), ctx.get(bus.wstrb), ctx.get(bus.wlast)
@@ -113,9 +135,10 @@ class AxiMemory:
                 assert bool(last) == (burst[1] == 0), "WLAST disagrees with AWLEN"
                 if burst[1] == 0:
                     aw_bursts.popleft()
-                    b_pending.append(cycle + self.latency)
-            if b_cur and ctx.get(bus.bready):
-                b_cur = False
+                    b_pending.append((cycle + self.latency, burst[2]))
+            if b_cur is not None and ctx.get(bus.bready):
+                self.fired += b_cur
+                b_cur = None
             await ctx.tick()
             cycle += 1
 

@@ -10,7 +10,9 @@ The ladder (the DMA alone is ``dma_bench``): ``one_tile`` (a GEMM that is one ti
 visit orders, every loop order, planned for several buffer shares or tiled at random, raw and
 requantised), ``chain`` (each requantised output feeds the next layer), ``channels`` (random
 GEMMs under per-channel stall profiles, :data:`PROFILES`), ``illegal`` (one descriptor per
-rule broken: its error code, nothing moved). Each case is a DRAM image from
+rule broken: its error code, nothing moved), ``bus_fault`` (one faulty AXI response,
+:mod:`scanfuse.sim.bus_fault`: BUS_ERROR, then a clean rerun without reset),
+``start_while_busy`` (a second START during a run is ignored). Each case is a DRAM image from
 :mod:`scanfuse.sim.cases`; the :class:`TB` runs it as a CPU would, with the one host protocol
 of :mod:`scanfuse.sim.host` (write
 PROG_ADDR / PROG_LEN, pulse CTRL.START, poll STATUS until DONE, read ERROR and the counters) and
@@ -34,7 +36,7 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import First, RisingEdge, Timer
 from cocotb.utils import get_sim_time
-from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
+from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster
 
 from scanfuse.sim.host import run_program
 from scanfuse.sim.cases import Case, chain_case, gemm_case, random_gemm_case, random_tiling
@@ -44,8 +46,9 @@ from scanfuse.hw.program import DescriptorError, OutMode
 from scanfuse.plan import BufferModel, Gemm, Tiling, VisitOrder, plan_gemm
 from scanfuse.program.descriptors import DescriptorFields, pack
 from scanfuse.plan.fixed import fixed_plan
-from scanfuse.sim.cocotb_util import burst_pause, random_pause, reset_dut
+from scanfuse.sim.cocotb_util import FaultyAxiRam, burst_pause, random_pause, reset_dut
 from scanfuse.sim.engine_sim import EngineRun
+from scanfuse.sim.bus_fault import FAULTS, fault_case, fault_on, fault_problems, run_start_while_busy
 
 PERIOD_NS = 10
 ENV = os.environ
@@ -62,13 +65,15 @@ def engine_cfg() -> AccelConfig:
 class TB:
     """One engine, an AxiRam as its DRAM and an AxiLiteMaster on its registers."""
 
-    def __init__(self, dut, cfg: AccelConfig, mem_size: int, seed: int = SEED):
+    def __init__(self, dut, cfg: AccelConfig, mem_size: int, seed: int = SEED, fault=None):
         self.dut, self.cfg = dut, cfg
         self.rng = random.Random(seed)
         self.log = logging.getLogger("cocotb.engine_bench")
         cocotb.start_soon(Clock(dut.clk, PERIOD_NS, unit="ns").start())
-        self.ram = AxiRam(AxiBus.from_prefix(dut, "bus", bus_separator="__"), dut.clk, dut.rst,
-                          size=max(4096, -(-mem_size // 4096) * 4096))
+        # an AxiRam, with one faulty response if ``fault`` (a BusFault) is given
+        self.ram = FaultyAxiRam(AxiBus.from_prefix(dut, "bus", bus_separator="__"), dut.clk,
+                                dut.rst, size=max(4096, -(-mem_size // 4096) * 4096),
+                                fault=fault)
         self.ctrl = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "ctrl", bus_separator="__"),
                                   dut.clk, dut.rst)
         # both log every burst at INFO; keep the log readable
@@ -264,6 +269,48 @@ async def illegal(dut, error):
             f.write(json.dumps(descriptor_record(fields, cfg, run.error, "none")) + "\n")
     assert run.done and run.error == code.value, (run.done, run.error)
     assert run.counters["macs"] == 0 and run.counters["write_bytes"] == 0
+
+
+@cocotb.test()
+@cocotb.parametrize(fault=[f"{t}-{r}-{i}" for t, r, i in FAULTS])
+async def bus_fault(dut, fault):
+    """A bus fault (:data:`scanfuse.sim.bus_fault.FAULTS`: target-resp-id) on the first run:
+    DONE, STATUS.ERROR, ERROR = BUS_ERROR, no hang; then START again (no reset) and the same
+    program runs bit-exactly with the planner's counts."""
+    from scanfuse.sim.host import run_program as host_run
+    cfg = engine_cfg()
+    case = fault_case(cfg)
+    target, resp, rid = fault.split("-")
+    spec = fault_on(case.image, target, resp=int(resp), id=int(rid), beat=1)
+    tb = TB(dut, cfg, len(case.image.mem), SEED, fault=spec)
+    tb.stall(P_STALL)
+    await tb.reset()
+    first = await tb.run(case.image.mem, case.image.prog_addr, case.image.prog_len,
+                         max_cycles=200_000)
+    r = await host_run(tb, case.image.prog_addr, case.image.prog_len, max_cycles=200_000,
+                       check_id=False)
+    out = bytearray(tb.ram.read(0, len(case.image.mem)))
+    second = EngineRun(out, r.status, r.error, r.counters, None, None, r.cycles)
+    tb.log.info("%s: first run ERROR=%#x counters %s; rerun ERROR=%#x", fault, first.error,
+                first.counters, second.error)
+    problems = fault_problems(case, first, second, tb.ram.fired, target)
+    assert not problems, problems
+
+
+@cocotb.test()
+async def start_while_busy(dut):
+    """CTRL.START written again while the engine is busy is ignored: one run, bit-exact."""
+    cfg = engine_cfg()
+    case = fault_case(cfg)
+    tb = TB(dut, cfg, len(case.image.mem))
+    await tb.reset()
+    tb.ram.write(0, bytes(case.image.mem))
+    r = await run_start_while_busy(tb, case.image.prog_addr, case.image.prog_len,
+                                   max_cycles=200_000)
+    out = bytearray(tb.ram.read(0, len(case.image.mem)))
+    run = EngineRun(out, r.status, r.error, r.counters, None, None, r.cycles)
+    check = check_run(case, run)
+    assert check.ok, check.problems
 
 
 @cocotb.test()

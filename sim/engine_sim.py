@@ -17,7 +17,7 @@ from ..hw.regs import Status
 from .amaranth_axi import AxiMemory, lite_read, lite_write
 from .host import run_program
 
-__all__ = ["EngineRun", "run_engine"]
+__all__ = ["EngineRun", "run_engine", "run_engine_programs"]
 
 
 @dataclass
@@ -89,3 +89,37 @@ def run_engine(mem: bytearray, prog_addr: int, prog_len: int, cfg: AccelConfig =
                      axi.write_bytes, run.cycles)
 
 
+
+
+def run_engine_programs(mem: bytearray, programs, cfg: AccelConfig = AccelConfig(), *,
+                        seed: int = 0, p_ready: float = 1.0, p_valid: float = 1.0, fault=None,
+                        busy_start: bool = False, max_cycles: int = 2_000_000):
+    """Run several programs one after another on one engine, with no reset in between (the
+    error-path tests: an error, then START again).
+
+    ``programs``: ``[(prog_addr, prog_len), ...]``; ``fault``: a
+    :class:`~scanfuse.sim.bus_fault.BusFault` for the memory; ``busy_start``: write
+    CTRL.START again while the first program is busy. Returns ``(runs, memory model)``: one
+    :class:`EngineRun` per program (all over ``mem``, modified in place; ``cycles_total`` is
+    the host's START-to-DONE count) and the :class:`AxiMemory` (``fired``, ``reads``).
+    """
+    from .bus_fault import run_start_while_busy
+    dut = Engine(cfg)
+    axi = AxiMemory(dut.bus, mem, seed=seed, p_ready=p_ready, p_valid=p_valid, fault=fault)
+    runs = []
+
+    async def control(ctx):
+        bus = _LiteBus(ctx, dut.ctrl)
+        for i, (addr, length) in enumerate(programs):
+            if busy_start and i == 0:
+                r = await run_start_while_busy(bus, addr, length, max_cycles=max_cycles)
+            else:
+                r = await run_program(bus, addr, length, max_cycles=max_cycles, check_id=False)
+            runs.append(EngineRun(mem, r.status, r.error, r.counters, None, None, r.cycles))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(axi.run, background=True)
+    sim.add_testbench(control)
+    sim.run()
+    return runs, axi

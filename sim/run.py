@@ -13,13 +13,14 @@ The simulators are imported when chosen (each pulls in its own toolchain). Cases
 :func:`simulate_gemm` (``scanfuse sim``) puts the three together.
 """
 
+import contextlib
 import os
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InvalidOptionError, WorkTooLargeError
-from ..files import atomic_file
+from ..files import atomic_dir
 from ..units import check_real, check_seed
 from ..hw.params import AccelConfig
 from ..hw.program import OutMode
@@ -28,7 +29,7 @@ from ..program.image import DramImage
 from .cases import engine_config, gemm_case, out_widths
 from .scoreboard import case_report, check_run
 
-__all__ = ["SIMULATORS", "run_image", "simulate_gemm"]
+__all__ = ["SIMULATORS", "SAVED_FILES", "run_image", "simulate_gemm"]
 
 SIMULATORS = ("verilator", "icarus", "amaranth", "cocotb-verilator")
 
@@ -114,7 +115,10 @@ def simulate_gemm(gemm: Gemm, buffer: int, array: tuple = (8, 8), order: str = "
     The engine holds ``buffer`` entries (:func:`engine_config`); the plan is made for its
     buffer model (:meth:`BufferModel.for_engine`). Returns :func:`case_report` plus the configuration; ``save`` writes
     ``A.npy``, ``B.npy`` (int8) and ``C.npy`` (the engine's raw int32 output), and is the
-    simulator's work directory (image, results and, with ``WAVES=1``, the waveform).
+    simulator's work directory (image, results and, with ``WAVES=1``, the waveform): the
+    folder is built whole in a temporary sibling and renamed into place at the end
+    (:func:`scanfuse.files.atomic_dir`), so an interrupted or failed run leaves the old
+    folder (or none) and never a half-written one.
     """
     check_seed(seed, "seed", (1 << 32) - 1)
     check_sim_size(gemm, array, sim, max_cycles)
@@ -122,7 +126,13 @@ def simulate_gemm(gemm: Gemm, buffer: int, array: tuple = (8, 8), order: str = "
     save = Path(save) if save is not None else None
     plan = plan_gemm(gemm, BufferModel.for_engine(cfg), out_widths(OutMode.RAW_INT32), order)
     case = gemm_case(f"{gemm.M}x{gemm.K}x{gemm.N}", plan, cfg, seed=seed, out_mode="raw")
-    run = run_image(case.image, cfg, sim, seed=seed, log_file=log_file, work_dir=save)
+    with contextlib.ExitStack() as stack:
+        work = stack.enter_context(atomic_dir(save)) if save is not None else None
+        run = run_image(case.image, cfg, sim, seed=seed, log_file=log_file, work_dir=work)
+        if work is not None:
+            for name, array_ in (("A.npy", case.a), ("B.npy", case.weights[0]),
+                                 ("C.npy", case.image.layers[0].read_c(run.mem))):
+                np.save(work / name, array_)
     report = case_report(case, run)
     t = plan.tiling
     report.update({
@@ -135,10 +145,10 @@ def simulate_gemm(gemm: Gemm, buffer: int, array: tuple = (8, 8), order: str = "
         "tile": {"m": t.tm, "n": t.tn, "k": t.tk},
         "loop_order": t.loop_order, "visit_order": t.visit_order.value,
     })
-    if save is not None:
-        save.mkdir(parents=True, exist_ok=True)
-        for name, array_ in (("A.npy", case.a), ("B.npy", case.weights[0]),
-                             ("C.npy", case.image.layers[0].read_c(run.mem))):
-            with atomic_file(save / name, "wb") as f:
-                np.save(f, array_)
     return report
+
+
+#: The files a ``save`` folder of :func:`simulate_gemm` can hold (what ``--force`` may
+#: replace): the arrays, the simulator's image and results, the waveform.
+SAVED_FILES = frozenset({"A.npy", "B.npy", "C.npy", "image.bin", "image.json", "mem_out.bin",
+                         "run.json", "results.xml", "engine.fst", "engine.vcd"})

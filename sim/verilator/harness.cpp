@@ -7,13 +7,21 @@
 // offset is typed twice); see docs/verification.md.
 //
 // Usage: Vengine IMAGE.bin OUT_DIR PROG_ADDR PROG_LEN [seed=N] [p_ready=P] [p_valid=P]
-//        [latency=L] [max_cycles=N] [poll=N] [fst=PATH]
+//        [latency=L] [max_cycles=N] [poll=N] [fst=PATH] [runs=N] [busy_start=0|1]
+//        [fault_channel=read|write fault_burst=N fault_beat=N fault_resp=R fault_id=I
+//         fault_lo=A fault_hi=A]
+//
+// runs=N starts the program N times on the same engine and memory (no reset in between);
+// busy_start=1 writes CTRL.START a second time while the first run is busy. The fault_* keys
+// are scanfuse.sim.bus_fault.BusFault (BusFault.harness_args): one R beat or B response
+// answers with RESP and ID (zero data on an R beat); run.json says whether it fired.
 //
 // The memory model is the C++ twin of scanfuse.sim.amaranth_axi.AxiMemory: INCR bursts,
 // ARREADY/AWREADY/WREADY high with probability p_ready in a cycle, R beats and B responses
 // presented with probability p_valid once `latency` cycles have passed, W accepted only after
 // its AW. Out-of-range accesses and bad bursts end the run with an error (exit code 3).
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -87,8 +95,23 @@ static void fail(const char* msg, uint64_t a = 0) {
     std::exit(3);
 }
 
-struct RBurst { uint64_t ready_cycle, addr; uint32_t beats; };
-struct WBurst { uint64_t addr; uint32_t beats; };
+// bad_at: the value of `beats` when the faulty beat is presented (0: no faulty beat)
+struct RBurst { uint64_t ready_cycle, addr; uint32_t beats, bad_at; };
+struct WBurst { uint64_t addr; uint32_t beats; bool bad; };
+struct BPending { uint64_t ready_cycle; bool bad; };
+
+// One faulty response (scanfuse.sim.bus_fault.BusFault).
+struct Fault {
+    bool on = false, write = false;
+    uint64_t burst = 0, beat = 0, lo = 0, hi = ~0ull;
+    uint32_t resp = 2, id = 0;
+    uint64_t matched = 0, fired = 0;
+    // A burst on this channel starting at addr is counted; true if it is the faulty one.
+    bool hit(bool is_write, uint64_t addr) {
+        if (!on || is_write != write || addr < lo || addr >= hi) return false;
+        return ++matched == burst + 1;
+    }
+};
 
 struct LiteFires { bool aw = false, w = false, b = false, ar = false, r = false; uint32_t rdata = 0, resp = 0; };
 
@@ -108,10 +131,11 @@ class Harness {
     VerilatedFstC* tfp = nullptr;
 #endif
 
+    Fault fault;
     std::deque<RBurst> r_bursts;
     std::deque<WBurst> aw_bursts;
-    std::deque<uint64_t> b_pending;
-    bool r_cur = false, r_cur_last = false, b_cur = false;
+    std::deque<BPending> b_pending;
+    bool r_cur = false, r_cur_last = false, r_cur_bad = false, b_cur = false, b_cur_bad = false;
     std::vector<uint8_t> r_data;
 
     Harness(uint64_t seed) : rng(seed) {
@@ -134,7 +158,9 @@ class Harness {
         if (!r_cur && !r_bursts.empty() && r_bursts.front().ready_cycle <= cycle && chance(p_valid)) {
             RBurst& rb = r_bursts.front();
             if (rb.addr + nb > mem.size()) fail("AXI read beyond memory", rb.addr);
-            std::memcpy(r_data.data(), &mem[rb.addr], nb);
+            r_cur_bad = rb.beats == rb.bad_at;
+            if (r_cur_bad) std::fill(r_data.begin(), r_data.end(), 0);
+            else std::memcpy(r_data.data(), &mem[rb.addr], nb);
             r_cur = true;
             r_cur_last = rb.beats == 1;
         }
@@ -142,14 +168,17 @@ class Harness {
         if (r_cur) {
             put_bytes(t->BUS(rdata), r_data.data(), nb);
             t->BUS(rlast) = r_cur_last;
-            t->BUS(rresp) = 0;
+            t->BUS(rresp) = r_cur_bad ? fault.resp : 0;
+            t->BUS(rid) = r_cur_bad ? fault.id & AXI_ID_MASK : 0;
         }
-        if (!b_cur && !b_pending.empty() && b_pending.front() <= cycle && chance(p_valid)) {
+        if (!b_cur && !b_pending.empty() && b_pending.front().ready_cycle <= cycle && chance(p_valid)) {
+            b_cur_bad = b_pending.front().bad;
             b_pending.pop_front();
             b_cur = true;
         }
         t->BUS(bvalid) = b_cur;
-        t->BUS(bresp) = 0;
+        t->BUS(bresp) = b_cur && b_cur_bad ? fault.resp : 0;
+        t->BUS(bid) = b_cur && b_cur_bad ? fault.id & AXI_ID_MASK : 0;
         t->eval();
 
         // --- sample handshakes (before the edge) ---
@@ -193,15 +222,21 @@ class Harness {
 #endif
 
         // --- memory model state ---
-        if (ar_fire) r_bursts.push_back({cycle + latency, araddr, arlen + 1});
+        if (ar_fire) {
+            uint32_t beats = arlen + 1;
+            uint32_t bad_at = fault.hit(false, araddr)
+                                  ? beats - (uint32_t)std::min<uint64_t>(fault.beat, arlen) : 0;
+            r_bursts.push_back({cycle + latency, araddr, beats, bad_at});
+        }
         if (r_fire) {
             bus_read_bytes += nb;
+            fault.fired += r_cur_bad;
             RBurst& rb = r_bursts.front();
             rb.addr += nb;
             if (--rb.beats == 0) r_bursts.pop_front();
             r_cur = false;
         }
-        if (aw_fire) aw_bursts.push_back({awaddr, awlen + 1});
+        if (aw_fire) aw_bursts.push_back({awaddr, awlen + 1, fault.hit(true, awaddr)});
         if (w_fire) {
             WBurst& wb = aw_bursts.front();
             for (int i = 0; i < nb; ++i) {
@@ -215,10 +250,13 @@ class Harness {
             if (wlast != (wb.beats == 0)) fail("WLAST disagrees with AWLEN", wb.addr);
             if (wb.beats == 0) {
                 aw_bursts.pop_front();
-                b_pending.push_back(cycle + latency);
+                b_pending.push_back({cycle + latency, wb.bad});
             }
         }
-        if (b_fire) b_cur = false;
+        if (b_fire) {
+            fault.fired += b_cur_bad;
+            b_cur = false;
+        }
         ++cycle;
         return lf;
     }
@@ -288,12 +326,34 @@ int main(int argc, char** argv) {
     uint64_t seed = std::strtoull(arg_value(argc, argv, "seed", "1").c_str(), nullptr, 0);
     uint64_t max_cycles = std::strtoull(arg_value(argc, argv, "max_cycles", "2000000000").c_str(), nullptr, 0);
     uint64_t poll = std::strtoull(arg_value(argc, argv, "poll", "256").c_str(), nullptr, 0);
+    int runs = std::atoi(arg_value(argc, argv, "runs", "1").c_str());
+    bool busy_start = arg_value(argc, argv, "busy_start", "0") != "0";
+    if (runs < 1) { std::fprintf(stderr, "harness: runs must be at least 1\n"); return 2; }
     std::string fst = arg_value(argc, argv, "fst", "");
 
     Harness h(seed);
     h.p_ready = std::atof(arg_value(argc, argv, "p_ready", "1").c_str());
     h.p_valid = std::atof(arg_value(argc, argv, "p_valid", "1").c_str());
     h.latency = std::strtoull(arg_value(argc, argv, "latency", "2").c_str(), nullptr, 0);
+    std::string fault_channel = arg_value(argc, argv, "fault_channel", "");
+    if (!fault_channel.empty()) {
+        Fault& f = h.fault;
+        f.on = true;
+        f.write = fault_channel == "write";
+        if (!f.write && fault_channel != "read") {
+            std::fprintf(stderr, "harness: fault_channel is read or write\n");
+            return 2;
+        }
+        auto num = [&](const char* key, const char* dflt) {
+            return std::strtoull(arg_value(argc, argv, key, dflt).c_str(), nullptr, 0);
+        };
+        f.burst = num("fault_burst", "0");
+        f.beat = num("fault_beat", "0");
+        f.resp = (uint32_t)num("fault_resp", "2");
+        f.id = (uint32_t)num("fault_id", "0");
+        f.lo = num("fault_lo", "0");
+        f.hi = num("fault_hi", "18446744073709551615");  // saturates: 2**64 reads as 2**64-1
+    }
     {
         std::ifstream f(image, std::ios::binary);
         if (!f) { std::fprintf(stderr, "harness: cannot read %s\n", image.c_str()); return 2; }
@@ -319,20 +379,29 @@ int main(int argc, char** argv) {
     h.lite_write(REG_PROG_ADDR_LO, (uint32_t)prog_addr);
     h.lite_write(REG_PROG_ADDR_HI, (uint32_t)(prog_addr >> 32));
     h.lite_write(REG_PROG_LEN, prog_len);
-    uint64_t start = h.cycle;
-    h.lite_write(REG_CTRL, CTRL_START);
-    uint32_t status = 0;
+    struct Run { uint32_t status = 0, error = 0; uint64_t cycles_total = 0; uint64_t counters[N_COUNTERS]; };
+    std::vector<Run> done_runs;
     bool timed_out = false;
-    while (true) {
-        status = h.lite_read(REG_STATUS);
-        if (status & STATUS_DONE) break;
-        if (h.cycle - start > max_cycles) { timed_out = true; break; }
-        for (uint64_t i = 0; i < poll; ++i) h.tick();
+    for (int n = 0; n < runs && !timed_out; ++n) {
+        Run r;
+        uint64_t start = h.cycle;
+        h.lite_write(REG_CTRL, CTRL_START);
+        if (busy_start && n == 0) {
+            if (!(h.lite_read(REG_STATUS) & STATUS_BUSY)) fail("not busy after START");
+            h.lite_write(REG_CTRL, CTRL_START);  // ignored while busy
+        }
+        while (true) {
+            r.status = h.lite_read(REG_STATUS);
+            if (r.status & STATUS_DONE) break;
+            if (h.cycle - start > max_cycles) { timed_out = true; break; }
+            for (uint64_t i = 0; i < poll; ++i) h.tick();
+        }
+        r.cycles_total = h.cycle - start;
+        r.error = h.lite_read(REG_ERROR);
+        for (int i = 0; i < N_COUNTERS; ++i) r.counters[i] = h.read64(COUNTER_REGS[i]);
+        done_runs.push_back(r);
     }
-    uint64_t cycles_total = h.cycle - start;
-    uint32_t error = h.lite_read(REG_ERROR);
-    uint64_t counters[N_COUNTERS];
-    for (int i = 0; i < N_COUNTERS; ++i) counters[i] = h.read64(COUNTER_REGS[i]);
+    const Run& last = done_runs.back();
     double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 #if VM_TRACE
     if (h.tfp) h.tfp->close();
@@ -344,15 +413,27 @@ int main(int argc, char** argv) {
         f.write(reinterpret_cast<const char*>(h.mem.data()), (std::streamsize)h.mem.size());
     }
     {
+        // Top level: the last run (whose memory mem_out.bin holds); "runs": every run in order.
+        auto record = [](std::ofstream& f, const Run& r) {
+            f << "\"status\": " << r.status << ", \"error\": " << r.error
+              << ", \"cycles_total\": " << r.cycles_total << ", \"counters\": {";
+            for (int i = 0; i < N_COUNTERS; ++i)
+                f << (i ? ", " : "") << "\"" << COUNTER_NAMES[i] << "\": " << r.counters[i];
+            f << "}";
+        };
         std::ofstream f(out_dir + "/run.json");
-        f << "{\"status\": " << status << ", \"error\": " << error
-          << ", \"timed_out\": " << (timed_out ? "true" : "false")
-          << ", \"cycles_total\": " << cycles_total << ", \"bus_read_bytes\": " << h.bus_read_bytes
+        f << "{";
+        record(f, last);
+        f << ", \"timed_out\": " << (timed_out ? "true" : "false")
+          << ", \"bus_read_bytes\": " << h.bus_read_bytes
           << ", \"bus_write_bytes\": " << h.bus_write_bytes << ", \"wall_seconds\": " << wall
-          << ", \"counters\": {";
-        for (int i = 0; i < N_COUNTERS; ++i)
-            f << (i ? ", " : "") << "\"" << COUNTER_NAMES[i] << "\": " << counters[i];
-        f << "}}\n";
+          << ", \"fault_fired\": " << h.fault.fired << ", \"runs\": [";
+        for (std::size_t n = 0; n < done_runs.size(); ++n) {
+            f << (n ? ", {" : "{");
+            record(f, done_runs[n]);
+            f << "}";
+        }
+        f << "]}\n";
     }
     delete h.top;
     return timed_out ? 4 : 0;

@@ -6,6 +6,7 @@ imported when the command runs.
 
 import json
 from dataclasses import replace
+from pathlib import Path
 import sys
 
 from ..errors import InvalidOptionError
@@ -65,24 +66,53 @@ def command(args, console) -> int:
         return layers_command(args, console)
     if args.fmax is not None or args.double_buffer:
         raise InvalidOptionError("--fmax and --double-buffer apply to --layers only")
-    from ..files import check_output_dir
+    from ..files import atomic_dir, check_output_dir
     rows, cols = engine_array(*args.array)
-    check_output_dir(args.out if args.out is not None else
-                     f"build/fpga/{args.board}.r{rows}c{cols}.{args.top}",
-                     "--out", force=args.force)
+    out = Path(args.out if args.out is not None else
+               f"build/fpga/{args.board}.r{rows}c{cols}.{args.top}")
+    check_output_dir(out, "--out", force=args.force, replaceable=_build_file)
     image = engine_image(AccelConfig(rows=rows, cols=cols)) if args.top == "selftest" else None
-    try:
-        report = run_flow(args.board, rows, cols, args.out, top=args.top, freq_mhz=args.freq,
-                          dsp=args.dsp, synth_only=args.synth_only, seed=args.seed,
-                          image=image)
-    except FlowError as err:
-        print(f"scanfuse: error: {err}", file=sys.stderr)
+    # The build folder is written whole or not at all: the flow runs in a temporary sibling
+    # that replaces ``out`` when it ends (a failed flow too: its logs are what the error names);
+    # Ctrl-C or a crash removes it and leaves the old folder.
+    failed = None
+    with atomic_dir(out) as tmp:
+        try:
+            report = run_flow(args.board, rows, cols, tmp, top=args.top, freq_mhz=args.freq,
+                              dsp=args.dsp, synth_only=args.synth_only, seed=args.seed,
+                              image=image)
+        except FlowError as err:
+            failed = _relocated(str(err), tmp, out)
+        else:
+            report = json.loads(_relocated(json.dumps(report), tmp, out, quoted=True))
+        for name in ("report.json", "report.md"):        # they name the folder's files
+            if (tmp / name).exists():
+                (tmp / name).write_text(_relocated((tmp / name).read_text(), tmp, out,
+                                                   quoted=name.endswith(".json")))
+    if failed is not None:
+        print(f"scanfuse: error: {failed}", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         console.print(report_markdown(report), markup=False, highlight=False)
     return 0
+
+
+def _build_file(name: str) -> bool:
+    """A file an FPGA build folder holds (what ``--force`` may replace): the flow's
+    ``scanfuse_<array>.*`` files and scripts, its reports and those of ``--layers``."""
+    return (name.startswith(("scanfuse_", "build_scanfuse_"))
+            or name in ("report.json", "report.md", "layers.json", "layers.md"))
+
+
+def _relocated(text: str, tmp: Path, out: Path, *, quoted: bool = False) -> str:
+    """``text`` with the temporary build folder's path replaced by the final one (``quoted``:
+    inside JSON strings)."""
+    old, new = str(tmp), str(out)
+    if quoted:
+        old, new = json.dumps(old)[1:-1], json.dumps(new)[1:-1]
+    return text.replace(old, new)
 
 
 def _layers_command_line(args) -> str:

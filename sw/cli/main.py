@@ -61,11 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        args = parser.parse_args(argv)
+        args = build_parser().parse_args(argv)
         # Pipes and CI logs get wide tables instead of rich's 80-column default.
         console = Console() if sys.stdout.isatty() else Console(width=200)
         code = SUBCOMMANDS[args.command].command(args, console)

@@ -78,7 +78,10 @@ def command(args, console) -> int:
         raise InvalidOptionError(f"--max-cycles must be >= 1, not {args.max_cycles}")
     check_sim_size(args.gemm, args.array, args.sim, args.max_cycles)
     if args.save:
-        check_output_dir(args.save, "--save", force=args.force)
+        from ..sim.run import SAVED_FILES
+        # the folder is replaced whole at the end: --force may replace only a saved run
+        check_output_dir(args.save, "--save", force=args.force,
+                         replaceable=SAVED_FILES.__contains__)
     missing = _tool_missing(args.sim)
     if missing:
         raise InvalidOptionError(missing)

@@ -284,6 +284,13 @@ CASES = {
     "sim-save-dev-full": ["sim", G, "8,8,8", "--buffer", "64K", "--save", "/dev/full"],
     "sim-save-proc": ["sim", G, "8,8,8", "--buffer", "64K", "--save", "/proc/saved"],
     "sim-save-existing-dir": ["sim", G, "8,8,8", "--buffer", "64K", "--save", "{dir}"],
+    # --save is replaced whole: --force may replace a saved run, never the user's other files
+    "sim-save-force-foreign": ["sim", G, "8,8,8", "--buffer", "64K", "--save", "{dir}",
+                               "--force"],
+    "sim-save-force-other-report": ["sim", G, "8,8,8", "--buffer", "64K", "--save",
+                                    "{fpgadir}", "--force"],
+    "sim-save-under-a-file": ["sim", G, "8,8,8", "--buffer", "64K", "--save",
+                              "{sentinel}/saved"],
     "sim-which-bogus": ["sim", G, "8,8,8", "--buffer", "64K", "--sim", "modelsim"],
     "sim-order-bogus": ["sim", G, "8,8,8", "--buffer", "64K", "--order", "zigzag"],
     # --- fpga ----------------------------------------------------------------------------
@@ -303,6 +310,8 @@ CASES = {
     "fpga-out-file": ["fpga", "--board", "{board}", "--out", "{sentinel}"],
     "fpga-out-proc": ["fpga", "--board", "{board}", "--out", "/proc/fpga"],
     "fpga-out-existing": ["fpga", "--board", "{board}", "--out", "{fpgadir}"],
+    "fpga-out-under-a-file": ["fpga", "--board", "{board}", "--out", "{sentinel}/build"],
+    "fpga-out-force-foreign": ["fpga", "--board", "{board}", "--out", "{dir}", "--force"],
     "fpga-fmax-without-layers": ["fpga", "--board", "{board}", "--fmax", "100", "--out", "fpgaout"],
     "fpga-layers-fmax-zero": ["fpga", "--board", "{board}", "--layers", "--fmax", "0",
                               "--out", "fpgaout"],
@@ -491,3 +500,30 @@ def test_stdout_to_a_full_disk_is_one_line_exit_2(argv, tmp_path):
                               preexec_fn=_limit_memory)
     assert (proc.returncode, proc.stderr) == (
         2, "scanfuse: error: cannot write the output: No space left on device\n")
+
+
+#: A child that receives a real SIGINT while ``scanfuse.cli`` is still importing its command
+#: modules (sent by an import hook at a fixed point, so the test is deterministic), then calls
+#: the console script's entry point.
+_EARLY_SIGINT = """
+import importlib.abc, os, signal, sys
+class SigintDuringImport(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == {module!r}:
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+sys.meta_path.insert(0, SigintDuringImport())
+from scanfuse.cli import main
+sys.exit(main(["layers", "--network", "mobilenetv2"]))
+"""
+
+
+@pytest.mark.parametrize("module", ["scanfuse.cli.main", "numpy", "rich.console",
+                                    "scanfuse.dram.timing"])
+def test_ctrl_c_while_the_command_loads_is_one_line_exit_130(module, tmp_path):
+    """Ctrl-C during the startup imports (the entry point wrapper of ``scanfuse.cli``)."""
+    res = subprocess.run([sys.executable, "-c", _EARLY_SIGINT.format(module=module)],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=TIME_LIMIT)
+    assert res.returncode == 130, (res.returncode, res.stderr[-2000:])
+    assert res.stderr == "scanfuse: interrupted\n", res.stderr[-2000:]
+    assert res.stdout == ""

