@@ -220,6 +220,31 @@ def schedule_tiles(gemm: Gemm, tiling: Tiling) -> int:
     return math.prod(tiling.counts(gemm).values())
 
 
+def count_steps(gemm: Gemm, tiling: Tiling, model: BufferModel) -> int:
+    """Steps :func:`iter_steps` yields, counted from the tile walk alone (no step objects):
+    per tile a compute, per changed A or B tile a load and (after the first) an evict, per
+    changed C tile a store of the previous one and a load when it already holds partial sums;
+    a final store and two evicts."""
+    counts = tiling.counts(gemm)
+    keys = {p: OPERAND_INDICES[p] for p in "ABC"}
+    seen_c: set[tuple[int, int]] = set()
+    prev = None
+    steps = 3
+    for at in tile_walk(counts, tiling.loop_order, tiling.visit_order):
+        for p in "AB":
+            row, col = keys[p]
+            if prev is None or (at[row], at[col]) != (prev[row], prev[col]):
+                steps += 1 if prev is None else 2
+        row, col = keys["C"]
+        c_key = (at[row], at[col])
+        if prev is None or c_key != (prev[row], prev[col]):
+            steps += (prev is not None) + (c_key in seen_c)
+            seen_c.add(c_key)
+        steps += 1
+        prev = at
+    return steps
+
+
 def build_schedule(gemm: Gemm, tiling: Tiling, model: BufferModel,
                    widths: ElementWidths | None = None, *,
                    max_steps: int = MAX_SCHEDULE_STEPS) -> Schedule:
@@ -246,6 +271,11 @@ def build_schedule(gemm: Gemm, tiling: Tiling, model: BufferModel,
         raise WorkTooLargeError(
             f"the schedule of {gemm} with tiles {tiling.tm},{tiling.tn},{tiling.tk} has at least "
             f"{tiles:,} steps (one per tile), above the limit of {max_steps:,}")
+    total = count_steps(gemm, tiling, model)
+    if total > max_steps:
+        raise WorkTooLargeError(
+            f"the schedule of {gemm} with tiles {tiling.tm},{tiling.tn},{tiling.tk} has "
+            f"{total:,} steps ({tiles:,} tiles), above the limit of {max_steps:,}")
     steps = []
     for step in iter_steps(gemm, tiling, model):
         steps.append(step)

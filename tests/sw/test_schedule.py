@@ -10,6 +10,7 @@ from replays.gemm import IllegalSchedule, replay
 from scanfuse.plan import (LOOP_ORDERS, BufferModel, ElementWidths, Gemm, Tiling, VisitOrder,
                            gemm_traffic, plan_gemm)
 from scanfuse.schedule import build_schedule
+from scanfuse.schedule.steps import count_steps, iter_steps
 
 WIDTHS = ElementWidths()
 
@@ -50,6 +51,13 @@ def tiled_problems(draw):
 def test_closed_form_equals_replay_of_any_tiling(problem):
     gemm, tiling, model = problem
     _check(gemm, tiling, model)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tiled_problems())
+def test_step_count_without_building_equals_the_step_list(problem):
+    gemm, tiling, model = problem
+    assert count_steps(gemm, tiling, model) == len(list(iter_steps(gemm, tiling, model)))
 
 
 @settings(max_examples=80, deadline=None)
