@@ -1,8 +1,7 @@
 """Depthwise convolution unit (``DepthwiseUnit``): a line buffer of hidden rows and a 3x3 window
 of int8 multiply-accumulates per channel lane (``docs/hardware/depthwise.md``).
 
-One image (or one channel chunk of it) of ``height x width`` pixels and ``groups`` groups of
-``lanes`` channels goes through per ``start``. Per output pixel and channel::
+Per output pixel and channel of an ``H x W`` image::
 
     acc[oy, ox, c] = bias[c] + sum_{i, j < 3} W[c, i, j] * x[oy*sh - 1 + i, ox*sw - 1 + j, c]
 
@@ -13,14 +12,21 @@ reading 0 (padding 1 on every side), strides ``sh, sw`` in {1, 2}: ``Ho = (H - 1
 zero, so they are loaded as the centre column or row of the 3x3 taps (:func:`kernel_offset`);
 the datapath knows only 3x3. Requantisation is downstream (``Requantizer``).
 
+Each ``start`` begins a *run*: ``height`` full-width input rows of ``groups`` groups of
+``lanes`` channels, which compute a range of output rows ``oy0 .. oy1 - 1``: the whole image,
+or a strip of a fused schedule with its halo rows (:func:`run_rows` gives the input rows of a
+strip). ``pad_top`` says a padding row precedes the run's first row (it is the image's row 0),
+``pad_bottom`` that one follows its last (it is the image's last row); the run's rows plus
+these padding rows are the windows' rows ``oy0 * sh - 1 .. (oy1 - 1) * sh + 1``.
+
 Stream formats
 --------------
-* ``i``: one beat = ``lanes`` channels of one pixel (:class:`DwPixel`). Order: image row by
+* ``i``: one beat = ``lanes`` channels of one pixel (:class:`DwPixel`). Order: run row by
   row; within a row, channel group ``g = 0 .. groups - 1``; within a group, pixels
   ``x = 0 .. width - 1`` ("row-planar": ``(y, g, x)``). Channel ``g * lanes + l`` is lane
   ``l``; the lanes past the last channel carry whatever the producer sends (0 is tidy).
 * ``o``: one beat = ``lanes`` int32 accumulators of one output pixel (:class:`DwAcc`), in the
-  order ``(oy, g, ox)``, ``last`` on the image's final beat.
+  order ``(oy, g, ox)``, ``last`` on the run's final beat.
 
 Dataflow::
 
@@ -39,26 +45,29 @@ Dataflow::
                                              |
                                      bias + sum  -> o (registered)
 
-A *segment* is the ``width`` pixels of one row and one group. When pixel ``x`` arrives, the
-window holds columns ``x - 2, x - 1, x`` of rows ``y - 2 .. y`` (columns left of 0 read 0), so
-it covers the output ``(oy, ox) = ((y - 1) / sh, (x - 1) / sw)`` whenever both are whole and
-``y, x >= 1``. The output whose last window column is the right padding (``ox * sw + 1 ==
-width``, which happens when ``(width - 1) % sw == 0``) is computed in the cycle of the *next*
-segment's first pixel (which itself completes no output) with a zero newest column, or in one
-extra *flush* cycle after the image. The output rows whose last window row is the bottom padding
-(``oy * sh + 1 == height``, when ``(height - 1) % sh == 0``) are computed in a *drain row*
-after the last input row: ``width * groups`` cycles in which the unit reads its line buffer
-and feeds zero pixels itself.
+A *segment* is the ``width`` pixels of one row and one group. When pixel ``x`` of run row
+``y`` arrives, the window holds columns ``x - 2, x - 1, x`` of run rows ``y - 2 .. y`` (rows
+above the run and columns left of 0 read 0). With ``p = y + pad_top`` (the row counted from
+the top padding row), it covers the run's output ``(j, ox) = ((p - 2) / sh, (x - 1) / sw)``
+(``j`` counted from ``oy0``) whenever both are whole and ``p >= 2, x >= 1``. The output whose
+last window column is the right padding (``ox * sw + 1 == width``, which happens when
+``(width - 1) % sw == 0``) is computed in the cycle of the *next* segment's first pixel
+(which itself completes no output) with a zero newest column, or in one extra *flush* cycle
+after the run. The output row whose last window row is the bottom padding
+(with ``pad_bottom``, when ``(Hp - 3) % sh == 0``, ``Hp = height + pad_top + pad_bottom``) is
+computed in a *drain row* after the last input row: ``width * groups`` cycles in which the
+unit reads its line buffer and feeds zero pixels itself.
 
 Timing and throughput
 ---------------------
 Every cycle in which the pipeline moves, the unit takes one *event*: an input beat, a drain-row
 pixel or the flush. So it accepts one input beat (``lanes`` channels) per cycle, the rate at
 which an expand GEMM of ``lanes`` columns can produce them, and emits at most one output beat
-per cycle (``9 * lanes`` MACs per cycle). An image takes ``height * width * groups`` input
-cycles, plus ``width * groups`` for the drain row when ``(height - 1) % sh == 0``, plus 1 for
-the flush when ``(width - 1) % sw == 0``; an output beat leaves :attr:`DepthwiseUnit.LATENCY`
-(3) cycles after the event that completes it (measured by ``tests/hw/test_depthwise.py``).
+per cycle (``9 * lanes`` MACs per cycle). A run takes ``height * width * groups`` input
+cycles, plus ``width * groups`` for the drain row (whole images: when ``(H - 1) % sh == 0``),
+plus 1 for the flush when ``(width - 1) % sw == 0``; an output beat leaves
+:attr:`DepthwiseUnit.LATENCY` (3) cycles after the event that completes it (measured by
+``tests/hw/test_depthwise.py``).
 
 Flow control
 ------------
@@ -76,8 +85,8 @@ from amaranth.utils import bits_for
 
 from .params import DIM_BITS
 
-__all__ = ["WINDOW", "TAPS", "kernel_offset", "DwPixel", "DwAcc", "DwWeights", "DwShape",
-           "DepthwiseUnit"]
+__all__ = ["WINDOW", "TAPS", "kernel_offset", "run_rows", "DwPixel", "DwAcc", "DwWeights",
+           "DwShape", "DepthwiseUnit"]
 
 #: The datapath's window side: every kernel is embedded in a 3 x 3 window.
 WINDOW = 3
@@ -103,6 +112,31 @@ def kernel_offset(kh: int, kw: int) -> tuple[int, int]:
         if k not in (1, 3):
             raise ValueError(f"{name} must be 1 or 3, not {k!r}")
     return (WINDOW - kh) // 2, (WINDOW - kw) // 2
+
+
+def run_rows(height: int, stride_h: int, oy0: int, oy1: int) -> tuple[int, int, bool, bool]:
+    """The run that computes output rows ``oy0 .. oy1 - 1`` of an image of ``height`` rows.
+
+    Returns ``(first, count, pad_top, pad_bottom)``: input rows ``first .. first + count - 1``
+    (the windows' rows ``oy0 * sh - 1 .. (oy1 - 1) * sh + 1`` inside the image) and whether
+    the top and bottom window rows are padding. ``(0, height, True, True)`` for the whole
+    image.
+
+    Raises
+    ------
+    ValueError
+        If ``height < 1``, ``stride_h`` is not 1 or 2, or not ``0 <= oy0 < oy1 <= Ho``.
+    """
+    if not isinstance(height, int) or height < 1:
+        raise ValueError(f"height must be an integer >= 1, not {height!r}")
+    if stride_h not in (1, 2):
+        raise ValueError(f"stride_h must be 1 or 2, not {stride_h!r}")
+    ho = (height - 1) // stride_h + 1
+    if not 0 <= oy0 < oy1 <= ho:
+        raise ValueError(f"output rows {oy0}..{oy1 - 1} are not a range inside 0..{ho - 1}")
+    lo, hi = oy0 * stride_h - 1, (oy1 - 1) * stride_h + 1
+    first, last = max(lo, 0), min(hi, height - 1)
+    return first, last - first + 1, lo < 0, hi > height - 1
 
 
 class DwPixel(data.StructLayout):
@@ -142,14 +176,19 @@ class DwWeights(data.StructLayout):
 
 
 class DwShape(data.StructLayout):
-    """The image of one run (:attr:`DepthwiseUnit.image`), sampled on ``start``.
+    """The rows of one run (:attr:`DepthwiseUnit.image`), sampled on ``start``.
 
     Members
     -------
     width : ``1 .. max_width`` pixels.
-    height : ``1 .. 2**16 - 1`` rows.
+    height : ``1 .. 2**16 - 1`` input rows of the run.
     groups : ``1 .. ceil(max_channels / lanes)`` channel groups of ``lanes`` channels.
     stride_h, stride_w : ``unsigned(2)``, 1 or 2.
+    pad_top, pad_bottom : ``unsigned(1)``
+        A zero padding row precedes / follows the run's rows (1 for both: a whole image).
+        ``Hp = height + pad_top + pad_bottom`` must be at least 3, and without ``pad_bottom``
+        ``(Hp - 3) % stride_h == 0`` (the last input row completes an output row), as
+        :func:`run_rows` makes it.
     """
 
     def __init__(self, max_width: int, max_groups: int):
@@ -159,6 +198,8 @@ class DwShape(data.StructLayout):
             "groups": unsigned(bits_for(max_groups)),
             "stride_h": unsigned(2),
             "stride_w": unsigned(2),
+            "pad_top": unsigned(1),
+            "pad_bottom": unsigned(1),
         })
 
 
@@ -194,11 +235,12 @@ class DepthwiseUnit(wiring.Component):
     image : ``In(DwShape(max_width, max_groups))``
         Sampled on ``start``.
     start : ``In(1)``
-        Begin an image. Ignored while ``busy``. A shape with ``width`` or ``groups`` outside
-        ``1 .. max``, ``height == 0`` or a stride other than 1 or 2 does not start: it sets
-        ``error`` (until the next legal start) and the unit stays idle, asking for no input.
+        Begin a run. Ignored while ``busy``. An ``image`` breaking a rule of :class:`DwShape`
+        (``width`` or ``groups`` outside ``1 .. max``, ``height == 0``, a stride other than 1
+        or 2, the padded-height rules) does not start: it sets ``error`` (until the next legal
+        start) and the unit stays idle, asking for no input.
     busy : ``Out(1)``
-        An image is in progress or still in the pipeline.
+        A run is in progress or still in the pipeline.
     error : ``Out(1)``
         The last ``start`` had an illegal shape.
     wt_addr : ``In(range(max_groups))``, wt_data : ``In(DwWeights(lanes))``, wt_en : ``In(1)``
@@ -206,9 +248,9 @@ class DepthwiseUnit(wiring.Component):
         ``wt_en``. Load while not ``busy``: a run reads group ``g``'s word for every output of
         the group.
     i : ``In(stream.Signature(DwPixel(lanes)))``
-        ``height * groups * width`` beats per image, in ``(y, g, x)`` order.
+        ``height * groups * width`` beats per run, in ``(y, g, x)`` order.
     o : ``Out(stream.Signature(DwAcc(lanes)))``
-        ``Ho * groups * Wo`` beats per image, in ``(oy, g, ox)`` order.
+        ``(oy1 - oy0) * groups * Wo`` beats per run, in ``(oy, g, ox)`` order.
 
     Raises
     ------
@@ -280,7 +322,8 @@ class DepthwiseUnit(wiring.Component):
         sh2 = Signal(name="stride_h2")
         sw2 = Signal(name="stride_w2")
         trail_cfg = Signal()   # (width - 1) % sw == 0: each segment has a right-padding output
-        drain_cfg = Signal()   # (height - 1) % sh == 0: the image has a bottom-padding row
+        drain_cfg = Signal()   # the run ends with a bottom-padding (drain) row
+        top_cfg = Signal()     # pad_top: a padding row precedes input row 0
 
         state = Signal(_State)
         y = Signal(DIM_BITS + 1)                  # input row; == height in the drain row
@@ -298,11 +341,16 @@ class DepthwiseUnit(wiring.Component):
         ]
 
         shp = self.image
+        # Padded height Hp = height + pad_top + pad_bottom: at least one window, and without a
+        # bottom padding row the last input row must complete an output row.
+        hp = Signal(DIM_BITS + 1)
+        m.d.comb += hp.eq(shp.height + shp.pad_top + shp.pad_bottom)
         legal = ((shp.width >= 1) & (shp.width <= self._max_width)
                  & (shp.groups >= 1) & (shp.groups <= self._max_groups)
-                 & (shp.height >= 1)
+                 & (shp.height >= 1) & (hp >= WINDOW)
                  & (shp.stride_h >= 1) & (shp.stride_h <= 2)
-                 & (shp.stride_w >= 1) & (shp.stride_w <= 2))
+                 & (shp.stride_w >= 1) & (shp.stride_w <= 2)
+                 & (shp.pad_bottom | (shp.stride_h == 1) | hp[0]))
         with m.If(self.start & ~self.busy):
             m.d.sync += self.error.eq(~legal)
             with m.If(legal):
@@ -310,7 +358,8 @@ class DepthwiseUnit(wiring.Component):
                     wm1.eq(shp.width - 1), gm1.eq(shp.groups - 1), hm1.eq(shp.height - 1),
                     sh2.eq(shp.stride_h == 2), sw2.eq(shp.stride_w == 2),
                     trail_cfg.eq((shp.stride_w == 1) | shp.width[0]),
-                    drain_cfg.eq((shp.stride_h == 1) | shp.height[0]),
+                    drain_cfg.eq(shp.pad_bottom & ((shp.stride_h == 1) | hp[0])),
+                    top_cfg.eq(shp.pad_top),
                     state.eq(_State.ROWS),
                     y.eq(0), g.eq(0), g_prev.eq(0), x.eq(0), addr.eq(0),
                     trail_pending.eq(0),
@@ -325,7 +374,11 @@ class DepthwiseUnit(wiring.Component):
             self.i.ready.eq(en & rows),
             event.eq(en & ((rows & self.i.valid) | drain | flush)),
         ]
-        row_computes = (y != 0) & (~sh2 | y[0])       # row y is the last window row of oy
+        # Row y is padded row p = y + pad_top; it completes the output row whose window is
+        # padded rows p - 2 .. p when p >= 2 and (p - 2) % sh == 0.
+        p = Signal(DIM_BITS + 2)
+        m.d.comb += p.eq(y + top_cfg)
+        row_computes = (p >= 2) & (~sh2 | ~p[0])
         seg_start = (x == 0) | flush
         seg_end = x == wm1
         row_end = seg_end & (g == gm1)

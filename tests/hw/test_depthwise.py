@@ -18,7 +18,7 @@ from amaranth.sim import Simulator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scanfuse.hw.depthwise import TAPS, WINDOW, DepthwiseUnit, kernel_offset
+from scanfuse.hw.depthwise import TAPS, WINDOW, DepthwiseUnit, kernel_offset, run_rows
 from scanfuse.sim.fused_golden import depthwise_acc, depthwise_out_shape
 
 
@@ -138,22 +138,28 @@ def make_case(rng, h, w, c, kernel, stride):
 
 
 def simulate(cases, *, lanes, max_width=None, max_channels=None, seed=0, p_idle=0.0,
-             p_stall=0.0):
+             p_stall=0.0, strips=None):
     """Run ``cases`` [(x, wd, bd, stride)] back to back through one unit; return, per case,
-    its (Ho, Wo, C) accumulators, and the accept cycles and output beats of the whole run."""
+    its (Ho, Wo, C) accumulators, and the accept cycles and output beats of the whole run.
+
+    ``strips``: per case, the output-row ranges [(oy0, oy1), ...] to run one after the other
+    (each with its halo rows, by ``run_rows``); default one run of the whole image."""
     max_width = max_width or max(x.shape[1] for x, *_ in cases)
     max_channels = max_channels or max(x.shape[2] for x, *_ in cases)
     dut = DepthwiseUnit(lanes=lanes, max_width=max_width, max_channels=max_channels)
     jobs, n_out, shapes = [], 0, []
-    for x, wd, bd, (sh, sw) in cases:
+    for n, (x, wd, bd, (sh, sw)) in enumerate(cases):
         h, w, c = x.shape
         ho, wo = depthwise_out_shape(h, w, (3, 3), (sh, sw))
         groups = -(-c // lanes)
-        jobs.append((weight_words(wd, bd, lanes),
-                     {"width": w, "height": h, "groups": groups, "stride_h": sh, "stride_w": sw},
-                     input_beats(x, lanes)))
-        shapes.append((ho, wo, c, ho * groups * wo))
-        n_out += ho * groups * wo
+        for oy0, oy1 in (strips[n] if strips else [(0, ho)]):
+            first, count, pad_top, pad_bottom = run_rows(h, sh, oy0, oy1)
+            jobs.append((weight_words(wd, bd, lanes),
+                         {"width": w, "height": count, "groups": groups, "stride_h": sh,
+                          "stride_w": sw, "pad_top": pad_top, "pad_bottom": pad_bottom},
+                         input_beats(x[first:first + count], lanes)))
+            shapes.append((oy1 - oy0, wo, c, (oy1 - oy0) * groups * wo))
+            n_out += (oy1 - oy0) * groups * wo
     n_in = sum(len(j[2]) for j in jobs)
     limit = 200 + 10 * (n_in + n_out + sum(len(j[0]) for j in jobs))
     accepted, beats = [], []
@@ -166,12 +172,17 @@ def simulate(cases, *, lanes, max_width=None, max_channels=None, seed=0, p_idle=
                                         beats=beats, limit=limit))
     sim.run()
     assert len(accepted) == n_in
-    results, n = [], 0
+    runs, n = [], 0
     for ho, wo, c, count in shapes:
         mine = beats[n:n + count]
         assert [b[2] for b in mine] == [0] * (count - 1) + [1], "last only on the final beat"
-        results.append(unpack_outputs([b[1] for b in mine], ho, wo, c, lanes))
+        runs.append(unpack_outputs([b[1] for b in mine], ho, wo, c, lanes))
         n += count
+    results = []
+    for n in range(len(cases)):     # a case's runs, stacked by output rows
+        k = len(strips[n]) if strips else 1
+        results.append(np.concatenate(runs[:k], axis=0))
+        runs = runs[k:]
     return results, accepted, beats
 
 
@@ -235,11 +246,44 @@ def test_extreme_values_wrap():
        lanes=st.integers(1, 3), kernel=st.sampled_from([(3, 3), (3, 1), (1, 3)]),
        sh=st.integers(1, 2), sw=st.integers(1, 2), seed=st.integers(0, 2**16))
 def test_random_shapes(h, w, c, lanes, kernel, sh, sw, seed):
+    """Random shapes, each image cut into random strips of output rows."""
     rng = np.random.default_rng(seed)
     cases = [make_case(rng, h, w, c, kernel, (sh, sw))]
+    ho = (h - 1) // sh + 1
+    cuts = sorted(set(rng.integers(1, ho, 2).tolist())) if ho > 1 else []
+    bounds = [0, *cuts, ho]
     results, _, _ = simulate(cases, lanes=lanes, max_width=5, max_channels=5, seed=seed,
-                             p_idle=0.2, p_stall=0.2)
+                             p_idle=0.2, p_stall=0.2, strips=[list(zip(bounds, bounds[1:]))])
     check(cases, results)
+
+
+@pytest.mark.parametrize("h,sh,bounds", [
+    (7, 1, [0, 1, 3, 4, 7]),       # strips of 1, 2, 1 and 3 output rows
+    (8, 2, [0, 1, 3, 4]),          # Ho = 4: first strip padded on top, last without bottom
+    (9, 2, [0, 2, 3, 5]),          # Ho = 5: last strip has the bottom padding row
+    (3, 1, [0, 1, 2, 3]),          # one output row per run, both halos
+])
+def test_strips_with_halo_rows(h, sh, bounds):
+    """A fused schedule's strips: each run gets the rows ``run_rows`` names (halo rows read
+    again, no padding in the middle of the image); the strips' outputs stacked equal the
+    whole image's, under stalls."""
+    rng = np.random.default_rng(h * 10 + sh)
+    kernel = (3, 3) if h % 2 else (3, 1)
+    cases = [make_case(rng, h, 5, 3, kernel, (sh, 1))]
+    strips = [list(zip(bounds, bounds[1:]))]
+    results, _, _ = simulate(cases, lanes=2, seed=h, p_idle=0.2, p_stall=0.2, strips=strips)
+    check(cases, results)
+
+
+def test_run_rows():
+    assert run_rows(7, 1, 0, 4) == (0, 5, True, False)       # rows -1(pad) .. 4
+    assert run_rows(7, 1, 4, 7) == (3, 4, False, True)       # rows 3 .. 7(pad)
+    assert run_rows(8, 2, 1, 3) == (1, 5, False, False)      # rows 1 .. 5
+    assert run_rows(8, 2, 3, 4) == (5, 3, False, False)      # rows 5 .. 7, Ho = 4
+    assert run_rows(9, 2, 0, 5) == (0, 9, True, True)        # the whole image
+    for args in ((0, 1, 0, 1), (4, 3, 0, 1), (4, 1, 2, 2), (4, 1, 0, 5)):
+        with pytest.raises(ValueError):
+            run_rows(*args)
 
 
 # --- cycles --------------------------------------------------------------------------------
@@ -280,12 +324,18 @@ async def _illegal_bench(ctx, dut, image, seen):
         seen.append((int(ready), int(busy), int(error)))
 
 
-@pytest.mark.parametrize("field,value", [("width", 0), ("width", 5), ("groups", 0),
-                                         ("groups", 3), ("height", 0), ("stride_h", 0),
-                                         ("stride_w", 3)])
-def test_illegal_shape_sets_error_and_stays_idle(field, value):
+@pytest.mark.parametrize("field", [
+    {"width": 0}, {"width": 5}, {"groups": 0}, {"groups": 3}, {"height": 0},
+    {"stride_h": 0}, {"stride_w": 3},
+    {"pad_bottom": 0, "height": 1},                       # Hp = 2 < 3: no window
+    {"pad_top": 0, "pad_bottom": 0, "height": 2},
+    {"pad_bottom": 0, "height": 3, "stride_h": 2},        # Hp = 4: last row completes nothing
+], ids=lambda f: ",".join(f"{k}={v}" for k, v in f.items()))
+def test_illegal_shape_sets_error_and_stays_idle(field):
     dut = DepthwiseUnit(lanes=2, max_width=4, max_channels=4)   # max_groups = 2
-    image = {"width": 4, "height": 2, "groups": 2, "stride_h": 1, "stride_w": 1, field: value}
+    image = {"width": 4, "height": 2, "groups": 2, "stride_h": 1, "stride_w": 1,
+             "pad_top": 1, "pad_bottom": 1}
+    image.update(field)
     seen = []
     sim = Simulator(dut)
     sim.add_clock(1e-6)
