@@ -345,12 +345,18 @@ class DepthwiseUnit(wiring.Component):
         # bottom padding row the last input row must complete an output row.
         hp = Signal(DIM_BITS + 1)
         m.d.comb += hp.eq(shp.height + shp.pad_top + shp.pad_bottom)
-        legal = ((shp.width >= 1) & (shp.width <= self._max_width)
-                 & (shp.groups >= 1) & (shp.groups <= self._max_groups)
-                 & (shp.height >= 1) & (hp >= WINDOW)
-                 & (shp.stride_h >= 1) & (shp.stride_h <= 2)
-                 & (shp.stride_w >= 1) & (shp.stride_w <= 2)
-                 & (shp.pad_bottom | (shp.stride_h == 1) | hp[0]))
+        def at_most(field, limit):
+            # Skip the comparison when the field cannot exceed the limit (a constant compare
+            # is a lint warning).
+            return field <= limit if limit < (1 << len(field)) - 1 else 1
+
+        legal = Signal()
+        m.d.comb += legal.eq((shp.width != 0) & at_most(shp.width, self._max_width)
+                             & (shp.groups != 0) & at_most(shp.groups, self._max_groups)
+                             & (shp.height != 0) & (hp >= WINDOW)
+                             & (shp.stride_h != 0) & (shp.stride_h != 3)
+                             & (shp.stride_w != 0) & (shp.stride_w != 3)
+                             & (shp.pad_bottom | (shp.stride_h == 1) | hp[0]))
         with m.If(self.start & ~self.busy):
             m.d.sync += self.error.eq(~legal)
             with m.If(legal):

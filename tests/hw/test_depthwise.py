@@ -10,6 +10,7 @@ interface tests, which build components without simulating them.)
 
 import functools
 import random
+import shutil
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scanfuse.hw.depthwise import TAPS, WINDOW, DepthwiseUnit, kernel_offset, run_rows
+from scanfuse.hw.verilog import lint
 from scanfuse.sim.fused_golden import depthwise_acc, depthwise_out_shape
 
 
@@ -372,3 +374,13 @@ def test_converts_to_verilog():
     assert "module depthwise" in text
     for port in ("i__valid", "i__ready", "o__valid", "o__ready", "start", "busy", "wt_en"):
         assert port in text
+
+
+@pytest.mark.skipif(shutil.which("verilator") is None, reason="verilator not installed")
+def test_verilator_lint_clean(tmp_path):
+    """``verilator --lint-only -Wall`` with the engine's waivers (``LINT_WAIVERS``) passes."""
+    path = tmp_path / "depthwise.v"
+    path.write_text(verilog.convert(DepthwiseUnit(lanes=4, max_width=16, max_channels=12),
+                                    name="depthwise"))
+    result = lint(path)
+    assert result.returncode == 0, result.stderr
