@@ -345,6 +345,7 @@ class DepthwiseUnit(wiring.Component):
         # bottom padding row the last input row must complete an output row.
         hp = Signal(DIM_BITS + 1)
         m.d.comb += hp.eq(shp.height + shp.pad_top + shp.pad_bottom)
+
         def at_most(field, limit):
             # Skip the comparison when the field cannot exceed the limit (a constant compare
             # is a lint warning).
@@ -418,7 +419,7 @@ class DepthwiseUnit(wiring.Component):
 
         # --- stage 1: column, window, products -----------------------------------------------
         slot1 = Signal()
-        top_ok1, mid_ok1 = Signal(), Signal()     # rows y - 2, y - 1 are inside the image
+        top_ok1, mid_ok1 = Signal(), Signal()     # run rows y - 2, y - 1 exist
         start1, emit1, last1 = Signal(), Signal(), Signal()
         beat1 = Signal(word)
         with m.If(en):
