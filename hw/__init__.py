@@ -18,6 +18,7 @@ order, from configuration to the generated Verilog:
 ``scanfuse.hw.packer``     C rows -> DMA write beats
 ``scanfuse.hw.buffer``     the A, B and C memories
 ``scanfuse.hw.pe_array``   the systolic int8 PE array
+``scanfuse.hw.depthwise``  the depthwise unit: line buffer and 3x3 window (not yet in the engine)
 ``scanfuse.hw.sequencer``  runs a tile program: fetch, check, walk, load, compute, store
 ``scanfuse.hw.engine``     the top level: registers, sequencer, DMA, buffer and PE array
 ``scanfuse.hw.verilog``    the engine's Verilog, named by configuration, and its lint

@@ -5,6 +5,7 @@ Only the CLI and the tests import this package (``docs/architecture.md``); it im
 hardware and the stages up to :mod:`scanfuse.program`. Modules in data-flow order:
 
 ``scanfuse.sim.golden``         numpy models of the datapath, bit-exact with the RTL
+``scanfuse.sim.fused_golden``   numpy reference of a fused block ([1x1] -> depthwise+ -> 1x1)
 ``scanfuse.sim.cases``          engine sizing and cases: planned layers as DRAM images with
                                 their golden outputs
 ``scanfuse.sim.host``           the host register protocol (start a program, wait, read
