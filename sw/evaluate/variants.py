@@ -88,7 +88,7 @@ def variant_units(plans: NetworkPlans, variant: str) -> list:
         fused_units = pipelines + groups
     covered = {}
     for unit in fused_units:
-        names = [l.name for l in (unit.pipeline.layers if hasattr(unit, "pipeline") else unit.chain.layers)]
+        names = [l.name for l in unit.group.layers]
         for name in names:
             covered[name] = unit
     units, seen = [], set()

@@ -13,8 +13,10 @@ from ..errors import InvalidOptionError, check_type
 from ..network.layers import Layer, LayerKind, Network
 from .buffer import BufferModel, ElementWidths
 from .layer_models import LayerTraffic, layer_traffic
-from .chain import FusedChain, FusedPlan, NotFusableError, plan_chain
-from .pipeline import FusedPipeline, PipelinePlan, Projection, Segment, plan_pipeline
+from .chain import FusedChain, plan_chain
+from .group import FusedGroup, FusedPlan, Projection
+from .pipeline import FusedPipeline, plan_pipeline
+from .segment import NotFusableError, Segment
 
 
 @dataclass(frozen=True)
@@ -27,14 +29,22 @@ class GroupDecision:
     fused: bool
     reason: str
 
+    @property
+    def group(self) -> FusedGroup:
+        return self.chain
+
 
 @dataclass(frozen=True)
 class ExtendedGroup:
     """A pipeline (extended fusion) that replaces thesis-style groups and unfused layers."""
 
     pipeline: FusedPipeline
-    plan: PipelinePlan
+    plan: FusedPlan
     replaced_bytes: int      # what its layers cost without it (thesis-style decisions)
+
+    @property
+    def group(self) -> FusedGroup:
+        return self.pipeline
 
 
 @dataclass(frozen=True)

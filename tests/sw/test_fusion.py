@@ -76,7 +76,7 @@ def test_searched_fused_plans_replay_within_the_buffer():
         plan = plan_chain(chain, BufferModel(entries))
         if plan is None:
             continue
-        seen = _check(plan.chain, plan.schedule)
+        seen = _check(plan.group, plan.schedule)
         assert seen.peak <= plan.onchip_peak <= entries
         assert plan.traffic.reads + plan.traffic.writes >= chain.lower_bound()
 
@@ -230,7 +230,7 @@ def test_pipeline_traffic_equals_replay():
         capacity = pipeline_footprint(p, sched, psum)
         seen = replay_pipeline(list(pipeline_steps(p, sched)), p, capacity, psum)
         t = pipeline_traffic(p, sched)
-        assert (seen.x_reads, seen.w_reads, seen.y_final_writes) == (t.x_reads, t.w_reads, t.y_writes)
+        assert (seen.x_reads, seen.w_reads, seen.y_final_writes) == (t.x_reads, t.w_reads, t.y_final_writes)
 
 
 def test_searched_pipelines_replay_within_their_buffer():
