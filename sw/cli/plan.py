@@ -29,8 +29,8 @@ def add_parser(sub, parser_class) -> None:
     options.add_model_args(p)
     p.add_argument("--fuse", action="store_true",
                    help="plan every layer, fuse [1x1] -> depthwise -> 1x1 chains where it saves "
-                        "traffic (thesis-style), and report extended fusion (pipelines of whole "
-                        "blocks) beside it (with --network)")
+                        "traffic (thesis-style), and report extended fusion (the best grouping: "
+                        "where to cut each run of blocks into fused groups) beside it (with --network)")
 
 
 def command(args, console: Console) -> int:

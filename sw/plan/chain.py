@@ -238,6 +238,10 @@ def _search(chain: FusedChain, model: BufferModel, widths: ElementWidths, scan_o
     best = None
     for tr in range(1, ho + 1):
         facts = StripFacts(chain, tr)
+        smallest = (facts.x_buf + chain.weights_per_channel + facts.temp_per_channel[0]
+                    + facts.y_strip_max * model.psum_entries)
+        if smallest > model.entries:
+            break       # windows only grow with tr: no taller strip fits either
         for mode in MODES:
             for scan, xr, yr, wr in schedule_options(mode):
                 if scan_only is not None and scan != scan_only:

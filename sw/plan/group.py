@@ -103,14 +103,19 @@ class FusedGroup:
 
     def windows(self, tr: int) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per tensor T_0..T_n, per output strip of ``tr`` rows, the rows [lo, hi) that must be
-        on chip: back-projected through the later depthwise stages and widened to the rows a
-        residual or projection reads."""
+        on chip: the rows segment i+1 reads to compute T_{i+1}'s *new* rows (rows an earlier
+        strip computed stay in T_{i+1}'s own line buffer, so their inputs are not held),
+        widened to the rows a residual or projection reads."""
         n = len(self.segments)
         a, b = strip_bounds(self.tensor_shape(n)[0], tr)
         wins = [None] * (n + 1)
         wins[n] = (a, b)
         for i in range(n, 0, -1):
-            lo, hi = self.segments[i - 1].input_rows(*wins[i])
+            computed = wins[i] if i == n else self.new_rows(*wins[i])
+            lo, hi = self.segments[i - 1].input_rows(*computed)
+            empty = computed[1] <= computed[0]     # nothing new: hold what the last strip held
+            lo = np.maximum.accumulate(np.where(empty, 0, lo))
+            hi = np.maximum.accumulate(np.where(empty, 0, hi))
             for src, dst in self.residuals:      # a residual source must hold the rows it adds
                 if src == i - 1:
                     lo, hi = np.minimum(lo, wins[dst][0]), np.maximum(hi, wins[dst][1])

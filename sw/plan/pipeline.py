@@ -119,14 +119,35 @@ def _residency_choices(p: FusedPipeline, f: StripFacts, model: BufferModel):
 def plan_pipeline(p: FusedPipeline, model: BufferModel,
                   widths: ElementWidths = ElementWidths()) -> FusedPlan | None:
     """Fewest DRAM bytes over ``tr``, weight residency per segment and the largest chunks
-    that fit (chunk sizes change steps, not traffic). None if nothing fits."""
+    that fit (chunk sizes change steps, not traffic). None if nothing fits. Searched once
+    per geometry (repeated blocks plan once)."""
+    key = (p.geometry_key(), model, widths)
+    if key not in _SEARCHED:
+        _SEARCHED[key] = _search(p, model, widths)
+    found = _SEARCHED[key]
+    if found is None:
+        return None
+    sched, traffic, peak = found
+    return FusedPlan(p, sched, traffic, peak, model, widths)
+
+
+#: Search results by (pipeline geometry, model, widths).
+_SEARCHED: dict = {}
+
+
+def _search(p: FusedPipeline, model: BufferModel, widths: ElementWidths):
     best = None
     n = len(p.segments)
     units = p.weight_units
     for tr in range(1, p.tensor_shape(n)[0] + 1):
         f = StripFacts(p, tr, model.psum_entries)
+        if f.fixed + max(f.temp_per_channel) > model.entries:
+            break       # windows only grow with tr: no taller strip fits either
         for resident in _residency_choices(p, f, model):
             budget = model.entries - f.fixed - sum(u.weights for u, r in zip(units, resident) if r)
+            if budget < 0:
+                continue    # the resident weights alone overflow (a unit with nothing per
+                            # channel, a resident lone 1x1, would not catch it below)
             tcs = []
             for s, r, t in zip(units, resident, f.temp_per_channel):
                 per_channel = (0 if r else s.weights_per_channel) + t
@@ -146,4 +167,4 @@ def plan_pipeline(p: FusedPipeline, model: BufferModel,
     if best is None:
         return None
     _, sched, traffic = best
-    return FusedPlan(p, sched, traffic, pipeline_footprint(p, sched, model.psum_entries), model, widths)
+    return sched, traffic, pipeline_footprint(p, sched, model.psum_entries)

@@ -25,6 +25,29 @@ def layer_json(t: LayerTraffic) -> dict:
     return doc
 
 
+def schedule_json(schedule) -> dict:
+    """A fused schedule's parameters: a chain's (``tr``, ``tc``, mode, order, residency) or a
+    pipeline's (``tr``, per weight unit ``tcs`` and ``w_resident``)."""
+    if hasattr(schedule, "tcs"):
+        return {"tr": schedule.tr, "tcs": list(schedule.tcs), "w_resident": list(schedule.resident)}
+    s = schedule
+    return {"tr": s.tr, "tc": s.tc, "mode": s.mode, "visit_order": "scan" if s.scan else "raster",
+            "x_resident": s.x_resident, "y_resident": s.y_resident, "w_resident": s.w_resident}
+
+
+def extended_group_json(e) -> dict:
+    g, p = e.group, e.plan
+    return {"name": g.name, "kind": g.kind, "layers": [l.name for l in g.layers],
+            "segments": [[l.name for l in seg.layers] for seg in g.segments],
+            "residuals": [list(r) for r in g.residuals],
+            "dram": {"reads": p.traffic.reads, "writes": p.traffic.writes,
+                     "read_bytes": p.read_bytes, "write_bytes": p.write_bytes},
+            "onchip_peak": p.onchip_peak, "lower_bound": g.lower_bound(),
+            "ratio": round(p.elements / g.lower_bound(), 6),
+            "replaced_bytes": e.replaced_bytes, "reason": e.reason,
+            "schedule": schedule_json(p.schedule)}
+
+
 def fused_plan_json(plan: FusedNetworkPlan) -> dict:
     groups = []
     for g in plan.groups:
@@ -39,30 +62,18 @@ def fused_plan_json(plan: FusedNetworkPlan) -> dict:
                          "read_bytes": p.read_bytes, "write_bytes": p.write_bytes},
                 "onchip_peak": p.onchip_peak,
                 "ratio": round((p.traffic.reads + p.traffic.writes) / g.chain.lower_bound(), 6),
-                "schedule": {"tr": s.tr, "tc": s.tc, "mode": s.mode,
-                             "visit_order": "scan" if s.scan else "raster",
-                             "x_resident": s.x_resident, "y_resident": s.y_resident,
-                             "w_resident": s.w_resident}})
+                "schedule": schedule_json(s)})
         else:
             entry.update({"dram": None, "onchip_peak": None, "ratio": None, "schedule": None})
         groups.append(entry)
-    extended = [{
-        "name": e.pipeline.name, "layers": [l.name for l in e.pipeline.layers],
-        "segments": [[l.name for l in seg.layers] for seg in e.pipeline.segments],
-        "residuals": [list(r) for r in e.pipeline.residuals],
-        "dram": {"reads": e.plan.traffic.reads, "writes": e.plan.traffic.writes,
-                 "read_bytes": e.plan.read_bytes, "write_bytes": e.plan.write_bytes},
-        "onchip_peak": e.plan.onchip_peak, "lower_bound": e.pipeline.lower_bound(),
-        "replaced_bytes": e.replaced_bytes,
-        "schedule": {"tr": e.plan.schedule.tr, "tcs": list(e.plan.schedule.tcs),
-                     "w_resident": list(e.plan.schedule.resident)},
-    } for e in plan.extended]
+    extended = [extended_group_json(e) for e in plan.extended]
     return {
         "network": plan.network, "buffer_entries": plan.model.entries,
         "psum_entries": plan.model.psum_entries, "double_buffer": plan.model.double_buffer,
         "layers": [layer_json(t) for t in plan.layers],
         "groups": groups,
         "extended_groups": extended,
+        "cuts": [c.to_json() for c in plan.cuts],
         "total_unfused": plan.total_unfused,
         "total": plan.total,
         "total_extended": plan.total_extended,
@@ -83,18 +94,26 @@ def fused_plan_tables(plan: FusedNetworkPlan) -> list[Table]:
                       f"{g.unfused_bytes:,}", f"{g.chain.lower_bound():,}",
                       f"{(p.traffic.reads + p.traffic.writes) / g.chain.lower_bound():.3f}" if p else "—",
                       f"{p.onchip_peak:,}" if p else "—", "fused" if g.fused else g.reason)
-    ext = Table(title=f"{plan.network}: extended fusion (pipelines of whole blocks) at S = "
+    ext = Table(title=f"{plan.network}: extended fusion (the best grouping) at S = "
                       f"{plan.model.entries:,} entries",
-                caption="each pipeline replaces the thesis-style decisions for its blocks")
-    for col in ("pipeline", "schedule", "bytes", "replaced B", "LB", "ratio", "on-chip peak"):
-        ext.add_column(col, justify="left" if col in ("pipeline", "schedule") else "right")
+                caption="groups chosen by dynamic programming over each run of blocks; "
+                        "thesis B = the same layers under thesis-style fusion")
+    for col in ("group", "kind", "schedule", "bytes", "thesis B", "LB", "ratio", "on-chip peak"):
+        ext.add_column(col, justify="left" if col in ("group", "kind", "schedule") else "right")
     for e in plan.extended:
-        moved = e.plan.traffic.reads + e.plan.traffic.writes
-        ext.add_row(e.pipeline.name, e.plan.schedule.describe(), f"{e.plan.total_bytes:,}",
-                    f"{e.replaced_bytes:,}", f"{e.pipeline.lower_bound():,}",
-                    f"{moved / e.pipeline.lower_bound():.3f}", f"{e.plan.onchip_peak:,}")
+        ext.add_row(e.group.name, e.group.kind, e.plan.schedule.describe(), f"{e.plan.total_bytes:,}",
+                    f"{e.replaced_bytes:,}", f"{e.group.lower_bound():,}",
+                    f"{e.plan.elements / e.group.lower_bound():.3f}", f"{e.plan.onchip_peak:,}")
     if not plan.extended:
-        ext.add_row("(none beats thesis-style fusion at this buffer size)", "", "", "", "", "", "")
+        ext.add_row("(no fused group at this buffer size)", "", "", "", "", "", "", "")
+    cuts = Table(title=f"{plan.network}: where the best grouping cuts, and why")
+    for col in ("blocks", "chosen groups", "bytes", "thesis-style B", "candidates"):
+        cuts.add_column(col, justify="left" if col in ("blocks", "chosen groups") else "right")
+    for c in plan.cuts:
+        if c.bytes < c.thesis_bytes:
+            cuts.add_row("+".join(c.blocks) if len(c.blocks) < 4 else f"{c.blocks[0]}..{c.blocks[-1]}",
+                         c.reason.split(": ", 1)[1].split("; ")[0], f"{c.bytes:,}", f"{c.thesis_bytes:,}",
+                         str(c.candidates))
     totals = Table(title=f"{plan.network}: whole-network DRAM traffic")
     for col in ("", "reads", "writes", "read B", "write B", "total B", "saving"):
         totals.add_column(col, justify="left" if col == "" else "right")
@@ -105,4 +124,4 @@ def fused_plan_tables(plan: FusedNetworkPlan) -> list[Table]:
         total = t["read_bytes"] + t["write_bytes"]
         totals.add_row(label, f"{t['reads']:,}", f"{t['writes']:,}", f"{t['read_bytes']:,}",
                        f"{t['write_bytes']:,}", f"{total:,}", f"{100 * (1 - total / base):.1f}%")
-    return [table, ext, totals]
+    return [table, ext, cuts, totals]

@@ -253,27 +253,49 @@ def test_extended_fusion_beats_thesis_style_and_replays():
     plan = plan_fused_network(get_network("mobilenetv2"), BufferModel(65536), extended=True)
     total = lambda t: t["read_bytes"] + t["write_bytes"]
     assert total(plan.total_extended) == 4_862_568 < total(plan.total) == 5_696_744
-    assert [e.pipeline.name for e in plan.extended][0] == "b0+b1+b2"
+    pipelines = [e for e in plan.extended if e.group.kind == "pipeline"]
+    assert [e.group.name for e in pipelines] == ["b0+b1+b2", "b3+b4+b5", "b6+b7+b8", "b9+b10+b11",
+                                                 "b12+b13+b14+b15"]
     for e in plan.extended:
-        assert e.plan.total_bytes < e.replaced_bytes and e.plan.onchip_peak <= 65536
-    late = plan.extended[-1]                    # b12+b13+b14+b15 (14x14 and 7x7)
-    seen = replay_pipeline(list(pipeline_steps(late.pipeline, late.plan.schedule)), late.pipeline, 65536)
+        assert e.plan.total_bytes <= e.replaced_bytes and e.plan.onchip_peak <= 65536
+    for e in pipelines:
+        assert e.plan.total_bytes < e.replaced_bytes
+    late = pipelines[-1]                        # b12+b13+b14+b15 (14x14 and 7x7)
+    seen = replay_pipeline(list(pipeline_steps(late.group, late.plan.schedule)), late.group, 65536)
     assert (seen.x_reads + seen.w_reads, seen.y_final_writes) == (late.plan.traffic.reads, late.plan.traffic.writes)
+
+
+def test_best_grouping_cuts_bottlenecks_and_every_group_replays():
+    """Issue 18: the best grouping of resnet50-cp at 64K cuts each stage-1 bottleneck after
+    conv1 (conv2 + conv3 as one pipeline, at its group lower bound); every chosen group fits
+    and its step list replays with the planned traffic."""
+    total = lambda t: t["read_bytes"] + t["write_bytes"]
+    small = plan_fused_network(get_network("resnet50-cp"), BufferModel(65536), extended=True)
+    pipelines = [e for e in small.extended if e.group.kind == "pipeline"]
+    assert [e.group.name for e in pipelines] == [f"s1b{i}.conv2.first..conv3" for i in range(3)]
+    assert total(small.total_extended) == 40_607_290 < total(small.total) == 41_811_514
+    (cut,) = small.cuts
+    assert cut.bytes == total(small.total_extended) and "s1b0.conv1 (unfused)" in cut.reason
+    for e in small.extended:
+        assert e.plan.total_bytes <= e.replaced_bytes and e.plan.onchip_peak <= 65536
+        steps = list(fused_steps(e.group, e.plan.schedule))
+        if e.group.kind == "pipeline":
+            seen = replay_pipeline(steps, e.group, 65536)
+            assert (seen.x_reads + seen.w_reads, seen.y_final_writes) == \
+                (e.plan.traffic.reads, e.plan.traffic.writes)
+        else:
+            seen = replay_fused(steps, e.group.layers, e.group.residual, 65536, 1)
+            assert seen.x_reads + seen.w_reads + seen.y_psum_reads == e.plan.traffic.reads
 
 
 def test_whole_bottlenecks_fuse_when_the_buffer_allows():
     total = lambda t: t["read_bytes"] + t["write_bytes"]
-    small = plan_fused_network(get_network("resnet50-cp"), BufferModel(65536), extended=True)
-    # At 64K only s1b0 (64 input channels) fuses whole, downsample shortcut included.
-    assert [e.pipeline.name for e in small.extended] == ["s1b0"]
-    (projection,) = small.extended[0].pipeline.projections
-    assert projection.layer.name == "s1b0.downsample" and (projection.src, projection.dst) == (0, 3)
-    assert total(small.total_extended) == 41_127_482 < total(small.total) == 41_811_514
     big = plan_fused_network(get_network("resnet50-cp"), BufferModel(262144), extended=True)
-    names = [e.pipeline.name for e in big.extended]
-    assert "s1b1+s1b2" in names
-    assert all(e.pipeline.residuals or e.pipeline.projections for e in big.extended)
-    assert total(big.total_extended) == 32_132_392 < total(big.total) == 38_554_920
+    names = [e.group.name for e in big.extended]
+    assert "s1b0+s1b1" in names and "s2b1" in names
+    (projection,) = big.extended[names.index("s1b0+s1b1")].group.projections
+    assert projection.layer.name == "s1b0.downsample" and (projection.src, projection.dst) == (0, 3)
+    assert total(big.total_extended) == 31_279_400 < total(big.total) == 38_554_920
 
 
 def test_chains_and_pipelines_share_one_segment_structure():
