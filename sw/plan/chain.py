@@ -34,7 +34,7 @@ from ..network.layers import Layer, LayerKind
 from .buffer import BufferModel, ElementWidths
 from .search import candidate_tiles
 from .geometry import VerticalStage, back_project, strip_bounds
-from .group import FusedGroup, FusedPlan, FusedTraffic, StripFacts
+from .group import FusedGroup, FusedPlan, FusedTraffic, StripFacts, lower_bound_bytes
 from .segment import NotFusableError, Segment
 
 MODES = ("strips", "chunks")
@@ -261,3 +261,24 @@ def _search(chain: FusedChain, model: BufferModel, widths: ElementWidths, scan_o
     if best is None:
         return None
     return best[1], best[2]
+
+
+def chain_entries_at_lower_bound(chain: FusedChain, psum_entries: int = 1,
+                                 widths: ElementWidths = ElementWidths()) -> int:
+    """The smallest buffer (entries) at which :func:`plan_chain` reaches the group lower bound:
+    the least footprint over every schedule it searches (every ``tr``, mode, option and
+    candidate ``tc``) whose traffic equals the bound."""
+    target = lower_bound_bytes(chain, widths)
+    tcs = candidate_tiles(chain.hidden)
+    best = None
+    for tr in range(1, chain.y_shape[0] + 1):
+        facts = StripFacts(chain, tr)
+        for mode in MODES:
+            for scan, xr, yr, wr in schedule_options(mode):
+                sched = FusedSchedule(tr, 1, mode, scan, xr, yr, wr)
+                traffic, (onchip, y_buf) = chain_traffic(chain, sched, facts, tcs)
+                cost = traffic.read_bytes(widths) + traffic.write_bytes(widths)
+                footprint = (onchip + y_buf * psum_entries)[cost == target]
+                if footprint.size and (best is None or int(footprint.min()) < best):
+                    best = int(footprint.min())
+    return best

@@ -13,9 +13,9 @@ from ..errors import InvalidOptionError, check_type
 from ..network.layers import Layer, LayerKind, Network
 from .buffer import BufferModel, ElementWidths
 from .layer_models import LayerTraffic, layer_traffic
-from .chain import FusedChain, plan_chain
+from .chain import FusedChain, chain_entries_at_lower_bound, plan_chain
 from .group import FusedGroup, FusedPlan, Projection
-from .pipeline import FusedPipeline, plan_pipeline
+from .pipeline import FusedPipeline, pipeline_entries_at_lower_bound, plan_pipeline
 from .segment import NotFusableError, Segment
 
 
@@ -442,3 +442,19 @@ def plan_fused_network(network: Network, model: BufferModel, widths: ElementWidt
             groups.append(GroupDecision(chain, plan, unfused, True, "fused"))
     pipelines, cuts = extended_groups(network, groups, by_name, model, widths, scan_only) if extended else ([], [])
     return FusedNetworkPlan(network.name, model, widths, layers, tuple(groups), tuple(pipelines), tuple(cuts))
+
+
+def entries_at_lower_bound(group: FusedGroup, psum_entries: int = 1,
+                           widths: ElementWidths = ElementWidths()) -> int | None:
+    """The smallest buffer (entries) at which the planner reaches ``group``'s lower bound
+    (a chain's or a pipeline's search); each geometry is searched once."""
+    key = (type(group).__name__, group.geometry_key(), psum_entries, widths)
+    if key not in _AT_LOWER_BOUND:
+        if isinstance(group, FusedChain):
+            _AT_LOWER_BOUND[key] = chain_entries_at_lower_bound(group, psum_entries, widths)
+        else:
+            _AT_LOWER_BOUND[key] = pipeline_entries_at_lower_bound(group, psum_entries)
+    return _AT_LOWER_BOUND[key]
+
+
+_AT_LOWER_BOUND: dict = {}

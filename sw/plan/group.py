@@ -256,3 +256,9 @@ class FusedPlan(PlanBytes):
     def elements(self) -> int:
         """Elements moved (reads + writes)."""
         return self.traffic.reads + self.traffic.writes
+
+
+def lower_bound_bytes(group: FusedGroup, widths: ElementWidths) -> int:
+    """The group lower bound in bytes: needed X at ``widths.a``, weights at ``b``, Y at
+    ``c``, each once."""
+    return group.x_needed * widths.a + group.weights * widths.b + int(np.prod(group.y_shape)) * widths.c

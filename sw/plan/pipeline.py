@@ -168,3 +168,20 @@ def _search(p: FusedPipeline, model: BufferModel, widths: ElementWidths):
         return None
     _, sched, traffic = best
     return sched, traffic, pipeline_footprint(p, sched, model.psum_entries)
+
+
+def pipeline_entries_at_lower_bound(p: FusedPipeline, psum_entries: int = 1) -> int:
+    """The smallest buffer (entries) at which :func:`plan_pipeline` reaches the group lower
+    bound. Traffic is at the bound exactly when every weight unit is read once: resident, or
+    active on a single strip; so per ``tr`` the least footprint keeps resident only the units
+    active on several strips, with chunks of one channel."""
+    best = None
+    units = p.weight_units
+    for tr in range(1, p.y_shape[0] + 1):
+        f = StripFacts(p, tr, psum_entries)
+        resident = tuple(a > 1 for a in f.active)
+        sched = PipelineSchedule(tr, (1,) * len(units), resident)
+        entries = pipeline_footprint(p, sched, psum_entries)
+        if best is None or entries < best:
+            best = entries
+    return best

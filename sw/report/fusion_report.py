@@ -2,7 +2,7 @@
 
 from rich.table import Table
 
-from ..plan.fusion import FusedNetworkPlan
+from ..plan.fusion import FusedNetworkPlan, entries_at_lower_bound
 from ..plan.layer_models import LayerTraffic
 from .plan_report import gemm_plan_json
 
@@ -35,7 +35,7 @@ def schedule_json(schedule) -> dict:
             "x_resident": s.x_resident, "y_resident": s.y_resident, "w_resident": s.w_resident}
 
 
-def extended_group_json(e) -> dict:
+def extended_group_json(e, plan: FusedNetworkPlan) -> dict:
     g, p = e.group, e.plan
     return {"name": g.name, "kind": g.kind, "layers": [l.name for l in g.layers],
             "segments": [[l.name for l in seg.layers] for seg in g.segments],
@@ -44,6 +44,7 @@ def extended_group_json(e) -> dict:
                      "read_bytes": p.read_bytes, "write_bytes": p.write_bytes},
             "onchip_peak": p.onchip_peak, "lower_bound": g.lower_bound(),
             "ratio": round(p.elements / g.lower_bound(), 6),
+            "lower_bound_entries": entries_at_lower_bound(g, plan.model.psum_entries, plan.widths),
             "replaced_bytes": e.replaced_bytes, "reason": e.reason,
             "schedule": schedule_json(p.schedule)}
 
@@ -62,11 +63,15 @@ def fused_plan_json(plan: FusedNetworkPlan) -> dict:
                          "read_bytes": p.read_bytes, "write_bytes": p.write_bytes},
                 "onchip_peak": p.onchip_peak,
                 "ratio": round((p.traffic.reads + p.traffic.writes) / g.chain.lower_bound(), 6),
+                "lower_bound_entries": entries_at_lower_bound(g.chain, plan.model.psum_entries,
+                                                              plan.widths),
                 "schedule": schedule_json(s)})
         else:
-            entry.update({"dram": None, "onchip_peak": None, "ratio": None, "schedule": None})
+            entry.update({"dram": None, "onchip_peak": None, "ratio": None, "schedule": None,
+                          "lower_bound_entries": entries_at_lower_bound(
+                              g.chain, plan.model.psum_entries, plan.widths)})
         groups.append(entry)
-    extended = [extended_group_json(e) for e in plan.extended]
+    extended = [extended_group_json(e, plan) for e in plan.extended]
     return {
         "network": plan.network, "buffer_entries": plan.model.entries,
         "psum_entries": plan.model.psum_entries, "double_buffer": plan.model.double_buffer,
@@ -80,12 +85,20 @@ def fused_plan_json(plan: FusedNetworkPlan) -> dict:
     }
 
 
+def _lb_at(group, fused_plan, plan: FusedNetworkPlan) -> str:
+    """'at LB' when the plan reaches the group lower bound, else the smallest buffer that would."""
+    if fused_plan is not None and fused_plan.elements == group.lower_bound():
+        return "at LB"
+    return f"{entries_at_lower_bound(group, plan.model.psum_entries, plan.widths):,}"
+
+
 def fused_plan_tables(plan: FusedNetworkPlan) -> list[Table]:
     table = Table(title=f"{plan.network}: fused groups at S = {plan.model.entries:,} entries",
                   caption="traffic in bytes (A/B/C 1 B, partial sums "
-                          f"{plan.widths.psum} B); LB = group input + weights + output, once")
+                          f"{plan.widths.psum} B); LB = group input + weights + output, once; "
+                          "LB at S = the smallest buffer at which the group reaches its LB")
     for col in ("group", "layers", "schedule", "fused B", "unfused B", "group LB", "ratio",
-                "on-chip peak", "decision"):
+                "LB at S", "on-chip peak", "decision"):
         table.add_column(col, justify="left" if col in ("group", "layers", "schedule", "decision") else "right")
     for g in plan.groups:
         p = g.plan
@@ -93,19 +106,21 @@ def fused_plan_tables(plan: FusedNetworkPlan) -> list[Table]:
                       p.schedule.describe() if p else "—", f"{p.total_bytes:,}" if p else "—",
                       f"{g.unfused_bytes:,}", f"{g.chain.lower_bound():,}",
                       f"{(p.traffic.reads + p.traffic.writes) / g.chain.lower_bound():.3f}" if p else "—",
-                      f"{p.onchip_peak:,}" if p else "—", "fused" if g.fused else g.reason)
+                      _lb_at(g.chain, p, plan), f"{p.onchip_peak:,}" if p else "—",
+                      "fused" if g.fused else g.reason)
     ext = Table(title=f"{plan.network}: extended fusion (the best grouping) at S = "
                       f"{plan.model.entries:,} entries",
                 caption="groups chosen by dynamic programming over each run of blocks; "
                         "thesis B = the same layers under thesis-style fusion")
-    for col in ("group", "kind", "schedule", "bytes", "thesis B", "LB", "ratio", "on-chip peak"):
+    for col in ("group", "kind", "schedule", "bytes", "thesis B", "LB", "ratio", "LB at S", "on-chip peak"):
         ext.add_column(col, justify="left" if col in ("group", "kind", "schedule") else "right")
     for e in plan.extended:
         ext.add_row(e.group.name, e.group.kind, e.plan.schedule.describe(), f"{e.plan.total_bytes:,}",
                     f"{e.replaced_bytes:,}", f"{e.group.lower_bound():,}",
-                    f"{e.plan.elements / e.group.lower_bound():.3f}", f"{e.plan.onchip_peak:,}")
+                    f"{e.plan.elements / e.group.lower_bound():.3f}", _lb_at(e.group, e.plan, plan),
+                    f"{e.plan.onchip_peak:,}")
     if not plan.extended:
-        ext.add_row("(no fused group at this buffer size)", "", "", "", "", "", "", "")
+        ext.add_row("(no fused group at this buffer size)", "", "", "", "", "", "", "", "")
     cuts = Table(title=f"{plan.network}: where the best grouping cuts, and why")
     for col in ("blocks", "chosen groups", "bytes", "thesis-style B", "candidates"):
         cuts.add_column(col, justify="left" if col in ("blocks", "chosen groups") else "right")

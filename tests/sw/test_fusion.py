@@ -309,3 +309,31 @@ def test_chains_and_pipelines_share_one_segment_structure():
             assert (chain.has_first, chain.hidden, chain.weights, chain.depthwise) == \
                    (seg.has_first, seg.hidden, seg.weights, seg.depthwise)
             assert chain.segment.depthwise and chain.layers[-1].is_pointwise
+
+
+def test_smallest_buffer_at_the_group_lower_bound_is_exact():
+    """Issue 18: where a group misses its lower bound, the plan names the smallest buffer at
+    which the planner would reach it: one entry less and it does not."""
+    from scanfuse.plan.fusion import entries_at_lower_bound
+    from scanfuse.plan.chain import plan_chain
+    groups = {g.name: g for g in thesis_groups(get_network("resnet50-cp"))}
+    assert entries_at_lower_bound(groups["s3b1.conv2"]) == 100_940
+    assert entries_at_lower_bound(groups["s4b0.conv2"]) == 126_533
+    rng = random.Random(11)
+    cases = [groups["s3b1.conv2"]] + [
+        _chain(rng.randint(2, 9), rng.randint(2, 6), rng.randint(2, 9), rng.randint(2, 12),
+               rng.randint(2, 9), rng.choice([1, 2]), cp=rng.choice([True, False])) for _ in range(6)]
+    for chain in cases:
+        e = entries_at_lower_bound(chain)
+        at, below = plan_chain(chain, BufferModel(e)), plan_chain(chain, BufferModel(e - 1))
+        assert at.elements == chain.lower_bound()
+        assert below is None or below.elements > chain.lower_bound()
+    for index in range(6):
+        p = _pipeline(rng, rng.randint(3, 9), rng.randint(3, 7), rng.choice([1, 2]),
+                      [rng.randint(2, 8) for _ in range(4)], ["pw", "cp", "pw"])
+        if index % 2:
+            p = _with_projection(p)
+        e = entries_at_lower_bound(p)
+        at, below = plan_pipeline(p, BufferModel(e)), plan_pipeline(p, BufferModel(e - 1))
+        assert at.elements == p.lower_bound()
+        assert below is None or below.elements > p.lower_bound()
