@@ -57,10 +57,12 @@ def _plan_fused(args, model, widths, console: Console) -> int:
     from ..report.fusion_report import fused_plan_json, fused_plan_tables
     if args.gemm is not None:
         raise InvalidOptionError("--fuse plans a network: give --network NAME or --onnx FILE, not --gemm")
+    from ..evaluate.moved import moved_bytes
     plan = plan_fused_network(options.network(args), model, widths, args.order, extended=True)
+    moved = moved_bytes(plan, args.order)
     if args.json:
-        print(json.dumps(fused_plan_json(plan), indent=2))
+        print(json.dumps(fused_plan_json(plan, moved), indent=2))
     else:
-        for table in fused_plan_tables(plan):
+        for table in fused_plan_tables(plan, moved):
             console.print(table)
     return 0

@@ -109,6 +109,22 @@ def layer_key(layer) -> tuple:
             layer.groups, layer.h_in, layer.w_in, layer.h_out, layer.w_out)
 
 
+def network_units(layers, fused_units) -> list:
+    """Units in execution order: each fused unit (a :class:`GroupDecision` or
+    :class:`ExtendedGroup`) runs where its first layer would; ``layers`` (the network's
+    :class:`LayerTraffic` in order) fill the rest."""
+    covered = {l.name: unit for unit in fused_units for l in unit.group.layers}
+    units, seen = [], set()
+    for t in layers:
+        unit = covered.get(t.layer.name)
+        if unit is None:
+            units.append(t)
+        elif id(unit) not in seen:
+            seen.add(id(unit))
+            units.append(unit)
+    return units
+
+
 def _fused(unit) -> bool:
     return isinstance(unit, (GroupDecision, ExtendedGroup))
 

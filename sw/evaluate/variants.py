@@ -23,6 +23,7 @@ from ..plan.fusion import FusedNetworkPlan, plan_fused_network
 from ..network.layers import Network
 from ..plan.buffer import BufferModel, ElementWidths
 from ..plan.layer_models import LayerTraffic, layer_traffic
+from .units import network_units
 
 VARIANTS: tuple[str, ...] = ("baseline", "scan", "raster+fusion", "scan+fusion", "scan+extended-fusion")
 
@@ -82,17 +83,4 @@ def variant_units(plans: NetworkPlans, variant: str) -> list:
     fused_units = []
     if variant in ("raster+fusion", "scan+fusion", "scan+extended-fusion"):
         fused_units = plans.fused[order].fused_units(extended=variant == "scan+extended-fusion")
-    covered = {}
-    for unit in fused_units:
-        names = [l.name for l in unit.group.layers]
-        for name in names:
-            covered[name] = unit
-    units, seen = [], set()
-    for layer in plans.network.layers:        # a fused unit runs where its first layer would
-        unit = covered.get(layer.name)
-        if unit is None:
-            units.append(layers[layer.name])
-        elif id(unit) not in seen:
-            seen.add(id(unit))
-            units.append(unit)
-    return units
+    return network_units([layers[l.name] for l in plans.network.layers], fused_units)

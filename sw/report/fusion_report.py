@@ -49,7 +49,9 @@ def extended_group_json(e, plan: FusedNetworkPlan) -> dict:
             "schedule": schedule_json(p.schedule)}
 
 
-def fused_plan_json(plan: FusedNetworkPlan) -> dict:
+def fused_plan_json(plan: FusedNetworkPlan, moved: dict | None = None) -> dict:
+    """The ``plan --fuse --json`` document; ``moved``: :func:`scanfuse.evaluate.moved.
+    moved_bytes` (payload and 64-byte bursts per variant), as key ``bytes_moved``."""
     groups = []
     for g in plan.groups:
         p = g.plan
@@ -82,6 +84,7 @@ def fused_plan_json(plan: FusedNetworkPlan) -> dict:
         "total_unfused": plan.total_unfused,
         "total": plan.total,
         "total_extended": plan.total_extended,
+        "bytes_moved": moved,
     }
 
 
@@ -92,7 +95,7 @@ def _lb_at(group, fused_plan, plan: FusedNetworkPlan) -> str:
     return f"{entries_at_lower_bound(group, plan.model.psum_entries, plan.widths):,}"
 
 
-def fused_plan_tables(plan: FusedNetworkPlan) -> list[Table]:
+def fused_plan_tables(plan: FusedNetworkPlan, moved: dict | None = None) -> list[Table]:
     table = Table(title=f"{plan.network}: fused groups at S = {plan.model.entries:,} entries",
                   caption="traffic in bytes (A/B/C 1 B, partial sums "
                           f"{plan.widths.psum} B); LB = group input + weights + output, once; "
@@ -129,14 +132,24 @@ def fused_plan_tables(plan: FusedNetworkPlan) -> list[Table]:
             cuts.add_row("+".join(c.blocks) if len(c.blocks) < 4 else f"{c.blocks[0]}..{c.blocks[-1]}",
                          c.reason.split(": ", 1)[1].split("; ")[0], f"{c.bytes:,}", f"{c.thesis_bytes:,}",
                          str(c.candidates))
-    totals = Table(title=f"{plan.network}: whole-network DRAM traffic")
-    for col in ("", "reads", "writes", "read B", "write B", "total B", "saving"):
+    totals = Table(title=f"{plan.network}: whole-network DRAM traffic",
+                   caption="payload = bytes the loads and stores ask for (what the planner "
+                           "minimises); moved = whole 64-byte bursts; burst-aware = unfused layers "
+                           "planned for fewest bursts, as `scanfuse evaluate` plans them")
+    cols = ["", "reads", "writes", "read B", "write B", "payload B", "saving"]
+    if moved is not None:
+        cols += ["moved B", "burst-aware payload B", "burst-aware moved B"]
+    for col in cols:
         totals.add_column(col, justify="left" if col == "" else "right")
     unfused, fused = plan.total_unfused, plan.total
     base = unfused["read_bytes"] + unfused["write_bytes"]
-    for label, t in (("unfused", unfused), ("thesis-style fused", fused),
-                     ("extended fused", plan.total_extended)):
+    for label, key, t in (("unfused", "unfused", unfused), ("thesis-style fused", "thesis-style", fused),
+                          ("extended fused", "extended", plan.total_extended)):
         total = t["read_bytes"] + t["write_bytes"]
-        totals.add_row(label, f"{t['reads']:,}", f"{t['writes']:,}", f"{t['read_bytes']:,}",
-                       f"{t['write_bytes']:,}", f"{total:,}", f"{100 * (1 - total / base):.1f}%")
+        row = [label, f"{t['reads']:,}", f"{t['writes']:,}", f"{t['read_bytes']:,}",
+               f"{t['write_bytes']:,}", f"{total:,}", f"{100 * (1 - total / base):.1f}%"]
+        if moved is not None:
+            m = moved[key]
+            row += [f"{m['moved']:,}", f"{m['aware_payload']:,}", f"{m['aware_moved']:,}"]
+        totals.add_row(*row)
     return [table, ext, cuts, totals]
