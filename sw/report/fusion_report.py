@@ -153,3 +153,34 @@ def fused_plan_tables(plan: FusedNetworkPlan, moved: dict | None = None) -> list
             row += [f"{m['moved']:,}", f"{m['aware_payload']:,}", f"{m['aware_moved']:,}"]
         totals.add_row(*row)
     return [table, ext, cuts, totals]
+
+
+def sweep_json(plans: list[FusedNetworkPlan]) -> list[dict]:
+    """One row per plan (buffer size): payload bytes unfused, thesis-style and extended, the
+    savings against unfused, and the groups fused."""
+    rows = []
+    for plan in plans:
+        total = lambda t: t["read_bytes"] + t["write_bytes"]
+        unfused, thesis, ext = total(plan.total_unfused), total(plan.total), total(plan.total_extended)
+        rows.append({"network": plan.network, "buffer_entries": plan.model.entries,
+                     "unfused_bytes": unfused, "thesis_bytes": thesis, "extended_bytes": ext,
+                     "thesis_saving": round(1 - thesis / unfused, 6),
+                     "extended_saving": round(1 - ext / unfused, 6),
+                     "groups_fused": sum(g.fused for g in plan.groups), "groups": len(plan.groups),
+                     "extended_groups": len(plan.extended),
+                     "extended_pipelines": sum(e.group.kind == "pipeline" for e in plan.extended)})
+    return rows
+
+
+def sweep_table(plans: list[FusedNetworkPlan]) -> Table:
+    table = Table(title=f"{plans[0].network}: whole-network DRAM payload bytes over buffer sizes",
+                  caption="savings against unfused at the same buffer size")
+    for col in ("S", "unfused B", "thesis-style B", "saving", "extended B", "saving",
+                "thesis groups fused", "extended groups (pipelines)"):
+        table.add_column(col, justify="right")
+    for r in sweep_json(plans):
+        table.add_row(f"{r['buffer_entries']:,}", f"{r['unfused_bytes']:,}", f"{r['thesis_bytes']:,}",
+                      f"-{100 * r['thesis_saving']:.1f}%", f"{r['extended_bytes']:,}",
+                      f"-{100 * r['extended_saving']:.1f}%", f"{r['groups_fused']}/{r['groups']}",
+                      f"{r['extended_groups']} ({r['extended_pipelines']})")
+    return table
