@@ -73,8 +73,8 @@ def fused_macs(group):
     """A function giving the MACs of a fused :class:`~scanfuse.schedule.steps.ComputeRows` step of
     a fused group (:class:`~scanfuse.plan.group.FusedGroup`: a chain or a pipeline).
 
-    ``channels`` are the chunked hidden channels: a first 1x1 conv produces them from its
-    ``cin`` inputs, a depthwise layer filters them, a last 1x1 (or a projection shortcut)
+    ``channels`` are the chunked hidden channels: a first 1x1 (or dense kxk) conv produces
+    them from its ``cin`` (x kxk) inputs, a depthwise layer filters them, a last 1x1 (or a projection shortcut)
     consumes them into its ``cout`` outputs.
     """
     layers = {layer.name: layer for layer in group.layers}
@@ -86,7 +86,10 @@ def fused_macs(group):
         ch = step.cols[1] - step.cols[0]
         if layer.is_pointwise:
             return rows * layer.w_out * ch * (layer.cout if layer.name in last else layer.cin)
-        return rows * layer.w_out * ch * layer.kernel[0] * layer.kernel[1]
+        per_output = layer.kernel[0] * layer.kernel[1]
+        if layer.kind.value == "conv":          # a dense first conv: every input channel
+            per_output *= layer.cin // layer.groups
+        return rows * layer.w_out * ch * per_output
     return macs
 
 

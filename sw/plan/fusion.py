@@ -153,6 +153,11 @@ def _span_name(names: list[str], known: dict) -> str:
     return f"{names[0]}..{tail}"
 
 
+def _dense(layer: Layer) -> bool:
+    """A dense (one-group) kxk conv: it may start a segment, producing its hidden channels."""
+    return layer.kind is LayerKind.CONV and layer.groups == 1
+
+
 def _plain_pointwise(layer: Layer) -> bool:
     return layer.is_pointwise and layer.stride == (1, 1)
 
@@ -194,11 +199,12 @@ class BlockCut:
 
 
 def _split_segments(path: list[Layer]) -> list[Segment] | None:
-    """A run of layers, each feeding the next, as segments: cores ``[1x1] -> depthwise+ ->
-    1x1`` and lone 1x1 layers; None if it does not split so (e.g. it ends on a depthwise)."""
+    """A run of layers, each feeding the next, as segments: cores ``[1x1 or dense conv] ->
+    depthwise* -> 1x1`` and lone 1x1 layers; None if it does not split so (e.g. it ends on a
+    depthwise)."""
     segments, i = [], 0
     while i < len(path):
-        j = i + 1 if path[i].is_pointwise else i        # optional leading 1x1 of a core
+        j = i + 1 if path[i].is_pointwise or _dense(path[i]) else i   # optional first conv
         while j < len(path) and path[j].kind is LayerKind.DEPTHWISE:
             j += 1
         if j == i + 1 and path[i].is_pointwise:          # no depthwise after it: a lone 1x1
@@ -315,6 +321,44 @@ def _best_block_cut(block, path: list[Layer], projection: Layer | None, pricer: 
     return cost, groups
 
 
+def _span_group(span) -> FusedGroup | None:
+    """The fused group of a span of whole blocks, each ``(block, path, segments, shortcut)``:
+    their segments back to back with each block's residual add or projection shortcut. A
+    first block that is a lone dense conv (a stem) becomes the first conv of the next block's
+    first segment when that starts with a depthwise stage. One segment left is a chain."""
+    name = "+".join(b.name for b, _, _, _ in span)
+    lead = None
+    if len(span[0][1]) == 1 and _dense(span[0][1][0]):
+        lead, span = span[0][1][0], span[1:]
+    if not span or any(s[2] is None for s in span):
+        return None
+    segments, residuals, projections, offset = [], [], [], 0
+    for b, _, (ss, _), shortcut in span:
+        ss = list(ss)
+        if lead is not None:
+            if ss[0].has_first:
+                return None
+            try:
+                ss[0] = Segment((lead,) + ss[0].layers)
+            except NotFusableError:
+                return None
+            lead = None
+        if shortcut is not None:
+            projections.append(Projection(offset, offset + len(ss), shortcut))
+        elif b.residual:
+            residuals.append((offset, offset + len(ss)))
+        offset += len(ss)
+        segments.extend(ss)
+    try:
+        if len(segments) == 1 and not projections:
+            if not segments[0].depthwise:
+                return None
+            return FusedChain(name, segments[0].layers, residual=bool(residuals))
+        return FusedPipeline(name, tuple(segments), tuple(residuals), tuple(projections))
+    except NotFusableError:
+        return None
+
+
 def extended_groups(network: Network, decided: list[GroupDecision], layers: dict[str, LayerTraffic],
                     model: BufferModel, widths: ElementWidths, scan_only: bool | None = None
                     ) -> tuple[list[ExtendedGroup], list[BlockCut]]:
@@ -372,30 +416,19 @@ def extended_groups(network: Network, decided: list[GroupDecision], layers: dict
             cost, groups = _best_block_cut(block, path, projection, pricer)
             best[i] = (best[i - 1][0] + cost, best[i - 1][1] + groups)
             for start in range(max(0, i - MAX_BLOCKS_PER_PIPELINE), i - 1):
-                span = run[start:i]
-                if any(s[2] is None for s in span):
-                    continue
-                segments = [seg for _, _, (ss, _), _ in span for seg in ss]
-                residuals, projections, offset = [], [], 0
-                for b, _, (ss, _), shortcut in span:
-                    if shortcut is not None:
-                        projections.append(Projection(offset, offset + len(ss), shortcut))
-                    elif b.residual:
-                        residuals.append((offset, offset + len(ss)))
-                    offset += len(ss)
-                try:
-                    pipeline = FusedPipeline("+".join(b.name for b, _, _, _ in span), tuple(segments),
-                                             tuple(residuals), tuple(projections))
-                except NotFusableError:
+                found = _span_group(run[start:i])
+                if found is None:
                     continue
                 pricer.priced += 1
-                plan = plan_pipeline(pipeline, model, widths)
+                group = found
+                plan = (plan_chain(group, model, widths, scan_only) if isinstance(group, FusedChain)
+                        else plan_pipeline(group, model, widths))
                 if plan is None:
                     continue
                 cost = best[start][0] + plan.total_bytes
                 if cost < best[i][0]:
-                    names = tuple(l.name for l in pipeline.layers)
-                    best[i] = (cost, best[start][1] + [(names, (pipeline, plan))])
+                    names = tuple(l.name for l in group.layers)
+                    best[i] = (cost, best[start][1] + [(names, (group, plan))])
         all_names = [l for b, _, _, _ in run for l in b.layers]
         cut = BlockCut(tuple(b.name for b, _, _, _ in run), tuple(names for names, _ in best[n][1]),
                        best[n][0], thesis_bytes(all_names), pricer.priced - start_priced)
