@@ -86,6 +86,8 @@ def fused_macs(group):
         ch = step.cols[1] - step.cols[0]
         if layer.is_pointwise:
             return rows * layer.w_out * ch * (layer.cout if layer.name in last else layer.cin)
+        if layer.kind.value == "pool":
+            return 0
         per_output = layer.kernel[0] * layer.kernel[1]
         if layer.kind.value == "conv":          # a dense first conv: every input channel
             per_output *= layer.cin // layer.groups

@@ -35,7 +35,7 @@ from .buffer import BufferModel, ElementWidths
 from .search import candidate_tiles
 from .geometry import VerticalStage, back_project, strip_bounds
 from .group import FusedGroup, FusedPlan, FusedTraffic, StripFacts, lower_bound_bytes
-from .segment import NotFusableError, Segment
+from .segment import PER_CHANNEL, NotFusableError, Segment
 
 MODES = ("strips", "chunks")
 
@@ -55,8 +55,7 @@ class FusedChain(FusedGroup):
 
     def __post_init__(self):
         kinds = [layer.kind for layer in self.layers]
-        if (len(kinds) < 2 or kinds[-1] is not LayerKind.POINTWISE
-                or not any(k is LayerKind.DEPTHWISE for k in kinds)):
+        if len(kinds) < 2 or not any(k in PER_CHANNEL for k in kinds):
             raise NotFusableError(
                 f"{self.name}: fusion needs [1x1] -> depthwise+ -> 1x1, not "
                 + " -> ".join(k.value for k in kinds))

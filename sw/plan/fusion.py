@@ -16,7 +16,7 @@ from .layer_models import LayerTraffic, layer_traffic
 from .chain import FusedChain, chain_entries_at_lower_bound, plan_chain
 from .group import FusedGroup, FusedPlan, Projection
 from .pipeline import FusedPipeline, pipeline_entries_at_lower_bound, plan_pipeline
-from .segment import NotFusableError, Segment
+from .segment import PER_CHANNEL, NotFusableError, Segment
 
 
 @dataclass(frozen=True)
@@ -205,7 +205,7 @@ def _split_segments(path: list[Layer]) -> list[Segment] | None:
     segments, i = [], 0
     while i < len(path):
         j = i + 1 if path[i].is_pointwise or _dense(path[i]) else i   # optional first conv
-        while j < len(path) and path[j].kind is LayerKind.DEPTHWISE:
+        while j < len(path) and path[j].kind in PER_CHANNEL:
             j += 1
         if j == i + 1 and path[i].is_pointwise:          # no depthwise after it: a lone 1x1
             segments.append(path[i:i + 1])
@@ -213,6 +213,9 @@ def _split_segments(path: list[Layer]) -> list[Segment] | None:
         elif j < len(path) and path[j].is_pointwise and j > i:   # a core ends with its 1x1
             segments.append(path[i:j + 1])
             i = j + 1
+        elif j == len(path) and j > i + 1 and (path[i].is_pointwise or _dense(path[i])):
+            segments.append(path[i:j])                   # the run ends on a per-channel stage
+            i = j
         else:
             return None
     try:
@@ -274,7 +277,7 @@ class _Pricer:
         try:
             if len(segments) == 1 and projection is None:
                 if not segments[0].depthwise:
-                    return None
+                    return None         # no per-channel stage: a GEMM chain, not a fused chain
                 group = FusedChain(name, tuple(path), residual=residual)
                 plan = plan_chain(group, self.model, self.widths, self.scan_only)
             else:
@@ -323,32 +326,40 @@ def _best_block_cut(block, path: list[Layer], projection: Layer | None, pricer: 
 
 def _span_group(span) -> FusedGroup | None:
     """The fused group of a span of whole blocks, each ``(block, path, segments, shortcut)``:
-    their segments back to back with each block's residual add or projection shortcut. A
-    first block that is a lone dense conv (a stem) becomes the first conv of the next block's
-    first segment when that starts with a depthwise stage. One segment left is a chain."""
+    their segments back to back with each block's residual add or projection shortcut.
+    Consecutive plain blocks (no residual, no shortcut) are joined into one path before it is
+    split into segments, so a stem conv joins the depthwise stage of the next block, or its
+    max pool when the two are separate blocks. One segment left is a chain."""
     name = "+".join(b.name for b, _, _, _ in span)
-    lead = None
-    if len(span[0][1]) == 1 and _dense(span[0][1][0]):
-        lead, span = span[0][1][0], span[1:]
-    if not span or any(s[2] is None for s in span):
-        return None
-    segments, residuals, projections, offset = [], [], [], 0
-    for b, _, (ss, _), shortcut in span:
-        ss = list(ss)
-        if lead is not None:
-            if ss[0].has_first:
-                return None
-            try:
-                ss[0] = Segment((lead,) + ss[0].layers)
-            except NotFusableError:
-                return None
-            lead = None
+    segments, residuals, projections = [], [], []
+    pending: list[Layer] = []
+
+    def flush() -> bool:
+        if pending:
+            split = _split_segments(pending)
+            if split is None:
+                return False
+            segments.extend(split)
+            pending.clear()
+        return True
+
+    for b, path, _, shortcut in span:
+        if shortcut is None and not b.residual:
+            pending.extend(path)
+            continue
+        if not flush():
+            return None
+        split = _split_segments(path)
+        if split is None:
+            return None
+        start = len(segments)
+        segments.extend(split)
         if shortcut is not None:
-            projections.append(Projection(offset, offset + len(ss), shortcut))
-        elif b.residual:
-            residuals.append((offset, offset + len(ss)))
-        offset += len(ss)
-        segments.extend(ss)
+            projections.append(Projection(start, len(segments), shortcut))
+        else:
+            residuals.append((start, len(segments)))
+    if not flush():
+        return None
     try:
         if len(segments) == 1 and not projections:
             if not segments[0].depthwise:

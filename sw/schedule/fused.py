@@ -53,8 +53,8 @@ def chain_steps(chain: FusedChain, sched: FusedSchedule) -> Iterator[Step]:
     hidden, tc = chain.hidden, sched.tc
     chunks = [(c, min(c + tc, hidden)) for c in range(0, hidden, tc)]
     producers = [layer.name for layer in chain.layers[:-1]]
-    tensor_ranges = ranges[len(ranges) - len(producers):]     # [X, (conv out,) dw outs.., Y]:
-                                                              # each producer's output rows
+    # ranges: [X rows, each vertical stage's output rows]; each producer's output rows
+    tensor_ranges = [ranges[chain.segment.output_stage(i)] for i in range(len(producers))]
     last = chain.layers[-1].name
 
     x_rows: set[int] = set()
