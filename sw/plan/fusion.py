@@ -1,10 +1,15 @@
-"""Network-level fusion: find fusable chains, decide which to fuse, total the traffic.
+"""Network-level fusion: find fusable chains, decide which to fuse, choose the best
+grouping, total the traffic.
 
 Thesis-style groups are the fusable runs ``[1x1] -> depthwise+ -> 1x1`` inside each block:
 a whole MobileNetV2 inverted residual (with its residual add when it has one), a MobileNetV1
 depthwise-separable pair, or the 4-layer CP chain that replaces a ResNet-50 3x3. A group is
 fused only when a fused schedule fits the buffer *and* moves fewer DRAM bytes than its layers
 run one by one; otherwise its layers run unfused and the report says why.
+
+Extended fusion is the best grouping (:func:`extended_groups`): where to cut each run of
+blocks into fused groups (chains and pipelines, cut anywhere inside a block or spanning whole
+blocks), chosen by dynamic programming with every candidate priced by the exact models.
 """
 
 from dataclasses import dataclass
@@ -166,7 +171,7 @@ def _feeds(a: Layer, b: Layer) -> bool:
     return (a.cout, a.h_out, a.w_out) == (b.cin, b.h_in, b.w_in)
 
 
-#: Longest run of MobileNetV2 blocks one pipeline may span.
+#: Longest run of whole blocks one pipeline may span.
 MAX_BLOCKS_PER_PIPELINE = 4
 
 
@@ -244,16 +249,6 @@ def _block_path(network: Network, block) -> tuple[list[Layer], Layer | None] | N
     return path, projection
 
 
-def _block_segments(network: Network, block) -> tuple[list[Segment], Layer | None] | None:
-    """Segments of a whole block and its projection shortcut (or None); None if the block
-    cannot be a pipeline stage (e.g. a dense 3x3)."""
-    found = _block_path(network, block)
-    if found is None:
-        return None
-    segments = _split_segments(found[0])
-    return None if segments is None else (segments, found[1])
-
-
 class _Pricer:
     """Prices candidate groups with the exact closed-form models, each geometry once."""
 
@@ -325,12 +320,12 @@ def _best_block_cut(block, path: list[Layer], projection: Layer | None, pricer: 
 
 
 def _span_group(span) -> FusedGroup | None:
-    """The fused group of a span of whole blocks, each ``(block, path, segments, shortcut)``:
+    """The fused group of a span of whole blocks, each ``(block, path, shortcut)``:
     their segments back to back with each block's residual add or projection shortcut.
     Consecutive plain blocks (no residual, no shortcut) are joined into one path before it is
     split into segments, so a stem conv joins the depthwise stage of the next block, or its
     max pool when the two are separate blocks. One segment left is a chain."""
-    name = "+".join(b.name for b, _, _, _ in span)
+    name = "+".join(b.name for b, _, _ in span)
     segments, residuals, projections = [], [], []
     pending: list[Layer] = []
 
@@ -343,7 +338,7 @@ def _span_group(span) -> FusedGroup | None:
             pending.clear()
         return True
 
-    for b, path, _, shortcut in span:
+    for b, path, shortcut in span:
         if shortcut is None and not b.residual:
             pending.extend(path)
             continue
@@ -401,7 +396,6 @@ def extended_groups(network: Network, decided: list[GroupDecision], layers: dict
     runs, current = [], []
     for block in network.blocks:
         found = _block_path(network, block)
-        segs = _block_segments(network, block) if found is not None else None
         if found is None:
             runs.append(current)
             current = []
@@ -412,7 +406,7 @@ def extended_groups(network: Network, decided: list[GroupDecision], layers: dict
             if (prev_last.cout, prev_last.h_out, prev_last.w_out) != (first.cin, first.h_in, first.w_in):
                 runs.append(current)
                 current = []
-        current.append((block, found[0], segs, found[1]))
+        current.append((block, found[0], found[1]))
     runs.append(current)
 
     chosen, cuts = [], []
@@ -423,7 +417,7 @@ def extended_groups(network: Network, decided: list[GroupDecision], layers: dict
         n = len(run)
         best = [(0, [])] + [None] * n          # best[i]: (bytes, [(names, fused or None)])
         for i in range(1, n + 1):
-            block, path, segs, projection = run[i - 1]
+            block, path, projection = run[i - 1]
             cost, groups = _best_block_cut(block, path, projection, pricer)
             best[i] = (best[i - 1][0] + cost, best[i - 1][1] + groups)
             for start in range(max(0, i - MAX_BLOCKS_PER_PIPELINE), i - 1):
@@ -440,8 +434,8 @@ def extended_groups(network: Network, decided: list[GroupDecision], layers: dict
                 if cost < best[i][0]:
                     names = tuple(l.name for l in group.layers)
                     best[i] = (cost, best[start][1] + [(names, (group, plan))])
-        all_names = [l for b, _, _, _ in run for l in b.layers]
-        cut = BlockCut(tuple(b.name for b, _, _, _ in run), tuple(names for names, _ in best[n][1]),
+        all_names = [l for b, _, _ in run for l in b.layers]
+        cut = BlockCut(tuple(b.name for b, _, _ in run), tuple(names for names, _ in best[n][1]),
                        best[n][0], thesis_bytes(all_names), pricer.priced - start_priced)
         cuts.append(cut)
         for names, fused in best[n][1]:
@@ -451,7 +445,7 @@ def extended_groups(network: Network, decided: list[GroupDecision], layers: dict
                                             f"{plan.total_bytes:,} B against {thesis_bytes(names):,} B "
                                             f"thesis-style; {cut.reason}"))
     # blocks outside every run keep their thesis-style groups
-    in_runs = {l for run in runs for b, _, _, _ in run for l in b.layers}
+    in_runs = {l for run in runs for b, _, _ in run for l in b.layers}
     for g in decided:
         if g.fused and not ({l.name for l in g.chain.layers} & in_runs):
             chosen.append(ExtendedGroup(g.chain, g.plan, g.plan.total_bytes, "thesis-style group"))
