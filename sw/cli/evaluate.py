@@ -19,7 +19,7 @@ def add_parser(sub, parser_class) -> None:
                        description="Plan each network five ways (baseline: unfused, best raster "
                                    "tiling per layer; scan: unfused, Scan; raster+fusion and "
                                    "scan+fusion: thesis-style fused groups; scan+extended-fusion: "
-                                   "pipelines of whole blocks), turn every schedule into 64-byte "
+                                   "the best grouping into fused groups), turn every schedule into 64-byte "
                                    "bursts, time them on the engine and run them through the DRAM "
                                    "model: traffic (bytes moved), energy split (burst, act/pre, "
                                    "refresh, background, in joules), runtime (seconds) and savings "

@@ -26,7 +26,7 @@ import numpy as np
 from ..errors import InvalidOptionError
 from ..plan.gemm import Gemm
 from ..schedule.steps import Compute, ComputeRows, Load, Store
-from .layout import ChainLayout, GemmLayout, LayerLayout, PipelineLayout, TensorPlacement
+from .layout import FusedLayout, GemmLayout, LayerLayout, TensorPlacement
 
 #: Rows expanded per batch (bounds temporary memory on very long step lists).
 _BATCH_ROWS = 1 << 20
@@ -197,18 +197,21 @@ def gemm_bursts(schedule, layout: GemmLayout | None = None, burst_bytes: int = 6
     return tr.trace(len(schedule.steps), burst_bytes)
 
 
-def chain_bursts(chain, steps, layout: ChainLayout | None = None, widths=None,
+def fused_bursts(group, steps, layout: FusedLayout | None = None, widths=None,
                  burst_bytes: int = 64) -> BurstTrace:
-    """Bursts of a fused chain's steps (:func:`scanfuse.schedule.fused.fused_steps`).
+    """Bursts of a fused group's steps (:func:`scanfuse.schedule.fused.fused_steps`, a chain
+    or a pipeline).
 
-    ``X`` loads read whole image rows, ``W`` loads read the chunk's per-channel records (one
-    contiguous range), ``Y`` loads read partial sums, ``Y`` stores are final when every hidden
-    channel of those rows is in, else partial-sum spills.
+    ``X`` loads read whole image rows, weight loads (``W`` or ``W{u}``) read the chunk's
+    per-channel records of that unit (one contiguous range), ``Y`` loads read partial sums,
+    ``Y`` stores are final when every hidden channel of the last segment has been
+    accumulated into those rows, else partial-sum spills.
     """
     steps = list(steps)
-    layout = layout or ChainLayout.dense(chain, widths)
-    last = chain.layers[-1].name
-    hidden = chain.hidden
+    layout = layout or FusedLayout.dense(group, widths)
+    last = group.segments[-1].layers[-1].name
+    hidden = group.segments[-1].hidden
+    weights = {p.name: p for p in layout.weights}
     tr = _Transfers(list(layout.placements))
     covered: dict[tuple, int] = {}
     for i, s in enumerate(steps):
@@ -218,34 +221,15 @@ def chain_bursts(chain, steps, layout: ChainLayout | None = None, widths=None,
                 covered[s.rows] = covered.get(s.rows, 0) + s.cols[1] - s.cols[0]
         elif kind is Load and s.operand == "X":
             tr.add(i, layout.x, False, s.rows)
-        elif kind is Load and s.operand == "W":
-            tr.add(i, layout.w, False, s.cols)
-        elif kind is Load and s.operand == "Y":
+        elif kind is Load and s.operand in weights:
+            tr.add(i, weights[s.operand], False, s.cols)
+        elif kind is Load and s.operand == "Y" and layout.psum is not None:
             tr.add(i, layout.psum, False, s.rows)
         elif kind is Store and s.operand == "Y":
             final = covered.get(s.rows, 0) == hidden
+            if not final and layout.psum is None:
+                raise ValueError(f"step {i}: partial-sum spill of {s.rows} but no Y.psum region")
             tr.add(i, layout.y if final else layout.psum, True, s.rows)
-        elif kind in (Load, Store):
-            raise ValueError(f"step {i}: no placement for {s}")
-    return tr.trace(len(steps), burst_bytes)
-
-
-def pipeline_bursts(pipeline, steps, layout: PipelineLayout | None = None, widths=None,
-                    burst_bytes: int = 64) -> BurstTrace:
-    """Bursts of a fused pipeline's steps (:func:`scanfuse.schedule.fused.pipeline_steps`):
-    ``X`` rows, ``W{u}`` channel records, final ``Y`` rows (pipelines never spill)."""
-    steps = list(steps)
-    layout = layout or PipelineLayout.dense(pipeline, widths)
-    tr = _Transfers(list(layout.placements))
-    by_name = {p.name: p for p in layout.placements}
-    for i, s in enumerate(steps):
-        kind = type(s)
-        if kind is Load and s.operand == "X":
-            tr.add(i, layout.x, False, s.rows)
-        elif kind is Load and s.operand in by_name and s.operand.startswith("W"):
-            tr.add(i, by_name[s.operand], False, s.cols)
-        elif kind is Store and s.operand == "Y":
-            tr.add(i, layout.y, True, s.rows)
         elif kind in (Load, Store):
             raise ValueError(f"step {i}: no placement for {s}")
     return tr.trace(len(steps), burst_bytes)

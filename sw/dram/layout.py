@@ -14,7 +14,7 @@ channels:
 ``C``       ``M`` rows of ``N`` elements at ``widths.c`` (final outputs).
 ``C.psum``  a separate region of the same shape at ``widths.psum`` for spilled partial sums.
 
-Fused chain (:class:`ChainLayout`):
+Fused group (:class:`FusedLayout`; a chain shown, a pipeline has one ``W`` region per weight unit):
 
 ``X``       the chain input, one DRAM row per image row: ``H`` rows of ``W*Cin`` elements
             (NHWC, so an image row is contiguous).
@@ -155,69 +155,53 @@ class GemmLayout:
 
 
 @dataclass(frozen=True)
-class ChainLayout:
-    """DRAM placement of a fused chain's X, W (per-channel records), Y and Y.psum."""
-
-    x: TensorPlacement
-    w: TensorPlacement
-    y: TensorPlacement
-    psum: TensorPlacement
-
-    @classmethod
-    def dense(cls, chain, widths: ElementWidths | None = None, base: int = 0,
-              align: int = 4096, row_align: int = 1) -> "ChainLayout":
-        """X, W, Y, Y.psum in that order from ``base`` (``chain``: a
-        :class:`scanfuse.plan.chain.FusedChain`)."""
-        widths = widths or ElementWidths()
-        h, w, cin = chain.x_shape
-        ho, wo, cout = chain.y_shape
-        r = _Regions(base, align, row_align)
-        return cls(r.add("X", h, w * cin, widths.a),
-                   r.add("W", chain.hidden, chain.weights_per_channel, widths.b),
-                   r.add("Y", ho, wo * cout, widths.c),
-                   r.add("Y.psum", ho, wo * cout, widths.psum))
-
-    def placement(self, tensor: str, psum: bool = False) -> TensorPlacement:
-        if tensor == "Y" and psum:
-            return self.psum
-        return {"X": self.x, "W": self.w, "Y": self.y}[tensor]
-
-    @property
-    def placements(self) -> tuple[TensorPlacement, ...]:
-        return self.x, self.w, self.y, self.psum
-
-    @property
-    def end(self) -> int:
-        return max(p.end for p in self.placements)
-
-
-@dataclass(frozen=True)
-class PipelineLayout:
-    """DRAM placement of a fused pipeline (:class:`scanfuse.plan.pipeline.FusedPipeline`):
-    ``X`` (T_0 rows, NHWC), one weight region ``W1..Wu`` per weight unit (segments, then
-    projections), each as per-hidden-channel records exactly like :class:`ChainLayout`'s ``W``
-    (a projection's record is its 1x1 conv's row ``c`` of ``Cout`` weights), then ``Y``
-    (T_n rows). A pipeline never spills partial sums, so there is no psum region."""
+class FusedLayout:
+    """DRAM placement of a fused group (a chain or a pipeline, :class:`scanfuse.plan.group.
+    FusedGroup`): ``X`` (T_0 rows, NHWC), one weight region per weight unit (segments, then
+    projections) named by its step operand (``W`` for a chain, ``W1``..``Wu`` for a pipeline),
+    each as per-hidden-channel records (see the module docstring; a projection's record is
+    its 1x1 conv's row ``c`` of ``Cout`` weights), ``Y`` (T_n rows), and ``Y.psum`` for
+    schedules that may spill partial sums (chains; pipelines never spill: ``psum`` None)."""
 
     x: TensorPlacement
     weights: tuple[TensorPlacement, ...]
     y: TensorPlacement
+    psum: TensorPlacement | None = None
 
     @classmethod
-    def dense(cls, pipeline, widths: ElementWidths | None = None, base: int = 0,
-              align: int = 4096, row_align: int = 1) -> "PipelineLayout":
+    def dense(cls, group, widths: ElementWidths | None = None, base: int = 0,
+              align: int = 4096, row_align: int = 1, psum: bool | None = None) -> "FusedLayout":
+        """X, the weight regions, Y and (``psum``; default: for a one-segment group) Y.psum
+        in that order from ``base``, each region ``align``-aligned."""
         widths = widths or ElementWidths()
-        h, w, c = pipeline.tensor_shape(0)
-        ho, wo, co = pipeline.tensor_shape(len(pipeline.segments))
+        h, w, c = group.x_shape
+        ho, wo, co = group.y_shape
+        if psum is None:
+            psum = len(group.segments) == 1
         r = _Regions(base, align, row_align)
         x = r.add("X", h, w * c, widths.a)
-        ws = tuple(r.add(f"W{u + 1}", unit.hidden, unit.weights_per_channel, widths.b)
-                   for u, unit in enumerate(pipeline.weight_units))
-        return cls(x, ws, r.add("Y", ho, wo * co, widths.c))
+        ws = tuple(r.add(name, unit.hidden, unit.weights_per_channel, widths.b)
+                   for name, unit in zip(group.weight_operands, group.weight_units))
+        y = r.add("Y", ho, wo * co, widths.c)
+        return cls(x, ws, y, r.add("Y.psum", ho, wo * co, widths.psum) if psum else None)
+
+    @property
+    def w(self) -> TensorPlacement:
+        """The weight region of a one-unit group (a chain)."""
+        if len(self.weights) != 1:
+            raise ValueError(f"{len(self.weights)} weight regions; use .weights")
+        return self.weights[0]
+
+    def placement(self, tensor: str, psum: bool = False) -> TensorPlacement:
+        if tensor == "Y" and psum:
+            if self.psum is None:
+                raise ValueError("this layout has no partial-sum region")
+            return self.psum
+        return {p.name: p for p in self.placements}[tensor]
 
     @property
     def placements(self) -> tuple[TensorPlacement, ...]:
-        return (self.x, *self.weights, self.y)
+        return tuple(p for p in (self.x, *self.weights, self.y, self.psum) if p is not None)
 
     @property
     def end(self) -> int:

@@ -69,19 +69,16 @@ def to_dram_cycles(engine_cycles, freq_mhz: float = 100.0, tck_ns: float = 1.5):
                     + 1e-9).astype(np.int64)
 
 
-def chain_macs(chain):
-    """A function giving the MACs of a fused :class:`~scanfuse.schedule.steps.ComputeRows` step, for a
-    :class:`~scanfuse.plan.chain.FusedChain` or a :class:`~scanfuse.plan.pipeline.FusedPipeline`.
+def fused_macs(group):
+    """A function giving the MACs of a fused :class:`~scanfuse.schedule.steps.ComputeRows` step of
+    a fused group (:class:`~scanfuse.plan.group.FusedGroup`: a chain or a pipeline).
 
-    ``channels`` are the chunked hidden channels: a first 1x1 conv produces them from its
-    ``cin`` inputs, a depthwise layer filters them, a last 1x1 (or a projection shortcut)
+    ``channels`` are the chunked hidden channels: a first 1x1 (or dense kxk) conv produces
+    them from its ``cin`` (x kxk) inputs, a depthwise layer filters them, a last 1x1 (or a projection shortcut)
     consumes them into its ``cout`` outputs.
     """
-    layers = {layer.name: layer for layer in chain.layers}
-    if hasattr(chain, "segments"):
-        last = {seg.layers[-1].name for seg in chain.segments} | {p.layer.name for p in chain.projections}
-    else:
-        last = {chain.layers[-1].name}
+    layers = {layer.name: layer for layer in group.layers}
+    last = {seg.layers[-1].name for seg in group.segments} | {p.layer.name for p in group.projections}
 
     def macs(step) -> int:
         layer = layers[step.layer]
@@ -89,7 +86,12 @@ def chain_macs(chain):
         ch = step.cols[1] - step.cols[0]
         if layer.is_pointwise:
             return rows * layer.w_out * ch * (layer.cout if layer.name in last else layer.cin)
-        return rows * layer.w_out * ch * layer.kernel[0] * layer.kernel[1]
+        if layer.kind.value == "pool":
+            return 0
+        per_output = layer.kernel[0] * layer.kernel[1]
+        if layer.kind.value == "conv":          # a dense first conv: every input channel
+            per_output *= layer.cin // layer.groups
+        return rows * layer.w_out * ch * per_output
     return macs
 
 
@@ -113,7 +115,7 @@ def issue_cycles(trace, steps, macs_per_cycle: int = 64, bytes_per_cycle: float 
                  macs=None) -> Timing:
     """Issue cycles and runtime of ``trace`` (a :class:`~scanfuse.dram.bursts.BurstTrace` of
     ``steps``). ``steps``: a GEMM ``Schedule``'s ``steps`` (or the schedule) or row steps
-    (fused, layers); for those pass ``macs=chain_macs(chain)``. See the module docstring."""
+    (fused, layers); for those pass ``macs=fused_macs(group)``. See the module docstring."""
     steps = getattr(steps, "steps", steps)
     n = len(steps)
     if trace.n_steps != n:
@@ -134,7 +136,7 @@ def issue_cycles(trace, steps, macs_per_cycle: int = 64, bytes_per_cycle: float 
             if type(s) is Compute:
                 m = (s.m[1] - s.m[0]) * (s.n[1] - s.n[0]) * (s.k[1] - s.k[0])
             elif macs is None:
-                raise ValueError("row compute steps need macs=chain_macs(chain) or layer_macs(layer)")
+                raise ValueError("row compute steps need macs=fused_macs(group) or layer_macs(layer)")
             else:
                 m = int(macs(s))
             c = -(-m // macs_per_cycle)

@@ -17,12 +17,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..dram.bursts import BurstTrace, chain_bursts, gemm_bursts, layer_bursts, pipeline_bursts
+from ..dram.bursts import BurstTrace, fused_bursts, gemm_bursts, layer_bursts
 from ..dram.evaluate import EngineClock
-from ..dram.layout import ChainLayout, GemmLayout, LayerLayout, PipelineLayout, align_up
-from ..dram.timing import Timing, chain_macs, issue_cycles, layer_macs
+from ..dram.layout import FusedLayout, GemmLayout, LayerLayout, align_up
+from ..dram.timing import Timing, fused_macs, issue_cycles, layer_macs
 from ..plan.fusion import ExtendedGroup, GroupDecision
-from ..schedule.fused import fused_steps, pipeline_steps
+from ..schedule.fused import fused_steps
 from ..plan.buffer import ElementWidths
 from ..plan.layer_models import LayerTraffic, layer_gemm
 from ..schedule.layer_steps import layer_steps
@@ -109,16 +109,33 @@ def layer_key(layer) -> tuple:
             layer.groups, layer.h_in, layer.w_in, layer.h_out, layer.w_out)
 
 
+def network_units(layers, fused_units) -> list:
+    """Units in execution order: each fused unit (a :class:`GroupDecision` or
+    :class:`ExtendedGroup`) runs where its first layer would; ``layers`` (the network's
+    :class:`LayerTraffic` in order) fill the rest."""
+    covered = {l.name: unit for unit in fused_units for l in unit.group.layers}
+    units, seen = [], set()
+    for t in layers:
+        unit = covered.get(t.layer.name)
+        if unit is None:
+            units.append(t)
+        elif id(unit) not in seen:
+            seen.add(id(unit))
+            units.append(unit)
+    return units
+
+
+def _fused(unit) -> bool:
+    return isinstance(unit, (GroupDecision, ExtendedGroup))
+
+
 def unit_key(unit, widths: ElementWidths, clock: EngineClock, overlap: bool, burst_bytes: int) -> tuple:
     """Cache key of a :class:`LayerTraffic`, :class:`GroupDecision` or :class:`ExtendedGroup`."""
     common = (widths, clock, overlap, burst_bytes)
-    if isinstance(unit, GroupDecision):
-        chain = unit.chain
-        return ("chain", chain.residual, tuple(map(layer_key, chain.layers)), unit.plan.schedule) + common
-    if isinstance(unit, ExtendedGroup):
-        p = unit.pipeline
-        return ("pipeline", tuple(tuple(map(layer_key, s.layers)) for s in p.segments), p.residuals,
-                tuple((pr.src, pr.dst, layer_key(pr.layer)) for pr in p.projections),
+    if _fused(unit):
+        g = unit.group
+        return (g.kind, tuple(tuple(map(layer_key, s.layers)) for s in g.segments), tuple(g.residuals),
+                tuple((pr.src, pr.dst, layer_key(pr.layer)) for pr in g.projections),
                 unit.plan.schedule) + common
     plan = unit.gemm_plan
     sched = (plan.tiling, plan.model) if plan is not None else unit.layer_schedule
@@ -128,10 +145,8 @@ def unit_key(unit, widths: ElementWidths, clock: EngineClock, overlap: bool, bur
 def build_unit(unit, base: int, widths: ElementWidths, clock: EngineClock, overlap: bool = True,
                burst_bytes: int = 64, cache: UnitCache | None = None) -> UnitTrace:
     """The trace of any unit at ``base``, through ``cache`` when given."""
-    if isinstance(unit, GroupDecision):
-        make, name, layers = chain_unit, unit.chain.name, tuple(l.name for l in unit.chain.layers)
-    elif isinstance(unit, ExtendedGroup):
-        make, name, layers = pipeline_unit, unit.pipeline.name, tuple(l.name for l in unit.pipeline.layers)
+    if _fused(unit):
+        make, name, layers = fused_unit, unit.group.name, tuple(l.name for l in unit.group.layers)
     else:
         make, name, layers = layer_unit, unit.layer.name, (unit.layer.name,)
     if cache is None:
@@ -170,29 +185,15 @@ def layer_unit(t: LayerTraffic, base: int, widths: ElementWidths, clock: EngineC
     return _timed(args, trace, steps, clock, overlap, layout.end, layer_macs(layer))
 
 
-def _fused_unit(kind: str, fused, plan, steps_of, layout_class, bursts_of, base: int,
-                widths: ElementWidths, clock: EngineClock, overlap: bool,
-                burst_bytes: int) -> UnitTrace:
-    """A fused unit (a chain or a pipeline) with its plan at DRAM address ``base``: the step,
-    layout and burst functions of its kind, and everything else shared."""
-    steps = list(steps_of(fused, plan.schedule))
-    layout = layout_class.dense(fused, widths, align_up(base, UNIT_ALIGN))
-    trace = bursts_of(fused, steps, layout, widths, burst_bytes)
-    args = dict(name=fused.name, kind=kind, layers=tuple(l.name for l in fused.layers),
-                schedule=plan.schedule.describe(), elements=plan.traffic.reads + plan.traffic.writes,
-                lower_bound=fused.lower_bound(), macs=sum(l.macs for l in fused.layers))
-    return _timed(args, trace, steps, clock, overlap, layout.end, chain_macs(fused))
-
-
-def chain_unit(group: GroupDecision, base: int, widths: ElementWidths, clock: EngineClock,
-               overlap: bool = True, burst_bytes: int = 64) -> UnitTrace:
-    """A fused thesis-style group at DRAM address ``base``."""
-    return _fused_unit("fused", group.chain, group.plan, fused_steps, ChainLayout, chain_bursts,
-                       base, widths, clock, overlap, burst_bytes)
-
-
-def pipeline_unit(group: ExtendedGroup, base: int, widths: ElementWidths, clock: EngineClock,
-                  overlap: bool = True, burst_bytes: int = 64) -> UnitTrace:
-    """A fused pipeline (extended fusion) at DRAM address ``base``."""
-    return _fused_unit("pipeline", group.pipeline, group.plan, pipeline_steps, PipelineLayout,
-                       pipeline_bursts, base, widths, clock, overlap, burst_bytes)
+def fused_unit(unit: GroupDecision | ExtendedGroup, base: int, widths: ElementWidths,
+               clock: EngineClock, overlap: bool = True, burst_bytes: int = 64) -> UnitTrace:
+    """A fused group (a thesis-style chain or an extended pipeline) with its plan at DRAM
+    address ``base``: its step list, layout, bursts and timing."""
+    group, plan = unit.group, unit.plan
+    steps = list(fused_steps(group, plan.schedule))
+    layout = FusedLayout.dense(group, widths, align_up(base, UNIT_ALIGN))
+    trace = fused_bursts(group, steps, layout, widths, burst_bytes)
+    args = dict(name=group.name, kind=group.kind, layers=tuple(l.name for l in group.layers),
+                schedule=plan.schedule.describe(), elements=plan.elements,
+                lower_bound=group.lower_bound(), macs=sum(l.macs for l in group.layers))
+    return _timed(args, trace, steps, clock, overlap, layout.end, fused_macs(group))

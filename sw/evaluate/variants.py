@@ -5,9 +5,10 @@
 ``raster+fusion``         thesis-style groups fused (raster schedules) where fusing saves
                           traffic, every other layer as in ``baseline``;
 ``scan+fusion``           thesis-style groups fused (Scan schedules), the rest as in ``scan``;
-``scan+extended-fusion``  pipelines of whole blocks (extended fusion) where they beat the
-                          thesis-style decisions, then the remaining fused groups, the rest
-                          as in ``scan``.
+``scan+extended-fusion``  the best grouping (extended fusion): fused groups chosen by dynamic
+                          programming over each run of blocks (pipelines of whole blocks,
+                          chains and pipelines cut out of one block, thesis-style chains),
+                          the rest as in ``scan``.
 
 Unfused layers are planned burst-aware (:func:`scanfuse.plan.layer_models.layer_traffic` with
 the DRAM's burst size), so no variant is charged for tile rows narrower than a burst that a
@@ -22,6 +23,7 @@ from ..plan.fusion import FusedNetworkPlan, plan_fused_network
 from ..network.layers import Network
 from ..plan.buffer import BufferModel, ElementWidths
 from ..plan.layer_models import LayerTraffic, layer_traffic
+from .units import network_units
 
 VARIANTS: tuple[str, ...] = ("baseline", "scan", "raster+fusion", "scan+fusion", "scan+extended-fusion")
 
@@ -80,23 +82,5 @@ def variant_units(plans: NetworkPlans, variant: str) -> list:
     layers = plans.unfused[order]
     fused_units = []
     if variant in ("raster+fusion", "scan+fusion", "scan+extended-fusion"):
-        fused = plans.fused[order]
-        pipelines = list(fused.extended) if variant == "scan+extended-fusion" else []
-        taken = {l.name for e in pipelines for l in e.pipeline.layers}
-        groups = [g for g in fused.groups
-                  if g.fused and not ({l.name for l in g.chain.layers} & taken)]
-        fused_units = pipelines + groups
-    covered = {}
-    for unit in fused_units:
-        names = [l.name for l in (unit.pipeline.layers if hasattr(unit, "pipeline") else unit.chain.layers)]
-        for name in names:
-            covered[name] = unit
-    units, seen = [], set()
-    for layer in plans.network.layers:        # a fused unit runs where its first layer would
-        unit = covered.get(layer.name)
-        if unit is None:
-            units.append(layers[layer.name])
-        elif id(unit) not in seen:
-            seen.add(id(unit))
-            units.append(unit)
-    return units
+        fused_units = plans.fused[order].fused_units(extended=variant == "scan+extended-fusion")
+    return network_units([layers[l.name] for l in plans.network.layers], fused_units)

@@ -31,30 +31,31 @@ from functools import cached_property
 import numpy as np
 
 from ..network.layers import Layer, LayerKind
-from .buffer import BufferModel, ElementWidths, PlanBytes
+from .buffer import BufferModel, ElementWidths
 from .search import candidate_tiles
-from .geometry import StripWalk, VerticalStage, back_project, strip_bounds
-from .segment import NotFusableError, Segment
+from .geometry import VerticalStage, back_project, strip_bounds
+from .group import FusedGroup, FusedPlan, FusedTraffic, StripFacts, lower_bound_bytes
+from .segment import PER_CHANNEL, NotFusableError, Segment
 
 MODES = ("strips", "chunks")
 
 
 @dataclass(frozen=True)
-class FusedChain:
-    """A fusable chain of layers (see module docstring) and its tensor geometry.
-
-    Its structure is a :class:`~scanfuse.plan.segment.Segment` with at least one depthwise
-    stage (:attr:`segment`), the same one a pipeline is made of.
-    """
+class FusedChain(FusedGroup):
+    """A fusable chain of layers (see module docstring): the one-segment
+    :class:`~scanfuse.plan.group.FusedGroup`, with a name and an optional residual add of X
+    into Y. Its structure is :attr:`segment`, the same one a pipeline is made of."""
 
     name: str
     layers: tuple[Layer, ...]
     residual: bool = False
 
+    kind = "fused"
+    projections = ()
+
     def __post_init__(self):
         kinds = [layer.kind for layer in self.layers]
-        if (len(kinds) < 2 or kinds[-1] is not LayerKind.POINTWISE
-                or not any(k is LayerKind.DEPTHWISE for k in kinds)):
+        if len(kinds) < 2 or not any(k in PER_CHANNEL for k in kinds):
             raise NotFusableError(
                 f"{self.name}: fusion needs [1x1] -> depthwise+ -> 1x1, not "
                 + " -> ".join(k.value for k in kinds))
@@ -70,7 +71,15 @@ class FusedChain:
         """The chain's layers as the one fused structure (validated on construction)."""
         return Segment(tuple(self.layers))
 
-    # --- geometry -------------------------------------------------------------------------
+    @property
+    def segments(self) -> tuple[Segment, ...]:
+        return (self.segment,)
+
+    @property
+    def residuals(self) -> tuple[tuple[int, int], ...]:
+        return ((0, 1),) if self.residual else ()
+
+    # --- geometry of the one segment ------------------------------------------------------
     @property
     def has_first(self) -> bool:
         """Whether the chain starts with its own 1x1 conv."""
@@ -79,17 +88,6 @@ class FusedChain:
     @property
     def depthwise(self) -> tuple[Layer, ...]:
         return self.segment.depthwise
-
-    @property
-    def x_shape(self) -> tuple[int, int, int]:
-        """Chain input (rows, width, channels)."""
-        first = self.layers[0]
-        return first.h_in, first.w_in, first.cin
-
-    @property
-    def y_shape(self) -> tuple[int, int, int]:
-        last = self.layers[-1]
-        return last.h_out, last.w_out, last.cout
 
     @property
     def hidden(self) -> int:
@@ -106,29 +104,14 @@ class FusedChain:
         return self.segment.weights_per_channel
 
     @property
-    def weights(self) -> int:
-        return self.segment.weights
-
-    @property
     def intermediates(self) -> list[tuple[str, int]]:
         """On-chip tensors per hidden channel: (producing layer name, width in pixels)."""
-        out = [(self.layers[0].name, self.x_shape[1])] if self.has_first else []
-        return out + [(d.name, d.w_out) for d in self.depthwise]
+        return [(l.name, l.w_out) for l in self.segment.temporaries]
 
     def strip_ranges(self, tr: int) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per strip, the row ranges of X (the depthwise input), each depthwise output, Y."""
         a, b = strip_bounds(self.y_shape[0], tr)
         return back_project(self.vertical, a, b)
-
-    @property
-    def x_needed(self) -> int:
-        """Elements of X any schedule must read (rows a stride skips are never needed)."""
-        lo, hi = self.strip_ranges(self.y_shape[0])[0]
-        return int((hi - lo).sum()) * self.x_shape[1] * self.x_shape[2]
-
-    def lower_bound(self) -> int:
-        """Group lower bound in elements: needed input, all weights and the output, once."""
-        return self.x_needed + self.weights + int(np.prod(self.y_shape))
 
     def to_json(self) -> dict:
         return {"name": self.name, "residual": self.residual,
@@ -161,62 +144,15 @@ class FusedSchedule:
         return f"Tr={self.tr} Tc={self.tc} {self.mode}-outer {'scan' if self.scan else 'raster'}{extra}"
 
 
-@dataclass(frozen=True)
-class ChainTraffic:
-    """DRAM traffic of a fused schedule in elements (bytes through ``ElementWidths``)."""
-
-    x_reads: int
-    w_reads: int
-    y_final_writes: int
-    y_psum_writes: int
-    y_psum_reads: int
-
-    @property
-    def reads(self) -> int:
-        return self.x_reads + self.w_reads + self.y_psum_reads
-
-    @property
-    def writes(self) -> int:
-        return self.y_final_writes + self.y_psum_writes
-
-    def read_bytes(self, w: ElementWidths) -> int:
-        return self.x_reads * w.a + self.w_reads * w.b + self.y_psum_reads * w.psum
-
-    def write_bytes(self, w: ElementWidths) -> int:
-        return self.y_final_writes * w.c + self.y_psum_writes * w.psum
-
-
-class _StripFacts:
-    """Per-``tr`` quantities shared by every chunk size."""
-
-    def __init__(self, chain: FusedChain, tr: int):
-        ranges = chain.strip_ranges(tr)
-        h, w0, cin = chain.x_shape
-        ho, wo, cout = chain.y_shape
-        self.strips = len(ranges[-1][0])
-        self.x_walk = StripWalk.of(*ranges[0])
-        self.x_row = w0 * cin
-        widths = [width for _, width in chain.intermediates]
-        tensors = ranges if chain.has_first else ranges[1:]
-        per_strip = sum((hi - lo) * width for (lo, hi), width in zip(tensors, widths))
-        self.inter_per_channel = int(np.max(per_strip))
-        out_rows = ranges[-1][1] - ranges[-1][0]
-        self.y_row = wo * cout
-        self.y_first = int(out_rows[0]) * self.y_row
-        self.y_last = int(out_rows[-1]) * self.y_row
-        self.y_strip_max = int(out_rows.max()) * self.y_row
-        self.y_total = ho * self.y_row
-
-
-def chain_traffic(chain: FusedChain, sched: FusedSchedule, facts: _StripFacts | None = None,
-                  tc=None) -> tuple[ChainTraffic, np.ndarray]:
+def chain_traffic(chain: FusedChain, sched: FusedSchedule, facts: StripFacts | None = None,
+                  tc=None) -> tuple[FusedTraffic, np.ndarray]:
     """Exact traffic and on-chip footprint bound (entries, at psum_entries=1) of ``sched``.
 
     ``tc`` may be a numpy array (then every field is an array); it overrides ``sched.tc``.
     Returns ``(traffic, (footprint_without_y, y_accumulator_elements))`` so callers can
     weigh the accumulators by ``psum_entries``.
     """
-    f = facts or _StripFacts(chain, sched.tr)
+    f = facts or StripFacts(chain, sched.tr)
     tc = np.asarray(sched.tc if tc is None else tc, dtype=np.int64)
     hidden, wpc = chain.hidden, chain.weights_per_channel
     chunks = -(-hidden // tc)
@@ -235,7 +171,7 @@ def chain_traffic(chain: FusedChain, sched: FusedSchedule, facts: _StripFacts | 
             w = np.where(chunks == 1, w_total, ns * w_total - kept)
         else:
             w = np.where(chunks == 1, w_total, ns * w_total)
-        traffic = ChainTraffic(x, w, zeros + f.y_total, zeros, zeros)
+        traffic = FusedTraffic(x, w, zeros + f.y_total, zeros, zeros)
         x_buf = f.x_walk.widest * f.x_row
         y_buf = f.y_strip_max
     elif sched.mode == "chunks":
@@ -258,29 +194,12 @@ def chain_traffic(chain: FusedChain, sched: FusedSchedule, facts: _StripFacts | 
                 kept = turns * f.y_first if ns == 1 else zeros
             spilled = turns * f.y_total - kept
             y_buf = f.y_strip_max
-        traffic = ChainTraffic(x, w, zeros + f.y_total, spilled, spilled)
+        traffic = FusedTraffic(x, w, zeros + f.y_total, spilled, spilled)
     else:
         raise ValueError(f"mode must be one of {MODES}, not {sched.mode!r}")
     w_buf = w_total if sched.w_resident else tc * wpc
-    onchip = x_buf + w_buf + tc * f.inter_per_channel
+    onchip = x_buf + w_buf + tc * f.temp_per_channel[0]
     return traffic, (onchip, y_buf)
-
-
-@dataclass(frozen=True)
-class FusedPlan(PlanBytes):
-    """The chosen fused schedule of a chain, its exact traffic and on-chip peak bound."""
-
-    chain: FusedChain
-    schedule: FusedSchedule
-    traffic: ChainTraffic
-    onchip_peak: int
-    model: BufferModel
-    widths: ElementWidths
-
-
-    @property
-    def lower_bound(self) -> int:
-        return self.chain.lower_bound()
 
 
 def schedule_options(mode: str):
@@ -297,7 +216,7 @@ def plan_chain(chain: FusedChain, model: BufferModel, widths: ElementWidths = El
     ``scan_only``: True searches Scan only, False raster only, None both.
     Ties go to fewer (strip, chunk) steps, then Scan, then strips-outer.
     """
-    key = (_geometry_key(chain), model, widths, scan_only)
+    key = (chain.geometry_key(), model, widths, scan_only)
     if key not in _SEARCHED:
         _SEARCHED[key] = _search(chain, model, widths, scan_only)
     found = _SEARCHED[key]
@@ -305,15 +224,7 @@ def plan_chain(chain: FusedChain, model: BufferModel, widths: ElementWidths = El
         return None
     sched, peak = found
     traffic, _ = chain_traffic(chain, sched)
-    scalar = ChainTraffic(*(int(getattr(traffic, f)) for f in
-                            ("x_reads", "w_reads", "y_final_writes", "y_psum_writes", "y_psum_reads")))
-    return FusedPlan(chain, sched, scalar, peak, model, widths)
-
-
-def _geometry_key(chain: FusedChain) -> tuple:
-    """Everything about a chain that its schedule depends on (not the layer names)."""
-    return (chain.residual,) + tuple(
-        (l.kind, l.cin, l.cout, l.kernel, l.stride, l.padding, l.h_in, l.w_in) for l in chain.layers)
+    return FusedPlan(chain, sched, traffic.scalar(), peak, model, widths)
 
 
 #: Search results by (chain geometry, model, widths, scan_only): repeated blocks plan once.
@@ -325,7 +236,11 @@ def _search(chain: FusedChain, model: BufferModel, widths: ElementWidths, scan_o
     tcs = candidate_tiles(chain.hidden)
     best = None
     for tr in range(1, ho + 1):
-        facts = _StripFacts(chain, tr)
+        facts = StripFacts(chain, tr)
+        smallest = (facts.x_buf + chain.weights_per_channel + facts.temp_per_channel[0]
+                    + facts.y_strip_max * model.psum_entries)
+        if smallest > model.entries:
+            break       # windows only grow with tr: no taller strip fits either
         for mode in MODES:
             for scan, xr, yr, wr in schedule_options(mode):
                 if scan_only is not None and scan != scan_only:
@@ -345,3 +260,24 @@ def _search(chain: FusedChain, model: BufferModel, widths: ElementWidths, scan_o
     if best is None:
         return None
     return best[1], best[2]
+
+
+def chain_entries_at_lower_bound(chain: FusedChain, psum_entries: int = 1,
+                                 widths: ElementWidths = ElementWidths()) -> int:
+    """The smallest buffer (entries) at which :func:`plan_chain` reaches the group lower bound:
+    the least footprint over every schedule it searches (every ``tr``, mode, option and
+    candidate ``tc``) whose traffic equals the bound."""
+    target = lower_bound_bytes(chain, widths)
+    tcs = candidate_tiles(chain.hidden)
+    best = None
+    for tr in range(1, chain.y_shape[0] + 1):
+        facts = StripFacts(chain, tr)
+        for mode in MODES:
+            for scan, xr, yr, wr in schedule_options(mode):
+                sched = FusedSchedule(tr, 1, mode, scan, xr, yr, wr)
+                traffic, (onchip, y_buf) = chain_traffic(chain, sched, facts, tcs)
+                cost = traffic.read_bytes(widths) + traffic.write_bytes(widths)
+                footprint = (onchip + y_buf * psum_entries)[cost == target]
+                if footprint.size and (best is None or int(footprint.min()) < best):
+                    best = int(footprint.min())
+    return best

@@ -1,10 +1,15 @@
-"""Network-level fusion: find fusable chains, decide which to fuse, total the traffic.
+"""Network-level fusion: find fusable chains, decide which to fuse, choose the best
+grouping, total the traffic.
 
 Thesis-style groups are the fusable runs ``[1x1] -> depthwise+ -> 1x1`` inside each block:
 a whole MobileNetV2 inverted residual (with its residual add when it has one), a MobileNetV1
 depthwise-separable pair, or the 4-layer CP chain that replaces a ResNet-50 3x3. A group is
 fused only when a fused schedule fits the buffer *and* moves fewer DRAM bytes than its layers
 run one by one; otherwise its layers run unfused and the report says why.
+
+Extended fusion is the best grouping (:func:`extended_groups`): where to cut each run of
+blocks into fused groups (chains and pipelines, cut anywhere inside a block or spanning whole
+blocks), chosen by dynamic programming with every candidate priced by the exact models.
 """
 
 from dataclasses import dataclass
@@ -13,8 +18,10 @@ from ..errors import InvalidOptionError, check_type
 from ..network.layers import Layer, LayerKind, Network
 from .buffer import BufferModel, ElementWidths
 from .layer_models import LayerTraffic, layer_traffic
-from .chain import FusedChain, FusedPlan, NotFusableError, plan_chain
-from .pipeline import FusedPipeline, PipelinePlan, Projection, Segment, plan_pipeline
+from .chain import FusedChain, chain_entries_at_lower_bound, plan_chain
+from .group import FusedGroup, FusedPlan, Projection
+from .pipeline import FusedPipeline, pipeline_entries_at_lower_bound, plan_pipeline
+from .segment import PER_CHANNEL, NotFusableError, Segment
 
 
 @dataclass(frozen=True)
@@ -27,14 +34,28 @@ class GroupDecision:
     fused: bool
     reason: str
 
+    @property
+    def group(self) -> FusedGroup:
+        return self.chain
+
 
 @dataclass(frozen=True)
 class ExtendedGroup:
-    """A pipeline (extended fusion) that replaces thesis-style groups and unfused layers."""
+    """A fused group of the best grouping (extended fusion): a pipeline of whole blocks, a
+    pipeline or chain cut out of one block, or a thesis-style chain the grouping kept.
 
-    pipeline: FusedPipeline
-    plan: PipelinePlan
-    replaced_bytes: int      # what its layers cost without it (thesis-style decisions)
+    ``replaced_bytes``: what its layers cost under thesis-style fusion (thesis-style groups
+    where they fuse, every other layer unfused); ``reason``: why this cut was chosen."""
+
+    group: FusedGroup
+    plan: FusedPlan
+    replaced_bytes: int
+    reason: str = ""
+
+    @property
+    def pipeline(self) -> FusedGroup:
+        """The group (the name this record had when every extended group was a pipeline)."""
+        return self.group
 
 
 @dataclass(frozen=True)
@@ -45,6 +66,7 @@ class FusedNetworkPlan:
     layers: tuple[LayerTraffic, ...]        # every layer, unfused
     groups: tuple[GroupDecision, ...]
     extended: tuple[ExtendedGroup, ...] = ()
+    cuts: tuple["BlockCut", ...] = ()        # the best grouping's choice per run of blocks
 
     def _sum(self, items) -> dict:
         keys = ("reads", "writes", "read_bytes", "write_bytes")
@@ -63,19 +85,23 @@ class FusedNetworkPlan:
 
     @property
     def total_extended(self) -> dict:
-        """Extended fusion: pipelines replace the groups and layers they cover."""
+        """Extended fusion: the best grouping's fused groups plus every other layer unfused."""
         return self._total(extended=True)
 
+    def fused_units(self, extended: bool) -> list:
+        """The fused groups of a variant: the best grouping (``extended``) or the thesis-style
+        groups that fuse."""
+        if extended:
+            return list(self.extended)
+        return [g for g in self.groups if g.fused]
+
     def _total(self, extended: bool) -> dict:
-        pipelines = self.extended if extended else ()
-        in_pipeline = {l.name for e in pipelines for l in e.pipeline.layers}
-        groups = [g for g in self.groups if g.fused and not ({l.name for l in g.chain.layers} & in_pipeline)]
-        covered = in_pipeline | {l.name for g in groups for l in g.chain.layers}
+        units = self.fused_units(extended)
+        covered = {l.name for u in units for l in u.group.layers}
         rest = [t for t in self.layers if t.layer.name not in covered]
         totals = self._sum(rest)
         lower = sum(t.lower_bound for t in rest)
-        for plan, lb in [(g.plan, g.chain.lower_bound()) for g in groups] + \
-                        [(e.plan, e.pipeline.lower_bound()) for e in pipelines]:
+        for plan, lb in [(u.plan, u.group.lower_bound()) for u in units]:
             totals["reads"] += plan.traffic.reads
             totals["writes"] += plan.traffic.writes
             totals["read_bytes"] += plan.read_bytes
@@ -121,6 +147,22 @@ def _common_prefix(names: list[str]) -> str:
     return ".".join(common) or names[0]
 
 
+def _span_name(names: list[str], known: dict) -> str:
+    """Name of a run of layers cut out of a block: a thesis-style group's own name when the
+    run is one (``known``: layer names -> group name), else first..last
+    (s2b1.conv1..conv2.first)."""
+    if tuple(names) in known:
+        return known[tuple(names)]
+    prefix = _common_prefix(names)
+    tail = names[-1][len(prefix) + 1:] if names[-1].startswith(prefix + ".") else names[-1]
+    return f"{names[0]}..{tail}"
+
+
+def _dense(layer: Layer) -> bool:
+    """A dense (one-group) kxk conv: it may start a segment, producing its hidden channels."""
+    return layer.kind is LayerKind.CONV and layer.groups == 1
+
+
 def _plain_pointwise(layer: Layer) -> bool:
     return layer.is_pointwise and layer.stride == (1, 1)
 
@@ -129,16 +171,69 @@ def _feeds(a: Layer, b: Layer) -> bool:
     return (a.cout, a.h_out, a.w_out) == (b.cin, b.h_in, b.w_in)
 
 
-#: Longest run of MobileNetV2 blocks one pipeline may span.
+#: Longest run of whole blocks one pipeline may span.
 MAX_BLOCKS_PER_PIPELINE = 4
 
 
-def _block_segments(network: Network, block) -> tuple[list[Segment], Layer | None] | None:
-    """Segments of a whole block and its projection shortcut (or None), found from the data
-    flow rather than layer names: the main path is the chain of layers from the block's first
-    layer, each feeding the next; it splits into cores ``[1x1] -> depthwise+ -> 1x1`` and lone
-    1x1 layers. At most one other layer may remain: a 1x1 projection from the block input to
-    the block output. None if the block cannot be a pipeline stage (e.g. a dense 3x3)."""
+@dataclass(frozen=True)
+class BlockCut:
+    """The best grouping's choice for a run of blocks: its groups (layer names per group; a
+    one-layer group runs unfused), the bytes they move, the bytes under thesis-style fusion,
+    and the number of candidate groupings priced."""
+
+    blocks: tuple[str, ...]
+    groups: tuple[tuple[str, ...], ...]
+    bytes: int
+    thesis_bytes: int
+    candidates: int
+
+    @property
+    def reason(self) -> str:
+        parts = " | ".join("+".join(n.rsplit(".", 1)[-1] if len(g) > 1 else n for n in g) if len(g) > 1
+                           else f"{g[0]} (unfused)" for g in self.groups)
+        if self.bytes < self.thesis_bytes:
+            why = f"{self.bytes:,} B against {self.thesis_bytes:,} B thesis-style"
+        else:
+            why = f"no cut beats thesis-style ({self.thesis_bytes:,} B)"
+        return f"best of {self.candidates} groupings: {parts}; {why}"
+
+    def to_json(self) -> dict:
+        return {"blocks": list(self.blocks), "groups": [list(g) for g in self.groups],
+                "bytes": self.bytes, "thesis_bytes": self.thesis_bytes,
+                "candidates": self.candidates, "reason": self.reason}
+
+
+def _split_segments(path: list[Layer]) -> list[Segment] | None:
+    """A run of layers, each feeding the next, as segments: cores ``[1x1 or dense conv] ->
+    depthwise* -> 1x1`` and lone 1x1 layers; None if it does not split so (e.g. it ends on a
+    depthwise)."""
+    segments, i = [], 0
+    while i < len(path):
+        j = i + 1 if path[i].is_pointwise or _dense(path[i]) else i   # optional first conv
+        while j < len(path) and path[j].kind in PER_CHANNEL:
+            j += 1
+        if j == i + 1 and path[i].is_pointwise:          # no depthwise after it: a lone 1x1
+            segments.append(path[i:i + 1])
+            i += 1
+        elif j < len(path) and path[j].is_pointwise and j > i:   # a core ends with its 1x1
+            segments.append(path[i:j + 1])
+            i = j + 1
+        elif j == len(path) and j > i + 1 and (path[i].is_pointwise or _dense(path[i])):
+            segments.append(path[i:j])                   # the run ends on a per-channel stage
+            i = j
+        else:
+            return None
+    try:
+        return [Segment(tuple(seg)) for seg in segments]
+    except NotFusableError:
+        return None
+
+
+def _block_path(network: Network, block) -> tuple[list[Layer], Layer | None] | None:
+    """A block's main path (the chain of layers from its first layer, each feeding the next)
+    and its projection shortcut (or None), found from the data flow rather than layer names.
+    At most one other layer may remain: a 1x1 projection from the block input to the block
+    output. None if the block has another shape."""
     layers = [network.layer(n) for n in block.layers]
     path, rest = [layers[0]], []
     for layer in layers[1:]:
@@ -151,38 +246,144 @@ def _block_segments(network: Network, block) -> tuple[list[Segment], Layer | Non
                 or (p.cout, p.h_out, p.w_out) != (last.cout, last.h_out, last.w_out)):
             return None
         projection = p
-    segments, i = [], 0
-    while i < len(path):
-        j = i + 1 if path[i].is_pointwise else i        # optional leading 1x1 of a core
-        while j < len(path) and path[j].kind is LayerKind.DEPTHWISE:
-            j += 1
-        if j == i + 1 and path[i].is_pointwise:          # no depthwise after it: a lone 1x1
-            segments.append(path[i:i + 1])
-            i += 1
-        elif j < len(path) and path[j].is_pointwise:     # a core ends with its 1x1
-            segments.append(path[i:j + 1])
-            i = j + 1
-        else:
+    return path, projection
+
+
+class _Pricer:
+    """Prices candidate groups with the exact closed-form models, each geometry once."""
+
+    def __init__(self, layers: dict[str, LayerTraffic], model: BufferModel, widths: ElementWidths,
+                 scan_only: bool | None):
+        self.layers, self.model, self.widths, self.scan_only = layers, model, widths, scan_only
+        self.priced = 0
+        self.known: dict = {}        # layer names of thesis-style groups -> their names
+
+    def unfused(self, names) -> int:
+        return sum(self.layers[n].total_bytes for n in names)
+
+    def group(self, name: str, path: list[Layer], residual: bool, projection: Layer | None):
+        """(bytes, FusedGroup, FusedPlan) of fusing ``path`` (with the block's residual add
+        or projection when the group spans the whole block), or None if it cannot fuse or
+        nothing fits."""
+        segments = _split_segments(path)
+        if segments is None:
             return None
+        self.priced += 1
+        try:
+            if len(segments) == 1 and projection is None:
+                if not segments[0].depthwise:
+                    return None         # no per-channel stage: a GEMM chain, not a fused chain
+                group = FusedChain(name, tuple(path), residual=residual)
+                plan = plan_chain(group, self.model, self.widths, self.scan_only)
+            else:
+                n = len(segments)
+                group = FusedPipeline(name, tuple(segments), ((0, n),) if residual else (),
+                                      (Projection(0, n, projection),) if projection is not None else ())
+                plan = plan_pipeline(group, self.model, self.widths)
+        except NotFusableError:
+            return None
+        return None if plan is None else (plan.total_bytes, group, plan)
+
+
+def _best_block_cut(block, path: list[Layer], projection: Layer | None, pricer: _Pricer):
+    """Dynamic program over the cut points of one block's main path: ``best[j]`` is the
+    cheapest grouping of ``path[:j]`` into runs, each fused (priced exactly) or a single
+    unfused layer. The residual add or projection belongs to a group that spans the whole
+    block; otherwise the projection runs unfused and the add is applied as the block output
+    leaves its producer (as for unfused layers, the identity read is not counted)."""
+    n = len(path)
+    whole = pricer.group(block.name, path, block.residual, projection) if n > 1 else None
+    proj_bytes = pricer.unfused([projection.name]) if projection is not None else 0
+    best: list = [(0, [])] + [None] * n
+    for j in range(1, n + 1):
+        for i in range(j):
+            if i == 0 and j == n and n > 1:
+                continue                    # the whole block: priced with its shortcut below
+            if j - i == 1:
+                option = (pricer.unfused([path[i].name]), None)
+            else:
+                names = [l.name for l in path[i:j]]
+                priced = pricer.group(_span_name(names, pricer.known), path[i:j], False, None)
+                if priced is None:
+                    continue
+                option = (priced[0], (priced[1], priced[2]))
+            cost = best[i][0] + option[0]
+            if best[j] is None or cost < best[j][0]:
+                best[j] = (cost, best[i][1] + [(tuple(l.name for l in path[i:j]), option[1])])
+    cost, groups = best[n][0] + proj_bytes, best[n][1]
+    if projection is not None:
+        groups = groups + [((projection.name,), None)]
+    if whole is not None and whole[0] < cost:
+        names = tuple(l.name for l in whole[1].layers)
+        return whole[0], [(names, (whole[1], whole[2]))]
+    return cost, groups
+
+
+def _span_group(span) -> FusedGroup | None:
+    """The fused group of a span of whole blocks, each ``(block, path, shortcut)``:
+    their segments back to back with each block's residual add or projection shortcut.
+    Consecutive plain blocks (no residual, no shortcut) are joined into one path before it is
+    split into segments, so a stem conv joins the depthwise stage of the next block, or its
+    max pool when the two are separate blocks. One segment left is a chain."""
+    name = "+".join(b.name for b, _, _ in span)
+    segments, residuals, projections = [], [], []
+    pending: list[Layer] = []
+
+    def flush() -> bool:
+        if pending:
+            split = _split_segments(pending)
+            if split is None:
+                return False
+            segments.extend(split)
+            pending.clear()
+        return True
+
+    for b, path, shortcut in span:
+        if shortcut is None and not b.residual:
+            pending.extend(path)
+            continue
+        if not flush():
+            return None
+        split = _split_segments(path)
+        if split is None:
+            return None
+        start = len(segments)
+        segments.extend(split)
+        if shortcut is not None:
+            projections.append(Projection(start, len(segments), shortcut))
+        else:
+            residuals.append((start, len(segments)))
+    if not flush():
+        return None
     try:
-        return [Segment(tuple(seg)) for seg in segments], projection
+        if len(segments) == 1 and not projections:
+            if not segments[0].depthwise:
+                return None
+            return FusedChain(name, segments[0].layers, residual=bool(residuals))
+        return FusedPipeline(name, tuple(segments), tuple(residuals), tuple(projections))
     except NotFusableError:
         return None
 
 
 def extended_groups(network: Network, decided: list[GroupDecision], layers: dict[str, LayerTraffic],
-                    model: BufferModel, widths: ElementWidths) -> list[ExtendedGroup]:
-    """Pipelines that beat the thesis-style decisions for the blocks they cover.
+                    model: BufferModel, widths: ElementWidths, scan_only: bool | None = None
+                    ) -> tuple[list[ExtendedGroup], list[BlockCut]]:
+    """The best grouping: where to cut the network into fused groups, by dynamic programming.
 
-    Blocks are split into runs of consecutive pipeline-able blocks; within a run a dynamic
-    program picks the partition into pipelines (up to MAX_BLOCKS_PER_PIPELINE blocks, at least
-    two segments) and single blocks that moves the fewest bytes.
+    Blocks are split into runs of consecutive blocks that can chain. Within a run a dynamic
+    program over block boundaries picks, for each span of up to MAX_BLOCKS_PER_PIPELINE
+    blocks, a pipeline of the whole blocks or, for a single block, the best cut of its own
+    main path (:func:`_best_block_cut`: every run of its layers that splits into segments
+    is a candidate chain or pipeline, priced by the exact models; a thesis-style chain is one
+    of the candidates). Blocks outside any run keep their thesis-style decisions.
     """
     group_of = {l.name: g for g in decided for l in g.chain.layers}
+    pricer = _Pricer(layers, model, widths, scan_only)
+    pricer.known = {tuple(l.name for l in g.chain.layers): g.chain.name for g in decided}
 
-    def baseline_bytes(block) -> int:
+    def thesis_bytes(names) -> int:
         total, seen = 0, set()
-        for name in block.layers:
+        for name in names:
             g = group_of.get(name)
             if g is not None and g.fused:
                 if id(g) not in seen:
@@ -194,55 +395,61 @@ def extended_groups(network: Network, decided: list[GroupDecision], layers: dict
 
     runs, current = [], []
     for block in network.blocks:
-        found = _block_segments(network, block)
+        found = _block_path(network, block)
         if found is None:
             runs.append(current)
             current = []
             continue
-        segs, shortcut = found
         if current:
-            prev_last = current[-1][1][-1].layers[-1]
-            first = segs[0].layers[0]
+            prev_last = current[-1][1][-1]
+            first = found[0][0]
             if (prev_last.cout, prev_last.h_out, prev_last.w_out) != (first.cin, first.h_in, first.w_in):
                 runs.append(current)
                 current = []
-        current.append((block, segs, shortcut))
+        current.append((block, found[0], found[1]))
     runs.append(current)
 
-    chosen = []
+    chosen, cuts = [], []
     for run in runs:
+        if not run:
+            continue
+        start_priced = pricer.priced
         n = len(run)
-        best = [(0, [])] + [None] * n          # best[i]: (bytes, groups) for the first i blocks
+        best = [(0, [])] + [None] * n          # best[i]: (bytes, [(names, fused or None)])
         for i in range(1, n + 1):
-            block = run[i - 1][0]
-            single = best[i - 1][0] + baseline_bytes(block)
-            best[i] = (single, best[i - 1][1])
-            for start in range(max(0, i - MAX_BLOCKS_PER_PIPELINE), i):
-                span = run[start:i]
-                segments = [seg for _, segs, _ in span for seg in segs]
-                if len(segments) < 2:
+            block, path, projection = run[i - 1]
+            cost, groups = _best_block_cut(block, path, projection, pricer)
+            best[i] = (best[i - 1][0] + cost, best[i - 1][1] + groups)
+            for start in range(max(0, i - MAX_BLOCKS_PER_PIPELINE), i - 1):
+                found = _span_group(run[start:i])
+                if found is None:
                     continue
-                residuals, projections, offset = [], [], 0
-                for b, segs, shortcut in span:
-                    if shortcut is not None:
-                        projections.append(Projection(offset, offset + len(segs), shortcut))
-                    elif b.residual:
-                        residuals.append((offset, offset + len(segs)))
-                    offset += len(segs)
-                try:
-                    pipeline = FusedPipeline("+".join(b.name for b, _, _ in span), tuple(segments),
-                                             tuple(residuals), tuple(projections))
-                except NotFusableError:
-                    continue
-                plan = plan_pipeline(pipeline, model, widths)
+                pricer.priced += 1
+                group = found
+                plan = (plan_chain(group, model, widths, scan_only) if isinstance(group, FusedChain)
+                        else plan_pipeline(group, model, widths))
                 if plan is None:
                     continue
-                replaced = sum(baseline_bytes(b) for b, _, _ in span)
                 cost = best[start][0] + plan.total_bytes
-                if plan.total_bytes < replaced and cost < best[i][0]:
-                    best[i] = (cost, best[start][1] + [ExtendedGroup(pipeline, plan, replaced)])
-        chosen.extend(best[n][1])
-    return chosen
+                if cost < best[i][0]:
+                    names = tuple(l.name for l in group.layers)
+                    best[i] = (cost, best[start][1] + [(names, (group, plan))])
+        all_names = [l for b, _, _ in run for l in b.layers]
+        cut = BlockCut(tuple(b.name for b, _, _ in run), tuple(names for names, _ in best[n][1]),
+                       best[n][0], thesis_bytes(all_names), pricer.priced - start_priced)
+        cuts.append(cut)
+        for names, fused in best[n][1]:
+            if fused is not None:
+                group, plan = fused
+                chosen.append(ExtendedGroup(group, plan, thesis_bytes(names),
+                                            f"{plan.total_bytes:,} B against {thesis_bytes(names):,} B "
+                                            f"thesis-style; {cut.reason}"))
+    # blocks outside every run keep their thesis-style groups
+    in_runs = {l for run in runs for b, _, _ in run for l in b.layers}
+    for g in decided:
+        if g.fused and not ({l.name for l in g.chain.layers} & in_runs):
+            chosen.append(ExtendedGroup(g.chain, g.plan, g.plan.total_bytes, "thesis-style group"))
+    return chosen, cuts
 
 
 def plan_fused_network(network: Network, model: BufferModel, widths: ElementWidths = ElementWidths(),
@@ -271,5 +478,21 @@ def plan_fused_network(network: Network, model: BufferModel, widths: ElementWidt
                                         f"fusion would move {plan.total_bytes:,} B against {unfused:,} B unfused"))
         else:
             groups.append(GroupDecision(chain, plan, unfused, True, "fused"))
-    pipelines = extended_groups(network, groups, by_name, model, widths) if extended else []
-    return FusedNetworkPlan(network.name, model, widths, layers, tuple(groups), tuple(pipelines))
+    pipelines, cuts = extended_groups(network, groups, by_name, model, widths, scan_only) if extended else ([], [])
+    return FusedNetworkPlan(network.name, model, widths, layers, tuple(groups), tuple(pipelines), tuple(cuts))
+
+
+def entries_at_lower_bound(group: FusedGroup, psum_entries: int = 1,
+                           widths: ElementWidths = ElementWidths()) -> int | None:
+    """The smallest buffer (entries) at which the planner reaches ``group``'s lower bound
+    (a chain's or a pipeline's search); each geometry is searched once."""
+    key = (type(group).__name__, group.geometry_key(), psum_entries, widths)
+    if key not in _AT_LOWER_BOUND:
+        if isinstance(group, FusedChain):
+            _AT_LOWER_BOUND[key] = chain_entries_at_lower_bound(group, psum_entries, widths)
+        else:
+            _AT_LOWER_BOUND[key] = pipeline_entries_at_lower_bound(group, psum_entries)
+    return _AT_LOWER_BOUND[key]
+
+
+_AT_LOWER_BOUND: dict = {}

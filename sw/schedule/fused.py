@@ -13,8 +13,11 @@
 ``Load("Y", rows)``                     partial-sum read-back
 ``Store("Y", rows)``                    final when every chunk is in
 
-Generated from the loop nest directly (not from :func:`scanfuse.plan.chain.chain_traffic`),
-so the tests can hold one against the other.
+One entry point for every fused group, :func:`fused_steps` (a chain's schedule or a
+pipeline's), over the two loop nests the planners search (:func:`chain_steps`,
+:func:`pipeline_steps`). Generated from the loop nests directly (not from the closed-form
+traffic of :mod:`scanfuse.plan.chain` / :mod:`scanfuse.plan.pipeline`), so the tests can hold
+one against the other.
 """
 
 from collections.abc import Iterator
@@ -22,6 +25,8 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..plan.chain import FusedChain, FusedSchedule
+from ..plan.group import FusedGroup
+from ..plan.pipeline import PipelineSchedule
 from .steps import ComputeRows, Evict, Load, Range, Step, Store
 
 
@@ -29,13 +34,27 @@ def _span(lo: int, hi: int) -> Range:
     return int(lo), int(hi)
 
 
-def fused_steps(chain: FusedChain, sched: FusedSchedule) -> Iterator[Step]:
+def fused_steps(group: FusedGroup, sched) -> Iterator[Step]:
+    """Step list of any fused group under its schedule (``sched``: a chain's
+    :class:`~scanfuse.plan.chain.FusedSchedule` or a :class:`~scanfuse.plan.pipeline.
+    PipelineSchedule`)."""
+    if isinstance(sched, FusedSchedule):
+        return chain_steps(group, sched)
+    if isinstance(sched, PipelineSchedule):
+        return pipeline_steps(group, sched)
+    raise TypeError(f"not a fused schedule: {sched!r}")
+
+
+def chain_steps(chain: FusedChain, sched: FusedSchedule) -> Iterator[Step]:
+    """A one-segment group under a chain schedule (strips or chunks outer, see
+    :mod:`scanfuse.plan.chain`)."""
     ranges = chain.strip_ranges(sched.tr)
     strips = len(ranges[-1][0])
     hidden, tc = chain.hidden, sched.tc
     chunks = [(c, min(c + tc, hidden)) for c in range(0, hidden, tc)]
     producers = [layer.name for layer in chain.layers[:-1]]
-    tensor_ranges = ranges if chain.has_first else ranges[1:]
+    # ranges: [X rows, each vertical stage's output rows]; each producer's output rows
+    tensor_ranges = [ranges[chain.segment.output_stage(i)] for i in range(len(producers))]
     last = chain.layers[-1].name
 
     x_rows: set[int] = set()
@@ -129,7 +148,7 @@ def row_runs(rows: list[int]) -> Iterator[tuple[int, int]]:
         yield start, prev + 1
 
 
-def pipeline_steps(pipeline, sched) -> Iterator[Step]:
+def pipeline_steps(pipeline: FusedGroup, sched: PipelineSchedule) -> Iterator[Step]:
     """Step list of a :class:`~scanfuse.plan.pipeline.FusedPipeline` (strips outer).
 
     Tensors between segments are ``"T1"``..``"T{n-1}"`` (rows, all channels); weights of

@@ -32,13 +32,16 @@ class FusedReplay:
 
 def replay_fused(steps, layers, residual, capacity, psum_entries=1):
     first = layers[0]
-    has_first = first.kind.value == "pointwise" and len(layers) > 2
+    has_first = first.kind.value in ("pointwise", "conv") and len(layers) >= 2
     H, W0, cin = first.h_in, first.w_in, first.cin
     last = layers[-1]
     Ho, Wo, cout = last.h_out, last.w_out, last.cout
     hidden = last.cin
-    per_channel_w = (cin if has_first else 0) + last.cout + sum(
-        l.kernel[0] * l.kernel[1] for l in layers if l.kind.value == "depthwise")
+    # weights per hidden channel: the first conv's column, each depthwise kernel (pooling has
+    # none), the last 1x1's row (none when the chain ends on a per-channel stage)
+    per_channel_w = (cin * first.kernel[0] * first.kernel[1] if has_first else 0) + sum(
+        l.kernel[0] * l.kernel[1] for l in layers if l.kind.value == "depthwise") + (
+        last.cout if last.kind.value == "pointwise" else 0)
     producers = {l.name: l for l in layers[:-1]}
     x = np.zeros(H, dtype=bool)
     w = np.zeros(hidden, dtype=bool)

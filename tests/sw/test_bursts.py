@@ -5,9 +5,9 @@ import random
 import numpy as np
 import pytest
 
-from scanfuse.dram.bursts import chain_bursts, gemm_bursts
-from scanfuse.dram.layout import ChainLayout, GemmLayout, TensorPlacement
-from scanfuse.dram.timing import chain_macs, issue_cycles, to_dram_cycles
+from scanfuse.dram.bursts import fused_bursts, gemm_bursts
+from scanfuse.dram.layout import FusedLayout, GemmLayout, TensorPlacement
+from scanfuse.dram.timing import fused_macs, issue_cycles, to_dram_cycles
 from scanfuse.plan.fusion import thesis_groups
 from scanfuse.plan.chain import FusedChain, FusedSchedule, chain_traffic
 from scanfuse.schedule.fused import fused_steps
@@ -203,13 +203,13 @@ def test_chain_bytes_requested_equal_the_chain_traffic(stride, cp):
     widths = ElementWidths()
     for sched in SCHEDULES:
         steps = list(fused_steps(chain, sched))
-        layout = ChainLayout.dense(chain, widths)
-        trace = chain_bursts(chain, steps, layout)
+        layout = FusedLayout.dense(chain, widths)
+        trace = fused_bursts(chain, steps, layout)
         traffic = chain_traffic(chain, sched)[0]
         assert trace.read_bytes_requested == traffic.read_bytes(widths), sched
         assert trace.write_bytes_requested == traffic.write_bytes(widths), sched
         _check_trace(trace, {p.name: p for p in layout.placements})
-        t = issue_cycles(trace, steps, macs_per_cycle=16, bytes_per_cycle=4, macs=chain_macs(chain))
+        t = issue_cycles(trace, steps, macs_per_cycle=16, bytes_per_cycle=4, macs=fused_macs(chain))
         macs = sum(layer.macs for layer in chain.layers)
         assert t.compute_cycles >= macs / 16
         assert t.runtime_cycles >= max(t.compute_cycles, trace.bytes_moved / 4)
@@ -222,9 +222,9 @@ def test_mobilenetv2_fused_blocks_match_the_planner_bytes():
     for chain in thesis_groups(net):
         plan = plan_chain(chain, BufferModel(65536))
         steps = list(fused_steps(chain, plan.schedule))
-        trace = chain_bursts(chain, steps)
+        trace = fused_bursts(chain, steps)
         assert (trace.read_bytes_requested, trace.write_bytes_requested) == (plan.read_bytes, plan.write_bytes)
-        t = issue_cycles(trace, steps, macs=chain_macs(chain))
+        t = issue_cycles(trace, steps, macs=fused_macs(chain))
         assert t.runtime_cycles >= max(chain_macs_total(chain) / 64, trace.bytes_moved / 8)
 
 
@@ -233,8 +233,8 @@ def chain_macs_total(chain):
 
 
 def test_pipeline_bytes_requested_equal_the_pipeline_traffic():
-    from scanfuse.dram.bursts import pipeline_bursts
-    from scanfuse.dram.layout import PipelineLayout
+    from scanfuse.dram.bursts import fused_bursts
+    from scanfuse.dram.layout import FusedLayout
     from scanfuse.plan.pipeline import FusedPipeline, PipelineSchedule, Segment, pipeline_traffic
     from scanfuse.schedule.fused import pipeline_steps
     rng = random.Random(3)
@@ -253,13 +253,13 @@ def test_pipeline_bytes_requested_equal_the_pipeline_traffic():
         sched = PipelineSchedule(rng.randint(1, ho), tuple(rng.randint(1, u.hidden) for u in p.weight_units),
                                  tuple(rng.random() < 0.5 for _ in p.weight_units))
         steps = list(pipeline_steps(p, sched))
-        layout = PipelineLayout.dense(p, widths)
-        trace = pipeline_bursts(p, steps, layout)
+        layout = FusedLayout.dense(p, widths)
+        trace = fused_bursts(p, steps, layout)
         traffic = pipeline_traffic(p, sched)
         assert trace.read_bytes_requested == traffic.read_bytes(widths)
         assert trace.write_bytes_requested == traffic.write_bytes(widths)
         _check_trace(trace, {q.name: q for q in layout.placements})
-        t = issue_cycles(trace, steps, macs_per_cycle=16, bytes_per_cycle=4, macs=chain_macs(p))
+        t = issue_cycles(trace, steps, macs_per_cycle=16, bytes_per_cycle=4, macs=fused_macs(p))
         assert t.compute_cycles >= sum(layer.macs for layer in p.layers) / 16
         assert t.runtime_cycles >= max(t.compute_cycles, trace.bytes_moved / 4)
 
@@ -267,7 +267,7 @@ def test_pipeline_bytes_requested_equal_the_pipeline_traffic():
 @pytest.mark.parametrize("cp", [False, True])
 def test_chain_macs_of_one_strip_equal_the_layer_macs(cp):
     chain = _chain(9, 7, 5, 10, 6, 2, cp)
-    macs = chain_macs(chain)
+    macs = fused_macs(chain)
     for tc in (10, 3):
         steps = fused_steps(chain, FusedSchedule(chain.y_shape[0], tc))
         assert sum(macs(s) for s in steps if isinstance(s, ComputeRows)) == sum(l.macs for l in chain.layers)

@@ -112,6 +112,17 @@ def test_console_script_is_installed():
     assert "entries" in help_text and "bytes" in help_text
 
 
+def test_plan_fuse_sweep(capsys):
+    code, out, _ = run(capsys, "plan", "--network", "mobilenetv2", "--buffer", "64K", "--fuse",
+                       "--sweep", "32K,64K", "--json")
+    rows = json.loads(out)
+    assert code == 0 and [r["buffer_entries"] for r in rows] == [32768, 65536]
+    assert (rows[1]["unfused_bytes"], rows[1]["thesis_bytes"], rows[1]["extended_bytes"]) == \
+        (16_980_072, 5_696_744, 3_934_312)
+    code, _, err = run(capsys, "plan", "--network", "mobilenetv2", "--buffer", "64K", "--sweep", "32K")
+    assert code == 2 and "--sweep applies to --fuse" in err
+
+
 def test_plan_fuse_json(capsys):
     code, out, _ = run(capsys, "plan", "--network", "mobilenetv2", "--buffer", "64K", "--fuse", "--json")
     doc = json.loads(out)
@@ -122,6 +133,7 @@ def test_plan_fuse_json(capsys):
     assert {"dram", "onchip_peak", "lower_bound"} <= set(group)
     assert set(group["dram"]) == {"reads", "writes", "read_bytes", "write_bytes"}
     assert group["onchip_peak"] <= 65536 and group["ratio"] == 1.0
+    assert doc["bytes_moved"]["unfused"]["payload"] == 16_980_072 and doc["cuts"]
     assert len(doc["layers"]) == len(get_network("mobilenetv2").layers) == 54 and doc["layers"][0]["kind"] == "conv"
     total = doc["total"]["read_bytes"] + doc["total"]["write_bytes"]
     assert total == 5_696_744

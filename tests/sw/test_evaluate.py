@@ -395,3 +395,27 @@ def test_engine_clock_of_the_generated_engine():
     assert EngineClock.of_engine(AccelConfig()) == EngineClock()          # 8x8, 64-bit, 100 MHz
     wide = EngineClock.of_engine(AccelConfig(rows=16, cols=16, axi_data_bits=128), 150.0)
     assert (wide.macs_per_cycle, wide.bytes_per_cycle, wide.freq_mhz) == (256, 16.0, 150.0)
+
+
+@pytest.mark.parametrize("name", ["tiny", "resnet50-cp"])
+def test_plan_moved_bytes_are_the_evaluation_traffic(name):
+    """Issue 18: plan --fuse shows payload and bursts moved side by side; planned in the same
+    order, its burst-aware figure is exactly the traffic evaluate moves, variant by variant."""
+    from scanfuse.evaluate.moved import moved_bytes
+    from scanfuse.network.zoo import get_network
+    from scanfuse.plan import BufferModel
+    from scanfuse.plan.fusion import plan_fused_network
+    net = tiny_mobilenet() if name == "tiny" else get_network(name)
+    entries = 4096 if name == "tiny" else 65536
+    plan = plan_fused_network(net, BufferModel(entries), order="scan", extended=True)
+    moved = moved_bytes(plan, "scan")
+    ne = evaluate_network(net, entries, EvalConfig(),
+                          ["baseline", "scan", "scan+fusion", "scan+extended-fusion"])
+    for key, variant in (("unfused", "scan"), ("thesis-style", "scan+fusion"),
+                         ("extended", "scan+extended-fusion")):
+        m = moved[key]
+        assert m["aware_moved"] == ne.variants[variant].traffic_bytes
+        assert m["aware_payload"] == ne.variants[variant].bytes_requested
+        assert m["moved"] >= m["payload"] and m["aware_moved"] >= m["aware_payload"]
+    total = lambda t: t["read_bytes"] + t["write_bytes"]
+    assert moved["extended"]["payload"] == total(plan.total_extended)
