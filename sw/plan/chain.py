@@ -13,8 +13,10 @@ Two loop nests, each walked raster or Scan over (strip, chunk):
 ``strips``  strips outer, chunks inner. X is line-buffered (each needed row read once);
             the output strip's accumulators stay on chip over the chunks, so Y is written
             once. Weights are either kept whole on chip once loaded (read once) or read once
-            per strip unless one chunk holds them all; Scan keeps the chunk at each strip
-            turn.
+            per strip unless one chunk holds them all; Scan keeps the last ``keep`` chunks
+            of a strip on chip across the turn to the next (which walks the chunks the
+            other way and so starts on them): as many as the buffer holds beside the
+            strip's X window and Y accumulators.
 ``chunks``  chunks outer, strips inner. Weights are read once. X is either kept whole on
             chip (read once) or line-buffered per pass (Scan keeps the turning strip's rows);
             Y accumulators are either kept whole (written once) or spilled per pass as
@@ -127,7 +129,9 @@ class FusedSchedule:
     ``mode``: ``'strips'`` or ``'chunks'`` outer. ``scan``: Scan (else raster) over
     (strip, chunk). ``x_resident`` / ``y_resident`` (``chunks`` mode only): keep the whole
     input / output accumulators on chip. ``w_resident`` (``strips`` mode only): keep every
-    chunk's weights on chip once loaded.
+    chunk's weights on chip once loaded. ``keep`` (``strips`` mode under Scan, weights not
+    resident): chunks kept on chip across each strip turn, 1..chunks-1 (1: the turning chunk
+    only); more than one chunk's weights are then on chip near a turn.
     """
 
     tr: int
@@ -137,23 +141,27 @@ class FusedSchedule:
     x_resident: bool = False
     y_resident: bool = False
     w_resident: bool = False
+    keep: int = 1
 
     def describe(self) -> str:
         extra = "".join((" X-resident" if self.x_resident else "", " Y-resident" if self.y_resident else "",
-                         " W-resident" if self.w_resident else ""))
+                         " W-resident" if self.w_resident else "",
+                         f" keep={self.keep}" if self.keep > 1 else ""))
         return f"Tr={self.tr} Tc={self.tc} {self.mode}-outer {'scan' if self.scan else 'raster'}{extra}"
 
 
 def chain_traffic(chain: FusedChain, sched: FusedSchedule, facts: StripFacts | None = None,
-                  tc=None) -> tuple[FusedTraffic, np.ndarray]:
+                  tc=None, keep=None) -> tuple[FusedTraffic, np.ndarray]:
     """Exact traffic and on-chip footprint bound (entries, at psum_entries=1) of ``sched``.
 
-    ``tc`` may be a numpy array (then every field is an array); it overrides ``sched.tc``.
+    ``tc`` and ``keep`` may be numpy arrays (then every field is an array); they override
+    ``sched.tc`` and ``sched.keep``.
     Returns ``(traffic, (footprint_without_y, y_accumulator_elements))`` so callers can
     weigh the accumulators by ``psum_entries``.
     """
     f = facts or StripFacts(chain, sched.tr)
     tc = np.asarray(sched.tc if tc is None else tc, dtype=np.int64)
+    keep = np.asarray(sched.keep if keep is None else keep, dtype=np.int64)
     hidden, wpc = chain.hidden, chain.weights_per_channel
     chunks = -(-hidden // tc)
     edge = hidden - (chunks - 1) * tc
@@ -165,9 +173,11 @@ def chain_traffic(chain: FusedChain, sched: FusedSchedule, facts: StripFacts | N
         if sched.w_resident:
             w = zeros + w_total
         elif sched.scan:
-            # Turn t (t = 1..ns-1) keeps the chunk the previous strip ended on: the edge
-            # chunk after a forward strip (t odd), the first chunk after a backward one.
-            kept = (ns // 2) * edge * wpc + ((ns - 1) - ns // 2) * tc * wpc
+            # Turn t (t = 1..ns-1) keeps the k chunks the previous strip ended on: the edge
+            # chunk and k-1 full ones after a forward strip (t odd), k full chunks after a
+            # backward one (k < chunks, so the edge chunk is not among them).
+            k = np.minimum(keep, np.maximum(chunks - 1, 1))
+            kept = (ns // 2) * (edge + (k - 1) * tc) * wpc + ((ns - 1) - ns // 2) * k * tc * wpc
             w = np.where(chunks == 1, w_total, ns * w_total - kept)
         else:
             w = np.where(chunks == 1, w_total, ns * w_total)
@@ -197,7 +207,12 @@ def chain_traffic(chain: FusedChain, sched: FusedSchedule, facts: StripFacts | N
         traffic = FusedTraffic(x, w, zeros + f.y_total, spilled, spilled)
     else:
         raise ValueError(f"mode must be one of {MODES}, not {sched.mode!r}")
-    w_buf = w_total if sched.w_resident else tc * wpc
+    if sched.w_resident:
+        w_buf = w_total + zeros
+    elif sched.mode == "strips" and sched.scan:
+        w_buf = np.minimum(keep, np.maximum(chunks - 1, 1)) * tc * wpc     # k chunks at a turn
+    else:
+        w_buf = tc * wpc
     onchip = x_buf + w_buf + tc * f.temp_per_channel[0]
     return traffic, (onchip, y_buf)
 
@@ -246,7 +261,8 @@ def _search(chain: FusedChain, model: BufferModel, widths: ElementWidths, scan_o
                 if scan_only is not None and scan != scan_only:
                     continue
                 sched = FusedSchedule(tr, 1, mode, scan, xr, yr, wr)
-                traffic, (onchip, y_buf) = chain_traffic(chain, sched, facts, tcs)
+                keep = _widest_keep(chain, facts, model, tcs) if mode == "strips" and scan and not wr else 1
+                traffic, (onchip, y_buf) = chain_traffic(chain, sched, facts, tcs, keep)
                 footprint = onchip + y_buf * model.psum_entries
                 cost = traffic.read_bytes(widths) + traffic.write_bytes(widths)
                 ok = np.flatnonzero(footprint <= model.entries)
@@ -256,10 +272,24 @@ def _search(chain: FusedChain, model: BufferModel, widths: ElementWidths, scan_o
                 i = ok[np.lexsort((steps, cost[ok]))[0]]
                 key = (int(cost[i]), int(steps[np.searchsorted(ok, i)]), not scan, mode != "strips")
                 if best is None or key < best[0]:
-                    best = (key, FusedSchedule(tr, int(tcs[i]), mode, scan, xr, yr, wr), int(footprint[i]))
+                    k = int(np.broadcast_to(keep, tcs.shape)[i])
+                    best = (key, FusedSchedule(tr, int(tcs[i]), mode, scan, xr, yr, wr, k), int(footprint[i]))
     if best is None:
         return None
     return best[1], best[2]
+
+
+def _widest_keep(chain: FusedChain, facts: StripFacts, model: BufferModel, tcs: np.ndarray) -> np.ndarray:
+    """Per chunk size, the most chunks a Scan strips-outer schedule can keep across a strip
+    turn: those whose weights fit beside the widest X window, the chunk's temporaries and the
+    strip's Y accumulators (at least 1, at most chunks-1; 1 where there is no turn to keep
+    anything across). Traffic falls with every chunk kept, so the search takes the most."""
+    chunks = -(-chain.hidden // tcs)
+    room = model.entries - facts.x_buf - tcs * facts.temp_per_channel[0] - facts.y_strip_max * model.psum_entries
+    k = room // (tcs * chain.weights_per_channel)
+    if facts.strips == 1:
+        return np.ones_like(tcs)
+    return np.clip(k, 1, np.maximum(chunks - 1, 1))
 
 
 def chain_entries_at_lower_bound(chain: FusedChain, psum_entries: int = 1,

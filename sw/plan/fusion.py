@@ -19,7 +19,7 @@ from ..network.layers import Layer, LayerKind, Network
 from .buffer import BufferModel, ElementWidths
 from .layer_models import LayerTraffic, layer_traffic
 from .chain import FusedChain, chain_entries_at_lower_bound, plan_chain
-from .group import FusedGroup, FusedPlan, Projection
+from .group import FusedGroup, FusedPlan, Projection, lower_bound_bytes
 from .pipeline import FusedPipeline, pipeline_entries_at_lower_bound, plan_pipeline
 from .segment import PER_CHANNEL, NotFusableError, Segment
 
@@ -87,6 +87,16 @@ class FusedNetworkPlan:
     def total_extended(self) -> dict:
         """Extended fusion: the best grouping's fused groups plus every other layer unfused."""
         return self._total(extended=True)
+
+    @property
+    def thesis_floor_bytes(self) -> int:
+        """Payload bytes of thesis-style fusion with every thesis-style group (fused or not)
+        at its group lower bound (needed input, weights and output once) and every other
+        layer as planned unfused: no schedule of these groups moves less, so a thesis-style
+        saving beyond ``1 - floor / unfused`` needs the unfused layers to move less."""
+        grouped = {l.name for g in self.groups for l in g.chain.layers}
+        rest = sum(t.total_bytes for t in self.layers if t.layer.name not in grouped)
+        return rest + sum(lower_bound_bytes(g.chain, self.widths) for g in self.groups)
 
     def fused_units(self, extended: bool) -> list:
         """The fused groups of a variant: the best grouping (``extended``) or the thesis-style

@@ -32,7 +32,8 @@ def schedule_json(schedule) -> dict:
         return {"tr": schedule.tr, "tcs": list(schedule.tcs), "w_resident": list(schedule.resident)}
     s = schedule
     return {"tr": s.tr, "tc": s.tc, "mode": s.mode, "visit_order": "scan" if s.scan else "raster",
-            "x_resident": s.x_resident, "y_resident": s.y_resident, "w_resident": s.w_resident}
+            "x_resident": s.x_resident, "y_resident": s.y_resident, "w_resident": s.w_resident,
+            "keep": s.keep}
 
 
 def extended_group_json(e, plan: FusedNetworkPlan) -> dict:
@@ -84,6 +85,7 @@ def fused_plan_json(plan: FusedNetworkPlan, moved: dict | None = None) -> dict:
         "total_unfused": plan.total_unfused,
         "total": plan.total,
         "total_extended": plan.total_extended,
+        "thesis_floor_bytes": plan.thesis_floor_bytes,
         "bytes_moved": moved,
     }
 
@@ -135,7 +137,9 @@ def fused_plan_tables(plan: FusedNetworkPlan, moved: dict | None = None) -> list
     totals = Table(title=f"{plan.network}: whole-network DRAM traffic",
                    caption="payload = bytes the loads and stores ask for (what the planner "
                            "minimises); moved = whole 64-byte bursts; burst-aware = unfused layers "
-                           "planned for fewest bursts, as `scanfuse evaluate` plans them")
+                           "planned for fewest bursts, as `scanfuse evaluate` plans them; thesis-style "
+                           f"floor (every thesis-style group at its group LB, other layers as "
+                           f"planned): {plan.thesis_floor_bytes:,} B")
     cols = ["", "reads", "writes", "read B", "write B", "payload B", "saving"]
     if moved is not None:
         cols += ["moved B", "burst-aware payload B", "burst-aware moved B"]

@@ -98,7 +98,28 @@ def chain_steps(chain: FusedChain, sched: FusedSchedule) -> Iterator[Step]:
     def y_rows(j: int) -> Range:
         return _span(ranges[-1][0][j], ranges[-1][1][j])
 
-    if sched.mode == "strips":
+    if sched.mode == "strips" and sched.scan and sched.keep > 1 and not sched.w_resident:
+        # Scan keeping k chunks across each turn: a chunk is loaded when not on chip, and
+        # freed after its compute unless it is among the last k of a strip that is not the
+        # last (the next strip walks the other way and starts on them).
+        keep = min(sched.keep, max(len(chunks) - 1, 1))
+        held: set[int] = set()
+        for j in range(strips):
+            yield from x_to(j, keep_all=False)
+            run = list(range(len(chunks)))
+            if j % 2:
+                run.reverse()
+            kept = set(run[-keep:]) if j < strips - 1 else set()
+            for c in run:
+                if c not in held:
+                    yield Load("W", None, _span(*chunks[c]))
+                    held.add(c)
+                yield from compute(j, c)
+                if c not in kept:
+                    yield Evict("W", None, _span(*chunks[c]))
+                    held.discard(c)
+            yield Store("Y", y_rows(j))
+    elif sched.mode == "strips":
         order = range(len(chunks))
         for j in range(strips):
             yield from x_to(j, keep_all=False)
