@@ -16,7 +16,9 @@ Two loop nests, each walked raster or Scan over (strip, chunk):
             per strip unless one chunk holds them all; Scan keeps the last ``keep`` chunks
             of a strip on chip across the turn to the next (which walks the chunks the
             other way and so starts on them): as many as the buffer holds beside the
-            strip's X window and Y accumulators.
+            strip's X window and Y accumulators, at the chunk size the search picks with
+            one kept (smaller chunks would keep more payload on chip but cost more loads,
+            each rounded up to whole DRAM bursts).
 ``chunks``  chunks outer, strips inner. Weights are read once. X is either kept whole on
             chip (read once) or line-buffered per pass (Scan keeps the turning strip's rows);
             Y accumulators are either kept whole (written once) or spilled per pass as
@@ -261,8 +263,7 @@ def _search(chain: FusedChain, model: BufferModel, widths: ElementWidths, scan_o
                 if scan_only is not None and scan != scan_only:
                     continue
                 sched = FusedSchedule(tr, 1, mode, scan, xr, yr, wr)
-                keep = _widest_keep(chain, facts, model, tcs) if mode == "strips" and scan and not wr else 1
-                traffic, (onchip, y_buf) = chain_traffic(chain, sched, facts, tcs, keep)
+                traffic, (onchip, y_buf) = chain_traffic(chain, sched, facts, tcs)
                 footprint = onchip + y_buf * model.psum_entries
                 cost = traffic.read_bytes(widths) + traffic.write_bytes(widths)
                 ok = np.flatnonzero(footprint <= model.entries)
@@ -270,10 +271,19 @@ def _search(chain: FusedChain, model: BufferModel, widths: ElementWidths, scan_o
                     continue
                 steps = facts.strips * (-(-chain.hidden // tcs[ok]))
                 i = ok[np.lexsort((steps, cost[ok]))[0]]
+                sched = FusedSchedule(tr, int(tcs[i]), mode, scan, xr, yr, wr)
+                if mode == "strips" and scan and not wr:
+                    # keep every chunk that fits at the turns, at the chunk size chosen
+                    # with one kept: fewer bytes and fewer loads, the same steps
+                    k = int(_widest_keep(chain, facts, model, tcs[i:i + 1])[0])
+                    if k > 1:
+                        sched = FusedSchedule(tr, sched.tc, mode, scan, xr, yr, wr, k)
+                        traffic, (onchip, y_buf) = chain_traffic(chain, sched, facts)
+                        cost = np.full_like(cost, traffic.read_bytes(widths) + traffic.write_bytes(widths))
+                        footprint = np.full_like(footprint, onchip + y_buf * model.psum_entries)
                 key = (int(cost[i]), int(steps[np.searchsorted(ok, i)]), not scan, mode != "strips")
                 if best is None or key < best[0]:
-                    k = int(np.broadcast_to(keep, tcs.shape)[i])
-                    best = (key, FusedSchedule(tr, int(tcs[i]), mode, scan, xr, yr, wr, k), int(footprint[i]))
+                    best = (key, sched, int(footprint[i]))
     if best is None:
         return None
     return best[1], best[2]
