@@ -193,7 +193,8 @@ def _chain(h, w, cin, hidden, cout, stride, cp=False):
 
 SCHEDULES = [FusedSchedule(2, 4), FusedSchedule(3, 5, "strips", False), FusedSchedule(1, 3, w_resident=True),
              FusedSchedule(2, 4, "chunks"), FusedSchedule(2, 3, "chunks", False),
-             FusedSchedule(3, 4, "chunks", True, x_resident=True, y_resident=True)]
+             FusedSchedule(3, 4, "chunks", True, x_resident=True, y_resident=True),
+             FusedSchedule(2, 3, keep=2), FusedSchedule(1, 2, keep=4)]
 
 
 @pytest.mark.parametrize("cp", [False, True])
