@@ -36,7 +36,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
-from .addrgen import GemmDesc, TileAddressGenerator, TileStep
+from .addrgen import TileAddressGenerator, TileStep
 from .buffer import BufferGeometry, buffer_signature
 from .dma import TILE_DIM_BITS, DmaBeat, DmaCommand
 from .packer import RowPacker
@@ -360,10 +360,10 @@ class Sequencer(wiring.Component):
 
             with m.State("CHECK_WAIT"):
                 m.d.sync += [
-                    kw.eq((desc.tk + (AB - 1)) >> lAB),
-                    nw.eq((desc.tn + (WB - 1)) >> lWB),
-                    nc.eq((desc.tn + (C - 1)) >> lC),
-                    tmb.eq((desc.tm + (R - 1)) >> lR),
+                    kw.eq((desc.walk.tk + (AB - 1)) >> lAB),
+                    nw.eq((desc.walk.tn + (WB - 1)) >> lWB),
+                    nc.eq((desc.walk.tn + (C - 1)) >> lC),
+                    tmb.eq((desc.walk.tm + (R - 1)) >> lR),
                     a_w0.eq(desc.a_off >> exact_log2(R * AB)),
                     b_w0.eq(desc.b_off >> lWB),
                     c_w0.eq(desc.c_off >> lC),
@@ -379,7 +379,7 @@ class Sequencer(wiring.Component):
 
             with m.State("SETUP"):
                 m.d.sync += [a_half.eq(tmb * kw),
-                             b_half.eq(desc.tk * nw), cur_a.eq(0), cur_b.eq(0),
+                             b_half.eq(desc.walk.tk * nw), cur_a.eq(0), cur_b.eq(0),
                              nx_valid.eq(0), pf_a.eq(0), pf_b.eq(0)]
                 m.next = "WALK"
 
@@ -540,11 +540,8 @@ class Sequencer(wiring.Component):
         # --- checker and address generator inputs ---
         m.d.comb += [
             checker.desc.eq(desc),
-            addrgen.desc.payload.M.eq(desc.M), addrgen.desc.payload.N.eq(desc.N),
-            addrgen.desc.payload.K.eq(desc.K), addrgen.desc.payload.tm.eq(desc.tm),
-            addrgen.desc.payload.tn.eq(desc.tn), addrgen.desc.payload.tk.eq(desc.tk),
-            addrgen.desc.payload.loop_order.eq(desc.loop_order),
-            addrgen.desc.payload.visit.eq(desc.visit),
+            # The descriptor's walk struct is the generator's payload layout: taken whole.
+            addrgen.desc.payload.eq(desc.walk),
         ]
 
         # --- load data path: one beat per cycle into the target memory ---
