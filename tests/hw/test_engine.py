@@ -26,6 +26,7 @@ from scanfuse.plan.fixed import fixed_plan
 from scanfuse.plan.tiling import LOOP_ORDERS, VisitOrder
 from scanfuse.sim.engine_sim import run_engine
 from scanfuse.sim.golden import pw_conv_ref, requant_ref
+from scanfuse.sim.scoreboard import stray_writes
 
 SMALL = AccelConfig(a_entries=1024, b_entries=1024, c_entries=512)
 CONFIGS = {
@@ -65,6 +66,7 @@ def check_run(image, run, want_outputs):
     for place, want in zip(image.layers, want_outputs):
         got = place.read_c(run.mem)
         assert np.array_equal(got, want), (place.plan.tiling, np.argwhere(got != want)[:5])
+    assert not stray_writes(image, run.mem)      # nothing written outside C and P
     read, write = image.predicted
     assert run.counters["read_bytes"] == read
     assert run.counters["write_bytes"] == write
