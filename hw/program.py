@@ -99,7 +99,7 @@ RULE_TEXT: dict[DescriptorError, str] = {
     DescriptorError.TILE_TOO_BIG: "a tile size exceeds its dimension (tm > M, tk > K or tn > N)",
     DescriptorError.A_OVERFLOW: "a_off + A footprint (padded tm*tk, x2 double-buffered) > a_entries",
     DescriptorError.B_OVERFLOW: "b_off + B footprint (tk*padded tn, x2 double-buffered) > b_entries",
-    DescriptorError.C_OVERFLOW: "c_off + C footprint (tm*padded tn) > c_entries",
+    DescriptorError.C_OVERFLOW: "c_off + C footprint (tm*padded tn, x2 double-buffered) > c_entries",
     DescriptorError.BAD_LOOP_ORDER: "loop_order is the reserved code 6 or 7",
     DescriptorError.BAD_ALIGNMENT: ("p_base or p_stride not a multiple of 4, or RAW_INT32 output "
                                     "with c_base or c_stride not a multiple of 4"),
@@ -263,12 +263,13 @@ def tile_footprints(cfg: AccelConfig, tm, tn, tk):
     """On-chip entries of the A, B and C tile regions: ``(a, b, c)``.
 
     A region: ``round_up(tm, rows) * round_up(tk, axi_bytes)`` int8 entries, B:
-    ``tk * round_up(tn, b_word_bytes)``, each doubled when ``cfg.double_buffer``; C:
-    ``tm * round_up(tn, cols)`` int32 accumulators (:attr:`AccelConfig.tile_align`). The
+    ``tk * round_up(tn, b_word_bytes)``, C: ``tm * round_up(tn, cols)`` int32 accumulators
+    (:attr:`AccelConfig.tile_align`), each doubled when ``cfg.double_buffer``. The
     planner's split-capacity model, :func:`scanfuse.hw.params.split_footprints`: it takes
     Python integers (driver, checks) and Amaranth values (:class:`DescriptorChecker`) alike.
     """
-    return split_footprints(tm, tn, tk, 2 if cfg.double_buffer else 1, cfg.tile_align)
+    copies = 2 if cfg.double_buffer else 1
+    return split_footprints(tm, tn, tk, copies, cfg.tile_align, copies)
 
 
 def _misaligned(x, q: int):

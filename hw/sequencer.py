@@ -229,6 +229,12 @@ class Sequencer(wiring.Component):
                      b_cur_base.eq(b_w0 + Mux(cur_b, b_half, 0)),
                      a_other_base.eq(a_w0 + Mux(cur_a, 0, a_half)),
                      b_other_base.eq(b_w0 + Mux(cur_b, 0, b_half))]
+        # C has two regions too when double-buffered: the previous C tile is stored from one
+        # while the next one accumulates in the other (the planner's C footprint is doubled).
+        cur_c = Signal()                 # region the compute accumulates into
+        c_half = Signal(g.c_addr_bits + 1)      # words per C region (tm * ceil(tn / cols))
+        c_cur_base = Signal(g.c_addr_bits)
+        m.d.comb += c_cur_base.eq(c_w0 + Mux(cur_c, c_half, 0))
         nx = Signal(TileStep(TILE_DIM_BITS))    # the next step, popped while computing
         nx_valid = Signal()
         pf_a = Signal()                  # prefetch of nx's A / B still to start
@@ -242,6 +248,8 @@ class Sequencer(wiring.Component):
         s_nlen = Signal(TILE_DIM_BITS)
         s_final = Signal()
         s_is_last = Signal()           # the store after a descriptor's last step
+        s_active = Signal()            # a store's DMA command is accepted, its last beat not out
+        s_base = Signal(g.c_addr_bits)         # first C word of the region being stored
         s_int8 = Signal()
         s_addr = Signal(cfg.addr_bits)
         s_prod = Signal(cfg.addr_bits)         # s_m0 * (C or P stride)
@@ -298,8 +306,10 @@ class Sequencer(wiring.Component):
                 m.next = "LOAD_A"
 
         def begin_store(m0, mlen, n0, nlen, final, is_last):
+            """Store the C tile in the compute region (``c_cur_base``); callers make sure no
+            store is active."""
             m.d.sync += [s_m0.eq(m0), s_mlen.eq(mlen), s_n0.eq(n0), s_nlen.eq(nlen),
-                         s_final.eq(final), s_is_last.eq(is_last)]
+                         s_final.eq(final), s_is_last.eq(is_last), s_base.eq(c_cur_base)]
             m.next = "STORE_MUL"
 
         def issue_cmd(write, addr, row_bytes, rows, stride):
@@ -323,6 +333,10 @@ class Sequencer(wiring.Component):
         def load_b(step, base):
             go_load(_Target.B, desc.b_base + step.n0, step.k0, step.n_len, step.k_len,
                     desc.b_stride, base)
+
+        store_end = self.dma_wr.valid & self.dma_wr.ready & self.dma_wr.payload.last
+        with m.If(store_end):
+            m.d.sync += s_active.eq(0)
 
         with m.FSM(name="seq") as fsm:
             with m.State("IDLE"):
@@ -380,6 +394,7 @@ class Sequencer(wiring.Component):
             with m.State("SETUP"):
                 m.d.sync += [a_half.eq(tmb * kw),
                              b_half.eq(desc.walk.tk * nw), cur_a.eq(0), cur_b.eq(0),
+                             c_half.eq(desc.walk.tm * nc), cur_c.eq(0),
                              nx_valid.eq(0), pf_a.eq(0), pf_b.eq(0)]
                 m.next = "WALK"
 
@@ -414,7 +429,7 @@ class Sequencer(wiring.Component):
                                            desc.p_base + (s_n0 << 2))),
                     s_row_bytes.eq(Mux(final_int8, s_nlen, s_nlen << 2)),
                     s_stride.eq(Mux(s_final, desc.c_stride, desc.p_stride)),
-                    s_row.eq(0), s_w.eq(0), s_ptr.eq(c_w0),
+                    s_row.eq(0), s_w.eq(0), s_ptr.eq(s_base),
                     s_nwords.eq((s_nlen + (C - 1)) >> lC),
                     s_reading.eq(1),
                 ]
@@ -426,10 +441,20 @@ class Sequencer(wiring.Component):
             with m.State("STORE_CMD"):
                 issue_cmd(1, s_addr, s_row_bytes, s_mlen, s_stride)
                 with m.If(self.dma_cmd.ready):
-                    m.next = "STORE_DATA"
+                    m.d.sync += s_active.eq(1)
+                    if double:
+                        # The store streams in the background while the next step loads and
+                        # computes (its C region is the other one); reads issued from now on
+                        # queue behind its writes in the DMA, so nothing reads stale DRAM.
+                        with m.If(s_is_last):
+                            m.next = "STORE_DATA"
+                        with m.Else():
+                            m.next = "LOAD_A"
+                    else:
+                        m.next = "STORE_DATA"
 
             with m.State("STORE_DATA"):
-                with m.If(self.dma_wr.valid & self.dma_wr.ready & self.dma_wr.payload.last):
+                with m.If(store_end):
                     dispatch_after_store()
 
             # ---------------------------------------------------------------- loads
@@ -458,7 +483,7 @@ class Sequencer(wiring.Component):
             with m.State("LOAD_C"):
                 with m.If(st.load_c):
                     go_load(_Target.C, desc.p_base + (st.n0 << 2), st.m0, st.n_len << 2,
-                            st.m_len, desc.p_stride, c_w0)
+                            st.m_len, desc.p_stride, c_cur_base)
                     m.next = "WAIT_C"
                 with m.Else():
                     m.next = "COMPUTE_START"
@@ -478,7 +503,7 @@ class Sequencer(wiring.Component):
                     f_slice.eq(0),
                     f_mrem.eq(st.m_len), f_nrem.eq(st.n_len),
                     fresh.eq((first_step | st.store_prev_c) & ~st.load_c),
-                    o_mb.eq(0), o_nb.eq(0), o_row_base.eq(c_w0), o_ptr.eq(c_w0),
+                    o_mb.eq(0), o_nb.eq(0), o_row_base.eq(c_cur_base), o_ptr.eq(c_cur_base),
                     o_mrem.eq(st.m_len), o_done.eq(0),
                 ]
                 m.next = "COMPUTE"
@@ -500,7 +525,9 @@ class Sequencer(wiring.Component):
                     with m.Elif(ld_idle & pf_b):
                         load_b(nx, b_other_base)
                         m.d.sync += pf_b.eq(0)
-                    ready_next = st.last | (nx_valid & ~pf_a & ~pf_b & ld_idle & ~ld_go)
+                    # The final store waits for the previous one (one store at a time).
+                    ready_next = ((st.last & ~s_active)
+                                  | (nx_valid & ~pf_a & ~pf_b & ld_idle & ~ld_go))
                 else:
                     ready_next = 1
                 with m.If(computed & ready_next):
@@ -512,14 +539,18 @@ class Sequencer(wiring.Component):
 
             if double:
                 with m.State("ADVANCE"):
-                    # The prefetched tiles become current; the step's stores and C load follow.
-                    m.d.sync += [st.eq(nx), nx_valid.eq(0), prefetched.eq(1),
-                                 cur_a.eq(cur_a ^ nx.load_a), cur_b.eq(cur_b ^ nx.load_b)]
-                    with m.If(nx.store_prev_c):
-                        begin_store(nx.prev_m0, nx.prev_m_len, nx.prev_n0, nx.prev_n_len,
-                                    nx.prev_c_final, 0)
-                    with m.Else():
-                        m.next = "LOAD_A"
+                    # The prefetched tiles become current; the step's store (in the
+                    # background, from the region just computed, once the previous store is
+                    # out) and C load follow, and the compute moves to the other C region.
+                    with m.If(~nx.store_prev_c | ~s_active):
+                        m.d.sync += [st.eq(nx), nx_valid.eq(0), prefetched.eq(1),
+                                     cur_a.eq(cur_a ^ nx.load_a), cur_b.eq(cur_b ^ nx.load_b)]
+                        with m.If(nx.store_prev_c):
+                            begin_store(nx.prev_m0, nx.prev_m_len, nx.prev_n0, nx.prev_n_len,
+                                        nx.prev_c_final, 0)
+                            m.d.sync += cur_c.eq(~cur_c)
+                        with m.Else():
+                            m.next = "LOAD_A"
 
             with m.State("NEXT_DESC"):
                 with m.If(desc.last):
@@ -643,7 +674,6 @@ class Sequencer(wiring.Component):
             m.d.comb += pe.i.payload.b[c].eq(b_block.word_select(c, 8))
 
         # --- compute: accumulate result rows into C (read-modify-write) ---
-        computing = fsm.ongoing("COMPUTE")
         row = pe.o.payload.row
         m.d.comb += pe.o.ready.eq(1)
         m.d.sync += r1_valid.eq(0)
@@ -687,12 +717,15 @@ class Sequencer(wiring.Component):
         # or straight (int32) into a row packer, then a register slice to the DMA. A read is
         # issued only while fewer than _STORE_FIFO_DEPTH words are in flight or queued, so the
         # FIFO never overflows and the reads never wait on the DMA combinationally. ---
-        storing = fsm.ongoing("STORE_DATA")
-        s_issue = storing & s_reading & (s_pending != _STORE_FIFO_DEPTH)
+        # The accumulation's C reads (one per result row, none while the C tile is fresh: a
+        # fresh row overwrites) take the read port first; a store running beside a compute
+        # reads in the other cycles.
+        acc_read = pe.o.valid & ~fresh
+        s_issue = s_active & s_reading & (s_pending != _STORE_FIFO_DEPTH) & ~acc_read
         fifo_take = c_fifo.r_rdy & c_fifo.r_en
         m.d.sync += [s1_valid.eq(s_issue), s2_valid.eq(s1_valid),
                      s_pending.eq(s_pending + s_issue - fifo_take)]
-        with m.If(computing):
+        with m.If(acc_read):
             m.d.comb += [buf.c_raddr.eq(o_ptr),
                          buf.c_ren.eq(1)]
         with m.Else():

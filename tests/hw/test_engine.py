@@ -9,6 +9,7 @@ random AXI stalls. Illegal programs must end with an error code and leave the en
 """
 
 import random
+import zlib
 
 import numpy as np
 import pytest
@@ -79,7 +80,7 @@ def check_run(image, run, want_outputs):
 @pytest.mark.parametrize("name", CONFIGS)
 def test_random_gemms_bit_exact_and_counted(name, seed):
     cfg = CONFIGS[name]
-    rng = random.Random(hash((name, seed)) & 0xFFFF)
+    rng = random.Random(zlib.crc32(f"{name}/{seed}".encode()))   # stable (hash() is salted)
     gemm = Gemm(rng.randint(1, 30), rng.randint(1, 40), rng.randint(1, 30))
     tiling = random_tiling(rng, gemm, cfg)
     plan = fixed_plan(gemm, tiling, BufferModel.for_engine(cfg))

@@ -31,7 +31,7 @@ from scanfuse.plan import BufferModel, Gemm, plan_gemm
 E = DescriptorError
 DEFAULT = AccelConfig()
 SMALL = AccelConfig(a_entries=64, b_entries=64, c_entries=64)
-SMALL_DB = AccelConfig(a_entries=128, b_entries=128, c_entries=64, double_buffer=True)
+SMALL_DB = AccelConfig(a_entries=128, b_entries=128, c_entries=128, double_buffer=True)
 CONFIGS = [DEFAULT, SMALL_DB, AccelConfig(axi_data_bits=32, addr_bits=20, a_entries=1000,
                                           b_entries=40, c_entries=1 << 24),
            AccelConfig(axi_data_bits=256, addr_bits=64, double_buffer=True)]
@@ -190,7 +190,7 @@ def test_first_rule_wins_in_enum_order():
 def test_footprints_formula():
     # Padded to the engine's words: tm 3 -> 8 rows, tk 7 -> 8 bytes, tn 5 -> 8.
     assert tile_footprints(SMALL, 3, 5, 7) == (64, 56, 24)
-    assert tile_footprints(SMALL_DB, 3, 5, 7) == (128, 112, 24)
+    assert tile_footprints(SMALL_DB, 3, 5, 7) == (128, 112, 48)     # two C regions
     assert tile_footprints(SMALL, 16, 16, 16) == (256, 256, 256)
     assert split_footprints(3, 5, 7) == (21, 35, 15)             # the unpadded planner model
     assert split_footprints(3, 5, 7, 2, (4, 4, 8, 2)) == (64, 112, 18)
