@@ -12,17 +12,24 @@ One descriptor at a time (``docs/hardware.md``, "Sequencer"):
 
    * ``store_prev_c``: write the previous C tile back — requantised int8 or raw int32 to C
      when ``prev_c_final``, else int32 partial sums to the scratch area P;
-   * ``load_a`` / ``load_b`` / ``load_c``: read the A tile, the B tile, the partial sums of
-     the C tile (from P) into the tile buffer;
+   * ``load_b`` / ``load_c`` / ``load_a``: read the B tile, the partial sums of the C tile
+     (from P) and the A tile into the tile buffer, A last: the compute starts as soon as A's
+     first row block is in and takes each further block when its rows have arrived;
    * compute: for every ``rows x cols`` block of the C tile, ``k_len`` k steps through the
      :class:`~scanfuse.hw.pe_array.PEArray` (blocks back to back); each result row is added to
      its accumulators (read-modify-write), or overwrites them when the C tile is fresh;
    * after the ``last`` step, store the current C tile (final).
 3. After a descriptor with ``last`` set, wait for the DMA to finish every write, raise ``done``.
 
-Phases run one after another (no transfer overlaps compute yet; the DMA pipelines the bursts
-of one transfer). The traffic counters count tensor bytes on the buffer side of the DMA —
-exactly what the planner counts; the 64-byte descriptor fetches are not included.
+Without ``cfg.double_buffer`` the steps' loads, compute and stores take turns (the DMA
+pipelines the bursts of one transfer). With it, A, B and C each have two regions: while a
+step computes, the next step's A and B tiles are prefetched into the free halves and the
+previous C tile is stored from the other C region (the store reads C in the cycles the
+accumulation does not; a fresh tile's rows need no read). One store runs at a time, and any
+read issued after a store's command waits in the DMA for its writes (read-after-write safe
+for partial sums and chained layers). The traffic counters count tensor bytes on the buffer
+side of the DMA — exactly what the planner counts; the 64-byte descriptor fetches are not
+included.
 
 Error codes (``error``): 1..10 are :class:`~scanfuse.hw.program.DescriptorError`;
 :class:`EngineError` adds bus errors and malformed programs.
@@ -266,6 +273,9 @@ class Sequencer(wiring.Component):
 
         # ===================================================================== compute
         f_active = Signal()
+        a_stream = Signal()              # the current A tile is still loading (not prefetched)
+        a_blocks = Signal(TILE_DIM_BITS)         # ... and this many of its row blocks are in
+        f_go = Signal()                  # f_active and the A row block f_mb is in memory
         f_k = Signal(TILE_DIM_BITS)
         f_mb = Signal(TILE_DIM_BITS)
         f_nb = Signal(TILE_DIM_BITS)
@@ -303,7 +313,7 @@ class Sequencer(wiring.Component):
             with m.If(s_is_last):
                 m.next = "NEXT_DESC"
             with m.Else():
-                m.next = "LOAD_A"
+                m.next = "LOAD_B"
 
         def begin_store(m0, mlen, n0, nlen, final, is_last):
             """Store the C tile in the compute region (``c_cur_base``); callers make sure no
@@ -413,7 +423,7 @@ class Sequencer(wiring.Component):
                         begin_store(step.prev_m0, step.prev_m_len, step.prev_n0, step.prev_n_len,
                                     step.prev_c_final, 0)
                     with m.Else():
-                        m.next = "LOAD_A"
+                        m.next = "LOAD_B"
 
             # ---------------------------------------------------------------- store a C tile
             with m.State("STORE_MUL"):
@@ -449,7 +459,7 @@ class Sequencer(wiring.Component):
                         with m.If(s_is_last):
                             m.next = "STORE_DATA"
                         with m.Else():
-                            m.next = "LOAD_A"
+                            m.next = "LOAD_B"
                     else:
                         m.next = "STORE_DATA"
 
@@ -458,17 +468,8 @@ class Sequencer(wiring.Component):
                     dispatch_after_store()
 
             # ---------------------------------------------------------------- loads
-            with m.State("LOAD_A"):
-                with m.If(st.load_a & ~prefetched):
-                    load_a(st, a_cur_base)
-                    m.next = "WAIT_A"
-                with m.Else():
-                    m.next = "LOAD_B"
-
-            with m.State("WAIT_A"):
-                with m.If(ld_idle):
-                    m.next = "LOAD_B"
-
+            # B and the partial sums first, A last: the compute starts while A streams in,
+            # each row block of the tile as soon as its rows are in (a_stream, a_blocks).
             with m.State("LOAD_B"):
                 with m.If(st.load_b & ~prefetched):
                     load_b(st, b_cur_base)
@@ -486,11 +487,17 @@ class Sequencer(wiring.Component):
                             st.m_len, desc.p_stride, c_cur_base)
                     m.next = "WAIT_C"
                 with m.Else():
-                    m.next = "COMPUTE_START"
+                    m.next = "LOAD_A"
 
             with m.State("WAIT_C"):
                 with m.If(ld_idle):
-                    m.next = "COMPUTE_START"
+                    m.next = "LOAD_A"
+
+            with m.State("LOAD_A"):
+                with m.If(st.load_a & ~prefetched):
+                    load_a(st, a_cur_base)
+                    m.d.sync += [a_stream.eq(1), a_blocks.eq(0)]
+                m.next = "COMPUTE_START"
 
             # ---------------------------------------------------------------- compute
             with m.State("COMPUTE_START"):
@@ -550,7 +557,7 @@ class Sequencer(wiring.Component):
                                         nx.prev_c_final, 0)
                             m.d.sync += cur_c.eq(~cur_c)
                         with m.Else():
-                            m.next = "LOAD_A"
+                            m.next = "LOAD_B"
 
             with m.State("NEXT_DESC"):
                 with m.If(desc.last):
@@ -608,7 +615,8 @@ class Sequencer(wiring.Component):
                         with m.Switch(ld_tgt):
                             with m.Case(_Target.A):
                                 with m.If(ld_lane == R - 1):
-                                    m.d.sync += [ld_lane.eq(0), ld_base.eq(ld_base + kw)]
+                                    m.d.sync += [ld_lane.eq(0), ld_base.eq(ld_base + kw),
+                                                 a_blocks.eq(a_blocks + 1)]
                                 with m.Else():
                                     m.d.sync += ld_lane.eq(ld_lane + 1)
                             with m.Case(_Target.B):
@@ -616,6 +624,7 @@ class Sequencer(wiring.Component):
                             with m.Default():
                                 m.d.sync += ld_base.eq(ld_base + nc)
                     with m.If(rd.payload.last):
+                        m.d.sync += a_stream.eq(0)     # every row in, the short block too
                         m.next = "L_IDLE"
         load_fire = loader.ongoing("L_DATA") & rd.valid
         b_shift, c_shift = exact_log2(g.b_lanes), exact_log2(g.c_lanes)
@@ -638,10 +647,11 @@ class Sequencer(wiring.Component):
         rv = Mux(f_mrem < R, f_mrem, R)
         cv = Mux(f_nrem < C, f_nrem, C)
         k_end = f_k == st.k_len - 1
+        m.d.comb += f_go.eq(f_active & (~a_stream | (f_mb < a_blocks)))
         with m.If(advance):
-            m.d.sync += [k1_valid.eq(f_active), k1_ksel.eq(f_k[:lAB] if AB > 1 else 0),
+            m.d.sync += [k1_valid.eq(f_go), k1_ksel.eq(f_k[:lAB] if AB > 1 else 0),
                          k1_slice.eq(f_slice), k1_last.eq(k_end), k1_macs.eq(rv * cv)]
-            with m.If(f_active):
+            with m.If(f_go):
                 with m.If(~k_end):
                     m.d.sync += [f_k.eq(f_k + 1), f_b_kbase.eq(f_b_kbase + nw)]
                 with m.Else():
