@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """One descriptor layout, every copy checked against it: the program stage's field records
 (DescriptorFields is derived from the layout; RequantFields is checked), the rule inputs, and
 the field table of docs/tile-program.md (as test_regs.py checks regs.md)."""
