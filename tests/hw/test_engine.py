@@ -95,6 +95,26 @@ def test_random_gemms_bit_exact_and_counted(name, seed):
     check_run(image, run, [expected_output(pw_conv_ref(a, b), mode, rq)])
 
 
+@pytest.mark.parametrize("name,tiling", [("r8c8-64b-db", Tiling(9, 3, 9, "nmk", VisitOrder.SCAN)),
+                                         ("r4c4-32b-db", Tiling(7, 4, 6, "kmn", VisitOrder.RASTER))])
+def test_double_buffered_stores_overlap_many_c_tiles(name, tiling):
+    """Small tiles, so the C tile changes nearly every step: each store runs from one C
+    region while the next tile accumulates in the other (kmn also spills and reloads partial
+    sums behind running stores), under AXI stalls."""
+    cfg = CONFIGS[name]
+    gemm = Gemm(31, 26, 35)
+    plan = fixed_plan(gemm, tiling, BufferModel.for_engine(cfg))
+    nrng = np.random.default_rng(11)
+    a = nrng.integers(-128, 128, (gemm.M, gemm.K), dtype=np.int8)
+    b = nrng.integers(-128, 128, (gemm.K, gemm.N), dtype=np.int8)
+    rq = RequantFields(multiplier=1 << 30, shift=36, zero_point=-2, mode=Activation.RELU6,
+                       relu6_max=90)
+    image = gemm_image(plan, a, b, "int8", rq, cfg, skew=3)
+    run = run_engine(image.mem, image.prog_addr, image.prog_len, cfg, seed=5, p_ready=0.7,
+                     p_valid=0.8)
+    check_run(image, run, [expected_output(pw_conv_ref(a, b), OutMode.INT8, rq)])
+
+
 @pytest.mark.parametrize("name,order", [("r8c8-64b", "kmn"), ("r8c8-64b-db", "nkm")])
 def test_partial_sums_spill_and_reload(name, order):
     """K split with C not resident: int32 partial sums go to P and come back, exactly."""
