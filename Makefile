@@ -38,9 +38,10 @@ bench: $(STAMP)
 # --layers), then the functional-coverage summary of the cocotb engine runs. Builds are
 # cached in build/rtl; the first run builds for ~10 min.
 regress: $(STAMP)
-	$(VENV)/bin/scanfuse regress
-	$(VENV)/bin/scanfuse regress --double-buffer
-	$(VENV)/bin/scanfuse regress --p-ready 0.8 --p-valid 0.8 --seed 1
+	$(VENV)/bin/scanfuse regress --network mobilenetv2 --json build/regress.json --force
+	$(VENV)/bin/scanfuse regress --network mobilenetv2 --double-buffer --json build/regress-db.json --force
+	$(VENV)/bin/scanfuse regress --network mobilenetv2 --double-buffer --stalls 1 --json build/regress-db-stalls.json --force
+	$(VENV)/bin/scanfuse regress --network mobilenetv2 --stalls 1
 	$(VENV)/bin/scanfuse campaign --seeds 20 --log build/stall_campaign.log --force
 	rm -f build/coverage.jsonl
 	SCANFUSE_REGRESS=1 SCANFUSE_COVERAGE=$(CURDIR)/build/coverage.jsonl $(PY) -m pytest -q -n $(JOBS) -k "long or (other_arrays and verilator)" tests/hw/test_engine_cocotb.py tests/hw/test_verilator.py

@@ -55,55 +55,12 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .params import DIM_BITS, AccelConfig
-# The descriptor's enums and its one error code list (scanfuse.hw.program); the generator
-# re-checks the walk's four rules under the same codes as the descriptor checker.
-from .program import DescriptorError, LoopOrder, Visit
+# The descriptor's enums, its walk struct (GemmDesc, one definition: the generator's payload
+# is the descriptor's ``walk`` field) and its one error code list (scanfuse.hw.program); the
+# generator re-checks the walk's four rules under the same codes as the descriptor checker.
+from .program import DescriptorError, GemmDesc, LoopOrder, Visit
 
 __all__ = ["LoopOrder", "Visit", "GemmDesc", "TileStep", "TileAddressGenerator"]
-
-
-class GemmDesc(data.StructLayout):
-    """Payload of :attr:`TileAddressGenerator.desc`: one GEMM to walk.
-
-    Parameters
-    ----------
-    dim_bits : int
-        Width of every dimension and tile size.
-
-    Members
-    -------
-    M, N, K : ``unsigned(dim_bits)``
-        GEMM dimensions ``C[M,N] = A[M,K] . B[K,N]``, each in ``1 .. 2**dim_bits - 1``.
-    tm, tn, tk : ``unsigned(dim_bits)``
-        Full tile sizes, each in ``1 .. dim``.
-    loop_order : :class:`LoopOrder`
-    visit : :class:`Visit`
-    """
-
-    def __init__(self, dim_bits: int = DIM_BITS):
-        self.dim_bits = dim_bits
-        super().__init__({
-            "M": unsigned(dim_bits), "N": unsigned(dim_bits), "K": unsigned(dim_bits),
-            "tm": unsigned(dim_bits), "tn": unsigned(dim_bits), "tk": unsigned(dim_bits),
-            "loop_order": LoopOrder,
-            "visit": Visit,
-        })
-
-    def raw_const(self, **fields: int) -> data.Const:
-        """A descriptor from raw field integers, unchecked (missing fields are 0).
-
-        For bring-up and tests: it can encode what
-        :func:`scanfuse.program.bridges.gemm_desc` refuses, such as a zero
-        dimension or loop-order code 6.
-        """
-        bits = 0
-        for name, value in fields.items():
-            field = self[name]
-            width = field.width
-            if not 0 <= int(value) < (1 << width):
-                raise ValueError(f"{name}={value} does not fit in {width} bits")
-            bits |= int(value) << field.offset
-        return data.Const(self, bits)
 
 
 class TileStep(data.StructLayout):

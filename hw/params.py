@@ -30,13 +30,15 @@ def round_up(x, q: int):
     return -(-x // q) * q
 
 
-def split_footprints(tm, tn, tk, copies: int = 1, align: tuple[int, int, int, int] = NO_ALIGN):
+def split_footprints(tm, tn, tk, copies: int = 1, align: tuple[int, int, int, int] = NO_ALIGN,
+                     c_copies: int = 1):
     """Entries of the A, B and C tile regions in separate memories: ``(a, b, c)``.
 
     Unpadded (``align = (1, 1, 1, 1)``): A ``copies*tm*tk`` int8 entries, B ``copies*tk*tn``,
-    C ``tm*tn`` accumulators. ``align = (am, ak, bn, cn)`` pads the tile to the memory words of
-    an engine: A ``copies * round_up(tm, am) * round_up(tk, ak)``, B
-    ``copies * tk * round_up(tn, bn)``, C ``tm * round_up(tn, cn)`` (the engine's layout:
+    C ``c_copies*tm*tn`` accumulators. ``align = (am, ak, bn, cn)`` pads the tile to the memory
+    words of an engine: A ``copies * round_up(tm, am) * round_up(tk, ak)``, B
+    ``copies * tk * round_up(tn, bn)``, C ``c_copies * tm * round_up(tn, cn)`` (the engine's
+    layout, where a double-buffered engine has two C regions:
     :attr:`AccelConfig.tile_align`). The one definition used by the planner's
     :meth:`scanfuse.plan.buffer.BufferModel.fits` and by the engine's descriptor checker
     (``scanfuse.hw.program``); written with ``*``, ``+`` and ``&`` only so Amaranth values
@@ -44,7 +46,7 @@ def split_footprints(tm, tn, tk, copies: int = 1, align: tuple[int, int, int, in
     """
     am, ak, bn, cn = align
     return (copies * (round_up(tm, am) * round_up(tk, ak)), copies * (tk * round_up(tn, bn)),
-            tm * round_up(tn, cn))
+            c_copies * (tm * round_up(tn, cn)))
 
 
 def parse_array(text: str) -> tuple[int, int]:
@@ -84,8 +86,10 @@ class AccelConfig:
         On-chip capacity for C accumulators, int32 each, 1..2**24. Default 8192 (32 KiB).
         Together: the planner's split buffer model (A, B and C capacities apart).
     double_buffer:
-        Split A and B storage in two halves so the next tiles load while the current ones
-        compute (the planner model's double-buffering flag).
+        Split A, B and C storage in two halves each: the next A and B tiles load while the
+        current ones compute, and the previous C tile is stored from one C region while the
+        next accumulates in the other (the planner model's double-buffering flag; its C
+        footprint counts two regions, ``BufferModel.c_copies``).
     """
 
     rows: int = 8

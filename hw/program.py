@@ -30,7 +30,8 @@ from amaranth.utils import bits_for
 from .params import DIM_BITS, AccelConfig, split_footprints
 from .requant import RequantParams
 
-__all__ = ["DIM_BITS", "LoopOrder", "Visit", "OutMode", "DescriptorError", "RULE_TEXT", "RULE_INPUTS", "LayerDescriptor",
+__all__ = ["DIM_BITS", "LoopOrder", "Visit", "OutMode", "DescriptorError", "RULE_TEXT", "RULE_INPUTS",
+           "GemmDesc", "WALK", "descriptor_field", "LayerDescriptor",
            "offset_bits", "tile_footprints", "descriptor_rules", "check_descriptor",
            "DescriptorChecker"]
 
@@ -98,7 +99,7 @@ RULE_TEXT: dict[DescriptorError, str] = {
     DescriptorError.TILE_TOO_BIG: "a tile size exceeds its dimension (tm > M, tk > K or tn > N)",
     DescriptorError.A_OVERFLOW: "a_off + A footprint (padded tm*tk, x2 double-buffered) > a_entries",
     DescriptorError.B_OVERFLOW: "b_off + B footprint (tk*padded tn, x2 double-buffered) > b_entries",
-    DescriptorError.C_OVERFLOW: "c_off + C footprint (tm*padded tn) > c_entries",
+    DescriptorError.C_OVERFLOW: "c_off + C footprint (tm*padded tn, x2 double-buffered) > c_entries",
     DescriptorError.BAD_LOOP_ORDER: "loop_order is the reserved code 6 or 7",
     DescriptorError.BAD_ALIGNMENT: ("p_base or p_stride not a multiple of 4, or RAW_INT32 output "
                                     "with c_base or c_stride not a multiple of 4"),
@@ -112,6 +113,68 @@ def offset_bits(entries: int) -> int:
     return bits_for(entries - 1)
 
 
+class GemmDesc(data.StructLayout):
+    """The walk of one GEMM: the ``walk`` struct of :class:`LayerDescriptor`, taken whole by the
+    :class:`~scanfuse.hw.addrgen.TileAddressGenerator` (its ``desc`` stream payload).
+
+    One definition for both: the sequencer connects ``desc.walk`` to the generator without
+    copying fields.
+
+    Parameters
+    ----------
+    dim_bits : int
+        Width of every dimension and tile size (:data:`DIM_BITS` in a descriptor).
+
+    Members, from bit 0 up
+    ----------------------
+    M, K, N : ``unsigned(dim_bits)``
+        GEMM dimensions ``C[M,N] = A[M,K] . B[K,N]``, each in ``1 .. 2**dim_bits - 1``.
+    tm, tn, tk : ``unsigned(dim_bits)``
+        Full tile sizes, each in ``1 .. dim``.
+    loop_order : :class:`LoopOrder`
+    visit : :class:`Visit`
+    """
+
+    #: Member names in bit order.
+    FIELDS = ("M", "K", "N", "tm", "tn", "tk", "loop_order", "visit")
+
+    def __init__(self, dim_bits: int = DIM_BITS):
+        self.dim_bits = dim_bits
+        super().__init__({
+            **{name: unsigned(dim_bits) for name in self.FIELDS[:6]},
+            "loop_order": LoopOrder,
+            "visit": Visit,
+        })
+
+    def raw_const(self, **fields: int) -> data.Const:
+        """A walk from raw field integers, unchecked (missing fields are 0).
+
+        For bring-up and tests: it can encode what
+        :func:`scanfuse.program.bridges.gemm_desc` refuses, such as a zero
+        dimension or loop-order code 6.
+        """
+        bits = 0
+        for name, value in fields.items():
+            field = self[name]
+            width = field.width
+            if not 0 <= int(value) < (1 << width):
+                raise ValueError(f"{name}={value} does not fit in {width} bits")
+            bits |= int(value) << field.offset
+        return data.Const(self, bits)
+
+
+#: Top-level :class:`LayerDescriptor` field that holds a :class:`GemmDesc`.
+WALK = "walk"
+
+
+def descriptor_field(desc, name: str):
+    """Field ``name`` of a descriptor view (Amaranth ``data.View`` or ``data.Const``), looking
+    inside the ``walk`` struct for its members: ``descriptor_field(d, "tm")`` is
+    ``d.walk.tm``. The names are those of :data:`RULE_INPUTS` and of the driver's flat
+    ``DescriptorFields``."""
+    return desc[WALK][name] if name in GemmDesc.FIELDS else desc[name]
+
+
 class LayerDescriptor(data.StructLayout):
     """One layer of the tile program: ``C[M,N] = A[M,K] . B[K,N]`` with its tiling and buffers.
 
@@ -120,29 +183,32 @@ class LayerDescriptor(data.StructLayout):
     ======================  =====================  ==============================================
     field                   width                  meaning
     ======================  =====================  ==============================================
-    M, K, N                 16 each                GEMM dimensions (elements), 1..65535
-    tm, tn, tk              16 each                full tile sizes, 1..dim
     a_base, b_base, c_base  addr_bits each [32]    DRAM byte address of element (0, 0)
     a_stride, b_stride,     addr_bits each [32]    DRAM bytes from one row to the next
     c_stride
     p_base, p_stride        addr_bits each [32]    int32 partial-sum scratch (M x N): where C
                                                    tiles are spilled and reloaded when K is
                                                    split; multiples of 4
+    walk                    100                    :class:`GemmDesc`: M, K, N (16 each, 1..65535),
+                                                   tm, tn, tk (16 each, 1..dim), loop_order (3,
+                                                   :class:`LoopOrder`), visit (1,
+                                                   :class:`Visit`); what the address generator
+                                                   walks
     requant                 55                     :class:`~scanfuse.hw.requant.RequantParams`
                                                    (INT8 mode; write 0 in RAW_INT32 mode)
     a_off                   bits_for(a_entries-1)  first A entry of the tile region [14]
     b_off                   bits_for(b_entries-1)  first B entry [14]
     c_off                   bits_for(c_entries-1)  first C accumulator [13]
-    loop_order              3                      :class:`~scanfuse.hw.addrgen.LoopOrder`
-    visit                   1                      :class:`~scanfuse.hw.addrgen.Visit`
     out_mode                2                      :class:`OutMode`
     last                    1                      last descriptor of the program
     reserved                pad                    zero; pads to a whole number of AXI beats
     ======================  =====================  ==============================================
 
-    The wide fields come first so that, with ``addr_bits`` a multiple of 8, dimensions,
-    addresses and strides sit on byte boundaries of a hex dump. Default configuration: 455 used
-    bits, 512 in all = 64 bytes = 8 beats of 64 bits (:attr:`size_bytes`, :attr:`beats`).
+    The wide fields come first so that, with ``addr_bits`` a multiple of 8, addresses, strides
+    and the walk's dimensions sit on byte boundaries of a hex dump. Default configuration: 455
+    used bits, 512 in all = 64 bytes = 8 beats of 64 bits (:attr:`size_bytes`, :attr:`beats`).
+    (Format 2, register map VERSION 2.0: before it, M..tk came first and loop_order/visit sat
+    after c_off; docs/tile-program.md.)
 
     Parameters
     ----------
@@ -153,17 +219,15 @@ class LayerDescriptor(data.StructLayout):
     def __init__(self, cfg: AccelConfig = AccelConfig()):
         if not isinstance(cfg, AccelConfig):
             raise TypeError(f"cfg must be an AccelConfig, not {cfg!r}")
-        fields = {name: unsigned(DIM_BITS) for name in ("M", "K", "N", "tm", "tn", "tk")}
-        fields |= {name: unsigned(cfg.addr_bits)
-                   for name in ("a_base", "b_base", "c_base", "a_stride", "b_stride", "c_stride",
-                                "p_base", "p_stride")}
+        fields = {name: unsigned(cfg.addr_bits)
+                  for name in ("a_base", "b_base", "c_base", "a_stride", "b_stride", "c_stride",
+                               "p_base", "p_stride")}
         fields |= {
+            WALK: GemmDesc(DIM_BITS),
             "requant": RequantParams,
             "a_off": unsigned(offset_bits(cfg.a_entries)),
             "b_off": unsigned(offset_bits(cfg.b_entries)),
             "c_off": unsigned(offset_bits(cfg.c_entries)),
-            "loop_order": LoopOrder,
-            "visit": Visit,
             "out_mode": OutMode,
             "last": unsigned(1),
         }
@@ -173,6 +237,16 @@ class LayerDescriptor(data.StructLayout):
         self.cfg = cfg
         self.used_bits = used
         super().__init__(fields)
+
+    def field_bits(self, name: str) -> tuple[int, int]:
+        """``(bit offset, width)`` of a top-level field or a ``walk`` member (named alone,
+        as in :data:`RULE_INPUTS` and the driver's ``DescriptorFields``: ``"tm"``)."""
+        if name in GemmDesc.FIELDS:
+            walk = self[WALK]
+            sub = walk.shape[name]
+            return walk.offset + sub.offset, sub.width
+        fld = self[name]
+        return fld.offset, fld.width
 
     @property
     def size_bytes(self) -> int:
@@ -189,12 +263,13 @@ def tile_footprints(cfg: AccelConfig, tm, tn, tk):
     """On-chip entries of the A, B and C tile regions: ``(a, b, c)``.
 
     A region: ``round_up(tm, rows) * round_up(tk, axi_bytes)`` int8 entries, B:
-    ``tk * round_up(tn, b_word_bytes)``, each doubled when ``cfg.double_buffer``; C:
-    ``tm * round_up(tn, cols)`` int32 accumulators (:attr:`AccelConfig.tile_align`). The
+    ``tk * round_up(tn, b_word_bytes)``, C: ``tm * round_up(tn, cols)`` int32 accumulators
+    (:attr:`AccelConfig.tile_align`), each doubled when ``cfg.double_buffer``. The
     planner's split-capacity model, :func:`scanfuse.hw.params.split_footprints`: it takes
     Python integers (driver, checks) and Amaranth values (:class:`DescriptorChecker`) alike.
     """
-    return split_footprints(tm, tn, tk, 2 if cfg.double_buffer else 1, cfg.tile_align)
+    copies = 2 if cfg.double_buffer else 1
+    return split_footprints(tm, tn, tk, copies, cfg.tile_align, copies)
 
 
 def _misaligned(x, q: int):
@@ -338,7 +413,7 @@ class _Word:
 def _rule_width(cfg: AccelConfig) -> int:
     """Bits that hold every intermediate value of :func:`descriptor_rules` without overflow."""
     layout = LayerDescriptor(cfg)
-    widest = max(layout[name].width for name in RULE_INPUTS)
+    widest = max(layout.field_bits(name)[1] for name in RULE_INPUTS)
     limit = max(cfg.a_entries, cfg.b_entries, cfg.c_entries)
     biggest_fp = max(tile_footprints(cfg, (1 << DIM_BITS) - 1, (1 << DIM_BITS) - 1,
                                      (1 << DIM_BITS) - 1))
@@ -399,12 +474,13 @@ class DescriptorChecker(wiring.Component):
         d = Signal(self.desc.shape())
         valid1 = Signal()
         fp_regs = [Signal(width, name=f"{n}_fp") for n in "abc"]
-        fps = tile_footprints(cfg, *(_Word(Value.cast(self.desc[n]), width)
+        fps = tile_footprints(cfg, *(_Word(Value.cast(self.desc.walk[n]), width)
                                      for n in ("tm", "tn", "tk")))
         m.d.sync += [d.eq(self.desc), valid1.eq(self.valid)]
         m.d.sync += [r.eq(fp.value) for r, fp in zip(fp_regs, fps)]
         # Stage 2: the rules.
-        f = SimpleNamespace(**{name: _Word(Value.cast(d[name]), width) for name in RULE_INPUTS})
+        f = SimpleNamespace(**{name: _Word(Value.cast(descriptor_field(d, name)), width)
+                                for name in RULE_INPUTS})
         verdict = Signal(DescriptorError)
         code = DescriptorError.NONE.value
         # Priority chain built from the lowest priority up: the first broken rule wins.

@@ -131,9 +131,10 @@ class ConfigWord(data.StructLayout):
 
 #: ID register value: ASCII "SCNF" read as a big-endian word.
 ID_MAGIC = 0x53434E46
-#: VERSION register value: register map version 1.1 (major << 16 | minor); 1.1 adds
-#: COMPUTE_CYCLES.
-VERSION = 0x0001_0001
+#: VERSION register value: register map version 2.0 (major << 16 | minor); 1.1 added
+#: COMPUTE_CYCLES; 2.0 is tile-program format 2 (the descriptor's walk fields are one nested
+#: ``GemmDesc``, which moved them: docs/tile-program.md), incompatible with 1.x programs.
+VERSION = 0x0002_0000
 
 
 def config_word(cfg: AccelConfig, counter_bits: int = 64) -> int:

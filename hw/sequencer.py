@@ -14,17 +14,24 @@ One descriptor at a time (``docs/hardware.md``, "Sequencer"):
 
    * ``store_prev_c``: write the previous C tile back — requantised int8 or raw int32 to C
      when ``prev_c_final``, else int32 partial sums to the scratch area P;
-   * ``load_a`` / ``load_b`` / ``load_c``: read the A tile, the B tile, the partial sums of
-     the C tile (from P) into the tile buffer;
+   * ``load_b`` / ``load_c`` / ``load_a``: read the B tile, the partial sums of the C tile
+     (from P) and the A tile into the tile buffer, A last: the compute starts as soon as A's
+     first row block is in and takes each further block when its rows have arrived;
    * compute: for every ``rows x cols`` block of the C tile, ``k_len`` k steps through the
      :class:`~scanfuse.hw.pe_array.PEArray` (blocks back to back); each result row is added to
      its accumulators (read-modify-write), or overwrites them when the C tile is fresh;
    * after the ``last`` step, store the current C tile (final).
 3. After a descriptor with ``last`` set, wait for the DMA to finish every write, raise ``done``.
 
-Phases run one after another (no transfer overlaps compute yet; the DMA pipelines the bursts
-of one transfer). The traffic counters count tensor bytes on the buffer side of the DMA —
-exactly what the planner counts; the 64-byte descriptor fetches are not included.
+Without ``cfg.double_buffer`` the steps' loads, compute and stores take turns (the DMA
+pipelines the bursts of one transfer). With it, A, B and C each have two regions: while a
+step computes, the next step's A and B tiles are prefetched into the free halves and the
+previous C tile is stored from the other C region (the store reads C in the cycles the
+accumulation does not; a fresh tile's rows need no read). One store runs at a time, and any
+read issued after a store's command waits in the DMA for its writes (read-after-write safe
+for partial sums and chained layers). The traffic counters count tensor bytes on the buffer
+side of the DMA — exactly what the planner counts; the 64-byte descriptor fetches are not
+included.
 
 Error codes (``error``): 1..10 are :class:`~scanfuse.hw.program.DescriptorError`;
 :class:`EngineError` adds bus errors and malformed programs.
@@ -38,7 +45,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
-from .addrgen import GemmDesc, TileAddressGenerator, TileStep
+from .addrgen import TileAddressGenerator, TileStep
 from .buffer import BufferGeometry, buffer_signature
 from .dma import TILE_DIM_BITS, DmaBeat, DmaCommand
 from .packer import RowPacker
@@ -231,6 +238,12 @@ class Sequencer(wiring.Component):
                      b_cur_base.eq(b_w0 + Mux(cur_b, b_half, 0)),
                      a_other_base.eq(a_w0 + Mux(cur_a, 0, a_half)),
                      b_other_base.eq(b_w0 + Mux(cur_b, 0, b_half))]
+        # C has two regions too when double-buffered: the previous C tile is stored from one
+        # while the next one accumulates in the other (the planner's C footprint is doubled).
+        cur_c = Signal()                 # region the compute accumulates into
+        c_half = Signal(g.c_addr_bits + 1)      # words per C region (tm * ceil(tn / cols))
+        c_cur_base = Signal(g.c_addr_bits)
+        m.d.comb += c_cur_base.eq(c_w0 + Mux(cur_c, c_half, 0))
         nx = Signal(TileStep(TILE_DIM_BITS))    # the next step, popped while computing
         nx_valid = Signal()
         pf_a = Signal()                  # prefetch of nx's A / B still to start
@@ -244,6 +257,8 @@ class Sequencer(wiring.Component):
         s_nlen = Signal(TILE_DIM_BITS)
         s_final = Signal()
         s_is_last = Signal()           # the store after a descriptor's last step
+        s_active = Signal()            # a store's DMA command is accepted, its last beat not out
+        s_base = Signal(g.c_addr_bits)         # first C word of the region being stored
         s_int8 = Signal()
         s_addr = Signal(cfg.addr_bits)
         s_prod = Signal(cfg.addr_bits)         # s_m0 * (C or P stride)
@@ -260,6 +275,9 @@ class Sequencer(wiring.Component):
 
         # ===================================================================== compute
         f_active = Signal()
+        a_stream = Signal()              # the current A tile is still loading (not prefetched)
+        a_blocks = Signal(TILE_DIM_BITS)         # ... and this many of its row blocks are in
+        f_go = Signal()                  # f_active and the A row block f_mb is in memory
         f_k = Signal(TILE_DIM_BITS)
         f_mb = Signal(TILE_DIM_BITS)
         f_nb = Signal(TILE_DIM_BITS)
@@ -297,11 +315,13 @@ class Sequencer(wiring.Component):
             with m.If(s_is_last):
                 m.next = "NEXT_DESC"
             with m.Else():
-                m.next = "LOAD_A"
+                m.next = "LOAD_B"
 
         def begin_store(m0, mlen, n0, nlen, final, is_last):
+            """Store the C tile in the compute region (``c_cur_base``); callers make sure no
+            store is active."""
             m.d.sync += [s_m0.eq(m0), s_mlen.eq(mlen), s_n0.eq(n0), s_nlen.eq(nlen),
-                         s_final.eq(final), s_is_last.eq(is_last)]
+                         s_final.eq(final), s_is_last.eq(is_last), s_base.eq(c_cur_base)]
             m.next = "STORE_MUL"
 
         def issue_cmd(write, addr, row_bytes, rows, stride):
@@ -325,6 +345,10 @@ class Sequencer(wiring.Component):
         def load_b(step, base):
             go_load(_Target.B, desc.b_base + step.n0, step.k0, step.n_len, step.k_len,
                     desc.b_stride, base)
+
+        store_end = self.dma_wr.valid & self.dma_wr.ready & self.dma_wr.payload.last
+        with m.If(store_end):
+            m.d.sync += s_active.eq(0)
 
         with m.FSM(name="seq") as fsm:
             with m.State("IDLE"):
@@ -362,10 +386,10 @@ class Sequencer(wiring.Component):
 
             with m.State("CHECK_WAIT"):
                 m.d.sync += [
-                    kw.eq((desc.tk + (AB - 1)) >> lAB),
-                    nw.eq((desc.tn + (WB - 1)) >> lWB),
-                    nc.eq((desc.tn + (C - 1)) >> lC),
-                    tmb.eq((desc.tm + (R - 1)) >> lR),
+                    kw.eq((desc.walk.tk + (AB - 1)) >> lAB),
+                    nw.eq((desc.walk.tn + (WB - 1)) >> lWB),
+                    nc.eq((desc.walk.tn + (C - 1)) >> lC),
+                    tmb.eq((desc.walk.tm + (R - 1)) >> lR),
                     a_w0.eq(desc.a_off >> exact_log2(R * AB)),
                     b_w0.eq(desc.b_off >> lWB),
                     c_w0.eq(desc.c_off >> lC),
@@ -387,7 +411,8 @@ class Sequencer(wiring.Component):
 
             with m.State("SETUP"):
                 m.d.sync += [a_half.eq(tmb * kw),
-                             b_half.eq(desc.tk * nw), cur_a.eq(0), cur_b.eq(0),
+                             b_half.eq(desc.walk.tk * nw), cur_a.eq(0), cur_b.eq(0),
+                             c_half.eq(desc.walk.tm * nc), cur_c.eq(0),
                              nx_valid.eq(0), pf_a.eq(0), pf_b.eq(0)]
                 m.next = "WALK"
 
@@ -406,7 +431,7 @@ class Sequencer(wiring.Component):
                         begin_store(step.prev_m0, step.prev_m_len, step.prev_n0, step.prev_n_len,
                                     step.prev_c_final, 0)
                     with m.Else():
-                        m.next = "LOAD_A"
+                        m.next = "LOAD_B"
 
             # ---------------------------------------------------------------- store a C tile
             with m.State("STORE_MUL"):
@@ -422,7 +447,7 @@ class Sequencer(wiring.Component):
                                            desc.p_base + (s_n0 << 2))),
                     s_row_bytes.eq(Mux(final_int8, s_nlen, s_nlen << 2)),
                     s_stride.eq(Mux(s_final, desc.c_stride, desc.p_stride)),
-                    s_row.eq(0), s_w.eq(0), s_ptr.eq(c_w0),
+                    s_row.eq(0), s_w.eq(0), s_ptr.eq(s_base),
                     s_nwords.eq((s_nlen + (C - 1)) >> lC),
                     s_reading.eq(1),
                 ]
@@ -434,24 +459,25 @@ class Sequencer(wiring.Component):
             with m.State("STORE_CMD"):
                 issue_cmd(1, s_addr, s_row_bytes, s_mlen, s_stride)
                 with m.If(self.dma_cmd.ready):
-                    m.next = "STORE_DATA"
+                    m.d.sync += s_active.eq(1)
+                    if double:
+                        # The store streams in the background while the next step loads and
+                        # computes (its C region is the other one); reads issued from now on
+                        # queue behind its writes in the DMA, so nothing reads stale DRAM.
+                        with m.If(s_is_last):
+                            m.next = "STORE_DATA"
+                        with m.Else():
+                            m.next = "LOAD_B"
+                    else:
+                        m.next = "STORE_DATA"
 
             with m.State("STORE_DATA"):
-                with m.If(self.dma_wr.valid & self.dma_wr.ready & self.dma_wr.payload.last):
+                with m.If(store_end):
                     dispatch_after_store()
 
             # ---------------------------------------------------------------- loads
-            with m.State("LOAD_A"):
-                with m.If(st.load_a & ~prefetched):
-                    load_a(st, a_cur_base)
-                    m.next = "WAIT_A"
-                with m.Else():
-                    m.next = "LOAD_B"
-
-            with m.State("WAIT_A"):
-                with m.If(ld_idle):
-                    m.next = "LOAD_B"
-
+            # B and the partial sums first, A last: the compute starts while A streams in,
+            # each row block of the tile as soon as its rows are in (a_stream, a_blocks).
             with m.State("LOAD_B"):
                 with m.If(st.load_b & ~prefetched):
                     load_b(st, b_cur_base)
@@ -466,14 +492,20 @@ class Sequencer(wiring.Component):
             with m.State("LOAD_C"):
                 with m.If(st.load_c):
                     go_load(_Target.C, desc.p_base + (st.n0 << 2), st.m0, st.n_len << 2,
-                            st.m_len, desc.p_stride, c_w0)
+                            st.m_len, desc.p_stride, c_cur_base)
                     m.next = "WAIT_C"
                 with m.Else():
-                    m.next = "COMPUTE_START"
+                    m.next = "LOAD_A"
 
             with m.State("WAIT_C"):
                 with m.If(ld_idle):
-                    m.next = "COMPUTE_START"
+                    m.next = "LOAD_A"
+
+            with m.State("LOAD_A"):
+                with m.If(st.load_a & ~prefetched):
+                    load_a(st, a_cur_base)
+                    m.d.sync += [a_stream.eq(1), a_blocks.eq(0)]
+                m.next = "COMPUTE_START"
 
             # ---------------------------------------------------------------- compute
             with m.State("COMPUTE_START"):
@@ -486,7 +518,7 @@ class Sequencer(wiring.Component):
                     f_slice.eq(0),
                     f_mrem.eq(st.m_len), f_nrem.eq(st.n_len),
                     fresh.eq((first_step | st.store_prev_c) & ~st.load_c),
-                    o_mb.eq(0), o_nb.eq(0), o_row_base.eq(c_w0), o_ptr.eq(c_w0),
+                    o_mb.eq(0), o_nb.eq(0), o_row_base.eq(c_cur_base), o_ptr.eq(c_cur_base),
                     o_mrem.eq(st.m_len), o_done.eq(0),
                 ]
                 m.next = "COMPUTE"
@@ -508,7 +540,9 @@ class Sequencer(wiring.Component):
                     with m.Elif(ld_idle & pf_b):
                         load_b(nx, b_other_base)
                         m.d.sync += pf_b.eq(0)
-                    ready_next = st.last | (nx_valid & ~pf_a & ~pf_b & ld_idle & ~ld_go)
+                    # The final store waits for the previous one (one store at a time).
+                    ready_next = ((st.last & ~s_active)
+                                  | (nx_valid & ~pf_a & ~pf_b & ld_idle & ~ld_go))
                 else:
                     ready_next = 1
                 with m.If(computed & ready_next):
@@ -520,14 +554,18 @@ class Sequencer(wiring.Component):
 
             if double:
                 with m.State("ADVANCE"):
-                    # The prefetched tiles become current; the step's stores and C load follow.
-                    m.d.sync += [st.eq(nx), nx_valid.eq(0), prefetched.eq(1),
-                                 cur_a.eq(cur_a ^ nx.load_a), cur_b.eq(cur_b ^ nx.load_b)]
-                    with m.If(nx.store_prev_c):
-                        begin_store(nx.prev_m0, nx.prev_m_len, nx.prev_n0, nx.prev_n_len,
-                                    nx.prev_c_final, 0)
-                    with m.Else():
-                        m.next = "LOAD_A"
+                    # The prefetched tiles become current; the step's store (in the
+                    # background, from the region just computed, once the previous store is
+                    # out) and C load follow, and the compute moves to the other C region.
+                    with m.If(~nx.store_prev_c | ~s_active):
+                        m.d.sync += [st.eq(nx), nx_valid.eq(0), prefetched.eq(1),
+                                     cur_a.eq(cur_a ^ nx.load_a), cur_b.eq(cur_b ^ nx.load_b)]
+                        with m.If(nx.store_prev_c):
+                            begin_store(nx.prev_m0, nx.prev_m_len, nx.prev_n0, nx.prev_n_len,
+                                        nx.prev_c_final, 0)
+                            m.d.sync += cur_c.eq(~cur_c)
+                        with m.Else():
+                            m.next = "LOAD_B"
 
             with m.State("NEXT_DESC"):
                 with m.If(desc.last):
@@ -548,11 +586,8 @@ class Sequencer(wiring.Component):
         # --- checker and address generator inputs ---
         m.d.comb += [
             checker.desc.eq(desc),
-            addrgen.desc.payload.M.eq(desc.M), addrgen.desc.payload.N.eq(desc.N),
-            addrgen.desc.payload.K.eq(desc.K), addrgen.desc.payload.tm.eq(desc.tm),
-            addrgen.desc.payload.tn.eq(desc.tn), addrgen.desc.payload.tk.eq(desc.tk),
-            addrgen.desc.payload.loop_order.eq(desc.loop_order),
-            addrgen.desc.payload.visit.eq(desc.visit),
+            # The descriptor's walk struct is the generator's payload layout: taken whole.
+            addrgen.desc.payload.eq(desc.walk),
         ]
 
         # --- load data path: one beat per cycle into the target memory ---
@@ -588,7 +623,8 @@ class Sequencer(wiring.Component):
                         with m.Switch(ld_tgt):
                             with m.Case(_Target.A):
                                 with m.If(ld_lane == R - 1):
-                                    m.d.sync += [ld_lane.eq(0), ld_base.eq(ld_base + kw)]
+                                    m.d.sync += [ld_lane.eq(0), ld_base.eq(ld_base + kw),
+                                                 a_blocks.eq(a_blocks + 1)]
                                 with m.Else():
                                     m.d.sync += ld_lane.eq(ld_lane + 1)
                             with m.Case(_Target.B):
@@ -596,6 +632,7 @@ class Sequencer(wiring.Component):
                             with m.Default():
                                 m.d.sync += ld_base.eq(ld_base + nc)
                     with m.If(rd.payload.last):
+                        m.d.sync += a_stream.eq(0)     # every row in, the short block too
                         m.next = "L_IDLE"
         load_fire = loader.ongoing("L_DATA") & rd.valid
         b_shift, c_shift = exact_log2(g.b_lanes), exact_log2(g.c_lanes)
@@ -618,10 +655,11 @@ class Sequencer(wiring.Component):
         rv = Mux(f_mrem < R, f_mrem, R)
         cv = Mux(f_nrem < C, f_nrem, C)
         k_end = f_k == st.k_len - 1
+        m.d.comb += f_go.eq(f_active & (~a_stream | (f_mb < a_blocks)))
         with m.If(advance):
-            m.d.sync += [k1_valid.eq(f_active), k1_ksel.eq(f_k[:lAB] if AB > 1 else 0),
+            m.d.sync += [k1_valid.eq(f_go), k1_ksel.eq(f_k[:lAB] if AB > 1 else 0),
                          k1_slice.eq(f_slice), k1_last.eq(k_end), k1_macs.eq(rv * cv)]
-            with m.If(f_active):
+            with m.If(f_go):
                 with m.If(~k_end):
                     m.d.sync += [f_k.eq(f_k + 1), f_b_kbase.eq(f_b_kbase + nw)]
                 with m.Else():
@@ -654,7 +692,6 @@ class Sequencer(wiring.Component):
             m.d.comb += pe.i.payload.b[c].eq(b_block.word_select(c, 8))
 
         # --- compute: accumulate result rows into C (read-modify-write) ---
-        computing = fsm.ongoing("COMPUTE")
         row = pe.o.payload.row
         m.d.comb += pe.o.ready.eq(1)
         m.d.sync += r1_valid.eq(0)
@@ -698,12 +735,15 @@ class Sequencer(wiring.Component):
         # or straight (int32) into a row packer, then a register slice to the DMA. A read is
         # issued only while fewer than _STORE_FIFO_DEPTH words are in flight or queued, so the
         # FIFO never overflows and the reads never wait on the DMA combinationally. ---
-        storing = fsm.ongoing("STORE_DATA")
-        s_issue = storing & s_reading & (s_pending != _STORE_FIFO_DEPTH)
+        # The accumulation's C reads (one per result row, none while the C tile is fresh: a
+        # fresh row overwrites) take the read port first; a store running beside a compute
+        # reads in the other cycles.
+        acc_read = pe.o.valid & ~fresh
+        s_issue = s_active & s_reading & (s_pending != _STORE_FIFO_DEPTH) & ~acc_read
         fifo_take = c_fifo.r_rdy & c_fifo.r_en
         m.d.sync += [s1_valid.eq(s_issue), s2_valid.eq(s1_valid),
                      s_pending.eq(s_pending + s_issue - fifo_take)]
-        with m.If(computing):
+        with m.If(acc_read):
             m.d.comb += [buf.c_raddr.eq(o_ptr),
                          buf.c_ren.eq(1)]
         with m.Else():

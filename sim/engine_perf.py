@@ -5,7 +5,9 @@ Each case is one GEMM run as a single tile (the whole GEMM fits the default 8x8 
 memories), so the figures are per tile. ``ideal = ceil(MACs / (rows * cols))`` cycles;
 utilisation while computing is ``MACs / (rows * cols * compute_cycles)`` (the COMPUTE_CYCLES
 counter: from a step's first k step to its last accumulated row); the whole-tile figure also
-pays for loading A and B and storing C, which this engine does not yet overlap with compute.
+pays for loading B (and A, which streams in while the first blocks compute) and storing C,
+which the single-buffered engine does not overlap with compute; the double-buffered case
+overlaps them all but the first loads and the last store.
 """
 
 from dataclasses import dataclass

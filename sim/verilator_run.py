@@ -32,7 +32,7 @@ from ..units import check_real, check_seed
 from ..hw.params import AccelConfig
 from ..hw.regs import COUNTERS, ID_MAGIC, Ctrl, Reg, Status
 from .cases import layer_case
-from .scoreboard import case_report, check_run
+from .scoreboard import case_report, check_run, regression_total
 from . import hdl_sim
 from .engine_rtl import engine_verilog, read_run_files, write_run_files
 from .engine_sim import EngineRun
@@ -207,8 +207,8 @@ def regress_mobilenetv2(cfg: AccelConfig = AccelConfig(), *, layers: "list[str] 
     check_layer_names(layers)
     rows = []
     header = (f"{'layer':<11} {'M,K,N':>15} {'tile m,n,k':>13} {'order':>9} {'cycles':>10} "
-              f"{'roofline':>9} {'util':>6} {'read B':>10} {'pred':>10} {'write B':>9} "
-              f"{'pred':>9} {'exact':>5} {'wall s':>6}")
+              f"{'roofline':>9} {'util':>6} {'ceil':>6} {'read B':>10} {'pred':>10} "
+              f"{'write B':>9} {'pred':>9} {'exact':>5} {'wall s':>6}")
     print(header, file=out, flush=True)
     for layer in net.layers:
         if not layer.is_pointwise or (layers and layer.name not in layers):
@@ -226,17 +226,17 @@ def regress_mobilenetv2(cfg: AccelConfig = AccelConfig(), *, layers: "list[str] 
         print(f"{layer.name:<11} {f'{g.M},{g.K},{g.N}':>15} {f'{t.tm},{t.tn},{t.tk}':>13} "
               f"{t.loop_order + '/' + t.visit_order.value:>9} {rep['cycles']:>10,} "
               f"{rep['roofline_cycles']:>9,} {rep['utilization']:>6.3f} "
+              f"{rep['padding_ceiling']:>6.3f} "
               f"{rep['dram_read_bytes']:>10,} {rep['predicted_read_bytes']:>10,} "
               f"{rep['dram_write_bytes']:>9,} {rep['predicted_write_bytes']:>9,} "
               f"{'yes' if rep['bit_exact'] and rep['counters_match'] else 'NO':>5} {wall:>6.1f}",
               file=out, flush=True)
-    tot = {k: sum(r[k] for r in rows) for k in ("cycles", "roofline_cycles", "macs",
-                                                "dram_read_bytes", "predicted_read_bytes",
-                                                "dram_write_bytes", "predicted_write_bytes")}
-    util = tot["macs"] / (cfg.rows * cfg.cols) / tot["cycles"] if tot["cycles"] else 0.0
-    ok = all(r["bit_exact"] and r["counters_match"] for r in rows)
+    tot = regression_total(cfg, rows)
+    roof = sum(r["roofline_cycles"] for r in rows)
+    ok = tot["bit_exact"] and tot["counters_match"]
     print(f"{'total':<11} {'':>15} {'':>13} {'':>9} {tot['cycles']:>10,} "
-          f"{tot['roofline_cycles']:>9,} {util:>6.3f} {tot['dram_read_bytes']:>10,} "
+          f"{roof:>9,} {tot['utilization']:>6.3f} {tot['padding_ceiling']:>6.3f} "
+          f"{tot['dram_read_bytes']:>10,} "
           f"{tot['predicted_read_bytes']:>10,} {tot['dram_write_bytes']:>9,} "
           f"{tot['predicted_write_bytes']:>9,} {'yes' if ok else 'NO':>5} "
           f"{sum(r['wall_seconds'] for r in rows):>6.1f}", file=out, flush=True)

@@ -16,7 +16,8 @@ from types import SimpleNamespace
 from amaranth.hdl import Assert, Cover, Elaboratable, Mux, Signal, Value
 
 from ...hw.params import AccelConfig
-from ...hw.program import RULE_INPUTS, DescriptorChecker, DescriptorError, descriptor_rules
+from ...hw.program import (RULE_INPUTS, DescriptorChecker, DescriptorError, descriptor_field,
+                           descriptor_rules)
 from .props import Past, any_seq, harness_module
 
 __all__ = ["CheckerHarness"]
@@ -35,7 +36,8 @@ class CheckerHarness(Elaboratable):
         past = Past(m)
         m.d.comb += [dut.desc.eq(any_seq(dut.desc.shape().size)), dut.valid.eq(any_seq(1))]
 
-        f = SimpleNamespace(**{name: Value.cast(dut.desc[name]) for name in RULE_INPUTS})
+        f = SimpleNamespace(**{name: Value.cast(descriptor_field(dut.desc, name))
+                               for name in RULE_INPUTS})
         code = Value.cast(DescriptorError.NONE.value)
         for error, broken in reversed(descriptor_rules(self.cfg, f)):
             code = Mux(broken, error.value, code)

@@ -32,6 +32,13 @@ class BufferModel:
     align:
         With ``split``: ``(am, ak, bn, cn)``, the padding of tile regions to memory words
         (:func:`scanfuse.hw.params.split_footprints`); ``(1, 1, 1, 1)`` for none.
+    c_copies:
+        With ``split``: C tile regions held at once, 1 or 2. A double-buffered engine has two
+        (the previous C tile stores while the next accumulates); :meth:`for_engine` sets it.
+    array:
+        With ``split``: ``(rows, cols)`` of the engine's PE array, or ``None``. When set the
+        planner tiles padding-aware (:func:`scanfuse.plan.search.padding_rules`: ``tm`` a
+        multiple of rows or ``M``, ``tn`` of cols or ``N``); :meth:`for_engine` sets it.
     """
 
     entries: int
@@ -39,6 +46,8 @@ class BufferModel:
     double_buffer: bool = False
     split: tuple[int, int, int] | None = None
     align: tuple[int, int, int, int] = NO_ALIGN
+    c_copies: int = 1
+    array: tuple[int, int] | None = None
 
     def __post_init__(self):
         if isinstance(self.entries, bool) or not isinstance(self.entries, int) or self.entries < 1:
@@ -56,17 +65,26 @@ class BufferModel:
             raise InvalidOptionError(f"align must be four positive integers, not {self.align!r}")
         if self.split is None and self.align != NO_ALIGN:
             raise InvalidOptionError("tile alignment applies only to separate memories (split)")
+        if self.array is not None and (self.split is None or len(self.array) != 2 or any(
+                isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in self.array)):
+            raise InvalidOptionError(f"array is (rows, cols) of an engine with separate "
+                                     f"memories, not {self.array!r}")
+        if self.c_copies not in (1, 2) or (self.c_copies == 2 and self.split is None):
+            raise InvalidOptionError(f"c_copies is 1, or 2 with separate memories, not "
+                                     f"{self.c_copies!r}")
 
     @classmethod
     def separate(cls, a: int, b: int, c: int, double_buffer: bool = False,
-                 align: tuple[int, int, int, int] = NO_ALIGN) -> "BufferModel":
+                 align: tuple[int, int, int, int] = NO_ALIGN, c_copies: int = 1,
+                 array: "tuple[int, int] | None" = None) -> "BufferModel":
         """Separate memories: ``a`` A entries, ``b`` B entries, ``c`` C accumulators, tile
         regions padded by ``align`` (see :func:`split_footprints`).
 
         This is the engine's organisation (int8 A and B memories, an int32 accumulator
         memory); :meth:`for_engine` builds it for an engine configuration.
         """
-        return cls(a + b + c, 1, double_buffer, (a, b, c), tuple(align))
+        return cls(a + b + c, 1, double_buffer, (a, b, c), tuple(align), c_copies,
+                   None if array is None else tuple(array))
 
     @classmethod
     def for_engine(cls, cfg: AccelConfig) -> "BufferModel":
@@ -74,7 +92,7 @@ class BufferModel:
         memories with the engine's tile padding (:attr:`AccelConfig.tile_align`). Plans made
         for it run on the engine."""
         return cls.separate(cfg.a_entries, cfg.b_entries, cfg.c_entries, cfg.double_buffer,
-                            cfg.tile_align)
+                            cfg.tile_align, 2 if cfg.double_buffer else 1, (cfg.rows, cfg.cols))
 
     @property
     def operand_copies(self) -> int:
@@ -87,7 +105,8 @@ class BufferModel:
 
     def fits(self, tm, tn, tk):
         if self.split is not None:
-            fa, fb, fc = split_footprints(tm, tn, tk, self.operand_copies, self.align)
+            fa, fb, fc = split_footprints(tm, tn, tk, self.operand_copies, self.align,
+                                          self.c_copies)
             a, b, c = self.split
             return (fa <= a) & (fb <= b) & (fc <= c)
         return self.footprint(tm, tn, tk) <= self.entries
@@ -95,6 +114,7 @@ class BufferModel:
     def describe(self) -> str:
         if self.split is not None:
             pad = "" if self.align == NO_ALIGN else f", tiles padded to {self.align}"
+            pad += ", two C regions" if self.c_copies == 2 else ""
             return (f"A {self.split[0]:,} + B {self.split[1]:,} + C {self.split[2]:,} entries "
                     f"(separate{pad})")
         return f"{self.entries:,} entries"

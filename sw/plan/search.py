@@ -95,6 +95,7 @@ def _derived_max(model: BufferModel, derived: str, x: np.ndarray, y: np.ndarray)
     c, p, s = model.operand_copies, model.psum_entries, model.entries
     if model.split is not None:
         sa, sb, sc = model.split
+        sc //= model.c_copies       # c * x <= sc  <=>  x <= sc // c, for integers
         am, ak, bn, cn = model.align
         up = lambda v, q: -(-v // q) * q        # noqa: E731 (round up to a multiple)
         down = lambda v, q: v // q * q           # noqa: E731 (round down)
@@ -200,12 +201,27 @@ def check_buffer(gemm: Gemm, model: BufferModel) -> None:
         raise BufferTooSmallError(
             f"separate memories of {model.split} entries cannot hold 1x1x1 tiles of {gemm}"
             f"{' double-buffered' if model.double_buffer else ''} (A and B need "
-            f"{model.operand_copies} entries each, C 1)")
+            f"{model.operand_copies} entries each, C {model.c_copies})")
     if model.smallest_footprint > model.entries:
         raise BufferTooSmallError(
             f"a buffer of {model.entries} entries cannot hold the smallest tiling of {gemm} "
             f"(1x1x1 tiles need {model.smallest_footprint} entries with psum_entries="
             f"{model.psum_entries}{', double-buffered' if model.double_buffer else ''})")
+
+
+def padding_rules(gemm: Gemm, model: BufferModel) -> dict:
+    """For an engine's model (``model.array = (rows, cols)``, set by
+    :meth:`BufferModel.for_engine`): keep only ``tm`` that are multiples of ``rows`` or ``M``
+    itself, and ``tn`` multiples of ``cols`` or ``N``. Then the tiles of a dimension pad to
+    ``ceil(dim / rows)`` array blocks in all, the least any tiling can (a tile of 42 rows on 8
+    rows pads every tile to 48), so the engine's cycles are not spent on padding the tiling
+    chose. ``{}`` for other models. :func:`plan_gemm` falls back to every tiling when none of
+    these fits."""
+    if model.array is None:
+        return {}
+    rows, cols = model.array
+    return {"m": lambda t: (t % rows == 0) | (t == gemm.M),
+            "n": lambda t: (t % cols == 0) | (t == gemm.N)}
 
 
 @lru_cache(maxsize=4096)
@@ -222,7 +238,12 @@ def plan_gemm(gemm: Gemm, model: BufferModel, widths: ElementWidths = ElementWid
     check_buffer(gemm, model)
     if burst_bytes is not None:
         return _plan_gemm_bursts(gemm, model, widths, visits, align, _check_burst(burst_bytes))
-    points = candidate_points(gemm, model, align)
+    points = np.empty((0, 3), dtype=np.int64)
+    padding = padding_rules(gemm, model)
+    if padding:
+        points = candidate_points(gemm, model, align, allow=padding)
+    if not len(points):
+        points = candidate_points(gemm, model, align)
     tm, tn, tk = points[:, 0], points[:, 1], points[:, 2]
     dims = tile_dims(gemm, tm, tn, tk)
     tiles = dims["m"][2] * dims["n"][2] * dims["k"][2]

@@ -28,7 +28,7 @@ from amaranth.lib import data
 from ..errors import InvalidOptionError, ScanFuseError
 from ..hw.addrgen import LoopOrder, Visit
 from ..hw.params import AccelConfig
-from ..hw.program import (RULE_TEXT, DescriptorError, LayerDescriptor, OutMode,
+from ..hw.program import (RULE_TEXT, WALK, DescriptorError, LayerDescriptor, OutMode,
                           check_descriptor, tile_footprints)
 from ..hw.requant import Activation, RequantParams
 from ..plan import BufferModel, Gemm, GemmPlan, Tiling, VisitOrder, plan_gemm
@@ -143,15 +143,20 @@ class _DescriptorValues:
 
 def _fields_of_layout() -> list:
     """``(name, type[, default])`` for :func:`dataclasses.make_dataclass`, in the order of
-    :class:`LayerDescriptor`'s fields (``reserved`` is not a field)."""
+    :class:`LayerDescriptor`'s fields (``reserved`` is not a field), with the members of the
+    ``walk`` struct (:class:`~scanfuse.hw.program.GemmDesc`) in its place, flattened: a plan's
+    M, K, N, tiles and orders are what every caller names, so they stay top-level here."""
     spec = []
-    for name, fld in LayerDescriptor(AccelConfig()):
+    layout = LayerDescriptor(AccelConfig())
+    for name, fld in layout:
         if name == "reserved":
             continue
-        shape = fld.shape
-        kind = (RequantFields if name == "requant" else
-                f"{shape.__name__} | int" if isinstance(shape, type) else int)
-        spec.append((name, kind, _FIELD_DEFAULTS[name]) if name in _FIELD_DEFAULTS else (name, kind))
+        subs = list(fld.shape) if name == WALK else [(name, fld)]
+        for sub, sfld in subs:
+            shape = sfld.shape
+            kind = (RequantFields if sub == "requant" else
+                    f"{shape.__name__} | int" if isinstance(shape, type) else int)
+            spec.append((sub, kind, _FIELD_DEFAULTS[sub]) if sub in _FIELD_DEFAULTS else (sub, kind))
     return spec
 
 
@@ -163,23 +168,35 @@ def _fields_of_layout() -> list:
 #: stays an ``int`` so illegal descriptors can be represented, packed with ``check=False`` and
 #: unpacked. ``reserved`` bits are not a field: they are written 0 and ignored.
 DescriptorFields = make_dataclass(
-    "DescriptorFields", _fields_of_layout(), bases=(_DescriptorValues,), frozen=True,
+    "DescriptorFields", _fields_of_layout(), bases=(_DescriptorValues,), frozen=True, kw_only=True,
     namespace={"__module__": __name__, "__doc__": "Every field of one LayerDescriptor, as "
                "plain Python values (field list derived from the layout; see the module)."})
 
 
 # --- Packing -------------------------------------------------------------------------------
 
-def _leaves(layout: data.StructLayout, values, prefix: str = "", base: int = 0):
-    """``(name, shape, bit offset, value)`` for every leaf field, nested structs flattened."""
+def _leaves(layout: data.StructLayout, values, base: int = 0):
+    """``(path, shape, bit offset, value)`` for every leaf field, nested structs flattened:
+    ``path`` is the tuple of layout names (``("walk", "M")``, ``("requant", "shift")``);
+    values come from the flat record (``values.M``) or its ``requant`` sub-record."""
     for name, fld in layout:
         if name == "reserved":
             continue
+        if name == WALK:
+            for sub, sfld in fld.shape:
+                yield (WALK, sub), sfld.shape, base + fld.offset + sfld.offset, getattr(values, sub)
+            continue
         if name == "requant":
             sub = data.Layout.cast(RequantParams)
-            yield from _leaves(sub, values.requant, "requant.", base + fld.offset)
+            for leaf, shape, offset, value in _leaves(sub, values.requant, base=base + fld.offset):
+                yield ("requant",) + leaf, shape, offset, value
             continue
-        yield prefix + name, fld.shape, base + fld.offset, getattr(values, name)
+        yield (name,), fld.shape, base + fld.offset, getattr(values, name)
+
+
+def _label(path: tuple) -> str:
+    """A leaf's name in messages: ``requant.shift``, and walk members by their own name."""
+    return ".".join(path[1:] if path[0] == WALK else path)
 
 
 def _fits(name: str, shape, value) -> None:
@@ -195,8 +212,8 @@ def _fits(name: str, shape, value) -> None:
 def check_fields(fields: DescriptorFields, cfg: AccelConfig = AccelConfig()) -> None:
     """Raise :class:`IllegalProgramError` if a value overflows its field or a rule is broken."""
     layout = LayerDescriptor(cfg)
-    for name, shape, _, value in _leaves(layout, fields):
-        _fits(name, shape, _code(value))
+    for path, shape, _, value in _leaves(layout, fields):
+        _fits(_label(path), shape, _code(value))
     rule = check_descriptor(cfg, fields)
     if rule is not DescriptorError.NONE:
         raise IllegalProgramError(f"illegal descriptor, rule {rule.name}: {RULE_TEXT[rule]} "
@@ -214,17 +231,15 @@ def pack(fields: DescriptorFields, cfg: AccelConfig = AccelConfig(), *, check: b
     layout = LayerDescriptor(cfg)
     if check:
         check_fields(fields, cfg)
-    init: dict = {"requant": {}}
+    init: dict = {"requant": {}, WALK: {}}
     extra = 0
-    for name, shape, offset, value in _leaves(layout, fields):
-        _fits(name, shape, _code(value))
+    for path, shape, offset, value in _leaves(layout, fields):
+        _fits(_label(path), shape, _code(value))
         if isinstance(value, int) and isinstance(shape, type) and issubclass(shape, py_enum.Enum):
             extra |= value << offset        # a reserved code: no member to give const()
             continue
-        if name.startswith("requant."):
-            init["requant"][name.removeprefix("requant.")] = value
-        else:
-            init[name] = value
+        *outer, name = path
+        (init[outer[0]] if outer else init)[name] = value
     bits = layout.const(init).as_bits() | extra
     return bits.to_bytes(layout.size_bytes, "little")
 
@@ -238,17 +253,14 @@ def unpack(blob: bytes, cfg: AccelConfig = AccelConfig()) -> DescriptorFields:
     values: dict = {}
     requant: dict = {}
     probe = _Probe()
-    for name, shape, offset, _ in _leaves(layout, probe):
+    for path, shape, offset, _ in _leaves(layout, probe):
         s = Shape.cast(shape)
         raw = (bits >> offset) & ((1 << s.width) - 1)
         if s.signed and raw >> (s.width - 1):
             raw -= 1 << s.width
         if isinstance(shape, type) and issubclass(shape, py_enum.Enum):
             raw = _as_enum(shape, raw)
-        if name.startswith("requant."):
-            requant[name.removeprefix("requant.")] = raw
-        else:
-            values[name] = raw
+        (requant if path[0] == "requant" else values)[path[-1]] = raw
     return DescriptorFields(**values, requant=RequantFields(**requant))
 
 

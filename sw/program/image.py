@@ -57,6 +57,16 @@ class LayerPlacement:
     def predicted(self) -> tuple[int, int]:
         return predicted_bytes(self.plan, self.out_mode)
 
+    @property
+    def written_ranges(self) -> list[tuple[int, int]]:
+        """Byte ranges ``[start, end)`` the engine may write for this layer: C, and the int32
+        partial-sum scratch P when the plan spills. Every other byte must stay as loaded."""
+        g = self.plan.gemm
+        ranges = [(self.c_base, self.c_base + g.M * g.N * self.c_elem_bytes)]
+        if self.plan.traffic.c_psum_writes:
+            ranges.append((self.p_base, self.p_base + g.M * g.N * 4))
+        return ranges
+
 
 @dataclass
 class DramImage:

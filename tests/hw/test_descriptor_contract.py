@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """One descriptor layout, every copy checked against it: the program stage's field records
 (DescriptorFields is derived from the layout; RequantFields is checked), the rule inputs, and
 the field table of docs/tile-program.md (as test_regs.py checks regs.md)."""
@@ -9,7 +10,8 @@ from pathlib import Path
 from amaranth.lib import data
 
 from scanfuse.hw.params import AccelConfig
-from scanfuse.hw.program import LayerDescriptor, RULE_INPUTS
+from scanfuse.hw.addrgen import TileAddressGenerator
+from scanfuse.hw.program import WALK, GemmDesc, LayerDescriptor, RULE_INPUTS
 from scanfuse.hw.requant import RequantParams
 from scanfuse.program.descriptors import DescriptorFields, RequantFields
 
@@ -27,15 +29,33 @@ def _leaves(layout, prefix="", base=0):
             yield prefix + name, base + fld.offset, fld.width
 
 
+def _flat_names(layout):
+    """Top-level field names with the walk struct's members in its place (``reserved`` out)."""
+    names = []
+    for n, fld in layout:
+        if n == WALK:
+            names += [sub for sub, _ in fld.shape]
+        elif n != "reserved":
+            names.append(n)
+    return names
+
+
 def test_driver_records_have_the_layout_fields():
     layout = LayerDescriptor(AccelConfig())
-    assert [f.name for f in fields(DescriptorFields)] == [n for n, _ in layout if n != "reserved"]
+    assert [f.name for f in fields(DescriptorFields)] == _flat_names(layout)
     assert {f.name for f in fields(RequantFields)} == {n for n, _ in data.Layout.cast(RequantParams)}
 
 
+def test_walk_struct_is_the_address_generators_payload():
+    """One walk layout: the descriptor's ``walk`` field is the generator's ``GemmDesc``."""
+    layout = LayerDescriptor(AccelConfig())
+    assert layout[WALK].shape == GemmDesc()
+    assert TileAddressGenerator(AccelConfig()).desc.payload.shape() == layout[WALK].shape
+    assert [n for n, _ in GemmDesc()] == list(GemmDesc.FIELDS)
+
+
 def test_rule_inputs_are_layout_fields():
-    names = {n for n, _ in LayerDescriptor(AccelConfig())}
-    assert set(RULE_INPUTS) <= names
+    assert set(RULE_INPUTS) <= set(_flat_names(LayerDescriptor(AccelConfig())))
 
 
 def _doc_table() -> list[tuple[str, int, str]]:

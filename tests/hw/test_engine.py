@@ -28,6 +28,7 @@ from scanfuse.plan.fixed import fixed_plan
 from scanfuse.plan.tiling import LOOP_ORDERS, VisitOrder
 from scanfuse.sim.engine_sim import run_engine, run_engine_programs
 from scanfuse.sim.golden import pw_conv_ref, requant_ref
+from scanfuse.sim.scoreboard import stray_writes
 
 SMALL = AccelConfig(a_entries=1024, b_entries=1024, c_entries=512)
 CONFIGS = {
@@ -67,6 +68,7 @@ def check_run(image, run, want_outputs):
     for place, want in zip(image.layers, want_outputs):
         got = place.read_c(run.mem)
         assert np.array_equal(got, want), (place.plan.tiling, np.argwhere(got != want)[:5])
+    assert not stray_writes(image, run.mem)      # nothing written outside C and P
     read, write = image.predicted
     assert run.counters["read_bytes"] == read
     assert run.counters["write_bytes"] == write
@@ -92,6 +94,26 @@ def test_random_gemms_bit_exact_and_counted(name, seed):
     run = run_engine(image.mem, image.prog_addr, image.prog_len, cfg, seed=seed,
                      p_ready=rng.choice([1.0, 0.6]), p_valid=rng.choice([1.0, 0.7]))
     check_run(image, run, [expected_output(pw_conv_ref(a, b), mode, rq)])
+
+
+@pytest.mark.parametrize("name,tiling", [("r8c8-64b-db", Tiling(9, 3, 9, "nmk", VisitOrder.SCAN)),
+                                         ("r4c4-32b-db", Tiling(7, 4, 6, "kmn", VisitOrder.RASTER))])
+def test_double_buffered_stores_overlap_many_c_tiles(name, tiling):
+    """Small tiles, so the C tile changes nearly every step: each store runs from one C
+    region while the next tile accumulates in the other (kmn also spills and reloads partial
+    sums behind running stores), under AXI stalls."""
+    cfg = CONFIGS[name]
+    gemm = Gemm(31, 26, 35)
+    plan = fixed_plan(gemm, tiling, BufferModel.for_engine(cfg))
+    nrng = np.random.default_rng(11)
+    a = nrng.integers(-128, 128, (gemm.M, gemm.K), dtype=np.int8)
+    b = nrng.integers(-128, 128, (gemm.K, gemm.N), dtype=np.int8)
+    rq = RequantFields(multiplier=1 << 30, shift=36, zero_point=-2, mode=Activation.RELU6,
+                       relu6_max=90)
+    image = gemm_image(plan, a, b, "int8", rq, cfg, skew=3)
+    run = run_engine(image.mem, image.prog_addr, image.prog_len, cfg, seed=5, p_ready=0.7,
+                     p_valid=0.8)
+    check_run(image, run, [expected_output(pw_conv_ref(a, b), OutMode.INT8, rq)])
 
 
 @pytest.mark.parametrize("name,order", [("r8c8-64b", "kmn"), ("r8c8-64b-db", "nkm")])

@@ -31,7 +31,7 @@ from scanfuse.plan import BufferModel, Gemm, plan_gemm
 E = DescriptorError
 DEFAULT = AccelConfig()
 SMALL = AccelConfig(a_entries=64, b_entries=64, c_entries=64)
-SMALL_DB = AccelConfig(a_entries=128, b_entries=128, c_entries=64, double_buffer=True)
+SMALL_DB = AccelConfig(a_entries=128, b_entries=128, c_entries=128, double_buffer=True)
 CONFIGS = [DEFAULT, SMALL_DB, AccelConfig(axi_data_bits=32, addr_bits=20, a_entries=1000,
                                           b_entries=40, c_entries=1 << 24),
            AccelConfig(axi_data_bits=256, addr_bits=64, double_buffer=True)]
@@ -50,11 +50,14 @@ def test_layout_default_size_and_order():
     layout = LayerDescriptor(DEFAULT)
     assert (layout.used_bits, layout.size, layout.size_bytes, layout.beats) == (455, 512, 64, 8)
     names = [name for name, _ in layout]
-    assert names == ["M", "K", "N", "tm", "tn", "tk", "a_base", "b_base", "c_base", "a_stride",
-                     "b_stride", "c_stride", "p_base", "p_stride", "requant", "a_off", "b_off",
-                     "c_off", "loop_order", "visit", "out_mode", "last", "reserved"]
+    assert names == ["a_base", "b_base", "c_base", "a_stride", "b_stride", "c_stride", "p_base",
+                     "p_stride", "walk", "requant", "a_off", "b_off", "c_off", "out_mode", "last",
+                     "reserved"]
+    assert [name for name, _ in layout["walk"].shape] == ["M", "K", "N", "tm", "tn", "tk",
+                                                          "loop_order", "visit"]
     assert [layout[n].width for n in ("a_off", "b_off", "c_off")] == [14, 14, 13]
-    assert layout["loop_order"].offset == 448
+    assert layout.field_bits("M") == (256, 16)
+    assert layout.field_bits("loop_order") == (352, 3)
 
 
 @pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: f"{c.axi_data_bits}b{c.addr_bits}a")
@@ -73,7 +76,7 @@ def random_fields(rng: random.Random, cfg: AccelConfig) -> DescriptorFields:
     layout = LayerDescriptor(cfg)
 
     def u(name):
-        return rng.getrandbits(layout[name].width)
+        return rng.getrandbits(layout.field_bits(name)[1])
 
     return DescriptorFields(
         **{n: u(n) for n in ("M", "K", "N", "tm", "tn", "tk", "a_base", "b_base", "c_base",
@@ -102,11 +105,11 @@ def test_pack_unpack_round_trip(cfg):
 def test_pack_bit_positions_little_endian():
     f = legal_base(M=0x1234, last=1, loop_order=LoopOrder.NMK)
     blob = pack(f, DEFAULT, check=False)
-    assert blob[:2] == bytes([0x34, 0x12])                  # M at bits 0..15
+    assert blob[32:34] == bytes([0x34, 0x12])               # M at bits 256..271
     bits = int.from_bytes(blob, "little")
     layout = LayerDescriptor(DEFAULT)
     assert bits >> layout["last"].offset & 1 == 1
-    assert bits >> layout["loop_order"].offset & 7 == LoopOrder.NMK.value
+    assert bits >> layout.field_bits("loop_order")[0] & 7 == LoopOrder.NMK.value
     assert bits >> layout["reserved"].offset == 0
 
 
@@ -187,7 +190,7 @@ def test_first_rule_wins_in_enum_order():
 def test_footprints_formula():
     # Padded to the engine's words: tm 3 -> 8 rows, tk 7 -> 8 bytes, tn 5 -> 8.
     assert tile_footprints(SMALL, 3, 5, 7) == (64, 56, 24)
-    assert tile_footprints(SMALL_DB, 3, 5, 7) == (128, 112, 24)
+    assert tile_footprints(SMALL_DB, 3, 5, 7) == (128, 112, 48)     # two C regions
     assert tile_footprints(SMALL, 16, 16, 16) == (256, 256, 256)
     assert split_footprints(3, 5, 7) == (21, 35, 15)             # the unpadded planner model
     assert split_footprints(3, 5, 7, 2, (4, 4, 8, 2)) == (64, 112, 18)
@@ -239,7 +242,7 @@ def random_descriptor(rng: random.Random, cfg: AccelConfig) -> DescriptorFields:
         name, limit, fp = [("a_off", cfg.a_entries, a_fp), ("b_off", cfg.b_entries, b_fp),
                            ("c_off", cfg.c_entries, c_fp)][mutation - 3]
         edge = limit - fp + rng.choice([0, 1, 2])       # exactly full, one over, two over
-        if 0 <= edge < 1 << layout[name].width:
+        if 0 <= edge < 1 << layout.field_bits(name)[1]:
             f = replace(f, **{name: edge})
     elif mutation == 6:
         f = replace(f, loop_order=rng.choice([6, 7]))

@@ -357,6 +357,8 @@ CASES = {
     "regress-p-valid-inf": ["regress", "--p-valid", "inf"],
     "regress-seed-negative": ["regress", "--seed", "-1"],
     "regress-seed-2-70": ["regress", "--seed", str(2 ** 70)],
+    "regress-network-unknown": ["regress", "--network", "resnet50"],
+    "regress-stalls-negative": ["regress", "--stalls", "-1"],
     "regress-layers-unknown": ["regress", "--layers", "conv99"],
     "regress-layers-empty": ["regress", "--layers", ","],
     "regress-json-existing": ["regress", "--layers", "conv99", "--json", "{sentinel}"],

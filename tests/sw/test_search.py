@@ -105,3 +105,18 @@ def test_huge_gemms_plan_in_bounded_memory_or_are_refused():
         Gemm(MAX_GEMM_DIM + 1, 64, 64)
     with pytest.raises(InvalidShapeError, match="MAX_GEMM_MACS"):
         Gemm(MAX_GEMM_DIM, MAX_GEMM_DIM, MAX_GEMM_DIM)
+
+
+def test_engine_models_tile_without_extra_padding():
+    """for_engine models plan padding-aware: tm a multiple of the rows or M, tn of the cols
+    or N, so the tiles pad to ceil(dim / rows) blocks; plain split models stay byte-optimal."""
+    from scanfuse.hw.params import AccelConfig
+    from scanfuse.plan.search import padding_rules
+    for cfg in (AccelConfig(), AccelConfig(double_buffer=True), AccelConfig(rows=4, cols=4)):
+        model = BufferModel.for_engine(cfg)
+        assert model.array == (cfg.rows, cfg.cols)
+        for gemm in (Gemm(12544, 16, 96), Gemm(196, 192, 64), Gemm(49, 960, 160)):
+            t = plan_gemm(gemm, model).tiling
+            assert t.tm % cfg.rows == 0 or t.tm == gemm.M, (cfg, gemm, t)
+            assert t.tn % cfg.cols == 0 or t.tn == gemm.N, (cfg, gemm, t)
+    assert padding_rules(Gemm(9, 9, 9), BufferModel.separate(100, 100, 100)) == {}
