@@ -296,7 +296,15 @@ def test_yosys_maps_a_2x2_selftest_build(tmp_path):
     res = report["resources"]
     assert res["LUT4"] > 100 and res["TRELLIS_FF"] > 100 and res["DP16KD"] >= 1
     assert res["EHXPLLL"] == 1 and res["TRELLIS_IO"] == 10   # clock, button, 8 LEDs
-    assert report["dsp"]["by_source"]["pe_array.py"] == 4 and report["dsp"]["pe_macs_on_dsp"]
+    # The PE multipliers are the explicit registered MULT18X18D instances (not Yosys's bare
+    # mapping): input A and B and output registers set in the synthesised netlist.
+    assert report["dsp"]["pe_multiplier"] == "mult18x18d"
+    assert report["dsp"]["by_source"]["multiplier.py"] == 4 and report["dsp"]["pe_macs_on_dsp"]
+    assert report["dsp"]["registers"].get("A,B,OUT") == 4
+    assert report["config"]["pe_multiplier"] == "mult18x18d"
+    assert report["summary"] == {"lut4": res["LUT4"] + 2 * res["CCU2C"],
+                                 "ff": res["TRELLIS_FF"], "dsp": res["MULT18X18D"],
+                                 "ebr": res["DP16KD"]}
     assert report["engine_sources"] == source_hash()      # what it was built from
     stat = json.loads((tmp_path / "scanfuse_r2c2.stat.json").read_text())
     generic = {c for c in stat["design"]["num_cells_by_type"]
