@@ -257,7 +257,10 @@ class PEArrayTop(wiring.Component):
             level, n = nxt, n + 1
         m.d.comb += self.fold.eq(level[0])
         if platform is not None:
-            board_clock(m, platform, self._freq_hz)
+            # Reset until the PLL locks, as in the self-test top (without it, Yosys 0.70's
+            # abc9 fails an assertion on this top with MULT18X18D instances).
+            locked = board_clock(m, platform, self._freq_hz)
+            m.submodules.reset_sync = ResetSynchronizer(~locked, domain="sync")
             m.submodules.led_buf0 = led = io.Buffer("o", platform.request("led", 0, dir="-"))
             m.d.comb += led.o.eq(level[0])
         return m
