@@ -210,12 +210,11 @@ class PEArray(wiring.Component):
         # still waiting to drain: adv = ~any(ctl_tok[r + lat] & busy[r]). It drives the enable
         # of every register of the array, so it is a register itself, loaded with that
         # function of the *next* state (one cycle ahead), and replicated: one copy for the
-        # control pipeline and B lanes, one per PE row (`keep`, so synthesis does not merge
-        # the copies back into one net of thousands of loads).
+        # control pipeline and B lanes, one per PE row, so no net has thousands of loads.
         ptr = Signal(_index_shape(rows))
         adv_next = Signal()
-        adv = Signal(init=1, attrs={"keep": 1})
-        adv_row = [Signal(init=1, name=f"adv_row{r}", attrs={"keep": 1}) for r in range(rows)]
+        adv = Signal(init=1)
+        adv_row = [Signal(init=1, name=f"adv_row{r}") for r in range(rows)]
 
         def tok_next(s):   # ctl_tok[s] after this clock edge (s >= lat >= 1)
             return Mux(adv, ctl_tok[s - 1], ctl_tok[s])
@@ -224,7 +223,14 @@ class PEArray(wiring.Component):
             return (busy[r] & ~(take & (ptr == r))) | (adv & ctl_tok[r + lat])
 
         m.d.comb += adv_next.eq(~Cat(tok_next(r + lat) & busy_next(r) for r in range(rows)).any())
-        m.d.sync += [adv.eq(adv_next)] + [a.eq(adv_next) for a in adv_row]
+        m.d.sync += adv.eq(adv_next)
+        # Amaranth and Yosys merge registers loaded with the same function, so each row copy
+        # ORs in a term that is never true: two adjacent control stages both holding a
+        # block-end token (tokens enter at least token_gap >= 2 stages apart and move
+        # together). The copies then equal `adv` in every reachable state but are different
+        # logic, and stay separate registers. (n_ctl - 1 >= rows pairs exist: cols + lat >= 2.)
+        for r, copy in enumerate(adv_row):
+            m.d.sync += copy.eq(adv_next | (ctl_tok[r] & ctl_tok[r + 1]))
 
         # token_gap >= 2, so at least ctl_tok[0] is checked.
         m.d.comb += admit.eq(~Cat(ctl_tok[d] for d in range(self.token_gap - 1)).any())
