@@ -307,7 +307,8 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
     report: dict = {
         "board": board.name, "device": platform.device, "package": platform.package,
         "speed": platform.speed, "top": top,
-        "engine": f"{engine_class().__module__}.{engine_class().__name__}",
+        "engine": ("scanfuse.hw.pe_array.PEArray" if top == "pe"
+                   else f"{engine_class().__module__}.{engine_class().__name__}"),
         "array": [rows, cols], "config": asdict(cfg), "target_mhz": freq_mhz,
         "command": _command_line(board, cfg, top, freq_mhz, dsp, synth_only, seeds,
                                  pe_multiplier),

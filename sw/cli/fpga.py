@@ -115,6 +115,17 @@ def _layers_command_line(args) -> str:
     return " ".join(parts)
 
 
+def _built_multiplier(out) -> str:
+    """``config.pe_multiplier`` of the report in ``out`` (``"inferred"`` if it has none; a
+    missing or broken report is ``clock_from_report``'s error to give)."""
+    from ..hw.params import PE_MULTIPLIER_KINDS
+    try:
+        kind = json.loads((out / "report.json").read_text())["config"]["pe_multiplier"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "inferred"
+    return kind if kind in PE_MULTIPLIER_KINDS else "inferred"
+
+
 def layers_command(args, console) -> int:
     """``scanfuse fpga --layers``: no build; the clock from ``--fmax`` or the build's
     ``report.json``; the regression on Verilator; a table (or ``--json``) and ``layers.json``
@@ -126,8 +137,11 @@ def layers_command(args, console) -> int:
 
     from ..files import check_output_dir, write_text
     rows, cols = engine_array(*args.array)
-    cfg = AccelConfig(rows=rows, cols=cols, double_buffer=args.double_buffer)
     out = L.build_dir(args.board, rows, cols, args.top, args.out)
+    # The PE multiplier of the build whose Fmax is used (its cycle counts differ by the
+    # multiplier's latency: the DSP kind simulates as its behavioural model).
+    cfg = AccelConfig(rows=rows, cols=cols, double_buffer=args.double_buffer,
+                      pe_multiplier=_built_multiplier(out) if args.fmax is None else "inferred")
     check_output_dir(out, "--out", must_be_new=False)
     clock = (L.clock_from_fmax(args.fmax) if args.fmax is not None
              else L.clock_from_report(out / "report.json", cfg))
