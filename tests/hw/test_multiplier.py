@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """PE multipliers (scanfuse.hw.multiplier): each kind's latency and enable behaviour in
 simulation, the ECP5 kind's primitive and parameters when elaborated for a platform, and the
 kind check of AccelConfig / make_multiplier."""
