@@ -17,6 +17,7 @@ order, from configuration to the generated Verilog:
 ``scanfuse.hw.dma``        tile DMA between DRAM (AXI4) and the on-chip buffer
 ``scanfuse.hw.packer``     C rows -> DMA write beats
 ``scanfuse.hw.buffer``     the A, B and C memories
+``scanfuse.hw.multiplier`` the PE multipliers (inferred, or a registered ECP5 DSP block)
 ``scanfuse.hw.pe_array``   the systolic int8 PE array
 ``scanfuse.hw.depthwise``  the depthwise unit: line buffer and 3x3 window (not yet in the engine)
 ``scanfuse.hw.sequencer``  runs a tile program: fetch, check, walk, load, compute, store

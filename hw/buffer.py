@@ -20,6 +20,21 @@ one memory (see ``docs/hardware.md``, "On-chip buffer"):
 
 Offsets (``a_off`` ...) are in entries and whole words, so a region starts at word
 ``off // word_entries``. The padded region sizes are :func:`scanfuse.hw.program.tile_footprints`.
+
+Read latency (``read_latency``, 1 or 2)
+---------------------------------------
+``1`` (default): the word appears on ``x_rdata`` after the first clock edge with ``x_ren``
+high; ``x_rdata`` is the memory's own output. On an ECP5 that output comes out of the block
+RAM 5.57-5.81 ns after the clock (prjtrellis-db speed-6 DP16KD clock-to-out without output
+register), which leaves about 1 ns of a 150 MHz cycle for whatever reads it.
+
+``2``: a second register stage follows the read port, enabled by the same ``x_ren`` (so a
+stalled pipeline still holds its data): the word read at the first edge with ``x_ren`` high
+appears after the second such edge. The stage is what a DP16KD's OUTREG is (0.92-0.94 ns
+clock-to-out, same source); Yosys 0.70 does not pack a fabric register into OUTREG, so on ECP5
+it is a flip-flop next to the EBR output, which still takes the EBR clock-to-out off every
+path that starts at ``x_rdata``. A user of the buffer must then issue each read address one
+enabled cycle earlier than with latency 1 (one more stage in its read pipeline).
 """
 
 from dataclasses import dataclass
@@ -147,16 +162,38 @@ class TileBuffer(wiring.Component):
         ``axi_bytes`` bytes; B: ``b_word_bytes / axi_bytes`` lanes; C: ``4 * cols /
         axi_bytes`` lanes). Written at the clock edge.
     x_raddr, x_ren : ``In``
-        Read port: the word at ``x_raddr`` appears on ``x_rdata`` one cycle after a cycle with
-        ``x_ren`` high; with ``x_ren`` low ``x_rdata`` holds (a stalled pipeline keeps its data).
+        Read port: the word at ``x_raddr`` appears on ``x_rdata`` ``read_latency`` enabled
+        cycles later: after the ``read_latency``-th clock edge with ``x_ren`` high, counting the
+        one that samples ``x_raddr``. With ``x_ren`` low nothing moves and ``x_rdata`` holds (a
+        stalled pipeline keeps its data).
     x_rdata : ``Out``
+
+    Parameters
+    ----------
+    read_latency : int
+        1 (the memory's output) or 2 (plus a registered output stage); see the module
+        docstring.
+
+    Raises
+    ------
+    TypeError
+        ``cfg`` is not an :class:`AccelConfig`.
+    ValueError
+        ``read_latency`` is not 1 or 2, or ``cfg`` cannot build an engine.
     """
 
-    def __init__(self, cfg: AccelConfig):
+    def __init__(self, cfg: AccelConfig, *, read_latency: int = 1):
         if not isinstance(cfg, AccelConfig):
             raise TypeError(f"cfg must be an AccelConfig, not {cfg!r}")
+        if isinstance(read_latency, bool) or read_latency not in (1, 2):
+            raise ValueError(f"read_latency must be 1 or 2, not {read_latency!r}")
         self.geometry = BufferGeometry(cfg)
+        self._read_latency = read_latency
         super().__init__(buffer_signature(cfg))
+
+    @property
+    def read_latency(self) -> int:
+        return self._read_latency
 
     def elaborate(self, platform):
         m = Module()
@@ -168,12 +205,18 @@ class TileBuffer(wiring.Component):
             wp = mem.write_port(granularity=bits // lanes)
             rp = mem.read_port(transparent_for=())
             m.submodules[f"{name}_mem"] = mem
+            ren = getattr(self, f"{name}_ren")
+            rdata = getattr(self, f"{name}_rdata")
             m.d.comb += [
                 wp.addr.eq(getattr(self, f"{name}_waddr")),
                 wp.data.eq(getattr(self, f"{name}_wdata")),
                 wp.en.eq(getattr(self, f"{name}_wen")),
                 rp.addr.eq(getattr(self, f"{name}_raddr")),
-                rp.en.eq(getattr(self, f"{name}_ren")),
-                getattr(self, f"{name}_rdata").eq(rp.data),
+                rp.en.eq(ren),
             ]
+            if self._read_latency == 1:
+                m.d.comb += rdata.eq(rp.data)
+            else:
+                with m.If(ren):   # the output register: a DP16KD OUTREG with CE = OCE
+                    m.d.sync += rdata.eq(rp.data)
         return m

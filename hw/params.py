@@ -13,6 +13,11 @@ from dataclasses import dataclass
 #: Width in bits of every GEMM dimension and tile size the engine takes (M, N, K, tm, tn, tk).
 DIM_BITS = 16
 
+#: Kinds of PE multiplier (:attr:`AccelConfig.pe_multiplier`, built by
+#: :func:`scanfuse.hw.multiplier.make_multiplier`): ``inferred`` (a registered ``a * b``, any
+#: target) and ``mult18x18d`` (an explicit registered ECP5 DSP block; the ECP5 FPGA build).
+PE_MULTIPLIER_KINDS = ("inferred", "mult18x18d")
+
 #: No padding: every tile region is exactly its element count.
 NO_ALIGN = (1, 1, 1, 1)
 
@@ -90,6 +95,11 @@ class AccelConfig:
         current ones compute, and the previous C tile is stored from one C region while the
         next accumulates in the other (the planner model's double-buffering flag; its C
         footprint counts two regions, ``BufferModel.c_copies``).
+    pe_multiplier:
+        Platform hook for the PE array's multipliers, one of :data:`PE_MULTIPLIER_KINDS`:
+        ``"inferred"`` (default: simulation, Verilog export, any FPGA) or ``"mult18x18d"``
+        (explicit registered ECP5 DSP blocks, chosen by the ECP5 FPGA build; 2 cycles more
+        array latency, same results). See :mod:`scanfuse.hw.multiplier`.
     """
 
     rows: int = 8
@@ -102,6 +112,7 @@ class AccelConfig:
     b_entries: int = 16384
     c_entries: int = 8192
     double_buffer: bool = False
+    pe_multiplier: str = "inferred"
 
     def __post_init__(self):
         for name in ("rows", "cols"):
@@ -120,6 +131,9 @@ class AccelConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1 << 24:
                 raise ValueError(f"{name} must be an integer in 1..2**24, not {value!r}")
+        if self.pe_multiplier not in PE_MULTIPLIER_KINDS:
+            raise ValueError(f"pe_multiplier must be one of {', '.join(PE_MULTIPLIER_KINDS)}, "
+                             f"not {self.pe_multiplier!r}")
 
     @property
     def axi_bytes(self) -> int:

@@ -25,8 +25,12 @@ Dataflow (4 x 3 example; ``[ ]`` is a register, every register advances on ``adv
                      the cycle the last k step was accepted; rows drain in order through
                      a row mux into the registered output ``o`` (one row per cycle).
 
-A small diagonal control pipeline ``ctl[d]`` (``d = 0 .. rows + cols - 2``) carries, for
-the PEs on anti-diagonal ``r + c = d``, whether the k step is real (``v``; bubbles do not
+Each PE multiplies in a pipelined multiplier of latency ``L`` (:mod:`scanfuse.hw.multiplier`,
+chosen by ``cfg.pe_multiplier``: ``L = 1`` for the inferred multiplier, ``L = 3`` for the ECP5
+``MULT18X18D`` with input, output and fabric product registers) and adds the product to its
+accumulator ``L`` cycles after its operands arrive. A small diagonal control pipeline
+``ctl[s]`` (``s = 0 .. rows + cols - 2 + L``) carries, for the PEs on anti-diagonal
+``r + c = s - L``, whether the product now ready is of a real k step (``v``; bubbles do not
 accumulate) and whether it ends a block (``tok``). When a PE sees ``tok`` it writes
 ``acc + a * b`` into its shadow register and restarts its accumulator from zero, so the next
 block's k steps can follow on the very next cycle: fill and drain skew are paid once per
@@ -37,30 +41,41 @@ Flow control
 * ``adv`` (global enable) is low only when a block-end token is about to start writing a
   shadow row whose previous contents have not been taken by the output stage yet (the output
   is backpressured, or blocks are shorter than ``rows`` steps so the one-row-per-cycle output
-  falls behind). The whole array, its skew registers and the control pipeline freeze;
-  nothing is lost or duplicated.
+  falls behind). The whole array, its skew registers, the multipliers' pipeline registers
+  and the control pipeline freeze; nothing is lost or duplicated. ``adv`` enables every
+  register of the array (about 4,500 flip-flops at 8x8, and the DSP blocks' clock enables), so it
+  is not computed in the cycle it is used: a register loads it one cycle ahead from the
+  next-cycle values of the tokens and of the row states (including this cycle's output
+  transfer), with the same result cycle for cycle, and ``rows + 1`` copies of that register
+  each drive one PE row (the control pipeline and B lanes get their own).
 * A k step carrying ``last`` is admitted only if no other block-end token is in the first
   ``G - 1`` control stages, ``G = max(cols + 1, ceil((rows + cols - 1) / 2))``
   (:attr:`PEArray.token_gap`). Tokens are then more than ``cols`` diagonals apart, so when a
   token reaches row ``d`` the block ahead of it has completed that row (one cycle earlier, so
   without backpressure the row has already been taken), and at most two tokens are inside the
   array, so the block ahead of that one has left the array and its rows drain without ``adv``:
-  the freeze cannot deadlock. Non-last k steps are never held back by this rule; while a last
-  step waits, bubbles enter.
+  the freeze cannot deadlock. ``G`` does not depend on the multiplier latency ``L``: a token
+  in the first ``L`` control stages writes no row, and all row stages are shifted by the same
+  ``L``. Non-last k steps are never held back by this rule; while a last step waits, bubbles
+  enter.
 * ``i.ready`` is ``adv & (~i.payload.last | admit)``: it depends on the offered payload and on
   registers, never on ``o.ready`` combinationally.
 
-Timing (no stalls, measured by ``tests/hw/test_pe_array.py``): row ``r`` of a block is valid
-on ``o`` ``cols + 3 + r`` cycles after the cycle in which the block's last k step was accepted.
+Timing (no stalls, measured by ``tests/hw/test_pe_array.py`` for both multiplier kinds): row
+``r`` of a block is valid on ``o`` ``cols + 2 + L + r`` cycles after the cycle in which the
+block's last k step was accepted (``cols + 3 + r`` inferred, ``cols + 5 + r`` with the DSP).
 Blocks of ``K`` k steps settle to one block every ``max(K, G, rows)`` cycles (``rows``: one
-output row per cycle); for ``K >= max(G, rows)`` a k step is accepted every cycle, and ``N``
-blocks take ``N * K + rows + cols + 2`` cycles from the first k step to the last output row.
+output row per cycle), whatever ``L``; for ``K >= max(G, rows)`` a k step is accepted every
+cycle, and ``N`` blocks take ``N * K + rows + cols + 1 + L`` cycles from the first k step to
+the last output row. The multiplier's latency is hidden behind the streams: users see only a
+longer fill/drain (2 cycles per stream for the DSP), never a different handshake.
 """
 
 from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .multiplier import make_multiplier, multiplier_latency
 from .params import AccelConfig
 
 __all__ = ["KStep", "PsumRow", "PEArray"]
@@ -160,25 +175,29 @@ class PEArray(wiring.Component):
         rows, cols = self._cfg.rows, self._cfg.cols
         return max(cols + 1, (rows + cols) // 2)   # (rows + cols) // 2 == ceil((rows + cols - 1) / 2)
 
+    @property
+    def mult_latency(self) -> int:
+        """Cycles from a PE's operands to its product register (1 inferred, 3 ``mult18x18d``)."""
+        return multiplier_latency(self._cfg.pe_multiplier)
+
     def elaborate(self, platform):
         m = Module()
         cfg = self._cfg
         rows, cols = cfg.rows, cfg.cols
+        lat = self.mult_latency
         n_diag = rows + cols - 1
         opnd = signed(cfg.operand_bits)
         acc_shape = signed(cfg.acc_bits)
 
-        adv = Signal()      # global enable: array, skew lanes and control pipeline advance
         admit = Signal()    # a block-end k step may enter now
         accept = Signal()   # k step transfer on `i`
         take = Signal()     # output stage loads the row under `ptr` this cycle
 
         # Diagonal control pipeline: ctl_v[d] / ctl_tok[d] describe the operands currently
-        # presented to the PEs on anti-diagonal r + c == d.
-        # One stage more than there are diagonals: a PE multiplies the operands of diagonal
-        # d into its product register, and accumulates that product a cycle later, under
-        # ctl[d + 1].
-        n_ctl = n_diag + 1
+        # presented to the PEs on anti-diagonal r + c == d. A PE feeds the operands of
+        # diagonal d into its multiplier and accumulates the product `lat` cycles later, under
+        # ctl[d + lat]: `lat` stages more than there are diagonals.
+        n_ctl = n_diag + lat
         ctl_v = [Signal(name=f"ctl_v{d}") for d in range(n_ctl)]
         ctl_tok = [Signal(name=f"ctl_tok{d}") for d in range(n_ctl)]
 
@@ -187,9 +206,32 @@ class PEArray(wiring.Component):
         busy = Signal(rows)
         full = Signal(rows)
 
-        # Freeze when a block-end token would start overwriting a row still waiting to drain.
-        # Only registers feed `adv`, so `o.ready` never reaches the array combinationally.
-        m.d.comb += adv.eq(~Cat(ctl_tok[r + 1] & busy[r] for r in range(rows)).any())
+        # `adv` freezes everything when a block-end token would start overwriting a shadow row
+        # still waiting to drain: adv = ~any(ctl_tok[r + lat] & busy[r]). It drives the enable
+        # of every register of the array, so it is a register itself, loaded with that
+        # function of the *next* state (one cycle ahead), and replicated: one copy for the
+        # control pipeline and B lanes, one per PE row, so no net has thousands of loads.
+        ptr = Signal(_index_shape(rows))
+        adv_next = Signal()
+        adv = Signal(init=1)
+        adv_row = [Signal(init=1, name=f"adv_row{r}") for r in range(rows)]
+
+        def tok_next(s):   # ctl_tok[s] after this clock edge (s >= lat >= 1)
+            return Mux(adv, ctl_tok[s - 1], ctl_tok[s])
+
+        def busy_next(r):
+            return (busy[r] & ~(take & (ptr == r))) | (adv & ctl_tok[r + lat])
+
+        m.d.comb += adv_next.eq(~Cat(tok_next(r + lat) & busy_next(r) for r in range(rows)).any())
+        m.d.sync += adv.eq(adv_next)
+        # Amaranth and Yosys merge registers loaded with the same function, so each row copy
+        # ORs in a term that is never true: two adjacent control stages both holding a
+        # block-end token (tokens enter at least token_gap >= 2 stages apart and move
+        # together). The copies then equal `adv` in every reachable state but are different
+        # logic, and stay separate registers. (n_ctl - 1 >= rows pairs exist: cols + lat >= 2.)
+        for r, copy in enumerate(adv_row):
+            m.d.sync += copy.eq(adv_next | (ctl_tok[r] & ctl_tok[r + 1]))
+
         # token_gap >= 2, so at least ctl_tok[0] is checked.
         m.d.comb += admit.eq(~Cat(ctl_tok[d] for d in range(self.token_gap - 1)).any())
         m.d.comb += [
@@ -207,9 +249,9 @@ class PEArray(wiring.Component):
 
         # Skew lanes: row r's A is delayed 1 + r cycles, column c's B 1 + c cycles. A bubble
         # loads whatever the port shows; `ctl_v` keeps it from being accumulated.
-        def skew(value, depth, name):
+        def skew(value, depth, name, en):
             stages = [Signal(opnd, name=f"{name}_s{j}") for j in range(depth)]
-            with m.If(adv):
+            with m.If(en):
                 m.d.sync += stages[0].eq(value)
                 for j in range(1, depth):
                     m.d.sync += stages[j].eq(stages[j - 1])
@@ -218,46 +260,47 @@ class PEArray(wiring.Component):
         a_in = [[None] * cols for _ in range(rows)]
         b_in = [[None] * cols for _ in range(rows)]
         for r in range(rows):
-            a_in[r][0] = skew(self.i.payload.a[r], 1 + r, f"a{r}")
+            a_in[r][0] = skew(self.i.payload.a[r], 1 + r, f"a{r}", adv_row[r])
         for c in range(cols):
-            b_in[0][c] = skew(self.i.payload.b[c], 1 + c, f"b{c}")
+            b_in[0][c] = skew(self.i.payload.b[c], 1 + c, f"b{c}", adv)
 
         shadow = [[Signal(acc_shape, name=f"shadow_{r}_{c}") for c in range(cols)]
                   for r in range(rows)]
         for r in range(rows):
+            en = adv_row[r]
             for c in range(cols):
                 d = r + c
                 a, b = a_in[r][c], b_in[r][c]
                 # Operand hand-off registers to the right and downward neighbours.
                 if c + 1 < cols:
                     a_next = Signal(opnd, name=f"a_{r}_{c + 1}")
-                    with m.If(adv):
+                    with m.If(en):
                         m.d.sync += a_next.eq(a)
                     a_in[r][c + 1] = a_next
                 if r + 1 < rows:
                     b_next = Signal(opnd, name=f"b_{r + 1}_{c}")
-                    with m.If(adv):
+                    with m.If(en):
                         m.d.sync += b_next.eq(b)
                     b_in[r + 1][c] = b_next
 
                 # The product is registered (an FPGA multiplier block plus an adder do not
-                # fit one ~100 MHz cycle); bubbles multiply too, ctl_v keeps them out.
-                prod = Signal(signed(2 * cfg.operand_bits), name=f"prod_{r}_{c}")
-                with m.If(adv):
-                    m.d.sync += prod.eq(a * b)
+                # fit one cycle); bubbles multiply too, ctl_v keeps them out.
+                mult = make_multiplier(cfg.pe_multiplier, cfg.operand_bits)
+                m.submodules[f"mul_{r}_{c}"] = mult
+                m.d.comb += [mult.a.eq(a), mult.b.eq(b), mult.en.eq(en)]
+                prod = mult.p
                 acc = Signal(acc_shape, name=f"acc_{r}_{c}")
                 mac = Signal(acc_shape, name=f"mac_{r}_{c}")
                 # Assigning the (acc_bits + 1)-bit sum to an acc_bits signal wraps modulo
                 # 2**acc_bits, like int32 hardware.
                 m.d.comb += mac.eq(acc + prod)
-                with m.If(adv & ctl_v[d + 1]):
-                    with m.If(ctl_tok[d + 1]):
+                with m.If(en & ctl_v[d + lat]):
+                    with m.If(ctl_tok[d + lat]):
                         m.d.sync += [shadow[r][c].eq(mac), acc.eq(0)]
                     with m.Else():
                         m.d.sync += acc.eq(mac)
 
         # Output stage: rows drain in order through a registered row mux.
-        ptr = Signal(_index_shape(rows))
         rows_bits = Array(Cat(shadow[r]) for r in range(rows))
         m.d.comb += take.eq(full.bit_select(ptr, 1) & (~self.o.valid | self.o.ready))
         with m.If(take):
@@ -276,10 +319,9 @@ class PEArray(wiring.Component):
                 m.d.sync += [busy[r].eq(0), full[r].eq(0)]
             # A token never sets a row in the cycle it is taken (take needs full, and a
             # token only starts a row that is not busy), so these cannot collide.
-            with m.If(adv & ctl_tok[r + 1]):
+            with m.If(adv & ctl_tok[r + lat]):
                 m.d.sync += busy[r].eq(1)
-            with m.If(adv & ctl_tok[r + cols]):
+            with m.If(adv & ctl_tok[r + cols - 1 + lat]):
                 m.d.sync += full[r].eq(1)
 
         return m
-

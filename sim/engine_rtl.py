@@ -36,7 +36,9 @@ def config_tag(cfg: AccelConfig) -> str:
     """Readable name of a configuration, e.g. ``r8c8-b64-a16384-b16384-c8192``."""
     tag = (f"{cfg.name}-b{cfg.axi_data_bits}-ad{cfg.addr_bits}-a{cfg.a_entries}-b{cfg.b_entries}"
            f"-c{cfg.c_entries}")
-    return tag + ("-db" if cfg.double_buffer else "")
+    tag += "-db" if cfg.double_buffer else ""
+    # The PE multiplier kind changes the array's latency (scanfuse.hw.multiplier).
+    return tag + ("" if cfg.pe_multiplier == "inferred" else f"-{cfg.pe_multiplier}")
 
 
 def engine_verilog(cfg: AccelConfig = AccelConfig()) -> Path:

@@ -31,30 +31,34 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from ...errors import InvalidOptionError
 from ...files import write_text
-from ..params import AccelConfig
+from ..params import PE_MULTIPLIER_KINDS, AccelConfig
 from ..verilog import source_hash
 from .boards import Board, get_board
 
 __all__ = ["FlowError", "TOPS", "STEPS", "DSP_MODES", "PE_MULTIPLIERS", "find_tool",
-           "engine_array", "run_flow", "yosys_resources", "dsp_sources", "nextpnr_summary",
-           "critical_path_summary", "report_markdown", "write_reports"]
+           "engine_array", "run_flow", "yosys_resources", "dsp_sources", "dsp_registers",
+           "nextpnr_summary", "critical_path_summary", "seed_statistics", "report_markdown",
+           "write_reports"]
 
-#: Top-level designs ``--top`` accepts (see :mod:`.top`).
-TOPS = ("selftest", "axi")
+#: Top-level designs ``--top`` accepts (see :mod:`.top`): ``pe`` is the PE array alone between
+#: pseudo-random stimulus and an XOR-folded output (its own timing, in minutes not tens).
+TOPS = ("selftest", "axi", "pe")
 #: Flow steps in order.
 STEPS = ("synth", "pnr", "pack")
 
 #: ``--dsp`` modes: which multipliers Yosys may map to MULT18X18D blocks. ``auto`` takes the
 #: first of ``all``, ``except-pe``, ``none`` whose design fits the device's MULT18X18D count.
 DSP_MODES = ("auto", "all", "except-pe", "none")
-#: Yosys selection of the PE array's multipliers: ``$mul`` cells whose ``src`` attribute names
-#: ``pe_array.py`` (Amaranth writes the source line of every cell there).
-PE_MULTIPLIERS = "t:$mul a:src=*pe_array.py* %i"
+#: Source file of the PE array's multipliers (:mod:`scanfuse.hw.multiplier`): Amaranth writes the
+#: source line of every cell into its ``src`` attribute, and an ``Instance`` gets its own.
+PE_MULTIPLIER_SOURCE = "multiplier.py"
+#: Yosys selection of the PE array's inferred multipliers: ``$mul`` cells from that file.
+PE_MULTIPLIERS = f"t:$mul a:src=*{PE_MULTIPLIER_SOURCE}* %i"
 
 #: Yosys cells counted in reports (after ``synth_ecp5``).
 RESOURCE_CELLS = ("LUT4", "CCU2C", "PFUMX", "L6MUX21", "TRELLIS_FF", "TRELLIS_DPR16X4",
@@ -116,6 +120,24 @@ def dsp_sources(netlist: dict) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
+def dsp_registers(netlist: dict) -> dict[str, int]:
+    """MULT18X18D cells of a Yosys JSON netlist counted by their register use: ``"A,B,OUT"``
+    (input A and B and output registers clocked), ``"none"`` (every ``REG_*_CLK`` NONE, as
+    Yosys's own DSP mapping leaves them), or the list of clocked registers."""
+    counts: dict[str, int] = {}
+    names = (("REG_INPUTA_CLK", "A"), ("REG_INPUTB_CLK", "B"), ("REG_INPUTC_CLK", "C"),
+             ("REG_PIPELINE_CLK", "PIPE"), ("REG_OUTPUT_CLK", "OUT"))
+    for module in netlist["modules"].values():
+        for cell in module["cells"].values():
+            if cell["type"] == "MULT18X18D":
+                params = cell.get("parameters", {})
+                used = [short for key, short in names
+                        if str(params.get(key, "NONE")).strip() not in ("NONE", "")]
+                key = ",".join(used) or "none"
+                counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
 def _signal_of(cell: str) -> str:
     """Amaranth signal behind a mapped cell name: ``engine.dma.r_rem_TRELLIS_FF_Q_4`` ->
     ``engine.dma.r_rem`` (Yosys appends the cell type and port chain it derived the name from)."""
@@ -143,6 +165,15 @@ def critical_path_summary(path: dict) -> dict:
         "logic_levels": sum(1 for s in segs if s["type"] == "logic" and s["delay"] > 0.1),
         "through": through,
     }
+
+
+def seed_statistics(values: list[float]) -> dict:
+    """``{"min", "median", "max"}`` of Fmax figures over seeds (median of an even count: the
+    mean of the middle two)."""
+    v = sorted(values)
+    n = len(v)
+    median = v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+    return {"min": v[0], "median": round(median, 2), "max": v[-1]}
 
 
 def nextpnr_summary(report: dict) -> dict:
@@ -186,7 +217,7 @@ def _run(step: str, cmd: list[str], cwd: Path, log_name: str) -> float:
 
 
 def _command_line(board: Board, cfg: AccelConfig, top: str, freq_mhz: float, dsp: str,
-                  synth_only: bool, seed: int) -> str:
+                  synth_only: bool, seeds: tuple[int, ...], pe_multiplier) -> str:
     args = [f"scanfuse fpga --board {board.name} --array {cfg.rows},{cfg.cols}"]
     if top != "selftest":
         args.append(f"--top {top}")
@@ -196,15 +227,18 @@ def _command_line(board: Board, cfg: AccelConfig, top: str, freq_mhz: float, dsp
         args.append(f"--dsp {dsp}")
     if synth_only:
         args.append("--synth-only")
-    if seed != 1:
-        args.append(f"--seed {seed}")
+    if pe_multiplier is not None:
+        args.append(f"--pe-multiplier {pe_multiplier}")
+    if tuple(seeds) != (1,):
+        args.append(f"--seed {','.join(str(x) for x in seeds)}")
     return " ".join(args)
 
 
 def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = "selftest",
              freq_mhz: float = 100.0, dsp: str = "auto", synth_only: bool = False,
-             seed: int = 1, mem_bytes: int | None = None, cfg: AccelConfig | None = None,
-             image=None) -> dict:
+             seed: "int | tuple[int, ...]" = 1, mem_bytes: int | None = None,
+             cfg: AccelConfig | None = None, image=None, pe_multiplier: str | None = None
+             ) -> dict:
     """Build ``top`` for ``board_name`` with a ``rows x cols`` engine; return the report dict
     (also written to ``out_dir``/report.json and report.md).
 
@@ -215,6 +249,13 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
     ``except-pe``, then ``none`` until the design needs no more MULT18X18D than the device has. ``synth_only`` stops after Yosys (the ``axi`` top,
     whose ports outnumber the package pins, is always synthesis-only).
 
+    ``pe_multiplier`` (:data:`~scanfuse.hw.params.PE_MULTIPLIER_KINDS`) is the PE array's
+    multiplier; ``None`` (default) takes ``"mult18x18d"`` (explicit registered DSP blocks) when
+    the PE multipliers go to DSPs (mode ``all``) and ``"inferred"`` otherwise.
+    ``seed`` is one nextpnr seed or several: synthesis runs once, place and route once per
+    seed (one after another); the bitstream and ``fmax_mhz`` are the first seed's, ``seeds``
+    lists every seed's Fmax and critical path and ``fmax_seeds`` their min/median/max.
+
     ``image`` (a :class:`~.selftest.SelfTestImage`, e.g.
     :func:`scanfuse.sim.fpga_image.engine_image`) is what the ``selftest`` top runs; it is
     required for that top. ``cfg`` replaces ``AccelConfig(rows=rows, cols=cols)`` (it must have
@@ -223,7 +264,7 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
     """
     from amaranth.back import rtlil, verilog
 
-    from .top import SelfTestTop, axi_top, engine_class
+    from .top import PEArrayTop, SelfTestTop, axi_top, engine_class
 
     board = get_board(board_name)
     rows, cols = engine_array(rows, cols)
@@ -233,10 +274,21 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
         raise InvalidOptionError(f"--dsp is one of {', '.join(DSP_MODES)}, not {dsp!r}")
     if not 1 <= freq_mhz <= 400:
         raise InvalidOptionError(f"--freq must be in 1..400 MHz, not {freq_mhz!r}")
+    seeds = (seed,) if isinstance(seed, int) else tuple(seed)
+    if not seeds or any(isinstance(x, bool) or not isinstance(x, int) or x < 0 for x in seeds):
+        raise InvalidOptionError(f"--seed takes non-negative integers, not {seed!r}")
+    if pe_multiplier is not None and pe_multiplier not in PE_MULTIPLIER_KINDS:
+        raise InvalidOptionError(f"--pe-multiplier is one of {', '.join(PE_MULTIPLIER_KINDS)}, "
+                                 f"not {pe_multiplier!r}")
     if cfg is None:
         cfg = AccelConfig(rows=rows, cols=cols)
     elif (cfg.rows, cfg.cols) != (rows, cols):
         raise InvalidOptionError(f"cfg is {cfg.rows}x{cfg.cols}, not the {rows}x{cols} array")
+    base_cfg = cfg
+
+    def cfg_for(mode):
+        kind = pe_multiplier or ("mult18x18d" if mode == "all" else "inferred")
+        return replace(base_cfg, pe_multiplier=kind)
     name = f"scanfuse_{cfg.name}"
     out = Path(out_dir) if out_dir is not None else (
         Path("build") / "fpga" / f"{board.name}.{cfg.name}.{top}")
@@ -255,9 +307,11 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
     report: dict = {
         "board": board.name, "device": platform.device, "package": platform.package,
         "speed": platform.speed, "top": top,
-        "engine": f"{engine_class().__module__}.{engine_class().__name__}",
+        "engine": ("scanfuse.hw.pe_array.PEArray" if top == "pe"
+                   else f"{engine_class().__module__}.{engine_class().__name__}"),
         "array": [rows, cols], "config": asdict(cfg), "target_mhz": freq_mhz,
-        "command": _command_line(board, cfg, top, freq_mhz, dsp, synth_only, seed),
+        "command": _command_line(board, cfg, top, freq_mhz, dsp, synth_only, seeds,
+                                 pe_multiplier),
         "out_dir": str(out),
     }
     stat_cmd = f"tee -q -o {name}.stat.json stat -json"
@@ -266,24 +320,29 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
             raise InvalidOptionError("the selftest top needs a self-test image")
         if mem_bytes is None:
             mem_bytes = max(4096, 1 << (len(image.memory) - 1).bit_length())
-        design = SelfTestTop(cfg, mem_bytes=mem_bytes, freq_hz=freq_mhz * 1e6, board=board,
-                             image=image)
         report["selftest"] = {"description": image.description, "dram_bytes": mem_bytes,
                               "steps": [s.note for s in image.steps]}
 
+    if top in ("selftest", "pe"):
         def prepare(mode):
+            if top == "selftest":
+                design = SelfTestTop(cfg_for(mode), mem_bytes=mem_bytes,
+                                     freq_hz=freq_mhz * 1e6, board=board, image=image)
+            else:
+                design = PEArrayTop(cfg_for(mode), freq_hz=freq_mhz * 1e6)
             # A fresh platform each time: a platform hands out each pin only once.
             plan = board.make_platform().prepare(
                 design, name=name, script_after_read=_after_read(mode),
                 synth_opts=_synth_opts(mode), script_after_synth=stat_cmd)
             plan.extract(out)
     else:
-        # Verilog of the same top for users' own designs (ports: docs/fpga.md).
-        (out / f"{name}.v").write_text(verilog.convert(axi_top(cfg), name=name))
-        report["verilog"] = str(out / f"{name}.v")
-
         def prepare(mode):
-            (out / f"{name}.il").write_text(rtlil.convert(axi_top(cfg), name=name))
+            # Verilog of the same top for users' own designs (ports: docs/fpga.md); without a
+            # platform, so an ECP5 DSP multiplier is its behavioural model there.
+            (out / f"{name}.v").write_text(verilog.convert(axi_top(cfg_for(mode)), name=name))
+            report["verilog"] = str(out / f"{name}.v")
+            (out / f"{name}.il").write_text(rtlil.convert(axi_top(cfg_for(mode)), name=name,
+                                                          platform=board.make_platform()))
             (out / f"{name}.ys").write_text(
                 f"read_rtlil {name}.il\n{_after_read(mode)}\n"
                 f"synth_ecp5 {_synth_opts(mode)} -top {name}\n"
@@ -309,16 +368,25 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
                                   + "; ".join(tried))
     report["tools"] = {"yosys": yosys_version}
     report["engine_sources"] = sources
+    report["config"] = asdict(cfg_for(mode))
     report["resources"] = resources
-    by_source = dsp_sources(json.loads((out / f"{name}.json").read_text()))
+    netlist = json.loads((out / f"{name}.json").read_text())
+    by_source = dsp_sources(netlist)
     report["dsp"] = {"mode": mode, "pe_multipliers": rows * cols,
+                     "pe_multiplier": cfg_for(mode).pe_multiplier,
                      "mult18x18d": resources["MULT18X18D"], "by_source": by_source,
-                     "pe_macs_on_dsp": by_source.get("pe_array.py", 0) == rows * cols}
+                     "registers": dsp_registers(netlist),
+                     "pe_macs_on_dsp": by_source.get(PE_MULTIPLIER_SOURCE, 0) == rows * cols}
+    # The headline resources (synthesis counts; placed counts are under "utilisation"):
+    # LUT4s including the two of every CCU2C carry cell.
+    report["summary"] = {"lut4": resources["LUT4"] + 2 * resources["CCU2C"],
+                         "ff": resources["TRELLIS_FF"], "dsp": resources["MULT18X18D"],
+                         "ebr": resources["DP16KD"]}
 
     report["wall_s"] = wall
     if not synth_only:
         try:
-            _place_route_pack(report, platform, nextpnr, ecppack, name, out, freq_mhz, seed,
+            _place_route_pack(report, platform, nextpnr, ecppack, name, out, freq_mhz, seeds,
                               rows, cols, wall)
         except FlowError as err:
             # Keep what synthesis found (e.g. the resources of a design that does not fit).
@@ -331,21 +399,35 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
     return report
 
 
-def _place_route_pack(report, platform, nextpnr, ecppack, name, out, freq_mhz, seed, rows,
+def _place_route_pack(report, platform, nextpnr, ecppack, name, out, freq_mhz, seeds, rows,
                       cols, wall) -> None:
-    """nextpnr and ecppack; adds utilisation, Fmax, critical path and bitstream to ``report``."""
+    """nextpnr (once per seed) and ecppack; adds utilisation, Fmax, critical path and bitstream
+    (of the first seed) and every seed's Fmax and critical path to ``report``."""
     device_opt = platform._nextpnr_device_options[platform.device]   # "--85k"
     package_opt = platform._nextpnr_package_options[platform.package].upper()
-    wall["pnr"] = _run("pnr", nextpnr + [
-        device_opt, "--package", package_opt, "--speed", str(platform.speed),
-        "--json", f"{name}.json", "--lpf", f"{name}.lpf", "--textcfg", f"{name}.config",
-        "--report", f"{name}.report.json", "--freq", f"{freq_mhz:g}", "--seed", str(seed),
-        # router1 (the default) did not converge on the 8x8 engine: after 40 minutes its
-        # overuse was stuck near 52,000 wires. router2 is nextpnr's newer negotiated router.
-        "--router", "router2",
-        "--timing-allow-fail", "--log", f"{name}.tim"], out, f"{name}.nextpnr.out")
-    summary = nextpnr_summary(json.loads((out / f"{name}.report.json").read_text()))
+    per_seed = []
+    for i, seed in enumerate(seeds):
+        tag = "" if i == 0 else f".seed{seed}"
+        wall[f"pnr{tag}"] = _run("pnr", nextpnr + [
+            device_opt, "--package", package_opt, "--speed", str(platform.speed),
+            "--json", f"{name}.json", "--lpf", f"{name}.lpf"]
+            + (["--textcfg", f"{name}.config"] if i == 0 else []) + [
+            "--report", f"{name}{tag}.report.json", "--freq", f"{freq_mhz:g}",
+            "--seed", str(seed),
+            # router1 (the default) did not converge on the 8x8 engine: after 40 minutes its
+            # overuse was stuck near 52,000 wires. router2 is nextpnr's newer negotiated router.
+            "--router", "router2",
+            "--timing-allow-fail", "--log", f"{name}{tag}.tim"], out, f"{name}{tag}.nextpnr.out")
+        s = nextpnr_summary(json.loads((out / f"{name}{tag}.report.json").read_text()))
+        if i == 0:
+            summary = s
+        per_seed.append({"seed": seed,
+                         "fmax_mhz": s["clocks"][s["clock"]]["fmax_mhz"] if s["clock"] else None,
+                         "critical_path": s["critical_path"]})
+        report["seeds"] = per_seed
     report.update(summary)
+    fmaxes = [p["fmax_mhz"] for p in per_seed if p["fmax_mhz"] is not None]
+    report["fmax_seeds"] = seed_statistics(fmaxes) if fmaxes else None
     fmax = summary["clocks"][summary["clock"]]["fmax_mhz"] if summary["clock"] else None
     report["fmax_mhz"] = fmax
     report["timing_met"] = fmax is not None and fmax >= freq_mhz
@@ -386,6 +468,11 @@ def report_markdown(r: dict) -> str:
                       f"{'met' if r['timing_met'] else 'NOT met'}); peak "
                       f"{r['peak_gops_at_fmax']} GOPS at Fmax (2 x {r['array'][0]} x "
                       f"{r['array'][1]} x Fmax)."]
+        if len(r.get("seeds", [])) > 1:
+            st = r["fmax_seeds"]
+            lines += ["", "Fmax per nextpnr seed: " + ", ".join(
+                f"seed {p['seed']} {p['fmax_mhz']} MHz" for p in r["seeds"])
+                + f" (min {st['min']}, median {st['median']}, max {st['max']})."]
         cp = r.get("critical_path")
         if cp:
             lines += ["", f"Critical path: `{cp['start']}` -> `{cp['end']}`, {cp['delay_ns']} ns "

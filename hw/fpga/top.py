@@ -21,8 +21,8 @@ from ..params import AccelConfig
 from .axi_ram import AXI4SRAM
 from .selftest import SelfTestController, SelfTestImage
 
-__all__ = ["engine_class", "make_engine", "ecp5_pll_params", "SelfTestTop",
-           "axi_top"]
+__all__ = ["engine_class", "make_engine", "ecp5_pll_params", "board_clock", "SelfTestTop",
+           "PEArrayTop", "axi_top"]
 
 
 def engine_class():
@@ -89,6 +89,41 @@ def _connect_memory(m, sel, engine_bus, checker_bus, slave):
     # The checker never writes: its AW/W/B inputs stay at their reset value 0.
 
 
+def board_clock(m, platform, freq_hz: float):
+    """The ``sync`` domain at ``freq_hz`` from the board oscillator (an EHXPLLL unless equal);
+    returns the PLL's LOCK (constant 1 without a PLL)."""
+    m.submodules.clk_buf = clk_in = io.Buffer("i", platform.request(platform.default_clk,
+                                                                     dir="-"))
+    fin = platform.default_clk_frequency
+    m.domains.sync = cd_sync = ClockDomain("sync")
+    locked = Signal()
+    if abs(fin - freq_hz) < 1:
+        m.d.comb += [cd_sync.clk.eq(clk_in.i), locked.eq(1)]
+    else:
+        p = ecp5_pll_params(fin, freq_hz)
+        m.submodules.pll = Instance(
+            "EHXPLLL",
+            a_FREQUENCY_PIN_CLKI=f"{fin / 1e6:g}",
+            a_FREQUENCY_PIN_CLKOP=f"{p['fout_hz'] / 1e6:g}",
+            # Loop filter settings ecppll emits for every configuration.
+            a_ICP_CURRENT="12", a_LPF_RESISTOR="8", a_MFG_ENABLE_FILTEROPAMP="1",
+            a_MFG_GMCREF_SEL="2",
+            p_PLLRST_ENA="DISABLED", p_INTFB_WAKE="DISABLED", p_STDBY_ENABLE="DISABLED",
+            p_DPHASE_SOURCE="DISABLED", p_OUTDIVIDER_MUXA="DIVA",
+            p_CLKOP_ENABLE="ENABLED", p_CLKOP_FPHASE=0, p_FEEDBK_PATH="CLKOP",
+            p_CLKI_DIV=p["CLKI_DIV"], p_CLKFB_DIV=p["CLKFB_DIV"],
+            p_CLKOP_DIV=p["CLKOP_DIV"], p_CLKOP_CPHASE=p["CLKOP_CPHASE"],
+            i_RST=0, i_STDBY=0, i_CLKI=clk_in.i, i_CLKFB=cd_sync.clk,
+            i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1,
+            i_PLLWAKESYNC=0, i_ENCLKOP=0,
+            o_CLKOP=cd_sync.clk, o_LOCK=locked,
+        )
+    # No clock constraint on the PLL output: Amaranth would name the net by a hierarchy
+    # nextpnr does not see after flattening. nextpnr derives the EHXPLLL output frequency
+    # from the 25 MHz input constraint and the dividers (and the flow passes --freq).
+    return locked
+
+
 class SelfTestTop(wiring.Component):
     """Engine + on-chip AXI4 memory + self-test sequencer; a PLL and LEDs on a board.
 
@@ -147,35 +182,7 @@ class SelfTestTop(wiring.Component):
 
     def _board_io(self, m, platform, ctl):
         board = self._board
-        m.submodules.clk_buf = clk_in = io.Buffer("i", platform.request(platform.default_clk,
-                                                                         dir="-"))
-        fin = platform.default_clk_frequency
-        m.domains.sync = cd_sync = ClockDomain("sync")
-        locked = Signal()
-        if abs(fin - self._freq_hz) < 1:
-            m.d.comb += [cd_sync.clk.eq(clk_in.i), locked.eq(1)]
-        else:
-            p = ecp5_pll_params(fin, self._freq_hz)
-            m.submodules.pll = Instance(
-                "EHXPLLL",
-                a_FREQUENCY_PIN_CLKI=f"{fin / 1e6:g}",
-                a_FREQUENCY_PIN_CLKOP=f"{p['fout_hz'] / 1e6:g}",
-                # Loop filter settings ecppll emits for every configuration.
-                a_ICP_CURRENT="12", a_LPF_RESISTOR="8", a_MFG_ENABLE_FILTEROPAMP="1",
-                a_MFG_GMCREF_SEL="2",
-                p_PLLRST_ENA="DISABLED", p_INTFB_WAKE="DISABLED", p_STDBY_ENABLE="DISABLED",
-                p_DPHASE_SOURCE="DISABLED", p_OUTDIVIDER_MUXA="DIVA",
-                p_CLKOP_ENABLE="ENABLED", p_CLKOP_FPHASE=0, p_FEEDBK_PATH="CLKOP",
-                p_CLKI_DIV=p["CLKI_DIV"], p_CLKFB_DIV=p["CLKFB_DIV"],
-                p_CLKOP_DIV=p["CLKOP_DIV"], p_CLKOP_CPHASE=p["CLKOP_CPHASE"],
-                i_RST=0, i_STDBY=0, i_CLKI=clk_in.i, i_CLKFB=cd_sync.clk,
-                i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1,
-                i_PLLWAKESYNC=0, i_ENCLKOP=0,
-                o_CLKOP=cd_sync.clk, o_LOCK=locked,
-            )
-        # No clock constraint on the PLL output: Amaranth would name the net by a hierarchy
-        # nextpnr does not see after flattening. nextpnr derives the EHXPLLL output frequency
-        # from the 25 MHz input constraint and the dividers (and the flow passes --freq).
+        locked = board_clock(m, platform, self._freq_hz)
         rerun = Signal()
         if board is not None:
             name, number = board.rerun_button
@@ -199,3 +206,61 @@ class SelfTestTop(wiring.Component):
 def axi_top(cfg: AccelConfig):
     """The engine with ``ctrl``, ``bus`` and ``irq`` as top-level ports (``axi`` top)."""
     return make_engine(cfg)
+
+
+class PEArrayTop(wiring.Component):
+    """The PE array alone for timing (``--top pe``): pseudo-random k steps, valid and ready
+    in, an XOR fold of every output bit out, so nothing is optimised away and every register
+    of the array is timed as in the engine (its ports registered on both sides).
+
+    A 31-bit LFSR (x^31 + x^28 + 1) shifts one new bit per cycle into a register chain as wide
+    as the k-step payload plus valid and ready; accepted output rows are XOR-folded in
+    registered 4:1 stages down to one bit, shown on LED 0 on a board (``fold``, in simulation).
+
+    Parameters
+    ----------
+    cfg : AccelConfig
+    freq_hz : float
+        The array clock on a board (the PLL output).
+
+    Members
+    -------
+    fold : Out(1)
+    """
+
+    def __init__(self, cfg: AccelConfig, *, freq_hz: float = 100e6):
+        self._cfg = cfg
+        self._freq_hz = freq_hz
+        super().__init__({"fold": wiring.Out(1)})
+
+    def elaborate(self, platform):
+        from amaranth.hdl import Cat
+
+        from ..pe_array import PEArray
+
+        m = Module()
+        m.submodules.pe = pe = PEArray(self._cfg)
+        width = len(pe.i.payload.as_value()) + 2
+        lfsr = Signal(31, init=1)
+        m.d.sync += lfsr.eq(Cat(lfsr[1:], lfsr[0] ^ lfsr[3]))
+        chain = Signal(width)
+        m.d.sync += chain.eq(Cat(chain[1:], lfsr[0]))
+        m.d.comb += [pe.i.payload.eq(chain[2:]), pe.i.valid.eq(chain[0]),
+                     pe.o.ready.eq(chain[1])]
+        level = Signal(len(pe.o.payload.as_value()))
+        with m.If(pe.o.valid & pe.o.ready):
+            m.d.sync += level.eq(level ^ pe.o.payload.as_value())
+        n = 0
+        while len(level) > 1:
+            nxt = Signal((len(level) + 3) // 4, name=f"fold{n}")
+            m.d.sync += [nxt[j].eq(level[4 * j:4 * j + 4].xor()) for j in range(len(nxt))]
+            level, n = nxt, n + 1
+        m.d.comb += self.fold.eq(level[0])
+        if platform is not None:
+            # Reset until the PLL locks, as in the self-test top (without it, Yosys 0.70's
+            # abc9 fails an assertion on this top with MULT18X18D instances).
+            locked = board_clock(m, platform, self._freq_hz)
+            m.submodules.reset_sync = ResetSynchronizer(~locked, domain="sync")
+            m.submodules.led_buf0 = led = io.Buffer("o", platform.request("led", 0, dir="-"))
+            m.d.comb += led.o.eq(level[0])
+        return m

@@ -31,9 +31,10 @@ def add_parser(sub, parser_class) -> None:
     p.add_argument("--board", required=True, choices=board_names(), help="target board")
     p.add_argument("--array", type=options.array, default=(8, 8), metavar="R,C",
                    help="PE array rows,cols (or RxC), powers of two (default 8,8)")
-    p.add_argument("--top", default="selftest", choices=("selftest", "axi"),
+    p.add_argument("--top", default="selftest", choices=("selftest", "axi", "pe"),
                    help="selftest: engine + on-chip AXI memory + self-test sequencer (default); "
-                        "axi: the engine with its AXI ports at the top (synthesis only)")
+                        "axi: the engine with its AXI ports at the top (synthesis only); "
+                        "pe: the PE array alone with pseudo-random stimulus (its timing)")
     p.add_argument("--freq", type=options.positive_real, default=100.0, metavar="MHZ",
                    help="target engine clock in MHz, made by the PLL (default 100)")
     p.add_argument("--dsp", default="auto", choices=("auto", "all", "except-pe", "none"),
@@ -41,7 +42,14 @@ def add_parser(sub, parser_class) -> None:
                         "(those in LUTs), none; auto (default) takes the first that fits")
     p.add_argument("--synth-only", action="store_true",
                    help="stop after Yosys: resources only, no Fmax or bitstream")
-    p.add_argument("--seed", type=options.seed_type((1 << 31) - 1), default=1, help="nextpnr placement seed (default 1)")
+    p.add_argument("--seed", type=_seeds, default=(1,), metavar="S[,S...]",
+                   help="nextpnr placement seed, or several (e.g. 1,2,3: synthesis once, place "
+                        "and route once per seed; the report gives each seed's Fmax and "
+                        "critical path and their min/median/max; default 1)")
+    p.add_argument("--pe-multiplier", choices=("inferred", "mult18x18d"),
+                   help="the PE array's multipliers: explicit registered ECP5 MULT18X18D "
+                        "blocks or whatever Yosys infers (default: mult18x18d when the PE "
+                        "multipliers go to DSP blocks, inferred otherwise)")
     p.add_argument("--out", metavar="DIR",
                    help="output directory (default build/fpga/BOARD.rRcC.TOP)")
     p.add_argument("--json", action="store_true", help="print the report as one JSON document")
@@ -55,6 +63,14 @@ def add_parser(sub, parser_class) -> None:
                    help="with --layers: the clock in MHz instead of the report's fmax_mhz")
     p.add_argument("--double-buffer", action="store_true",
                    help="with --layers: the double-buffered engine")
+
+
+_one_seed = options.seed_type((1 << 31) - 1)
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    """``--seed``: one seed or a comma-separated list (each as ``options.seed_type``)."""
+    return tuple(_one_seed(part) for part in str(text).split(","))
 
 
 def command(args, console) -> int:
@@ -80,7 +96,7 @@ def command(args, console) -> int:
         try:
             report = run_flow(args.board, rows, cols, tmp, top=args.top, freq_mhz=args.freq,
                               dsp=args.dsp, synth_only=args.synth_only, seed=args.seed,
-                              image=image)
+                              image=image, pe_multiplier=args.pe_multiplier)
         except FlowError as err:
             failed = _relocated(str(err), tmp, out)
         else:
@@ -129,6 +145,17 @@ def _layers_command_line(args) -> str:
     return " ".join(parts)
 
 
+def _built_multiplier(out) -> str:
+    """``config.pe_multiplier`` of the report in ``out`` (``"inferred"`` if it has none; a
+    missing or broken report is ``clock_from_report``'s error to give)."""
+    from ..hw.params import PE_MULTIPLIER_KINDS
+    try:
+        kind = json.loads((out / "report.json").read_text())["config"]["pe_multiplier"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "inferred"
+    return kind if kind in PE_MULTIPLIER_KINDS else "inferred"
+
+
 def layers_command(args, console) -> int:
     """``scanfuse fpga --layers``: no build; the clock from ``--fmax`` or the build's
     ``report.json``; the regression on Verilator; a table (or ``--json``) and ``layers.json``
@@ -140,8 +167,11 @@ def layers_command(args, console) -> int:
 
     from ..files import check_output_dir, write_text
     rows, cols = engine_array(*args.array)
-    cfg = AccelConfig(rows=rows, cols=cols, double_buffer=args.double_buffer)
     out = L.build_dir(args.board, rows, cols, args.top, args.out)
+    # The PE multiplier of the build whose Fmax is used (its cycle counts differ by the
+    # multiplier's latency: the DSP kind simulates as its behavioural model).
+    cfg = AccelConfig(rows=rows, cols=cols, double_buffer=args.double_buffer,
+                      pe_multiplier=_built_multiplier(out) if args.fmax is None else "inferred")
     check_output_dir(out, "--out", must_be_new=False)
     clock = (L.clock_from_fmax(args.fmax) if args.fmax is not None
              else L.clock_from_report(out / "report.json", cfg))

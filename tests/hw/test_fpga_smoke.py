@@ -17,7 +17,8 @@ from scanfuse.cli import main
 from scanfuse.hw.axi import Burst
 from scanfuse.hw.fpga.axi_ram import AXI4SRAM
 from scanfuse.hw.fpga.flow import (PE_MULTIPLIERS, FlowError, critical_path_summary,
-                                   engine_array, find_tool, nextpnr_summary, run_flow)
+                                   dsp_registers, engine_array, find_tool, nextpnr_summary,
+                                   run_flow, seed_statistics)
 from scanfuse.hw.fpga.selftest import ScriptOp, checksum
 from scanfuse.hw.params import parse_array
 from scanfuse.hw.fpga.top import SelfTestTop, ecp5_pll_params
@@ -246,6 +247,26 @@ def test_nextpnr_summary_picks_engine_clock_path():
     assert critical_path_summary(report["critical_paths"][1]) == cp
 
 
+def test_seed_statistics_and_dsp_registers():
+    assert seed_statistics([150.2, 141.0, 160.7]) == {"min": 141.0, "median": 150.2,
+                                                      "max": 160.7}
+    assert seed_statistics([1.0, 2.0]) == {"min": 1.0, "median": 1.5, "max": 2.0}
+    cell = {"type": "MULT18X18D", "parameters": {
+        "REG_INPUTA_CLK": "CLK0", "REG_INPUTB_CLK": "CLK0", "REG_OUTPUT_CLK": "CLK0",
+        "REG_PIPELINE_CLK": "NONE"}}
+    bare = {"type": "MULT18X18D", "parameters": {"REG_INPUTA_CLK": "NONE"}}
+    netlist = {"modules": {"top": {"cells": {"a": cell, "b": cell, "c": bare,
+                                             "d": {"type": "LUT4"}}}}}
+    assert dsp_registers(netlist) == {"A,B,OUT": 2, "none": 1}
+
+
+def test_run_flow_checks_seeds_and_multiplier_before_building(tmp_path):
+    with pytest.raises(InvalidOptionError, match="--seed"):
+        run_flow("ulx3s-85f", 2, 2, tmp_path, seed=(), top="axi")
+    with pytest.raises(InvalidOptionError, match="--pe-multiplier"):
+        run_flow("ulx3s-85f", 2, 2, tmp_path, pe_multiplier="lut", top="axi")
+
+
 # --------------------------------------------------------------------------- CLI
 @pytest.mark.parametrize("argv, message", [
     (["fpga", "--board", "de10-nano"], "invalid choice"),
@@ -253,6 +274,9 @@ def test_nextpnr_summary_picks_engine_clock_path():
     (["fpga", "--board", "ulx3s-85f", "--array", "8by8"], "--array"),
     (["fpga", "--board", "ulx3s-85f", "--array", "0,8"], "positive integers"),
     (["fpga", "--board", "ulx3s-85f", "--array", "128,128"], "rows must be"),
+    (["fpga", "--board", "ulx3s-85f", "--seed", "1,x"], "a seed is a whole number"),
+    (["fpga", "--board", "ulx3s-85f", "--seed", "1,,2"], "a seed is a whole number"),
+    (["fpga", "--board", "ulx3s-85f", "--pe-multiplier", "lut"], "invalid choice"),
 ])
 def test_cli_bad_input_is_one_line_exit_2(argv, message, capsys):
     assert main(argv) == 2
@@ -296,7 +320,15 @@ def test_yosys_maps_a_2x2_selftest_build(tmp_path):
     res = report["resources"]
     assert res["LUT4"] > 100 and res["TRELLIS_FF"] > 100 and res["DP16KD"] >= 1
     assert res["EHXPLLL"] == 1 and res["TRELLIS_IO"] == 10   # clock, button, 8 LEDs
-    assert report["dsp"]["by_source"]["pe_array.py"] == 4 and report["dsp"]["pe_macs_on_dsp"]
+    # The PE multipliers are the explicit registered MULT18X18D instances (not Yosys's bare
+    # mapping): input A and B and output registers set in the synthesised netlist.
+    assert report["dsp"]["pe_multiplier"] == "mult18x18d"
+    assert report["dsp"]["by_source"]["multiplier.py"] == 4 and report["dsp"]["pe_macs_on_dsp"]
+    assert report["dsp"]["registers"].get("A,B,OUT") == 4
+    assert report["config"]["pe_multiplier"] == "mult18x18d"
+    assert report["summary"] == {"lut4": res["LUT4"] + 2 * res["CCU2C"],
+                                 "ff": res["TRELLIS_FF"], "dsp": res["MULT18X18D"],
+                                 "ebr": res["DP16KD"]}
     assert report["engine_sources"] == source_hash()      # what it was built from
     stat = json.loads((tmp_path / "scanfuse_r2c2.stat.json").read_text())
     generic = {c for c in stat["design"]["num_cells_by_type"]

@@ -1,0 +1,154 @@
+"""The PE array's multipliers: one pipelined signed multiplier per PE, chosen by
+:attr:`AccelConfig.pe_multiplier <scanfuse.hw.params.AccelConfig.pe_multiplier>`.
+
+Every kind has the same ports and a fixed :attr:`latency`; the PE array delays its control
+pipeline by that many cycles, so the kinds are interchangeable bit for bit (only the cycle
+at which results appear moves, by ``latency - 1``).
+
+``"inferred"`` (:class:`InferredMultiplier`, the default; simulation, Verilog export)
+    ``p`` is a register loaded with ``a * b`` (latency 1). Synthesis tools infer whatever
+    multiplier they like; Yosys on ECP5 maps it to a bare ``MULT18X18D`` with every ``REG_*``
+    parameter ``"NONE"`` plus a fabric register (Yosys ``techlibs/ecp5/dsp_map_18x18.v``), so
+    the DSP's multiply delay and the route out of it fall into one cycle.
+
+``"mult18x18d"`` (:class:`ECP5Mult18x18D`, the ECP5 FPGA build)
+    An explicit Lattice ECP5 ``MULT18X18D`` with its input registers (``REG_INPUTA_CLK``,
+    ``REG_INPUTB_CLK``) and output register (``REG_OUTPUT_CLK``) in use, followed by one fabric
+    register on the product (latency 3). nextpnr times the DSP's internal registers when the
+    ``REG_*`` parameters are set, so every path into, through and out of the block is one
+    register stage. Elaborated with a platform it is the primitive; without one (Amaranth
+    simulation, ``verilog.convert`` without a platform) it is a behavioural model with the same
+    registers, enables and latency.
+
+All registers of a multiplier load only in cycles with ``en`` high (the array's freeze).
+"""
+
+from amaranth.hdl import ClockSignal, Instance, Module, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .params import PE_MULTIPLIER_KINDS
+
+__all__ = ["InferredMultiplier", "ECP5Mult18x18D", "make_multiplier", "multiplier_latency"]
+
+#: The ``MULT18X18D`` parameters of :class:`ECP5Mult18x18D` (all on clock CLK0, enable CE0,
+#: reset RST0 tied low). Checked against the synthesised netlist by the FPGA tests.
+MULT18X18D_PARAMS = {
+    "REG_INPUTA_CLK": "CLK0", "REG_INPUTA_CE": "CE0", "REG_INPUTA_RST": "RST0",
+    "REG_INPUTB_CLK": "CLK0", "REG_INPUTB_CE": "CE0", "REG_INPUTB_RST": "RST0",
+    "REG_INPUTC_CLK": "NONE", "REG_PIPELINE_CLK": "NONE",
+    "REG_OUTPUT_CLK": "CLK0", "REG_OUTPUT_CE": "CE0", "REG_OUTPUT_RST": "RST0",
+    "CLK0_DIV": "ENABLED", "HIGHSPEED_CLK": "NONE", "GSR": "DISABLED",
+    "CAS_MATCH_REG": "FALSE", "SOURCEB_MODE": "B_SHIFT", "MULT_BYPASS": "DISABLED",
+    "RESETMODE": "SYNC",
+}
+
+
+def _signature(operand_bits: int) -> dict:
+    return {
+        "a": In(signed(operand_bits)),
+        "b": In(signed(operand_bits)),
+        "en": In(1),
+        "p": Out(signed(2 * operand_bits)),
+    }
+
+
+class _Multiplier(wiring.Component):
+    """Common constructor: ``operand_bits`` in 1..18 (a ``MULT18X18D`` operand)."""
+
+    #: Cycles from ``a``/``b`` (sampled at a clock edge with ``en`` high) to ``p``, counting
+    #: only cycles with ``en`` high.
+    latency: int
+
+    def __init__(self, operand_bits: int):
+        if not isinstance(operand_bits, int) or not 1 <= operand_bits <= 18:
+            raise ValueError(f"operand_bits must be an integer in 1..18, not {operand_bits!r}")
+        self._operand_bits = operand_bits
+        super().__init__(_signature(operand_bits))
+
+
+class InferredMultiplier(_Multiplier):
+    """``p`` <= ``a * b`` when ``en`` (latency 1); the tools choose the multiplier.
+
+    Members
+    -------
+    a, b : ``In(signed(operand_bits))``
+    en : ``In(1)``
+    p : ``Out(signed(2 * operand_bits))``
+    """
+
+    latency = 1
+
+    def elaborate(self, platform):
+        m = Module()
+        with m.If(self.en):
+            m.d.sync += self.p.eq(self.a * self.b)
+        return m
+
+
+class ECP5Mult18x18D(_Multiplier):
+    """Registered ECP5 ``MULT18X18D`` (input and output registers) + a fabric product register
+    (latency 3). Same members as :class:`InferredMultiplier`.
+
+    With ``platform is None`` the behavioural model: registers ``a_q``, ``b_q`` (the DSP's input
+    registers), ``p_dsp`` (its output register) and ``p`` (the fabric register), all enabled by
+    ``en``, exactly the primitive's pipeline with the parameters :data:`MULT18X18D_PARAMS`.
+    """
+
+    latency = 3
+
+    def elaborate(self, platform):
+        m = Module()
+        n = self._operand_bits
+        pw = 2 * n
+        p_dsp = Signal(signed(pw))   # the DSP's output register (inside the block)
+        if platform is None:
+            a_q = Signal(signed(n))
+            b_q = Signal(signed(n))
+            with m.If(self.en):
+                m.d.sync += [a_q.eq(self.a), b_q.eq(self.b), p_dsp.eq(a_q * b_q)]
+        else:
+            # Operands sign-extended to 18 bits, signed multiply; P0..P(pw-1) is the product
+            # (the 36-bit P holds it sign-extended).
+            a18 = Signal(signed(18))
+            b18 = Signal(signed(18))
+            p36 = Signal(36)
+            m.d.comb += [a18.eq(self.a), b18.eq(self.b), p_dsp.eq(p36[:pw])]
+            ports = {}
+            for i in range(18):
+                ports[f"i_A{i}"] = a18[i]
+                ports[f"i_B{i}"] = b18[i]
+                ports[f"i_C{i}"] = 0
+            for i in range(36):
+                ports[f"o_P{i}"] = p36[i]
+            ports.update({
+                "i_SIGNEDA": 1, "i_SIGNEDB": 1, "i_SOURCEA": 0, "i_SOURCEB": 0,
+                "i_CLK0": ClockSignal("sync"), "i_CLK1": 0,
+                "i_CLK2": 0, "i_CLK3": 0,
+                "i_CE0": self.en, "i_CE1": 0, "i_CE2": 0, "i_CE3": 0,
+                "i_RST0": 0, "i_RST1": 0, "i_RST2": 0, "i_RST3": 0,
+            })
+            m.submodules.dsp = Instance("MULT18X18D",
+                                        **{f"p_{k}": v for k, v in MULT18X18D_PARAMS.items()},
+                                        **ports)
+        with m.If(self.en):
+            m.d.sync += self.p.eq(p_dsp)
+        return m
+
+
+_KINDS = {"inferred": InferredMultiplier, "mult18x18d": ECP5Mult18x18D}
+assert tuple(_KINDS) == PE_MULTIPLIER_KINDS
+
+
+def make_multiplier(kind: str, operand_bits: int) -> _Multiplier:
+    """A multiplier of ``kind`` (one of :data:`scanfuse.hw.params.PE_MULTIPLIER_KINDS`)."""
+    try:
+        return _KINDS[kind](operand_bits)
+    except KeyError:
+        raise ValueError(f"pe_multiplier must be one of {', '.join(PE_MULTIPLIER_KINDS)}, "
+                         f"not {kind!r}") from None
+
+
+def multiplier_latency(kind: str) -> int:
+    """:attr:`latency` of the multipliers of ``kind``."""
+    return _KINDS[kind].latency
