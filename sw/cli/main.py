@@ -36,6 +36,9 @@ class _Terminated(BaseException):
 
 
 def _on_sigterm(signum, frame):
+    # One termination is enough: a second SIGTERM (``timeout`` forwarding it, a supervisor
+    # signalling the whole group) must not abort the clean-up the first one started.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise _Terminated()
 
 

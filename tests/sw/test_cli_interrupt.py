@@ -7,6 +7,7 @@ until the work has visibly begun, sends the signal to the whole process group (w
 terminal's Ctrl-C does) and times the exit.
 """
 
+import importlib
 import os
 import shutil
 import signal
@@ -120,6 +121,23 @@ def test_sim_interrupted_removes_its_temporary_folder(tmp_path, sig, code, word)
     assert seconds < 2.0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tmp"]
     assert _litter(tmp_path, tmp) == []
+
+
+def test_a_second_sigterm_cannot_abort_the_clean_up():
+    """After the first SIGTERM the handler ignores later ones, so ``timeout`` forwarding the
+    signal it got (or a supervisor signalling the whole group) cannot interrupt the clean-up
+    the first one started (a 48 MB FPGA build folder was left half-removed that way)."""
+    cli_main = importlib.import_module("scanfuse.cli.main")
+    previous = signal.signal(signal.SIGTERM, cli_main._on_sigterm)
+    try:
+        with pytest.raises(cli_main._Terminated):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1.0)                           # the handler runs here
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+        os.kill(os.getpid(), signal.SIGTERM)          # ignored: nothing raised
+        time.sleep(0.05)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def test_sim_save_interrupted_keeps_the_old_folder(tmp_path):
