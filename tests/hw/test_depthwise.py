@@ -23,6 +23,8 @@ from scanfuse.hw.depthwise import TAPS, WINDOW, DepthwiseUnit, kernel_offset, ru
 from scanfuse.hw.verilog import lint
 from scanfuse.sim.fused_golden import depthwise_acc, depthwise_out_shape
 
+from .streams import send, take
+
 
 # --- packing (what a loader does) ----------------------------------------------------------
 
@@ -94,37 +96,15 @@ async def produce(ctx, dut, jobs, rng, p_idle, accepted, limit):
         cycle += 1
         ctx.set(dut.start, 0)
         for beat in beats:
-            while rng.random() < p_idle:
-                await ctx.tick()
-                cycle += 1
-            ctx.set(dut.i.payload, beat)
-            ctx.set(dut.i.valid, 1)
-            while True:
-                _, _, ready = await ctx.tick().sample(dut.i.ready)
-                cycle += 1
-                assert cycle < limit, f"input stuck after {len(accepted)} beats"
-                if ready:
-                    accepted.append(cycle - 1)
-                    break
-            ctx.set(dut.i.valid, 0)
+            at, cycle = await send(ctx, dut.i, beat, rng, p_idle, cycle, limit)
+            accepted.append(at)
 
 
 async def consume(ctx, dut, n_beats, rng, p_stall, beats, limit):
     """Take ``n_beats`` beats from ``dut.o``, refusing with probability ``p_stall``; a beat
     offered and refused must stay offered, unchanged. Appends ``(cycle, data, last)``."""
-    cycle, held = 0, None
-    while len(beats) < n_beats:
-        ready = rng.random() >= p_stall
-        ctx.set(dut.o.ready, ready)
-        _, _, valid, payload = await ctx.tick().sample(dut.o.valid, dut.o.payload)
-        beat = (tuple(int(v) for v in payload.data), int(payload.last))
-        if held is not None:
-            assert valid and beat == held, f"cycle {cycle}: refused beat {held} was withdrawn"
-        held = beat if valid and not ready else None
-        if valid and ready:
-            beats.append((cycle, *beat))
-        cycle += 1
-        assert cycle < limit, f"output stuck: {len(beats)}/{n_beats} beats out"
+    await take(ctx, dut.o, n_beats, rng, p_stall,
+               lambda p: (tuple(int(v) for v in p.data), int(p.last)), beats, limit)
     # Nothing more may come out.
     ctx.set(dut.o.ready, 1)
     for _ in range(8):

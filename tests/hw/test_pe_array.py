@@ -20,6 +20,8 @@ from scanfuse.hw.params import AccelConfig
 from scanfuse.hw.pe_array import KStep, PEArray, PsumRow
 from scanfuse.sim.golden import block_ref
 
+from .streams import send, take
+
 SIZES = [(1, 1), (2, 3), (4, 4), (8, 8)]
 #: Both PE multiplier kinds: results are identical, latency is 2 cycles longer for the ECP5
 #: DSP (its behavioural model in simulation: registers of the primitive, same enables).
@@ -36,42 +38,18 @@ async def feed(ctx, dut, steps, rng, p_idle, accepted, limit):
     """
     cycle = 0
     for step in steps:
-        while rng.random() < p_idle:
-            await ctx.tick()
-            cycle += 1
-        ctx.set(dut.i.payload, step)
-        ctx.set(dut.i.valid, 1)
-        while True:
-            _, _, ready = await ctx.tick().sample(dut.i.ready)
-            cycle += 1
-            assert cycle < limit, f"input stuck: {len(accepted)}/{len(steps)} k steps accepted"
-            if ready:
-                accepted.append(cycle - 1)
-                break
-        ctx.set(dut.i.valid, 0)
+        at, cycle = await send(ctx, dut.i, step, rng, p_idle, cycle, limit)
+        accepted.append(at)
+
+
+def _row_beat(payload):
+    return tuple(int(x) for x in payload.data), int(payload.row), int(payload.last)
 
 
 async def drain(ctx, dut, n_beats, rng, p_stall, beats, limit):
-    """Take ``n_beats`` beats from ``dut.o``, refusing with probability ``p_stall``.
-
-    Checks the stream rule that a beat offered and not taken stays offered, unchanged.
-    Appends ``(cycle, data, row, last)`` to ``beats``.
-    """
-    cycle = 0
-    held = None   # payload offered and refused in the previous cycle
-    while len(beats) < n_beats:
-        ready = rng.random() >= p_stall
-        ctx.set(dut.o.ready, ready)
-        _, _, valid, payload = await ctx.tick().sample(dut.o.valid, dut.o.payload)
-        beat = (tuple(int(x) for x in payload.data), int(payload.row), int(payload.last))
-        if held is not None:
-            assert valid and beat == held, f"cycle {cycle}: refused beat {held} was withdrawn"
-        held = beat if valid and not ready else None
-        if valid and ready:
-            beats.append((cycle, *beat))
-        cycle += 1
-        assert cycle < limit, f"output stuck: {len(beats)}/{n_beats} rows out"
-    ctx.set(dut.o.ready, 0)
+    """Take ``n_beats`` rows from ``dut.o`` (:func:`streams.take`), appending
+    ``(cycle, data, row, last)`` to ``beats``."""
+    await take(ctx, dut.o, n_beats, rng, p_stall, _row_beat, beats, limit)
 
 
 def make_blocks(cfg, ks, rng):

@@ -22,6 +22,8 @@ from scanfuse.hw.requant import (MULTIPLIER_BITS, SHIFT_BITS, Activation, AccRow
 from scanfuse.sim import golden
 from scanfuse.sim.golden import requant_ref
 
+from .streams import send, take
+
 I32_MIN, I32_MAX = -(1 << 31), (1 << 31) - 1
 M_MAX = (1 << MULTIPLIER_BITS) - 1
 
@@ -152,39 +154,18 @@ async def feed(ctx, dut, cases, rng, p_idle, accepted, limit):
     """Offer each vector with its own parameters (params held with the payload until taken)."""
     cycle = 0
     for n, (acc, params) in enumerate(cases):
-        while rng.random() < p_idle:
-            await ctx.tick()
-            cycle += 1
-        ctx.set(dut.i.payload, {"data": acc, "last": int(n == len(cases) - 1)})
         ctx.set(dut.params, params)
-        ctx.set(dut.i.valid, 1)
-        while True:
-            _, _, ready = await ctx.tick().sample(dut.i.ready)
-            cycle += 1
-            assert cycle < limit, "input stuck"
-            if ready:
-                accepted.append(cycle - 1)
-                break
-        ctx.set(dut.i.valid, 0)
+        at, cycle = await send(ctx, dut.i, {"data": acc, "last": int(n == len(cases) - 1)},
+                               rng, p_idle, cycle, limit)
+        accepted.append(at)
         # Scribble on params between vectors: the pipeline must have sampled them already.
         ctx.set(dut.params, {"multiplier": 12345, "shift": 7, "zero_point": 9,
                              "mode": Activation.RELU, "relu6_max": 1})
 
 
 async def drain(ctx, dut, n, rng, p_stall, beats, limit):
-    cycle, held = 0, None
-    while len(beats) < n:
-        ready = rng.random() >= p_stall
-        ctx.set(dut.o.ready, ready)
-        _, _, valid, payload = await ctx.tick().sample(dut.o.valid, dut.o.payload)
-        beat = ([int(x) for x in payload.data], int(payload.last))
-        if held is not None:
-            assert valid and beat == held, f"cycle {cycle}: refused beat withdrawn"
-        held = beat if valid and not ready else None
-        if valid and ready:
-            beats.append((cycle, *beat))
-        cycle += 1
-        assert cycle < limit, "output stuck"
+    await take(ctx, dut.o, n, rng, p_stall,
+               lambda p: ([int(x) for x in p.data], int(p.last)), beats, limit)
 
 
 def run(cols, cases, *, seed=0, p_idle=0.0, p_stall=0.0):
