@@ -129,7 +129,6 @@ def icarus_test(cfg: AccelConfig, test_dir: Path, test_filter: str, extra_env: d
     (under pytest the runner fails the test itself). ``waves`` None: the ``WAVES`` environment
     variable decides; the FST file is ``test_dir/engine.fst``. ``log_file`` takes the
     simulator's output (default: this process's stdout). Returns the results XML file."""
-    from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
     if waves is None:
         waves = os.environ.get("WAVES", "0") not in ("", "0")
@@ -143,11 +142,21 @@ def icarus_test(cfg: AccelConfig, test_dir: Path, test_filter: str, extra_env: d
     _icarus_build_call(runner, cfg, build_dir, waves)
     runner.log.setLevel(logging.INFO)
     plusargs = [f"+dumpfile_path={test_dir / 'engine.fst'}"] if waves else []
+    return _run_engine_bench(runner, cfg, build_dir, test_dir, test_filter, extra_env, seed,
+                             waves, log_file, plusargs)
+
+
+def _run_engine_bench(runner, cfg: AccelConfig, build_dir: Path, test_dir: Path,
+                      test_filter: str, extra_env: dict, seed: int, waves: bool,
+                      log_file: "Path | None", plusargs: "list[str]" = ()) -> Path:
+    """Run the engine bench's tests on a built ``runner``; raise ``RuntimeError`` unless at
+    least one ran and none failed. Returns the results XML file."""
+    from cocotb_tools.check_results import get_results
     env = {"ENGINE_CFG": _env_cfg(cfg), "SEED": str(seed), **extra_env}
     results = runner.test(hdl_toplevel="engine", test_module="scanfuse.sim.engine_bench",
                           build_dir=build_dir, test_dir=test_dir, test_filter=test_filter,
-                          extra_env=env, plusargs=plusargs, waves=waves, log_file=log_file,
-                          results_xml=str(test_dir / "results.xml"))
+                          extra_env=env, plusargs=list(plusargs), waves=waves,
+                          log_file=log_file, results_xml=str(test_dir / "results.xml"))
     tests, failed = get_results(results)
     if failed or not tests:
         where = f" (log: {log_file})" if log_file else ""
@@ -192,8 +201,6 @@ def cocotb_test(cfg: AccelConfig, test_dir: Path, test_filter: str, extra_env: d
     """:func:`icarus_test` on either simulator (``sim`` "icarus" or "verilator")."""
     if sim == "icarus":
         return icarus_test(cfg, test_dir, test_filter, extra_env, waves, seed, log_file)
-    from cocotb_tools.check_results import get_results
-
     from . import hdl_sim
     if waves is None:
         waves = os.environ.get("WAVES", "0") not in ("", "0")
@@ -207,16 +214,8 @@ def cocotb_test(cfg: AccelConfig, test_dir: Path, test_filter: str, extra_env: d
         runner.log.setLevel(logging.ERROR)
         _verilator_build_call(runner, cfg, build_dir, waves)
         runner.log.setLevel(logging.INFO)
-        env = {"ENGINE_CFG": _env_cfg(cfg), "SEED": str(seed), **extra_env}
-        results = runner.test(hdl_toplevel="engine", test_module="scanfuse.sim.engine_bench",
-                              build_dir=build_dir, test_dir=test_dir, test_filter=test_filter,
-                              extra_env=env, waves=waves, log_file=log_file,
-                              results_xml=str(test_dir / "results.xml"))
-    tests, failed = get_results(results)
-    if failed or not tests:
-        where = f" (log: {log_file})" if log_file else ""
-        raise RuntimeError(f"cocotb: {failed} of {tests} engine_bench tests failed{where}")
-    return results
+        return _run_engine_bench(runner, cfg, build_dir, test_dir, test_filter, extra_env,
+                                 seed, waves, log_file)
 
 
 def write_run_files(directory: Path, mem: bytes, prog_addr: int, prog_len: int, **options):
