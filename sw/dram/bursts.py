@@ -202,23 +202,42 @@ def fused_bursts(group, steps, layout: FusedLayout | None = None, widths=None,
     """Bursts of a fused group's steps (:func:`scanfuse.schedule.fused.fused_steps`, a chain
     or a pipeline).
 
-    ``X`` loads read whole image rows, weight loads (``W`` or ``W{u}``) read the chunk's
+    ``X`` loads read whole image rows (or, with ``cols``, those channels of each pixel of
+    the rows), weight loads (``W`` or ``W{u}``) read the chunk's
     per-channel records of that unit (one contiguous range), ``Y`` loads read partial sums,
     ``Y`` stores are final when every hidden channel of the last segment has been
-    accumulated into those rows, else partial-sum spills.
+    accumulated into those rows, else partial-sum spills; ``T{i}`` stores write rows of a
+    pipeline's tapped tensor.
     """
     steps = list(steps)
     layout = layout or FusedLayout.dense(group, widths)
     last = group.segments[-1].layers[-1].name
     hidden = group.segments[-1].hidden
     weights = {p.name: p for p in layout.weights}
+    taps = {p.name: p for p in layout.taps}
     tr = _Transfers(list(layout.placements))
+
+    def pixels() -> TensorPlacement:
+        """X as pixel rows of channels (for loads of a channel chunk), added once."""
+        x = layout.x
+        if "X.pixels" not in tr.code:
+            if x.stride != x.row_bytes:
+                raise ValueError("channel-chunk X loads need densely packed X rows")
+            c = group.x_shape[2]
+            tr.placements.append(TensorPlacement("X.pixels", x.base, group.x_shape[0] * group.x_shape[1],
+                                                 c * x.elem_bytes, c * x.elem_bytes, x.elem_bytes))
+            tr.code["X.pixels"] = len(tr.placements) - 1
+        return tr.placements[tr.code["X.pixels"]]
     covered: dict[tuple, int] = {}
     for i, s in enumerate(steps):
         kind = type(s)
         if kind is ComputeRows:
             if s.layer == last:
                 covered[s.rows] = covered.get(s.rows, 0) + s.cols[1] - s.cols[0]
+        elif kind is Load and s.operand == "X" and s.cols is not None:
+            # a chunk's channels of whole rows: pixel rows of the NHWC input
+            r0, r1 = s.rows
+            tr.add(i, pixels(), False, (r0 * group.x_shape[1], r1 * group.x_shape[1]), s.cols)
         elif kind is Load and s.operand == "X":
             tr.add(i, layout.x, False, s.rows)
         elif kind is Load and s.operand in weights:
@@ -230,6 +249,8 @@ def fused_bursts(group, steps, layout: FusedLayout | None = None, widths=None,
             if not final and layout.psum is None:
                 raise ValueError(f"step {i}: partial-sum spill of {s.rows} but no Y.psum region")
             tr.add(i, layout.y if final else layout.psum, True, s.rows)
+        elif kind is Store and s.operand in taps:
+            tr.add(i, taps[s.operand], True, s.rows)
         elif kind in (Load, Store):
             raise ValueError(f"step {i}: no placement for {s}")
     return tr.trace(len(steps), burst_bytes)

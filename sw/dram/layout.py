@@ -160,13 +160,15 @@ class FusedLayout:
     FusedGroup`): ``X`` (T_0 rows, NHWC), one weight region per weight unit (segments, then
     projections) named by its step operand (``W`` for a chain, ``W1``..``Wu`` for a pipeline),
     each as per-hidden-channel records (see the module docstring; a projection's record is
-    its 1x1 conv's row ``c`` of ``Cout`` weights), ``Y`` (T_n rows), and ``Y.psum`` for
-    schedules that may spill partial sums (chains; pipelines never spill: ``psum`` None)."""
+    its 1x1 conv's row ``c`` of ``Cout`` weights), ``Y`` (T_n rows), ``Y.psum`` for
+    schedules that may spill partial sums (chains; pipelines never spill: ``psum`` None), and
+    one region ``T{i}`` (rows, NHWC) per tapped tensor of a pipeline."""
 
     x: TensorPlacement
     weights: tuple[TensorPlacement, ...]
     y: TensorPlacement
     psum: TensorPlacement | None = None
+    taps: tuple[TensorPlacement, ...] = ()
 
     @classmethod
     def dense(cls, group, widths: ElementWidths | None = None, base: int = 0,
@@ -183,7 +185,12 @@ class FusedLayout:
         ws = tuple(r.add(name, unit.hidden, unit.weights_per_channel, widths.b)
                    for name, unit in zip(group.weight_operands, group.weight_units))
         y = r.add("Y", ho, wo * co, widths.c)
-        return cls(x, ws, y, r.add("Y.psum", ho, wo * co, widths.psum) if psum else None)
+        ps = r.add("Y.psum", ho, wo * co, widths.psum) if psum else None
+        taps = []
+        for i in getattr(group, "taps", ()):
+            th, tw, tcn = group.tensor_shape(i)
+            taps.append(r.add(f"T{i}", th, tw * tcn, widths.c))
+        return cls(x, ws, y, ps, tuple(taps))
 
     @property
     def w(self) -> TensorPlacement:
@@ -201,7 +208,7 @@ class FusedLayout:
 
     @property
     def placements(self) -> tuple[TensorPlacement, ...]:
-        return tuple(p for p in (self.x, *self.weights, self.y, self.psum) if p is not None)
+        return tuple(p for p in (self.x, *self.weights, self.y, self.psum, *self.taps) if p is not None)
 
     @property
     def end(self) -> int:

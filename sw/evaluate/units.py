@@ -136,7 +136,7 @@ def unit_key(unit, widths: ElementWidths, clock: EngineClock, overlap: bool, bur
         g = unit.group
         return (g.kind, tuple(tuple(map(layer_key, s.layers)) for s in g.segments), tuple(g.residuals),
                 tuple((pr.src, pr.dst, layer_key(pr.layer)) for pr in g.projections),
-                unit.plan.schedule) + common
+                tuple(g.taps), unit.plan.schedule) + common
     plan = unit.gemm_plan
     sched = (plan.tiling, plan.model) if plan is not None else unit.layer_schedule
     return ("layer", layer_key(unit.layer), sched) + common

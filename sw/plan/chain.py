@@ -20,7 +20,10 @@ Two loop nests, each walked raster or Scan over (strip, chunk):
             one kept (smaller chunks would keep more payload on chip but cost more loads,
             each rounded up to whole DRAM bursts).
 ``chunks``  chunks outer, strips inner. Weights are read once. X is either kept whole on
-            chip (read once) or line-buffered per pass (Scan keeps the turning strip's rows);
+            chip (read once) or line-buffered per pass (Scan keeps the turning strip's rows;
+            a chain without a first conv loads only the chunk's channels, so each pass
+            reads other channels and X is read once in all, unless a residual add needs
+            the whole input rows);
             Y accumulators are either kept whole (written once) or spilled per pass as
             partial sums (Scan keeps the turning strip).
 
@@ -101,6 +104,13 @@ class FusedChain(FusedGroup):
     @property
     def vertical(self) -> list[VerticalStage]:
         return self.segment.vertical
+
+    @property
+    def x_by_chunk(self) -> bool:
+        """Whether chunks-outer schedules that do not keep X whole load only the chunk's
+        channels of X: a chain without a first conv, whose first stage works channel by
+        channel, and without a residual add (which needs every channel of the input rows)."""
+        return not self.has_first and not self.residual
 
     @property
     def weights_per_channel(self) -> int:
@@ -191,6 +201,18 @@ def chain_traffic(chain: FusedChain, sched: FusedSchedule, facts: StripFacts | N
         if sched.x_resident:
             x = zeros + f.x_walk.union * f.x_row
             x_buf = f.x_walk.union * f.x_row
+        elif chain.x_by_chunk:
+            # a depthwise first stage needs only its chunk's channels of X: each pass loads
+            # those channels' rows from an empty line buffer, forwards (even passes, and
+            # every pass under raster) or backwards (odd passes under Scan); the edge chunk
+            # is the last pass
+            w_px = f.x_row // chain.x_shape[2]
+            fwd, bwd = f.x_walk.first + f.x_walk.forward, f.x_walk.last + f.x_walk.backward
+            last_bwd = (chunks - 1) % 2 == 1 if sched.scan else np.zeros_like(chunks, dtype=bool)
+            n_bwd = (chunks - 1) // 2 if sched.scan else zeros
+            n_fwd = (chunks - 1) - n_bwd
+            x = (n_fwd * fwd + n_bwd * bwd) * tc * w_px + np.where(last_bwd, bwd, fwd) * edge * w_px
+            x_buf = f.x_walk.widest * w_px * tc
         else:
             x = f.x_walk.passes(chunks, sched.scan) * f.x_row
             x_buf = f.x_walk.widest * f.x_row
@@ -254,7 +276,8 @@ def _search(chain: FusedChain, model: BufferModel, widths: ElementWidths, scan_o
     best = None
     for tr in range(1, ho + 1):
         facts = StripFacts(chain, tr)
-        smallest = (facts.x_buf + chain.weights_per_channel + facts.temp_per_channel[0]
+        x_least = facts.x_buf // chain.x_shape[2] if chain.x_by_chunk else facts.x_buf  # one channel
+        smallest = (x_least + chain.weights_per_channel + facts.temp_per_channel[0]
                     + facts.y_strip_max * model.psum_entries)
         if smallest > model.entries:
             break       # windows only grow with tr: no taller strip fits either

@@ -21,6 +21,7 @@ from .layer_models import LayerTraffic, layer_traffic
 from .chain import FusedChain, chain_entries_at_lower_bound, plan_chain
 from .group import FusedGroup, FusedPlan, Projection, lower_bound_bytes
 from .pipeline import FusedPipeline, pipeline_entries_at_lower_bound, plan_pipeline
+from .geometry import VerticalStage
 from .segment import PER_CHANNEL, NotFusableError, Segment
 
 
@@ -271,13 +272,21 @@ class _Pricer:
     def unfused(self, names) -> int:
         return sum(self.layers[n].total_bytes for n in names)
 
-    def group(self, name: str, path: list[Layer], residual: bool, projection: Layer | None):
+    def group(self, name: str, path: list[Layer], residual: bool, projection: Layer | None,
+              tap_after: str | None = None):
         """(bytes, FusedGroup, FusedPlan) of fusing ``path`` (with the block's residual add
         or projection when the group spans the whole block), or None if it cannot fuse or
-        nothing fits."""
+        nothing fits. ``tap_after``: a layer of ``path`` whose output the group also writes
+        to DRAM (it must end a segment that is not the last)."""
         segments = _split_segments(path)
         if segments is None:
             return None
+        taps = ()
+        if tap_after is not None:
+            ends = [s.layers[-1].name for s in segments[:-1]]
+            if tap_after not in ends:
+                return None
+            taps = (ends.index(tap_after) + 1,)
         self.priced += 1
         try:
             if len(segments) == 1 and projection is None:
@@ -288,45 +297,12 @@ class _Pricer:
             else:
                 n = len(segments)
                 group = FusedPipeline(name, tuple(segments), ((0, n),) if residual else (),
-                                      (Projection(0, n, projection),) if projection is not None else ())
+                                      (Projection(0, n, projection),) if projection is not None else (),
+                                      taps)
                 plan = plan_pipeline(group, self.model, self.widths)
         except NotFusableError:
             return None
         return None if plan is None else (plan.total_bytes, group, plan)
-
-
-def _best_block_cut(block, path: list[Layer], projection: Layer | None, pricer: _Pricer):
-    """Dynamic program over the cut points of one block's main path: ``best[j]`` is the
-    cheapest grouping of ``path[:j]`` into runs, each fused (priced exactly) or a single
-    unfused layer. The residual add or projection belongs to a group that spans the whole
-    block; otherwise the projection runs unfused and the add is applied as the block output
-    leaves its producer (as for unfused layers, the identity read is not counted)."""
-    n = len(path)
-    whole = pricer.group(block.name, path, block.residual, projection) if n > 1 else None
-    proj_bytes = pricer.unfused([projection.name]) if projection is not None else 0
-    best: list = [(0, [])] + [None] * n
-    for j in range(1, n + 1):
-        for i in range(j):
-            if i == 0 and j == n and n > 1:
-                continue                    # the whole block: priced with its shortcut below
-            if j - i == 1:
-                option = (pricer.unfused([path[i].name]), None)
-            else:
-                names = [l.name for l in path[i:j]]
-                priced = pricer.group(_span_name(names, pricer.known), path[i:j], False, None)
-                if priced is None:
-                    continue
-                option = (priced[0], (priced[1], priced[2]))
-            cost = best[i][0] + option[0]
-            if best[j] is None or cost < best[j][0]:
-                best[j] = (cost, best[i][1] + [(tuple(l.name for l in path[i:j]), option[1])])
-    cost, groups = best[n][0] + proj_bytes, best[n][1]
-    if projection is not None:
-        groups = groups + [((projection.name,), None)]
-    if whole is not None and whole[0] < cost:
-        names = tuple(l.name for l in whole[1].layers)
-        return whole[0], [(names, (whole[1], whole[2]))]
-    return cost, groups
 
 
 def _span_group(span) -> FusedGroup | None:
@@ -375,17 +351,122 @@ def _span_group(span) -> FusedGroup | None:
         return None
 
 
+def _best_run_cut(run, pricer: _Pricer):
+    """Dynamic program over the cut points of a run of blocks (each ``(block, path,
+    shortcut)``), layer by layer: ``best[j]`` is the cheapest grouping of the first ``j``
+    layers of the run's main paths into groups, each
+
+    * a single unfused layer;
+    * a fused run of consecutive layers inside one block (not the whole block);
+    * a whole block, with its residual add or projection shortcut;
+    * whole blocks ``a..b`` (up to :data:`MAX_BLOCKS_PER_PIPELINE`), each with its residual
+      or shortcut (:func:`_span_group`);
+    * a run across one block join: the end of block ``b`` (not its first layer) and the
+      start of block ``b+1`` (not its last layer), so ``b``'s output goes from its producer
+      to the next layer on chip. When block ``b+1`` also reads that tensor for its residual
+      add or shortcut, the group writes it to DRAM as well (a tap: written once, never
+      read back by the group).
+
+    A block's projection shortcut runs unfused unless a group spans the whole block; a
+    residual add outside such a group is applied as the block output leaves its producer,
+    the identity read not counted (the convention of unfused layers and thesis-style groups).
+    Returns ``(bytes, [(layer names, (group, plan) or None), ...])``."""
+    starts, flat = [0], []
+    for _, path, _ in run:
+        flat.extend(path)
+        starts.append(len(flat))
+    n = len(flat)
+    block_at = [b for b, (_, path, _) in enumerate(run) for _ in path]
+    proj = [(pricer.unfused([p.name]), ((p.name,), None)) if p is not None else (0, None)
+            for _, _, p in run]
+
+    def shortcuts(i: int, j: int):
+        """Cost and entries of the projections of blocks ending inside [i, j), run unfused."""
+        ends = [b for b in range(len(run)) if i <= starts[b + 1] - 1 < j and proj[b][1] is not None]
+        return sum(proj[b][0] for b in ends), [proj[b][1] for b in ends]
+
+    best: list = [(0, [])] + [None] * n
+
+    def offer(i: int, j: int, cost: int, entry, with_shortcuts: bool):
+        extra, entries = shortcuts(i, j) if with_shortcuts else (0, [])
+        total = best[i][0] + cost + extra
+        if best[j] is None or total < best[j][0]:
+            best[j] = (total, best[i][1] + [entry] + entries)
+
+    def tapped(b: int) -> bool:
+        """Whether block b reads its input again (residual add or shortcut)."""
+        return run[b][0].residual or run[b][2] is not None
+
+    def floor(i: int, j: int, tapped: bool) -> int:
+        """Bytes no fused schedule of ``flat[i:j]`` moves less than: the input rows it needs
+        (when no stride skips rows), its weights and its output (and a tapped block output)
+        once; cheap, so hopeless candidates are not priced."""
+        w = sum(l.cin // l.groups * l.kernel[0] * l.kernel[1] * l.cout for l in flat[i:j]
+                if l.kind is not LayerKind.POOL)
+        last = flat[j - 1]
+        out = last.h_out * last.w_out * last.cout
+        tap = flat[starts[block_at[j - 1]] - 1] if tapped else None
+        tap_out = tap.h_out * tap.w_out * tap.cout if tap is not None else 0
+        first = flat[i]
+        x = first.h_in * first.w_in * first.cin
+        if any(l.stride[0] > l.kernel[0] for l in flat[i:j]):
+            x = 0                    # a stride may skip input rows: leave X out of the floor
+        else:                        # every stride within its kernel: a contiguous row range
+            lo, hi = 0, last.h_out
+            for l in reversed(flat[i:j]):
+                lo, hi = VerticalStage(l.kernel[0], l.stride[0], l.padding[0], l.h_in, l.h_out).input_range(lo, hi)
+            x = int(hi - lo) * first.w_in * first.cin
+        return x * pricer.widths.a + w * pricer.widths.b + (out + tap_out) * pricer.widths.c
+
+    for j in range(1, n + 1):
+        b = block_at[j - 1]
+        for i in range(j - 1, -1, -1):      # shortest first: the unfused layer bounds best[j]
+            names = tuple(l.name for l in flat[i:j])
+            if j - i == 1:
+                offer(i, j, pricer.unfused(names), (names, None), True)
+                continue
+            a = block_at[i]
+            within = a == b and (i, j) != (starts[b], starts[b + 1])
+            across = a == b - 1 and i > starts[a] and j < starts[b + 1]
+            if not (within or across) or best[i][0] + floor(i, j, across and tapped(b)) >= best[j][0]:
+                continue
+            tap = None
+            if across and tapped(b):
+                tap = flat[starts[b] - 1].name      # block a's output, read again by block b
+            priced = pricer.group(_span_name(list(names), pricer.known), flat[i:j], False, None, tap)
+            if priced is not None:
+                offer(i, j, priced[0], (names, (priced[1], priced[2])), True)
+        if j == starts[b + 1]:                      # block b ends here: whole-block groups
+            block, path, projection = run[b]
+            if len(path) > 1:
+                priced = pricer.group(block.name, path, block.residual, projection)
+                if priced is not None:
+                    offer(starts[b], j, priced[0], (tuple(l.name for l in priced[1].layers),
+                                                    (priced[1], priced[2])), False)
+            for a in range(max(0, b + 1 - MAX_BLOCKS_PER_PIPELINE), b):
+                group = _span_group(run[a:b + 1])
+                if group is None:
+                    continue
+                pricer.priced += 1
+                plan = (plan_chain(group, pricer.model, pricer.widths, pricer.scan_only)
+                        if isinstance(group, FusedChain) else plan_pipeline(group, pricer.model, pricer.widths))
+                if plan is not None:
+                    offer(starts[a], j, plan.total_bytes,
+                          (tuple(l.name for l in group.layers), (group, plan)), False)
+    return best[n]
+
+
 def extended_groups(network: Network, decided: list[GroupDecision], layers: dict[str, LayerTraffic],
                     model: BufferModel, widths: ElementWidths, scan_only: bool | None = None
                     ) -> tuple[list[ExtendedGroup], list[BlockCut]]:
     """The best grouping: where to cut the network into fused groups, by dynamic programming.
 
     Blocks are split into runs of consecutive blocks that can chain. Within a run a dynamic
-    program over block boundaries picks, for each span of up to MAX_BLOCKS_PER_PIPELINE
-    blocks, a pipeline of the whole blocks or, for a single block, the best cut of its own
-    main path (:func:`_best_block_cut`: every run of its layers that splits into segments
-    is a candidate chain or pipeline, priced by the exact models; a thesis-style chain is one
-    of the candidates). Blocks outside any run keep their thesis-style decisions.
+    program over the layers' cut points (:func:`_best_run_cut`) picks groups inside a block,
+    whole blocks with their shortcuts, spans of up to MAX_BLOCKS_PER_PIPELINE whole blocks,
+    and groups across one block join, every candidate priced by the exact models (a
+    thesis-style chain is one of the candidates). Blocks outside any run keep their
+    thesis-style decisions.
     """
     group_of = {l.name: g for g in decided for l in g.chain.layers}
     pricer = _Pricer(layers, model, widths, scan_only)
@@ -424,31 +505,12 @@ def extended_groups(network: Network, decided: list[GroupDecision], layers: dict
         if not run:
             continue
         start_priced = pricer.priced
-        n = len(run)
-        best = [(0, [])] + [None] * n          # best[i]: (bytes, [(names, fused or None)])
-        for i in range(1, n + 1):
-            block, path, projection = run[i - 1]
-            cost, groups = _best_block_cut(block, path, projection, pricer)
-            best[i] = (best[i - 1][0] + cost, best[i - 1][1] + groups)
-            for start in range(max(0, i - MAX_BLOCKS_PER_PIPELINE), i - 1):
-                found = _span_group(run[start:i])
-                if found is None:
-                    continue
-                pricer.priced += 1
-                group = found
-                plan = (plan_chain(group, model, widths, scan_only) if isinstance(group, FusedChain)
-                        else plan_pipeline(group, model, widths))
-                if plan is None:
-                    continue
-                cost = best[start][0] + plan.total_bytes
-                if cost < best[i][0]:
-                    names = tuple(l.name for l in group.layers)
-                    best[i] = (cost, best[start][1] + [(names, (group, plan))])
+        best = _best_run_cut(run, pricer)
         all_names = [l for b, _, _ in run for l in b.layers]
-        cut = BlockCut(tuple(b.name for b, _, _ in run), tuple(names for names, _ in best[n][1]),
-                       best[n][0], thesis_bytes(all_names), pricer.priced - start_priced)
+        cut = BlockCut(tuple(b.name for b, _, _ in run), tuple(names for names, _ in best[1]),
+                       best[0], thesis_bytes(all_names), pricer.priced - start_priced)
         cuts.append(cut)
-        for names, fused in best[n][1]:
+        for names, fused in best[1]:
             if fused is not None:
                 group, plan = fused
                 chosen.append(ExtendedGroup(group, plan, thesis_bytes(names),

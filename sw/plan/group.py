@@ -2,7 +2,10 @@
 
 A *fused group* runs one or more :class:`~scanfuse.plan.segment.Segment` s back to back over
 tensors ``T_0 = X .. T_n = Y`` with every tensor between them on chip, optionally adding a
-tensor into a later one (a residual) or a 1x1 projection of it (a shortcut). A thesis-style
+tensor into a later one (a residual) or a 1x1 projection of it (a shortcut), and optionally
+also storing a tensor between segments to DRAM (a *tap*: a block output that a group spanning
+the join into the next block keeps on chip for the next layer, but that a later residual add
+or shortcut still reads from DRAM). A thesis-style
 chain (:class:`~scanfuse.plan.chain.FusedChain`) is the one-segment group; an extended
 pipeline (:class:`~scanfuse.plan.pipeline.FusedPipeline`) has two or more. The two differ only
 in the loop nests their planners search; everything below is common to both:
@@ -58,13 +61,15 @@ class Projection:
 class FusedGroup:
     """Geometry shared by every fused group. A subclass provides ``name``, ``layers``,
     ``segments`` (tuple of :class:`Segment`), ``residuals`` ((src, dst) tensor pairs) and
-    ``projections`` (tuple of :class:`Projection`), and ``kind`` (the unit kind evaluate
-    reports: ``"fused"`` or ``"pipeline"``)."""
+    ``projections`` (tuple of :class:`Projection`), ``taps`` (indices ``0 < i < n`` of the
+    tensors between segments that are also written to DRAM, each row once; default none), and
+    ``kind`` (the unit kind evaluate reports: ``"fused"`` or ``"pipeline"``)."""
 
     kind = "fused"
     segments: tuple[Segment, ...]
     residuals: tuple[tuple[int, int], ...]
     projections: tuple[Projection, ...]
+    taps: tuple[int, ...] = ()
 
     @property
     def weight_units(self) -> tuple:
@@ -141,16 +146,22 @@ class FusedGroup:
         h, w, c = self.x_shape
         return int((hi - lo).sum()) * w * c
 
+    @property
+    def tap_elements(self) -> int:
+        """Elements of the tapped tensors (each written once by any schedule)."""
+        return sum(int(np.prod(self.tensor_shape(i))) for i in self.taps)
+
     def lower_bound(self) -> int:
-        """Group lower bound in elements: needed input, all weights and the output, once."""
-        return self.x_needed + self.weights + int(np.prod(self.y_shape))
+        """Group lower bound in elements: needed input, all weights and the output, once
+        (and every tapped tensor, written once)."""
+        return self.x_needed + self.weights + int(np.prod(self.y_shape)) + self.tap_elements
 
     def geometry_key(self) -> tuple:
         """Everything a schedule of the group depends on (not the layer names)."""
         def key(l: Layer) -> tuple:
             return (l.kind, l.cin, l.cout, l.kernel, l.stride, l.padding, l.h_in, l.w_in)
         return (tuple(tuple(map(key, s.layers)) for s in self.segments), tuple(self.residuals),
-                tuple((p.src, p.dst, key(p.layer)) for p in self.projections))
+                tuple((p.src, p.dst, key(p.layer)) for p in self.projections), tuple(self.taps))
 
 
 class StripFacts:
@@ -205,14 +216,15 @@ class StripFacts:
 class FusedTraffic:
     """DRAM traffic of a fused schedule in elements (bytes through ``ElementWidths``): X read,
     weights read, final Y written, Y partial sums spilled and read back (0 for schedules
-    that keep every accumulator on chip). Fields may be numpy arrays (one per chunk size)
-    inside the planners' searches."""
+    that keep every accumulator on chip), tapped tensors written (0 without taps). Fields may
+    be numpy arrays (one per chunk size) inside the planners' searches."""
 
     x_reads: int
     w_reads: int
     y_final_writes: int
     y_psum_writes: int = 0
     y_psum_reads: int = 0
+    tap_writes: int = 0
 
     @property
     def reads(self) -> int:
@@ -220,18 +232,18 @@ class FusedTraffic:
 
     @property
     def writes(self) -> int:
-        return self.y_final_writes + self.y_psum_writes
+        return self.y_final_writes + self.y_psum_writes + self.tap_writes
 
     def read_bytes(self, w: ElementWidths) -> int:
         return self.x_reads * w.a + self.w_reads * w.b + self.y_psum_reads * w.psum
 
     def write_bytes(self, w: ElementWidths) -> int:
-        return self.y_final_writes * w.c + self.y_psum_writes * w.psum
+        return (self.y_final_writes + self.tap_writes) * w.c + self.y_psum_writes * w.psum
 
     def scalar(self) -> "FusedTraffic":
         """The same record with plain ints (after a vectorised search picked one entry)."""
         return FusedTraffic(*(int(v) for v in (self.x_reads, self.w_reads, self.y_final_writes,
-                                               self.y_psum_writes, self.y_psum_reads)))
+                                               self.y_psum_writes, self.y_psum_reads, self.tap_writes)))
 
 
 @dataclass(frozen=True)
@@ -259,6 +271,7 @@ class FusedPlan(PlanBytes):
 
 
 def lower_bound_bytes(group: FusedGroup, widths: ElementWidths) -> int:
-    """The group lower bound in bytes: needed X at ``widths.a``, weights at ``b``, Y at
-    ``c``, each once."""
-    return group.x_needed * widths.a + group.weights * widths.b + int(np.prod(group.y_shape)) * widths.c
+    """The group lower bound in bytes: needed X at ``widths.a``, weights at ``b``, Y and the
+    tapped tensors at ``c``, each once."""
+    return (group.x_needed * widths.a + group.weights * widths.b
+            + (int(np.prod(group.y_shape)) + group.tap_elements) * widths.c)

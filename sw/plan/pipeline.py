@@ -14,7 +14,8 @@ rows below the window are freed and only the new rows ``N_i(j)`` are computed. X
 loaded once, Y rows stored once. Segment i's weights are either *resident* (loaded once,
 kept) or reloaded chunk by chunk on every strip where the segment has new rows.
 
-Traffic (elements): needed X + Y + sum_i W_i * (1 if resident else active strips of i).
+Traffic (elements): needed X + Y + sum_i W_i * (1 if resident else active strips of i),
+plus every tapped tensor (a tensor between segments also stored to DRAM) once.
 """
 
 from dataclasses import dataclass
@@ -31,13 +32,15 @@ class FusedPipeline(FusedGroup):
     """Segments run back to back over tensors T_0 = X .. T_n = Y.
 
     ``residuals``: (a, b) pairs adding T_a to T_b (equal shapes). ``projections``: 1x1
-    shortcuts from T_src added into T_dst.
+    shortcuts from T_src added into T_dst. ``taps``: tensors between segments also written
+    to DRAM (each row once, when the window leaves it).
     """
 
     name: str
     segments: tuple[Segment, ...]
     residuals: tuple[tuple[int, int], ...] = ()
     projections: tuple[Projection, ...] = ()
+    taps: tuple[int, ...] = ()
 
     kind = "pipeline"
 
@@ -57,6 +60,9 @@ class FusedPipeline(FusedGroup):
                     or (l.h_in, l.w_in, l.cin) != self.tensor_shape(pr.src)
                     or (l.h_out, l.w_out, l.cout) != self.tensor_shape(pr.dst)):
                 raise NotFusableError(f"{self.name}: projection {l.name} does not map T{pr.src} onto T{pr.dst}")
+        for t in self.taps:
+            if not 0 < t < len(self.segments):
+                raise NotFusableError(f"{self.name}: tap T{t} is not a tensor between segments")
 
     @property
     def layers(self) -> tuple[Layer, ...]:
@@ -80,10 +86,10 @@ class PipelineSchedule:
 def pipeline_traffic(p: FusedPipeline, sched: PipelineSchedule,
                      facts: StripFacts | None = None) -> FusedTraffic:
     """Exact traffic (elements) of ``sched``: X once, Y once, each weight unit once if
-    resident, else once per strip where it has new rows."""
+    resident, else once per strip where it has new rows, each tapped tensor once."""
     f = facts or StripFacts(p, sched.tr, 1)
     w = sum(u.weights * (1 if r else a) for u, r, a in zip(p.weight_units, sched.resident, f.active))
-    return FusedTraffic(int(f.x), int(w), int(f.y_total))
+    return FusedTraffic(int(f.x), int(w), int(f.y_total), tap_writes=p.tap_elements)
 
 
 def pipeline_footprint(p: FusedPipeline, sched: PipelineSchedule, psum_entries: int = 1) -> int:

@@ -41,6 +41,7 @@ def extended_group_json(e, plan: FusedNetworkPlan) -> dict:
     return {"name": g.name, "kind": g.kind, "layers": [l.name for l in g.layers],
             "segments": [[l.name for l in seg.layers] for seg in g.segments],
             "residuals": [list(r) for r in g.residuals],
+            "taps": [[l.name for l in g.segments[t - 1].layers][-1] for t in g.taps],
             "dram": {"reads": p.traffic.reads, "writes": p.traffic.writes,
                      "read_bytes": p.read_bytes, "write_bytes": p.write_bytes},
             "onchip_peak": p.onchip_peak, "lower_bound": g.lower_bound(),
@@ -116,11 +117,13 @@ def fused_plan_tables(plan: FusedNetworkPlan, moved: dict | None = None) -> list
     ext = Table(title=f"{plan.network}: extended fusion (the best grouping) at S = "
                       f"{plan.model.entries:,} entries",
                 caption="groups chosen by dynamic programming over each run of blocks; "
-                        "thesis B = the same layers under thesis-style fusion")
+                        "thesis B = the same layers under thesis-style fusion; writes L = a group "
+                        "across a block join also stores block output L for the next residual or shortcut")
     for col in ("group", "kind", "schedule", "bytes", "thesis B", "LB", "ratio", "LB at S", "on-chip peak"):
         ext.add_column(col, justify="left" if col in ("group", "kind", "schedule") else "right")
     for e in plan.extended:
-        ext.add_row(e.group.name, e.group.kind, e.plan.schedule.describe(), f"{e.plan.total_bytes:,}",
+        taps = "".join(f" + writes {e.group.segments[t - 1].layers[-1].name}" for t in e.group.taps)
+        ext.add_row(e.group.name, e.group.kind, e.plan.schedule.describe() + taps, f"{e.plan.total_bytes:,}",
                     f"{e.replaced_bytes:,}", f"{e.group.lower_bound():,}",
                     f"{e.plan.elements / e.group.lower_bound():.3f}", _lb_at(e.group, e.plan, plan),
                     f"{e.plan.onchip_peak:,}")

@@ -2,8 +2,9 @@
 :mod:`scanfuse.schedule.steps` (ranges half-open; rows are the tensor's own rows, full width;
 ``cols`` are hidden channels):
 
-``Load("X", rows)``                     input rows, all channels
-``Evict("X", rows)``
+``Load("X", rows[, cols])``             input rows, all channels (a chain without a first
+                                        conv, chunks outer: only the chunk's channels)
+``Evict("X", rows[, cols])``
 ``Load("W", None, cols)``               every layer's weights of a chunk (``W{i}``: unit i's)
 ``Evict("W", None, cols)``
 ``ComputeRows(NAME, rows, cols)``       produce NAME's output rows for the chunk; the chain's
@@ -12,6 +13,8 @@
 ``Evict(NAME, rows, cols)``             an intermediate
 ``Load("Y", rows)``                     partial-sum read-back
 ``Store("Y", rows)``                    final when every chunk is in
+``Store("T{i}", rows)``                 a pipeline's tapped tensor T_i: written once and freed
+                                        where an untapped one is evicted
 
 One entry point for every fused group, :func:`fused_steps` (a chain's schedule or a
 pipeline's), over the two loop nests the planners search (:func:`chain_steps`,
@@ -58,19 +61,27 @@ def chain_steps(chain: FusedChain, sched: FusedSchedule) -> Iterator[Step]:
     last = chain.layers[-1].name
 
     x_rows: set[int] = set()
-    state = {"w": None}
+    state = {"w": None, "x_cols": None}
     y_resident: set[int] = set()
+    # chunks outer without a first conv: X rows hold only the current chunk's channels
+    by_chunk = sched.mode == "chunks" and not sched.x_resident and chain.x_by_chunk
 
-    def x_to(j: int, keep_all: bool) -> Iterator[Step]:
+    def x_to(j: int, keep_all: bool, c: int | None = None) -> Iterator[Step]:
         lo, hi = int(ranges[0][0][j]), int(ranges[0][1][j])
+        cols = _span(*chunks[c]) if by_chunk else None
+        if by_chunk and state["x_cols"] != cols:      # a new chunk: other channels
+            for run in row_runs(sorted(x_rows)):
+                yield Evict("X", _span(*run), state["x_cols"])
+            x_rows.clear()
+            state["x_cols"] = cols
         if not keep_all:
             outside = sorted(r for r in x_rows if not lo <= r < hi)
             for run in row_runs(outside):
-                yield Evict("X", _span(*run))
+                yield Evict("X", _span(*run), cols)
                 x_rows.difference_update(range(*run))
         missing = [r for r in range(lo, hi) if r not in x_rows]
         for run in row_runs(missing):
-            yield Load("X", _span(*run))
+            yield Load("X", _span(*run), cols)
             x_rows.update(range(*run))
 
     w_loaded: set[int] = set()
@@ -135,7 +146,7 @@ def chain_steps(chain: FusedChain, sched: FusedSchedule) -> Iterator[Step]:
             visits.extend((c, j) for j in strip_order)
         for index, (c, j) in enumerate(visits):
             yield from w_to(c)
-            yield from x_to(j, keep_all=sched.x_resident)
+            yield from x_to(j, keep_all=sched.x_resident, c=c)
             if not sched.y_resident and j not in y_resident and c > 0:
                 yield Load("Y", y_rows(j))
             y_resident.add(j)
@@ -151,7 +162,7 @@ def chain_steps(chain: FusedChain, sched: FusedSchedule) -> Iterator[Step]:
     if state["w"] is not None:
         yield Evict("W", None, _span(*chunks[state["w"]]))
     for run in row_runs(sorted(x_rows)):
-        yield Evict("X", _span(*run))
+        yield Evict("X", _span(*run), state["x_cols"])
 
 
 def row_runs(rows: list[int]) -> Iterator[tuple[int, int]]:
@@ -176,7 +187,8 @@ def pipeline_steps(pipeline: FusedGroup, sched: PipelineSchedule) -> Iterator[St
     segment i are ``"W{i}"`` with its hidden channels; the segment's temporaries are named by
     their producing layer. Per strip: free window rows no longer needed, load new X rows,
     compute each segment's new rows chunk by chunk, store the Y strip. For a segment's last
-    layer, ``channels`` is the chunk of its input (hidden) channels being accumulated.
+    layer, ``channels`` is the chunk of its input (hidden) channels being accumulated. Rows of
+    a tapped tensor are stored (written once and freed) where other tensors' rows are evicted.
     """
     segments = pipeline.segments
     n = len(segments)
@@ -184,13 +196,15 @@ def pipeline_steps(pipeline: FusedGroup, sched: PipelineSchedule) -> Iterator[St
     held = {i: set() for i in range(n)}          # rows of T_0 (X) .. T_{n-1} on chip
     units = pipeline.weight_units
     loaded_w = [False] * len(units)
+    taps = set(pipeline.taps)
 
     for j in range(len(wins[n][0])):
         for i in range(n):
             lo, hi = int(wins[i][0][j]), int(wins[i][1][j])
             tensor = "X" if i == 0 else f"T{i}"
+            free = Store if i in taps else Evict
             for run in row_runs(sorted(r for r in held[i] if r < lo)):
-                yield Evict(tensor, _span(*run))
+                yield free(tensor, _span(*run))
                 held[i].difference_update(range(*run))
             if i == 0:
                 for run in row_runs([r for r in range(lo, hi) if r not in held[0]]):
@@ -245,4 +259,4 @@ def pipeline_steps(pipeline: FusedGroup, sched: PipelineSchedule) -> Iterator[St
             yield Evict(f"W{u + 1}", None, (0, unit.hidden))
     for i in range(n):
         for run in row_runs(sorted(held[i])):
-            yield Evict("X" if i == 0 else f"T{i}", _span(*run))
+            yield (Store if i in taps else Evict)("X" if i == 0 else f"T{i}", _span(*run))

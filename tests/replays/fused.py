@@ -28,6 +28,7 @@ class FusedReplay:
     y_final_writes: int = 0
     y_psum_writes: int = 0
     peak: int = 0
+    tap_writes: int = 0
 
 
 def replay_fused(steps, layers, residual, capacity, psum_entries=1):
@@ -43,7 +44,7 @@ def replay_fused(steps, layers, residual, capacity, psum_entries=1):
         l.kernel[0] * l.kernel[1] for l in layers if l.kind.value == "depthwise") + (
         last.cout if last.kind.value == "pointwise" else 0)
     producers = {l.name: l for l in layers[:-1]}
-    x = np.zeros(H, dtype=bool)
+    x = np.zeros((H, cin), dtype=bool)      # rows x channels on chip
     w = np.zeros(hidden, dtype=bool)
     inter = {name: np.zeros((l.h_out, hidden), dtype=bool) for name, l in producers.items()}
     y = np.zeros(Ho, dtype=bool)
@@ -67,15 +68,17 @@ def replay_fused(steps, layers, residual, capacity, psum_entries=1):
         op, t = _op(s), getattr(s, "operand", None)
         if op == "load" and t == "X":
             lo, hi = s.rows
-            if x[lo:hi].any():
+            c0, c1 = s.cols if s.cols is not None else (0, cin)
+            if x[lo:hi, c0:c1].any():
                 raise IllegalSchedule(f"step {n}: X rows loaded twice")
-            x[lo:hi] = True
-            r.x_reads += (hi - lo) * W0 * cin
+            x[lo:hi, c0:c1] = True
+            r.x_reads += (hi - lo) * W0 * (c1 - c0)
         elif op == "evict" and t == "X":
             lo, hi = s.rows
-            if not x[lo:hi].all():
+            c0, c1 = s.cols if s.cols is not None else (0, cin)
+            if not x[lo:hi, c0:c1].all():
                 raise IllegalSchedule(f"step {n}: frees X rows not resident")
-            x[lo:hi] = False
+            x[lo:hi, c0:c1] = False
         elif op == "load" and t == "W":
             c0, c1 = s.cols
             if w[c0:c1].any():
@@ -94,7 +97,8 @@ def replay_fused(steps, layers, residual, capacity, psum_entries=1):
                 raise IllegalSchedule(f"step {n}: {s.layer} without its weights")
             slo, shi = source_rows(index, (lo, hi))
             if index == 0:
-                if not x[slo:shi].all():
+                # a first conv reads every channel; a depthwise first stage only its own
+                if not (x[slo:shi] if has_first else x[slo:shi, c0:c1]).all():
                     raise IllegalSchedule(f"step {n}: {s.layer} without its X rows")
             elif not inter[names[index - 1]][slo:shi, c0:c1].all():
                 raise IllegalSchedule(f"step {n}: {s.layer} without its input rows")
@@ -139,7 +143,7 @@ def replay_fused(steps, layers, residual, capacity, psum_entries=1):
             r.y_psum_reads += (hi - lo) * Wo * cout
         else:
             raise IllegalSchedule(f"step {n}: unknown step {s}")
-        held = (x.sum() * W0 * cin + w.sum() * per_channel_w
+        held = (x.sum() * W0 + w.sum() * per_channel_w
                 + sum(m.sum() * producers[k].w_out for k, m in inter.items())
                 + y.sum() * Wo * cout * psum_entries)
         if held > capacity:

@@ -4,7 +4,8 @@ Tracks, per tensor between segments, which rows are finished and on chip; per se
 (row, hidden channel) pairs were accumulated; per layer, which temporary rows and channels
 exist; per segment, which weight channels are resident. Checks every compute's inputs
 (including depthwise halo rows, recomputed here), residual sources at the moment a row
-completes, capacity after every step, and counts the traffic.
+completes, capacity after every step, that every row of a tapped tensor is stored once after
+it is finished, and counts the traffic.
 """
 
 import numpy as np
@@ -26,6 +27,7 @@ def replay_pipeline(steps, pipeline, capacity, psum_entries=1):
     done = [np.zeros(shapes[i][0], dtype=bool) for i in range(n + 1)]   # finished rows on chip
     cover = [None] + [np.zeros((shapes[i][0], segs[i - 1].hidden), dtype=bool) for i in range(1, n + 1)]
     stored = np.zeros(shapes[n][0], dtype=bool)
+    tapped = {t: np.zeros(shapes[t][0], dtype=bool) for t in pipeline.taps}   # rows stored
     units = pipeline.weight_units
     weights = [np.zeros(u.hidden, dtype=bool) for u in units]
     proj_cover = [np.zeros((shapes[pr.dst][0], pr.hidden), dtype=bool) for pr in pipeline.projections]
@@ -140,6 +142,14 @@ def replay_pipeline(steps, pipeline, capacity, psum_entries=1):
             if not temps[t][lo:hi, c0:c1].all():
                 raise IllegalSchedule(f"step {k}: frees {t} not resident")
             temps[t][lo:hi, c0:c1] = False
+        elif op == "store" and t in {f"T{i}" for i in tapped}:
+            i = int(t[1:])
+            lo, hi = s.rows
+            if not done[i][lo:hi].all() or tapped[i][lo:hi].any():
+                raise IllegalSchedule(f"step {k}: stores unfinished or stored {t} rows")
+            tapped[i][lo:hi] = True
+            done[i][lo:hi] = False
+            r.tap_writes += (hi - lo) * shapes[i][1] * shapes[i][2]
         elif op == "store" and t == "Y":
             lo, hi = s.rows
             if not done[n][lo:hi].all() or stored[lo:hi].any():
@@ -152,6 +162,7 @@ def replay_pipeline(steps, pipeline, capacity, psum_entries=1):
         if now > capacity:
             raise IllegalSchedule(f"step {k}: {now} entries resident, capacity {capacity}")
         r.peak = max(r.peak, now)
-    if not stored.all() or any(d.any() for d in done[:n]) or any(w.any() for w in weights):
+    if (not stored.all() or any(d.any() for d in done[:n]) or any(w.any() for w in weights)
+            or not all(m.all() for m in tapped.values())):
         raise IllegalSchedule("output incomplete or buffers left on chip")
     return r
