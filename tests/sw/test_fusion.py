@@ -8,11 +8,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from replays.fused import replay_fused
+from replays.gemm import IllegalSchedule
+from scanfuse.dram.bursts import fused_bursts
+from scanfuse.plan.buffer import ElementWidths
 from scanfuse.plan.fusion import thesis_groups
 from scanfuse.plan.chain import (MODES, FusedChain, FusedSchedule, NotFusableError, chain_traffic,
                                  plan_chain, schedule_options)
 from scanfuse.schedule.fused import fused_steps
-from scanfuse.schedule.steps import Load
+from scanfuse.schedule.steps import Load, Store
 from scanfuse.network import NetworkBuilder, get_network
 from scanfuse.plan import BufferModel
 from scanfuse.plan.group import lower_bound_bytes
@@ -278,6 +281,8 @@ def test_pipeline_traffic_equals_replay():
             p = FusedPipeline("p", p.segments, ((0, 3),))
         elif kinds == ["pw", "cp", "pw"]:
             p = _with_projection(p)
+        if rng.random() < 0.5:      # a tensor between segments also written to DRAM
+            p = FusedPipeline("p", p.segments, p.residuals, p.projections, (rng.randint(1, len(p.segments) - 1),))
         ho = p.tensor_shape(len(p.segments))[0]
         sched = PipelineSchedule(rng.randint(1, ho), tuple(rng.randint(1, u.hidden) for u in p.weight_units),
                                  tuple(rng.random() < 0.5 for _ in p.weight_units))
@@ -285,7 +290,9 @@ def test_pipeline_traffic_equals_replay():
         capacity = pipeline_footprint(p, sched, psum)
         seen = replay_pipeline(list(pipeline_steps(p, sched)), p, capacity, psum)
         t = pipeline_traffic(p, sched)
-        assert (seen.x_reads, seen.w_reads, seen.y_final_writes) == (t.x_reads, t.w_reads, t.y_final_writes)
+        assert (seen.x_reads, seen.w_reads, seen.y_final_writes, seen.tap_writes) == \
+            (t.x_reads, t.w_reads, t.y_final_writes, t.tap_writes)
+        assert t.tap_writes == p.tap_elements and (p.taps or t.tap_writes == 0)
 
 
 def test_searched_pipelines_replay_within_their_buffer():
@@ -302,6 +309,44 @@ def test_searched_pipelines_replay_within_their_buffer():
         seen = replay_pipeline(list(pipeline_steps(p, plan.schedule)), p, entries)
         assert seen.peak <= plan.onchip_peak <= entries
         assert plan.traffic.reads + plan.traffic.writes >= p.lower_bound()
+
+
+def test_a_tapped_tensor_must_be_stored_once_after_it_is_finished():
+    """The replay rejects a tapped tensor that is evicted without being written, and counts
+    what a tapped pipeline writes: Y plus the tapped tensor, each row once."""
+    rng = random.Random(8)
+    p = _pipeline(rng, 6, 4, 1, [3, 4, 3], ["pw", "pw"])
+    tapped = FusedPipeline("p", p.segments, (), (), (1,))
+    sched = PipelineSchedule(2, (3, 4), (True, True))
+    steps = list(pipeline_steps(tapped, sched))
+    assert sum(1 for s in steps if isinstance(s, Store) and s.operand == "T1") == 3
+    seen = replay_pipeline(steps, tapped, 10_000)
+    assert seen.tap_writes == 6 * 4 * 4 and seen.y_final_writes == 6 * 4 * 3
+    with pytest.raises(IllegalSchedule, match="incomplete"):
+        replay_pipeline(list(pipeline_steps(p, sched)), tapped, 10_000)   # evicted, never stored
+    trace = fused_bursts(tapped, steps)
+    assert trace.bytes_requested == pipeline_traffic(tapped, sched).read_bytes(ElementWidths()) + \
+        pipeline_traffic(tapped, sched).write_bytes(ElementWidths())
+
+
+def test_depthwise_first_chains_read_x_once_chunk_by_chunk():
+    """A chain without a first conv, chunks outer: each pass loads only its chunk's channels
+    of X, so X is read once however many chunks (with a first conv, once per pass), and the
+    bursts of the channel-chunk loads cover exactly those bytes."""
+    chain = _chain(9, 5, 8, 8, 6, 2, expand=False, cp=True)
+    x_total = 9 * 5 * 8
+    for scan in (True, False):
+        sched = FusedSchedule(2, 3, "chunks", scan, False, True, False)
+        seen = _check(chain, sched)
+        assert seen.x_reads == x_total
+        steps = list(fused_steps(chain, sched))
+        assert any(isinstance(s, Load) and s.operand == "X" and s.cols == (3, 6) for s in steps)
+        t, _ = chain_traffic(chain, sched)
+        assert fused_bursts(chain, steps).bytes_requested == \
+            t.read_bytes(ElementWidths()) + t.write_bytes(ElementWidths())
+    with_first = _chain(9, 5, 8, 8, 6, 2, expand=True, cp=True)
+    seen = _check(with_first, FusedSchedule(2, 3, "chunks", True, False, True, False))
+    assert seen.x_reads > 9 * 5 * 8
 
 
 def _replay_group(e, capacity):
