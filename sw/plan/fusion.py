@@ -99,6 +99,20 @@ class FusedNetworkPlan:
         rest = sum(t.total_bytes for t in self.layers if t.layer.name not in grouped)
         return rest + sum(lower_bound_bytes(g.chain, self.widths) for g in self.groups)
 
+    @property
+    def thesis_compulsory_floor_bytes(self) -> int:
+        """Payload bytes of thesis-style fusion with every thesis-style group at its group
+        lower bound and every other layer at its own compulsory traffic (input, weights and
+        output once, in bytes): a floor for every schedule of every layer, but, unlike
+        :attr:`thesis_floor_bytes`, one that the unfused baseline (the same layers, planned)
+        does not move with."""
+        grouped = {l.name for g in self.groups for l in g.chain.layers}
+        # a layer's lower bound counts elements; at the narrowest width it is a floor in bytes
+        # (exact when activations and weights are equally wide, as by default)
+        narrow = min(self.widths.a, self.widths.b, self.widths.c)
+        rest = sum(t.lower_bound * narrow for t in self.layers if t.layer.name not in grouped)
+        return rest + sum(lower_bound_bytes(g.chain, self.widths) for g in self.groups)
+
     def fused_units(self, extended: bool) -> list:
         """The fused groups of a variant: the best grouping (``extended``) or the thesis-style
         groups that fuse."""

@@ -87,6 +87,7 @@ def fused_plan_json(plan: FusedNetworkPlan, moved: dict | None = None) -> dict:
         "total": plan.total,
         "total_extended": plan.total_extended,
         "thesis_floor_bytes": plan.thesis_floor_bytes,
+        "thesis_compulsory_floor_bytes": plan.thesis_compulsory_floor_bytes,
         "bytes_moved": moved,
     }
 
@@ -142,7 +143,8 @@ def fused_plan_tables(plan: FusedNetworkPlan, moved: dict | None = None) -> list
                            "minimises); moved = whole 64-byte bursts; burst-aware = unfused layers "
                            "planned for fewest bursts, as `scanfuse evaluate` plans them; thesis-style "
                            f"floor (every thesis-style group at its group LB, other layers as "
-                           f"planned): {plan.thesis_floor_bytes:,} B")
+                           f"planned): {plan.thesis_floor_bytes:,} B; with other layers at their "
+                           f"compulsory traffic: {plan.thesis_compulsory_floor_bytes:,} B")
     cols = ["", "reads", "writes", "read B", "write B", "payload B", "saving"]
     if moved is not None:
         cols += ["moved B", "burst-aware payload B", "burst-aware moved B"]
