@@ -289,7 +289,7 @@ def _search(chain: FusedChain, model: BufferModel, widths: ElementWidths, scan_o
                 traffic, (onchip, y_buf) = chain_traffic(chain, sched, facts, tcs)
                 footprint = onchip + y_buf * model.psum_entries
                 cost = traffic.read_bytes(widths) + traffic.write_bytes(widths)
-                ok = np.flatnonzero(footprint <= model.entries)
+                ok = np.flatnonzero((footprint <= model.entries) & _whole_runs(chain, sched, tcs, widths))
                 if ok.size == 0:
                     continue
                 steps = facts.strips * (-(-chain.hidden // tcs[ok]))
@@ -310,6 +310,22 @@ def _search(chain: FusedChain, model: BufferModel, widths: ElementWidths, scan_o
     if best is None:
         return None
     return best[1], best[2]
+
+
+#: A chunk's channels of an X row are loaded (chains without a first conv, chunks outer) only
+#: in runs of whole DRAM bursts per pixel, or as whole rows (one chunk): narrower runs save
+#: payload but each pixel's run costs a burst of its own (resnet50-cp's s3b1.conv2.vertical..last
+#: at Tc=18 would ask for 167,424 B and move 343,936 B; MobileNetV2's b16.dw..project at 16K
+#: with Tc=1, 378,560 B against 3,402,560 B).
+CHANNEL_RUN_BYTES = 64
+
+
+def _whole_runs(chain: FusedChain, sched: FusedSchedule, tcs: np.ndarray, widths: ElementWidths) -> np.ndarray:
+    """Per chunk size, whether ``sched`` is allowed at it: everything but channel-chunk X
+    loads whose per-pixel runs are not whole multiples of :data:`CHANNEL_RUN_BYTES`."""
+    if sched.mode != "chunks" or sched.x_resident or not chain.x_by_chunk:
+        return np.ones_like(tcs, dtype=bool)
+    return ((tcs * widths.a) % CHANNEL_RUN_BYTES == 0) | (tcs >= chain.hidden)
 
 
 def _widest_keep(chain: FusedChain, facts: StripFacts, model: BufferModel, tcs: np.ndarray) -> np.ndarray:
@@ -340,7 +356,7 @@ def chain_entries_at_lower_bound(chain: FusedChain, psum_entries: int = 1,
                 sched = FusedSchedule(tr, 1, mode, scan, xr, yr, wr)
                 traffic, (onchip, y_buf) = chain_traffic(chain, sched, facts, tcs)
                 cost = traffic.read_bytes(widths) + traffic.write_bytes(widths)
-                footprint = (onchip + y_buf * psum_entries)[cost == target]
+                footprint = (onchip + y_buf * psum_entries)[(cost == target) & _whole_runs(chain, sched, tcs, widths)]
                 if footprint.size and (best is None or int(footprint.min()) < best):
                     best = int(footprint.min())
     return best
