@@ -111,16 +111,19 @@ def layer_key(layer) -> tuple:
 
 def network_units(layers, fused_units) -> list:
     """Units in execution order: each fused unit (a :class:`GroupDecision` or
-    :class:`ExtendedGroup`) runs where its first layer would; ``layers`` (the network's
-    :class:`LayerTraffic` in order) fill the rest."""
+    :class:`ExtendedGroup`) runs where its last layer would; ``layers`` (the network's
+    :class:`LayerTraffic` in order) fill the rest. The last layer, not the first: a group
+    across a block join (conv3 of one block to the next block's first layers) consumes the
+    block output, so the block's downsample, listed after its conv3, must run before it."""
     covered = {l.name: unit for unit in fused_units for l in unit.group.layers}
-    units, seen = [], set()
-    for t in layers:
+    last = {id(unit): max(i for i, t in enumerate(layers) if covered.get(t.layer.name) is unit)
+            for unit in {id(u): u for u in covered.values()}.values()}
+    units = []
+    for i, t in enumerate(layers):
         unit = covered.get(t.layer.name)
         if unit is None:
             units.append(t)
-        elif id(unit) not in seen:
-            seen.add(id(unit))
+        elif last[id(unit)] == i:
             units.append(unit)
     return units
 

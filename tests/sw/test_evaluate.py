@@ -419,3 +419,19 @@ def test_plan_moved_bytes_are_the_evaluation_traffic(name):
         assert m["moved"] >= m["payload"] and m["aware_moved"] >= m["aware_payload"]
     total = lambda t: t["read_bytes"] + t["write_bytes"]
     assert moved["extended"]["payload"] == total(plan.total_extended)
+
+
+def test_a_group_across_a_block_join_runs_after_the_block_downsample():
+    """The group s1b0.conv3..s1b1.conv2.first consumes s1b0's output, the sum of conv3 and
+    the downsample: the downsample (listed after conv3) runs before it, and every layer runs
+    exactly once."""
+    from scanfuse.evaluate.units import network_units
+    from scanfuse.network import get_network
+    from scanfuse.plan import BufferModel
+    from scanfuse.plan.fusion import plan_fused_network
+    plan = plan_fused_network(get_network("resnet50-cp"), BufferModel(65536), extended=True)
+    units = network_units(list(plan.layers), list(plan.extended))
+    names = [u.group.name if hasattr(u, "group") else u.layer.name for u in units]
+    assert names.index("s1b0.downsample") < names.index("s1b0.conv3..s1b1.conv2.first")
+    ran = [l.name for u in units for l in (u.group.layers if hasattr(u, "group") else [u.layer])]
+    assert sorted(ran) == sorted(t.layer.name for t in plan.layers)
