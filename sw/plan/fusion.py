@@ -375,11 +375,12 @@ def _best_run_cut(run, pricer: _Pricer):
     * a whole block, with its residual add or projection shortcut;
     * whole blocks ``a..b`` (up to :data:`MAX_BLOCKS_PER_PIPELINE`), each with its residual
       or shortcut (:func:`_span_group`);
-    * a run across one block join: the end of block ``b`` (not its first layer) and the
-      start of block ``b+1`` (not its last layer), so ``b``'s output goes from its producer
-      to the next layer on chip. When block ``b+1`` also reads that tensor for its residual
-      add or shortcut, the group writes it to DRAM as well (a tap: written once, never
-      read back by the group).
+    * a run across block joins: the end of block ``a`` (not its first layer, unless ``a`` is
+      plain: no residual, no shortcut), any plain blocks whole, and the start of block ``b``
+      (not its last layer, unless ``b`` is plain), so each block output goes from its
+      producer to the next layer on chip. When block ``b`` also reads its input for its
+      residual add or shortcut, the group writes that tensor to DRAM as well (a tap:
+      written once, never read back by the group).
 
     A block's projection shortcut runs unfused unless a group spans the whole block; a
     residual add outside such a group is applied as the block output leaves its producer,
@@ -408,7 +409,8 @@ def _best_run_cut(run, pricer: _Pricer):
             best[j] = (total, best[i][1] + [entry] + entries)
 
     def tapped(b: int) -> bool:
-        """Whether block b reads its input again (residual add or shortcut)."""
+        """Whether block b reads its input again (residual add or shortcut): not a plain
+        block."""
         return run[b][0].residual or run[b][2] is not None
 
     def floor(i: int, j: int, tapped: bool) -> int:
@@ -441,12 +443,18 @@ def _best_run_cut(run, pricer: _Pricer):
                 continue
             a = block_at[i]
             within = a == b and (i, j) != (starts[b], starts[b + 1])
-            across = a == b - 1 and i > starts[a] and j < starts[b + 1]
+            # across joins: the end of block a and the start of block b, every block between
+            # them plain (no residual, no shortcut) and whole; a plain block may also be
+            # taken whole at either end (nothing ties its ends), so how plain layers are
+            # split into blocks (a stem and its pool, a pool and the FC) does not matter
+            across = (a < b and b - a <= MAX_BLOCKS_PER_PIPELINE
+                      and (i > starts[a] or not tapped(a)) and (j < starts[b + 1] or not tapped(b))
+                      and not any(tapped(k) for k in range(a + 1, b)))
             if not (within or across) or best[i][0] + floor(i, j, across and tapped(b)) >= best[j][0]:
                 continue
             tap = None
             if across and tapped(b):
-                tap = flat[starts[b] - 1].name      # block a's output, read again by block b
+                tap = flat[starts[b] - 1].name      # block b's input, which b reads again
             priced = pricer.group(_span_name(list(names), pricer.known), flat[i:j], False, None, tap)
             if priced is not None:
                 offer(i, j, priced[0], (names, (priced[1], priced[2])), True)

@@ -118,7 +118,7 @@ def test_plan_fuse_sweep(capsys):
     rows = json.loads(out)
     assert code == 0 and [r["buffer_entries"] for r in rows] == [32768, 65536]
     assert (rows[1]["unfused_bytes"], rows[1]["thesis_bytes"], rows[1]["extended_bytes"]) == \
-        (16_980_072, 5_696_744, 3_934_312)
+        (16_980_072, 5_696_744, 3_902_952)
     code, _, err = run(capsys, "plan", "--network", "mobilenetv2", "--buffer", "64K", "--sweep", "32K")
     assert code == 2 and "--sweep applies to --fuse" in err
 
