@@ -209,10 +209,13 @@ class BlockEngine(wiring.Component):
         y_cmd = Signal(dma.cmd.payload.shape())
         y_valid = Signal()
         y_sel = Signal()
-        m.d.comb += [
-            dma.cmd.payload.eq(Mux(y_sel, y_cmd, ld_cmd)),
-            dma.cmd.valid.eq(Mux(y_sel, y_valid, ld_valid)),
-        ]
+        # Field by field: ``write`` is the selector itself (a constant in a combinational
+        # process would never be evaluated by Icarus: the Verilog's ``always @*`` has no
+        # sensitivity).
+        m.d.comb += [dma.cmd.payload.write.eq(y_sel),
+                     dma.cmd.valid.eq(Mux(y_sel, y_valid, ld_valid))]
+        m.d.comb += [dma.cmd.payload[f].eq(Mux(y_sel, y_cmd[f], ld_cmd[f]))
+                     for f in ("addr", "row_bytes", "rows", "stride")]
 
         # Load target (decoded from the controller state) and the beat loader.
         T_X, T_W1, T_B1, T_WD, T_W2, T_B2 = range(6)
@@ -519,7 +522,6 @@ class BlockEngine(wiring.Component):
         ipb, ij = Signal(32), Signal(16)
         m.d.comb += [
             y_valid.eq(i_run),
-            y_cmd.write.eq(1),
             y_cmd.addr.eq(d.y_base + (s_pix0 + (ipb << lr)) * d.cout + (ij << ll)),
             y_cmd.row_bytes.eq(nb),
             y_cmd.rows.eq(nvalid(ipb)),

@@ -21,6 +21,7 @@ from ..program.fused_block import BlockImage, BlockSchedule, BlockShape, compile
 from .fused_golden import Depthwise, FusedBlock, Pointwise, RequantRecord, fused_block_ref
 
 __all__ = ["random_block", "compile_fused", "BlockRun", "run_block_amaranth", "roofline_cycles",
+           "block_verilog", "run_block_cocotb",
            "block_shape_of"]
 
 
@@ -148,3 +149,50 @@ def roofline_cycles(shape: BlockShape, bcfg: BlockConfig, read_bytes: int,
     compute = -(-macs // pe) + -(-(s.H * s.W * s.hidden) // bcfg.lane)
     bus = -(-(read_bytes + write_bytes) // cfg.axi_bytes)
     return max(compute, bus)
+
+
+def block_verilog(bcfg: BlockConfig) -> str:
+    """The Verilog text of ``BlockEngine(bcfg)``, top module ``block_engine``."""
+    from amaranth.back import verilog
+    return verilog.convert(BlockEngine(bcfg), name="block_engine")
+
+
+def run_block_cocotb(image: BlockImage, expected: np.ndarray,
+                     bcfg: BlockConfig = BlockConfig(), *, sim: str = "icarus", seed: int = 0,
+                     p_stall: float = 0.0, max_cycles: int = 10_000_000,
+                     work_dir=None) -> BlockRun:
+    """Run ``image`` on the engine's Verilog under ``sim`` ("icarus" or "verilator"; the build
+    is cached by :func:`scanfuse.sim.hdl_sim.cached_build`) against cocotbext-axi's AxiRam,
+    each AXI channel pausing with probability ``p_stall`` per cycle."""
+    import contextlib
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from . import hdl_sim
+
+    runner, build_dir = hdl_sim.cached_build(sim, block_verilog(bcfg), "block_engine")
+    with contextlib.ExitStack() as stack:
+        if work_dir is None:
+            work_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="scanfuse-"))
+        work_dir = Path(work_dir).resolve()
+        work_dir.mkdir(parents=True, exist_ok=True)
+        (work_dir / "image.bin").write_bytes(bytes(image.mem))
+        (work_dir / "image.json").write_text(json.dumps({
+            "desc": f"{image.desc_bits:x}", "seed": seed, "p_stall": p_stall,
+            "max_cycles": max_cycles}) + "\n")
+        from cocotb_tools.check_results import get_results
+        with hdl_sim.environment(sim):
+            results = runner.test(hdl_toplevel="block_engine",
+                                  test_module="scanfuse.sim.fused_block_bench",
+                                  build_dir=build_dir, test_dir=work_dir,
+                                  extra_env={"RUN_DIR": str(work_dir)},
+                                  log_file=work_dir / "sim.log",
+                                  results_xml=str(work_dir / "results.xml"))
+        tests, failed = get_results(results)
+        if failed or not tests:
+            raise RuntimeError(f"cocotb: the block bench failed (log: {work_dir / 'sim.log'})")
+        doc = json.loads((work_dir / "run.json").read_text())
+        mem = bytearray((work_dir / "mem_out.bin").read_bytes())
+    return BlockRun(image.read_y(mem), expected, doc["bytes_read"], doc["bytes_written"],
+                    doc["cycles"], FusedError(doc["error"]))
