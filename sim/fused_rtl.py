@@ -10,6 +10,9 @@ prediction, cycles against the roofline).
   byte-bound, whichever is larger.
 """
 
+import contextlib
+import os
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -139,16 +142,33 @@ def run_block_amaranth(image: BlockImage, expected: np.ndarray,
 
 def roofline_cycles(shape: BlockShape, bcfg: BlockConfig, read_bytes: int,
                     write_bytes: int) -> int:
-    """The larger of the compute bound (expand and project MACs over the PE array, halo rows
-    included as the schedule recomputes them is *not* counted: the ideal) plus the depthwise
-    unit (``lane`` channels of one pixel per cycle) and the bus bound (bytes / axi_bytes)."""
+    """A lower bound on a block's cycles: the largest of the PE array's (the MACs of both
+    GEMMs, halo rows not recomputed, over ``rows * cols`` per cycle), the depthwise unit's
+    (one pixel of ``cols`` channels per cycle, ``H * W * hidden / cols``; it runs beside the
+    array) and the bus's (``bytes / axi_bytes``)."""
     cfg = bcfg.accel
     s = shape
-    pe = cfg.rows * cfg.cols
     macs = s.Ho * s.Wo * s.hidden * s.cout + (s.H * s.W * s.cin * s.hidden if s.expand else 0)
-    compute = -(-macs // pe) + -(-(s.H * s.W * s.hidden) // bcfg.lane)
+    pe = -(-macs // (cfg.rows * cfg.cols))
+    dw = -(-(s.H * s.W * s.hidden) // bcfg.lane)
     bus = -(-(read_bytes + write_bytes) // cfg.axi_bytes)
-    return max(compute, bus)
+    return max(pe, dw, bus)
+
+
+@contextlib.contextmanager
+def _stdout_to(path):
+    """Send this process's file descriptor 1 to ``path`` (the simulator builds' make and
+    Verilator write there, which ``scanfuse sim --json`` keeps for its JSON)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 1)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 def block_verilog(bcfg: BlockConfig) -> str:
@@ -164,25 +184,25 @@ def run_block_cocotb(image: BlockImage, expected: np.ndarray,
     """Run ``image`` on the engine's Verilog under ``sim`` ("icarus" or "verilator"; the build
     is cached by :func:`scanfuse.sim.hdl_sim.cached_build`) against cocotbext-axi's AxiRam,
     each AXI channel pausing with probability ``p_stall`` per cycle."""
-    import contextlib
     import json
     import tempfile
     from pathlib import Path
 
     from . import hdl_sim
 
-    runner, build_dir = hdl_sim.cached_build(sim, block_verilog(bcfg), "block_engine")
     with contextlib.ExitStack() as stack:
         if work_dir is None:
             work_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="scanfuse-"))
         work_dir = Path(work_dir).resolve()
         work_dir.mkdir(parents=True, exist_ok=True)
+        with _stdout_to(work_dir / "build.log"):
+            runner, build_dir = hdl_sim.cached_build(sim, block_verilog(bcfg), "block_engine")
         (work_dir / "image.bin").write_bytes(bytes(image.mem))
         (work_dir / "image.json").write_text(json.dumps({
             "desc": f"{image.desc_bits:x}", "seed": seed, "p_stall": p_stall,
             "max_cycles": max_cycles}) + "\n")
         from cocotb_tools.check_results import get_results
-        with hdl_sim.environment(sim):
+        with hdl_sim.environment(sim), _stdout_to(work_dir / "build.log"):
             results = runner.test(hdl_toplevel="block_engine",
                                   test_module="scanfuse.sim.fused_block_bench",
                                   build_dir=build_dir, test_dir=work_dir,
