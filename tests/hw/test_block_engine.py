@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from scanfuse.hw.fused_program import BlockConfig, FusedError
+from scanfuse.hw.params import AccelConfig
 from scanfuse.program.fused_block import BlockSchedule, BlockShape
 from scanfuse.sim.fused_golden import fused_block_ref
 from scanfuse.sim.fused_rtl import compile_fused, random_block, run_block_amaranth
@@ -34,6 +35,22 @@ def test_block_bit_exact_and_bytes_as_predicted(name):
     run = run_block_amaranth(image, expected, SMALL, seed=len(name), p_ready=p, p_valid=p)
     assert run.error is FusedError.NONE
     assert np.array_equal(run.y, expected)
+    assert (run.read_bytes, run.write_bytes) == (image.traffic.read_bytes,
+                                                 image.traffic.write_bytes)
+
+
+def test_4x4_array_on_a_32_bit_bus():
+    """Another geometry: 4x4 PE array, 4-byte beats (13-beat depthwise words of 52 bytes),
+    stride (1, 2) on a 7x6 input, cout 12."""
+    bcfg = BlockConfig(accel=AccelConfig(rows=4, cols=4, axi_data_bits=32), x_entries=2048,
+                       d_entries=1024, p_entries=512, w1_entries=512, w2_entries=512,
+                       max_chunk=16, max_cout=16, max_width=12)
+    shape = BlockShape(7, 6, 8, 16, 12, stride=(1, 2))
+    x, block = random_block(np.random.default_rng(9), shape)
+    image = compile_fused(x, block, bcfg, BlockSchedule(3, 8))
+    expected = fused_block_ref(x, block)
+    run = run_block_amaranth(image, expected, bcfg, seed=2, p_ready=0.7, p_valid=0.7)
+    assert run.bit_exact
     assert (run.read_bytes, run.write_bytes) == (image.traffic.read_bytes,
                                                  image.traffic.write_bytes)
 
