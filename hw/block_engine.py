@@ -39,13 +39,13 @@ Phases do not overlap and loads are not prefetched: this engine is correct first
 ``P`` and residual reads use combinational memory read ports (distributed RAM on an FPGA).
 """
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
 from .axi import AXI4Signature
-from .depthwise import DepthwiseUnit, DwWeights
+from .depthwise import DepthwiseUnit
 from .dma import TileDMA
 from .fused_program import DW_WORD_BEATS, BlockConfig, FusedChecker, FusedDescriptor, FusedError
 from .pe_array import PEArray

@@ -21,7 +21,7 @@ from ..hw.block_engine import BlockEngine
 from ..hw.fused_program import BlockConfig, FusedError
 from ..program.descriptors import RequantFields
 from ..program.fused_block import BlockImage, BlockSchedule, BlockShape, compile_block
-from .fused_golden import Depthwise, FusedBlock, Pointwise, RequantRecord, fused_block_ref
+from .fused_golden import Depthwise, FusedBlock, Pointwise, RequantRecord
 
 __all__ = ["random_block", "compile_fused", "BlockRun", "run_block_amaranth", "roofline_cycles",
            "block_verilog", "run_block_cocotb",
