@@ -19,9 +19,12 @@ order, from configuration to the generated Verilog:
 ``scanfuse.hw.buffer``     the A, B and C memories
 ``scanfuse.hw.multiplier`` the PE multipliers (inferred, or a registered ECP5 DSP block)
 ``scanfuse.hw.pe_array``   the systolic int8 PE array
-``scanfuse.hw.depthwise``  the depthwise unit: line buffer and 3x3 window (not yet in the engine)
+``scanfuse.hw.depthwise``  the depthwise unit: line buffer and 3x3 window
+``scanfuse.hw.fused_program`` the fused-block descriptor and its rules, in Python and in gates
 ``scanfuse.hw.sequencer``  runs a tile program: fetch, check, walk, load, compute, store
 ``scanfuse.hw.engine``     the top level: registers, sequencer, DMA, buffer and PE array
+``scanfuse.hw.block_engine`` the fused-block engine: expand -> depthwise -> project (+ X) on
+                           chip, a separate top level
 ``scanfuse.hw.verilog``    the engine's Verilog, named by configuration, and its lint
 ``scanfuse.hw.fpga``       FPGA boards, self-test tops and the Yosys/nextpnr flow
 """

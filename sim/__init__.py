@@ -20,6 +20,9 @@ hardware and the stages up to :mod:`scanfuse.program`. Modules in data-flow orde
 ``scanfuse.sim.verilator_run``  the engine under Verilator (regression of MobileNetV2's layers)
 ``scanfuse.sim.scoreboard``     a run against its case: outputs bit-exact, counters = planner
 ``scanfuse.sim.run``            simulator dispatch and ``scanfuse sim``
+``scanfuse.sim.fused_rtl``      the fused-block engine: random blocks, Amaranth and cocotb runs
+``scanfuse.sim.fused_block_bench`` cocotb bench of the fused-block engine (AxiRam)
+``scanfuse.sim.fused_run``      ``scanfuse sim --network NET --fuse --layers B``
 ``scanfuse.sim.engine_perf``    cycles per tile against the ideal (``scanfuse bench``)
 ``scanfuse.sim.fpga_image``     the FPGA self-test image of one planned layer
 ``scanfuse.sim.fpga_layers``    MobileNetV2's layers at the FPGA clock (``scanfuse fpga --layers``)

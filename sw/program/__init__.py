@@ -9,6 +9,8 @@ Modules in data-flow order:
                                   layout and checked with its rules
 ``scanfuse.program.image``        DRAM images: program and tensors at their addresses, with
                                   the planner's predicted bytes
+``scanfuse.program.fused_block``  fused blocks for the block engine: schedule for its memories,
+                                  descriptor, DRAM image and predicted bytes
 
 Running images on the RTL and checking them is verification, in :mod:`scanfuse.sim`.
 """

@@ -1,0 +1,90 @@
+# amaranth: UnusedElaboratable=no
+"""``scanfuse sim --network NET --fuse --layers B``: argument checks (exit 2, one line), and a
+real block of a low-resolution MobileNetV2 through ``simulate_fused`` on the Amaranth
+simulator with its ``--save`` files, from which numpy alone recomputes Y."""
+
+import json
+
+import numpy as np
+import pytest
+
+from scanfuse.cli.main import main
+from scanfuse.network.zoo import mobilenetv2
+from scanfuse.sim.fused_golden import requant_ref
+from scanfuse.sim.fused_run import block_config, select_blocks, simulate_fused
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--buffer", "64K", "--fuse", "--layers", "b3"], "need --network"),
+    (["--network", "mobilenetv2", "--buffer", "64K", "--fuse", "--layers", "b99"], "b99"),
+    (["--network", "mobilenetv2", "--buffer", "64K", "--fuse", "--layers", "b3", "--sim",
+      "amaranth"], "limit of 200,000"),
+    (["--network", "resnet50-cp", "--buffer", "64K", "--fuse", "--layers", "all"],
+     "depthwise stages"),
+    (["--network", "mobilenetv2", "--buffer", "64K", "--fuse", "--layers", "b3", "--gemm",
+      "8,8,8"], "exclude"),
+    (["--network", "mobilenetv2", "--buffer", "64K", "--fuse", "--layers", "b3",
+      "--p-stall", "1"], "--p-stall"),
+    (["--buffer", "64K"], "needs --gemm"),
+])
+def test_bad_fused_arguments(argv, message, capsys):
+    assert main(["sim", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_block_config_from_buffer():
+    b = block_config(65536)
+    assert (b.x_entries, b.d_entries, b.w1_entries, b.w2_entries, b.p_entries) == \
+        (16384, 16384, 8192, 8192, 4096)
+    assert [c.name for c in select_blocks("mobilenetv2", "b3, b4")] == ["b3", "b4"]
+    assert len(select_blocks("mobilenetv2", "all")) == 17
+
+
+def _recompute(folder):
+    """Y from the saved files with numpy only (params.json has requant_ref's field names)."""
+    p = json.loads((folder / "params.json").read_text())
+    x = np.load(folder / "X.npy").astype(np.int64)
+    h = x
+    if (folder / "W1.npy").exists():
+        h = requant_ref(x @ np.load(folder / "W1.npy") + np.load(folder / "b1.npy"),
+                        **p["expand_requant"]).astype(np.int64)
+    wd, bd = np.load(folder / "Wd.npy"), np.load(folder / "bd.npy")
+    (sh, sw), (ph, pw) = p["stride"], p["padding"]
+    kh, kw = wd.shape[1:]
+    hp = np.pad(h, ((ph, ph), (pw, pw), (0, 0)))
+    ho, wo = (h.shape[0] + 2 * ph - kh) // sh + 1, (h.shape[1] + 2 * pw - kw) // sw + 1
+    acc = np.zeros((ho, wo, h.shape[2]), np.int64) + bd
+    for i in range(kh):
+        for j in range(kw):
+            acc += hp[i:i + (ho - 1) * sh + 1:sh, j:j + (wo - 1) * sw + 1:sw] * wd[:, i, j]
+    d = requant_ref(acc, **p["depthwise_requant"]).astype(np.int64)
+    y = requant_ref(d @ np.load(folder / "W2.npy") + np.load(folder / "b2.npy"),
+                    **p["project_requant"]).astype(np.int64)
+    if p["residual"]:
+        y = np.clip(y + x, -128, 127)
+    return y.astype(np.int8)
+
+
+def test_low_resolution_block_on_amaranth(tmp_path):
+    """MobileNetV2 at 16x16: b2 is 4x4x24 -> 144 -> 4x4x24 with the residual."""
+    report = simulate_fused(mobilenetv2(resolution=16), "b2", 65536, sim="amaranth", seed=3,
+                            save=tmp_path / "run", p_stall=0.2)
+    (b,) = report["blocks"]
+    assert b["bit_exact"] and b["counters_match"] and b["error"] == "NONE"
+    assert b["shape"]["residual"] and b["dram_write_bytes"] == 4 * 4 * 24
+    y = np.load(tmp_path / "run" / "Y.npy")
+    assert np.array_equal(_recompute(tmp_path / "run"), y)
+
+
+@pytest.mark.regress
+def test_several_chunks_and_save_folders(tmp_path):
+    """MobileNetV2 at 32x32: b13 (2x2x96 -> 576, stride 2 -> 1x1x160) runs in several chunks;
+    two blocks save one sub-folder each."""
+    report = simulate_fused(mobilenetv2(resolution=32), "b13,b14", 65536, sim="amaranth",
+                            seed=4, save=tmp_path / "run", p_stall=0.2)
+    assert all(b["bit_exact"] and b["counters_match"] for b in report["blocks"])
+    assert report["blocks"][0]["schedule"]["chunks"] > 1
+    for name in ("b13", "b14"):
+        folder = tmp_path / "run" / name
+        assert np.array_equal(_recompute(folder), np.load(folder / "Y.npy"))
