@@ -8,7 +8,8 @@ collects the ``beats`` beats into its descriptor register, runs the
 verdict until the next request (the sequencer executes the layer from this register).
 
 Cycles: the command is offered with the request; beats are taken as they come; the verdict is
-offered ``DescriptorChecker.LATENCY + 1`` cycles after the last beat.
+offered ``DescriptorChecker.LATENCY`` cycles after the cycle following the last beat (in the
+checker's ``done`` cycle) and held until taken.
 """
 
 from amaranth.hdl import Module, Signal
@@ -91,10 +92,15 @@ class DescriptorFetch(wiring.Component):
                 m.d.comb += checker.valid.eq(1)
                 m.next = "WAIT"
             with m.State("WAIT"):
-                # The verdict comes with the checker's done strobe (LATENCY cycles).
+                # The verdict comes with the checker's done strobe (LATENCY cycles) and is
+                # offered in that cycle; if it is not taken, it is held in RESULT.
                 with m.If(checker.done):
+                    m.d.comb += [self.result.valid.eq(1), self.result.payload.eq(checker.error)]
                     m.d.sync += verdict.eq(checker.error)
-                    m.next = "RESULT"
+                    with m.If(self.result.ready):
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.next = "RESULT"
             with m.State("RESULT"):
                 m.d.comb += [self.result.valid.eq(1), self.result.payload.eq(verdict)]
                 with m.If(self.result.ready):
