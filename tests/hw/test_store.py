@@ -1,6 +1,6 @@
 # amaranth: UnusedElaboratable=no
 """StorePath: C tiles from a memory model to a DMA model with random command and write stalls
-and a randomly busy C read port; every command and every byte (requantised int8, raw int32
+and a randomly busy C read port (never read while busy); every command and every byte (requantised int8, raw int32
 to C, int32 partial sums to P) against the golden model."""
 
 import random
@@ -78,9 +78,11 @@ def test_store_writes_every_tile_byte_exact(name):
             await ctx.tick()
 
     async def pulses_seen(ctx):
-        async for _, _, issued, done in ctx.tick().sample(dut.issued, dut.done):
+        async for _, _, issued, done, busy, ren in ctx.tick().sample(dut.issued, dut.done,
+                                                                     dut.port_busy, dut.c_ren):
             pulses["issued"] += issued
             pulses["done"] += done
+            assert not (busy and ren), "a C read while the port is taken"
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
