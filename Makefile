@@ -31,17 +31,18 @@ bench: $(STAMP)
 	$(VENV)/bin/scanfuse bench
 
 # Long verification (docs/verification.md): every MobileNetV2 pointwise layer at full size under
-# Verilator, every MobileNetV2 block fused on the block engine (cocotb on Verilator, AXI stalls) (plain and double-buffered engine, then with random memory stalls, then the
-# random-stall campaign: every layer under 20 stall seeds), the long cocotb/Verilator cases
+# Verilator (the default double-buffered engine and the plain one, each also with random memory
+# stalls, then the random-stall campaign: every layer under 20 stall seeds), every MobileNetV2
+# block fused on the block engine (cocotb on Verilator, AXI stalls), the long cocotb/Verilator cases
 # (cocotb on both simulators), the tests marked regress (extra seeds of the whole-engine
 # Amaranth runs, the FPGA self-test simulations, one full layer through scanfuse fpga
 # --layers), then the functional-coverage summary of the cocotb engine runs. Builds are
 # cached in build/rtl; the first run builds for ~10 min.
 regress: $(STAMP)
 	$(VENV)/bin/scanfuse regress --network mobilenetv2 --json build/regress.json --force
-	$(VENV)/bin/scanfuse regress --network mobilenetv2 --double-buffer --json build/regress-db.json --force
-	$(VENV)/bin/scanfuse regress --network mobilenetv2 --double-buffer --stalls 1 --json build/regress-db-stalls.json --force
-	$(VENV)/bin/scanfuse regress --network mobilenetv2 --stalls 1
+	$(VENV)/bin/scanfuse regress --network mobilenetv2 --stalls 1 --json build/regress-stalls.json --force
+	$(VENV)/bin/scanfuse regress --network mobilenetv2 --no-double-buffer --json build/regress-plain.json --force
+	$(VENV)/bin/scanfuse regress --network mobilenetv2 --no-double-buffer --stalls 1
 	$(VENV)/bin/scanfuse sim --network mobilenetv2 --buffer 64K --fuse --layers all --p-stall 0.2 --json > build/fused-mobilenetv2-stalls.json
 	$(VENV)/bin/scanfuse campaign --seeds 20 --log build/stall_campaign.log --force
 	rm -f build/coverage.jsonl

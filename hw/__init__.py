@@ -20,6 +20,11 @@ order, from configuration to the generated Verilog:
 ``scanfuse.hw.multiplier`` the PE multipliers (inferred, or a registered ECP5 DSP block)
 ``scanfuse.hw.pe_array``   the systolic int8 PE array
 ``scanfuse.hw.depthwise``  the depthwise unit: line buffer and 3x3 window
+``scanfuse.hw.fetch``      the sequencer's descriptor fetch and check
+``scanfuse.hw.loader``     the sequencer's tile loader (A, B and C tiles into the buffer)
+``scanfuse.hw.feed``       the sequencer's compute feed (A and B words -> PE array k steps)
+``scanfuse.hw.accumulator`` the sequencer's C read-modify-write of result rows
+``scanfuse.hw.store``      the sequencer's store path (C -> requantiser/packer -> DMA)
 ``scanfuse.hw.fused_program`` the fused-block descriptor and its rules, in Python and in gates
 ``scanfuse.hw.sequencer``  runs a tile program: fetch, check, walk, load, compute, store
 ``scanfuse.hw.engine``     the top level: registers, sequencer, DMA, buffer and PE array

@@ -94,7 +94,10 @@ class AccelConfig:
         Split A, B and C storage in two halves each: the next A and B tiles load while the
         current ones compute, and the previous C tile is stored from one C region while the
         next accumulates in the other (the planner model's double-buffering flag; its C
-        footprint counts two regions, ``BufferModel.c_copies``).
+        footprint counts two regions, ``BufferModel.c_copies``). Default True: the engine
+        that keeps the PE array busy (MobileNetV2 pointwise, ``docs/verification.md``);
+        False gives the plain engine (loads, compute and stores take turns; larger tiles,
+        fewer DRAM bytes).
     pe_multiplier:
         Platform hook for the PE array's multipliers, one of :data:`PE_MULTIPLIER_KINDS`:
         ``"inferred"`` (default: simulation, Verilog export, any FPGA) or ``"mult18x18d"``
@@ -111,7 +114,7 @@ class AccelConfig:
     a_entries: int = 16384
     b_entries: int = 16384
     c_entries: int = 8192
-    double_buffer: bool = False
+    double_buffer: bool = True
     pe_multiplier: str = "inferred"
 
     def __post_init__(self):

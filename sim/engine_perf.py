@@ -1,8 +1,8 @@
 """Engine performance bench (``make bench``): cycles per tile against the ideal and array
 utilisation, measured on the RTL in the Amaranth simulator.
 
-Each case is one GEMM run as a single tile (the whole GEMM fits the default 8x8 engine's
-memories), so the figures are per tile. ``ideal = ceil(MACs / (rows * cols))`` cycles;
+Each case is one GEMM run as a single tile on the plain (single-buffered) 8x8 engine, whose
+memories hold the whole GEMM, so the figures are per tile. ``ideal = ceil(MACs / (rows * cols))`` cycles;
 utilisation while computing is ``MACs / (rows * cols * compute_cycles)`` (the COMPUTE_CYCLES
 counter: from a step's first k step to its last accumulated row); the whole-tile figure also
 pays for loading B (and A, which streams in while the first blocks compute) and storing C,
@@ -24,10 +24,14 @@ from ..plan.tiling import Tiling, VisitOrder
 from .engine_sim import run_engine
 from .golden import pw_conv_ref, requant_ref
 
-__all__ = ["TileFigures", "CASES", "OVERLAP_CASE", "measure_tile", "measure_overlap"]
+__all__ = ["TileFigures", "CASES", "TILE_CFG", "OVERLAP_CASE", "measure_tile",
+           "measure_overlap"]
 
-#: (M, K, N) run as one tile on the default configuration: a dense tile and a fragmented one.
+#: (M, K, N) run as one tile on :data:`TILE_CFG`: a dense tile and a fragmented one.
 CASES = ((64, 256, 64), (61, 200, 59))
+#: The plain engine with the default memories: a whole 64 x 256 x 64 GEMM is one tile (the
+#: double-buffered default holds half of it per buffer).
+TILE_CFG = AccelConfig(double_buffer=False)
 #: A multi-step GEMM on the double-buffered default engine, tiles 64 x 64 x 128, loop order
 #: mnk (C resident over k), int8 output: A and B loads overlap compute.
 OVERLAP_CASE = ((64, 256, 256), Tiling(64, 64, 128, "mnk", VisitOrder.SCAN))
@@ -55,13 +59,13 @@ class TileFigures:
         return self.ideal_cycles
 
 
-def measure_tile(M: int, K: int, N: int, cfg: AccelConfig = AccelConfig()) -> TileFigures:
+def measure_tile(M: int, K: int, N: int, cfg: AccelConfig = TILE_CFG) -> TileFigures:
     """One GEMM as one tile, raw int32 output."""
     return _measure(Gemm(M, K, N), Tiling(M, N, K, "mnk", VisitOrder.SCAN), cfg, "raw")
 
 
 def measure_overlap() -> TileFigures:
-    """:data:`OVERLAP_CASE` on ``AccelConfig(double_buffer=True)``, int8 output."""
+    """:data:`OVERLAP_CASE` on the default (double-buffered) engine, int8 output."""
     (M, K, N), tiling = OVERLAP_CASE
     return _measure(Gemm(M, K, N), tiling, AccelConfig(double_buffer=True), "int8")
 

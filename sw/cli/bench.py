@@ -1,5 +1,7 @@
 """``scanfuse bench`` (``make bench``): planner figures (wall time, traffic against the lower
-bound, Scan vs raster) and the engine's cycles on the Amaranth simulator.
+bound, Scan vs raster), the engine's cycles per tile on the Amaranth simulator, and the whole
+of MobileNetV2's pointwise layers on the default engine under Verilator: cycles against the
+roofline and utilisation per layer and in total (skipped, with a note, without Verilator).
 
 Run as ``scanfuse bench [--json]``. Every figure in docs/planner.md under
 "Benchmark" comes from this command.
@@ -126,7 +128,7 @@ def engine_tile_figures() -> list[dict]:
     """Cycles per tile against the ideal on the 8x8 engine's RTL (``scanfuse.sim.engine_perf``)."""
     from ..sim.engine_perf import CASES, measure_overlap, measure_tile
     out = []
-    runs = [(f"{M}x{K}x{N} one tile", measure_tile(M, K, N)) for M, K, N in CASES]
+    runs = [(f"{M}x{K}x{N} one tile, plain engine", measure_tile(M, K, N)) for M, K, N in CASES]
     runs.append(("64x256x256 8 steps, double-buffered", measure_overlap()))
     for label, f in runs:
         out.append({"gemm": label, "macs": f.macs, "ideal_cycles": f.ideal_cycles,
@@ -134,6 +136,30 @@ def engine_tile_figures() -> list[dict]:
                     "compute_utilisation": f.compute_utilisation,
                     "tile_utilisation": f.tile_utilisation, "bit_exact": f.bit_exact})
     return out
+
+
+def engine_network_figures() -> "dict | None":
+    """MobileNetV2's 34 pointwise layers at full size on the default engine under Verilator
+    (:func:`scanfuse.sim.verilator_run.regress_mobilenetv2`, no stalls): per layer and in
+    total, cycles against the roofline (``max(MACs / (rows*cols), bytes / axi_bytes)``),
+    utilisation (MACs / (rows*cols) / cycles) and the padding ceiling. ``None`` without
+    Verilator."""
+    import io
+    from ..hw.params import AccelConfig
+    from ..sim.scoreboard import regression_total
+    from ..sim.verilator_run import regress_mobilenetv2, verilator_available, verilator_build
+    if not verilator_available():
+        return None
+    cfg = AccelConfig()
+    verilator_build(cfg)
+    rows = regress_mobilenetv2(cfg, out=io.StringIO())
+    keys = ("M", "K", "N", "macs", "cycles", "roofline_cycles", "utilization",
+            "padding_ceiling", "bit_exact", "counters_match")
+    total = regression_total(cfg, rows)
+    total["roofline_cycles"] = sum(r["roofline_cycles"] for r in rows)
+    return {"network": "mobilenetv2", "engine": cfg.name, "double_buffer": cfg.double_buffer,
+            "layers": [{"name": r["layer"], **{k: r[k] for k in keys}} for r in rows],
+            "total": total}
 
 
 def run() -> dict:
@@ -145,6 +171,7 @@ def run() -> dict:
         "bursts": [burst_figures(name, entries) for name in FUSED_NETWORKS for entries in FUSED_BUFFERS],
         "evaluate_seconds": {"+".join(FUSED_NETWORKS): evaluate_wall_time()},
         "engine_tiles": engine_tile_figures(),
+        "engine_network": engine_network_figures(),
     }
 
 
@@ -216,6 +243,24 @@ def print_report(results: dict, console: Console) -> None:
                       + ("✓" if r["compute_utilisation"] >= 0.9 else "✗ (< 90%)"),
                       f"{r['tile_cycles']:,}", f"{100 * r['tile_utilisation']:.1f}%",
                       "✓" if r["bit_exact"] else "✗")
+    console.print(table)
+    net = results["engine_network"]
+    if net is None:
+        console.print("Engine on MobileNetV2: skipped (Verilator is not installed; make venv)")
+        return
+    table = Table(title=f"Engine on MobileNetV2's pointwise layers ({net['engine']}"
+                        f"{', double-buffered' if net['double_buffer'] else ''}, full size, "
+                        "Verilator, no stalls): cycles against the roofline "
+                        "max(MACs/64, bytes/8)")
+    for column in ("layer", "M,K,N", "MACs", "roofline", "cycles", "cycles/roofline",
+                   "utilisation", "padding ceiling", "bit-exact, bytes = plan"):
+        table.add_column(column, justify="left" if column == "layer" else "right")
+    for r in [*net["layers"], {"name": "total", **net["total"]}]:
+        shape = f"{r['M']},{r['K']},{r['N']}" if "M" in r else ""
+        table.add_row(r["name"], shape, f"{r['macs']:,}", f"{r['roofline_cycles']:,}",
+                      f"{r['cycles']:,}", f"{r['cycles'] / r['roofline_cycles']:.3f}",
+                      f"{r['utilization']:.3f}", f"{r['padding_ceiling']:.3f}",
+                      "✓" if r["bit_exact"] and r["counters_match"] else "✗")
     console.print(table)
 
 

@@ -4,6 +4,7 @@ Kept free of Amaranth imports at module level so the rest of the CLI starts fast
 imported when the command runs.
 """
 
+import argparse
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -61,8 +62,9 @@ def add_parser(sub, parser_class) -> None:
                         "directory); writes layers.json and layers.md there")
     p.add_argument("--fmax", type=float, metavar="MHZ",
                    help="with --layers: the clock in MHz instead of the report's fmax_mhz")
-    p.add_argument("--double-buffer", action="store_true",
-                   help="with --layers: the double-buffered engine")
+    p.add_argument("--double-buffer", action=argparse.BooleanOptionalAction, default=None,
+                   help="with --layers: the double-buffered engine (the default, as built) or, "
+                        "with --no-double-buffer, the plain one")
 
 
 _one_seed = options.seed_type((1 << 31) - 1)
@@ -80,7 +82,7 @@ def command(args, console) -> int:
 
     if args.layers:
         return layers_command(args, console)
-    if args.fmax is not None or args.double_buffer:
+    if args.fmax is not None or args.double_buffer is not None:
         raise InvalidOptionError("--fmax and --double-buffer apply to --layers only")
     from ..files import atomic_dir, check_output_dir
     rows, cols = engine_array(*args.array)
@@ -138,8 +140,8 @@ def _layers_command_line(args) -> str:
     parts.append("--layers")
     if args.fmax is not None:
         parts.append(f"--fmax {args.fmax:g}")
-    if args.double_buffer:
-        parts.append("--double-buffer")
+    if args.double_buffer is not None:
+        parts.append("--double-buffer" if args.double_buffer else "--no-double-buffer")
     if args.out is not None:
         parts.append(f"--out {args.out}")
     return " ".join(parts)
@@ -170,7 +172,9 @@ def layers_command(args, console) -> int:
     out = L.build_dir(args.board, rows, cols, args.top, args.out)
     # The PE multiplier of the build whose Fmax is used (its cycle counts differ by the
     # multiplier's latency: the DSP kind simulates as its behavioural model).
-    cfg = AccelConfig(rows=rows, cols=cols, double_buffer=args.double_buffer,
+    cfg = AccelConfig(rows=rows, cols=cols,
+                      double_buffer=(AccelConfig().double_buffer if args.double_buffer is None
+                                     else args.double_buffer),
                       pe_multiplier=_built_multiplier(out) if args.fmax is None else "inferred")
     check_output_dir(out, "--out", must_be_new=False)
     clock = (L.clock_from_fmax(args.fmax) if args.fmax is not None

@@ -1,5 +1,5 @@
 """``scanfuse regress`` (``make regress``): every MobileNetV2 pointwise layer at full size on
-the default engine under Verilator, checked bit for bit and byte for byte
+the default (double-buffered) engine under Verilator, checked bit for bit and byte for byte
 (:func:`scanfuse.sim.verilator_run.regress_mobilenetv2`).
 
 ``--json`` (no file, or ``-``) prints one JSON object on stdout and moves the table to stderr:
@@ -11,6 +11,7 @@ FILE. ``--stalls SEED``: random AXI stalls (ready and valid each with probabilit
 from SEED.
 """
 
+import argparse
 import json
 import sys
 import time
@@ -43,10 +44,11 @@ def add_parser(sub, parser_class) -> None:
                    help="probability the memory is ready on AR/AW/W in a cycle (default 1)")
     p.add_argument("--p-valid", type=options.probability(), default=None,
                    help="probability a due R beat / B response is presented (default 1)")
-    p.add_argument("--double-buffer", action="store_true",
-                   help="the double-buffered engine (same memories; A and B tiles of the next "
-                        "step load, and the previous C tile stores, while the current one "
-                        "computes), planned for its model")
+    p.add_argument("--double-buffer", action=argparse.BooleanOptionalAction, default=None,
+                   help="the double-buffered engine (the default: same memories; A and B "
+                        "tiles of the next step load, and the previous C tile stores, while "
+                        "the current one computes) or, with --no-double-buffer, the plain "
+                        "one; each planned for its own model")
     p.add_argument("--json", metavar="FILE", nargs="?", const="-",
                    help="the rows and the total as JSON: on stdout (no FILE, or -) or to FILE")
     p.add_argument("--force", action="store_true", help="replace an existing --json file")
@@ -96,7 +98,8 @@ def command(args, console) -> int:
         return 2
     seed, p_ready, p_valid = _stall_args(args)
     table = sys.stderr if to_stdout else sys.stdout
-    cfg = AccelConfig(double_buffer=args.double_buffer)
+    cfg = (AccelConfig() if args.double_buffer is None
+           else AccelConfig(double_buffer=args.double_buffer))
     t0 = time.perf_counter()
     exe = verilator_build(cfg)
     print(f"# engine {cfg.name} {cfg.axi_data_bits}-bit AXI, A/B/C {cfg.a_entries}/"

@@ -20,7 +20,7 @@ def test_descriptor_bins():
         "loop_order": "NMK", "visit": "SCAN", "out_mode": "INT8",
         "edge_m": True, "edge_n": True, "edge_k": False, "split_k": False,
         "single_tile": False, "dim_below_array": False, "a_skewed": True, "c_skewed": False,
-        "double_buffer": False, "array": "8x8/64b", "error": "NONE", "stalls": "uniform",
+        "double_buffer": True, "array": "8x8/64b", "error": "NONE", "stalls": "uniform",
     }
     # a reserved loop-order code and an error code are named, not dropped
     rec = descriptor_record(_desc(loop_order=7, tk=10), AccelConfig(), 7, "none")

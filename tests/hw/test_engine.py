@@ -30,12 +30,14 @@ from scanfuse.sim.engine_sim import run_engine, run_engine_programs
 from scanfuse.sim.golden import pw_conv_ref, requant_ref
 from scanfuse.sim.scoreboard import stray_writes
 
-SMALL = AccelConfig(a_entries=1024, b_entries=1024, c_entries=512)
+# Plain (single-buffered) and double-buffered (the default) configurations.
+SMALL = AccelConfig(a_entries=1024, b_entries=1024, c_entries=512, double_buffer=False)
 CONFIGS = {
     "r8c8-64b": SMALL,
     "r4c4-32b": AccelConfig(rows=4, cols=4, axi_data_bits=32, a_entries=512, b_entries=256,
-                            c_entries=256),
-    "r2c2-64b": AccelConfig(rows=2, cols=2, a_entries=256, b_entries=256, c_entries=128),
+                            c_entries=256, double_buffer=False),
+    "r2c2-64b": AccelConfig(rows=2, cols=2, a_entries=256, b_entries=256, c_entries=128,
+                            double_buffer=False),
     # Double-buffered: the next step's A and B load into the free halves while computing.
     "r8c8-64b-db": AccelConfig(a_entries=2048, b_entries=2048, c_entries=512, double_buffer=True),
     "r4c4-32b-db": AccelConfig(rows=4, cols=4, axi_data_bits=32, a_entries=512, b_entries=512,

@@ -40,9 +40,9 @@ SIMS_ICARUS_SHORT = [_sim("icarus"), _sim("verilator", long=True)]
 
 #: Small memories, so modest shapes still split into many tiles (Icarus runs ~600 cycles/s).
 CONFIGS = {
-    "r8c8-b64": AccelConfig(a_entries=1024, b_entries=1024, c_entries=512),
+    "r8c8-b64": AccelConfig(a_entries=1024, b_entries=1024, c_entries=512, double_buffer=False),
     "r4c4-b32": AccelConfig(rows=4, cols=4, axi_data_bits=32, a_entries=512, b_entries=256,
-                            c_entries=256),
+                            c_entries=256, double_buffer=False),
     # double-buffered: the next step's A and B tiles load while the current one computes
     "r4c8-b128-db": AccelConfig(rows=4, cols=8, axi_data_bits=128, a_entries=2048,
                                 b_entries=2048, c_entries=512, double_buffer=True),

@@ -28,7 +28,7 @@ from scanfuse.sim.scoreboard import check_run
 
 from scanfuse.errors import InvalidOptionError
 
-CFG = AccelConfig(a_entries=1024, b_entries=1024, c_entries=512)
+CFG = AccelConfig(a_entries=1024, b_entries=1024, c_entries=512, double_buffer=False)
 MAX_CYCLES = 200_000        # a faulty run of the small case takes ~2,000
 
 

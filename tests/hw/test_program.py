@@ -30,7 +30,7 @@ from scanfuse.plan import BufferModel, Gemm, plan_gemm
 
 E = DescriptorError
 DEFAULT = AccelConfig()
-SMALL = AccelConfig(a_entries=64, b_entries=64, c_entries=64)
+SMALL = AccelConfig(a_entries=64, b_entries=64, c_entries=64, double_buffer=False)
 SMALL_DB = AccelConfig(a_entries=128, b_entries=128, c_entries=128, double_buffer=True)
 CONFIGS = [DEFAULT, SMALL_DB, AccelConfig(axi_data_bits=32, addr_bits=20, a_entries=1000,
                                           b_entries=40, c_entries=1 << 24),

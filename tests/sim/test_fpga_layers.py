@@ -100,7 +100,7 @@ def test_renderings_carry_the_clock_source_and_totals():
 def _report(path, **fields):
     path.mkdir(parents=True, exist_ok=True)
     doc = {"board": "ulx3s-85f", "array": [2, 2], "config": {"rows": 2, "cols": 2,
-                                                             "double_buffer": False}}
+                                                             "double_buffer": True}}
     doc.update(fields)
     (path / "report.json").write_text(json.dumps(doc))
     return path / "report.json"
@@ -109,8 +109,8 @@ def _report(path, **fields):
 def test_clock_from_report(tmp_path):
     path = _report(tmp_path, fmax_mhz=28.94, engine_sources=source_hash())
     assert L.clock_from_report(path, AccelConfig(rows=2, cols=2)) == L.Clock(28.94, str(path))
-    clock = L.clock_from_report(path, AccelConfig(rows=2, cols=2, double_buffer=True))
-    assert clock.mhz == 28.94 and "double_buffer False there, True here" in clock.note
+    clock = L.clock_from_report(path, AccelConfig(rows=2, cols=2, double_buffer=False))
+    assert clock.mhz == 28.94 and "double_buffer True there, False here" in clock.note
 
 
 def test_clock_from_a_stale_or_untracked_report(tmp_path):

@@ -1,0 +1,167 @@
+"""ComputeFeed: reads a step's A and B tiles from the tile buffer and feeds the PE array.
+
+A :class:`FeedJob` describes the C tile of one step (``m_len x n_len``, ``k_len`` deep) and
+where its A and B tiles are. The feed walks its ``rows x cols`` blocks in row-block-major
+order (n blocks inner), each block ``k_len`` k steps back to back: one A word and one B word
+read per k step, offered to the array one cycle later as a :class:`~scanfuse.hw.pe_array.KStep`
+(A byte ``k % axi_bytes`` of every lane, the block's ``cols`` bytes of the B word). The read
+pipeline advances only when the array takes a step, so a stalled array holds it.
+
+While ``a_streaming`` is high (the A tile is still arriving), row block ``mb`` starts only
+once ``a_blocks > mb`` of its row blocks are in memory.
+"""
+
+from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import exact_log2
+
+from .buffer import BufferGeometry
+from .dma import TILE_DIM_BITS
+from .params import AccelConfig
+from .pe_array import KStep
+
+__all__ = ["FeedJob", "ComputeFeed"]
+
+
+class FeedJob(data.StructLayout):
+    """Payload of :attr:`ComputeFeed.job`: one step's compute.
+
+    Members
+    -------
+    a_base, b_base : word addresses
+        First word of the A tile (row block 0) and of the B tile (k row 0).
+    m_len, n_len, k_len : 16 each, >= 1
+        The C tile's size and the steps' depth.
+    kw, nw : 16 each
+        Words per A row block (``ceil(tk / axi_bytes)``) and per B k row
+        (``ceil(tn / b_word_bytes)``) of the descriptor's tile layout.
+    """
+
+    def __init__(self, cfg: AccelConfig):
+        g = BufferGeometry(cfg)
+        super().__init__({
+            "a_base": g.a_addr_bits, "b_base": g.b_addr_bits,
+            "m_len": TILE_DIM_BITS, "n_len": TILE_DIM_BITS, "k_len": TILE_DIM_BITS,
+            "kw": TILE_DIM_BITS, "nw": TILE_DIM_BITS,
+        })
+
+
+class ComputeFeed(wiring.Component):
+    """Feeds one step's k steps to the PE array (see the module docstring).
+
+    Parameters
+    ----------
+    cfg : AccelConfig
+        Must pass :meth:`AccelConfig.check_engine`.
+
+    Members
+    -------
+    job : ``In(stream.Signature(FeedJob(cfg)))``
+        Taken when the previous job's last k step has been read (``ready`` = ``idle``).
+    a_streaming : ``In(1)``, a_blocks : ``In(16)``
+        Gate for an A tile still loading (see the module docstring).
+    a_raddr, a_ren, a_rdata, b_raddr, b_ren, b_rdata
+        The A and B memories' read ports (one-cycle reads); ``*_rdata`` in.
+    pe : ``Out(stream.Signature(KStep(cfg)))``
+        The k steps, to :attr:`PEArray.i`.
+    macs : ``Out(15)``
+        Useful multiply-accumulates of the k step on ``pe`` (valid rows x valid columns of
+        its block).
+    idle : ``Out(1)``
+        No k step left to read for the current job.
+    """
+
+    def __init__(self, cfg: AccelConfig):
+        if not isinstance(cfg, AccelConfig):
+            raise TypeError(f"cfg must be an AccelConfig, not {cfg!r}")
+        cfg.check_engine()
+        self._cfg = cfg
+        g = self.geometry = BufferGeometry(cfg)
+        super().__init__({
+            "job": In(stream.Signature(FeedJob(cfg))),
+            "a_streaming": In(1),
+            "a_blocks": In(TILE_DIM_BITS),
+            "a_raddr": Out(g.a_addr_bits), "a_ren": Out(1), "a_rdata": In(g.a_word_bits),
+            "b_raddr": Out(g.b_addr_bits), "b_ren": Out(1), "b_rdata": In(g.b_word_bits),
+            "pe": Out(stream.Signature(KStep(cfg))),
+            "macs": Out(unsigned(2 * 7 + 1)),
+            "idle": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, g = self._cfg, self.geometry
+        R, C, AB = cfg.rows, cfg.cols, cfg.axi_bytes
+        lR, lC, lAB = exact_log2(R), exact_log2(C), exact_log2(AB)
+        job = Signal(FeedJob(cfg))
+        active = Signal()
+        k = Signal(TILE_DIM_BITS)
+        mb = Signal(TILE_DIM_BITS)
+        nb = Signal(TILE_DIM_BITS)
+        mblocks = Signal(TILE_DIM_BITS)
+        nblocks = Signal(TILE_DIM_BITS)
+        a_addr = Signal(g.a_addr_bits)          # word of k // AB in row block mb
+        b_kbase = Signal(g.b_addr_bits)         # word of k row k, n block 0
+        nbw = Signal(g.b_addr_bits)             # word of n block nb within the k row
+        slc = Signal(range(max(2, g.b_blocks_per_word)))   # block within that word
+        mrem = Signal(TILE_DIM_BITS)            # rows of the tile from row block mb on
+        nrem = Signal(TILE_DIM_BITS)
+        k1_valid = Signal()                     # a k step read, on a_rdata/b_rdata
+        k1_ksel = Signal(range(max(2, AB)))
+        k1_slice = Signal.like(slc)
+        k1_last = Signal()
+        k1_macs = Signal(unsigned(2 * 7 + 1))
+
+        m.d.comb += [self.idle.eq(~active), self.job.ready.eq(~active)]
+        advance = ~k1_valid | self.pe.ready
+        go = active & (~self.a_streaming | (mb < self.a_blocks))
+        m.d.comb += [self.a_ren.eq(advance), self.b_ren.eq(advance),
+                     self.a_raddr.eq(a_addr + (k >> lAB)),
+                     self.b_raddr.eq(b_kbase + nbw)]
+        rv = Mux(mrem < R, mrem, R)
+        cv = Mux(nrem < C, nrem, C)
+        k_end = k == job.k_len - 1
+        with m.If(advance):
+            m.d.sync += [k1_valid.eq(go), k1_ksel.eq(k[:lAB] if AB > 1 else 0),
+                         k1_slice.eq(slc), k1_last.eq(k_end), k1_macs.eq(rv * cv)]
+            with m.If(go):
+                with m.If(~k_end):
+                    m.d.sync += [k.eq(k + 1), b_kbase.eq(b_kbase + job.nw)]
+                with m.Else():
+                    m.d.sync += [k.eq(0), b_kbase.eq(job.b_base)]
+                    with m.If(nb != nblocks - 1):
+                        m.d.sync += [nb.eq(nb + 1), nrem.eq(nrem - C)]
+                        if g.b_blocks_per_word > 1:
+                            with m.If(slc == g.b_blocks_per_word - 1):
+                                m.d.sync += [slc.eq(0), nbw.eq(nbw + 1)]
+                            with m.Else():
+                                m.d.sync += slc.eq(slc + 1)
+                        else:
+                            m.d.sync += nbw.eq(nbw + 1)
+                    with m.Else():
+                        m.d.sync += [nb.eq(0), nrem.eq(job.n_len), nbw.eq(0), slc.eq(0)]
+                        with m.If(mb != mblocks - 1):
+                            m.d.sync += [mb.eq(mb + 1), mrem.eq(mrem - R),
+                                         a_addr.eq(a_addr + job.kw)]
+                        with m.Else():
+                            m.d.sync += active.eq(0)
+        with m.If(self.job.valid & self.job.ready):
+            p = self.job.payload
+            m.d.sync += [
+                job.eq(p), active.eq(1), k.eq(0), mb.eq(0), nb.eq(0),
+                mblocks.eq((p.m_len + (R - 1)) >> lR), nblocks.eq((p.n_len + (C - 1)) >> lC),
+                a_addr.eq(p.a_base), b_kbase.eq(p.b_base), nbw.eq(0), slc.eq(0),
+                mrem.eq(p.m_len), nrem.eq(p.n_len),
+            ]
+
+        a_word, b_word = self.a_rdata, self.b_rdata
+        b_block = b_word.word_select(k1_slice, 8 * C) if g.b_blocks_per_word > 1 else b_word
+        m.d.comb += [self.pe.valid.eq(k1_valid), self.pe.payload.last.eq(k1_last),
+                     self.macs.eq(k1_macs)]
+        for r in range(R):
+            lane = a_word.word_select(r, 8 * AB)
+            m.d.comb += self.pe.payload.a[r].eq(lane.word_select(k1_ksel, 8) if AB > 1 else lane)
+        for c in range(C):
+            m.d.comb += self.pe.payload.b[c].eq(b_block.word_select(c, 8))
+        return m

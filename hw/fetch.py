@@ -1,0 +1,108 @@
+"""DescriptorFetch: reads one layer descriptor from DRAM and checks it.
+
+A request carries the descriptor's byte address. The fetch offers one DMA read of
+``LayerDescriptor(cfg).size_bytes`` bytes (a single row) in the cycle the request arrives,
+collects the ``beats`` beats into its descriptor register, runs the
+:class:`~scanfuse.hw.program.DescriptorChecker` on it and offers the verdict on ``result``:
+:attr:`DescriptorError.NONE` or the first rule broken. ``desc`` holds the fetched bits from the
+verdict until the next request (the sequencer executes the layer from this register).
+
+Cycles: the command is offered with the request; beats are taken as they come; the verdict is
+offered ``DescriptorChecker.LATENCY`` cycles after the cycle following the last beat (in the
+checker's ``done`` cycle) and held until taken.
+"""
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .dma import DmaBeat, DmaCommand
+from .params import AccelConfig
+from .program import DescriptorChecker, DescriptorError, LayerDescriptor
+
+__all__ = ["DescriptorFetch"]
+
+
+class DescriptorFetch(wiring.Component):
+    """Fetch and check one descriptor per request (see the module docstring).
+
+    Parameters
+    ----------
+    cfg : AccelConfig
+        Must pass :meth:`AccelConfig.check_engine`.
+
+    Members
+    -------
+    req : ``In(stream.Signature(cfg.addr_bits))``
+        Byte address of a descriptor; taken together with the DMA command.
+    cmd : ``Out(stream.Signature(DmaCommand(cfg)))``
+    rd : ``In(stream.Signature(DmaBeat(cfg)))``
+        The descriptor's beats; ready only while they are expected.
+    reading : ``Out(1)``
+        The fetch owns the DMA's read beats (its command was accepted, its last beat not yet in).
+    result : ``Out(stream.Signature(DescriptorError))``
+        The checker's verdict, one per request.
+    desc : ``Out(LayerDescriptor(cfg))``
+        The fetched descriptor: valid with ``result`` and held until the next request.
+    """
+
+    def __init__(self, cfg: AccelConfig):
+        if not isinstance(cfg, AccelConfig):
+            raise TypeError(f"cfg must be an AccelConfig, not {cfg!r}")
+        cfg.check_engine()
+        self._cfg = cfg
+        self._layout = LayerDescriptor(cfg)
+        super().__init__({
+            "req": In(stream.Signature(cfg.addr_bits)),
+            "cmd": Out(stream.Signature(DmaCommand(cfg))),
+            "rd": In(stream.Signature(DmaBeat(cfg))),
+            "reading": Out(1),
+            "result": Out(stream.Signature(DescriptorError)),
+            "desc": Out(self._layout),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, layout = self._cfg, self._layout
+        m.submodules.checker = checker = DescriptorChecker(cfg)
+        bits = Signal(layout.size)
+        beat_idx = Signal(range(layout.beats + 1))
+        verdict = Signal(DescriptorError)
+        m.d.comb += [self.desc.eq(bits), checker.desc.eq(layout(bits))]
+
+        with m.FSM(name="fetch"):
+            with m.State("IDLE"):
+                p = self.cmd.payload
+                m.d.comb += [self.cmd.valid.eq(self.req.valid), p.write.eq(0),
+                             p.addr.eq(self.req.payload), p.row_bytes.eq(layout.size_bytes),
+                             p.rows.eq(1), p.stride.eq(0),
+                             self.req.ready.eq(self.cmd.ready)]
+                with m.If(self.req.valid & self.cmd.ready):
+                    m.d.sync += beat_idx.eq(0)
+                    m.next = "DATA"
+            with m.State("DATA"):
+                m.d.comb += [self.rd.ready.eq(1), self.reading.eq(1)]
+                with m.If(self.rd.valid):
+                    m.d.sync += [bits.word_select(beat_idx, 8 * cfg.axi_bytes)
+                                 .eq(self.rd.payload.data),
+                                 beat_idx.eq(beat_idx + 1)]
+                    with m.If(self.rd.payload.last):
+                        m.next = "CHECK"
+            with m.State("CHECK"):
+                m.d.comb += checker.valid.eq(1)
+                m.next = "WAIT"
+            with m.State("WAIT"):
+                # The verdict comes with the checker's done strobe (LATENCY cycles) and is
+                # offered in that cycle; if it is not taken, it is held in RESULT.
+                with m.If(checker.done):
+                    m.d.comb += [self.result.valid.eq(1), self.result.payload.eq(checker.error)]
+                    m.d.sync += verdict.eq(checker.error)
+                    with m.If(self.result.ready):
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.next = "RESULT"
+            with m.State("RESULT"):
+                m.d.comb += [self.result.valid.eq(1), self.result.payload.eq(verdict)]
+                with m.If(self.result.ready):
+                    m.next = "IDLE"
+        return m

@@ -1,0 +1,233 @@
+"""StorePath: writes a C tile from the C memory back to DRAM.
+
+A :class:`StoreRequest` names the tile (element ranges ``m0 .. m0+m_len``, ``n0 .. n0+n_len``)
+and the C region holding it; ``final`` tiles go to the layer's output C (requantised int8 or
+raw int32, as ``layer.int8`` says), the others to the partial-sum area P (int32). The path:
+
+1. two registered cycles for the DRAM address (``m0 * stride``, then the sum), then one
+   :class:`~scanfuse.hw.dma.DmaCommand` (a write of ``m_len`` rows);
+2. C words read row by row into a small FIFO; a read is issued only in a cycle the C read port
+   is free (``port_busy`` low: the accumulation reads first) and while fewer than
+   :data:`STORE_FIFO_DEPTH` words are in flight or queued, so the FIFO never overflows and no
+   read waits on the DMA combinationally;
+3. the words through the :class:`~scanfuse.hw.requant.Requantizer` (int8) or straight (int32)
+   into a :class:`~scanfuse.hw.packer.RowPacker`, then a register slice to ``wr``.
+
+Register slices cut the ready chain (DMA write side -> packers -> requantiser -> C reads) into
+single-cycle hops for the FPGA clock. With no stalls the path streams one C word per cycle.
+"""
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import exact_log2
+
+from .buffer import BufferGeometry
+from .dma import TILE_DIM_BITS, DmaBeat, DmaCommand
+from .packer import RowPacker
+from .params import AccelConfig
+from .requant import Requantizer, RequantParams
+from .skid import SkidBuffer
+
+__all__ = ["STORE_FIFO_DEPTH", "StoreLayer", "StoreRequest", "StorePath"]
+
+#: Depth of the FIFO between the C memory and the packers, in C words: covers the two-cycle C
+#: read and the FIFO's own latency, so a store streams one word per cycle.
+STORE_FIFO_DEPTH = 4
+
+
+class StoreLayer(data.StructLayout):
+    """Per-layer inputs of :class:`StorePath` (from the layer descriptor), held while storing.
+
+    Members
+    -------
+    c_base, c_stride, p_base, p_stride : ``addr_bits`` each
+        Byte address of element (0, 0) and row stride of the output C and of P.
+    int8 : 1
+        Final tiles are requantised to int8 (else raw int32).
+    nc : 16
+        C words per tile row of the C memory.
+    requant : :class:`~scanfuse.hw.requant.RequantParams`
+    """
+
+    def __init__(self, cfg: AccelConfig):
+        super().__init__({"c_base": cfg.addr_bits, "c_stride": cfg.addr_bits,
+                          "p_base": cfg.addr_bits, "p_stride": cfg.addr_bits,
+                          "int8": 1, "nc": TILE_DIM_BITS, "requant": RequantParams})
+
+
+class StoreRequest(data.StructLayout):
+    """Payload of :attr:`StorePath.req`: one C tile.
+
+    Members
+    -------
+    m0, m_len, n0, n_len : 16 each
+        Element ranges of the tile in the layer's C (``m_len``, ``n_len`` >= 1).
+    final : 1
+        To the output C (else int32 partial sums to P).
+    c_base : C word address
+        First word of the C region holding the tile.
+    """
+
+    def __init__(self, cfg: AccelConfig):
+        super().__init__({"m0": TILE_DIM_BITS, "m_len": TILE_DIM_BITS, "n0": TILE_DIM_BITS,
+                          "n_len": TILE_DIM_BITS, "final": 1,
+                          "c_base": BufferGeometry(cfg).c_addr_bits})
+
+
+class StorePath(wiring.Component):
+    """Stores one C tile per request (see the module docstring).
+
+    Parameters
+    ----------
+    cfg : AccelConfig
+        Must pass :meth:`AccelConfig.check_engine`.
+
+    Members
+    -------
+    layer : ``In(StoreLayer(cfg))``
+    req : ``In(stream.Signature(StoreRequest(cfg)))``
+        Taken when ``idle`` (the previous tile's last beat is out).
+    cmd : ``Out(stream.Signature(DmaCommand(cfg)))``
+        The tile's DMA write.
+    wr : ``Out(stream.Signature(DmaBeat(cfg)))``
+        Its bytes.
+    idle : ``Out(1)``
+    issued : ``Out(1)``
+        Pulse: the DMA took the command (reads issued after it queue behind its writes).
+    done : ``Out(1)``
+        Pulse with the transfer of the tile's last beat.
+    port_busy : ``In(1)``
+        The C read port is taken this cycle (by the accumulation).
+    c_raddr, c_ren : ``Out``; c_rdata : ``In``
+        The C memory's read port (one-cycle reads).
+    """
+
+    def __init__(self, cfg: AccelConfig):
+        if not isinstance(cfg, AccelConfig):
+            raise TypeError(f"cfg must be an AccelConfig, not {cfg!r}")
+        cfg.check_engine()
+        self._cfg = cfg
+        g = self.geometry = BufferGeometry(cfg)
+        super().__init__({
+            "layer": In(StoreLayer(cfg)),
+            "req": In(stream.Signature(StoreRequest(cfg))),
+            "cmd": Out(stream.Signature(DmaCommand(cfg))),
+            "wr": Out(stream.Signature(DmaBeat(cfg))),
+            "idle": Out(1),
+            "issued": Out(1),
+            "done": Out(1),
+            "port_busy": In(1),
+            "c_raddr": Out(g.c_addr_bits), "c_ren": Out(1), "c_rdata": In(g.c_word_bits),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, g = self._cfg, self.geometry
+        C, lC = cfg.cols, exact_log2(cfg.cols)
+        layer = self.layer
+        m.submodules.requant = requant = Requantizer(cfg)
+        m.submodules.pack8 = pack8 = RowPacker(cfg, 1)
+        m.submodules.pack32 = pack32 = RowPacker(cfg, 4)
+        m.submodules.q_skid = q_skid = SkidBuffer(8 * C)
+        m.submodules.wr_skid = wr_skid = SkidBuffer(DmaBeat(cfg))
+        m.submodules.c_fifo = c_fifo = SyncFIFOBuffered(width=g.c_word_bits,
+                                                        depth=STORE_FIFO_DEPTH)
+
+        tile = Signal(StoreRequest(cfg))
+        int8 = Signal()                # this tile goes out requantised
+        addr = Signal(cfg.addr_bits)
+        prod = Signal(cfg.addr_bits)   # m0 * (C or P stride)
+        row_bytes = Signal(TILE_DIM_BITS)
+        stride = Signal(cfg.addr_bits)
+        row = Signal(TILE_DIM_BITS)    # reader: row, word within the row, row's first word
+        w = Signal(TILE_DIM_BITS)
+        nwords = Signal(TILE_DIM_BITS)
+        ptr = Signal(g.c_addr_bits)
+        reading = Signal()
+        active = Signal()              # the command is accepted, the last beat not yet out
+        pending = Signal(range(STORE_FIFO_DEPTH + 1))   # words read, not yet out of the FIFO
+        s1_valid = Signal()            # a word read is on c_rdata
+        s2_valid = Signal()            # ... and on c_old
+        c_old = Signal(g.c_word_bits)
+
+        m.d.comb += self.done.eq(self.wr.valid & self.wr.ready & self.wr.payload.last)
+        with m.FSM(name="store"):
+            with m.State("IDLE"):
+                m.d.comb += [self.idle.eq(1), self.req.ready.eq(1)]
+                with m.If(self.req.valid):
+                    m.d.sync += tile.eq(self.req.payload)
+                    m.next = "MUL"
+            with m.State("MUL"):
+                m.d.sync += prod.eq(tile.m0 * Mux(tile.final, layer.c_stride, layer.p_stride))
+                m.next = "ADDR"
+            with m.State("ADDR"):
+                final_int8 = tile.final & layer.int8
+                m.d.sync += [
+                    int8.eq(final_int8),
+                    addr.eq(prod + Mux(tile.final,
+                                       layer.c_base + Mux(layer.int8, tile.n0, tile.n0 << 2),
+                                       layer.p_base + (tile.n0 << 2))),
+                    row_bytes.eq(Mux(final_int8, tile.n_len, tile.n_len << 2)),
+                    stride.eq(Mux(tile.final, layer.c_stride, layer.p_stride)),
+                    row.eq(0), w.eq(0), ptr.eq(tile.c_base),
+                    nwords.eq((tile.n_len + (C - 1)) >> lC),
+                    reading.eq(1),
+                ]
+                m.d.comb += [pack8.start.eq(1), pack32.start.eq(1),
+                             pack8.row_elems.eq(tile.n_len), pack32.row_elems.eq(tile.n_len),
+                             pack8.rows.eq(tile.m_len), pack32.rows.eq(tile.m_len)]
+                m.next = "CMD"
+            with m.State("CMD"):
+                p = self.cmd.payload
+                m.d.comb += [self.cmd.valid.eq(1), p.write.eq(1), p.addr.eq(addr),
+                             p.row_bytes.eq(row_bytes), p.rows.eq(tile.m_len),
+                             p.stride.eq(stride)]
+                with m.If(self.cmd.ready):
+                    m.d.comb += self.issued.eq(1)
+                    m.d.sync += active.eq(1)
+                    m.next = "DATA"
+            with m.State("DATA"):
+                with m.If(self.done):
+                    m.d.sync += active.eq(0)
+                    m.next = "IDLE"
+
+        # --- C reads, two cycles to c_old, into the FIFO ---
+        issue = active & reading & (pending != STORE_FIFO_DEPTH) & ~self.port_busy
+        take = c_fifo.r_rdy & c_fifo.r_en
+        m.d.sync += [s1_valid.eq(issue), s2_valid.eq(s1_valid), c_old.eq(self.c_rdata),
+                     pending.eq(pending + issue - take)]
+        m.d.comb += [self.c_raddr.eq(ptr + w), self.c_ren.eq(issue)]
+        with m.If(issue):
+            with m.If(w != nwords - 1):
+                m.d.sync += w.eq(w + 1)
+            with m.Else():
+                m.d.sync += [w.eq(0), ptr.eq(ptr + layer.nc), row.eq(row + 1)]
+                with m.If(row == tile.m_len - 1):
+                    m.d.sync += reading.eq(0)
+
+        # --- FIFO -> requantiser (int8) or straight (int32) -> packer -> register slice ---
+        m.d.comb += [
+            c_fifo.w_en.eq(s2_valid),
+            c_fifo.w_data.eq(c_old),
+            c_fifo.r_en.eq(Mux(int8, requant.i.ready, pack32.i.ready)),
+            requant.params.eq(layer.requant),
+            requant.i.valid.eq(c_fifo.r_rdy & int8),
+            requant.i.payload.data.eq(c_fifo.r_data),
+            pack32.i.valid.eq(c_fifo.r_rdy & ~int8),
+            pack32.i.payload.eq(c_fifo.r_data),
+            q_skid.i.valid.eq(requant.o.valid),
+            q_skid.i.payload.eq(requant.o.payload.data.as_value()),
+            requant.o.ready.eq(q_skid.i.ready),
+        ]
+        wiring.connect(m, q_skid.o, pack8.i)
+        with m.If(int8):
+            m.d.comb += [wr_skid.i.valid.eq(pack8.o.valid), wr_skid.i.payload.eq(pack8.o.payload),
+                         pack8.o.ready.eq(wr_skid.i.ready)]
+        with m.Else():
+            m.d.comb += [wr_skid.i.valid.eq(pack32.o.valid),
+                         wr_skid.i.payload.eq(pack32.o.payload),
+                         pack32.o.ready.eq(wr_skid.i.ready)]
+        wiring.connect(m, wr_skid.o, wiring.flipped(self.wr))
+        return m
