@@ -190,7 +190,7 @@ def _fused(args) -> int:
                 f"{b['dram_write_bytes']:,} (predicted {b['predicted_write_bytes']:,}); cycles "
                 f"{b['cycles']:,} (roofline {b['roofline_cycles']:,})")
         if args.save:
-            lines.append(f"saved X, W1, b1, Wd, bd, W2, b2, Y (.npy) and params.json per block "
-                         f"in {args.save}")
+            lines.append(f"saved X, W1, b1, Wd, bd, W2, b2, Y (.npy; Wd2, bd2 for CP chains) "
+                         f"and params.json per block in {args.save}")
         print("\n".join(lines))
     return 0 if ok else EXIT_MISMATCH
