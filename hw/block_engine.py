@@ -651,18 +651,16 @@ class BlockEngine(wiring.Component):
                 m.d.comb += self.busy.eq(1)
                 load({"addr": d.wd_base + hc0 * DW_WORD_BEATS * (nb // lane),
                       "row_bytes": d.chunk * DW_WORD_BEATS * (nb // lane), "rows": 1,
-                      "stride": 0}, T_WD, "LD_WD2")
-            with m.State("LD_WD2"):
-                m.d.comb += self.busy.eq(1)
-                if bc.cp:
-                    with m.If(d.dw2):
-                        load({"addr": d.wd2_base + hc0 * DW_WORD_BEATS * (nb // lane),
-                              "row_bytes": d.chunk * DW_WORD_BEATS * (nb // lane), "rows": 1,
-                              "stride": 0}, T_WD2, "LD_W2")
-                    with m.Else():
-                        m.next = "LD_W2"
-                else:
-                    m.next = "LD_W2"
+                      "stride": 0}, T_WD, "LD_W2")
+                if bc.cp:       # a CP chain loads the 1x3 stage's words next (no extra cycle
+                    with m.If(issued & ld_done & d.dw2):    # for the other blocks)
+                        m.next = "LD_WD2"
+            if bc.cp:
+                with m.State("LD_WD2"):
+                    m.d.comb += self.busy.eq(1)
+                    load({"addr": d.wd2_base + hc0 * DW_WORD_BEATS * (nb // lane),
+                          "row_bytes": d.chunk * DW_WORD_BEATS * (nb // lane), "rows": 1,
+                          "stride": 0}, T_WD2, "LD_W2")
             with m.State("LD_W2"):
                 m.d.comb += self.busy.eq(1)
                 load({"addr": d.w2_base + hc0 * d.cout, "row_bytes": d.cout, "rows": d.chunk,
