@@ -31,7 +31,7 @@ bench: $(STAMP)
 	$(VENV)/bin/scanfuse bench
 
 # Long verification (docs/verification.md): every MobileNetV2 pointwise layer at full size under
-# Verilator, every MobileNetV2 block and three ResNet-50-CP chains fused on the block engine (cocotb on Verilator, AXI stalls) (plain and double-buffered engine, then with random memory stalls, then the
+# Verilator, every MobileNetV2 block fused on the block engine (cocotb on Verilator, AXI stalls) (plain and double-buffered engine, then with random memory stalls, then the
 # random-stall campaign: every layer under 20 stall seeds), the long cocotb/Verilator cases
 # (cocotb on both simulators), the tests marked regress (extra seeds of the whole-engine
 # Amaranth runs, the FPGA self-test simulations, one full layer through scanfuse fpga
