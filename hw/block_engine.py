@@ -34,6 +34,14 @@ of the chunk are read (once for the whole block when ``chunks == 1``), then
   X (from the X buffer) added with int8 saturation, and written to Y by one DMA command per
   pixel block and channel group (``rows`` beats of ``cols`` bytes, ``cout`` bytes apart).
 
+**CP chains** (descriptor ``dw2``, a :class:`BlockConfig` with ``cp``): a second
+:class:`~scanfuse.hw.depthwise.DepthwiseUnit` and its requantiser sit in series after the
+first, so the chain ``1x1 -> 3x1 (stride (sh, 1)) -> 1x3 (stride (1, sw)) -> 1x1`` runs the same
+way: the first unit's requantised ``(oy, g, x)`` output rows of the strip are the second unit's
+input rows (a run of ``strip rows`` rows with padding rows on both sides; its taps outside the
+centre row are 0), and the second unit's requantised outputs go to the D buffer. Its weight
+words are read right after the first unit's (``LD_WD2``).
+
 Phases do not overlap and loads are not prefetched: this engine is correct first
 (``docs/hardware/block-engine.md`` gives its cycle figures against the roofline). The bias,
 ``P`` and residual reads use combinational memory read ports (distributed RAM on an FPGA).
@@ -134,6 +142,10 @@ class BlockEngine(wiring.Component):
         m.submodules.rq_p = rq_p = Requantizer(cfg)
         m.submodules.dw = dw = DepthwiseUnit(lanes=lane, max_width=bc.max_width,
                                              max_channels=bc.max_chunk)
+        if bc.cp:       # the CP chain's 1x3 stage, in series after ``dw``
+            m.submodules.rq_d2 = rq_d2 = Requantizer(cfg)
+            m.submodules.dw2 = dw2 = DepthwiseUnit(lanes=lane, max_width=bc.max_width,
+                                                   max_channels=bc.max_chunk)
         wiring.connect(m, wiring.flipped(self.bus), dma.bus)
         m.d.comb += [self.bytes_read.eq(dma.bytes_read), self.bytes_written.eq(dma.bytes_written),
                      self.bus_error.eq(dma.error)]
@@ -141,6 +153,8 @@ class BlockEngine(wiring.Component):
         d = Signal(FusedDescriptor(bc), name="d")          # the running block's descriptor
         m.d.comb += [rq_e.params.eq(d.rq_expand), rq_d.params.eq(d.rq_dw),
                      rq_p.params.eq(d.rq_project)]
+        if bc.cp:
+            m.d.comb += rq_d2.params.eq(d.rq_dw2)
 
         # --- memories ------------------------------------------------------------------------
         word = unsigned(8 * lane)
@@ -218,8 +232,8 @@ class BlockEngine(wiring.Component):
                      for f in ("addr", "row_bytes", "rows", "stride")]
 
         # Load target (decoded from the controller state) and the beat loader.
-        T_X, T_W1, T_B1, T_WD, T_W2, T_B2 = range(6)
-        tgt = Signal(range(6))
+        T_X, T_W1, T_B1, T_WD, T_W2, T_B2, T_WD2 = range(7)
+        tgt = Signal(range(7))
         ld_reset = Signal()      # a load command is accepted: restart the loader's counters
         ld_done = Signal()       # the load's last beat is written
         lw = Signal(16)          # word counter
@@ -238,7 +252,7 @@ class BlockEngine(wiring.Component):
             m.d.sync += [lw.eq(0), lb.eq(0), lkw.eq(0), lx.eq(0), ly.eq(0)]
         with m.Elif(fire):
             m.d.sync += sr.eq(sr_next)
-            n_beats = Mux(tgt == T_WD, DW_WORD_BEATS, Mux((tgt == T_B1) | (tgt == T_B2),
+            n_beats = Mux((tgt == T_WD) | (tgt == T_WD2), DW_WORD_BEATS, Mux((tgt == T_B1) | (tgt == T_B2),
                                                           bias_beats, 1))
             with m.If(lb == n_beats - 1):
                 m.d.sync += [lb.eq(0), lw.eq(lw + 1)]
@@ -268,6 +282,9 @@ class BlockEngine(wiring.Component):
             dw.wt_addr.eq(lw), dw.wt_data.eq(sr_next),
             dw.wt_en.eq(word_end(DW_WORD_BEATS) & (tgt == T_WD)),
         ]
+        if bc.cp:
+            m.d.comb += [dw2.wt_addr.eq(lw), dw2.wt_data.eq(sr_next),
+                         dw2.wt_en.eq(word_end(DW_WORD_BEATS) & (tgt == T_WD2))]
 
         # --- phase E: expand feeder (or the direct X feeder) -> PE / depthwise ------------
         ph_proj = Signal()          # the PE array serves the project GEMM
@@ -404,12 +421,32 @@ class BlockEngine(wiring.Component):
         m.d.comb += [rq_d.i.valid.eq(dw.o.valid), rq_d.i.payload.data.eq(dw.o.payload.data),
                      rq_d.i.payload.last.eq(dw.o.payload.last), dw.o.ready.eq(rq_d.i.ready)]
 
-        # --- depthwise sink: rq_d -> D buffer ------------------------------------------------
+        # The depthwise chain's end: rq_d, or (CP chain) rq_d -> dw2 -> rq_d2.
+        dfire = Signal()
+        d_data = Signal.like(rq_d.o.payload.data)
+        d_last = Signal()
+        if bc.cp:
+            m.d.comb += [dw2.i.valid.eq(rq_d.o.valid & d.dw2),
+                         dw2.i.payload.data.eq(rq_d.o.payload.data),
+                         rq_d2.i.valid.eq(dw2.o.valid),
+                         rq_d2.i.payload.data.eq(dw2.o.payload.data),
+                         rq_d2.i.payload.last.eq(dw2.o.payload.last),
+                         dw2.o.ready.eq(rq_d2.i.ready), rq_d2.o.ready.eq(1)]
+            with m.If(d.dw2):
+                m.d.comb += [rq_d.o.ready.eq(dw2.i.ready), dfire.eq(rq_d2.o.valid),
+                             d_data.eq(rq_d2.o.payload.data), d_last.eq(rq_d2.o.payload.last)]
+            with m.Else():
+                m.d.comb += [rq_d.o.ready.eq(1), dfire.eq(rq_d.o.valid),
+                             d_data.eq(rq_d.o.payload.data), d_last.eq(rq_d.o.payload.last)]
+        else:
+            m.d.comb += [rq_d.o.ready.eq(1), dfire.eq(rq_d.o.valid),
+                         d_data.eq(rq_d.o.payload.data), d_last.eq(rq_d.o.payload.last)]
+
+        # --- depthwise sink: the chain's end -> D buffer -------------------------------------
         dox, dg, doy = Signal(16), Signal(16), Signal(16)
         dprow = Signal(32)
         dpix = Signal(32)
-        m.d.comb += [rq_d.o.ready.eq(1), dpix.eq(dprow + dox)]
-        dfire = rq_d.o.valid
+        m.d.comb += dpix.eq(dprow + dox)
         with m.If(s_reset):
             m.d.sync += [dox.eq(0), dg.eq(0), doy.eq(0), dprow.eq(0)]
         with m.Elif(dfire):
@@ -423,9 +460,9 @@ class BlockEngine(wiring.Component):
                 m.d.sync += dox.eq(dox + 1)
         for r in range(rows):
             m.d.comb += [d_w[r].addr.eq((dpix >> lr) * tc_w + dg),
-                         d_w[r].data.eq(rq_d.o.payload.data),
+                         d_w[r].data.eq(d_data),
                          d_w[r].en.eq(dfire & ((dpix[:lr] == r) if lr else 1))]
-        exp_done = dfire & rq_d.o.payload.last
+        exp_done = dfire & d_last
 
         # --- project sink: + b2 / P -> P, or -> rq_p ----------------------------------------
         qp, qj = Signal(32), Signal(16)
@@ -615,6 +652,15 @@ class BlockEngine(wiring.Component):
                 load({"addr": d.wd_base + hc0 * DW_WORD_BEATS * (nb // lane),
                       "row_bytes": d.chunk * DW_WORD_BEATS * (nb // lane), "rows": 1,
                       "stride": 0}, T_WD, "LD_W2")
+                if bc.cp:       # a CP chain loads the 1x3 stage's words next (no extra cycle
+                    with m.If(issued & ld_done & d.dw2):    # for the other blocks)
+                        m.next = "LD_WD2"
+            if bc.cp:
+                with m.State("LD_WD2"):
+                    m.d.comb += self.busy.eq(1)
+                    load({"addr": d.wd2_base + hc0 * DW_WORD_BEATS * (nb // lane),
+                          "row_bytes": d.chunk * DW_WORD_BEATS * (nb // lane), "rows": 1,
+                          "stride": 0}, T_WD2, "LD_W2")
             with m.State("LD_W2"):
                 m.d.comb += self.busy.eq(1)
                 load({"addr": d.w2_base + hc0 * d.cout, "row_bytes": d.cout, "rows": d.chunk,
@@ -625,8 +671,19 @@ class BlockEngine(wiring.Component):
                              dw.image.groups.eq(tc_w), dw.image.stride_h.eq(d.stride_h),
                              dw.image.stride_w.eq(d.stride_w), dw.image.pad_top.eq(s_pad_top),
                              dw.image.pad_bottom.eq(s_pad_bot)]
+                if bc.cp:
+                    # The 3x1 keeps the width; the 1x3 runs on the strip's output rows, padding
+                    # rows on both sides (multiplied by its zero taps), stride (1, stride_w).
+                    with m.If(d.dw2):
+                        m.d.comb += dw.image.stride_w.eq(1)
+                    m.d.comb += [dw2.image.width.eq(d.W), dw2.image.height.eq(s_rows_out),
+                                 dw2.image.groups.eq(tc_w), dw2.image.stride_h.eq(1),
+                                 dw2.image.stride_w.eq(d.stride_w), dw2.image.pad_top.eq(1),
+                                 dw2.image.pad_bottom.eq(1)]
                 with m.If(~exp_started):
                     m.d.comb += [dw.start.eq(1), s_reset.eq(1)]
+                    if bc.cp:
+                        m.d.comb += dw2.start.eq(d.dw2)
                     m.d.sync += [exp_started.eq(1), ey.eq(0), eg.eq(0), exb.eq(0), ek.eq(0),
                                  qy.eq(0), qg.eq(0), qx.eq(0),
                                  e_run.eq(d.expand), q_run.eq(~d.expand)]

@@ -1,5 +1,5 @@
-"""The fused-block descriptor: one inverted-residual block ``[1x1] -> depthwise -> 1x1 (+ X)``
-as the :class:`~scanfuse.hw.block_engine.BlockEngine` runs it, and its legality rules.
+"""The fused-block descriptor: one inverted-residual block ``[1x1] -> depthwise -> 1x1 (+ X)``,
+or a CP chain ``1x1 -> 3x1 depthwise -> 1x3 depthwise -> 1x1`` (``dw2``), as the :class:`~scanfuse.hw.block_engine.BlockEngine` runs it, and its legality rules.
 
 One layout, defined once (:class:`FusedDescriptor`, an Amaranth ``data.StructLayout``): the
 driver (:mod:`scanfuse.program.fused_block`) packs it with ``FusedDescriptor(bcfg).const(...)``
@@ -72,6 +72,10 @@ class BlockConfig:
         Most output channels (project biases).
     max_width : int
         Widest input row, pixels (the depthwise line buffer).
+    cp : bool
+        The engine has the second (1x3) depthwise unit of CP chains (descriptor ``dw2``): its
+        weight words and line buffer add ``13 * max_chunk + 2 * max_width * max_chunk`` bytes.
+        Without it a ``dw2`` descriptor is refused (``BAD_KERNEL``).
     """
 
     accel: AccelConfig = AccelConfig()
@@ -83,6 +87,7 @@ class BlockConfig:
     max_chunk: int = 192
     max_cout: int = 320
     max_width: int = 112
+    cp: bool = True
 
     def __post_init__(self):
         if not isinstance(self.accel, AccelConfig):
@@ -91,6 +96,8 @@ class BlockConfig:
         if self.accel.cols != self.accel.axi_bytes:
             raise ValueError(f"the block engine needs cols == axi_bytes (one channel group per "
                              f"beat), not cols={self.accel.cols}, axi_bytes={self.accel.axi_bytes}")
+        if not isinstance(self.cp, bool):
+            raise ValueError(f"cp must be a bool, not {self.cp!r}")
         lane = self.lane
         words = {"x_entries": self.accel.rows * lane, "d_entries": self.accel.rows * lane,
                  "p_entries": lane, "w1_entries": lane, "w2_entries": lane,
@@ -111,15 +118,18 @@ class BlockConfig:
     @property
     def on_chip_bytes(self) -> int:
         """Bytes of the engine's block memories (X, D, P, W1, W2, chunk and project biases,
-        depthwise weights and its two line-buffer rows)."""
+        each depthwise unit's weights and two line-buffer rows)."""
+        dw = DW_WORD_BEATS * self.max_chunk + 2 * self.max_width * self.max_chunk
         return (self.x_entries + self.d_entries + 4 * self.p_entries + self.w1_entries
                 + self.w2_entries + 4 * self.max_chunk + 4 * self.max_cout
-                + DW_WORD_BEATS * self.max_chunk + 2 * self.max_width * self.max_chunk)
+                + dw * (1 + self.cp))
 
 
 class Kernel(enum.Enum, shape=2):
-    """Depthwise kernel. 3x1 and 1x3 are loaded as the centre column / row of the 3x3 taps
-    (:func:`scanfuse.hw.depthwise.kernel_offset`); code 3 is illegal (``BAD_KERNEL``)."""
+    """Depthwise kernel (of the first depthwise stage). 3x1 and 1x3 are loaded as the centre
+    column / row of the 3x3 taps (:func:`scanfuse.hw.depthwise.kernel_offset`); code 3 is
+    illegal (``BAD_KERNEL``). A CP chain (``dw2``) has ``K3X1`` here, stride ``(stride_h, 1)``,
+    and its second stage is a 1x3 of stride ``(1, stride_w)``."""
 
     K3X3 = 0
     K3X1 = 1
@@ -170,7 +180,8 @@ FUSED_RULE_TEXT: dict[FusedError, str] = {
     FusedError.ZERO_SCHEDULE: "strip_rows, strips, chunk or chunks is 0",
     FusedError.BAD_CHANNELS: "cin, hidden, cout or chunk is not a multiple of the lane (cols)",
     FusedError.BAD_STRIDE: "stride_h or stride_w is not 1 or 2",
-    FusedError.BAD_KERNEL: "kernel is the reserved code 3",
+    FusedError.BAD_KERNEL: ("kernel is the reserved code 3, or dw2 with a kernel other than 3x1 "
+                            "or on an engine without the second depthwise unit (cp)"),
     FusedError.BAD_GEOMETRY: "Ho != (H - 1) // stride_h + 1 or Wo != (W - 1) // stride_w + 1",
     FusedError.BAD_STRIPS: "strips * strip_rows < Ho, or (strips - 1) * strip_rows >= Ho",
     FusedError.BAD_CHUNKS: "chunk * chunks != hidden",
@@ -194,7 +205,7 @@ FUSED_RULE_TEXT: dict[FusedError, str] = {
 _ADDRS = ("x_base", "y_base", "w1_base", "b1_base", "wd_base", "w2_base", "b2_base")
 _DIMS = ("H", "W", "Ho", "Wo", "cin", "hidden", "cout", "strip_rows", "strips", "chunk", "chunks")
 #: The three requantisation records, in stage order.
-REQUANT_FIELDS = ("rq_expand", "rq_dw", "rq_project")
+REQUANT_FIELDS = ("rq_expand", "rq_dw", "rq_project", "rq_dw2")
 
 
 class FusedDescriptor(data.StructLayout):
@@ -221,6 +232,11 @@ class FusedDescriptor(data.StructLayout):
     expand, residual                1 each           expand stage present; Y += X
     order                           1                :class:`BlockOrder`
     rq_expand, rq_dw, rq_project    55 each          :class:`RequantParams` per stage
+    wd2_base                        addr_bits        second depthwise stage's weight words (dw2)
+    dw2                             1                CP chain: a 1x3 depthwise stage of stride
+                                                     (1, stride_w) follows the 3x1 one (whose
+                                                     stride is (stride_h, 1))
+    rq_dw2                          55               :class:`RequantParams` of that stage
     reserved                        pad              zero; to a whole number of AXI beats
     ==============================  ===============  ============================================
     """
@@ -233,7 +249,11 @@ class FusedDescriptor(data.StructLayout):
         fields |= {name: unsigned(DIM_BITS) for name in _DIMS}
         fields |= {"kernel": Kernel, "stride_h": unsigned(2), "stride_w": unsigned(2),
                    "expand": unsigned(1), "residual": unsigned(1), "order": BlockOrder}
-        fields |= {name: RequantParams for name in REQUANT_FIELDS}
+        fields |= {name: RequantParams for name in REQUANT_FIELDS[:3]}
+        # The CP chain's second depthwise stage (after the original fields: their offsets
+        # stay).
+        fields |= {"wd2_base": unsigned(cfg.addr_bits), "dw2": unsigned(1),
+                   "rq_dw2": RequantParams}
         used = data.StructLayout(fields).size
         fields["reserved"] = unsigned(-used % cfg.axi_data_bits)
         self.bcfg = bcfg
@@ -299,7 +319,8 @@ def fused_rules(bcfg: BlockConfig, f):
         (FusedError.BAD_CHANNELS, _misaligned(f.cin, lane) | _misaligned(f.hidden, lane)
          | _misaligned(f.cout, lane) | _misaligned(f.chunk, lane)),
         (FusedError.BAD_STRIDE, (sh == 0) | (sh == 3) | (sw == 0) | (sw == 3)),
-        (FusedError.BAD_KERNEL, f.kernel >= len(Kernel)),
+        (FusedError.BAD_KERNEL, (f.kernel >= len(Kernel))
+         | ((f.dw2 == 1) & (f.kernel != Kernel.K3X1.value)) | (f.dw2 > int(bcfg.cp))),
         # Ho == (H - 1) // sh + 1  <=>  (Ho - 1) * sh + 1 <= H <= Ho * sh.
         (FusedError.BAD_GEOMETRY, (f.Ho * sh + 1 > f.H + sh) | (f.H > f.Ho * sh)
          | (f.Wo * sw + 1 > f.W + sw) | (f.W > f.Wo * sw)),
@@ -353,8 +374,12 @@ def _code(value) -> int:
 
 def check_fused(bcfg: BlockConfig, fields) -> FusedError:
     """The first rule of :func:`fused_rules` that ``fields`` (a mapping or an object with
-    attributes; enums as members or codes) break, or ``NONE``."""
-    get = fields.__getitem__ if isinstance(fields, Mapping) else lambda n: getattr(fields, n)
+    attributes; enums as members or codes) break, or ``NONE``. A missing ``dw2`` is 0 (fields
+    written before the CP chain's fields describe a one-depthwise block)."""
+    if isinstance(fields, Mapping):
+        get = lambda n: fields.get(n, 0) if n == "dw2" else fields[n]   # noqa: E731
+    else:
+        get = lambda n: getattr(fields, n, 0) if n == "dw2" else getattr(fields, n)  # noqa: E731
     f = SimpleNamespace(**{name: _code(get(name)) for name in FUSED_RULE_INPUTS})
     for error, broken in fused_rules(bcfg, f):
         if broken:

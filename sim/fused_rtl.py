@@ -38,19 +38,29 @@ def _record(rng, k: int, mode: str) -> RequantRecord:
 
 def random_block(rng: np.random.Generator, shape: BlockShape) -> tuple[np.ndarray, FusedBlock]:
     """A random input and block of ``shape`` (int8 tensors over the full range, int32 biases
-    around the accumulators' spread, ReLU6 after expand and depthwise, none after project)."""
+    around the accumulators' spread, ReLU6 after expand and depthwise, none after project).
+
+    A CP chain (``shape.cp``) replaces a 3x3 convolution followed by ReLU (ResNet-50's conv2),
+    and CP is linear: no activation after its first three stages, ReLU after the last."""
     s = shape
     i8 = lambda *dims: rng.integers(-128, 128, size=dims, dtype=np.int64)   # noqa: E731
     i32 = lambda n, spread: rng.integers(-spread, spread + 1, size=n, dtype=np.int64)  # noqa: E731
     stages = []
+    act, last = ("none", "relu") if s.cp else ("relu6", "none")
     if s.expand:
         stages.append(Pointwise(i8(s.cin, s.hidden), i32(s.hidden, 20000 * s.cin),
-                                _record(rng, s.cin, "relu6")))
+                                _record(rng, s.cin, act)))
     kh, kw = s.kernel
-    stages.append(Depthwise(i8(s.hidden, kh, kw), i32(s.hidden, 3000 * kh * kw), s.stride,
-                            _record(rng, kh * kw, "relu6")))
+    if s.cp:
+        stages.append(Depthwise(i8(s.hidden, 3, 1), i32(s.hidden, 9000), (s.stride[0], 1),
+                                _record(rng, 3, act)))
+        stages.append(Depthwise(i8(s.hidden, 1, 3), i32(s.hidden, 9000), (1, s.stride[1]),
+                                _record(rng, 3, act)))
+    else:
+        stages.append(Depthwise(i8(s.hidden, kh, kw), i32(s.hidden, 3000 * kh * kw), s.stride,
+                                _record(rng, kh * kw, act)))
     stages.append(Pointwise(i8(s.hidden, s.cout), i32(s.cout, 3000 * s.hidden),
-                            _record(rng, s.hidden, "none")))
+                            _record(rng, s.hidden, last)))
     return i8(s.H, s.W, s.cin), FusedBlock(tuple(stages), residual=s.residual)
 
 
@@ -58,12 +68,19 @@ def block_shape_of(x: np.ndarray, block: FusedBlock) -> BlockShape:
     """The driver's :class:`BlockShape` of a golden block and its input."""
     expand = isinstance(block.stages[0], Pointwise)
     dws = [st for st in block.stages if isinstance(st, Depthwise)]
-    if len(dws) != 1:
-        raise ValueError("the block engine runs one depthwise stage")
+    stride, cp = dws[0].stride, len(dws) == 2
+    if cp:
+        v, h = dws
+        if (v.kernel, h.kernel) != ((3, 1), (1, 3)) or v.stride[1] != 1 or h.stride[0] != 1:
+            raise ValueError("two depthwise stages run as a CP chain only as 3x1 (stride "
+                             "(s, 1)) then 1x3 (stride (1, s))")
+        stride = (v.stride[0], h.stride[1])
+    elif len(dws) != 1:
+        raise ValueError("the block engine runs one depthwise stage, or a CP chain's two")
     dw = dws[0]
     return BlockShape(H=x.shape[0], W=x.shape[1], cin=x.shape[2], hidden=dw.channels_in,
-                      cout=block.stages[-1].channels_out, stride=dw.stride, kernel=dw.kernel,
-                      expand=expand, residual=block.residual)
+                      cout=block.stages[-1].channels_out, stride=stride, kernel=dw.kernel,
+                      expand=expand, residual=block.residual, cp=cp)
 
 
 def _fields(rec: RequantRecord) -> RequantFields:
@@ -81,6 +98,12 @@ def compile_fused(x, block: FusedBlock, bcfg: BlockConfig = BlockConfig(),
         w1, b1, r1 = pw1.weights, pw1.bias, _fields(pw1.requant)
     else:
         w1, b1, r1 = None, None, RequantFields()
+    if shape.cp:
+        dw, dw2, pw2 = stages
+        return compile_block(shape, x, w1, b1, dw.weights, dw.bias, pw2.weights, pw2.bias,
+                             (r1, _fields(dw.requant), _fields(pw2.requant),
+                              _fields(dw2.requant)), bcfg, schedule,
+                             wd2=dw2.weights, bd2=dw2.bias)
     dw, pw2 = stages
     return compile_block(shape, x, w1, b1, dw.weights, dw.bias, pw2.weights, pw2.bias,
                          (r1, _fields(dw.requant), _fields(pw2.requant)), bcfg, schedule)

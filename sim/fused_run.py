@@ -1,6 +1,7 @@
 """``scanfuse sim --network NET --fuse --layers B``: fused blocks of a network on the RTL.
 
-Each named block (a ``[1x1] -> depthwise -> 1x1`` group of
+Each named block (a ``[1x1] -> depthwise -> 1x1`` group, or a CP chain
+``1x1 -> 3x1 -> 1x3 -> 1x1``, of
 :func:`scanfuse.plan.fusion.thesis_groups`) gets seeded random int8 tensors and int32 biases
 (:func:`scanfuse.sim.fused_rtl.random_block`), is planned for the block engine the buffer
 describes (:func:`block_config`), compiled, run on the simulator, and reported with its
@@ -36,8 +37,8 @@ FUSED_SIMULATORS = ("verilator", "cocotb-verilator", "icarus", "amaranth")
 MAX_FUSED_CYCLES = {"verilator": 25_000_000, "cocotb-verilator": 25_000_000,
                     "icarus": 2_000_000, "amaranth": 200_000}
 #: What a ``--save`` folder holds per block (the block's sub-folder).
-FUSED_SAVED_FILES = frozenset({"X.npy", "W1.npy", "b1.npy", "Wd.npy", "bd.npy", "W2.npy",
-                               "b2.npy", "Y.npy", "params.json"})
+FUSED_SAVED_FILES = frozenset({"X.npy", "W1.npy", "b1.npy", "Wd.npy", "bd.npy", "Wd2.npy",
+                               "bd2.npy", "W2.npy", "b2.npy", "Y.npy", "params.json"})
 
 
 def block_config(buffer: int, array: tuple = (8, 8)) -> BlockConfig:
@@ -102,11 +103,17 @@ def _save_block(folder: Path, x, block, y) -> None:
     stages = list(block.stages)
     np.save(folder / "X.npy", x.astype(np.int8))
     params = {"residual": block.residual}
-    if isinstance(stages[0], Pointwise) and len(stages) == 3:
+    if isinstance(stages[0], Pointwise) and len(stages) >= 3:
         pw1 = stages.pop(0)
         np.save(folder / "W1.npy", pw1.weights.astype(np.int8))
         np.save(folder / "b1.npy", pw1.bias.astype(np.int32))
         params["expand_requant"] = pw1.requant.as_dict()
+    if len(stages) == 3:        # a CP chain: the 1x3 stage's files and record
+        dw2 = stages.pop(1)
+        np.save(folder / "Wd2.npy", dw2.weights.astype(np.int8))
+        np.save(folder / "bd2.npy", dw2.bias.astype(np.int32))
+        params |= {"stride2": list(dw2.stride), "kernel2": list(dw2.kernel),
+                   "padding2": list(dw2.padding), "depthwise2_requant": dw2.requant.as_dict()}
     dw, pw2 = stages
     assert isinstance(dw, Depthwise)
     np.save(folder / "Wd.npy", dw.weights.astype(np.int8))
@@ -173,6 +180,7 @@ def simulate_fused(network: str, layers: str, buffer: int, array: tuple = (8, 8)
                 "block": chain.name,
                 "shape": {"H": shape.H, "W": shape.W, "cin": shape.cin, "hidden": shape.hidden,
                           "cout": shape.cout, "stride": list(shape.stride),
+                          "kernel": list(shape.kernel), "cp": shape.cp,
                           "expand": shape.expand, "residual": shape.residual},
                 "schedule": {"strip_rows": sched.strip_rows, "strips": sched.strips(shape),
                              "chunk": sched.chunk, "chunks": sched.chunks(shape),

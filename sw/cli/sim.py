@@ -29,7 +29,8 @@ DESCRIPTION = (
     "not bit-exact or the counters disagree. The first run of a configuration builds its Verilog "
     "(~10-20 s) and, for Verilator, the harness (~1.5 min), cached under ./build "
     "(or $SCANFUSE_BUILD). With --network NET --fuse --layers B (names, or all): run "
-    "[1x1] -> depthwise -> 1x1 blocks of NET on the fused-block engine instead, each with "
+    "[1x1] -> depthwise -> 1x1 blocks (and CP chains 1x1 -> 3x1 -> 1x3 -> 1x1, e.g. "
+    "resnet50-cp's s1b0.conv2) of NET on the fused-block engine instead, each with "
     "seeded random tensors, checked bit-exact against numpy and its DRAM bytes against the "
     "driver's prediction (docs/hardware/block-engine.md); the buffer S is split X/D S/4 "
     "each, W1/W2 S/8 each, P S/16 int32; --sim verilator runs the cocotb bench on Verilator "
@@ -49,7 +50,7 @@ def add_parser(sub, parser_class) -> None:
                    help="run [1x1] -> depthwise -> 1x1 blocks fused on the block engine "
                         "(docs/hardware/block-engine.md); needs --network and --layers")
     p.add_argument("--layers", metavar="B1,B2|all",
-                   help="with --fuse: the blocks to run (e.g. b3, b3,b4 or all)")
+                   help="with --fuse: the blocks to run (e.g. b3, b3,b4, s1b0.conv2 or all)")
     p.add_argument("--p-stall", type=float, default=0.0, metavar="P",
                    help="with --fuse: probability of an AXI pause per channel and cycle "
                         "(default 0)")
@@ -190,7 +191,7 @@ def _fused(args) -> int:
                 f"{b['dram_write_bytes']:,} (predicted {b['predicted_write_bytes']:,}); cycles "
                 f"{b['cycles']:,} (roofline {b['roofline_cycles']:,})")
         if args.save:
-            lines.append(f"saved X, W1, b1, Wd, bd, W2, b2, Y (.npy) and params.json per block "
-                         f"in {args.save}")
+            lines.append(f"saved X, W1, b1, Wd, bd, W2, b2, Y (.npy; Wd2, bd2 for CP chains) "
+                         f"and params.json per block in {args.save}")
         print("\n".join(lines))
     return 0 if ok else EXIT_MISMATCH

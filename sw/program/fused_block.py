@@ -8,6 +8,10 @@ bytes from the same plan (``docs/tile-program.md``, "Fused-block descriptor").
 * :class:`BlockTraffic` -- the predicted DRAM read and write bytes of a schedule;
 * :func:`compile_block` -- tensors + schedule -> descriptor fields, packed bits, DRAM image.
 
+A CP chain ``1x1 -> 3x1 dw -> 1x3 dw -> 1x1`` (a CP-decomposed 3x3 convolution) is a
+:class:`BlockShape` with ``cp``: its depthwise weights are two sets of words (``wd_base``,
+``wd2_base``) and its four stages have four requant records.
+
 The hidden tensors never reach DRAM, so the reads are X (each strip's rows, halo rows once
 per strip that needs them), the weights and biases (once when one chunk holds the whole hidden
 dimension, else once per strip), and the writes are Y.
@@ -42,7 +46,10 @@ class IllegalBlockError(ScanFuseError, ValueError):
 
 @dataclass(frozen=True)
 class BlockShape:
-    """A block ``X (H, W, cin) -> [expand] -> hidden -> depthwise (kernel, stride) -> cout``."""
+    """A block ``X (H, W, cin) -> [expand] -> hidden -> depthwise (kernel, stride) -> cout``.
+
+    With ``cp`` (a CP chain): ``kernel`` is (3, 1) and the depthwise part is a 3x1 of stride
+    ``(stride[0], 1)`` then a 1x3 of stride ``(1, stride[1])``."""
 
     H: int
     W: int
@@ -53,6 +60,7 @@ class BlockShape:
     kernel: tuple[int, int] = (3, 3)
     expand: bool = True
     residual: bool = False
+    cp: bool = False
 
     def __post_init__(self):
         for name in ("H", "W", "cin", "hidden", "cout"):
@@ -63,6 +71,9 @@ class BlockShape:
             raise InvalidShapeError(f"stride must be 1 or 2 per axis, not {self.stride!r}")
         if tuple(self.kernel) not in ((3, 3), (3, 1), (1, 3)):
             raise InvalidShapeError(f"kernel must be 3x3, 3x1 or 1x3, not {self.kernel!r}")
+        if self.cp and tuple(self.kernel) != (3, 1):
+            raise InvalidShapeError(f"a CP chain's first depthwise kernel is 3x1, "
+                                    f"not {self.kernel!r}")
         if not self.expand and self.cin != self.hidden:
             raise InvalidShapeError(f"a block without expand has hidden == cin, "
                                     f"not {self.hidden} != {self.cin}")
@@ -110,19 +121,29 @@ class BlockTraffic:
 
 
 def block_shape(chain: FusedChain) -> BlockShape:
-    """The :class:`BlockShape` of a planner group ``[1x1] -> depthwise -> 1x1``; raises
-    :class:`IllegalBlockError` for the groups the engine does not run (two depthwise stages,
-    e.g. a CP chain)."""
+    """The :class:`BlockShape` of a planner group ``[1x1] -> depthwise -> 1x1`` or of a CP
+    chain ``[1x1] -> 3x1 (stride (sh, 1)) -> 1x3 (stride (1, sw)) -> 1x1``; raises
+    :class:`IllegalBlockError` for the groups the engine does not run."""
     layers = list(chain.layers)
     expand = layers[0].kind is not LayerKind.DEPTHWISE
     dws = [l for l in layers if l.kind is LayerKind.DEPTHWISE]
-    if len(dws) != 1 or len(layers) != 2 + expand:
-        raise IllegalBlockError(f"{chain.name}: the block engine runs [1x1] -> one depthwise -> "
-                                f"1x1, not {len(dws)} depthwise stages")
+    if len(dws) not in (1, 2) or len(layers) != 1 + len(dws) + expand:
+        raise IllegalBlockError(f"{chain.name}: the block engine runs [1x1] -> one depthwise "
+                                f"(or 3x1 -> 1x3) -> 1x1, not {len(dws)} depthwise stages")
     dw, first, last = dws[0], layers[0], layers[-1]
+    stride, cp = tuple(dw.stride), len(dws) == 2
+    if cp:
+        v, h = dws
+        if (tuple(v.kernel), tuple(h.kernel)) != ((3, 1), (1, 3)) or v.stride[1] != 1 \
+                or h.stride[0] != 1 or tuple(v.padding) != (1, 0) \
+                or tuple(h.padding) != (0, 1):
+            raise IllegalBlockError(f"{chain.name}: two depthwise stages run as a CP chain "
+                                    f"only as 3x1 (stride (s, 1), padding (1, 0)) then 1x3 "
+                                    f"(stride (1, s), padding (0, 1))")
+        stride = (v.stride[0], h.stride[1])
     return BlockShape(H=first.h_in, W=first.w_in, cin=first.cin, hidden=dw.cin,
-                      cout=last.cout, stride=tuple(dw.stride), kernel=tuple(dw.kernel),
-                      expand=expand, residual=bool(chain.residual))
+                      cout=last.cout, stride=stride, kernel=tuple(dw.kernel),
+                      expand=expand, residual=bool(chain.residual), cp=cp)
 
 
 def block_traffic(shape: BlockShape, sched: BlockSchedule) -> BlockTraffic:
@@ -134,7 +155,7 @@ def block_traffic(shape: BlockShape, sched: BlockSchedule) -> BlockTraffic:
         oy0 = s * sched.strip_rows
         oy1 = min(oy0 + sched.strip_rows, shape.Ho)
         x_rows += run_rows(shape.H, sh, oy0, oy1)[1]
-    w = (shape.hidden * DW_WORD_BEATS + shape.hidden * shape.cout
+    w = ((1 + shape.cp) * shape.hidden * DW_WORD_BEATS + shape.hidden * shape.cout
          + (shape.cin * shape.hidden + 4 * shape.hidden if shape.expand else 0))
     loads = 1 if sched.chunks(shape) == 1 else strips
     return BlockTraffic(x=x_rows * shape.W * shape.cin, weights=w * loads + 4 * shape.cout,
@@ -145,13 +166,14 @@ def _fields(shape: BlockShape, sched: BlockSchedule, bases: dict, requants) -> d
     """Descriptor fields (a dict for ``FusedDescriptor(...).const``)."""
     kernel = {(3, 3): Kernel.K3X3, (3, 1): Kernel.K3X1, (1, 3): Kernel.K1X3}[tuple(shape.kernel)]
     f = {name: bases.get(name, 0) for name in ("x_base", "y_base", "w1_base", "b1_base",
-                                                "wd_base", "w2_base", "b2_base")}
+                                                "wd_base", "w2_base", "b2_base", "wd2_base")}
     f |= {"H": shape.H, "W": shape.W, "Ho": shape.Ho, "Wo": shape.Wo, "cin": shape.cin,
           "hidden": shape.hidden, "cout": shape.cout, "strip_rows": sched.strip_rows,
           "strips": sched.strips(shape), "chunk": sched.chunk, "chunks": sched.chunks(shape),
           "kernel": kernel, "stride_h": shape.stride[0], "stride_w": shape.stride[1],
-          "expand": int(shape.expand), "residual": int(shape.residual), "order": sched.order}
-    for name, rq in zip(("rq_expand", "rq_dw", "rq_project"), requants):
+          "expand": int(shape.expand), "residual": int(shape.residual), "order": sched.order,
+          "dw2": int(shape.cp)}
+    for name, rq in zip(("rq_expand", "rq_dw", "rq_project", "rq_dw2"), requants):
         f[name] = {"multiplier": rq.multiplier, "shift": rq.shift, "zero_point": rq.zero_point,
                    "mode": rq.mode, "relu6_max": rq.relu6_max}
     return f
@@ -176,7 +198,7 @@ def plan_block(shape: BlockShape, bcfg: BlockConfig = BlockConfig()) -> BlockSch
             continue
         for tr in range(1, shape.Ho + 1):
             sched = BlockSchedule(tr, chunk)
-            if check_fused(bcfg, _fields(shape, sched, {}, (zero,) * 3)) is not FusedError.NONE:
+            if check_fused(bcfg, _fields(shape, sched, {}, (zero,) * 4)) is not FusedError.NONE:
                 continue
             t = block_traffic(shape, sched)
             key = (t.read_bytes + t.write_bytes, sched.strips(shape), -chunk)
@@ -252,13 +274,14 @@ def _i32(name, a, shape):
 
 def compile_block(shape: BlockShape, x, w1, b1, wd, bd, w2, b2, requants,
                   bcfg: BlockConfig = BlockConfig(), schedule: "BlockSchedule | None" = None,
-                  base: int = 0x1000) -> BlockImage:
+                  base: int = 0x1000, wd2=None, bd2=None) -> BlockImage:
     """Lay out one block in a DRAM image and build its descriptor.
 
     ``x`` (H, W, cin) int8; ``w1`` (cin, hidden) int8 and ``b1`` (hidden,) int32, or None
     without expand; ``wd`` (hidden, kh, kw) int8, ``bd`` (hidden,) int32; ``w2`` (hidden,
     cout) int8, ``b2`` (cout,) int32; ``requants``: three :class:`RequantFields` (expand,
-    depthwise, project). ``schedule`` defaults to :func:`plan_block`. Raises
+    depthwise, project), a fourth (the 1x3 stage) for a CP chain, whose 1x3 weights are
+    ``wd2`` (hidden, 1, 3) int8 and ``bd2`` (hidden,) int32. ``schedule`` defaults to :func:`plan_block`. Raises
     :class:`IllegalBlockError` (an engine rule) or :class:`InvalidShapeError`.
     """
     s = shape
@@ -271,9 +294,13 @@ def compile_block(shape: BlockShape, x, w1, b1, wd, bd, w2, b2, requants,
     if s.expand:
         w1 = _i8("w1", w1, (s.cin, s.hidden))
         b1 = _i32("b1", b1, (s.hidden,))
+    if s.cp:
+        wd2 = _i8("wd2", wd2, (s.hidden, 1, 3))
+        bd2 = _i32("bd2", bd2, (s.hidden,))
     requants = tuple(requants)
-    if len(requants) != 3 or not all(isinstance(r, RequantFields) for r in requants):
-        raise InvalidShapeError("requants must be three RequantFields (expand, dw, project)")
+    if len(requants) != 3 + s.cp or not all(isinstance(r, RequantFields) for r in requants):
+        raise InvalidShapeError("requants must be RequantFields of expand, dw, project (and the "
+                                "1x3 stage of a CP chain)")
     sched = schedule or plan_block(s, bcfg)
     lane = bcfg.lane
     if s.hidden % lane or s.cin % lane or s.cout % lane:
@@ -284,6 +311,8 @@ def compile_block(shape: BlockShape, x, w1, b1, wd, bd, w2, b2, requants,
         blobs |= {"w1_base": w1.tobytes(), "b1_base": b1.tobytes()}
     blobs |= {"wd_base": pack_dw_weights(wd, bd, lane), "w2_base": w2.tobytes(),
               "b2_base": b2.tobytes()}
+    if s.cp:
+        blobs["wd2_base"] = pack_dw_weights(wd2, bd2, lane)
     bases, addr = {}, base
     for name, blob in blobs.items():
         bases[name] = addr

@@ -24,10 +24,12 @@ def legal(**changes) -> dict:
          "wd_base": 0x5000, "w2_base": 0x6000, "b2_base": 0x7000, "H": 8, "W": 8, "Ho": 8,
          "Wo": 8, "cin": 16, "hidden": 32, "cout": 16, "strip_rows": 8, "strips": 1,
          "chunk": 32, "chunks": 1, "kernel": Kernel.K3X3, "stride_h": 1, "stride_w": 1,
-         "expand": 1, "residual": 0, "order": BlockOrder.STRIPS}
+         "expand": 1, "residual": 0, "order": BlockOrder.STRIPS, "wd2_base": 0x8000,
+         "dw2": 0}
     rq = {"multiplier": 1 << 20, "shift": 24, "zero_point": 0, "mode": Activation.RELU6,
           "relu6_max": 100}
-    f |= {"rq_expand": rq, "rq_dw": rq, "rq_project": {**rq, "mode": Activation.NONE}}
+    f |= {"rq_expand": rq, "rq_dw": rq, "rq_project": {**rq, "mode": Activation.NONE},
+          "rq_dw2": {**rq, "mode": Activation.NONE}}
     f.update(changes)
     return f
 
@@ -38,10 +40,11 @@ def test_layout_fields_and_size():
     assert names == ["x_base", "y_base", "w1_base", "b1_base", "wd_base", "w2_base", "b2_base",
                      "H", "W", "Ho", "Wo", "cin", "hidden", "cout", "strip_rows", "strips",
                      "chunk", "chunks", "kernel", "stride_h", "stride_w", "expand", "residual",
-                     "order", "rq_expand", "rq_dw", "rq_project", "reserved"]
-    # 7 addresses, 11 dimensions, 2+2+2+1+1+1 bits of codes, 3 requant records of 55 bits.
-    assert layout.used_bits == 7 * 32 + 11 * 16 + 9 + 3 * 55 == 574
-    assert (layout.size, layout.size_bytes) == (576, 72)
+                     "order", "rq_expand", "rq_dw", "rq_project", "wd2_base", "dw2", "rq_dw2",
+                     "reserved"]
+    # 8 addresses, 11 dimensions, 2+2+2+1+1+1+1 bits of codes, 4 requant records of 55 bits.
+    assert layout.used_bits == 8 * 32 + 11 * 16 + 10 + 4 * 55 == 662
+    assert (layout.size, layout.size_bytes) == (704, 88)
     assert FusedDescriptor(BlockConfig(accel=AccelConfig(rows=4, cols=4, axi_data_bits=32))
                            ).size % 32 == 0
 
@@ -49,7 +52,8 @@ def test_layout_fields_and_size():
 def test_rule_inputs_are_what_the_rules_read():
     assert set(FUSED_RULE_INPUTS) == {"H", "W", "Ho", "Wo", "cin", "hidden", "cout",
                                       "strip_rows", "strips", "chunk", "chunks", "kernel",
-                                      "stride_h", "stride_w", "expand", "residual", "order"}
+                                      "stride_h", "stride_w", "expand", "residual", "order",
+                                      "dw2"}
     assert set(FUSED_RULE_TEXT) == set(FusedError)
 
 
@@ -60,6 +64,8 @@ BROKEN = [
     (E.BAD_CHANNELS, {"cin": 12}),
     (E.BAD_STRIDE, {"stride_w": 3}),
     (E.BAD_KERNEL, {"kernel": 3}),
+    (E.BAD_KERNEL, {"dw2": 1}),                                # a CP chain starts with 3x1
+    (E.BAD_KERNEL, {"dw2": 1, "kernel": Kernel.K1X3}),
     (E.BAD_GEOMETRY, {"Ho": 4}),
     (E.BAD_GEOMETRY, {"stride_h": 2}),                         # Ho 8 for H 8 at stride 2
     (E.BAD_STRIPS, {"strip_rows": 3, "strips": 2}),
@@ -108,13 +114,23 @@ def _random_fields(rng: random.Random) -> dict:
     f = legal()
     for name, hi in (("H", 20), ("W", 20), ("Ho", 20), ("Wo", 20), ("strip_rows", 9),
                      ("strips", 9), ("chunks", 5), ("stride_h", 3), ("stride_w", 3),
-                     ("expand", 1), ("residual", 1), ("kernel", 3), ("order", 1)):
+                     ("expand", 1), ("residual", 1), ("kernel", 3), ("order", 1), ("dw2", 1)):
         if rng.random() < 0.3:
             f[name] = rng.randint(0, hi)
     for name in ("cin", "hidden", "cout", "chunk"):
         if rng.random() < 0.3:
             f[name] = rng.choice([0, 4, 8, 16, 24, 32, 40, 64])
     return f
+
+
+def test_cp_chain_needs_the_second_depthwise_unit():
+    """dw2 with a 3x1 kernel is legal on an engine with ``cp``, refused without it."""
+    from dataclasses import replace
+    cp = legal(dw2=1, kernel=Kernel.K3X1)
+    assert check_fused(SMALL, cp) is E.NONE
+    assert check_fused(replace(SMALL, cp=False), cp) is E.BAD_KERNEL
+    assert check_fused(replace(SMALL, cp=False), legal()) is E.NONE
+    assert replace(SMALL, cp=False).on_chip_bytes == SMALL.on_chip_bytes - (13 + 2 * 16) * 32
 
 
 def test_checker_gates_match_python():

@@ -1,6 +1,8 @@
 """Fused-block driver: block shapes from the planner's groups, the engine schedule, the DRAM
 byte prediction (pinned by hand for MobileNetV2 b3), the DRAM image and its errors."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from amaranth.lib import data
@@ -129,5 +131,28 @@ def test_errors_are_typed():
     with pytest.raises(ScanFuseError, match="fits"):
         plan_block(BlockShape(8, 8, 16, 32, 64), SMALL)     # cout over max_cout
     cp = next(c for c in thesis_groups(get_network("resnet50-cp")))
-    with pytest.raises(IllegalBlockError, match="depthwise stages"):
-        block_shape(cp)
+    first, vertical, horizontal, last = cp.layers      # 1x3 before 3x1: not a CP block
+    with pytest.raises(IllegalBlockError, match="depthwise stages run as a CP chain only"):
+        block_shape(replace(cp, layers=(first, horizontal, vertical, last)))
+
+
+def test_resnet50_cp_chains_are_cp_block_shapes():
+    """ResNet-50-CP's chains (first -> vertical 3x1 -> horizontal 1x3 -> last) are CP blocks,
+    the stride of the vertical stage on rows, of the horizontal one on columns."""
+    g = {c.name: c for c in thesis_groups(get_network("resnet50-cp"))}
+    assert block_shape(g["s1b0.conv2"]) == BlockShape(56, 56, 64, 64, 64, (1, 1), (3, 1), True,
+                                                      False, cp=True)
+    s = block_shape(g["s2b0.conv2"])
+    assert (s.stride, s.cp, s.Ho, s.Wo) == ((2, 2), True, 28, 28)
+
+
+def test_cp_prediction_by_hand():
+    """5x6x8 -> 16 -> 3x1 -> 1x3 -> 8, strips of 2 output rows: X rows 3 + 4 + 2 (halo), the
+    weights once (one chunk): two sets of depthwise words of 13 bytes per channel."""
+    shape = BlockShape(5, 6, 8, 16, 8, kernel=(3, 1), cp=True)
+    t = block_traffic(shape, BlockSchedule(2, 16))
+    x = (3 + 4 + 2) * 6 * 8
+    w = 2 * 16 * 13 + 16 * 8 + 8 * 16 + 4 * 16 + 4 * 8
+    assert (t.read_bytes, t.write_bytes) == (x + w, 5 * 6 * 8) == (1200, 240)
+    with pytest.raises(InvalidShapeError, match="3x1"):
+        BlockShape(5, 6, 8, 16, 8, kernel=(3, 3), cp=True)
