@@ -490,12 +490,14 @@ class DescriptorChecker(wiring.Component):
             split_footprints(3, round_up(5, cn), 7, copies, c_copies=copies)[2]), \
             "tile_footprints is no longer split_footprints of the padded dimensions"
 
-        def stage(values: dict, tag: str) -> dict:
-            """Registers loaded with ``values`` (name -> Amaranth value) every cycle."""
+        def stage(values: dict, tag: str, widths: dict | None = None) -> dict:
+            """Registers loaded with ``values`` (name -> Amaranth value) every cycle, as wide
+            as ``widths[name]`` when given (the value's largest result fits: no wrap)."""
             regs = {}
             for name, value in values.items():
                 value = Value.cast(value)
-                regs[name] = Signal(len(value), name=f"{name}_{tag}")
+                bits = (widths or {}).get(name, len(value))
+                regs[name] = Signal(bits, name=f"{name}_{tag}")
                 m.d.sync += regs[name].eq(value)
             return regs
 
@@ -505,9 +507,15 @@ class DescriptorChecker(wiring.Component):
         # Stage 1: the rule inputs and the padded tile dimensions.
         f1 = stage({name: descriptor_field(self.desc, name) for name in RULE_INPUTS}, "s1")
         w = {n: word(Value.cast(self.desc.walk[n])) for n in ("tm", "tn", "tk")}
+        # Registers only as wide as the largest padded dimension, so the products of stage 2
+        # map to one 18 x 18 multiplier each.
+        top = (1 << DIM_BITS) - 1
         pad1 = stage({"tm_a": round_up(w["tm"], am).value, "tk_a": round_up(w["tk"], ak).value,
                       "tn_b": round_up(w["tn"], bn).value, "tn_c": round_up(w["tn"], cn).value},
-                     "s1")
+                     "s1", {"tm_a": bits_for(round_up(top, am)),
+                            "tk_a": bits_for(round_up(top, ak)),
+                            "tn_b": bits_for(round_up(top, bn)),
+                            "tn_c": bits_for(round_up(top, cn))})
         # Stage 2: the footprints (split_footprints on the padded dimensions, no more padding).
         f2 = stage(f1, "s2")
         p = {n: word(v) for n, v in pad1.items()}
