@@ -244,9 +244,6 @@ class TileDMA(wiring.Component):
         # the next 4 KiB boundary) and g_next_row == g_row + g_stride.
         g_tb = Signal(range(BOUNDARY_BYTES + 1))
         g_next_row = Signal(abits)
-        # g_tm == max_burst * nb - g_addr % nb: the bytes of a longest burst from g_addr.
-        burst_max = self._max_burst * nb
-        g_tm = Signal(range(burst_max + 1))
 
         cmd = self.cmd.payload
         m.d.comb += self.cmd.ready.eq(~g_active)
@@ -263,7 +260,6 @@ class TileDMA(wiring.Component):
                 g_first.eq(1),
                 g_tb.eq(BOUNDARY_BYTES - cmd.addr[:12]),
                 g_next_row.eq(cmd.addr + cmd.stride),
-                g_tm.eq(burst_max - cmd.addr[:lane_bits]),
             ]
 
         # Burst size: up to the end of the row, the next 4 KiB boundary, or max_burst beats
@@ -281,7 +277,7 @@ class TileDMA(wiring.Component):
             row_off.eq(g_row[:lane_bits]),
             last_row.eq(g_rows == 1),
             to_boundary.eq(g_tb),
-            to_max.eq(g_tm),
+            to_max.eq(self._max_burst * nb - lane),
             burst_bytes.eq(g_left),
         ]
         with m.If((to_boundary < g_left) & (to_boundary <= to_max)):
@@ -331,9 +327,6 @@ class TileDMA(wiring.Component):
                 g_left.eq(g_left - burst_bytes),
                 g_first.eq(0),
                 g_tb.eq(Mux(g_tb == burst_bytes, BOUNDARY_BYTES, g_tb - burst_bytes)),
-                # A burst that does not end its row ends on a boundary or after a longest
-                # burst: the next one starts beat-aligned.
-                g_tm.eq(burst_max),
             ]
             with m.If(g_left == burst_bytes):
                 with m.If(last_row):
@@ -345,7 +338,6 @@ class TileDMA(wiring.Component):
                         g_addr.eq(g_next_row),
                         g_next_row.eq(g_next_row + g_stride),
                         g_tb.eq(BOUNDARY_BYTES - g_next_row[:12]),
-                        g_tm.eq(burst_max - g_next_row[:lane_bits]),
                         g_left.eq(g_n),
                         g_first.eq(1),
                     ]
