@@ -179,6 +179,12 @@ class TileAddressGenerator(wiring.Component):
         off = [Signal(db, name=f"off{lv}") for lv in levels]
         length = [Signal(db, name=f"len{lv}") for lv in levels]
         back = [Signal(name=f"back{lv}") for lv in levels]       # Scan: walking backwards
+        # Strength-reduced remainders, kept equal to dim - off, dim - off - tile and
+        # dim - tile (modulo 2**dim_bits): the position tests and the next tile's length then
+        # need no subtraction in series with the step decision (an FPGA timing path).
+        rem = [Signal(db, name=f"rem{lv}") for lv in levels]
+        rmt = [Signal(db, name=f"rmt{lv}") for lv in levels]
+        dmt = [Signal(db, name=f"dmt{lv}") for lv in levels]
         order = Signal(LoopOrder)
         scan = Signal()
         running = Signal()
@@ -196,8 +202,8 @@ class TileAddressGenerator(wiring.Component):
         for lv in levels:
             m.d.comb += [
                 at_lo[lv].eq(~off[lv].any()),
-                # off < dim always, so dim - off fits in dim_bits (no carry-out compare).
-                at_hi[lv].eq((dim[lv] - off[lv])[:db] == length[lv]),
+                # rem = dim - off (off < dim always, so it fits in dim_bits).
+                at_hi[lv].eq(rem[lv] == length[lv]),
                 at_start[lv].eq(Mux(back[lv], at_hi[lv], at_lo[lv])),
                 at_end[lv].eq(Mux(back[lv], at_lo[lv], at_hi[lv])),
             ]
@@ -279,9 +285,11 @@ class TileAddressGenerator(wiring.Component):
                     with _order_case(m, lo):
                         for lv, x in enumerate(lo.letters):
                             # A legal tile is <= its dim, so the first tile is a full one.
-                            m.d.sync += [dim[lv].eq(by_letter[x][0]),
-                                         tile[lv].eq(by_letter[x][1]),
-                                         length[lv].eq(by_letter[x][1])]
+                            d_x, t_x = by_letter[x]
+                            m.d.sync += [dim[lv].eq(d_x), tile[lv].eq(t_x),
+                                         length[lv].eq(t_x), rem[lv].eq(d_x),
+                                         rmt[lv].eq((d_x - t_x)[:db]),
+                                         dmt[lv].eq((d_x - t_x)[:db])]
             for lv in levels:
                 m.d.sync += [idx[lv].eq(0), off[lv].eq(0), back[lv].eq(0)]
 
@@ -314,21 +322,26 @@ class TileAddressGenerator(wiring.Component):
                         with m.If(back[lv]):
                             m.d.sync += [idx[lv].eq(idx[lv] - 1),
                                          off[lv].eq(off[lv] - tile[lv]),
+                                         rem[lv].eq(rem[lv] + tile[lv]),
+                                         rmt[lv].eq(rem[lv]),
                                          length[lv].eq(tile[lv])]
                         with m.Else():
-                            # nxt < dim because this level is not at its end; the new tile
-                            # is the short edge tile when a full one would pass dim.
-                            nxt = (off[lv] + tile[lv])[:db]
-                            rest = (dim[lv] - nxt)[:db]
+                            # off + tile < dim because this level is not at its end, so
+                            # rmt = dim - (off + tile) is the rest of the dimension; the new
+                            # tile is the short edge tile when a full one would pass dim.
                             m.d.sync += [idx[lv].eq(idx[lv] + 1),
-                                         off[lv].eq(nxt),
-                                         length[lv].eq(Mux(rest < tile[lv], rest, tile[lv]))]
+                                         off[lv].eq(off[lv] + tile[lv]),
+                                         rem[lv].eq(rmt[lv]),
+                                         rmt[lv].eq(rmt[lv] - tile[lv]),
+                                         length[lv].eq(Mux(rmt[lv] < tile[lv], rmt[lv],
+                                                           tile[lv]))]
                     if lv == 0:
                         continue
                     with m.Elif(inside[lv]):
                         with m.If(scan):
                             m.d.sync += back[lv].eq(~back[lv])
                         with m.Else():
-                            m.d.sync += [idx[lv].eq(0), off[lv].eq(0), length[lv].eq(tile[lv])]
+                            m.d.sync += [idx[lv].eq(0), off[lv].eq(0), length[lv].eq(tile[lv]),
+                                         rem[lv].eq(dim[lv]), rmt[lv].eq(dmt[lv])]
 
         return m

@@ -239,6 +239,11 @@ class TileDMA(wiring.Component):
         g_rows = Signal(TILE_DIM_BITS)     # rows left, current one included
         g_stride = Signal(abits)
         g_first = Signal()                 # next burst is the first of its row
+        # Kept as registers so the burst decision starts from flip-flops, not from an adder
+        # (an FPGA timing path): g_tb == BOUNDARY_BYTES - g_addr % BOUNDARY_BYTES (bytes to
+        # the next 4 KiB boundary) and g_next_row == g_row + g_stride.
+        g_tb = Signal(range(BOUNDARY_BYTES + 1))
+        g_next_row = Signal(abits)
 
         cmd = self.cmd.payload
         m.d.comb += self.cmd.ready.eq(~g_active)
@@ -253,6 +258,8 @@ class TileDMA(wiring.Component):
                 g_rows.eq(cmd.rows),
                 g_stride.eq(cmd.stride),
                 g_first.eq(1),
+                g_tb.eq(BOUNDARY_BYTES - cmd.addr[:12]),
+                g_next_row.eq(cmd.addr + cmd.stride),
             ]
 
         # Burst size: up to the end of the row, the next 4 KiB boundary, or max_burst beats
@@ -269,7 +276,7 @@ class TileDMA(wiring.Component):
             lane.eq(g_addr[:lane_bits]),
             row_off.eq(g_row[:lane_bits]),
             last_row.eq(g_rows == 1),
-            to_boundary.eq(BOUNDARY_BYTES - g_addr[:12]),
+            to_boundary.eq(g_tb),
             to_max.eq(self._max_burst * nb - lane),
             burst_bytes.eq(g_left),
         ]
@@ -314,10 +321,12 @@ class TileDMA(wiring.Component):
         with m.If(aw_load):
             m.d.sync += [bus.awvalid.eq(1), bus.awaddr.eq(aligned), bus.awlen.eq(burst_len)]
         with m.If(ar_load | aw_load):
+            # A burst never crosses the boundary: it ends before it or exactly on it.
             m.d.sync += [
                 g_addr.eq(g_addr + burst_bytes),
                 g_left.eq(g_left - burst_bytes),
                 g_first.eq(0),
+                g_tb.eq(Mux(g_tb == burst_bytes, BOUNDARY_BYTES, g_tb - burst_bytes)),
             ]
             with m.If(g_left == burst_bytes):
                 with m.If(last_row):
@@ -325,8 +334,10 @@ class TileDMA(wiring.Component):
                 with m.Else():
                     m.d.sync += [
                         g_rows.eq(g_rows - 1),
-                        g_row.eq(g_row + g_stride),
-                        g_addr.eq(g_row + g_stride),
+                        g_row.eq(g_next_row),
+                        g_addr.eq(g_next_row),
+                        g_next_row.eq(g_next_row + g_stride),
+                        g_tb.eq(BOUNDARY_BYTES - g_next_row[:12]),
                         g_left.eq(g_n),
                         g_first.eq(1),
                     ]

@@ -20,7 +20,9 @@ at which results appear moves, by ``latency - 1``).
     simulation, ``verilog.convert`` without a platform) it is a behavioural model with the same
     registers, enables and latency.
 
-All registers of a multiplier load only in cycles with ``en`` high (the array's freeze).
+All registers of a multiplier load only in cycles with ``en`` high (the array's freeze), and
+none is reset (a product is only used ``latency`` enabled cycles after valid operands; the
+PE array's control pipeline says which).
 """
 
 from amaranth.hdl import ClockSignal, Instance, Module, Signal, signed
@@ -81,8 +83,10 @@ class InferredMultiplier(_Multiplier):
 
     def elaborate(self, platform):
         m = Module()
+        p = Signal.like(self.p, name="p_q", reset_less=True)   # datapath: no reset fan-out
+        m.d.comb += self.p.eq(p)
         with m.If(self.en):
-            m.d.sync += self.p.eq(self.a * self.b)
+            m.d.sync += p.eq(self.a * self.b)
         return m
 
 
@@ -101,10 +105,12 @@ class ECP5Mult18x18D(_Multiplier):
         m = Module()
         n = self._operand_bits
         pw = 2 * n
-        p_dsp = Signal(signed(pw))   # the DSP's output register (inside the block)
+        # No register of the pipeline is reset (the primitive's RST0 is tied low): the
+        # datapath stays off the reset net, whose fan-out congested the 8x8 engine's routing.
+        p_dsp = Signal(signed(pw), reset_less=True)   # the DSP's output register
         if platform is None:
-            a_q = Signal(signed(n))
-            b_q = Signal(signed(n))
+            a_q = Signal(signed(n), reset_less=True)
+            b_q = Signal(signed(n), reset_less=True)
             with m.If(self.en):
                 m.d.sync += [a_q.eq(self.a), b_q.eq(self.b), p_dsp.eq(a_q * b_q)]
         else:
@@ -121,18 +127,23 @@ class ECP5Mult18x18D(_Multiplier):
                 ports[f"i_C{i}"] = 0
             for i in range(36):
                 ports[f"o_P{i}"] = p36[i]
+            # Only the clock, enable and reset the registers use are connected. nextpnr routes
+            # a constant on a MULT18X18D clock/enable/reset/sign/source pin through the fabric
+            # from one constant driver (ecp5/pack.cc, set_net_constant), so tying the unused
+            # CLK1-3, CE1-3 and RST1-3 low (as this did) gave that net 9 sinks per PE: 576
+            # fabric routes into the DSP rows at 8x8. Unconnected, they keep the bitstream's
+            # default, as in Yosys's own mapping (dsp_map_18x18.v connects none of them).
             ports.update({
                 "i_SIGNEDA": 1, "i_SIGNEDB": 1, "i_SOURCEA": 0, "i_SOURCEB": 0,
-                "i_CLK0": ClockSignal("sync"), "i_CLK1": 0,
-                "i_CLK2": 0, "i_CLK3": 0,
-                "i_CE0": self.en, "i_CE1": 0, "i_CE2": 0, "i_CE3": 0,
-                "i_RST0": 0, "i_RST1": 0, "i_RST2": 0, "i_RST3": 0,
+                "i_CLK0": ClockSignal("sync"), "i_CE0": self.en, "i_RST0": 0,
             })
             m.submodules.dsp = Instance("MULT18X18D",
                                         **{f"p_{k}": v for k, v in MULT18X18D_PARAMS.items()},
                                         **ports)
+        p = Signal.like(self.p, name="p_q", reset_less=True)
+        m.d.comb += self.p.eq(p)
         with m.If(self.en):
-            m.d.sync += self.p.eq(p_dsp)
+            m.d.sync += p.eq(p_dsp)
         return m
 
 

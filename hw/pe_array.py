@@ -250,7 +250,7 @@ class PEArray(wiring.Component):
         # Skew lanes: row r's A is delayed 1 + r cycles, column c's B 1 + c cycles. A bubble
         # loads whatever the port shows; `ctl_v` keeps it from being accumulated.
         def skew(value, depth, name, en):
-            stages = [Signal(opnd, name=f"{name}_s{j}") for j in range(depth)]
+            stages = [Signal(opnd, name=f"{name}_s{j}", reset_less=True) for j in range(depth)]
             with m.If(en):
                 m.d.sync += stages[0].eq(value)
                 for j in range(1, depth):
@@ -264,8 +264,8 @@ class PEArray(wiring.Component):
         for c in range(cols):
             b_in[0][c] = skew(self.i.payload.b[c], 1 + c, f"b{c}", adv)
 
-        shadow = [[Signal(acc_shape, name=f"shadow_{r}_{c}") for c in range(cols)]
-                  for r in range(rows)]
+        shadow = [[Signal(acc_shape, name=f"shadow_{r}_{c}", reset_less=True)
+                   for c in range(cols)] for r in range(rows)]
         for r in range(rows):
             en = adv_row[r]
             for c in range(cols):
@@ -273,12 +273,12 @@ class PEArray(wiring.Component):
                 a, b = a_in[r][c], b_in[r][c]
                 # Operand hand-off registers to the right and downward neighbours.
                 if c + 1 < cols:
-                    a_next = Signal(opnd, name=f"a_{r}_{c + 1}")
+                    a_next = Signal(opnd, name=f"a_{r}_{c + 1}", reset_less=True)
                     with m.If(en):
                         m.d.sync += a_next.eq(a)
                     a_in[r][c + 1] = a_next
                 if r + 1 < rows:
-                    b_next = Signal(opnd, name=f"b_{r + 1}_{c}")
+                    b_next = Signal(opnd, name=f"b_{r + 1}_{c}", reset_less=True)
                     with m.If(en):
                         m.d.sync += b_next.eq(b)
                     b_in[r + 1][c] = b_next
@@ -300,19 +300,34 @@ class PEArray(wiring.Component):
                     with m.Else():
                         m.d.sync += acc.eq(mac)
 
-        # Output stage: rows drain in order through a registered row mux.
-        rows_bits = Array(Cat(shadow[r]) for r in range(rows))
-        m.d.comb += take.eq(full.bit_select(ptr, 1) & (~self.o.valid | self.o.ready))
+        # Output stage: rows drain in order through a registered row mux. Each column has its
+        # own copy of the row pointer and of the load decision, so the row mux of a column and
+        # the enables of its 32 output bits hang off nets local to that column (one `ptr` net
+        # driving all 256 mux selects was among the most congested nets of the 8x8 engine).
+        # The copies load from their own state, so synthesis does not merge them.
+        ready = ~self.o.valid | self.o.ready
+        m.d.comb += take.eq(full.bit_select(ptr, 1) & ready)
+        out_row = Signal.like(ptr, name="out_row")
+        out_last = Signal(name="out_last")
+        m.d.comb += [self.o.payload.row.eq(out_row), self.o.payload.last.eq(out_last)]
         with m.If(take):
             m.d.sync += [
-                self.o.payload.data.eq(rows_bits[ptr]),
-                self.o.payload.row.eq(ptr),
-                self.o.payload.last.eq(ptr == rows - 1),
+                out_row.eq(ptr),
+                out_last.eq(ptr == rows - 1),
                 self.o.valid.eq(1),
                 ptr.eq(Mux(ptr == rows - 1, 0, ptr + 1)),
             ]
         with m.Elif(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
+        for c in range(cols):
+            ptr_c = Signal.like(ptr, name=f"ptr_col{c}")
+            take_c = Signal(name=f"take_col{c}")
+            out_c = Signal(acc_shape, name=f"out_col{c}", reset_less=True)
+            m.d.comb += [take_c.eq(full.bit_select(ptr_c, 1) & ready),
+                         self.o.payload.data[c].eq(out_c)]
+            with m.If(take_c):
+                m.d.sync += [out_c.eq(Array(shadow[r][c] for r in range(rows))[ptr_c]),
+                             ptr_c.eq(Mux(ptr_c == rows - 1, 0, ptr_c + 1))]
 
         for r in range(rows):
             with m.If(take & (ptr == r)):

@@ -27,7 +27,7 @@ from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
 
-from .params import DIM_BITS, AccelConfig, split_footprints
+from .params import DIM_BITS, AccelConfig, round_up, split_footprints
 from .requant import RequantParams
 
 __all__ = ["DIM_BITS", "LoopOrder", "Visit", "OutMode", "DescriptorError", "RULE_TEXT", "RULE_INPUTS",
@@ -424,10 +424,22 @@ class DescriptorChecker(wiring.Component):
     """Checks one :class:`LayerDescriptor` per cycle against :func:`descriptor_rules`.
 
     The rules are elaborated from the same Python expressions as :func:`check_descriptor`, in
-    two registered stages (the tile footprints, with their products, then the rules), so the
-    latency is :attr:`LATENCY` = 2 cycles: a descriptor presented with ``valid`` high in cycle
-    ``t`` has its verdict on ``error`` with ``done`` high in cycle ``t + 2``. ``error`` holds its value until the next ``valid`` descriptor; ``done`` is a
-    one-cycle strobe. Fully pipelined (a new descriptor may come every cycle).
+    four registered stages, so no stage has more than one carry chain or one multiplier
+    between flip-flops (an FPGA timing path, ``docs/fpga.md``):
+
+    1. the rule inputs, and the tile dimensions padded to the memory words (``round_up`` of
+       :func:`tile_footprints`: one adder each);
+    2. the three tile footprints (:func:`~scanfuse.hw.params.split_footprints` on the padded
+       dimensions: one product each, a DSP block on an FPGA);
+    3. every rule's condition, one flip-flop each (the ``off + footprint > capacity`` rules:
+       an adder and a compare);
+    4. the priority of the broken rules: the verdict.
+
+    The latency is :attr:`LATENCY` = 4 cycles: a descriptor presented with ``valid`` high in
+    cycle ``t`` has its verdict on ``error`` with ``done`` high in cycle ``t + 4``. ``error``
+    holds its value until the next verdict; ``done`` is a one-cycle strobe. Fully pipelined
+    (a new descriptor may come every cycle). Users wait for ``done``, so the latency is
+    free to change.
 
     Parameters
     ----------
@@ -441,10 +453,10 @@ class DescriptorChecker(wiring.Component):
     error : ``Out(DescriptorError)``
         Verdict on the last descriptor checked (``NONE`` when legal).
     done : ``Out(1)``
-        ``error`` was updated in the previous clock edge (one cycle after ``valid``).
+        ``error`` was updated at the last clock edge (``LATENCY`` cycles after ``valid``).
     """
 
-    LATENCY = 2
+    LATENCY = 4
 
     def __init__(self, cfg: AccelConfig = AccelConfig()):
         if not isinstance(cfg, AccelConfig):
@@ -470,25 +482,63 @@ class DescriptorChecker(wiring.Component):
         m = Module()
         cfg = self._cfg
         width = _rule_width(cfg)
-        # Stage 1: the descriptor and its three tile footprints, registered.
-        d = Signal(self.desc.shape())
-        valid1 = Signal()
-        fp_regs = [Signal(width, name=f"{n}_fp") for n in "abc"]
-        fps = tile_footprints(cfg, *(_Word(Value.cast(self.desc.walk[n]), width)
-                                     for n in ("tm", "tn", "tk")))
-        m.d.sync += [d.eq(self.desc), valid1.eq(self.valid)]
-        m.d.sync += [r.eq(fp.value) for r, fp in zip(fp_regs, fps)]
-        # Stage 2: the rules.
-        f = SimpleNamespace(**{name: _Word(Value.cast(descriptor_field(d, name)), width)
-                                for name in RULE_INPUTS})
-        verdict = Signal(DescriptorError)
+        am, ak, bn, cn = cfg.tile_align
+        copies = 2 if cfg.double_buffer else 1
+        assert tile_footprints(cfg, 3, 5, 7) == (
+            split_footprints(round_up(3, am), 5, round_up(7, ak), copies)[0],
+            split_footprints(3, round_up(5, bn), 7, copies)[1],
+            split_footprints(3, round_up(5, cn), 7, copies, c_copies=copies)[2]), \
+            "tile_footprints is no longer split_footprints of the padded dimensions"
+
+        def stage(values: dict, tag: str, widths: dict | None = None) -> dict:
+            """Registers loaded with ``values`` (name -> Amaranth value) every cycle, as wide
+            as ``widths[name]`` when given (the value's largest result fits: no wrap)."""
+            regs = {}
+            for name, value in values.items():
+                value = Value.cast(value)
+                bits = (widths or {}).get(name, len(value))
+                regs[name] = Signal(bits, name=f"{name}_{tag}")
+                m.d.sync += regs[name].eq(value)
+            return regs
+
+        def word(value):
+            return _Word(value, width)
+
+        # Stage 1: the rule inputs and the padded tile dimensions.
+        f1 = stage({name: descriptor_field(self.desc, name) for name in RULE_INPUTS}, "s1")
+        w = {n: word(Value.cast(self.desc.walk[n])) for n in ("tm", "tn", "tk")}
+        # Registers only as wide as the largest padded dimension, so the products of stage 2
+        # map to one 18 x 18 multiplier each.
+        top = (1 << DIM_BITS) - 1
+        pad1 = stage({"tm_a": round_up(w["tm"], am).value, "tk_a": round_up(w["tk"], ak).value,
+                      "tn_b": round_up(w["tn"], bn).value, "tn_c": round_up(w["tn"], cn).value},
+                     "s1", {"tm_a": bits_for(round_up(top, am)),
+                            "tk_a": bits_for(round_up(top, ak)),
+                            "tn_b": bits_for(round_up(top, bn)),
+                            "tn_c": bits_for(round_up(top, cn))})
+        # Stage 2: the footprints (split_footprints on the padded dimensions, no more padding).
+        f2 = stage(f1, "s2")
+        p = {n: word(v) for n, v in pad1.items()}
+        tm1, tk1 = word(f1["tm"]), word(f1["tk"])
+        fp2 = stage({
+            "a_fp": split_footprints(p["tm_a"], p["tn_b"], p["tk_a"], copies)[0].value,
+            "b_fp": split_footprints(tm1, p["tn_b"], tk1, copies)[1].value,
+            "c_fp": split_footprints(tm1, p["tn_c"], tk1, copies, c_copies=copies)[2].value,
+        }, "s2")
+        # Stage 3: one flip-flop per rule.
+        f = SimpleNamespace(**{name: word(v) for name, v in f2.items()})
+        rules = descriptor_rules(cfg, f, tuple(word(fp2[n]) for n in ("a_fp", "b_fp", "c_fp")))
+        broken = stage({error.name: cond for error, cond in rules}, "s3")
+        # Stage 4: the verdict, built from the lowest priority up: the first broken rule wins.
         code = DescriptorError.NONE.value
-        # Priority chain built from the lowest priority up: the first broken rule wins.
-        rules = descriptor_rules(cfg, f, tuple(_Word(r, width) for r in fp_regs))
-        for error, broken in reversed(rules):
-            code = Mux(broken, error.value, code)
-        m.d.comb += verdict.eq(code)
-        m.d.sync += self.done.eq(valid1)
-        with m.If(valid1):
-            m.d.sync += self.error.eq(verdict)
+        for error, _ in reversed(rules):
+            code = Mux(broken[error.name], error.value, code)
+        valid = self.valid
+        for _ in range(self.LATENCY - 1):
+            nxt = Signal()
+            m.d.sync += nxt.eq(valid)
+            valid = nxt
+        m.d.sync += self.done.eq(valid)
+        with m.If(valid):
+            m.d.sync += self.error.eq(code)
         return m

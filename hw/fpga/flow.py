@@ -217,7 +217,8 @@ def _run(step: str, cmd: list[str], cwd: Path, log_name: str) -> float:
 
 
 def _command_line(board: Board, cfg: AccelConfig, top: str, freq_mhz: float, dsp: str,
-                  synth_only: bool, seeds: tuple[int, ...], pe_multiplier) -> str:
+                  synth_only: bool, seeds: tuple[int, ...], pe_multiplier,
+                  placer_density: float | None = None) -> str:
     args = [f"scanfuse fpga --board {board.name} --array {cfg.rows},{cfg.cols}"]
     if top != "selftest":
         args.append(f"--top {top}")
@@ -231,14 +232,16 @@ def _command_line(board: Board, cfg: AccelConfig, top: str, freq_mhz: float, dsp
         args.append(f"--pe-multiplier {pe_multiplier}")
     if tuple(seeds) != (1,):
         args.append(f"--seed {','.join(str(x) for x in seeds)}")
+    if placer_density is not None:
+        args.append(f"--placer-density {placer_density:g}")
     return " ".join(args)
 
 
 def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = "selftest",
              freq_mhz: float = 100.0, dsp: str = "auto", synth_only: bool = False,
              seed: "int | tuple[int, ...]" = 1, mem_bytes: int | None = None,
-             cfg: AccelConfig | None = None, image=None, pe_multiplier: str | None = None
-             ) -> dict:
+             cfg: AccelConfig | None = None, image=None, pe_multiplier: str | None = None,
+             placer_density: float | None = None) -> dict:
     """Build ``top`` for ``board_name`` with a ``rows x cols`` engine; return the report dict
     (also written to ``out_dir``/report.json and report.md).
 
@@ -255,6 +258,10 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
     ``seed`` is one nextpnr seed or several: synthesis runs once, place and route once per
     seed (one after another); the bitstream and ``fmax_mhz`` are the first seed's, ``seeds``
     lists every seed's Fmax and critical path and ``fmax_seeds`` their min/median/max.
+
+    ``placer_density`` (0.3..1, default ``None``: nextpnr's 0.9) is nextpnr's
+    ``--placer-heap-beta``, the highest cell density the analytic placer packs a region to;
+    lower spreads the design over more of the die, leaving the router more wires per cell.
 
     ``image`` (a :class:`~.selftest.SelfTestImage`, e.g.
     :func:`scanfuse.sim.fpga_image.engine_image`) is what the ``selftest`` top runs; it is
@@ -274,6 +281,9 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
         raise InvalidOptionError(f"--dsp is one of {', '.join(DSP_MODES)}, not {dsp!r}")
     if not 1 <= freq_mhz <= 400:
         raise InvalidOptionError(f"--freq must be in 1..400 MHz, not {freq_mhz!r}")
+    if placer_density is not None and not (isinstance(placer_density, (int, float))
+                                           and 0.3 <= placer_density <= 1):
+        raise InvalidOptionError(f"--placer-density must be in 0.3..1, not {placer_density!r}")
     seeds = (seed,) if isinstance(seed, int) else tuple(seed)
     if not seeds or any(isinstance(x, bool) or not isinstance(x, int) or x < 0 for x in seeds):
         raise InvalidOptionError(f"--seed takes non-negative integers, not {seed!r}")
@@ -311,7 +321,8 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
                    else f"{engine_class().__module__}.{engine_class().__name__}"),
         "array": [rows, cols], "config": asdict(cfg), "target_mhz": freq_mhz,
         "command": _command_line(board, cfg, top, freq_mhz, dsp, synth_only, seeds,
-                                 pe_multiplier),
+                                 pe_multiplier, placer_density),
+        "placer_density": placer_density,
         "out_dir": str(out),
     }
     stat_cmd = f"tee -q -o {name}.stat.json stat -json"
@@ -387,7 +398,7 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
     if not synth_only:
         try:
             _place_route_pack(report, platform, nextpnr, ecppack, name, out, freq_mhz, seeds,
-                              rows, cols, wall)
+                              rows, cols, wall, placer_density)
         except FlowError as err:
             # Keep what synthesis found (e.g. the resources of a design that does not fit).
             report["error"] = str(err)
@@ -400,7 +411,7 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
 
 
 def _place_route_pack(report, platform, nextpnr, ecppack, name, out, freq_mhz, seeds, rows,
-                      cols, wall) -> None:
+                      cols, wall, placer_density=None) -> None:
     """nextpnr (once per seed) and ecppack; adds utilisation, Fmax, critical path and bitstream
     (of the first seed) and every seed's Fmax and critical path to ``report``."""
     device_opt = platform._nextpnr_device_options[platform.device]   # "--85k"
@@ -416,8 +427,10 @@ def _place_route_pack(report, platform, nextpnr, ecppack, name, out, freq_mhz, s
             "--seed", str(seed),
             # router1 (the default) did not converge on the 8x8 engine: after 40 minutes its
             # overuse was stuck near 52,000 wires. router2 is nextpnr's newer negotiated router.
-            "--router", "router2",
-            "--timing-allow-fail", "--log", f"{name}{tag}.tim"], out, f"{name}{tag}.nextpnr.out")
+            "--router", "router2"]
+            + ([] if placer_density is None else ["--placer-heap-beta", f"{placer_density:g}"])
+            + ["--timing-allow-fail", "--log", f"{name}{tag}.tim"], out,
+            f"{name}{tag}.nextpnr.out")
         s = nextpnr_summary(json.loads((out / f"{name}{tag}.report.json").read_text()))
         if i == 0:
             summary = s

@@ -189,6 +189,13 @@ class AddrGenHarness(Elaboratable):
                                 Assert(internal[f"tile{lv}"] == tiles[x.upper()], "level tile"),
                                 Assert(internal[f"off{lv}"] == ranges[x][0], "level offset"),
                                 Assert(internal[f"len{lv}"] == ranges[x][1], "level length"),
+                                Assert(internal[f"rem{lv}"]
+                                       == (dims[x.upper()] - ranges[x][0])[:db], "level rem"),
+                                Assert(internal[f"rmt{lv}"]
+                                       == (dims[x.upper()] - ranges[x][0] - tiles[x.upper()])[:db],
+                                       "level rmt"),
+                                Assert(internal[f"dmt{lv}"]
+                                       == (dims[x.upper()] - tiles[x.upper()])[:db], "level dmt"),
                             ]
                             with m.If(~first):
                                 m.d.comb += Assert(internal["chg"][lv] == changed[x],

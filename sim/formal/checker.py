@@ -2,7 +2,7 @@
 
 :func:`scanfuse.hw.program.descriptor_rules` is the one statement of the legality rules; the
 driver evaluates it on Python integers (:func:`~scanfuse.hw.program.check_descriptor`), the
-hardware elaborates it at a fixed width through ``_Word`` in two pipeline stages. The harness
+hardware elaborates it at a fixed width through ``_Word`` in :attr:`DescriptorChecker.LATENCY` pipeline stages. The harness
 evaluates the same rules on the free descriptor with Amaranth's *exact* arithmetic (every
 ``+``/``*`` result as wide as its value needs, like Python integers: the reference of
 ``check_descriptor``), delays the verdict by :attr:`DescriptorChecker.LATENCY` cycles and

@@ -80,7 +80,7 @@ PLANTED: tuple[Planted, ...] = (
             contextlib.nullcontext, "prove", 4, "props.py", '_valid_held"'),
     Planted("dma_axi4", "ARVALID dropped without ARREADY", {"dut_class": DmaDroppingArvalid},
             contextlib.nullcontext, "bmc", 6, "props.py", '_valid_held"'),
-    Planted("checker", "rule width 20 bits", {}, _narrow_rule_width, "prove", 4, "checker.py",
+    Planted("checker", "rule width 20 bits", {}, _narrow_rule_width, "prove", 6, "checker.py",
             '"verdict equals the rules"'),
     Planted("requant_stream", "last flag dropped", {"dut_class": RequantDroppingLast},
             contextlib.nullcontext, "bmc", 14, "stream.py", '"o carries the oldest vector'),

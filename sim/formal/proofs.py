@@ -94,7 +94,7 @@ PROOFS: tuple[Proof, ...] = (
           _requant_stream, {"bmc": 14, "cover": 14}, fast=True),
     Proof("regs_axil", "hw/regs.py ControlRegisters AXI4-Lite", _regs, {"prove": 4, "cover": 8},
           fast=True),
-    Proof("checker", "hw/program.py DescriptorChecker", _checker, {"prove": 4, "cover": 4},
+    Proof("checker", "hw/program.py DescriptorChecker", _checker, {"prove": 6, "cover": 6},
           fast=True),
     Proof("addrgen", "hw/addrgen.py TileAddressGenerator", _addrgen, {"prove": 3, "cover": 14}),
     Proof("addrgen_c", "hw/addrgen.py load_c, prev_c_final", _addrgen_c, {"bmc": 10}),

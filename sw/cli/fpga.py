@@ -47,6 +47,10 @@ def add_parser(sub, parser_class) -> None:
                    help="nextpnr placement seed, or several (e.g. 1,2,3: synthesis once, place "
                         "and route once per seed; the report gives each seed's Fmax and "
                         "critical path and their min/median/max; default 1)")
+    p.add_argument("--placer-density", type=float, metavar="D",
+                   help="nextpnr's analytic placer packs no region denser than D (0.3..1; "
+                        "its --placer-heap-beta, default 0.9): lower spreads the design and "
+                        "leaves the router more wires (docs/fpga.md, routing the 8x8 build)")
     p.add_argument("--pe-multiplier", choices=("inferred", "mult18x18d"),
                    help="the PE array's multipliers: explicit registered ECP5 MULT18X18D "
                         "blocks or whatever Yosys infers (default: mult18x18d when the PE "
@@ -98,7 +102,8 @@ def command(args, console) -> int:
         try:
             report = run_flow(args.board, rows, cols, tmp, top=args.top, freq_mhz=args.freq,
                               dsp=args.dsp, synth_only=args.synth_only, seed=args.seed,
-                              image=image, pe_multiplier=args.pe_multiplier)
+                              image=image, pe_multiplier=args.pe_multiplier,
+                              placer_density=args.placer_density)
         except FlowError as err:
             failed = _relocated(str(err), tmp, out)
         else:

@@ -265,6 +265,9 @@ def test_run_flow_checks_seeds_and_multiplier_before_building(tmp_path):
         run_flow("ulx3s-85f", 2, 2, tmp_path, seed=(), top="axi")
     with pytest.raises(InvalidOptionError, match="--pe-multiplier"):
         run_flow("ulx3s-85f", 2, 2, tmp_path, pe_multiplier="lut", top="axi")
+    for density in (0.2, 1.5, "0.6"):
+        with pytest.raises(InvalidOptionError, match="--placer-density"):
+            run_flow("ulx3s-85f", 2, 2, tmp_path, placer_density=density, top="axi")
 
 
 # --------------------------------------------------------------------------- CLI

@@ -326,7 +326,7 @@ def test_checker_verilog_lint(tmp_path):
 def test_checker_rejects_bad_cfg():
     with pytest.raises(TypeError, match="AccelConfig"):
         DescriptorChecker(3)
-    assert DescriptorChecker.LATENCY == 2
+    assert DescriptorChecker.LATENCY == 4
 
 
 # --- Driver: compile real plans ----------------------------------------------------------------
