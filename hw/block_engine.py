@@ -64,6 +64,21 @@ __all__ = ["BlockEngine"]
 _ACC = 32
 
 
+def _count_step(m: Module, digits) -> None:
+    """One step of a nest of loop counters, innermost first: ``digits`` is a list of
+    ``(counter, last)``; a counter at its ``last`` value wraps to 0 and carries into the next;
+    the outermost (``last`` None) only counts up."""
+    counter, last = digits[0]
+    if last is None:
+        m.d.sync += counter.eq(counter + 1)
+        return
+    with m.If(counter == last):
+        m.d.sync += counter.eq(0)
+        _count_step(m, digits[1:])
+    with m.Else():
+        m.d.sync += counter.eq(counter + 1)
+
+
 class BlockEngine(wiring.Component):
     """Runs one fused block per ``start`` (see the module docstring).
 
@@ -254,18 +269,8 @@ class BlockEngine(wiring.Component):
             m.d.sync += sr.eq(sr_next)
             n_beats = Mux((tgt == T_WD) | (tgt == T_WD2), DW_WORD_BEATS, Mux((tgt == T_B1) | (tgt == T_B2),
                                                           bias_beats, 1))
-            with m.If(lb == n_beats - 1):
-                m.d.sync += [lb.eq(0), lw.eq(lw + 1)]
-            with m.Else():
-                m.d.sync += lb.eq(lb + 1)
-            with m.If(lkw == cin_w - 1):
-                m.d.sync += lkw.eq(0)
-                with m.If(lx == d.W - 1):
-                    m.d.sync += [lx.eq(0), ly.eq(ly + 1)]
-                with m.Else():
-                    m.d.sync += lx.eq(lx + 1)
-            with m.Else():
-                m.d.sync += lkw.eq(lkw + 1)
+            _count_step(m, [(lb, n_beats - 1), (lw, None)])
+            _count_step(m, [(lkw, cin_w - 1), (lx, d.W - 1), (ly, None)])
         x_addr_ld = (ly * xw + (lx >> lr)) * cin_w + lkw
         for r in range(rows):
             m.d.comb += [x_w[r].data.eq(beat.data), x_w[r].addr.eq(x_addr_ld),
@@ -299,18 +304,7 @@ class BlockEngine(wiring.Component):
             m.d.sync += [e1_valid.eq(e_run), e1_sel.eq(ek[:max(1, ll)]),
                          e1_last.eq(ek == d.cin - 1)]
             with m.If(e_run):
-                with m.If(ek == d.cin - 1):
-                    m.d.sync += ek.eq(0)
-                    with m.If(exb == xw - 1):
-                        m.d.sync += exb.eq(0)
-                        with m.If(eg == tc_w - 1):
-                            m.d.sync += [eg.eq(0), ey.eq(ey + 1)]
-                        with m.Else():
-                            m.d.sync += eg.eq(eg + 1)
-                    with m.Else():
-                        m.d.sync += exb.eq(exb + 1)
-                with m.Else():
-                    m.d.sync += ek.eq(ek + 1)
+                _count_step(m, [(ek, d.cin - 1), (exb, xw - 1), (eg, tc_w - 1), (ey, None)])
                 with m.If(e_final):
                     m.d.sync += e_run.eq(0)
 
@@ -325,14 +319,7 @@ class BlockEngine(wiring.Component):
         with m.If(en_q):
             m.d.sync += [q1_valid.eq(q_run), q1_bank.eq(qx[:max(1, lr)] if lr else 0)]
             with m.If(q_run):
-                with m.If(qx == d.W - 1):
-                    m.d.sync += qx.eq(0)
-                    with m.If(qg == tc_w - 1):
-                        m.d.sync += [qg.eq(0), qy.eq(qy + 1)]
-                    with m.Else():
-                        m.d.sync += qg.eq(qg + 1)
-                with m.Else():
-                    m.d.sync += qx.eq(qx + 1)
+                _count_step(m, [(qx, d.W - 1), (qg, tc_w - 1), (qy, None)])
                 with m.If(q_final):
                     m.d.sync += q_run.eq(0)
 
@@ -355,14 +342,7 @@ class BlockEngine(wiring.Component):
             m.d.sync += [p1_valid.eq(p_run), p1_sel.eq(pk[:max(1, ll)]),
                          p1_last.eq(pk == d.chunk - 1)]
             with m.If(p_run):
-                with m.If(pk == d.chunk - 1):
-                    m.d.sync += pk.eq(0)
-                    with m.If(pj == cout_w - 1):
-                        m.d.sync += [pj.eq(0), pp.eq(pp + 1)]
-                    with m.Else():
-                        m.d.sync += pj.eq(pj + 1)
-                with m.Else():
-                    m.d.sync += pk.eq(pk + 1)
+                _count_step(m, [(pk, d.chunk - 1), (pj, cout_w - 1), (pp, None)])
                 with m.If(p_final):
                     m.d.sync += p_run.eq(0)
         for r in range(rows):
@@ -395,14 +375,7 @@ class BlockEngine(wiring.Component):
         with m.If(s_reset):
             m.d.sync += [sy.eq(0), sg.eq(0), sxb.eq(0)]
         with m.Elif(e_take & psum.last):
-            with m.If(sxb == xw - 1):
-                m.d.sync += sxb.eq(0)
-                with m.If(sg == tc_w - 1):
-                    m.d.sync += [sg.eq(0), sy.eq(sy + 1)]
-                with m.Else():
-                    m.d.sync += sg.eq(sg + 1)
-            with m.Else():
-                m.d.sync += sxb.eq(sxb + 1)
+            _count_step(m, [(sxb, xw - 1), (sg, tc_w - 1), (sy, None)])
         with m.If(e_take):
             m.d.sync += e_ov.eq(keep_e)
             m.d.sync += [e_out[c].eq(psum.data[c] + b1_r.data[c]) for c in range(lane)]
