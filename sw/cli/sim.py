@@ -93,6 +93,9 @@ def command(args, console) -> int:
         return _fused(args)
     if args.gemm is None:
         raise InvalidOptionError("sim needs --gemm M,K,N, or --network NAME --fuse --layers B")
+    if args.p_stall != 0.0:
+        raise InvalidOptionError("--p-stall applies to fused blocks (--fuse); a --gemm run has "
+                                 "no stall option")
     from ..sim.run import check_sim_size, simulate_gemm
 
     if args.max_cycles is not None and args.max_cycles < 1:
