@@ -43,7 +43,7 @@ regress: $(STAMP)
 	$(VENV)/bin/scanfuse regress --network mobilenetv2 --stalls 1 --json build/regress-stalls.json --force
 	$(VENV)/bin/scanfuse regress --network mobilenetv2 --no-double-buffer --json build/regress-plain.json --force
 	$(VENV)/bin/scanfuse regress --network mobilenetv2 --no-double-buffer --stalls 1
-	$(VENV)/bin/scanfuse sim --network mobilenetv2 --buffer 64K --fuse --layers all --p-stall 0.2 --json > build/fused-mobilenetv2-stalls.json
+	$(VENV)/bin/scanfuse sim --network mobilenetv2 --buffer 64K --fuse --layers blocks --p-stall 0.2 --json > build/fused-mobilenetv2-stalls.json
 	$(VENV)/bin/scanfuse sim --network resnet50-cp --buffer 64K --fuse --layers s1b0.conv2,s2b1.conv2,s3b1.conv2 --p-stall 0.2 --seed 7 --json > build/fused-resnet50-cp-stalls.json
 	$(VENV)/bin/scanfuse campaign --seeds 20 --log build/stall_campaign.log --force
 	rm -f build/coverage.jsonl
