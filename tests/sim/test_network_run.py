@@ -185,3 +185,21 @@ def test_small_network_on_verilator():
                 (s["predicted_read_bytes"], s["predicted_write_bytes"])
             assert (s["cycles"] > 0) == (s["where"] != "host")
     assert doc["fused"]["total"]["dram_bytes"] < doc["unfused"]["total"]["dram_bytes"]
+
+
+def test_cli_json_and_table(monkeypatch, capsys):
+    """``sim --layers all``: one JSON document on stdout with --json; a table and the fused
+    and unfused totals without; exit 1 when a stage is wrong."""
+    from scanfuse.cli import main
+    _numpy_engines(monkeypatch)
+    argv = ["sim", "--network", "mobilenetv2", "--buffer", "64K", "--fuse", "--layers", "all",
+            "--resolution", "32", "--seed", "2"]
+    assert main([*argv, "--json"]) == 0
+    out, err = capsys.readouterr()
+    doc = json.loads(out)
+    assert doc["resolution"] == 32 and doc["seed"] == 2 and "saving" in doc and err == ""
+    assert main([*argv, "--no-unfused"]) == 0
+    out, err = capsys.readouterr()
+    assert "fused: DRAM" in out and "unfused" not in out and "stem.im2col" in err
+    _numpy_engines(monkeypatch, corrupt_block="b0")
+    assert main([*argv, "--json"]) == 1
