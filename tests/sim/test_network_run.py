@@ -203,3 +203,22 @@ def test_cli_json_and_table(monkeypatch, capsys):
     assert "fused: DRAM" in out and "unfused" not in out and "stem.im2col" in err
     _numpy_engines(monkeypatch, corrupt_block="b0")
     assert main([*argv, "--json"]) == 1
+
+
+def test_cli_blocks_runs_every_block_alone(monkeypatch, capsys):
+    """``--layers blocks`` is the old per-block run of every block (``all`` of
+    :func:`~scanfuse.sim.fused_run.simulate_fused`); ``all`` on another network still is."""
+    import scanfuse.sim.fused_run as fused_run
+    from scanfuse.cli import main
+    seen = []
+
+    def fake(network, layers, *args, **kwargs):
+        seen.append((network, layers))
+        return {"blocks": []}
+
+    monkeypatch.setattr(fused_run, "simulate_fused", fake)
+    for net, layers in (("mobilenetv2", "blocks"), ("resnet50-cp", "all")):
+        assert main(["sim", "--network", net, "--buffer", "64K", "--fuse", "--layers", layers,
+                     "--json"]) == 0
+    capsys.readouterr()
+    assert seen == [("mobilenetv2", "all"), ("resnet50-cp", "all")]
