@@ -45,7 +45,8 @@ from .fused_golden import depthwise_acc, pointwise_acc
 from .fused_rtl import compile_fused, roofline_cycles as block_roofline
 from .fused_run import MAX_FUSED_CYCLES, block_config
 from .network_golden import network_trace, random_network, stage_spreads
-from .scoreboard import case_report
+from .run import MAX_SIM_CYCLES
+from .scoreboard import case_report, roofline_cycles as gemm_roofline
 
 __all__ = ["NETWORK_SIMULATORS", "NETWORK_SAVED_FILES", "RESOLUTIONS", "check_network_args",
            "check_network_save", "simulate_network"]
@@ -58,9 +59,9 @@ RESOLUTIONS = range(32, 225, 32)
 #: What a ``--save`` folder of a whole-network run holds.
 NETWORK_SAVED_FILES = frozenset({"image.npy", "logits.npy", "logits_unfused.npy",
                                  "reference_logits.npy", "stages.json"})
-#: Most roofline cycles a GEMM stage may need by default (the GEMM engine's Verilator limit
-#: of :data:`scanfuse.sim.run.MAX_SIM_CYCLES`).
-MAX_GEMM_CYCLES = {"verilator": 250_000_000, "amaranth": 200_000}
+#: Most roofline cycles a GEMM stage may need by default (the GEMM engine's limits,
+#: :data:`scanfuse.sim.run.MAX_SIM_CYCLES`).
+MAX_GEMM_CYCLES = {sim: MAX_SIM_CYCLES[sim] for sim in NETWORK_SIMULATORS}
 
 
 def _requant(rec) -> RequantFields:
@@ -105,10 +106,10 @@ class _Planned:
             for st in stages:
                 if st.op == "gemm" and st.gemm not in self.gemm_plans:
                     plan = plan_gemm(st.gemm, self.model, ElementWidths(), "best")
-                    roof = max(-(-st.gemm.macs // (self.cfg.rows * self.cfg.cols)),
-                               -(-(plan.traffic.read_bytes(ElementWidths())
-                                   + plan.traffic.write_bytes(ElementWidths()))
-                                 // self.cfg.axi_bytes))
+                    widths = ElementWidths()
+                    roof = gemm_roofline(self.cfg, st.gemm.macs,
+                                         plan.traffic.read_bytes(widths)
+                                         + plan.traffic.write_bytes(widths))
                     limit = MAX_GEMM_CYCLES[sim] if max_cycles is None else max_cycles
                     if roof > limit:
                         raise WorkTooLargeError(f"{st.name} needs at least {roof:,} engine "
@@ -192,7 +193,8 @@ def _host_stage(st, want, out):
             "dram_read_bytes": read, "dram_write_bytes": write,
             "predicted_read_bytes": read, "predicted_write_bytes": write,
             "cycles": 0, "roofline_cycles": 0, "macs": 0,
-            "detail": {"im2col": "driver: stem input as a GEMM matrix",
+            "detail": {"im2col": "driver: the stem's GEMM input (checked through the stem's "
+                                 "output)",
                        "avgpool": "global average, round half away",
                        "depthwise": "no engine runs a lone depthwise layer",
                        "add": "residual add, clamp to int8"}[st.op],
