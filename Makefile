@@ -33,7 +33,8 @@ bench: $(STAMP)
 # Long verification (docs/verification.md): every MobileNetV2 pointwise layer at full size under
 # Verilator (the default double-buffered engine and the plain one, each also with random memory
 # stalls, then the random-stall campaign: every layer under 20 stall seeds), every MobileNetV2
-# block fused on the block engine (cocotb on Verilator, AXI stalls), the long cocotb/Verilator cases
+# block fused on the block engine (cocotb on Verilator, AXI stalls), the whole 224x224
+# MobileNetV2 from image to logits, fused and unfused (sim --layers all), the long cocotb/Verilator cases
 # (cocotb on both simulators), the tests marked regress (extra seeds of the whole-engine
 # Amaranth runs, the FPGA self-test simulations, one full layer through scanfuse fpga
 # --layers), then the functional-coverage summary of the cocotb engine runs. Builds are
@@ -43,8 +44,9 @@ regress: $(STAMP)
 	$(VENV)/bin/scanfuse regress --network mobilenetv2 --stalls 1 --json build/regress-stalls.json --force
 	$(VENV)/bin/scanfuse regress --network mobilenetv2 --no-double-buffer --json build/regress-plain.json --force
 	$(VENV)/bin/scanfuse regress --network mobilenetv2 --no-double-buffer --stalls 1
-	$(VENV)/bin/scanfuse sim --network mobilenetv2 --buffer 64K --fuse --layers all --p-stall 0.2 --json > build/fused-mobilenetv2-stalls.json
+	$(VENV)/bin/scanfuse sim --network mobilenetv2 --buffer 64K --fuse --layers blocks --p-stall 0.2 --json > build/fused-mobilenetv2-stalls.json
 	$(VENV)/bin/scanfuse sim --network resnet50-cp --buffer 64K --fuse --layers s1b0.conv2,s2b1.conv2,s3b1.conv2 --p-stall 0.2 --seed 7 --json > build/fused-resnet50-cp-stalls.json
+	$(VENV)/bin/scanfuse sim --network mobilenetv2 --buffer 64K --fuse --layers all --save build/network-mobilenetv2-64K --force
 	$(VENV)/bin/scanfuse campaign --seeds 20 --log build/stall_campaign.log --force
 	rm -f build/coverage.jsonl
 	SCANFUSE_REGRESS=1 SCANFUSE_COVERAGE=$(CURDIR)/build/coverage.jsonl $(PY) -m pytest -q -n $(JOBS) -k "long or (other_arrays and verilator)" tests/hw/test_engine_cocotb.py tests/hw/test_verilator.py

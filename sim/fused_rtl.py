@@ -11,6 +11,7 @@ prediction, cycles against the roofline).
 """
 
 import contextlib
+import functools
 import os
 import sys
 from dataclasses import dataclass
@@ -194,8 +195,11 @@ def _stdout_to(path):
             os.close(saved)
 
 
+@functools.lru_cache(maxsize=4)
 def block_verilog(bcfg: BlockConfig) -> str:
-    """The Verilog text of ``BlockEngine(bcfg)``, top module ``block_engine``."""
+    """The Verilog text of ``BlockEngine(bcfg)``, top module ``block_engine`` (kept per
+    configuration: converting the engine takes seconds, and a network run asks once per
+    block)."""
     from amaranth.back import verilog
     return verilog.convert(BlockEngine(bcfg), name="block_engine")
 

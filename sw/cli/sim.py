@@ -34,7 +34,15 @@ DESCRIPTION = (
     "seeded random tensors, checked bit-exact against numpy and its DRAM bytes against the "
     "driver's prediction (docs/hardware/block-engine.md); the buffer S is split X/D S/4 "
     "each, W1/W2 S/8 each, P S/16 int32; --sim verilator runs the cocotb bench on Verilator "
-    "(the first build takes ~5 min).")
+    "(the first build takes ~5 min); --layers blocks runs every block so. With --network "
+    "mobilenetv2 --fuse --layers all: the whole network, a seeded int8 image in and int8 "
+    "logits out, bit-exact against a numpy reference: the stem (a GEMM over the im2col "
+    "input the host prepares), head 1x1 and classifier on the GEMM engine, the 17 blocks fused "
+    "on the block engine, the global average pooling on the host; then the unfused run of the "
+    "same network on the same engines (every 1x1 alone on the GEMM engine, depthwise layers "
+    "and residual adds on the host), per-stage and total DRAM bytes (host stages at their "
+    "compulsory bytes) and cycles against the roofline (--resolution R for a smaller "
+    "network, --no-unfused to skip the comparison; docs/hardware/block-engine.md).")
 
 
 
@@ -49,8 +57,16 @@ def add_parser(sub, parser_class) -> None:
     p.add_argument("--fuse", action="store_true",
                    help="run [1x1] -> depthwise -> 1x1 blocks fused on the block engine "
                         "(docs/hardware/block-engine.md); needs --network and --layers")
-    p.add_argument("--layers", metavar="B1,B2|all",
-                   help="with --fuse: the blocks to run (e.g. b3, b3,b4, s1b0.conv2 or all)")
+    p.add_argument("--layers", metavar="B1,B2|blocks|all",
+                   help="with --fuse: the blocks to run (e.g. b3, b3,b4, s1b0.conv2), blocks "
+                        "(every block alone, random tensors each) or all (mobilenetv2: the "
+                        "whole network, image in, logits out, fused and unfused; other "
+                        "networks: every block)")
+    p.add_argument("--resolution", type=int, default=None, metavar="R",
+                   help="with --layers all: the MobileNetV2's input resolution, a multiple of "
+                        "32 in 32..224 (default 224)")
+    p.add_argument("--no-unfused", action="store_true",
+                   help="with --layers all: skip the unfused comparison run")
     p.add_argument("--p-stall", type=float, default=0.0, metavar="P",
                    help="with --fuse: probability of an AXI pause per channel and cycle "
                         "(default 0)")
@@ -68,7 +84,9 @@ def add_parser(sub, parser_class) -> None:
                         "GEMMs only)")
     p.add_argument("--seed", type=options.seed_type((1 << 32) - 1), default=0, help="seed of the random inputs (default 0)")
     p.add_argument("--save", metavar="DIR",
-                   help="write A.npy, B.npy (int8) and C.npy (the engine's raw int32 output)")
+                   help="write A.npy, B.npy (int8) and C.npy (the engine's raw int32 output); "
+                        "with --fuse, each block's tensors; with --layers all, image.npy, "
+                        "logits.npy, logits_unfused.npy, reference_logits.npy and stages.json")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.add_argument("--max-cycles", type=int, metavar="N",
                    help="refuse a GEMM needing more than N engine cycles (default: 250M for "
@@ -149,6 +167,11 @@ def command(args, console) -> int:
     return 0 if ok else EXIT_MISMATCH
 
 
+def _whole_network(args) -> bool:
+    """``--layers all`` on MobileNetV2 is the whole-network run."""
+    return (args.layers or "").strip() == "all" and str(args.network).lower() == "mobilenetv2"
+
+
 def _fused(args) -> int:
     """``sim --network NET --fuse --layers B``: blocks on the fused-block engine."""
     from ..sim.fused_run import check_fused_save, simulate_fused
@@ -157,6 +180,13 @@ def _fused(args) -> int:
         raise InvalidOptionError("--gemm and --network/--fuse exclude each other")
     if not (args.fuse and args.network and args.layers):
         raise InvalidOptionError("fused blocks need --network NAME --fuse --layers B (or all)")
+    if _whole_network(args):
+        return _network(args)
+    if args.resolution is not None or args.no_unfused:
+        raise InvalidOptionError("--resolution and --no-unfused apply to the whole-network run "
+                                 "(--network mobilenetv2 --layers all)")
+    if args.layers.strip() == "blocks":
+        args.layers = "all"
     if args.max_cycles is not None and args.max_cycles < 1:
         raise InvalidOptionError(f"--max-cycles must be >= 1, not {args.max_cycles}")
     if not 0.0 <= args.p_stall < 1.0:
@@ -198,3 +228,86 @@ def _fused(args) -> int:
                          f"and params.json per block in {args.save}")
         print("\n".join(lines))
     return 0 if ok else EXIT_MISMATCH
+
+
+def _network(args) -> int:
+    """``sim --network mobilenetv2 --fuse --layers all``: the whole network on the RTL."""
+    from ..sim.network_run import check_network_args, check_network_save, simulate_network
+
+    resolution = 224 if args.resolution is None else args.resolution
+    if args.p_stall != 0.0:
+        raise InvalidOptionError("--p-stall applies to block runs; the whole-network run has "
+                                 "no stall option")
+    if args.max_cycles is not None and args.max_cycles < 1:
+        raise InvalidOptionError(f"--max-cycles must be >= 1, not {args.max_cycles}")
+    sim = "verilator" if args.sim == "cocotb-verilator" else args.sim
+    check_network_args(args.network, resolution, sim, args.seed)
+    if args.save:
+        check_network_save(args.save, args.force)
+    missing = _tool_missing(args.sim)
+    if missing:
+        raise InvalidOptionError(missing)
+    progress = None
+    if not args.json:
+        from rich.console import Console
+        err = Console(stderr=True)
+        progress = lambda line: err.print(f"[dim]{line}[/dim]")      # noqa: E731
+    try:
+        doc = simulate_network(args.network, args.buffer, args.array, sim, args.seed,
+                               resolution, not args.no_unfused,
+                               Path(args.save) if args.save else None, args.max_cycles,
+                               progress)
+    except ScanFuseError:
+        raise
+    except (RuntimeError, TimeoutError) as err:
+        print(f"scanfuse: error: simulation failed: {err}", file=sys.stderr)
+        return EXIT_MISMATCH
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        _print_network(doc, args.save)
+    return 0 if doc["ok"] else EXIT_MISMATCH
+
+
+def _print_network(doc: dict, save) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=160)
+    runs = [k for k in ("fused", "unfused") if k in doc]
+    console.print(f"MobileNetV2 {doc['resolution']}x{doc['resolution']}x3 int8 image -> "
+                  f"{doc['classes']} int8 logits, seed {doc['seed']}, --buffer "
+                  f"{doc['buffer_entries']}, {doc['array']['rows']}x{doc['array']['cols']} "
+                  f"engines ({doc['sim']}); host stages counted at their compulsory DRAM bytes, "
+                  f"no cycles")
+    for run in runs:
+        table = Table(title=f"{run} run", title_justify="left")
+        for col in ("stage", "where", "read B", "predicted", "write B", "predicted", "cycles",
+                    "roofline", "exact"):
+            table.add_column(col, justify="left" if col in ("stage", "where") else "right")
+        for r in doc[run]["stages"]:
+            table.add_row(r["stage"], r["where"], f"{r['dram_read_bytes']:,}",
+                          f"{r['predicted_read_bytes']:,}", f"{r['dram_write_bytes']:,}",
+                          f"{r['predicted_write_bytes']:,}", f"{r['cycles']:,}",
+                          f"{r['roofline_cycles']:,}",
+                          "yes" if r["bit_exact"] and r["counters_match"] else "NO")
+        t = doc[run]["total"]
+        table.add_row("total", "", f"{t['dram_read_bytes']:,}", f"{t['predicted_read_bytes']:,}",
+                      f"{t['dram_write_bytes']:,}", f"{t['predicted_write_bytes']:,}",
+                      f"{t['cycles']:,}", f"{t['roofline_cycles']:,}",
+                      "yes" if t["bit_exact"] and t["counters_match"] else "NO")
+        console.print(table)
+        parts = ", ".join(f"{w} {t[w]['stages']} stages {t[w]['dram_read_bytes'] + t[w]['dram_write_bytes']:,} B"
+                          for w in ("rtl-gemm", "rtl-block", "host"))
+        console.print(f"{run}: DRAM {t['dram_bytes']:,} bytes ({parts}); cycles "
+                      f"{t['cycles']:,} = {t['cycles_over_roofline']}x the roofline; logits "
+                      f"{'equal to' if doc[run]['logits_match'] else 'DIFFER from'} the numpy "
+                      f"reference")
+    if "saving" in doc:
+        console.print(f"fused against unfused: DRAM bytes "
+                      f"{-doc['saving']['dram_bytes_percent']:+.2f}%; RTL cycles "
+                      f"{-doc['saving']['cycles_percent']:+.2f}% (host stages count no cycles, "
+                      f"so the unfused run's cycles leave out its depthwise layers and adds)")
+    console.print(f"wall {doc['wall_seconds']} s")
+    if save:
+        console.print(f"saved image.npy, logits.npy, reference_logits.npy, stages.json in {save}")

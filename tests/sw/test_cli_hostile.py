@@ -31,6 +31,8 @@ TIME_LIMIT = 15.0
 
 G = "--gemm"
 BIG = "99999999999999999999"
+#: The whole-network run (sim --layers all).
+NET = ["sim", "--network", "mobilenetv2", "--fuse", "--layers", "all", "--buffer", "64K"]
 
 CASES = {
     # --- top level -----------------------------------------------------------------------
@@ -282,6 +284,20 @@ CASES = {
     "sim-fuse-p-stall-one": ["sim", "--network", "mobilenetv2", "--fuse", "--layers", "b3",
                              "--buffer", "64K", "--p-stall", "1"],
     "sim-array-bogus": ["sim", G, "8,8,8", "--buffer", "64K", "--array", "8by8"],
+    # the whole-network run (--layers all): refused before any tensor is drawn
+    "sim-net-resolution-odd": [*NET, "--resolution", "100"],
+    "sim-net-resolution-huge": [*NET, "--resolution", BIG],
+    "sim-net-resolution-zero": [*NET, "--resolution", "0"],
+    "sim-net-p-stall": [*NET, "--p-stall", "0.2"],
+    "sim-net-icarus": [*NET, "--sim", "icarus"],
+    "sim-net-seed-2-64": [*NET, "--seed", str(2 ** 64)],
+    "sim-net-save-existing-dir": [*NET, "--save", "{dir}"],
+    "sim-net-save-force-foreign": [*NET, "--save", "{dir}", "--force"],
+    "sim-net-buffer-tiny": [*NET[:-1], "8"],
+    "sim-net-resnet-all-resolution": ["sim", "--network", "resnet50-cp", "--fuse", "--layers",
+                                      "all", "--buffer", "64K", "--resolution", "64"],
+    "sim-blocks-no-unfused": ["sim", "--network", "mobilenetv2", "--fuse", "--layers", "b3",
+                              "--buffer", "64K", "--no-unfused"],
     "sim-buffer-tiny": ["sim", G, "8,8,8", "--buffer", "8"],
     "sim-save-existing-file": ["sim", G, "8,8,8", "--buffer", "64K", "--save", "{sentinel}"],
     "sim-save-dev-full": ["sim", G, "8,8,8", "--buffer", "64K", "--save", "/dev/full"],
