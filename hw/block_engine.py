@@ -67,7 +67,9 @@ _ACC = 32
 def _count_step(m: Module, digits) -> None:
     """One step of a nest of loop counters, innermost first: ``digits`` is a list of
     ``(counter, last)``; a counter at its ``last`` value wraps to 0 and carries into the next;
-    the outermost (``last`` None) only counts up."""
+    the outermost (``last`` None) only counts up (with a ``last``, it wraps too: a ring)."""
+    if not digits:
+        return
     counter, last = digits[0]
     if last is None:
         m.d.sync += counter.eq(counter + 1)
@@ -212,6 +214,10 @@ class BlockEngine(wiring.Component):
         s_rows_out = Signal(16)
         s_first = Signal(16)
         s_nin = Signal(16)
+        s_slot0 = Signal(16)        # X ring slot of the strip's first input row
+        s_ld_first = Signal(16)     # first input row the strip loads (rows not yet on chip)
+        s_ld_n = Signal(16)         # rows it loads
+        s_ld_slot = Signal(16)      # their first slot
         s_pad_top = Signal()
         s_pad_bot = Signal()
         s_pix = Signal(32)          # strip output pixels
@@ -231,6 +237,16 @@ class BlockEngine(wiring.Component):
         m.d.comb += [oy_end.eq(oy0 + d.strip_rows),
                      oy1.eq(Mux(oy_end > d.Ho, d.Ho, oy_end)),
                      hi.eq(times_stride(oy1 - 1, d.stride_h) + 1)]
+
+        # The X buffer is a ring of ``ring`` row slots (``x_rows_bound``: the most input rows
+        # a strip needs, so the X_OVERFLOW rule sizes it), image row r in slot r % ring: the
+        # rows two consecutive strips share stay on chip and each strip loads only its new
+        # rows. ``wrap`` maps a slot sum below 2 * ring into the ring.
+        ring = Signal(18)
+        m.d.comb += ring.eq(times_stride(d.strip_rows - 1, d.stride_h) + 3)
+
+        def wrap(v):
+            return Mux(v >= ring, v - ring, v)[:16]
 
         # --- DMA command mux and the load path ----------------------------------------------
         ld_cmd = Signal(dma.cmd.payload.shape())
@@ -264,13 +280,13 @@ class BlockEngine(wiring.Component):
         bias_beats = 4 * lane // nb
         m.d.comb += ld_done.eq(fire & beat.last)
         with m.If(ld_reset):
-            m.d.sync += [lw.eq(0), lb.eq(0), lkw.eq(0), lx.eq(0), ly.eq(0)]
+            m.d.sync += [lw.eq(0), lb.eq(0), lkw.eq(0), lx.eq(0), ly.eq(s_ld_slot)]
         with m.Elif(fire):
             m.d.sync += sr.eq(sr_next)
             n_beats = Mux((tgt == T_WD) | (tgt == T_WD2), DW_WORD_BEATS, Mux((tgt == T_B1) | (tgt == T_B2),
                                                           bias_beats, 1))
             _count_step(m, [(lb, n_beats - 1), (lw, None)])
-            _count_step(m, [(lkw, cin_w - 1), (lx, d.W - 1), (ly, None)])
+            _count_step(m, [(lkw, cin_w - 1), (lx, d.W - 1), (ly, ring - 1)])
         x_addr_ld = (ly * xw + (lx >> lr)) * cin_w + lkw
         for r in range(rows):
             m.d.comb += [x_w[r].data.eq(beat.data), x_w[r].addr.eq(x_addr_ld),
@@ -323,8 +339,8 @@ class BlockEngine(wiring.Component):
                 with m.If(q_final):
                     m.d.sync += q_run.eq(0)
 
-        e_addr = (ey * xw + exb) * cin_w + (ek >> ll)
-        q_addr = (qy * xw + (qx >> lr)) * cin_w + (hc0 >> ll) + qg
+        e_addr = (wrap(s_slot0 + ey) * xw + exb) * cin_w + (ek >> ll)
+        q_addr = (wrap(s_slot0 + qy) * xw + (qx >> lr)) * cin_w + (hc0 >> ll) + qg
         for r in range(rows):
             m.d.comb += [x_rs[r].addr.eq(Mux(d.expand, e_addr, q_addr)),
                          x_rs[r].en.eq(Mux(d.expand, en_e, en_q))]
@@ -487,7 +503,7 @@ class BlockEngine(wiring.Component):
         t_take = Signal()
         m.d.comb += [t_take.eq(rq_p.o.valid & (~w_ov | dma.wr.ready)),
                      rq_p.o.ready.eq(~w_ov | dma.wr.ready)]
-        xr_addr = ((toy + ~s_pad_top) * xw + (tox >> lr)) * cin_w + tj
+        xr_addr = (wrap(s_slot0 + toy + ~s_pad_top) * xw + (tox >> lr)) * cin_w + tj
         for r in range(rows):
             m.d.comb += x_rc[r].addr.eq(xr_addr)
         xres = Signal(8 * lane)
@@ -594,6 +610,17 @@ class BlockEngine(wiring.Component):
                 pad_bot = hi >= d.H
                 last_row = Mux(pad_bot, d.H - 1, hi)
                 pix = (oy1 - oy0) * d.Wo
+                # Ring bookkeeping: the first strip loads all its rows into slots from 0; a
+                # later one starts after the previous strip's last row (its rows before that,
+                # 3 - stride_h of them, are on chip), the slots advancing with the rows.
+                is0 = strip == 0
+                slot0 = Signal(16)
+                ld_first = Signal(16)
+                m.d.comb += [slot0.eq(Mux(is0, 0, wrap(s_slot0 + (first - s_first)))),
+                             ld_first.eq(Mux(is0, 0, s_first + s_nin))]
+                m.d.sync += [s_slot0.eq(slot0), s_ld_first.eq(ld_first),
+                             s_ld_n.eq(last_row - ld_first + 1),
+                             s_ld_slot.eq(wrap(slot0 + (ld_first - first)))]
                 m.d.sync += [s_rows_out.eq(oy1 - oy0), s_first.eq(first),
                              s_nin.eq(last_row - first + 1), s_pad_top.eq(oy0 == 0),
                              s_pad_bot.eq(pad_bot), s_pix.eq(pix),
@@ -602,8 +629,11 @@ class BlockEngine(wiring.Component):
                 m.next = "LD_X"
             with m.State("LD_X"):
                 m.d.comb += self.busy.eq(1)
-                load({"addr": d.x_base + s_first * wx, "row_bytes": wx, "rows": s_nin,
-                      "stride": wx}, T_X, "CHUNK")
+                with m.If(s_ld_n == 0):     # its rows are all on chip (a last strip whose
+                    m.next = "CHUNK"        # window rows past the image are padding)
+                with m.Else():
+                    load({"addr": d.x_base + s_ld_first * wx, "row_bytes": wx,
+                          "rows": s_ld_n, "stride": wx}, T_X, "CHUNK")
             with m.State("CHUNK"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(~reload):
