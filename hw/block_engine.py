@@ -189,7 +189,14 @@ class BlockEngine(wiring.Component):
         dbanks = [mem(f"dbuf{r}", word, bc.d_entries // (rows * lane)) for r in range(rows)]
         d_w = [b.write_port() for b in dbanks]
         d_rs = [b.read_port(transparent_for=()) for b in dbanks]
+        # W1 and W2 hold two halves when a block has several chunks: the running chunk's
+        # weights in half ``wh``, the next chunk's prefetched into the other during phase E.
         w1m = mem("w1", word, bc.w1_entries // lane)
+        w1_half = (bc.w1_entries // lane) // 2
+        w2_half = (bc.w2_entries // lane) // 2
+        wh = Signal()               # half of the running chunk
+        w_wr_half = Signal()        # half the loader writes
+        m.d.comb += w_wr_half.eq(wh)
         w1_w, w1_r = w1m.write_port(), w1m.read_port(transparent_for=())
         w2m = mem("w2", word, bc.w2_entries // lane)
         w2_w, w2_r = w2m.write_port(), w2m.read_port(transparent_for=())
@@ -294,8 +301,10 @@ class BlockEngine(wiring.Component):
         bias_word = sr_next[-(bias_beats * 8 * nb):]
         word_end = lambda n: fire & (lb == n - 1)   # noqa: E731
         m.d.comb += [
-            w1_w.addr.eq(lw), w1_w.data.eq(beat.data), w1_w.en.eq(fire & (tgt == T_W1)),
-            w2_w.addr.eq(lw), w2_w.data.eq(beat.data), w2_w.en.eq(fire & (tgt == T_W2)),
+            w1_w.addr.eq(lw + Mux(w_wr_half, w1_half, 0)), w1_w.data.eq(beat.data),
+            w1_w.en.eq(fire & (tgt == T_W1)),
+            w2_w.addr.eq(lw + Mux(w_wr_half, w2_half, 0)), w2_w.data.eq(beat.data),
+            w2_w.en.eq(fire & (tgt == T_W2)),
             b1_w.addr.eq(lw), b1_w.data.eq(bias_word),
             b1_w.en.eq(word_end(bias_beats) & (tgt == T_B1)),
             b2_w.addr.eq(lw), b2_w.data.eq(bias_word),
@@ -344,7 +353,7 @@ class BlockEngine(wiring.Component):
         for r in range(rows):
             m.d.comb += [x_rs[r].addr.eq(Mux(d.expand, e_addr, q_addr)),
                          x_rs[r].en.eq(Mux(d.expand, en_e, en_q))]
-        m.d.comb += [w1_r.addr.eq(ek * tc_w + eg), w1_r.en.eq(en_e)]
+        m.d.comb += [w1_r.addr.eq(ek * tc_w + eg + Mux(wh, w1_half, 0)), w1_r.en.eq(en_e)]
 
         # --- phase P: project feeder ---------------------------------------------------------
         p_run = Signal()
@@ -363,7 +372,7 @@ class BlockEngine(wiring.Component):
                     m.d.sync += p_run.eq(0)
         for r in range(rows):
             m.d.comb += [d_rs[r].addr.eq(pp * tc_w + (pk >> ll)), d_rs[r].en.eq(en_p)]
-        m.d.comb += [w2_r.addr.eq(pk * cout_w + pj), w2_r.en.eq(en_p)]
+        m.d.comb += [w2_r.addr.eq(pk * cout_w + pj + Mux(wh, w2_half, 0)), w2_r.en.eq(en_p)]
 
         # The PE array's k steps: expand or project.
         def byte(v, sel):
@@ -581,6 +590,15 @@ class BlockEngine(wiring.Component):
                 m.next = next_state
 
         reload = (d.chunks != 1) | (strip == 0)
+        # Weight prefetch (blocks of several chunks): during phase E of a chunk the next
+        # chunk's W1 and W2 (the next strip's first chunk after a strip's last) are loaded
+        # into the halves the running chunk does not read; ``pfd``: the running chunk's were.
+        pfd = Signal()
+        e_fin = Signal()            # phase E's last depthwise output is in D
+        PF_W1, PF_W1_WAIT, PF_W2, PF_W2_WAIT, PF_DONE = range(5)
+        pf_st = Signal(range(5))
+        pf_need = (d.chunks != 1) & ~(last_chunk & (strip == d.strips - 1))
+        pf_hc0 = Mux(last_chunk, 0, hc0 + d.chunk)
         with m.FSM(name="ctl"):
             with m.State("IDLE"):
                 with m.If(self.start):
@@ -597,7 +615,7 @@ class BlockEngine(wiring.Component):
                     m.d.sync += [self.error.eq(chk.error), self.done.eq(1)]
                     m.next = "IDLE"
                 with m.Else():
-                    m.d.sync += [oy0.eq(0), strip.eq(0), s_pix0.eq(0)]
+                    m.d.sync += [oy0.eq(0), strip.eq(0), s_pix0.eq(0), pfd.eq(0), wh.eq(0)]
                     m.next = "LD_B2"
             with m.State("LD_B2"):
                 m.d.comb += self.busy.eq(1)
@@ -640,6 +658,8 @@ class BlockEngine(wiring.Component):
                     m.next = "EXPAND"
                 with m.Elif(d.expand):
                     m.next = "LD_W1"
+                    with m.If(pfd):         # W1 and W2 prefetched
+                        m.next = "LD_B1"
                 with m.Else():
                     m.next = "LD_WD"
             with m.State("LD_W1"):
@@ -655,6 +675,8 @@ class BlockEngine(wiring.Component):
                 load({"addr": d.wd_base + hc0 * DW_WORD_BEATS * (nb // lane),
                       "row_bytes": d.chunk * DW_WORD_BEATS * (nb // lane), "rows": 1,
                       "stride": 0}, T_WD, "LD_W2")
+                with m.If(issued & ld_done & pfd):
+                    m.next = "EXPAND"
                 if bc.cp:       # a CP chain loads the 1x3 stage's words next (no extra cycle
                     with m.If(issued & ld_done & d.dw2):    # for the other blocks)
                         m.next = "LD_WD2"
@@ -664,6 +686,8 @@ class BlockEngine(wiring.Component):
                     load({"addr": d.wd2_base + hc0 * DW_WORD_BEATS * (nb // lane),
                           "row_bytes": d.chunk * DW_WORD_BEATS * (nb // lane), "rows": 1,
                           "stride": 0}, T_WD2, "LD_W2")
+                    with m.If(issued & ld_done & pfd):
+                        m.next = "EXPAND"
             with m.State("LD_W2"):
                 m.d.comb += self.busy.eq(1)
                 load({"addr": d.w2_base + hc0 * d.cout, "row_bytes": d.cout, "rows": d.chunk,
@@ -689,8 +713,30 @@ class BlockEngine(wiring.Component):
                         m.d.comb += dw2.start.eq(d.dw2)
                     m.d.sync += [exp_started.eq(1), ey.eq(0), eg.eq(0), exb.eq(0), ek.eq(0),
                                  qy.eq(0), qg.eq(0), qx.eq(0),
-                                 e_run.eq(d.expand), q_run.eq(~d.expand)]
+                                 e_run.eq(d.expand), q_run.eq(~d.expand), e_fin.eq(0),
+                                 pf_st.eq(Mux(pf_need, Mux(d.expand, PF_W1, PF_W2), PF_DONE))]
+                # The prefetch: W1 then W2 of the next chunk into the other halves.
+                m.d.comb += w_wr_half.eq(~wh)
+                with m.If(exp_started):
+                    with m.Switch(pf_st):
+                        with m.Case(PF_W1, PF_W1_WAIT):
+                            m.d.comb += [tgt.eq(T_W1), ld_valid.eq(pf_st == PF_W1),
+                                         ld_cmd.addr.eq(d.w1_base + pf_hc0),
+                                         ld_cmd.row_bytes.eq(d.chunk), ld_cmd.rows.eq(d.cin),
+                                         ld_cmd.stride.eq(d.hidden)]
+                        with m.Case(PF_W2, PF_W2_WAIT):
+                            m.d.comb += [tgt.eq(T_W2), ld_valid.eq(pf_st == PF_W2),
+                                         ld_cmd.addr.eq(d.w2_base + pf_hc0 * d.cout),
+                                         ld_cmd.row_bytes.eq(d.cout), ld_cmd.rows.eq(d.chunk),
+                                         ld_cmd.stride.eq(d.cout)]
+                    with m.If(ld_valid & dma.cmd.ready):
+                        m.d.comb += ld_reset.eq(1)
+                        m.d.sync += pf_st.eq(pf_st + 1)
+                    with m.If(((pf_st == PF_W1_WAIT) | (pf_st == PF_W2_WAIT)) & ld_done):
+                        m.d.sync += pf_st.eq(pf_st + 1)
                 with m.If(exp_started & exp_done):
+                    m.d.sync += e_fin.eq(1)
+                with m.If(exp_started & (exp_done | e_fin) & (pf_st == PF_DONE)):
                     m.d.sync += [exp_started.eq(0), ph_proj.eq(1), pp.eq(0), pj.eq(0),
                                  pk.eq(0), p_run.eq(1), i_run.eq(last_chunk),
                                  store_seen.eq(0)]
@@ -705,6 +751,8 @@ class BlockEngine(wiring.Component):
                     m.next = "NEXT"
             with m.State("NEXT"):
                 m.d.comb += self.busy.eq(1)
+                # The next chunk's W1 and W2 were prefetched (several chunks): swap halves.
+                m.d.sync += [pfd.eq(d.chunks != 1), wh.eq(wh ^ (d.chunks != 1))]
                 with m.If(~last_chunk):
                     m.d.sync += [chunk.eq(chunk + 1), hc0.eq(hc0 + d.chunk)]
                     m.next = "CHUNK"

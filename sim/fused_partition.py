@@ -40,12 +40,12 @@ class Split:
                              f"not {parts}")
 
 
-#: The engine's split: the best of :func:`sweep_partitions` for MobileNetV2 at 64K (4,755,904
-#: bytes over the 17 blocks; at 128K it is 0.3% above that sweep's best, 3,403,744 against
-#: 3,394,336). Every X row is read once, so the X ring needs only one strip's rows; P, which
-#: sets how many output rows a strip holds and so how often a block of several hidden chunks
-#: re-reads its weights, gets the most.
-PARTITION = Split(x=16, d=4, p=38, w1=2, w2=4)
+#: The engine's split: the best of :func:`sweep_partitions` for MobileNetV2 at 64K (4,894,208
+#: bytes over the 17 blocks; at 128K 3,513,760, 4% above that sweep's best, 3,372,640). Every
+#: X row is read once, so the X ring needs only one strip's rows; P, which sets how many output
+#: rows a strip holds and so how often a block of several hidden chunks re-reads its weights,
+#: gets the most; W1 and W2 hold two chunks each (the running one and the prefetched next).
+PARTITION = Split(x=16, d=2, p=37, w1=3, w2=6)
 
 
 def partition_config(buffer: int, split: Split = PARTITION, array: tuple = (8, 8)) -> BlockConfig:
@@ -82,8 +82,8 @@ def network_fused_bytes(shapes, bcfg: BlockConfig) -> "int | None":
 
 
 #: The shares :func:`sweep_partitions` tries, in 64ths of the buffer.
-SWEEP_SHARES = {"x": (4, 6, 8, 12, 16, 24), "d": (1, 2, 4, 8), "w1": (1, 2, 4, 8),
-                "w2": (1, 2, 4, 8, 16)}
+SWEEP_SHARES = {"x": (8, 12, 16, 20, 24), "d": (2, 4, 6, 8), "w1": (2, 3, 4, 6, 8),
+                "w2": (2, 4, 6, 8, 12)}
 
 
 def sweep_partitions(buffer: int, network: str = "mobilenetv2", array: tuple = (8, 8)):
