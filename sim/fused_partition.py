@@ -18,7 +18,8 @@ from ..hw.fused_program import BlockConfig
 from ..hw.params import AccelConfig
 from ..program.fused_block import IllegalBlockError, block_shape, block_traffic, plan_block
 
-__all__ = ["Split", "PARTITION", "partition_config", "network_fused_bytes", "sweep_partitions"]
+__all__ = ["Split", "PARTITION", "partition_config", "planned_blocks", "network_fused_bytes",
+           "required_chains", "sweep_partitions"]
 
 
 @dataclass(frozen=True)
@@ -40,12 +41,12 @@ class Split:
                              f"not {parts}")
 
 
-#: The engine's split: the best of :func:`sweep_partitions` for MobileNetV2 at 64K (4,894,208
-#: bytes over the 17 blocks; at 128K 3,513,760, 4% above that sweep's best, 3,372,640). Every
-#: X row is read once, so the X ring needs only one strip's rows; P, which sets how many output
-#: rows a strip holds and so how often a block of several hidden chunks re-reads its weights,
-#: gets the most; W1 and W2 hold two chunks each (the running one and the prefetched next).
-PARTITION = Split(x=16, d=2, p=37, w1=3, w2=6)
+#: The engine's split: the best of :func:`sweep_partitions` at 64K (MobileNetV2's 17 blocks
+#: move 5,138,608 bytes; every stride-1 ResNet-50-CP chain of cout <= 320 plans). Every X row
+#: is read once, so the X ring needs only one strip's rows; P, which sets how many output rows
+#: a strip holds and so how often a block of several hidden chunks re-reads its weights, gets
+#: the most; W1 and W2 hold two chunks each (the running one and the prefetched next).
+PARTITION = Split(x=12, d=6, p=36, w1=4, w2=6)
 
 
 def partition_config(buffer: int, split: Split = PARTITION, array: tuple = (8, 8)) -> BlockConfig:
@@ -68,6 +69,18 @@ def partition_config(buffer: int, split: Split = PARTITION, array: tuple = (8, 8
                        max_chunk=down(192, cols), max_cout=down(320, cols), max_width=112)
 
 
+def planned_blocks(shapes, bcfg: BlockConfig) -> int:
+    """How many of ``shapes`` have a schedule on ``bcfg``."""
+    n = 0
+    for shape in shapes:
+        try:
+            plan_block(shape, bcfg)
+        except IllegalBlockError:
+            continue
+        n += 1
+    return n
+
+
 def network_fused_bytes(shapes, bcfg: BlockConfig) -> "int | None":
     """DRAM bytes (read + write) of the blocks ``shapes``, each planned for ``bcfg``; None
     when one of them has no schedule that fits."""
@@ -86,21 +99,41 @@ SWEEP_SHARES = {"x": (8, 12, 16, 20, 24), "d": (2, 4, 6, 8), "w1": (2, 3, 4, 6, 
                 "w2": (2, 4, 6, 8, 12)}
 
 
-def sweep_partitions(buffer: int, network: str = "mobilenetv2", array: tuple = (8, 8)):
-    """Every split of :data:`SWEEP_SHARES` (P gets the rest) with the total DRAM bytes of
-    ``network``'s fused blocks on its engine, fewest first: ``[(bytes, split), ...]``
-    (splits where a block has no schedule are left out)."""
+def _shapes(network: str):
     from ..network.zoo import get_network
     from ..plan.fusion import thesis_groups
-    shapes = [block_shape(g) for g in thesis_groups(get_network(network))]
+    out = []
+    for g in thesis_groups(get_network(network)):
+        try:
+            out.append(block_shape(g))
+        except IllegalBlockError:
+            continue
+    return out
+
+
+def required_chains(also: str = "resnet50-cp", max_cout: int = 320) -> list:
+    """The blocks of ``also`` every split must plan: its stride-1 blocks of at most
+    ``max_cout`` output channels (ResNet-50-CP's stride-2 chains need three input rows of up
+    to 14x512 bytes, and s4's 512 output channels exceed the engine's project biases)."""
+    return [s for s in _shapes(also) if s.stride == (1, 1) and s.cout <= max_cout]
+
+
+def sweep_partitions(buffer: int, network: str = "mobilenetv2", array: tuple = (8, 8),
+                     also: str = "resnet50-cp"):
+    """Every split of :data:`SWEEP_SHARES` (P gets the rest) under which every block of
+    ``network`` and every :func:`required_chains` block of ``also`` has a schedule, with the
+    total DRAM bytes of ``network``'s fused blocks on its engine, fewest first:
+    ``[(bytes, split), ...]``."""
+    shapes, required = _shapes(network), required_chains(also)
     out = []
     for x, d, w1, w2 in itertools.product(*SWEEP_SHARES.values()):
         p = 64 - x - d - w1 - w2
         if p < 1:
             continue
         split = Split(x, d, p, w1, w2)
-        total = network_fused_bytes(shapes, partition_config(buffer, split, array))
-        if total is not None:
+        bcfg = partition_config(buffer, split, array)
+        total = network_fused_bytes(shapes, bcfg)
+        if total is not None and planned_blocks(required, bcfg) == len(required):
             out.append((total, split))
     out.sort(key=lambda e: (e[0], e[1].x + e[1].d + e[1].w1 + e[1].w2))
     return out
@@ -111,15 +144,15 @@ def _main(argv) -> int:
     buffer = parse_entries(argv[0]) if argv else 65536
     shapes_net = argv[1] if len(argv) > 1 else "mobilenetv2"
     ranked = sweep_partitions(buffer, shapes_net)
-    from ..network.zoo import get_network
-    from ..plan.fusion import thesis_groups
-    shapes = [block_shape(g) for g in thesis_groups(get_network(shapes_net))]
-    mine = network_fused_bytes(shapes, partition_config(buffer, PARTITION))
-    print(f"{shapes_net}, buffer {buffer} bytes: {len(ranked)} splits (64ths: x d p w1 w2)")
-    for total, s in ranked[:10]:
-        print(f"{total:>12,}  {s.x:>2} {s.d:>2} {s.p:>2} {s.w1:>2} {s.w2:>2}")
-    print(f"PARTITION {PARTITION}: {mine:,} bytes" if mine is not None
-          else f"PARTITION {PARTITION}: a block has no schedule")
+    mine = partition_config(buffer, PARTITION)
+    total = network_fused_bytes(_shapes(shapes_net), mine)
+    print(f"{shapes_net}, buffer {buffer} bytes: {len(ranked)} splits (64ths: x d p w1 w2) "
+          f"planning every stride-1 ResNet-50-CP chain of cout <= 320")
+    for total_, s in ranked[:10]:
+        print(f"{total_:>12,}  {s.x:>2} {s.d:>2} {s.p:>2} {s.w1:>2} {s.w2:>2}")
+    print(f"PARTITION {PARTITION}: "
+          + (f"{total:,} bytes" if total is not None else "a block has no schedule")
+          + f", {planned_blocks(_shapes('resnet50-cp'), mine)} ResNet-50-CP chains")
     return 0
 
 

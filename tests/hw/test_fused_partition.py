@@ -34,6 +34,14 @@ def test_partition_beats_the_even_split():
         assert new < old
 
 
+def test_partition_plans_the_cp_chains_that_ran_before():
+    """The ResNet-50-CP chains run on the 64K engine before the re-split still plan."""
+    from scanfuse.program.fused_block import plan_block
+    g = {c.name: c for c in thesis_groups(get_network("resnet50-cp"))}
+    for name in ("s1b0.conv2", "s2b1.conv2", "s3b1.conv2"):
+        plan_block(block_shape(g[name]), partition_config(65536))
+
+
 @pytest.mark.regress
 def test_partition_is_the_sweeps_best_at_64k():
     best_bytes, best = sweep_partitions(65536)[0]

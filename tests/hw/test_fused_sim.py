@@ -35,9 +35,9 @@ def test_bad_fused_arguments(argv, message, capsys):
 
 def test_block_config_from_buffer():
     b = block_config(65536)
-    # PARTITION (in 64ths: X 16, D 2, P 37, W1 3, W2 6) of 65,536 bytes; P in int32.
+    # PARTITION (in 64ths: X 12, D 6, P 36, W1 4, W2 6) of 65,536 bytes; P in int32.
     assert (b.x_entries, b.d_entries, b.w1_entries, b.w2_entries, b.p_entries) == \
-        (16384, 2048, 3072, 6144, 9472)
+        (12288, 6144, 4096, 6144, 9216)
     assert b.x_entries + b.d_entries + 4 * b.p_entries + b.w1_entries + b.w2_entries <= 65536
     assert [c.name for c in select_blocks("mobilenetv2", "b3, b4")] == ["b3", "b4"]
     assert len(select_blocks("mobilenetv2", "all")) == 17
