@@ -32,8 +32,9 @@ DESCRIPTION = (
     "[1x1] -> depthwise -> 1x1 blocks (and CP chains 1x1 -> 3x1 -> 1x3 -> 1x1, e.g. "
     "resnet50-cp's s1b0.conv2) of NET on the fused-block engine instead, each with "
     "seeded random tensors, checked bit-exact against numpy and its DRAM bytes against the "
-    "driver's prediction (docs/hardware/block-engine.md); the buffer S is split X/D S/4 "
-    "each, W1/W2 S/8 each, P S/16 int32; --sim verilator runs the cocotb bench on Verilator "
+    "driver's prediction (docs/hardware/block-engine.md); the buffer S is split among the "
+    "X ring, D, P (int32), W1 and W2 by scanfuse.sim.fused_partition.PARTITION (64K: 12K, "
+    "6K, 9216 int32, 4K, 6K); --sim verilator runs the cocotb bench on Verilator "
     "(the first build takes ~5 min).")
 
 
