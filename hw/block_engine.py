@@ -18,9 +18,13 @@ inner) with existing components: the :class:`~scanfuse.hw.dma.TileDMA` (AXI4 mas
                           +--- D buffer <--------|-----------------------------------+
                                           Requantizer --> +X, clamp --> DMA wr (Y)
 
-Per strip (``strip_rows`` output rows, full width) the DMA reads the strip's X rows, halo
-included (``run_rows``), into the X buffer. Per hidden chunk (``chunk`` channels) the weights
-of the chunk are read (once for the whole block when ``chunks == 1``), then
+Per strip (``strip_rows`` output rows, full width) the DMA reads the strip's X rows
+(``run_rows``) that the previous strip did not into the X buffer, a ring of
+``x_rows_bound(strip_rows, stride_h)`` row slots (image row ``r`` in slot ``r % ring``): the
+halo rows two strips share stay on chip and every X row is read once. Per hidden chunk
+(``chunk`` channels) the weights of the chunk are read (once for the whole block when
+``chunks == 1``; with several chunks the next chunk's W1 and W2 are prefetched into the other
+half of their memories during phase E), then
 
 * **phase E**: the expand feeder walks input row ``y``, channel group ``g``, pixel block
   ``xb`` (``rows`` pixels) and ``k < cin``, so the array's output rows arrive as pixels of
@@ -42,8 +46,8 @@ input rows (a run of ``strip rows`` rows with padding rows on both sides; its ta
 centre row are 0), and the second unit's requantised outputs go to the D buffer. Its weight
 words are read right after the first unit's (``LD_WD2``).
 
-Phases do not overlap and loads are not prefetched: this engine is correct first
-(``docs/hardware/block-engine.md`` gives its cycle figures against the roofline). The bias,
+Phases E and P do not overlap, and the X rows, chunk biases and depthwise words load between
+phases (``docs/hardware/block-engine.md`` gives the cycle figures against the roofline). The bias,
 ``P`` and residual reads use combinational memory read ports (distributed RAM on an FPGA).
 """
 
