@@ -102,12 +102,13 @@ def test_low_resolution_cp_chain_on_amaranth(tmp_path):
 
 @pytest.mark.regress
 def test_several_chunks_and_save_folders(tmp_path):
-    """MobileNetV2 at 32x32: b13 (2x2x96 -> 576, stride 2 -> 1x1x160) runs in several chunks;
-    two blocks save one sub-folder each."""
-    report = simulate_fused(mobilenetv2(resolution=32), "b13,b14", 65536, sim="amaranth",
+    """MobileNetV2 at 32x32: b13 (2x2x96 -> 576, stride 2 -> 1x1x160) runs in several chunks
+    (each next chunk's weights prefetched); two blocks save one sub-folder each (b3, one
+    chunk: b14's 120 chunks of 8 take the Amaranth simulator past the test timeout)."""
+    report = simulate_fused(mobilenetv2(resolution=32), "b13,b3", 65536, sim="amaranth",
                             seed=4, save=tmp_path / "run", p_stall=0.2)
     assert all(b["bit_exact"] and b["counters_match"] for b in report["blocks"])
     assert report["blocks"][0]["schedule"]["chunks"] > 1
-    for name in ("b13", "b14"):
+    for name in ("b13", "b3"):
         folder = tmp_path / "run" / name
         assert np.array_equal(_recompute(folder), np.load(folder / "Y.npy"))
