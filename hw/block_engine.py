@@ -18,9 +18,13 @@ inner) with existing components: the :class:`~scanfuse.hw.dma.TileDMA` (AXI4 mas
                           +--- D buffer <--------|-----------------------------------+
                                           Requantizer --> +X, clamp --> DMA wr (Y)
 
-Per strip (``strip_rows`` output rows, full width) the DMA reads the strip's X rows, halo
-included (``run_rows``), into the X buffer. Per hidden chunk (``chunk`` channels) the weights
-of the chunk are read (once for the whole block when ``chunks == 1``), then
+Per strip (``strip_rows`` output rows, full width) the DMA reads the strip's X rows
+(``run_rows``) that the previous strip did not into the X buffer, a ring of
+``x_rows_bound(strip_rows, stride_h)`` row slots (image row ``r`` in slot ``r % ring``): the
+halo rows two strips share stay on chip and every X row is read once. Per hidden chunk
+(``chunk`` channels) the weights of the chunk are read (once for the whole block when
+``chunks == 1``; with several chunks the next chunk's W1 and W2 are prefetched into the other
+half of their memories during phase E), then
 
 * **phase E**: the expand feeder walks input row ``y``, channel group ``g``, pixel block
   ``xb`` (``rows`` pixels) and ``k < cin``, so the array's output rows arrive as pixels of
@@ -42,8 +46,8 @@ input rows (a run of ``strip rows`` rows with padding rows on both sides; its ta
 centre row are 0), and the second unit's requantised outputs go to the D buffer. Its weight
 words are read right after the first unit's (``LD_WD2``).
 
-Phases do not overlap and loads are not prefetched: this engine is correct first
-(``docs/hardware/block-engine.md`` gives its cycle figures against the roofline). The bias,
+Phases E and P do not overlap, and the X rows, chunk biases and depthwise words load between
+phases (``docs/hardware/block-engine.md`` gives the cycle figures against the roofline). The bias,
 ``P`` and residual reads use combinational memory read ports (distributed RAM on an FPGA).
 """
 
@@ -67,7 +71,9 @@ _ACC = 32
 def _count_step(m: Module, digits) -> None:
     """One step of a nest of loop counters, innermost first: ``digits`` is a list of
     ``(counter, last)``; a counter at its ``last`` value wraps to 0 and carries into the next;
-    the outermost (``last`` None) only counts up."""
+    the outermost (``last`` None) only counts up (with a ``last``, it wraps too: a ring)."""
+    if not digits:
+        return
     counter, last = digits[0]
     if last is None:
         m.d.sync += counter.eq(counter + 1)
@@ -187,7 +193,14 @@ class BlockEngine(wiring.Component):
         dbanks = [mem(f"dbuf{r}", word, bc.d_entries // (rows * lane)) for r in range(rows)]
         d_w = [b.write_port() for b in dbanks]
         d_rs = [b.read_port(transparent_for=()) for b in dbanks]
+        # W1 and W2 hold two halves when a block has several chunks: the running chunk's
+        # weights in half ``wh``, the next chunk's prefetched into the other during phase E.
         w1m = mem("w1", word, bc.w1_entries // lane)
+        w1_half = (bc.w1_entries // lane) // 2
+        w2_half = (bc.w2_entries // lane) // 2
+        wh = Signal()               # half of the running chunk
+        w_wr_half = Signal()        # half the loader writes
+        m.d.comb += w_wr_half.eq(wh)
         w1_w, w1_r = w1m.write_port(), w1m.read_port(transparent_for=())
         w2m = mem("w2", word, bc.w2_entries // lane)
         w2_w, w2_r = w2m.write_port(), w2m.read_port(transparent_for=())
@@ -212,6 +225,10 @@ class BlockEngine(wiring.Component):
         s_rows_out = Signal(16)
         s_first = Signal(16)
         s_nin = Signal(16)
+        s_slot0 = Signal(16)        # X ring slot of the strip's first input row
+        s_ld_first = Signal(16)     # first input row the strip loads (rows not yet on chip)
+        s_ld_n = Signal(16)         # rows it loads
+        s_ld_slot = Signal(16)      # their first slot
         s_pad_top = Signal()
         s_pad_bot = Signal()
         s_pix = Signal(32)          # strip output pixels
@@ -231,6 +248,16 @@ class BlockEngine(wiring.Component):
         m.d.comb += [oy_end.eq(oy0 + d.strip_rows),
                      oy1.eq(Mux(oy_end > d.Ho, d.Ho, oy_end)),
                      hi.eq(times_stride(oy1 - 1, d.stride_h) + 1)]
+
+        # The X buffer is a ring of ``ring`` row slots (``x_rows_bound``: the most input rows
+        # a strip needs, so the X_OVERFLOW rule sizes it), image row r in slot r % ring: the
+        # rows two consecutive strips share stay on chip and each strip loads only its new
+        # rows. ``wrap`` maps a slot sum below 2 * ring into the ring.
+        ring = Signal(18)
+        m.d.comb += ring.eq(times_stride(d.strip_rows - 1, d.stride_h) + 3)
+
+        def wrap(v):
+            return Mux(v >= ring, v - ring, v)[:16]
 
         # --- DMA command mux and the load path ----------------------------------------------
         ld_cmd = Signal(dma.cmd.payload.shape())
@@ -264,13 +291,13 @@ class BlockEngine(wiring.Component):
         bias_beats = 4 * lane // nb
         m.d.comb += ld_done.eq(fire & beat.last)
         with m.If(ld_reset):
-            m.d.sync += [lw.eq(0), lb.eq(0), lkw.eq(0), lx.eq(0), ly.eq(0)]
+            m.d.sync += [lw.eq(0), lb.eq(0), lkw.eq(0), lx.eq(0), ly.eq(s_ld_slot)]
         with m.Elif(fire):
             m.d.sync += sr.eq(sr_next)
             n_beats = Mux((tgt == T_WD) | (tgt == T_WD2), DW_WORD_BEATS, Mux((tgt == T_B1) | (tgt == T_B2),
                                                           bias_beats, 1))
             _count_step(m, [(lb, n_beats - 1), (lw, None)])
-            _count_step(m, [(lkw, cin_w - 1), (lx, d.W - 1), (ly, None)])
+            _count_step(m, [(lkw, cin_w - 1), (lx, d.W - 1), (ly, ring - 1)])
         x_addr_ld = (ly * xw + (lx >> lr)) * cin_w + lkw
         for r in range(rows):
             m.d.comb += [x_w[r].data.eq(beat.data), x_w[r].addr.eq(x_addr_ld),
@@ -278,8 +305,10 @@ class BlockEngine(wiring.Component):
         bias_word = sr_next[-(bias_beats * 8 * nb):]
         word_end = lambda n: fire & (lb == n - 1)   # noqa: E731
         m.d.comb += [
-            w1_w.addr.eq(lw), w1_w.data.eq(beat.data), w1_w.en.eq(fire & (tgt == T_W1)),
-            w2_w.addr.eq(lw), w2_w.data.eq(beat.data), w2_w.en.eq(fire & (tgt == T_W2)),
+            w1_w.addr.eq(lw + Mux(w_wr_half, w1_half, 0)), w1_w.data.eq(beat.data),
+            w1_w.en.eq(fire & (tgt == T_W1)),
+            w2_w.addr.eq(lw + Mux(w_wr_half, w2_half, 0)), w2_w.data.eq(beat.data),
+            w2_w.en.eq(fire & (tgt == T_W2)),
             b1_w.addr.eq(lw), b1_w.data.eq(bias_word),
             b1_w.en.eq(word_end(bias_beats) & (tgt == T_B1)),
             b2_w.addr.eq(lw), b2_w.data.eq(bias_word),
@@ -323,12 +352,12 @@ class BlockEngine(wiring.Component):
                 with m.If(q_final):
                     m.d.sync += q_run.eq(0)
 
-        e_addr = (ey * xw + exb) * cin_w + (ek >> ll)
-        q_addr = (qy * xw + (qx >> lr)) * cin_w + (hc0 >> ll) + qg
+        e_addr = (wrap(s_slot0 + ey) * xw + exb) * cin_w + (ek >> ll)
+        q_addr = (wrap(s_slot0 + qy) * xw + (qx >> lr)) * cin_w + (hc0 >> ll) + qg
         for r in range(rows):
             m.d.comb += [x_rs[r].addr.eq(Mux(d.expand, e_addr, q_addr)),
                          x_rs[r].en.eq(Mux(d.expand, en_e, en_q))]
-        m.d.comb += [w1_r.addr.eq(ek * tc_w + eg), w1_r.en.eq(en_e)]
+        m.d.comb += [w1_r.addr.eq(ek * tc_w + eg + Mux(wh, w1_half, 0)), w1_r.en.eq(en_e)]
 
         # --- phase P: project feeder ---------------------------------------------------------
         p_run = Signal()
@@ -347,7 +376,7 @@ class BlockEngine(wiring.Component):
                     m.d.sync += p_run.eq(0)
         for r in range(rows):
             m.d.comb += [d_rs[r].addr.eq(pp * tc_w + (pk >> ll)), d_rs[r].en.eq(en_p)]
-        m.d.comb += [w2_r.addr.eq(pk * cout_w + pj), w2_r.en.eq(en_p)]
+        m.d.comb += [w2_r.addr.eq(pk * cout_w + pj + Mux(wh, w2_half, 0)), w2_r.en.eq(en_p)]
 
         # The PE array's k steps: expand or project.
         def byte(v, sel):
@@ -487,7 +516,7 @@ class BlockEngine(wiring.Component):
         t_take = Signal()
         m.d.comb += [t_take.eq(rq_p.o.valid & (~w_ov | dma.wr.ready)),
                      rq_p.o.ready.eq(~w_ov | dma.wr.ready)]
-        xr_addr = ((toy + ~s_pad_top) * xw + (tox >> lr)) * cin_w + tj
+        xr_addr = (wrap(s_slot0 + toy + ~s_pad_top) * xw + (tox >> lr)) * cin_w + tj
         for r in range(rows):
             m.d.comb += x_rc[r].addr.eq(xr_addr)
         xres = Signal(8 * lane)
@@ -565,6 +594,15 @@ class BlockEngine(wiring.Component):
                 m.next = next_state
 
         reload = (d.chunks != 1) | (strip == 0)
+        # Weight prefetch (blocks of several chunks): during phase E of a chunk the next
+        # chunk's W1 and W2 (the next strip's first chunk after a strip's last) are loaded
+        # into the halves the running chunk does not read; ``pfd``: the running chunk's were.
+        pfd = Signal()
+        e_fin = Signal()            # phase E's last depthwise output is in D
+        PF_W1, PF_W1_WAIT, PF_W2, PF_W2_WAIT, PF_DONE = range(5)
+        pf_st = Signal(range(5))
+        pf_need = (d.chunks != 1) & ~(last_chunk & (strip == d.strips - 1))
+        pf_hc0 = Mux(last_chunk, 0, hc0 + d.chunk)
         with m.FSM(name="ctl"):
             with m.State("IDLE"):
                 with m.If(self.start):
@@ -581,7 +619,7 @@ class BlockEngine(wiring.Component):
                     m.d.sync += [self.error.eq(chk.error), self.done.eq(1)]
                     m.next = "IDLE"
                 with m.Else():
-                    m.d.sync += [oy0.eq(0), strip.eq(0), s_pix0.eq(0)]
+                    m.d.sync += [oy0.eq(0), strip.eq(0), s_pix0.eq(0), pfd.eq(0), wh.eq(0)]
                     m.next = "LD_B2"
             with m.State("LD_B2"):
                 m.d.comb += self.busy.eq(1)
@@ -594,6 +632,17 @@ class BlockEngine(wiring.Component):
                 pad_bot = hi >= d.H
                 last_row = Mux(pad_bot, d.H - 1, hi)
                 pix = (oy1 - oy0) * d.Wo
+                # Ring bookkeeping: the first strip loads all its rows into slots from 0; a
+                # later one starts after the previous strip's last row (its rows before that,
+                # 3 - stride_h of them, are on chip), the slots advancing with the rows.
+                is0 = strip == 0
+                slot0 = Signal(16)
+                ld_first = Signal(16)
+                m.d.comb += [slot0.eq(Mux(is0, 0, wrap(s_slot0 + (first - s_first)))),
+                             ld_first.eq(Mux(is0, 0, s_first + s_nin))]
+                m.d.sync += [s_slot0.eq(slot0), s_ld_first.eq(ld_first),
+                             s_ld_n.eq(last_row - ld_first + 1),
+                             s_ld_slot.eq(wrap(slot0 + (ld_first - first)))]
                 m.d.sync += [s_rows_out.eq(oy1 - oy0), s_first.eq(first),
                              s_nin.eq(last_row - first + 1), s_pad_top.eq(oy0 == 0),
                              s_pad_bot.eq(pad_bot), s_pix.eq(pix),
@@ -602,14 +651,19 @@ class BlockEngine(wiring.Component):
                 m.next = "LD_X"
             with m.State("LD_X"):
                 m.d.comb += self.busy.eq(1)
-                load({"addr": d.x_base + s_first * wx, "row_bytes": wx, "rows": s_nin,
-                      "stride": wx}, T_X, "CHUNK")
+                with m.If(s_ld_n == 0):     # its rows are all on chip (a last strip whose
+                    m.next = "CHUNK"        # window rows past the image are padding)
+                with m.Else():
+                    load({"addr": d.x_base + s_ld_first * wx, "row_bytes": wx,
+                          "rows": s_ld_n, "stride": wx}, T_X, "CHUNK")
             with m.State("CHUNK"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(~reload):
                     m.next = "EXPAND"
                 with m.Elif(d.expand):
                     m.next = "LD_W1"
+                    with m.If(pfd):         # W1 and W2 prefetched
+                        m.next = "LD_B1"
                 with m.Else():
                     m.next = "LD_WD"
             with m.State("LD_W1"):
@@ -625,6 +679,8 @@ class BlockEngine(wiring.Component):
                 load({"addr": d.wd_base + hc0 * DW_WORD_BEATS * (nb // lane),
                       "row_bytes": d.chunk * DW_WORD_BEATS * (nb // lane), "rows": 1,
                       "stride": 0}, T_WD, "LD_W2")
+                with m.If(issued & ld_done & pfd):
+                    m.next = "EXPAND"
                 if bc.cp:       # a CP chain loads the 1x3 stage's words next (no extra cycle
                     with m.If(issued & ld_done & d.dw2):    # for the other blocks)
                         m.next = "LD_WD2"
@@ -634,6 +690,8 @@ class BlockEngine(wiring.Component):
                     load({"addr": d.wd2_base + hc0 * DW_WORD_BEATS * (nb // lane),
                           "row_bytes": d.chunk * DW_WORD_BEATS * (nb // lane), "rows": 1,
                           "stride": 0}, T_WD2, "LD_W2")
+                    with m.If(issued & ld_done & pfd):
+                        m.next = "EXPAND"
             with m.State("LD_W2"):
                 m.d.comb += self.busy.eq(1)
                 load({"addr": d.w2_base + hc0 * d.cout, "row_bytes": d.cout, "rows": d.chunk,
@@ -659,8 +717,30 @@ class BlockEngine(wiring.Component):
                         m.d.comb += dw2.start.eq(d.dw2)
                     m.d.sync += [exp_started.eq(1), ey.eq(0), eg.eq(0), exb.eq(0), ek.eq(0),
                                  qy.eq(0), qg.eq(0), qx.eq(0),
-                                 e_run.eq(d.expand), q_run.eq(~d.expand)]
+                                 e_run.eq(d.expand), q_run.eq(~d.expand), e_fin.eq(0),
+                                 pf_st.eq(Mux(pf_need, Mux(d.expand, PF_W1, PF_W2), PF_DONE))]
+                # The prefetch: W1 then W2 of the next chunk into the other halves.
+                m.d.comb += w_wr_half.eq(~wh)
+                with m.If(exp_started):
+                    with m.Switch(pf_st):
+                        with m.Case(PF_W1, PF_W1_WAIT):
+                            m.d.comb += [tgt.eq(T_W1), ld_valid.eq(pf_st == PF_W1),
+                                         ld_cmd.addr.eq(d.w1_base + pf_hc0),
+                                         ld_cmd.row_bytes.eq(d.chunk), ld_cmd.rows.eq(d.cin),
+                                         ld_cmd.stride.eq(d.hidden)]
+                        with m.Case(PF_W2, PF_W2_WAIT):
+                            m.d.comb += [tgt.eq(T_W2), ld_valid.eq(pf_st == PF_W2),
+                                         ld_cmd.addr.eq(d.w2_base + pf_hc0 * d.cout),
+                                         ld_cmd.row_bytes.eq(d.cout), ld_cmd.rows.eq(d.chunk),
+                                         ld_cmd.stride.eq(d.cout)]
+                    with m.If(ld_valid & dma.cmd.ready):
+                        m.d.comb += ld_reset.eq(1)
+                        m.d.sync += pf_st.eq(pf_st + 1)
+                    with m.If(((pf_st == PF_W1_WAIT) | (pf_st == PF_W2_WAIT)) & ld_done):
+                        m.d.sync += pf_st.eq(pf_st + 1)
                 with m.If(exp_started & exp_done):
+                    m.d.sync += e_fin.eq(1)
+                with m.If(exp_started & (exp_done | e_fin) & (pf_st == PF_DONE)):
                     m.d.sync += [exp_started.eq(0), ph_proj.eq(1), pp.eq(0), pj.eq(0),
                                  pk.eq(0), p_run.eq(1), i_run.eq(last_chunk),
                                  store_seen.eq(0)]
@@ -675,6 +755,8 @@ class BlockEngine(wiring.Component):
                     m.next = "NEXT"
             with m.State("NEXT"):
                 m.d.comb += self.busy.eq(1)
+                # The next chunk's W1 and W2 were prefetched (several chunks): swap halves.
+                m.d.sync += [pfd.eq(d.chunks != 1), wh.eq(wh ^ (d.chunks != 1))]
                 with m.If(~last_chunk):
                     m.d.sync += [chunk.eq(chunk + 1), hc0.eq(hc0 + d.chunk)]
                     m.next = "CHUNK"

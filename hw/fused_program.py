@@ -17,12 +17,15 @@ residual ``y = clamp(requant(acc_project) + x, -128, 127)``.
 
 Geometry of the schedule (strips outer, hidden chunks inner; :class:`BlockOrder`): the output
 is cut into ``strips`` strips of ``strip_rows`` full-width output rows (the last may be
-shorter); for each strip the engine reads the X rows the strip's depthwise windows need (its
-halo rows too: a row shared by two strips is read by both), and for each of ``chunks`` hidden
+shorter); for each strip the engine reads the X rows the strip's depthwise windows need that the previous
+strip did not (the X buffer is a ring of ``x_rows_bound`` rows: the halo rows two strips share
+stay on chip, so every X row is read once), and for each of ``chunks`` hidden
 chunks of ``chunk`` channels it computes the expand GEMM of those rows, the depthwise outputs
 of the strip, and the project GEMM of the chunk, accumulating over chunks on chip. Weights and
 the chunk's biases are read once when ``chunks == 1`` (they stay on chip for every strip),
-otherwise once per strip and chunk. The hidden tensors never leave the chip.
+otherwise once per strip and chunk, the next chunk's W1 and W2 prefetched into the other half
+of their memories while the running chunk's expand GEMM runs (so W1 and W2 hold two chunks).
+The hidden tensors never leave the chip.
 """
 
 from collections.abc import Mapping
@@ -59,13 +62,14 @@ class BlockConfig:
         ``cols == axi_bytes`` (one hidden-channel group of ``cols`` channels is one AXI beat, one
         depthwise lane group and one PE-array column block).
     x_entries : int
-        X strip buffer (int8): the strip's input rows, ``round_up(W, rows) * Cin`` bytes each.
+        X ring (int8): a strip's input rows, ``round_up(W, rows) * Cin`` bytes each.
     d_entries : int
         Depthwise-output buffer (int8): ``round_up(strip pixels, rows) * chunk``.
     p_entries : int
         Project accumulators (int32): ``strip_rows * Wo * Cout``.
     w1_entries, w2_entries : int
-        Expand and project weight chunks (int8): ``Cin * chunk`` and ``chunk * Cout``.
+        Expand and project weight chunks (int8): ``Cin * chunk`` and ``chunk * Cout``, twice
+        that when a block has several chunks (the next one is prefetched).
     max_chunk : int
         Most hidden channels of one chunk (depthwise lanes x groups, chunk biases).
     max_cout : int
@@ -196,8 +200,10 @@ FUSED_RULE_TEXT: dict[FusedError, str] = {
                             "> x_entries"),
     FusedError.D_OVERFLOW: "round_up(strip_rows * Wo, rows) * chunk > d_entries",
     FusedError.P_OVERFLOW: "strip_rows * Wo * cout > p_entries",
-    FusedError.W1_OVERFLOW: "cin * chunk > w1_entries",
-    FusedError.W2_OVERFLOW: "chunk * cout > w2_entries",
+    FusedError.W1_OVERFLOW: ("cin * chunk > w1_entries, or with chunks > 1 (the next chunk "
+                             "prefetched) 2 * cin * chunk > w1_entries"),
+    FusedError.W2_OVERFLOW: ("chunk * cout > w2_entries, or with chunks > 1 "
+                             "2 * chunk * cout > w2_entries"),
     FusedError.CHUNK_OVERFLOW: "chunk > max_chunk",
     FusedError.COUT_OVERFLOW: "cout > max_cout",
 }
@@ -339,8 +345,11 @@ def fused_rules(bcfg: BlockConfig, f):
          > bcfg.x_entries + sh * wpad * f.cin),
         (FusedError.D_OVERFLOW, round_up(strip_px, rows) * f.chunk > bcfg.d_entries),
         (FusedError.P_OVERFLOW, strip_px * f.cout > bcfg.p_entries),
-        (FusedError.W1_OVERFLOW, f.cin * f.chunk > bcfg.w1_entries),
-        (FusedError.W2_OVERFLOW, f.chunk * f.cout > bcfg.w2_entries),
+        # Several chunks: two chunks' weights (the running one and the prefetched next).
+        (FusedError.W1_OVERFLOW, (f.cin * f.chunk > bcfg.w1_entries)
+         | ((f.chunks != 1) & (f.cin * f.chunk * 2 > bcfg.w1_entries))),
+        (FusedError.W2_OVERFLOW, (f.chunk * f.cout > bcfg.w2_entries)
+         | ((f.chunks != 1) & (f.chunk * f.cout * 2 > bcfg.w2_entries))),
         (FusedError.CHUNK_OVERFLOW, f.chunk > bcfg.max_chunk),
         (FusedError.COUT_OVERFLOW, f.cout > bcfg.max_cout),
     ]

@@ -18,11 +18,11 @@ import numpy as np
 from ..errors import InvalidOptionError, WorkTooLargeError
 from ..files import atomic_dir
 from ..hw.fused_program import BlockConfig
-from ..hw.params import AccelConfig
 from ..network.zoo import get_network
 from ..plan.fusion import thesis_groups
 from ..program.fused_block import block_shape
 from ..units import check_seed
+from .fused_partition import PARTITION, partition_config
 from .fused_golden import Depthwise, Pointwise, fused_block_ref
 from .fused_rtl import (compile_fused, random_block, roofline_cycles, run_block_amaranth,
                         run_block_cocotb)
@@ -42,21 +42,10 @@ FUSED_SAVED_FILES = frozenset({"X.npy", "W1.npy", "b1.npy", "Wd.npy", "bd.npy", 
 
 
 def block_config(buffer: int, array: tuple = (8, 8)) -> BlockConfig:
-    """The block engine holding ``buffer`` bytes in its five tensor memories: X strip
-    ``S/4``, depthwise outputs ``S/4``, W1 and W2 chunks ``S/8`` each, project partial sums
-    ``S/4`` bytes (``S/16`` int32), each rounded down to whole words; chunk biases for 192
-    channels, project biases for 320, rows of 112 pixels (MobileNetV2's widest)."""
-    rows, cols = array
-    cfg = AccelConfig(rows=rows, cols=cols, axi_data_bits=8 * cols)
-    word = rows * cols
-
-    def down(v, w):
-        return max(w, v // w * w)
-
-    return BlockConfig(accel=cfg, x_entries=down(buffer // 4, word),
-                       d_entries=down(buffer // 4, word), w1_entries=down(buffer // 8, cols),
-                       w2_entries=down(buffer // 8, cols), p_entries=down(buffer // 16, cols),
-                       max_chunk=down(192, cols), max_cout=down(320, cols), max_width=112)
+    """The block engine holding ``buffer`` bytes in its five tensor memories, split as
+    :data:`scanfuse.sim.fused_partition.PARTITION` says (the sweep that chose it:
+    ``python -m scanfuse.sim.fused_partition 64K``)."""
+    return partition_config(buffer, PARTITION, array)
 
 
 def select_blocks(network, layers: str) -> list:

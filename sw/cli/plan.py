@@ -31,6 +31,11 @@ def add_parser(sub, parser_class) -> None:
                    help="plan every layer, fuse [1x1] -> depthwise -> 1x1 chains where it saves "
                         "traffic (thesis-style), and report extended fusion (the best grouping: "
                         "where to cut each run of blocks into fused groups) beside it (with --network)")
+    p.add_argument("--engine", type=options.array, metavar="RxC",
+                   help="with --fuse: also show each group as the fused-block engine with an "
+                        "R x C PE array and the --buffer bytes (split as `scanfuse sim --fuse` "
+                        "splits them) runs it: strips x rows, chunks x channels, its predicted "
+                        "DRAM bytes beside the planner's, e.g. 8x8")
     p.add_argument("--sweep", metavar="S1,S2,...",
                    help="with --fuse: instead of the plan at --buffer, one row per buffer size "
                         "(whole-network payload bytes unfused, thesis-style and extended, savings, "
@@ -42,6 +47,9 @@ def command(args, console: Console) -> int:
     model, widths = options.model(args)
     if args.sweep is not None and not args.fuse:
         raise InvalidOptionError("--sweep applies to --fuse")
+    if args.engine is not None and (not args.fuse or args.sweep is not None
+                                    or args.buffer is None):
+        raise InvalidOptionError("--engine applies to --fuse with --buffer (not --sweep)")
     if args.fuse:
         return _plan_fused(args, model, widths, console)
     if args.gemm is not None:
@@ -68,12 +76,70 @@ def _plan_fused(args, model, widths, console: Console) -> int:
         return _sweep(args, model, widths, console)
     plan = plan_fused_network(options.network(args), model, widths, args.order, extended=True)
     moved = moved_bytes(plan, args.order)
+    rows = _engine_rows(plan, args.buffer, args.engine) if args.engine is not None else None
     if args.json:
-        print(json.dumps(fused_plan_json(plan, moved), indent=2))
+        doc = fused_plan_json(plan, moved)
+        if rows is not None:
+            doc["engine_blocks"] = rows
+        print(json.dumps(doc, indent=2))
     else:
         for table in fused_plan_tables(plan, moved):
             console.print(table)
+        if rows is not None:
+            console.print(_engine_table(rows, args.buffer, args.engine))
     return 0
+
+
+def _engine_rows(plan, buffer: int, array) -> list:
+    """Each thesis group as the fused-block engine runs it (``scanfuse.program.fused_block``
+    plans it for ``scanfuse.sim.fused_run.block_config``, the engine ``scanfuse sim --fuse``
+    builds), beside the planner's entry-model bytes of the same group."""
+    from ..program.fused_block import IllegalBlockError, block_shape, block_traffic, plan_block
+    from ..sim.fused_run import block_config
+    bcfg = block_config(buffer, tuple(array))
+    rows = []
+    for g in plan.groups:
+        row = {"group": g.chain.name, "planner_fused_bytes": None if g.plan is None
+               else g.plan.total_bytes, "planner_unfused_bytes": g.unfused_bytes}
+        try:
+            shape = block_shape(g.chain)
+            sched = plan_block(shape, bcfg)
+        except IllegalBlockError as err:
+            rows.append(row | {"engine": None, "reason": str(err)})
+            continue
+        t = block_traffic(shape, sched)
+        rows.append(row | {"engine": {
+            "strips": sched.strips(shape), "strip_rows": sched.strip_rows,
+            "chunks": sched.chunks(shape), "chunk": sched.chunk,
+            "read_bytes": t.read_bytes, "write_bytes": t.write_bytes,
+            "x_bytes": t.x, "weight_bytes": t.weights, "y_bytes": t.y}})
+    return rows
+
+
+def _engine_table(rows, buffer: int, array):
+    from rich.table import Table
+    table = Table(title=f"fused-block engine {array[0]}x{array[1]}, {buffer:,} bytes of block "
+                        f"memories: each group as it runs (bytes)")
+    for col in ("group", "strips x rows", "chunks x channels", "read", "write", "engine total",
+                "planner fused", "engine / planner"):
+        table.add_column(col, justify="left" if col == "group" else "right")
+    total_e = total_p = 0
+    for r in rows:
+        e, pf = r["engine"], r["planner_fused_bytes"]
+        if e is None:
+            table.add_row(r["group"], "-", "-", "-", "-", "does not fit", f"{pf:,}" if pf else "-",
+                          "-")
+            continue
+        tot = e["read_bytes"] + e["write_bytes"]
+        total_e += tot
+        total_p += pf or 0
+        table.add_row(r["group"], f"{e['strips']} x {e['strip_rows']}",
+                      f"{e['chunks']} x {e['chunk']}", f"{e['read_bytes']:,}",
+                      f"{e['write_bytes']:,}", f"{tot:,}", f"{pf:,}" if pf else "-",
+                      f"{tot / pf:.2f}" if pf else "-")
+    table.add_row("total (groups the engine runs)", "", "", "", "", f"{total_e:,}",
+                  f"{total_p:,}", f"{total_e / total_p:.2f}" if total_p else "-")
+    return table
 
 
 def _sweep(args, model, widths, console: Console) -> int:

@@ -12,8 +12,8 @@ A CP chain ``1x1 -> 3x1 dw -> 1x3 dw -> 1x1`` (a CP-decomposed 3x3 convolution) 
 :class:`BlockShape` with ``cp``: its depthwise weights are two sets of words (``wd_base``,
 ``wd2_base``) and its four stages have four requant records.
 
-The hidden tensors never reach DRAM, so the reads are X (each strip's rows, halo rows once
-per strip that needs them), the weights and biases (once when one chunk holds the whole hidden
+The hidden tensors never reach DRAM, so the reads are X (once: each strip reads only the rows
+the previous strip did not; the X buffer keeps the shared halo rows), the weights and biases (once when one chunk holds the whole hidden
 dimension, else once per strip), and the writes are Y.
 """
 
@@ -147,14 +147,18 @@ def block_shape(chain: FusedChain) -> BlockShape:
 
 
 def block_traffic(shape: BlockShape, sched: BlockSchedule) -> BlockTraffic:
-    """DRAM bytes of ``shape`` under ``sched``, as the engine moves them."""
+    """DRAM bytes of ``shape`` under ``sched``, as the engine moves them: each strip reads
+    only its input rows the previous strip did not (the X buffer is a ring of rows, so the
+    halo rows two strips share stay on chip): every X row once."""
     sh = shape.stride[0]
     strips = sched.strips(shape)
-    x_rows = 0
+    x_rows, loaded = 0, 0          # rows read; rows 0 .. loaded - 1 have been on chip
     for s in range(strips):
         oy0 = s * sched.strip_rows
         oy1 = min(oy0 + sched.strip_rows, shape.Ho)
-        x_rows += run_rows(shape.H, sh, oy0, oy1)[1]
+        first, count = run_rows(shape.H, sh, oy0, oy1)[:2]
+        x_rows += first + count - max(first, loaded)     # the strip's rows not yet on chip
+        loaded = first + count
     w = ((1 + shape.cp) * shape.hidden * DW_WORD_BEATS + shape.hidden * shape.cout
          + (shape.cin * shape.hidden + 4 * shape.hidden if shape.expand else 0))
     loads = 1 if sched.chunks(shape) == 1 else strips
@@ -187,6 +191,11 @@ def check_block(fields: dict, bcfg: BlockConfig) -> None:
                                 err)
 
 
+#: The rules whose left side grows with ``strip_rows`` (buffers holding a strip's rows).
+_GROWS_WITH_STRIP = frozenset({FusedError.X_OVERFLOW, FusedError.D_OVERFLOW,
+                               FusedError.P_OVERFLOW})
+
+
 def plan_block(shape: BlockShape, bcfg: BlockConfig = BlockConfig()) -> BlockSchedule:
     """The schedule with the fewest predicted DRAM bytes among those the engine's rules accept
     (ties: fewer strips, then larger chunks). Raises :class:`IllegalBlockError` when none fits."""
@@ -198,7 +207,10 @@ def plan_block(shape: BlockShape, bcfg: BlockConfig = BlockConfig()) -> BlockSch
             continue
         for tr in range(1, shape.Ho + 1):
             sched = BlockSchedule(tr, chunk)
-            if check_fused(bcfg, _fields(shape, sched, {}, (zero,) * 4)) is not FusedError.NONE:
+            err = check_fused(bcfg, _fields(shape, sched, {}, (zero,) * 4))
+            if err in _GROWS_WITH_STRIP:
+                break               # taller strips break the same rule
+            if err is not FusedError.NONE:
                 continue
             t = block_traffic(shape, sched)
             key = (t.read_bytes + t.write_bytes, sched.strips(shape), -chunk)

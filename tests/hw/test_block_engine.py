@@ -15,11 +15,15 @@ from scanfuse.sim.fused_rtl import compile_fused, random_block, run_block_amaran
 SMALL = BlockConfig(x_entries=4096, d_entries=2048, p_entries=1024, w1_entries=1024,
                     w2_entries=1024, max_chunk=32, max_cout=32, max_width=16)
 
-#: (shape, schedule (strip_rows, chunk), stall probability): strips and chunks > 1, halo rows,
+#: (shape, schedule (strip_rows, chunk), stall probability): strips and chunks > 1, halo rows
+#: kept in the X ring (a last CP strip with no new rows),
 #: stride 2 on odd sizes, residual, no expand with a CP-style 1x3 kernel, CP chains.
 CASES = {
     "s1-3strips-2chunks": (BlockShape(8, 8, 16, 32, 16), (3, 16), 0.7),
     "s2-odd": (BlockShape(9, 7, 16, 32, 24, stride=(2, 2)), (2, 16), 0.7),
+    # The X ring wraps several times (6 strips of 2 rows, 4 slots), residual from the ring,
+    # 4 chunks: each chunk's W1 / W2 prefetched, across strips too.
+    "s1-ring-4chunks": (BlockShape(11, 9, 16, 32, 16, residual=True), (2, 8), 0.7),
     "no-expand-1x3": (BlockShape(6, 10, 16, 16, 8, kernel=(1, 3), expand=False), (4, 8), 0.8),
     # CP chains (1x1 -> 3x1 -> 1x3 -> 1x1, the second depthwise unit): stride (2, 2) on odd
     # sizes with 3 strips and 2 chunks; stride 1 in one chunk (weights read once).

@@ -35,8 +35,10 @@ def test_bad_fused_arguments(argv, message, capsys):
 
 def test_block_config_from_buffer():
     b = block_config(65536)
+    # PARTITION (in 64ths: X 12, D 6, P 36, W1 4, W2 6) of 65,536 bytes; P in int32.
     assert (b.x_entries, b.d_entries, b.w1_entries, b.w2_entries, b.p_entries) == \
-        (16384, 16384, 8192, 8192, 4096)
+        (12288, 6144, 4096, 6144, 9216)
+    assert b.x_entries + b.d_entries + 4 * b.p_entries + b.w1_entries + b.w2_entries <= 65536
     assert [c.name for c in select_blocks("mobilenetv2", "b3, b4")] == ["b3", "b4"]
     assert len(select_blocks("mobilenetv2", "all")) == 17
 
@@ -100,12 +102,13 @@ def test_low_resolution_cp_chain_on_amaranth(tmp_path):
 
 @pytest.mark.regress
 def test_several_chunks_and_save_folders(tmp_path):
-    """MobileNetV2 at 32x32: b13 (2x2x96 -> 576, stride 2 -> 1x1x160) runs in several chunks;
-    two blocks save one sub-folder each."""
-    report = simulate_fused(mobilenetv2(resolution=32), "b13,b14", 65536, sim="amaranth",
+    """MobileNetV2 at 32x32: b13 (2x2x96 -> 576, stride 2 -> 1x1x160) runs in several chunks
+    (each next chunk's weights prefetched); two blocks save one sub-folder each (b3, one
+    chunk: b14's 120 chunks of 8 take the Amaranth simulator past the test timeout)."""
+    report = simulate_fused(mobilenetv2(resolution=32), "b13,b3", 65536, sim="amaranth",
                             seed=4, save=tmp_path / "run", p_stall=0.2)
     assert all(b["bit_exact"] and b["counters_match"] for b in report["blocks"])
     assert report["blocks"][0]["schedule"]["chunks"] > 1
-    for name in ("b13", "b14"):
+    for name in ("b13", "b3"):
         folder = tmp_path / "run" / name
         assert np.array_equal(_recompute(folder), np.load(folder / "Y.npy"))

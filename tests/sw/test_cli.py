@@ -415,3 +415,28 @@ def test_coverage_of_an_empty_file_exits_1(capsys, tmp_path):
     path = tmp_path / "coverage.jsonl"
     path.write_text("")
     assert run(capsys, "coverage", str(path))[0] == 1
+
+
+def test_plan_fuse_engine(capsys):
+    """``plan --fuse --engine 8x8``: every MobileNetV2 group as the block engine runs it, its
+    bytes those of the driver's own plan (the one ``scanfuse sim --fuse`` runs)."""
+    from scanfuse.program.fused_block import block_shape, block_traffic, plan_block
+    from scanfuse.plan.fusion import thesis_groups
+    from scanfuse.sim.fused_run import block_config
+    code, out, _ = run(capsys, "plan", "--network", "mobilenetv2", "--buffer", "64K", "--fuse",
+                       "--engine", "8x8", "--json")
+    rows = json.loads(out)["engine_blocks"]
+    assert code == 0 and len(rows) == 17
+    bcfg = block_config(65536)
+    for row, chain in zip(rows, thesis_groups(get_network("mobilenetv2"))):
+        shape = block_shape(chain)
+        sched = plan_block(shape, bcfg)
+        t = block_traffic(shape, sched)
+        assert row["group"] == chain.name and row["planner_fused_bytes"] > 0
+        assert (row["engine"]["strips"], row["engine"]["chunk"]) == (sched.strips(shape),
+                                                                     sched.chunk)
+        assert (row["engine"]["read_bytes"], row["engine"]["write_bytes"]) == \
+            (t.read_bytes, t.write_bytes)
+    code, _, err = run(capsys, "plan", "--network", "mobilenetv2", "--buffer", "64K",
+                       "--engine", "8x8")
+    assert code == 2 and "--engine applies to --fuse" in err
