@@ -265,26 +265,32 @@ class TileDMA(wiring.Component):
         # Burst size: up to the end of the row, the next 4 KiB boundary, or max_burst beats
         # counted from the beat-aligned start, whichever comes first. Every burst but a row's
         # first therefore starts beat-aligned, and every beat holds at least one wanted byte.
+        # The three cases' lengths and next generator states are computed side by side from
+        # registers and the comparisons only select among them: no adder in series after the
+        # decision (the 4x4 engine's critical path ran g_addr -> arlen -> g_left).
         lane = Signal(lane_bits)
-        to_boundary = Signal(range(BOUNDARY_BYTES + 1))
         to_max = Signal(range(self._max_burst * nb + 1))
-        burst_bytes = Signal(range(BOUNDARY_BYTES + 1))
         burst_len = Signal(8)
         row_off = Signal(lane_bits)
         last_row = Signal()
+        at_tb = Signal()        # the burst ends on the 4 KiB boundary (before the row's end)
+        at_max = Signal()       # it is a longest burst (before the boundary and the row's end)
+        row_ends = Signal()     # it ends the row (burst bytes == g_left)
+        len_row = Signal(8)
+        len_tb = Signal(8)
         m.d.comb += [
             lane.eq(g_addr[:lane_bits]),
             row_off.eq(g_row[:lane_bits]),
             last_row.eq(g_rows == 1),
-            to_boundary.eq(g_tb),
             to_max.eq(self._max_burst * nb - lane),
-            burst_bytes.eq(g_left),
+            at_tb.eq((g_tb < g_left) & (g_tb <= to_max)),
+            at_max.eq(~at_tb & (to_max < g_left) & (to_max < g_tb)),
+            row_ends.eq(~at_tb & ~at_max),
+            # beats - 1 of a burst of x bytes from lane `lane`: (lane + x - 1) >> lane_bits
+            len_row.eq((lane + g_left - 1) >> lane_bits),
+            len_tb.eq((lane + g_tb - 1) >> lane_bits),
+            burst_len.eq(Mux(at_tb, len_tb, Mux(at_max, self._max_burst - 1, len_row))),
         ]
-        with m.If((to_boundary < g_left) & (to_boundary <= to_max)):
-            m.d.comb += burst_bytes.eq(to_boundary)
-        with m.Elif((to_max < g_left) & (to_max < to_boundary)):
-            m.d.comb += burst_bytes.eq(to_max)
-        m.d.comb += burst_len.eq((lane + burst_bytes - 1) >> lane_bits)
 
         row_q = SyncFIFOBuffered(width=_RowDesc(lane_bits).size, depth=max_out + 2)
         burst_q = SyncFIFOBuffered(width=_BurstDesc(lane_bits).size, depth=max(2, max_out))
@@ -322,25 +328,26 @@ class TileDMA(wiring.Component):
             m.d.sync += [bus.awvalid.eq(1), bus.awaddr.eq(aligned), bus.awlen.eq(burst_len)]
         with m.If(ar_load | aw_load):
             # A burst never crosses the boundary: it ends before it or exactly on it.
-            m.d.sync += [
-                g_addr.eq(g_addr + burst_bytes),
-                g_left.eq(g_left - burst_bytes),
-                g_first.eq(0),
-                g_tb.eq(Mux(g_tb == burst_bytes, BOUNDARY_BYTES, g_tb - burst_bytes)),
-            ]
-            with m.If(g_left == burst_bytes):
-                with m.If(last_row):
-                    m.d.sync += g_active.eq(0)
-                with m.Else():
-                    m.d.sync += [
-                        g_rows.eq(g_rows - 1),
-                        g_row.eq(g_next_row),
-                        g_addr.eq(g_next_row),
-                        g_next_row.eq(g_next_row + g_stride),
-                        g_tb.eq(BOUNDARY_BYTES - g_next_row[:12]),
-                        g_left.eq(g_n),
-                        g_first.eq(1),
-                    ]
+            m.d.sync += g_first.eq(0)
+            with m.If(at_tb):
+                m.d.sync += [g_addr.eq(g_addr + g_tb), g_left.eq(g_left - g_tb),
+                             g_tb.eq(BOUNDARY_BYTES)]
+            with m.Elif(at_max):
+                # to_max < g_tb: the boundary is not reached
+                m.d.sync += [g_addr.eq(aligned + self._max_burst * nb),
+                             g_left.eq(g_left - to_max), g_tb.eq(g_tb - to_max)]
+            with m.Elif(last_row):
+                m.d.sync += g_active.eq(0)
+            with m.Else():
+                m.d.sync += [
+                    g_rows.eq(g_rows - 1),
+                    g_row.eq(g_next_row),
+                    g_addr.eq(g_next_row),
+                    g_next_row.eq(g_next_row + g_stride),
+                    g_tb.eq(BOUNDARY_BYTES - g_next_row[:12]),
+                    g_left.eq(g_n),
+                    g_first.eq(1),
+                ]
 
         # ------------------------------------------------------------------ read realigner
         # Output beat j of a row holds row bytes [j*B, j*B+B), i.e. lanes off.. of R beat j and
@@ -438,6 +445,10 @@ class TileDMA(wiring.Component):
         w_beat0 = Signal(init=1)           # w_beat == 0, as a register
         w_left = Signal(TILE_DIM_BITS)     # row bytes not yet put on W
         w_in_left = Signal(TILE_DIM_BITS)  # row bytes not yet taken from wr
+        # w_in_left != 0, as a register: `need_in` (and through it wr.ready and go, the enable
+        # of every W register) starts at flip-flops, not at the row-start mux and a 16-bit zero
+        # test (the 4x4 engine's critical path ran burst_q data -> w_in_left -> wdata).
+        w_in_more = Signal()
         w_hold = Signal(8 * nb)
         w_cnt = Signal(range(nb + 1))      # strobes set in the W register
         row_init = Signal()
@@ -467,7 +478,8 @@ class TileDMA(wiring.Component):
             in_over.eq(in_left - nb),
             cnt.eq(Mux(over[-1], left, avail)),
             in_cnt.eq(Mux(in_over[-1], in_left, nb)),
-            need_in.eq(in_left != 0),
+            # a row's first beat always takes input (wb.n >= 1: empty commands are dropped)
+            need_in.eq(row_init | w_in_more),
             slot.eq(burst_q.r_rdy & (~bus.wvalid | bus.wready)),
             wr.ready.eq(slot & need_in),
             go.eq(slot & (~need_in | wr.valid)),
@@ -490,6 +502,7 @@ class TileDMA(wiring.Component):
                 w_cnt.eq(cnt),
                 w_left.eq(Mux(over[-1], 0, over)),
                 w_in_left.eq(in_left),
+                w_in_more.eq(0),
                 w_beat.eq(w_beat + 1),
                 w_beat0.eq(0),
             ]
@@ -497,7 +510,8 @@ class TileDMA(wiring.Component):
                 m.d.comb += burst_q.r_en.eq(1)
                 m.d.sync += [w_beat.eq(0), w_beat0.eq(1)]
             with m.If(need_in):
-                m.d.sync += [w_hold.eq(cur), w_in_left.eq(Mux(in_over[-1], 0, in_over))]
+                m.d.sync += [w_hold.eq(cur), w_in_left.eq(Mux(in_over[-1], 0, in_over)),
+                             w_in_more.eq(in_left > nb)]
                 row_end = in_left <= nb
                 with m.If((wr.payload.count != in_cnt) | (wr.payload.row_last != row_end) |
                           (wr.payload.last != (row_end & wb.last_row))):

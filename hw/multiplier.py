@@ -25,13 +25,14 @@ none is reset (a product is only used ``latency`` enabled cycles after valid ope
 PE array's control pipeline says which).
 """
 
-from amaranth.hdl import ClockSignal, Instance, Module, Signal, signed
+from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .params import PE_MULTIPLIER_KINDS
 
-__all__ = ["InferredMultiplier", "ECP5Mult18x18D", "make_multiplier", "multiplier_latency"]
+__all__ = ["InferredMultiplier", "ECP5Mult18x18D", "make_multiplier", "multiplier_latency",
+           "dsp_operand_shift"]
 
 #: The ``MULT18X18D`` parameters of :class:`ECP5Mult18x18D` (all on clock CLK0, enable CE0,
 #: reset RST0 tied low). Checked against the synthesised netlist by the FPGA tests.
@@ -44,6 +45,13 @@ MULT18X18D_PARAMS = {
     "CAS_MATCH_REG": "FALSE", "SOURCEB_MODE": "B_SHIFT", "MULT_BYPASS": "DISABLED",
     "RESETMODE": "SYNC",
 }
+
+
+def dsp_operand_shift(operand_bits: int) -> int:
+    """Bits an ``operand_bits``-bit operand is shifted left on a ``MULT18X18D`` 18-bit port
+    (``18 - operand_bits``): the operand sits in the port's top bits, the low bits are the
+    constant 0, and the product is bits ``2 * shift .. 2 * shift + 2 * operand_bits - 1`` of P."""
+    return 18 - operand_bits
 
 
 def _signature(operand_bits: int) -> dict:
@@ -94,9 +102,12 @@ class ECP5Mult18x18D(_Multiplier):
     """Registered ECP5 ``MULT18X18D`` (input and output registers) + a fabric product register
     (latency 3). Same members as :class:`InferredMultiplier`.
 
-    With ``platform is None`` the behavioural model: registers ``a_q``, ``b_q`` (the DSP's input
-    registers), ``p_dsp`` (its output register) and ``p`` (the fabric register), all enabled by
-    ``en``, exactly the primitive's pipeline with the parameters :data:`MULT18X18D_PARAMS`.
+    Each operand enters its 18-bit port shifted to the top bits (:func:`dsp_operand_shift`),
+    so the low port bits are constants (no routes) and the sign needs no extension wires; the
+    product is read from the matching P bits. With ``platform is None`` the behavioural model
+    on the same port bits: registers ``a_q``, ``b_q`` (the DSP's input registers), ``p36`` (its
+    output register) and ``p`` (the fabric register), all enabled by ``en``, exactly the
+    primitive's pipeline with the parameters :data:`MULT18X18D_PARAMS`.
     """
 
     latency = 3
@@ -105,28 +116,36 @@ class ECP5Mult18x18D(_Multiplier):
         m = Module()
         n = self._operand_bits
         pw = 2 * n
+        shift = dsp_operand_shift(n)
+        # Operands placed in the TOP bits of the 18-bit ports (`a << shift`, low bits 0), signed
+        # multiply: the product is `a * b << 2 * shift`, so P(2*shift) .. P(2*shift+pw-1) is it.
+        # Sign-extending into A(n)..A17 instead would make the two sign bits drive 2*(18-n)
+        # more DSP pins through the fabric (1,280 routes into the DSP rows at 8x8); constant
+        # A/B pins cost no route (nextpnr's ECP5 packer sets a constant on a MULT18X18D data
+        # input in the bitstream, ecp5/pack.cc set_net_constant), and unused P pins none.
+        a18 = Signal(signed(18))
+        b18 = Signal(signed(18))
+        p36 = Signal(signed(36), reset_less=True)   # the DSP's output register
+        m.d.comb += [a18.eq(Cat(Const(0, shift), self.a)), b18.eq(Cat(Const(0, shift), self.b))]
         # No register of the pipeline is reset (the primitive's RST0 is tied low): the
         # datapath stays off the reset net, whose fan-out congested the 8x8 engine's routing.
-        p_dsp = Signal(signed(pw), reset_less=True)   # the DSP's output register
         if platform is None:
-            a_q = Signal(signed(n), reset_less=True)
-            b_q = Signal(signed(n), reset_less=True)
+            # The primitive's pipeline on the same port bits: input registers, 18 x 18 signed
+            # multiply into the output register.
+            a_q = Signal(signed(18), reset_less=True)
+            b_q = Signal(signed(18), reset_less=True)
             with m.If(self.en):
-                m.d.sync += [a_q.eq(self.a), b_q.eq(self.b), p_dsp.eq(a_q * b_q)]
+                m.d.sync += [a_q.eq(a18), b_q.eq(b18), p36.eq(a_q * b_q)]
         else:
-            # Operands sign-extended to 18 bits, signed multiply; P0..P(pw-1) is the product
-            # (the 36-bit P holds it sign-extended).
-            a18 = Signal(signed(18))
-            b18 = Signal(signed(18))
-            p36 = Signal(36)
-            m.d.comb += [a18.eq(self.a), b18.eq(self.b), p_dsp.eq(p36[:pw])]
+            p_raw = Signal(36)
+            m.d.comb += p36.eq(p_raw)
             ports = {}
             for i in range(18):
                 ports[f"i_A{i}"] = a18[i]
                 ports[f"i_B{i}"] = b18[i]
                 ports[f"i_C{i}"] = 0
-            for i in range(36):
-                ports[f"o_P{i}"] = p36[i]
+            for i in range(2 * shift, 2 * shift + pw):
+                ports[f"o_P{i}"] = p_raw[i]
             # Only the clock, enable and reset the registers use are connected. nextpnr routes
             # a constant on a MULT18X18D clock/enable/reset/sign/source pin through the fabric
             # from one constant driver (ecp5/pack.cc, set_net_constant), so tying the unused
@@ -140,6 +159,8 @@ class ECP5Mult18x18D(_Multiplier):
             m.submodules.dsp = Instance("MULT18X18D",
                                         **{f"p_{k}": v for k, v in MULT18X18D_PARAMS.items()},
                                         **ports)
+        p_dsp = Signal(signed(pw))
+        m.d.comb += p_dsp.eq(p36[2 * shift:2 * shift + pw])
         p = Signal.like(self.p, name="p_q", reset_less=True)
         m.d.comb += self.p.eq(p)
         with m.If(self.en):

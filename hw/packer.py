@@ -75,15 +75,18 @@ class RowPacker(wiring.Component):
         beat = Signal(8 * ab)
         pos = Signal(range(max(2, units_per_beat)))
         count = Signal(bits_for(ab))
-        col = Signal(TILE_DIM_BITS)
         row_elems = Signal(TILE_DIM_BITS)
         rows_left = Signal(TILE_DIM_BITS)
+        # The elements of the current row not yet packed (rem) and whether they fit in this
+        # unit (row_end) are registers, updated alongside the unit they describe, so the
+        # emit/consume decision starts at flip-flops instead of a subtract and a compare
+        # (the 4x4 engine's critical path ran row_elems/col -> rem -> row_end -> o.valid).
+        rem = Signal(TILE_DIM_BITS)
+        row_end = Signal()
+        row_short = Signal()            # row_elems <= elems_per_unit: every unit ends a row
 
         out_free = ~self.o.valid | self.o.ready
         work = word_valid & out_free
-        rem = Signal(TILE_DIM_BITS)
-        m.d.comb += rem.eq(row_elems - col)
-        row_end = rem <= elems_per_unit
         take = Mux(row_end, rem, elems_per_unit)
         beat_full = pos == units_per_beat - 1
         emit = work & (row_end | beat_full)
@@ -113,9 +116,11 @@ class RowPacker(wiring.Component):
             with m.Else():
                 m.d.sync += [pos.eq(pos + 1), count.eq(count + take * eb), beat.eq(merged)]
             with m.If(row_end):
-                m.d.sync += [col.eq(0), rows_left.eq(rows_left - 1)]
+                m.d.sync += [rem.eq(row_elems), row_end.eq(row_short),
+                             rows_left.eq(rows_left - 1)]
             with m.Else():
-                m.d.sync += col.eq(col + take)
+                m.d.sync += [rem.eq(rem - elems_per_unit),
+                             row_end.eq(rem <= 2 * elems_per_unit)]
             with m.If(consumed):
                 m.d.sync += ui.eq(0)
             with m.Else():
@@ -128,6 +133,8 @@ class RowPacker(wiring.Component):
             m.d.sync += word_valid.eq(0)
 
         with m.If(self.start):
-            m.d.sync += [row_elems.eq(self.row_elems), rows_left.eq(self.rows), col.eq(0),
+            m.d.sync += [row_elems.eq(self.row_elems), rows_left.eq(self.rows),
+                         rem.eq(self.row_elems), row_end.eq(self.row_elems <= elems_per_unit),
+                         row_short.eq(self.row_elems <= elems_per_unit),
                          ui.eq(0), pos.eq(0), count.eq(0), beat.eq(0)]
         return m

@@ -127,6 +127,9 @@ class DmaHarness(Elaboratable):
                                    "generator: a row's first burst at its start")
         if self.address_only:
             return m
+        # The W side keeps w_in_left != 0 as a register of its own.
+        m.d.comb += Assert(internal["w_in_more"] == (internal["w_in_left"] != 0),
+                           "W side: w_in_more == (w_in_left != 0)")
 
         # ---------------------------------------------------------------- read side
         ar_fire = bus.arvalid & bus.arready

@@ -4,12 +4,14 @@ simulation, the ECP5 kind's primitive and parameters when elaborated for a platf
 kind check of AccelConfig / make_multiplier."""
 
 import random
+import re
 
 import pytest
 from amaranth.back import rtlil
 from amaranth.sim import Simulator
 
 from scanfuse.hw.multiplier import (MULT18X18D_PARAMS, ECP5Mult18x18D, InferredMultiplier,
+                                    dsp_operand_shift,
                                     make_multiplier, multiplier_latency)
 from scanfuse.hw.params import PE_MULTIPLIER_KINDS, AccelConfig
 
@@ -71,3 +73,25 @@ def test_kind_and_width_are_checked():
     with pytest.raises(ValueError, match="operand_bits"):
         InferredMultiplier(19)
     assert AccelConfig().pe_multiplier == "inferred"
+
+
+@pytest.mark.parametrize("n", [8, 5, 18])
+def test_ecp5_operands_sit_in_the_top_port_bits(n):
+    """The primitive's port mapping: an n-bit operand shifted left by 18 - n on the 18-bit
+    signed ports, the product read from P bits 2*(18-n) .. 2*(18-n)+2n-1. Every int8 pair
+    (n = 8), random pairs for the other widths; and the instance leaves the low A/B pins
+    constant 0 and reads only those P pins (so they need no routes)."""
+    shift = dsp_operand_shift(n)
+    assert shift == 18 - n
+    lo, hi = -(1 << (n - 1)), 1 << (n - 1)
+    rng = random.Random(n)
+    pairs = ([(a, b) for a in range(lo, hi) for b in range(lo, hi)] if n == 8 else
+             [(lo, lo), (lo, hi - 1), (hi - 1, hi - 1)]
+             + [(rng.randrange(lo, hi), rng.randrange(lo, hi)) for _ in range(2000)])
+    for a, b in pairs:
+        p36 = ((a << shift) * (b << shift)) & ((1 << 36) - 1)    # the 36-bit P bus
+        field = (p36 >> (2 * shift)) & ((1 << 2 * n) - 1)
+        assert field - ((field >> (2 * n - 1)) << 2 * n) == a * b
+    text = rtlil.convert(ECP5Mult18x18D(n), name="m", platform=_AnyPlatform())
+    p_pins = {int(x) for x in re.findall(r"connect \\P(\d+) ", text)}
+    assert p_pins == set(range(2 * shift, 2 * shift + 2 * n))
