@@ -36,7 +36,7 @@ from ..hw.requant import Activation
 from ..network.zoo import mobilenetv2
 from ..plan import BufferModel, ElementWidths, plan_gemm
 from ..program.descriptors import RequantFields
-from ..program.fused_block import plan_block
+from ..program.fused_block import block_traffic, plan_block
 from ..program.image import gemm_image
 from ..program.network import avgpool, im2col, im2col_weights, network_stages
 from ..units import check_seed
@@ -107,26 +107,28 @@ class _Planned:
                 if st.op == "gemm" and st.gemm not in self.gemm_plans:
                     plan = plan_gemm(st.gemm, self.model, ElementWidths(), "best")
                     widths = ElementWidths()
-                    roof = gemm_roofline(self.cfg, st.gemm.macs,
-                                         plan.traffic.read_bytes(widths)
-                                         + plan.traffic.write_bytes(widths))
-                    limit = MAX_GEMM_CYCLES[sim] if max_cycles is None else max_cycles
-                    if roof > limit:
-                        raise WorkTooLargeError(f"{st.name} needs at least {roof:,} engine "
-                                                f"cycles, above the limit of {limit:,} for "
-                                                f"--sim {sim}; give --max-cycles to raise it")
+                    _check_cycles(st.name, gemm_roofline(
+                        self.cfg, st.gemm.macs,
+                        plan.traffic.read_bytes(widths) + plan.traffic.write_bytes(widths)),
+                        MAX_GEMM_CYCLES[sim] if max_cycles is None else max_cycles, sim)
                     self.gemm_plans[st.gemm] = plan
                 elif st.op == "block" and st.block not in self.block_plans:
-                    from ..program.fused_block import block_traffic
                     sched = plan_block(st.block_shape, self.bcfg)
                     t = block_traffic(st.block_shape, sched)
-                    roof = block_roofline(st.block_shape, self.bcfg, t.read_bytes, t.write_bytes)
-                    limit = MAX_FUSED_CYCLES[sim] if max_cycles is None else max_cycles
-                    if roof > limit:
-                        raise WorkTooLargeError(f"{st.name} needs at least {roof:,} engine "
-                                                f"cycles, above the limit of {limit:,} for "
-                                                f"--sim {sim}; give --max-cycles to raise it")
+                    _check_cycles(st.name, block_roofline(st.block_shape, self.bcfg,
+                                                          t.read_bytes, t.write_bytes),
+                                  MAX_FUSED_CYCLES[sim] if max_cycles is None else max_cycles,
+                                  sim)
                     self.block_plans[st.block] = sched
+
+
+def _check_cycles(name: str, roof: int, limit: int, sim: str) -> None:
+    """Refuse a stage whose roofline (engine cycles) exceeds the simulator's limit, before any
+    simulation starts."""
+    if roof > limit:
+        raise WorkTooLargeError(f"{name} needs at least {roof:,} engine cycles, above the "
+                                f"limit of {limit:,} for --sim {sim}; give --max-cycles to "
+                                f"raise it")
 
 
 def _gemm_stage(st, a2d, w, rec, want, planned, sim, seed):

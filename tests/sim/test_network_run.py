@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from scanfuse.errors import InvalidOptionError
+from scanfuse.errors import InvalidOptionError, WorkTooLargeError
 from scanfuse.network.zoo import mobilenetv2
 from scanfuse.program.network import avgpool, im2col, im2col_weights, network_stages
 from scanfuse.sim import network_run
@@ -166,6 +166,18 @@ def test_refusals_before_work():
         network_run.simulate_network(sim="icarus")
     with pytest.raises(InvalidOptionError):
         network_run.simulate_network(buffer=8)
+
+
+def test_cycle_limit_refuses_before_any_simulation(monkeypatch):
+    # a GEMM stage and a block stage are each priced against the limit while planning
+    def never(*args, **kwargs):
+        raise AssertionError("simulated although a stage exceeds the cycle limit")
+    monkeypatch.setattr(network_run, "_run", never)
+    with pytest.raises(WorkTooLargeError, match="stem needs at least"):
+        network_run.simulate_network(resolution=32, max_cycles=1)
+    monkeypatch.setattr(network_run, "gemm_roofline", lambda *args: 0)
+    with pytest.raises(WorkTooLargeError, match=r"^b0 needs at least"):
+        network_run.simulate_network(resolution=32, max_cycles=1)
 
 
 def test_small_network_on_verilator():
