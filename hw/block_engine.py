@@ -603,6 +603,9 @@ class BlockEngine(wiring.Component):
         pf_st = Signal(range(5))
         pf_need = (d.chunks != 1) & ~(last_chunk & (strip == d.strips - 1))
         pf_hc0 = Mux(last_chunk, 0, hc0 + d.chunk)
+        # the chunk's depthwise weight words (both depthwise units have the same layout)
+        dw_off = hc0 * DW_WORD_BEATS * (nb // lane)
+        dw_bytes = d.chunk * DW_WORD_BEATS * (nb // lane)
         with m.FSM(name="ctl"):
             with m.State("IDLE"):
                 with m.If(self.start):
@@ -676,8 +679,7 @@ class BlockEngine(wiring.Component):
                       "stride": 0}, T_B1, "LD_WD")
             with m.State("LD_WD"):
                 m.d.comb += self.busy.eq(1)
-                load({"addr": d.wd_base + hc0 * DW_WORD_BEATS * (nb // lane),
-                      "row_bytes": d.chunk * DW_WORD_BEATS * (nb // lane), "rows": 1,
+                load({"addr": d.wd_base + dw_off, "row_bytes": dw_bytes, "rows": 1,
                       "stride": 0}, T_WD, "LD_W2")
                 with m.If(issued & ld_done & pfd):
                     m.next = "EXPAND"
@@ -687,8 +689,7 @@ class BlockEngine(wiring.Component):
             if bc.cp:
                 with m.State("LD_WD2"):
                     m.d.comb += self.busy.eq(1)
-                    load({"addr": d.wd2_base + hc0 * DW_WORD_BEATS * (nb // lane),
-                          "row_bytes": d.chunk * DW_WORD_BEATS * (nb // lane), "rows": 1,
+                    load({"addr": d.wd2_base + dw_off, "row_bytes": dw_bytes, "rows": 1,
                           "stride": 0}, T_WD2, "LD_W2")
                     with m.If(issued & ld_done & pfd):
                         m.next = "EXPAND"

@@ -42,10 +42,11 @@ from ..program.network import avgpool, im2col, im2col_weights, network_stages
 from ..units import check_seed
 from .cases import Case, engine_config
 from .fused_golden import depthwise_acc, pointwise_acc
-from .fused_rtl import compile_fused, roofline_cycles as block_roofline
+from .fused_rtl import (compile_fused, roofline_cycles as block_roofline, run_block_amaranth,
+                        run_block_cocotb)
 from .fused_run import MAX_FUSED_CYCLES, block_config
 from .network_golden import network_trace, random_network, stage_spreads
-from .run import MAX_SIM_CYCLES
+from .run import MAX_SIM_CYCLES, run_image
 from .scoreboard import case_report, roofline_cycles as gemm_roofline
 
 __all__ = ["NETWORK_SIMULATORS", "NETWORK_SAVED_FILES", "RESOLUTIONS", "check_network_args",
@@ -133,7 +134,6 @@ def _check_cycles(name: str, roof: int, limit: int, sim: str) -> None:
 
 def _gemm_stage(st, a2d, w, rec, want, planned, sim, seed):
     """One GEMM stage on the GEMM engine: the figures and the int8 output (M, N)."""
-    from .run import run_image
     cfg = planned.cfg
     plan = planned.gemm_plans[st.gemm]
     a2d = np.ascontiguousarray(a2d, dtype=np.int8)
@@ -160,7 +160,6 @@ def _gemm_stage(st, a2d, w, rec, want, planned, sim, seed):
 
 def _block_stage(st, x, block, want, planned, sim, seed):
     """One inverted-residual block on the block engine: the figures and its int8 output."""
-    from .fused_rtl import run_block_amaranth, run_block_cocotb
     bcfg = planned.bcfg
     sched = planned.block_plans[st.block]
     image = compile_fused(np.ascontiguousarray(x, dtype=np.int8), block, bcfg, sched)
