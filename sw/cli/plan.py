@@ -50,6 +50,8 @@ def command(args, console: Console) -> int:
     if args.engine is not None and (not args.fuse or args.sweep is not None
                                     or args.buffer is None):
         raise InvalidOptionError("--engine applies to --fuse with --buffer (not --sweep)")
+    if args.engine is not None:
+        _engine_config(args.buffer, args.engine)     # refuse a bad engine before planning
     if args.fuse:
         return _plan_fused(args, model, widths, console)
     if args.gemm is not None:
@@ -90,13 +92,23 @@ def _plan_fused(args, model, widths, console: Console) -> int:
     return 0
 
 
+def _engine_config(buffer: int, array):
+    """The fused-block engine ``scanfuse sim --fuse`` builds for ``buffer`` bytes and an
+    ``array`` of PEs; an engine the hardware cannot be built as is an
+    :class:`InvalidOptionError`."""
+    from ..sim.fused_run import block_config
+    try:
+        return block_config(buffer, tuple(array))
+    except ValueError as err:
+        raise InvalidOptionError(f"--engine {array[0]}x{array[1]}: {err}") from None
+
+
 def _engine_rows(plan, buffer: int, array) -> list:
     """Each thesis group as the fused-block engine runs it (``scanfuse.program.fused_block``
     plans it for ``scanfuse.sim.fused_run.block_config``, the engine ``scanfuse sim --fuse``
     builds), beside the planner's entry-model bytes of the same group."""
     from ..program.fused_block import IllegalBlockError, block_shape, block_traffic, plan_block
-    from ..sim.fused_run import block_config
-    bcfg = block_config(buffer, tuple(array))
+    bcfg = _engine_config(buffer, array)
     rows = []
     for g in plan.groups:
         row = {"group": g.chain.name, "planner_fused_bytes": None if g.plan is None

@@ -83,6 +83,11 @@ CASES = {
     "plan-order-bogus": ["plan", G, "64,64,64", "--buffer", "64K", "--order", "zigzag"],
     "plan-split-psum-entries": ["plan", G, "64,64,64", "--split", "1K,1K,1K", "--psum-entries", "2"],
     "plan-fuse-gemm": ["plan", G, "64,64,64", "--buffer", "64K", "--fuse"],
+    # an engine the hardware cannot be built as (cols * 8 is its AXI width): one line, before planning
+    "plan-fuse-engine-odd-port": ["plan", "--network", "mobilenetv2", "--buffer", "64K", "--fuse",
+                                  "--engine", "3x5"],
+    "plan-fuse-engine-wide-port": ["plan", "--network", "mobilenetv2", "--buffer", "64K",
+                                   "--fuse", "--engine", "64x64"],
     "plan-network-unknown": ["plan", "--network", "vgg", "--buffer", "64K"],
     "plan-network-and-gemm": ["plan", "--network", "mobilenetv2", G, "1,1,1", "--buffer", "64K"],
     # --- plan: ONNX files ----------------------------------------------------------------
