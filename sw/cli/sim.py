@@ -37,13 +37,15 @@ DESCRIPTION = (
     "6K, 9216 int32, 4K, 6K); --sim verilator runs the cocotb bench on Verilator "
     "(the first build takes ~5 min); --layers blocks runs every block so. With --network "
     "mobilenetv2 --fuse --layers all: the whole network, a seeded int8 image in and int8 "
-    "logits out, bit-exact against a numpy reference: the stem (a GEMM over the im2col "
-    "input the host prepares), head 1x1 and classifier on the GEMM engine, the 17 blocks fused "
-    "on the block engine, the global average pooling on the host; then the unfused run of the "
-    "same network on the same engines (every 1x1 alone on the GEMM engine, depthwise layers "
-    "and residual adds on the host), per-stage and total DRAM bytes (host stages at their "
-    "compulsory bytes) and cycles against the roofline (--resolution R for a smaller "
-    "network, --no-unfused to skip the comparison; docs/hardware/block-engine.md).")
+    "logits out, bit-exact against a numpy reference: the stem fused into b0 as its expand "
+    "(stem+b0, over the im2col input the host prepares, padded to the lane) and the other 16 "
+    "blocks fused on the block engine, head 1x1 and classifier on the GEMM engine, the global "
+    "average pooling on the host; then the unfused run of the same network on the same "
+    "engines (the stem a GEMM over the unpadded im2col, every 1x1 alone on the GEMM engine, "
+    "depthwise layers and residual adds on the host), per-stage and total DRAM bytes (host "
+    "stages at their compulsory bytes) and cycles against the roofline (--resolution R for a "
+    "smaller network, --no-unfused to skip the comparison, --p-stall P for AXI stalls; "
+    "docs/hardware/block-engine.md).")
 
 
 
@@ -69,8 +71,8 @@ def add_parser(sub, parser_class) -> None:
     p.add_argument("--no-unfused", action="store_true",
                    help="with --layers all: skip the unfused comparison run")
     p.add_argument("--p-stall", type=float, default=0.0, metavar="P",
-                   help="with --fuse: probability of an AXI pause per channel and cycle "
-                        "(default 0)")
+                   help="with --fuse (blocks or the whole network): probability of an AXI "
+                        "pause per channel and cycle, in [0, 1), seeded by --seed (default 0)")
     p.add_argument("--buffer", type=options.entries, required=True, metavar="S",
                    help="on-chip buffer of the engine in entries: 65536, 64K or 64Ki")
     p.add_argument("--array", type=options.array, default=(8, 8), metavar="R,C",
@@ -236,9 +238,8 @@ def _network(args) -> int:
     from ..sim.network_run import check_network_args, check_network_save, simulate_network
 
     resolution = 224 if args.resolution is None else args.resolution
-    if args.p_stall != 0.0:
-        raise InvalidOptionError("--p-stall applies to block runs; the whole-network run has "
-                                 "no stall option")
+    if not 0.0 <= args.p_stall < 1.0:
+        raise InvalidOptionError(f"--p-stall must be in [0, 1), not {args.p_stall}")
     if args.max_cycles is not None and args.max_cycles < 1:
         raise InvalidOptionError(f"--max-cycles must be >= 1, not {args.max_cycles}")
     sim = "verilator" if args.sim == "cocotb-verilator" else args.sim
@@ -257,7 +258,7 @@ def _network(args) -> int:
         doc = simulate_network(args.network, args.buffer, args.array, sim, args.seed,
                                resolution, not args.no_unfused,
                                Path(args.save) if args.save else None, args.max_cycles,
-                               progress)
+                               progress, args.p_stall)
     except ScanFuseError:
         raise
     except (RuntimeError, TimeoutError) as err:

