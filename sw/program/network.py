@@ -9,9 +9,10 @@
   ``head.fc`` (GEMM engine, ``M = 1``);
 * **unfused** (the same network on the same engines, layer by layer): ``stem.im2col``
   (host, the ``(Ho*Wo, 27)`` matrix) -> ``stem`` (GEMM engine, ``M = Ho*Wo``, ``K = 27``,
-  ``N = 32``), the head as above; per block, the expand 1x1 alone on the GEMM engine, the depthwise layer alone **on
-  the host** (no engine runs a lone depthwise layer: the block engine always ends in a
-  project 1x1), the project 1x1 alone on the GEMM engine, and the residual add on the host.
+  ``N = 32``), the head as above; per block, the expand 1x1 alone on the GEMM engine, the
+  depthwise layer alone **on the host** (no engine runs a lone depthwise layer: the block
+  engine always ends in a project 1x1), the project 1x1 alone on the GEMM engine, and the
+  residual add on the host.
 
 **The stem fused into b0.** The stem (a dense 3x3 stride-2 convolution 3 -> 32, ReLU6) is a
 1x1 GEMM over its im2col matrix, i.e. a 1x1 convolution over a ``Ho x Wo`` image of
@@ -35,8 +36,8 @@ conservative.
 
 The host functions the driver runs are here too: :func:`im2col` (the stem's GEMM or
 expand input, columns in ``(ky, kx, c)`` order then zero columns, matching
-:func:`im2col_weights`) and :func:`avgpool` (the
-integer mean, ties away from zero, documented in :mod:`scanfuse.sim.network_golden`).
+:func:`im2col_weights`) and :func:`avgpool` (the integer mean, ties away from zero,
+documented in :mod:`scanfuse.sim.network_golden`).
 """
 
 from dataclasses import dataclass
