@@ -266,6 +266,11 @@ class BlockEngine(wiring.Component):
         def wrap(v):
             return Mux(v >= ring, v - ring, v)[:16]
 
+        # The next strip's first new X row and its ring slot (the X row prefetch, below).
+        nxt_first = Signal(16)
+        nxt_slot = Signal(16)
+        m.d.comb += [nxt_first.eq(s_ld_first + s_ld_n), nxt_slot.eq(wrap(s_ld_slot + s_ld_n))]
+
         # --- DMA command mux and the load path ----------------------------------------------
         ld_cmd = Signal(dma.cmd.payload.shape())
         ld_valid = Signal()
@@ -284,6 +289,7 @@ class BlockEngine(wiring.Component):
         T_X, T_W1, T_B1, T_WD, T_W2, T_B2, T_WD2 = range(7)
         tgt = Signal(range(7))
         ld_reset = Signal()      # a load command is accepted: restart the loader's counters
+        x_pf_load = Signal()     # it is the X row prefetch (rows from ``nxt_slot``)
         ld_done = Signal()       # the load's last beat is written
         lw = Signal(16)          # word counter
         lb = Signal(range(DW_WORD_BEATS))
@@ -298,7 +304,8 @@ class BlockEngine(wiring.Component):
         bias_beats = 4 * lane // nb
         m.d.comb += ld_done.eq(fire & beat.last)
         with m.If(ld_reset):
-            m.d.sync += [lw.eq(0), lb.eq(0), lkw.eq(0), lx.eq(0), ly.eq(s_ld_slot)]
+            m.d.sync += [lw.eq(0), lb.eq(0), lkw.eq(0), lx.eq(0),
+                         ly.eq(Mux(x_pf_load, nxt_slot, s_ld_slot))]
         with m.Elif(fire):
             m.d.sync += sr.eq(sr_next)
             n_beats = Mux((tgt == T_WD) | (tgt == T_WD2), DW_WORD_BEATS, Mux((tgt == T_B1) | (tgt == T_B2),
@@ -611,8 +618,14 @@ class BlockEngine(wiring.Component):
         # into the halves the running chunk does not read; ``pfd``: the running chunk's were.
         pfd = Signal()
         e_fin = Signal()            # phase E's last depthwise output is in D
-        PF_W1, PF_W1_WAIT, PF_W2, PF_W2_WAIT, PF_DONE = range(5)
-        pf_st = Signal(range(5))
+        PF_W1, PF_W1_WAIT, PF_W2, PF_W2_WAIT, PF_X, PF_X_WAIT, PF_DONE = range(7)
+        pf_st = Signal(range(7))
+        # X row prefetch (a continued run in one-row strips of stride 1): during phase E the
+        # next strip's one new X row loads into the ring slot after this strip's rows (the
+        # third of ``ring = 3``: neither the row being fed nor the residual row).
+        x_pfd = Signal()            # the strip's new X row was prefetched
+        x_pf_need = (cont & (d.stride_h == 1) & (d.strip_rows == 1) & (strip != d.strips - 1)
+                     & (nxt_first < d.H))
         pf_need = (d.chunks != 1) & ~(last_chunk & (strip == d.strips - 1))
         pf_hc0 = Mux(last_chunk, 0, hc0 + d.chunk)
         # the chunk's depthwise weight words (both depthwise units have the same layout)
@@ -667,8 +680,11 @@ class BlockEngine(wiring.Component):
                 m.next = "LD_X"
             with m.State("LD_X"):
                 m.d.comb += self.busy.eq(1)
-                with m.If(s_ld_n == 0):     # its rows are all on chip (a last strip whose
-                    m.next = "CHUNK"        # window rows past the image are padding)
+                m.d.sync += x_pfd.eq(0)
+                # its rows are all on chip (a last strip whose window rows past the image are
+                # padding), or its one new row was prefetched during the last phase E
+                with m.If((s_ld_n == 0) | x_pfd):
+                    m.next = "CHUNK"
                 with m.Else():
                     load({"addr": d.x_base + s_ld_first * wx, "row_bytes": wx,
                           "rows": s_ld_n, "stride": wx}, T_X, "CHUNK")
@@ -737,7 +753,8 @@ class BlockEngine(wiring.Component):
                                  qy.eq(0), qg.eq(0), qx.eq(0),
                                  e_run.eq(d.expand & (f_n != 0)),
                                  q_run.eq(~d.expand & (f_n != 0)), e_fin.eq(0),
-                                 pf_st.eq(Mux(pf_need, Mux(d.expand, PF_W1, PF_W2), PF_DONE))]
+                                 pf_st.eq(Mux(pf_need, Mux(d.expand, PF_W1, PF_W2),
+                                              Mux(x_pf_need, PF_X, PF_DONE)))]
                 # The prefetch: W1 then W2 of the next chunk into the other halves.
                 m.d.comb += w_wr_half.eq(~wh)
                 with m.If(exp_started):
@@ -752,11 +769,20 @@ class BlockEngine(wiring.Component):
                                          ld_cmd.addr.eq(d.w2_base + pf_hc0 * d.cout),
                                          ld_cmd.row_bytes.eq(d.cout), ld_cmd.rows.eq(d.chunk),
                                          ld_cmd.stride.eq(d.cout)]
+                        with m.Case(PF_X, PF_X_WAIT):
+                            m.d.comb += [tgt.eq(T_X), ld_valid.eq(pf_st == PF_X),
+                                         x_pf_load.eq(1),
+                                         ld_cmd.addr.eq(d.x_base + nxt_first * wx),
+                                         ld_cmd.row_bytes.eq(wx), ld_cmd.rows.eq(1),
+                                         ld_cmd.stride.eq(wx)]
                     with m.If(ld_valid & dma.cmd.ready):
                         m.d.comb += ld_reset.eq(1)
                         m.d.sync += pf_st.eq(pf_st + 1)
-                    with m.If(((pf_st == PF_W1_WAIT) | (pf_st == PF_W2_WAIT)) & ld_done):
-                        m.d.sync += pf_st.eq(pf_st + 1)
+                    with m.If(((pf_st == PF_W1_WAIT) | (pf_st == PF_W2_WAIT)
+                               | (pf_st == PF_X_WAIT)) & ld_done):
+                        m.d.sync += pf_st.eq(Mux(pf_st == PF_W2_WAIT, PF_DONE, pf_st + 1))
+                        with m.If(pf_st == PF_X_WAIT):
+                            m.d.sync += x_pfd.eq(1)
                 with m.If(exp_started & exp_done):
                     m.d.sync += e_fin.eq(1)
                 with m.If(exp_started & (exp_done | e_fin) & (pf_st == PF_DONE)):

@@ -108,8 +108,10 @@ def test_block_seeds(seed):
 
 def test_one_chunk_strips_expand_each_row_once():
     """One hidden chunk in one-row strips: the continued depthwise run expands each X row
-    once, so the eight strips cost less than 1.5x the block as one strip (runs with halo
-    rows expanded 3 rows per output row: about 2x), bit-exact, bytes as predicted."""
+    once and the next strip's X row loads during phase E, so the eight strips cost less than
+    1.28x the block as one strip (1,865 against 1,495 cycles; without the X row prefetch
+    1,991, with a run per strip, which expands 3 rows per output row, 2,925), bit-exact,
+    bytes as predicted."""
     shape = BlockShape(8, 8, 16, 32, 16)
     x, block = random_block(np.random.default_rng(1), shape)
     expected = fused_block_ref(x, block)
@@ -121,4 +123,4 @@ def test_one_chunk_strips_expand_each_row_once():
         assert (run.read_bytes, run.write_bytes) == (image.traffic.read_bytes,
                                                      image.traffic.write_bytes)
         cycles[tr] = run.cycles
-    assert cycles[1] < 1.5 * cycles[8], cycles
+    assert cycles[1] < 1.28 * cycles[8], cycles
