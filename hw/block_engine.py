@@ -31,7 +31,13 @@ half of their memories during phase E), then
   ``cols`` hidden channels in the depthwise unit's ``(y, g, x)`` order; each gets its bias and
   ReLU6 requantisation and enters the depthwise unit (without an expand stage, X pixels go
   straight in). The depthwise outputs (``(oy, g, ox)``), requantised, are written to the D
-  buffer, banked by strip pixel modulo ``rows``;
+  buffer, banked by strip pixel modulo ``rows``. With one hidden chunk (not a CP chain) the
+  depthwise unit runs one *continued* whole-image run over all strips: each strip's phase E
+  feeds only the X rows the strip loaded (``continued_rows``), the unit's line buffer holding
+  the two hidden rows before them, and raises the unit's ``flush`` once they are sent; phase
+  E ends on the count of the strip's depthwise outputs (the D sink takes no more, nor any
+  outside phase E), so no hidden halo row is computed twice. Otherwise the unit runs once per
+  strip and chunk on the strip's rows with their halo rows (``run_rows``);
 * **phase P**: the project feeder walks pixel block, output channel group and ``k < chunk``;
   each array output row gets ``b2`` (first chunk) or its partial sum ``P`` added. Before the
   last chunk the sums go back to ``P``; on the last chunk they are requantised, the residual
@@ -46,8 +52,9 @@ input rows (a run of ``strip rows`` rows with padding rows on both sides; its ta
 centre row are 0), and the second unit's requantised outputs go to the D buffer. Its weight
 words are read right after the first unit's (``LD_WD2``).
 
-Phases E and P do not overlap, and the X rows, chunk biases and depthwise words load between
-phases (``docs/hardware/block-engine.md`` gives the cycle figures against the roofline). The bias,
+Phases E and P do not overlap, and the X rows (but the next strip's one new row of a continued
+run in one-row strips of stride 1, loaded during phase E into the ring's free third slot), chunk
+biases and depthwise words load between phases (``docs/hardware/block-engine.md`` gives the cycle figures against the roofline). The bias,
 ``P`` and residual reads use combinational memory read ports (distributed RAM on an FPGA).
 """
 
