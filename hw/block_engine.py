@@ -31,7 +31,13 @@ half of their memories during phase E), then
   ``cols`` hidden channels in the depthwise unit's ``(y, g, x)`` order; each gets its bias and
   ReLU6 requantisation and enters the depthwise unit (without an expand stage, X pixels go
   straight in). The depthwise outputs (``(oy, g, ox)``), requantised, are written to the D
-  buffer, banked by strip pixel modulo ``rows``;
+  buffer, banked by strip pixel modulo ``rows``. With one hidden chunk (not a CP chain) the
+  depthwise unit runs one *continued* whole-image run over all strips: each strip's phase E
+  feeds only the X rows the strip loaded (``continued_rows``), the unit's line buffer holding
+  the two hidden rows before them, and raises the unit's ``flush`` once they are sent; phase
+  E ends on the count of the strip's depthwise outputs (the D sink takes no more, nor any
+  outside phase E), so no hidden halo row is computed twice. Otherwise the unit runs once per
+  strip and chunk on the strip's rows with their halo rows (``run_rows``);
 * **phase P**: the project feeder walks pixel block, output channel group and ``k < chunk``;
   each array output row gets ``b2`` (first chunk) or its partial sum ``P`` added. Before the
   last chunk the sums go back to ``P``; on the last chunk they are requantised, the residual
@@ -46,8 +52,9 @@ input rows (a run of ``strip rows`` rows with padding rows on both sides; its ta
 centre row are 0), and the second unit's requantised outputs go to the D buffer. Its weight
 words are read right after the first unit's (``LD_WD2``).
 
-Phases E and P do not overlap, and the X rows, chunk biases and depthwise words load between
-phases (``docs/hardware/block-engine.md`` gives the cycle figures against the roofline). The bias,
+Phases E and P do not overlap, and the X rows (but the next strip's one new row of a continued
+run in one-row strips of stride 1, loaded during phase E into the ring's free third slot), chunk
+biases and depthwise words load between phases (``docs/hardware/block-engine.md`` gives the cycle figures against the roofline). The bias,
 ``P`` and residual reads use combinational memory read ports (distributed RAM on an FPGA).
 """
 
@@ -236,6 +243,13 @@ class BlockEngine(wiring.Component):
         s_pix0 = Signal(32)         # image pixel index of the strip's first output pixel
         chunk = Signal(16)
         hc0 = Signal(16)            # first hidden channel of the chunk
+        # A continued depthwise run (one hidden chunk, no CP chain): one whole-image run of
+        # the unit over all strips, each strip feeding only the X rows it loads (those no
+        # earlier strip fed; the unit's line buffer holds the previous two hidden rows).
+        cont = Signal()
+        f_slot0 = Signal(16)        # ring slot of the first row the feeder sends
+        f_n = Signal(16)            # rows it sends
+        m.d.comb += [f_slot0.eq(Mux(cont, s_ld_slot, s_slot0)), f_n.eq(Mux(cont, s_ld_n, s_nin))]
         first_chunk = chunk == 0
         last_chunk = chunk == d.chunks - 1
 
@@ -259,6 +273,11 @@ class BlockEngine(wiring.Component):
         def wrap(v):
             return Mux(v >= ring, v - ring, v)[:16]
 
+        # The next strip's first new X row and its ring slot (the X row prefetch, below).
+        nxt_first = Signal(16)
+        nxt_slot = Signal(16)
+        m.d.comb += [nxt_first.eq(s_ld_first + s_ld_n), nxt_slot.eq(wrap(s_ld_slot + s_ld_n))]
+
         # --- DMA command mux and the load path ----------------------------------------------
         ld_cmd = Signal(dma.cmd.payload.shape())
         ld_valid = Signal()
@@ -277,6 +296,7 @@ class BlockEngine(wiring.Component):
         T_X, T_W1, T_B1, T_WD, T_W2, T_B2, T_WD2 = range(7)
         tgt = Signal(range(7))
         ld_reset = Signal()      # a load command is accepted: restart the loader's counters
+        x_pf_load = Signal()     # it is the X row prefetch (rows from ``nxt_slot``)
         ld_done = Signal()       # the load's last beat is written
         lw = Signal(16)          # word counter
         lb = Signal(range(DW_WORD_BEATS))
@@ -291,7 +311,8 @@ class BlockEngine(wiring.Component):
         bias_beats = 4 * lane // nb
         m.d.comb += ld_done.eq(fire & beat.last)
         with m.If(ld_reset):
-            m.d.sync += [lw.eq(0), lb.eq(0), lkw.eq(0), lx.eq(0), ly.eq(s_ld_slot)]
+            m.d.sync += [lw.eq(0), lb.eq(0), lkw.eq(0), lx.eq(0),
+                         ly.eq(Mux(x_pf_load, nxt_slot, s_ld_slot))]
         with m.Elif(fire):
             m.d.sync += sr.eq(sr_next)
             n_beats = Mux((tgt == T_WD) | (tgt == T_WD2), DW_WORD_BEATS, Mux((tgt == T_B1) | (tgt == T_B2),
@@ -321,6 +342,7 @@ class BlockEngine(wiring.Component):
                          dw2.wt_en.eq(word_end(DW_WORD_BEATS) & (tgt == T_WD2))]
 
         # --- phase E: expand feeder (or the direct X feeder) -> PE / depthwise ------------
+        exp_started = Signal()      # in phase E, after its first cycle
         ph_proj = Signal()          # the PE array serves the project GEMM
         e_run = Signal()
         ey, eg, exb, ek = Signal(16), Signal(16), Signal(16), Signal(16)
@@ -328,7 +350,7 @@ class BlockEngine(wiring.Component):
         e1_sel = Signal(max(1, ll))
         en_e = Signal()
         m.d.comb += en_e.eq(~e1_valid | (pe.i.ready & ~ph_proj))
-        e_final = (ek == d.cin - 1) & (exb == xw - 1) & (eg == tc_w - 1) & (ey == s_nin - 1)
+        e_final = (ek == d.cin - 1) & (exb == xw - 1) & (eg == tc_w - 1) & (ey == f_n - 1)
         with m.If(en_e):
             m.d.sync += [e1_valid.eq(e_run), e1_sel.eq(ek[:max(1, ll)]),
                          e1_last.eq(ek == d.cin - 1)]
@@ -344,7 +366,7 @@ class BlockEngine(wiring.Component):
         q1_bank = Signal(max(1, lr))
         en_q = Signal()
         m.d.comb += en_q.eq(~q1_valid | dw.i.ready)
-        q_final = (qx == d.W - 1) & (qg == tc_w - 1) & (qy == s_nin - 1)
+        q_final = (qx == d.W - 1) & (qg == tc_w - 1) & (qy == f_n - 1)
         with m.If(en_q):
             m.d.sync += [q1_valid.eq(q_run), q1_bank.eq(qx[:max(1, lr)] if lr else 0)]
             with m.If(q_run):
@@ -352,8 +374,8 @@ class BlockEngine(wiring.Component):
                 with m.If(q_final):
                     m.d.sync += q_run.eq(0)
 
-        e_addr = (wrap(s_slot0 + ey) * xw + exb) * cin_w + (ek >> ll)
-        q_addr = (wrap(s_slot0 + qy) * xw + (qx >> lr)) * cin_w + (hc0 >> ll) + qg
+        e_addr = (wrap(f_slot0 + ey) * xw + exb) * cin_w + (ek >> ll)
+        q_addr = (wrap(f_slot0 + qy) * xw + (qx >> lr)) * cin_w + (hc0 >> ll) + qg
         for r in range(rows):
             m.d.comb += [x_rs[r].addr.eq(Mux(d.expand, e_addr, q_addr)),
                          x_rs[r].en.eq(Mux(d.expand, en_e, en_q))]
@@ -424,28 +446,32 @@ class BlockEngine(wiring.Component):
                      rq_d.i.payload.last.eq(dw.o.payload.last), dw.o.ready.eq(rq_d.i.ready)]
 
         # The depthwise chain's end: rq_d, or (CP chain) rq_d -> dw2 -> rq_d2.
+        # The D sink takes outputs only in phase E and only the strip's own (``d_open``): a
+        # continued run may compute the next strip's first output row without new input (the
+        # drain row); it waits in the pipeline until the next strip's phase E.
+        dox, dg, doy = Signal(16), Signal(16), Signal(16)
+        d_open = Signal()
+        m.d.comb += d_open.eq(exp_started & (doy != s_rows_out))
         dfire = Signal()
         d_data = Signal.like(rq_d.o.payload.data)
-        d_last = Signal()
         if bc.cp:
             m.d.comb += [dw2.i.valid.eq(rq_d.o.valid & d.dw2),
                          dw2.i.payload.data.eq(rq_d.o.payload.data),
                          rq_d2.i.valid.eq(dw2.o.valid),
                          rq_d2.i.payload.data.eq(dw2.o.payload.data),
                          rq_d2.i.payload.last.eq(dw2.o.payload.last),
-                         dw2.o.ready.eq(rq_d2.i.ready), rq_d2.o.ready.eq(1)]
+                         dw2.o.ready.eq(rq_d2.i.ready), rq_d2.o.ready.eq(d_open)]
             with m.If(d.dw2):
-                m.d.comb += [rq_d.o.ready.eq(dw2.i.ready), dfire.eq(rq_d2.o.valid),
-                             d_data.eq(rq_d2.o.payload.data), d_last.eq(rq_d2.o.payload.last)]
+                m.d.comb += [rq_d.o.ready.eq(dw2.i.ready), dfire.eq(rq_d2.o.valid & d_open),
+                             d_data.eq(rq_d2.o.payload.data)]
             with m.Else():
-                m.d.comb += [rq_d.o.ready.eq(1), dfire.eq(rq_d.o.valid),
-                             d_data.eq(rq_d.o.payload.data), d_last.eq(rq_d.o.payload.last)]
+                m.d.comb += [rq_d.o.ready.eq(d_open), dfire.eq(rq_d.o.valid & d_open),
+                             d_data.eq(rq_d.o.payload.data)]
         else:
-            m.d.comb += [rq_d.o.ready.eq(1), dfire.eq(rq_d.o.valid),
-                         d_data.eq(rq_d.o.payload.data), d_last.eq(rq_d.o.payload.last)]
+            m.d.comb += [rq_d.o.ready.eq(d_open), dfire.eq(rq_d.o.valid & d_open),
+                         d_data.eq(rq_d.o.payload.data)]
 
         # --- depthwise sink: the chain's end -> D buffer -------------------------------------
-        dox, dg, doy = Signal(16), Signal(16), Signal(16)
         dprow = Signal(32)
         dpix = Signal(32)
         m.d.comb += dpix.eq(dprow + dox)
@@ -464,7 +490,8 @@ class BlockEngine(wiring.Component):
             m.d.comb += [d_w[r].addr.eq((dpix >> lr) * tc_w + dg),
                          d_w[r].data.eq(d_data),
                          d_w[r].en.eq(dfire & ((dpix[:lr] == r) if lr else 1))]
-        exp_done = dfire & d_last
+        # the strip's last depthwise output (counted: a continued run's ``last`` is the block's)
+        exp_done = dfire & (dox == d.Wo - 1) & (dg == tc_w - 1) & (doy == s_rows_out - 1)
 
         # --- project sink: + b2 / P -> P, or -> rq_p ----------------------------------------
         qp, qj = Signal(32), Signal(16)
@@ -579,7 +606,6 @@ class BlockEngine(wiring.Component):
         # --- controller ----------------------------------------------------------------------
         issued = Signal()
         store_seen = Signal()
-        exp_started = Signal()
         m.d.comb += [chk.desc.eq(d), self.busy.eq(0)]
         wx = d.W * d.cin
 
@@ -599,8 +625,14 @@ class BlockEngine(wiring.Component):
         # into the halves the running chunk does not read; ``pfd``: the running chunk's were.
         pfd = Signal()
         e_fin = Signal()            # phase E's last depthwise output is in D
-        PF_W1, PF_W1_WAIT, PF_W2, PF_W2_WAIT, PF_DONE = range(5)
-        pf_st = Signal(range(5))
+        PF_W1, PF_W1_WAIT, PF_W2, PF_W2_WAIT, PF_X, PF_X_WAIT, PF_DONE = range(7)
+        pf_st = Signal(range(7))
+        # X row prefetch (a continued run in one-row strips of stride 1): during phase E the
+        # next strip's one new X row loads into the ring slot after this strip's rows (the
+        # third of ``ring = 3``: neither the row being fed nor the residual row).
+        x_pfd = Signal()            # the strip's new X row was prefetched
+        x_pf_need = (cont & (d.stride_h == 1) & (d.strip_rows == 1) & (strip != d.strips - 1)
+                     & (nxt_first < d.H))
         pf_need = (d.chunks != 1) & ~(last_chunk & (strip == d.strips - 1))
         pf_hc0 = Mux(last_chunk, 0, hc0 + d.chunk)
         # the chunk's depthwise weight words (both depthwise units have the same layout)
@@ -622,7 +654,8 @@ class BlockEngine(wiring.Component):
                     m.d.sync += [self.error.eq(chk.error), self.done.eq(1)]
                     m.next = "IDLE"
                 with m.Else():
-                    m.d.sync += [oy0.eq(0), strip.eq(0), s_pix0.eq(0), pfd.eq(0), wh.eq(0)]
+                    m.d.sync += [oy0.eq(0), strip.eq(0), s_pix0.eq(0), pfd.eq(0), wh.eq(0),
+                                 cont.eq((d.chunks == 1) & ~d.dw2 if bc.cp else d.chunks == 1)]
                     m.next = "LD_B2"
             with m.State("LD_B2"):
                 m.d.comb += self.busy.eq(1)
@@ -654,8 +687,11 @@ class BlockEngine(wiring.Component):
                 m.next = "LD_X"
             with m.State("LD_X"):
                 m.d.comb += self.busy.eq(1)
-                with m.If(s_ld_n == 0):     # its rows are all on chip (a last strip whose
-                    m.next = "CHUNK"        # window rows past the image are padding)
+                m.d.sync += x_pfd.eq(0)
+                # its rows are all on chip (a last strip whose window rows past the image are
+                # padding), or its one new row was prefetched during the last phase E
+                with m.If((s_ld_n == 0) | x_pfd):
+                    m.next = "CHUNK"
                 with m.Else():
                     load({"addr": d.x_base + s_ld_first * wx, "row_bytes": wx,
                           "rows": s_ld_n, "stride": wx}, T_X, "CHUNK")
@@ -699,10 +735,14 @@ class BlockEngine(wiring.Component):
                       "stride": d.cout}, T_W2, "EXPAND")
             with m.State("EXPAND"):
                 m.d.comb += [self.busy.eq(1),
-                             dw.image.width.eq(d.W), dw.image.height.eq(s_nin),
+                             dw.image.width.eq(d.W), dw.image.height.eq(Mux(cont, d.H, s_nin)),
                              dw.image.groups.eq(tc_w), dw.image.stride_h.eq(d.stride_h),
-                             dw.image.stride_w.eq(d.stride_w), dw.image.pad_top.eq(s_pad_top),
-                             dw.image.pad_bottom.eq(s_pad_bot)]
+                             dw.image.stride_w.eq(d.stride_w),
+                             dw.image.pad_top.eq(cont | s_pad_top),
+                             dw.image.pad_bottom.eq(cont | s_pad_bot),
+                             # the strip's rows are all sent: its last right-padding output
+                             # may not wait for the next strip's first pixel
+                             dw.flush.eq(exp_started & cont & ~e_run & ~q_run)]
                 if bc.cp:
                     # The 3x1 keeps the width; the 1x3 runs on the strip's output rows, padding
                     # rows on both sides (multiplied by its zero taps), stride (1, stride_w).
@@ -713,13 +753,15 @@ class BlockEngine(wiring.Component):
                                  dw2.image.stride_w.eq(d.stride_w), dw2.image.pad_top.eq(1),
                                  dw2.image.pad_bottom.eq(1)]
                 with m.If(~exp_started):
-                    m.d.comb += [dw.start.eq(1), s_reset.eq(1)]
+                    m.d.comb += [dw.start.eq(~cont | (strip == 0)), s_reset.eq(1)]
                     if bc.cp:
                         m.d.comb += dw2.start.eq(d.dw2)
                     m.d.sync += [exp_started.eq(1), ey.eq(0), eg.eq(0), exb.eq(0), ek.eq(0),
                                  qy.eq(0), qg.eq(0), qx.eq(0),
-                                 e_run.eq(d.expand), q_run.eq(~d.expand), e_fin.eq(0),
-                                 pf_st.eq(Mux(pf_need, Mux(d.expand, PF_W1, PF_W2), PF_DONE))]
+                                 e_run.eq(d.expand & (f_n != 0)),
+                                 q_run.eq(~d.expand & (f_n != 0)), e_fin.eq(0),
+                                 pf_st.eq(Mux(pf_need, Mux(d.expand, PF_W1, PF_W2),
+                                              Mux(x_pf_need, PF_X, PF_DONE)))]
                 # The prefetch: W1 then W2 of the next chunk into the other halves.
                 m.d.comb += w_wr_half.eq(~wh)
                 with m.If(exp_started):
@@ -734,11 +776,20 @@ class BlockEngine(wiring.Component):
                                          ld_cmd.addr.eq(d.w2_base + pf_hc0 * d.cout),
                                          ld_cmd.row_bytes.eq(d.cout), ld_cmd.rows.eq(d.chunk),
                                          ld_cmd.stride.eq(d.cout)]
+                        with m.Case(PF_X, PF_X_WAIT):
+                            m.d.comb += [tgt.eq(T_X), ld_valid.eq(pf_st == PF_X),
+                                         x_pf_load.eq(1),
+                                         ld_cmd.addr.eq(d.x_base + nxt_first * wx),
+                                         ld_cmd.row_bytes.eq(wx), ld_cmd.rows.eq(1),
+                                         ld_cmd.stride.eq(wx)]
                     with m.If(ld_valid & dma.cmd.ready):
                         m.d.comb += ld_reset.eq(1)
                         m.d.sync += pf_st.eq(pf_st + 1)
-                    with m.If(((pf_st == PF_W1_WAIT) | (pf_st == PF_W2_WAIT)) & ld_done):
-                        m.d.sync += pf_st.eq(pf_st + 1)
+                    with m.If(((pf_st == PF_W1_WAIT) | (pf_st == PF_W2_WAIT)
+                               | (pf_st == PF_X_WAIT)) & ld_done):
+                        m.d.sync += pf_st.eq(Mux(pf_st == PF_W2_WAIT, PF_DONE, pf_st + 1))
+                        with m.If(pf_st == PF_X_WAIT):
+                            m.d.sync += x_pfd.eq(1)
                 with m.If(exp_started & exp_done):
                     m.d.sync += e_fin.eq(1)
                 with m.If(exp_started & (exp_done | e_fin) & (pf_st == PF_DONE)):

@@ -85,7 +85,7 @@ from amaranth.utils import bits_for
 
 from .params import DIM_BITS
 
-__all__ = ["WINDOW", "TAPS", "kernel_offset", "run_rows", "DwPixel", "DwAcc", "DwWeights",
+__all__ = ["WINDOW", "TAPS", "kernel_offset", "run_rows", "continued_rows", "DwPixel", "DwAcc", "DwWeights",
            "DwShape", "DepthwiseUnit"]
 
 #: The datapath's window side: every kernel is embedded in a 3 x 3 window.
@@ -137,6 +137,25 @@ def run_rows(height: int, stride_h: int, oy0: int, oy1: int) -> tuple[int, int, 
     lo, hi = oy0 * stride_h - 1, (oy1 - 1) * stride_h + 1
     first, last = max(lo, 0), min(hi, height - 1)
     return first, last - first + 1, lo < 0, hi > height - 1
+
+
+def continued_rows(height: int, stride_h: int, oy0: int, oy1: int) -> tuple[int, int]:
+    """The input rows a strip feeds into a *continued* whole-image run (one run over all
+    strips, see ``flush``): the rows of :func:`run_rows` that no earlier strip fed.
+
+    Returns ``(first, count)``: rows ``first .. first + count - 1``, where ``first`` is 0 for
+    the first strip and otherwise the row after the previous strip's last window row
+    ``(oy0 - 1) * sh + 1``; ``count`` is 0 when the image's last row was already fed (a last
+    strip of stride 1: its output row is the unit's drain row).
+
+    Raises
+    ------
+    ValueError
+        As :func:`run_rows`.
+    """
+    first, count, _, _ = run_rows(height, stride_h, oy0, oy1)
+    new = 0 if oy0 == 0 else (oy0 - 1) * stride_h + 2
+    return new, max(0, first + count - new)
 
 
 class DwPixel(data.StructLayout):
@@ -274,6 +293,7 @@ class DepthwiseUnit(wiring.Component):
             "wt_addr": In(range(max(2, self._max_groups))),
             "wt_data": In(DwWeights(lanes)),
             "wt_en": In(1),
+            "flush": In(1),
             "i": In(stream.Signature(DwPixel(lanes))),
             "o": Out(stream.Signature(DwAcc(lanes))),
         })
@@ -332,6 +352,7 @@ class DepthwiseUnit(wiring.Component):
         x = Signal.like(wm1, name="x")
         addr = Signal(range(max(2, self.line_words)))
         trail_pending = Signal()                  # the previous segment's padding output is due
+        flush_now = Signal()                      # a requested flush (see ``flush``)
 
         en = Signal()
         v1, v2 = Signal(), Signal()
@@ -377,26 +398,30 @@ class DepthwiseUnit(wiring.Component):
         drain = state == _State.DRAIN
         flush = state == _State.FLUSH
         event = Signal()
+        # A requested flush is taken instead of an input beat, at a segment start with the
+        # previous segment's right-padding output due; it only clears ``trail_pending``.
         m.d.comb += [
-            self.i.ready.eq(en & rows),
-            event.eq(en & ((rows & self.i.valid) | drain | flush)),
+            flush_now.eq(rows & self.flush & (x == 0) & trail_pending),
+            self.i.ready.eq(en & rows & ~flush_now),
+            event.eq(en & ((rows & (self.i.valid | flush_now)) | drain | flush)),
         ]
+        fl = flush | flush_now      # a flush-type event: zero newest column, no pixel
         # Row y is padded row p = y + pad_top; it completes the output row whose window is
         # padded rows p - 2 .. p when p >= 2 and (p - 2) % sh == 0.
         p = Signal(DIM_BITS + 2)
         m.d.comb += p.eq(y + top_cfg)
         row_computes = (p >= 2) & (~sh2 | ~p[0])
-        seg_start = (x == 0) | flush
+        seg_start = (x == 0) | fl
         seg_end = x == wm1
         row_end = seg_end & (g == gm1)
         final = row_end & ((rows & (y == hm1) & ~drain_cfg) | drain)
-        emit_main = ~flush & row_computes & (x != 0) & (~sw2 | x[0])
+        emit_main = ~fl & row_computes & (x != 0) & (~sw2 | x[0])
         emit_trail = seg_start & trail_pending
 
         for s, (wr, rd) in enumerate(slots):
             m.d.comb += [
                 wr.addr.eq(addr), wr.data.eq(self.i.payload.data),
-                wr.en.eq(event & rows & (y[0] == s)),
+                wr.en.eq(event & rows & ~flush_now & (y[0] == s)),
                 rd.addr.eq(addr), rd.en.eq(en),
             ]
         m.d.comb += [wt_r.addr.eq(Mux(seg_start, g_prev, g)), wt_r.en.eq(en)]
@@ -404,6 +429,8 @@ class DepthwiseUnit(wiring.Component):
         with m.If(event):
             with m.If(flush):
                 m.d.sync += state.eq(_State.IDLE)
+            with m.Elif(flush_now):
+                m.d.sync += trail_pending.eq(0)
             with m.Elif(seg_end):
                 m.d.sync += [x.eq(0), g_prev.eq(g), trail_pending.eq(row_computes & trail_cfg)]
                 with m.If(row_end):
@@ -425,10 +452,10 @@ class DepthwiseUnit(wiring.Component):
         with m.If(en):
             m.d.sync += [
                 v1.eq(event), slot1.eq(y[0]),
-                top_ok1.eq(~flush & (y >= 2)), mid_ok1.eq(~flush & (y >= 1)),
+                top_ok1.eq(~fl & (y >= 2)), mid_ok1.eq(~fl & (y >= 1)),
                 start1.eq(seg_start), emit1.eq(emit_main | emit_trail),
                 last1.eq((emit_main & final & ~trail_cfg) | flush),
-                beat1.eq(Mux(rows, self.i.payload.data.as_value(), 0)),
+                beat1.eq(Mux(rows & ~flush_now, self.i.payload.data.as_value(), 0)),
             ]
 
         col = Signal(col_layout)

@@ -19,7 +19,8 @@ from amaranth.sim import Simulator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scanfuse.hw.depthwise import TAPS, WINDOW, DepthwiseUnit, kernel_offset, run_rows
+from scanfuse.hw.depthwise import (TAPS, WINDOW, DepthwiseUnit, continued_rows, kernel_offset,
+                                   run_rows)
 from scanfuse.hw.verilog import lint
 from scanfuse.sim.fused_golden import depthwise_acc, depthwise_out_shape
 
@@ -364,3 +365,138 @@ def test_verilator_lint_clean(tmp_path):
                                     name="depthwise"))
     result = lint(path)
     assert result.returncode == 0, result.stderr
+
+
+# --- continued runs: one whole-image run fed strip by strip --------------------------------
+
+async def _continued_bench(ctx, dut, words, image, strips, rng, p_idle, p_stall, p_flush,
+                           beats, marks, limit):
+    """One whole-image run fed a strip at a time: each strip's new rows (random idle input,
+    ``flush`` raised at random while feeding), then ``flush`` held until the consumer has the
+    strip's outputs; the consumer never takes more than the strip's outputs (as the engine's
+    D sink) and refuses at random. ``marks``: the edge at which each strip's outputs were all
+    out."""
+    for g, word in enumerate(words):
+        ctx.set(dut.wt_addr, g)
+        ctx.set(dut.wt_data, word)
+        ctx.set(dut.wt_en, 1)
+        await ctx.tick()
+    ctx.set(dut.wt_en, 0)
+    ctx.set(dut.image, image)
+    ctx.set(dut.start, 1)
+    await ctx.tick()
+    ctx.set(dut.start, 0)
+    cycle, held = 0, None
+    for strip_beats, n_out in strips:
+        queue = list(strip_beats)
+        target = len(beats) + n_out
+        while queue or len(beats) < target:
+            offer = bool(queue) and rng.random() >= p_idle
+            flush = not queue or rng.random() < p_flush
+            ready = len(beats) < target and rng.random() >= p_stall
+            ctx.set(dut.i.valid, offer)
+            if offer:
+                ctx.set(dut.i.payload, queue[0])
+            ctx.set(dut.flush, flush)
+            ctx.set(dut.o.ready, ready)
+            _, _, i_ready, o_valid, o_pay = await ctx.tick().sample(dut.i.ready, dut.o.valid,
+                                                                     dut.o.payload)
+            beat = (tuple(int(v) for v in o_pay.data), int(o_pay.last))
+            if held is not None:
+                assert o_valid and beat == held, "a refused output beat was withdrawn"
+            held = beat if o_valid and not ready else None
+            if o_valid and ready:
+                beats.append(beat)
+            if offer and i_ready:
+                queue.pop(0)
+            cycle += 1
+            assert cycle < limit, f"stuck: {len(beats)}/{target} outputs, {len(queue)} inputs left"
+        marks.append(cycle)
+    ctx.set(dut.i.valid, 0)
+    ctx.set(dut.flush, 0)
+    ctx.set(dut.o.ready, 1)
+    for _ in range(8):
+        _, _, valid, busy = await ctx.tick().sample(dut.o.valid, dut.busy)
+        assert not valid, "more output beats than outputs"
+    assert not busy, "the run did not end"
+
+
+def simulate_continued(case, bounds, *, lanes, seed, p_idle=0.0, p_stall=0.0, p_flush=0.0):
+    """Run ``case`` as one whole-image run fed strip by strip (strip ``[oy0, oy1)`` feeds the
+    rows ``continued_rows`` names); return the (Ho, Wo, C) accumulators and the strip marks."""
+    x, wd, bd, (sh, sw) = case
+    h, w, c = x.shape
+    ho, wo = depthwise_out_shape(h, w, (3, 3), (sh, sw))
+    groups = -(-c // lanes)
+    dut = DepthwiseUnit(lanes=lanes, max_width=w, max_channels=c)
+    strips, fed = [], 0
+    for oy0, oy1 in zip(bounds, bounds[1:]):
+        first, count = continued_rows(h, sh, oy0, oy1)
+        assert first == fed                   # every row fed once, in order
+        fed += count
+        strips.append((input_beats(x[first:first + count], lanes), (oy1 - oy0) * groups * wo))
+    assert fed == h
+    image = {"width": w, "height": h, "groups": groups, "stride_h": sh, "stride_w": sw,
+             "pad_top": 1, "pad_bottom": 1}
+    beats, marks = [], []
+    limit = 200 + 20 * (h + ho) * w * groups
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(functools.partial(
+        _continued_bench, dut=dut, words=weight_words(wd, bd, lanes), image=image,
+        strips=strips, rng=random.Random(seed), p_idle=p_idle, p_stall=p_stall,
+        p_flush=p_flush, beats=beats, marks=marks, limit=limit))
+    sim.run()
+    n = ho * groups * wo
+    assert [b[1] for b in beats] == [0] * (n - 1) + [1], "last only on the run's final beat"
+    return unpack_outputs([b[0] for b in beats], ho, wo, c, lanes), marks
+
+
+@pytest.mark.parametrize("h,w,c,lanes,stride,bounds", [
+    (7, 5, 3, 2, (1, 1), [0, 1, 3, 4, 6, 7]),   # one-row strips; the last feeds no row
+    (8, 5, 3, 2, (2, 2), [0, 1, 2, 3, 4]),      # H even, s2: no drain row, right padding
+    (9, 6, 4, 2, (2, 1), [0, 1, 3, 4, 5]),      # H odd, s2: the last strip has the drain row
+    (5, 3, 5, 4, (1, 2), [0, 2, 3, 5]),         # channels not a multiple of the lanes
+    (4, 1, 2, 2, (1, 1), [0, 1, 2, 3, 4]),      # W = 1: every output is a right padding one
+    (3, 4, 2, 1, (2, 2), [0, 1, 2]),
+], ids=lambda v: str(v).replace(" ", ""))
+def test_continued_run_in_strips(h, w, c, lanes, stride, bounds):
+    """A continued run (pauses between strips, flush requests at random and at each strip's
+    end, output refused at random and past the strip's count) computes the whole image; each
+    strip's outputs all come out before the next strip's first row is offered."""
+    rng = np.random.default_rng(h * 100 + w * 10 + c)
+    case = make_case(rng, h, w, c, (3, 3), stride)
+    got, marks = simulate_continued(case, bounds, lanes=lanes, seed=h + w, p_idle=0.3,
+                                    p_stall=0.3, p_flush=0.2)
+    check([case], [got])
+    assert len(marks) == len(bounds) - 1
+
+
+@settings(max_examples=6, deadline=None)
+@given(h=st.integers(1, 6), w=st.integers(1, 5), c=st.integers(1, 4), lanes=st.integers(1, 3),
+       sh=st.integers(1, 2), sw=st.integers(1, 2), seed=st.integers(0, 2**16))
+def test_continued_random(h, w, c, lanes, sh, sw, seed):
+    """Random shapes, one-row strips (the schedule that gains most), random stalls."""
+    rng = np.random.default_rng(seed)
+    case = make_case(rng, h, w, c, (3, 3), (sh, sw))
+    ho = (h - 1) // sh + 1
+    got, _ = simulate_continued(case, list(range(ho + 1)), lanes=lanes, seed=seed,
+                                p_idle=0.2, p_stall=0.2, p_flush=0.1)
+    check([case], [got])
+
+
+def test_continued_run_costs_no_restreaming():
+    """Without stalls a continued run in one-row strips takes each input beat once: it ends
+    as early as a whole-image run plus, per strip boundary, one flush event and the
+    pipeline's ``LATENCY`` (the strip's last output leaves before the next row enters), far
+    below the ``3 * w * groups`` beats per strip of runs with halo rows."""
+    lanes, h, w, c = 2, 6, 5, 4
+    case = make_case(np.random.default_rng(3), h, w, c, (3, 3), (1, 1))
+    got, marks = simulate_continued(case, list(range(h + 1)), lanes=lanes, seed=0)
+    check([case], [got])
+    groups = c // lanes
+    # whole image: h*w*g input events, a drain row, a flush; per strip boundary a flush and
+    # the pipeline latency; LATENCY to the last output and the take cycle.
+    events = h * w * groups + w * groups + 1
+    assert marks[-1] <= events + h * (1 + DepthwiseUnit.LATENCY) + 1
+    assert marks[-1] < h * 3 * w * groups
