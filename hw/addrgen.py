@@ -195,15 +195,17 @@ class TileAddressGenerator(wiring.Component):
                                                "prev_n0_r", "prev_n_len_r")]
 
         # --- Per-level position: low/high end, pass start/end --------------------------
+        # at_lo = (off == 0) and at_hi = (rem == length, i.e. off + length == dim) are
+        # registers, loaded with the position of the tile a step moves to (from registers, in
+        # parallel with the step decision), so the decision starts at flip-flops: one LUT from
+        # the at_end flags to the enables of the walk registers instead of a zero test and a
+        # 16-bit compare in series with them (the offset-update FPGA timing path, docs/fpga.md).
         at_lo = [Signal(name=f"at_lo{lv}") for lv in levels]
         at_hi = [Signal(name=f"at_hi{lv}") for lv in levels]
         at_start = Signal(3)
         at_end = Signal(3)
         for lv in levels:
             m.d.comb += [
-                at_lo[lv].eq(~off[lv].any()),
-                # rem = dim - off (off < dim always, so it fits in dim_bits).
-                at_hi[lv].eq(rem[lv] == length[lv]),
                 at_start[lv].eq(Mux(back[lv], at_hi[lv], at_lo[lv])),
                 at_end[lv].eq(Mux(back[lv], at_lo[lv], at_hi[lv])),
             ]
@@ -289,9 +291,10 @@ class TileAddressGenerator(wiring.Component):
                             m.d.sync += [dim[lv].eq(d_x), tile[lv].eq(t_x),
                                          length[lv].eq(t_x), rem[lv].eq(d_x),
                                          rmt[lv].eq((d_x - t_x)[:db]),
-                                         dmt[lv].eq((d_x - t_x)[:db])]
+                                         dmt[lv].eq((d_x - t_x)[:db]),
+                                         at_hi[lv].eq(d_x == t_x)]
             for lv in levels:
-                m.d.sync += [idx[lv].eq(0), off[lv].eq(0), back[lv].eq(0)]
+                m.d.sync += [idx[lv].eq(0), off[lv].eq(0), back[lv].eq(0), at_lo[lv].eq(1)]
 
         # --- Advance the walk when the current record is taken ---------------------------
         # The innermost level not at its end steps; the levels inside it restart (raster)
@@ -320,21 +323,28 @@ class TileAddressGenerator(wiring.Component):
                 for lv in levels:
                     with m.If(step[lv]):
                         with m.If(back[lv]):
+                            # The new tile ends where the old one began (off > 0), so it is
+                            # not at the high end; it is at the low end when off == tile.
                             m.d.sync += [idx[lv].eq(idx[lv] - 1),
                                          off[lv].eq(off[lv] - tile[lv]),
                                          rem[lv].eq(rem[lv] + tile[lv]),
                                          rmt[lv].eq(rem[lv]),
-                                         length[lv].eq(tile[lv])]
+                                         length[lv].eq(tile[lv]),
+                                         at_lo[lv].eq(off[lv] == tile[lv]),
+                                         at_hi[lv].eq(0)]
                         with m.Else():
                             # off + tile < dim because this level is not at its end, so
                             # rmt = dim - (off + tile) is the rest of the dimension; the new
-                            # tile is the short edge tile when a full one would pass dim.
+                            # tile is the short edge tile when a full one would pass dim, and
+                            # it reaches dim exactly when rmt <= tile.
                             m.d.sync += [idx[lv].eq(idx[lv] + 1),
                                          off[lv].eq(off[lv] + tile[lv]),
                                          rem[lv].eq(rmt[lv]),
                                          rmt[lv].eq(rmt[lv] - tile[lv]),
                                          length[lv].eq(Mux(rmt[lv] < tile[lv], rmt[lv],
-                                                           tile[lv]))]
+                                                           tile[lv])),
+                                         at_lo[lv].eq(0),
+                                         at_hi[lv].eq(rmt[lv] <= tile[lv])]
                     if lv == 0:
                         continue
                     with m.Elif(inside[lv]):
@@ -342,6 +352,7 @@ class TileAddressGenerator(wiring.Component):
                             m.d.sync += back[lv].eq(~back[lv])
                         with m.Else():
                             m.d.sync += [idx[lv].eq(0), off[lv].eq(0), length[lv].eq(tile[lv]),
-                                         rem[lv].eq(dim[lv]), rmt[lv].eq(dmt[lv])]
+                                         rem[lv].eq(dim[lv]), rmt[lv].eq(dmt[lv]),
+                                         at_lo[lv].eq(1), at_hi[lv].eq(~dmt[lv].any())]
 
         return m

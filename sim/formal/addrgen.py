@@ -196,6 +196,11 @@ class AddrGenHarness(Elaboratable):
                                        "level rmt"),
                                 Assert(internal[f"dmt{lv}"]
                                        == (dims[x.upper()] - tiles[x.upper()])[:db], "level dmt"),
+                                Assert(internal[f"at_lo{lv}"] == (ranges[x][0] == 0),
+                                       "level at its low end"),
+                                Assert(internal[f"at_hi{lv}"]
+                                       == ((dims[x.upper()] - ranges[x][0])[:db] == ranges[x][1]),
+                                       "level at its high end"),
                             ]
                             with m.If(~first):
                                 m.d.comb += Assert(internal["chg"][lv] == changed[x],
