@@ -1,7 +1,8 @@
 # amaranth: UnusedElaboratable=no
 """The block engine's FPGA top (``scanfuse fpga --engine block``): it elaborates for the
 board, a small block runs bit-exact through it against its on-chip AXI memory (descriptor
-shifted in, results shifted out), and bad options are one-line errors with exit 2.
+shifted in, results shifted out; marked ``regress``, run by ``make regress``), and bad options
+are one-line errors with exit 2.
 
 No place and route here (minutes; docs/fpga.md gives the command)."""
 
@@ -22,8 +23,10 @@ from scanfuse.program.fused_block import BlockSchedule, BlockShape
 from scanfuse.sim.fused_golden import fused_block_ref
 from scanfuse.sim.fused_rtl import compile_fused, random_block
 
-#: A small 4x4 engine on a 32-bit bus (as tests/hw/test_block_engine.py's), no CP unit.
-SMALL = BlockConfig(accel=AccelConfig(rows=4, cols=4, axi_data_bits=32), x_entries=2048,
+#: A small 4x4 engine on a 32-bit bus (as tests/hw/test_block_engine.py's), no CP unit, with
+#: the PE multiplier the FPGA build uses (MULT18X18D; its behavioural model here).
+SMALL = BlockConfig(accel=AccelConfig(rows=4, cols=4, axi_data_bits=32,
+                                      pe_multiplier="mult18x18d"), x_entries=2048,
                     d_entries=1024, p_entries=512, w1_entries=512, w2_entries=512,
                     max_chunk=16, max_cout=16, max_width=12, cp=False)
 
@@ -109,6 +112,7 @@ def _run_top(image, expected_len, bcfg, mem_bytes):
     return out, image.read_y(shadow)
 
 
+@pytest.mark.regress        # about 2.5 min of CPU: the whole engine in the simulator
 def test_small_block_bit_exact_through_the_top():
     """A 7x6 block (stride (1, 2), cout 12) through the top's descriptor register, the engine
     and the on-chip AXI memory: Y bit-exact, the serial result register's byte counters equal
