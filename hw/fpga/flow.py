@@ -40,7 +40,7 @@ from ..params import PE_MULTIPLIER_KINDS, AccelConfig
 from ..verilog import source_hash
 from .boards import Board, get_board
 
-__all__ = ["FlowError", "TOPS", "ENGINES", "STEPS", "DSP_MODES", "PE_MULTIPLIERS", "find_tool",
+__all__ = ["FlowError", "TOPS", "STEPS", "DSP_MODES", "PE_MULTIPLIERS", "find_tool",
            "engine_array", "run_flow", "yosys_resources", "dsp_sources", "dsp_registers",
            "nextpnr_summary", "critical_path_summary", "seed_statistics", "report_markdown",
            "write_reports"]
@@ -48,9 +48,8 @@ __all__ = ["FlowError", "TOPS", "ENGINES", "STEPS", "DSP_MODES", "PE_MULTIPLIERS
 #: Top-level designs ``--top`` accepts (see :mod:`.top`): ``pe`` is the PE array alone between
 #: pseudo-random stimulus and an XOR-folded output (its own timing, in minutes not tens).
 TOPS = ("selftest", "axi", "pe")
-#: Engines ``--engine`` builds: the GEMM engine (its tops above) or the fused-block engine
-#: (:class:`~.block_top.BlockEngineTop`, top ``block``).
-ENGINES = ("gemm", "block")
+#: (``run_flow(top="block", bcfg=...)``, ``scanfuse fpga --engine block``, builds the
+#: fused-block engine in :class:`~.block_top.BlockEngineTop` instead.)
 #: Flow steps in order.
 STEPS = ("synth", "pnr", "pack")
 
