@@ -48,6 +48,8 @@ __all__ = ["FlowError", "TOPS", "STEPS", "DSP_MODES", "PE_MULTIPLIERS", "find_to
 #: Top-level designs ``--top`` accepts (see :mod:`.top`): ``pe`` is the PE array alone between
 #: pseudo-random stimulus and an XOR-folded output (its own timing, in minutes not tens).
 TOPS = ("selftest", "axi", "pe")
+#: (``run_flow(top="block", bcfg=...)``, ``scanfuse fpga --engine block``, builds the
+#: fused-block engine in :class:`~.block_top.BlockEngineTop` instead.)
 #: Flow steps in order.
 STEPS = ("synth", "pnr", "pack")
 
@@ -220,7 +222,9 @@ def _command_line(board: Board, cfg: AccelConfig, top: str, freq_mhz: float, dsp
                   synth_only: bool, seeds: tuple[int, ...], pe_multiplier,
                   placer_density: float | None = None) -> str:
     args = [f"scanfuse fpga --board {board.name} --array {cfg.rows},{cfg.cols}"]
-    if top != "selftest":
+    if top == "block":
+        args.append("--engine block")
+    elif top != "selftest":
         args.append(f"--top {top}")
     if freq_mhz != 100:
         args.append(f"--freq {freq_mhz:g}")
@@ -241,7 +245,7 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
              freq_mhz: float = 100.0, dsp: str = "auto", synth_only: bool = False,
              seed: "int | tuple[int, ...]" = 1, mem_bytes: int | None = None,
              cfg: AccelConfig | None = None, image=None, pe_multiplier: str | None = None,
-             placer_density: float | None = None) -> dict:
+             placer_density: float | None = None, bcfg=None) -> dict:
     """Build ``top`` for ``board_name`` with a ``rows x cols`` engine; return the report dict
     (also written to ``out_dir``/report.json and report.md).
 
@@ -268,14 +272,33 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
     required for that top. ``cfg`` replaces ``AccelConfig(rows=rows, cols=cols)`` (it must have
     that array) and ``mem_bytes`` the on-chip DRAM size (default: the image rounded up
     to a power of two, at least 4 KiB); the smoke test uses them to stay small.
+
+    ``bcfg`` (a :class:`~scanfuse.hw.fused_program.BlockConfig` with a ``rows x cols`` array)
+    builds the fused-block engine instead, in :class:`~.block_top.BlockEngineTop` (top
+    ``"block"``, the only top it has; ``mem_bytes`` default 32 KiB); ``cfg`` and ``image``
+    do not apply.
     """
     from amaranth.back import rtlil, verilog
 
+    from .block_top import BlockEngineTop
     from .top import PEArrayTop, SelfTestTop, axi_top, engine_class
 
     board = get_board(board_name)
-    rows, cols = engine_array(rows, cols)
-    if top not in TOPS:
+    if bcfg is not None:
+        if top != "block":
+            raise InvalidOptionError(f"the block engine is built in the block top, not {top!r}")
+        if cfg is not None or image is not None:
+            raise InvalidOptionError("cfg and image are the GEMM engine's; the block engine "
+                                     "takes bcfg")
+        if (bcfg.accel.rows, bcfg.accel.cols) != (rows, cols):
+            raise InvalidOptionError(f"bcfg is {bcfg.accel.rows}x{bcfg.accel.cols}, not the "
+                                     f"{rows}x{cols} array")
+        cfg = bcfg.accel
+    elif top == "block":
+        raise InvalidOptionError("the block top needs a BlockConfig (bcfg)")
+    else:
+        rows, cols = engine_array(rows, cols)
+    if top not in TOPS + ("block",):
         raise InvalidOptionError(f"unknown top {top!r}; known tops: {', '.join(TOPS)}")
     if dsp not in DSP_MODES:
         raise InvalidOptionError(f"--dsp is one of {', '.join(DSP_MODES)}, not {dsp!r}")
@@ -299,7 +322,10 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
     def cfg_for(mode):
         kind = pe_multiplier or ("mult18x18d" if mode == "all" else "inferred")
         return replace(base_cfg, pe_multiplier=kind)
-    name = f"scanfuse_{cfg.name}"
+
+    def bcfg_for(mode):
+        return replace(bcfg, accel=cfg_for(mode))
+    name = f"scanfuse_{cfg.name}" + ("_block" if top == "block" else "")
     out = Path(out_dir) if out_dir is not None else (
         Path("build") / "fpga" / f"{board.name}.{cfg.name}.{top}")
     out.mkdir(parents=True, exist_ok=True)
@@ -318,6 +344,7 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
         "board": board.name, "device": platform.device, "package": platform.package,
         "speed": platform.speed, "top": top,
         "engine": ("scanfuse.hw.pe_array.PEArray" if top == "pe"
+                   else "scanfuse.hw.block_engine.BlockEngine" if top == "block"
                    else f"{engine_class().__module__}.{engine_class().__name__}"),
         "array": [rows, cols], "config": asdict(cfg), "target_mhz": freq_mhz,
         "command": _command_line(board, cfg, top, freq_mhz, dsp, synth_only, seeds,
@@ -334,9 +361,19 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
         report["selftest"] = {"description": image.description, "dram_bytes": mem_bytes,
                               "steps": [s.note for s in image.steps]}
 
-    if top in ("selftest", "pe"):
+    if top == "block":
+        if mem_bytes is None:
+            mem_bytes = 1 << 15
+        report["block"] = {"dram_bytes": mem_bytes}
+
+    if top in ("selftest", "pe", "block"):
         def prepare(mode):
-            if top == "selftest":
+            if top == "block":
+                design = BlockEngineTop(bcfg_for(mode), mem_bytes=mem_bytes,
+                                        freq_hz=freq_mhz * 1e6)
+                report["block"]["descriptor_bits"] = design.desc_bits
+                report["block"]["result_bits"] = sum(b for _, b in design.result_layout)
+            elif top == "selftest":
                 design = SelfTestTop(cfg_for(mode), mem_bytes=mem_bytes,
                                      freq_hz=freq_mhz * 1e6, board=board, image=image)
             else:
@@ -380,6 +417,9 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
     report["tools"] = {"yosys": yosys_version}
     report["engine_sources"] = sources
     report["config"] = asdict(cfg_for(mode))
+    if top == "block":
+        report["block_config"] = asdict(bcfg_for(mode))
+        report["block"]["on_chip_bytes"] = bcfg.on_chip_bytes
     report["resources"] = resources
     netlist = json.loads((out / f"{name}.json").read_text())
     by_source = dsp_sources(netlist)

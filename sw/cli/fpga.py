@@ -32,10 +32,15 @@ def add_parser(sub, parser_class) -> None:
     p.add_argument("--board", required=True, choices=board_names(), help="target board")
     p.add_argument("--array", type=options.array, default=(8, 8), metavar="R,C",
                    help="PE array rows,cols (or RxC), powers of two (default 8,8)")
-    p.add_argument("--top", default="selftest", choices=("selftest", "axi", "pe"),
+    p.add_argument("--engine", default="gemm", choices=("gemm", "block"),
+                   help="gemm: the GEMM engine (default); block: the fused-block engine "
+                        "(BlockConfig of a 16 KiB buffer, no CP unit) with an on-chip AXI "
+                        "memory and a serial descriptor, for its area and Fmax (docs/fpga.md)")
+    p.add_argument("--top", default=None, choices=("selftest", "axi", "pe"),
                    help="selftest: engine + on-chip AXI memory + self-test sequencer (default); "
                         "axi: the engine with its AXI ports at the top (synthesis only); "
-                        "pe: the PE array alone with pseudo-random stimulus (its timing)")
+                        "pe: the PE array alone with pseudo-random stimulus (its timing); "
+                        "the GEMM engine's only")
     p.add_argument("--freq", type=options.positive_real, default=100.0, metavar="MHZ",
                    help="target engine clock in MHz, made by the PLL (default 100)")
     p.add_argument("--dsp", default="auto", choices=("auto", "all", "except-pe", "none"),
@@ -84,26 +89,38 @@ def command(args, console) -> int:
     from ..hw.params import AccelConfig
     from ..sim.fpga_image import engine_image
 
+    if args.engine == "block":
+        if args.top is not None or args.layers:
+            raise InvalidOptionError("--top and --layers apply to --engine gemm only")
+    elif args.top is None:
+        args.top = "selftest"
     if args.layers:
         return layers_command(args, console)
     if args.fmax is not None or args.double_buffer is not None:
         raise InvalidOptionError("--fmax and --double-buffer apply to --layers only")
     from ..files import atomic_dir, check_output_dir
-    rows, cols = engine_array(*args.array)
+    bcfg = None
+    if args.engine == "block":
+        rows, cols = args.array
+        bcfg = block_fpga_config(rows, cols)
+        top = "block"
+    else:
+        rows, cols = engine_array(*args.array)
+        top = args.top
     out = Path(args.out if args.out is not None else
-               f"build/fpga/{args.board}.r{rows}c{cols}.{args.top}")
+               f"build/fpga/{args.board}.r{rows}c{cols}.{top}")
     check_output_dir(out, "--out", force=args.force, replaceable=_build_file)
-    image = engine_image(AccelConfig(rows=rows, cols=cols)) if args.top == "selftest" else None
+    image = engine_image(AccelConfig(rows=rows, cols=cols)) if top == "selftest" else None
     # The build folder is written whole or not at all: the flow runs in a temporary sibling
     # that replaces ``out`` when it ends (a failed flow too: its logs are what the error names);
     # Ctrl-C or a crash removes it and leaves the old folder.
     failed = None
     with atomic_dir(out) as tmp:
         try:
-            report = run_flow(args.board, rows, cols, tmp, top=args.top, freq_mhz=args.freq,
+            report = run_flow(args.board, rows, cols, tmp, top=top, freq_mhz=args.freq,
                               dsp=args.dsp, synth_only=args.synth_only, seed=args.seed,
                               image=image, pe_multiplier=args.pe_multiplier,
-                              placer_density=args.placer_density)
+                              placer_density=args.placer_density, bcfg=bcfg)
         except FlowError as err:
             failed = _relocated(str(err), tmp, out)
         else:
@@ -120,6 +137,22 @@ def command(args, console) -> int:
     else:
         console.print(report_markdown(report), markup=False, highlight=False)
     return 0
+
+
+#: On-chip buffer of the block engine's FPGA build, bytes (split as the 64K engine's).
+BLOCK_FPGA_BUFFER = 16384
+
+
+def block_fpga_config(rows: int, cols: int):
+    """The block engine ``scanfuse fpga --engine block`` builds: the tensor memories of
+    :func:`scanfuse.sim.fused_run.block_config` at :data:`BLOCK_FPGA_BUFFER` bytes for a
+    ``rows x cols`` array (AXI ``8 * cols`` bits), without the CP chains' second depthwise unit;
+    :class:`InvalidOptionError` if that is no legal :class:`BlockConfig`."""
+    from ..sim.fused_run import block_config
+    try:
+        return replace(block_config(BLOCK_FPGA_BUFFER, (rows, cols)), cp=False)
+    except ValueError as err:
+        raise InvalidOptionError(f"--engine block --array {rows},{cols}: {err}") from None
 
 
 def _build_file(name: str) -> bool:
