@@ -23,6 +23,7 @@ from amaranth.lib import io, wiring
 from amaranth.lib.cdc import FFSynchronizer, ResetSynchronizer
 from amaranth.lib.wiring import In, Out
 
+from ..block_engine import BlockEngine
 from ..fused_program import BlockConfig, FusedDescriptor, FusedError
 from .axi_ram import AXI4SRAM
 
@@ -75,7 +76,6 @@ class BlockEngineTop(wiring.Component):
         self._freq_hz = freq_hz
         super().__init__({"din": In(1), "shift": In(1), "go": In(1), "capture": In(1),
                           "dout": Out(1)})
-        from ..block_engine import BlockEngine
         self.engine = BlockEngine(bcfg)
 
     @property
@@ -87,8 +87,9 @@ class BlockEngineTop(wiring.Component):
     def result_layout(self) -> list[tuple[str, int]]:
         """``(field, bits)`` of the result register, least significant first."""
         cfg = self._bcfg.accel
+        counter = len(self.engine.cycles)
         return [("busy", 1), ("done", 1), ("error", FusedError.as_shape().width), ("bus_error", 1),
-                ("bytes_read", 48), ("bytes_written", 48), ("cycles", 48),
+                ("bytes_read", counter), ("bytes_written", counter), ("cycles", counter),
                 ("aw_fold", cfg.addr_bits), ("w_fold", cfg.axi_data_bits + cfg.axi_bytes)]
 
     def elaborate(self, platform):

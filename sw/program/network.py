@@ -40,11 +40,12 @@ expand input, columns in ``(ky, kx, c)`` order then zero columns, matching
 documented in :mod:`scanfuse.sim.network_golden`).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..errors import InvalidOptionError
+from ..hw.fused_program import BlockConfig
 from ..network.layers import LayerKind, Network
 from ..plan.fusion import thesis_groups
 from ..plan.gemm import Gemm
@@ -56,8 +57,8 @@ __all__ = ["NetStage", "network_stages", "im2col", "im2col_weights", "avgpool", 
 #: Name of the fused run's stage that runs the stem as the first block's expand.
 STEM_BLOCK = "stem+b0"
 #: The block engine's lane (channels per depthwise word and PE column block) when none is
-#: given: :attr:`~scanfuse.hw.fused_program.BlockConfig.lane` of an 8x8 array.
-DEFAULT_LANE = 8
+#: given: that of the default :class:`~scanfuse.hw.fused_program.BlockConfig`.
+DEFAULT_LANE = BlockConfig().lane
 
 #: Operations a stage performs; the ones the host runs.
 HOST_OPS = ("im2col", "avgpool", "depthwise", "add")
@@ -167,9 +168,7 @@ def network_stages(net: Network, fused: bool = True,
         shape = block_shape(chain)
         covered |= {layer.name for layer in chain.layers}
         if fuse_stem and index == 0:
-            fused_shape = BlockShape(H=shape.H, W=shape.W, cin=cols, hidden=shape.hidden,
-                                     cout=shape.cout, stride=shape.stride, kernel=shape.kernel,
-                                     expand=True)
+            fused_shape = replace(shape, cin=cols, expand=True)
             stages.append(NetStage(STEM_BLOCK, "block", (shape.H, shape.W, cols),
                                    (shape.Ho, shape.Wo, shape.cout), block=index,
                                    block_shape=fused_shape, with_stem=True))
