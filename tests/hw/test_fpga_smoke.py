@@ -11,6 +11,9 @@ import subprocess
 from dataclasses import replace
 
 import pytest
+
+from scanfuse.hw.buffer import BufferGeometry
+from scanfuse.hw.ebr import ebr_layout
 from amaranth.sim import Simulator
 
 from scanfuse.cli import main
@@ -329,6 +332,13 @@ def test_yosys_maps_a_2x2_selftest_build(tmp_path):
     assert report["dsp"]["by_source"]["multiplier.py"] == 4 and report["dsp"]["pe_macs_on_dsp"]
     assert report["dsp"]["registers"].get("A,B,OUT") == 4
     assert report["config"]["pe_multiplier"] == "mult18x18d"
+    # The A and B tile memories are the explicit DP16KD blocks with port B's output register
+    # (hw/ebr.py): exactly their layouts' block count has REGMODE_B OUTREG in the netlist.
+    g = BufferGeometry(SMALL)
+    want = (ebr_layout(g.a_word_bits, g.a_depth, g.a_lanes).blocks
+            + ebr_layout(g.b_word_bits, g.b_depth, g.b_lanes).blocks)
+    assert report["ebr"]["tile_memory"] == "dp16kd"
+    assert report["ebr"]["output_registers"].get("B") == want
     assert report["summary"] == {"lut4": res["LUT4"] + 2 * res["CCU2C"],
                                  "ff": res["TRELLIS_FF"], "dsp": res["MULT18X18D"],
                                  "ebr": res["DP16KD"]}
