@@ -196,6 +196,17 @@ def _built_multiplier(out) -> str:
     return kind if kind in PE_MULTIPLIER_KINDS else "inferred"
 
 
+def _built_tile_memory(out) -> str:
+    """``config.tile_memory`` of the report in ``out`` (``"inferred"`` if it has none, as
+    reports written before the field have)."""
+    from ..hw.params import TILE_MEMORY_KINDS
+    try:
+        kind = json.loads((out / "report.json").read_text())["config"]["tile_memory"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "inferred"
+    return kind if kind in TILE_MEMORY_KINDS else "inferred"
+
+
 def layers_command(args, console) -> int:
     """``scanfuse fpga --layers``: no build; the clock from ``--fmax`` or the build's
     ``report.json``; the regression on Verilator; a table (or ``--json``) and ``layers.json``
@@ -208,12 +219,13 @@ def layers_command(args, console) -> int:
     from ..files import check_output_dir, write_text
     rows, cols = engine_array(*args.array)
     out = L.build_dir(args.board, rows, cols, args.top, args.out)
-    # The PE multiplier of the build whose Fmax is used (its cycle counts differ by the
-    # multiplier's latency: the DSP kind simulates as its behavioural model).
+    # The PE multiplier and tile memories of the build whose Fmax is used (its cycle counts
+    # differ by their latencies: the ECP5 kinds simulate as their behavioural models).
     cfg = AccelConfig(rows=rows, cols=cols,
                       double_buffer=(AccelConfig().double_buffer if args.double_buffer is None
                                      else args.double_buffer),
-                      pe_multiplier=_built_multiplier(out) if args.fmax is None else "inferred")
+                      pe_multiplier=_built_multiplier(out) if args.fmax is None else "inferred",
+                      tile_memory=_built_tile_memory(out) if args.fmax is None else "inferred")
     check_output_dir(out, "--out", must_be_new=False)
     clock = (L.clock_from_fmax(args.fmax) if args.fmax is not None
              else L.clock_from_report(out / "report.json", cfg))

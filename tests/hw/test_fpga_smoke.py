@@ -11,14 +11,17 @@ import subprocess
 from dataclasses import replace
 
 import pytest
+
+from scanfuse.hw.buffer import BufferGeometry
+from scanfuse.hw.ebr import ebr_layout
 from amaranth.sim import Simulator
 
 from scanfuse.cli import main
 from scanfuse.hw.axi import Burst
 from scanfuse.hw.fpga.axi_ram import AXI4SRAM
 from scanfuse.hw.fpga.flow import (PE_MULTIPLIERS, FlowError, critical_path_summary,
-                                   dsp_registers, engine_array, find_tool, nextpnr_summary,
-                                   run_flow, seed_statistics)
+                                   dsp_registers, ebr_registers, engine_array, find_tool,
+                                   nextpnr_summary, run_flow, seed_statistics)
 from scanfuse.hw.fpga.selftest import ScriptOp, checksum
 from scanfuse.hw.params import parse_array
 from scanfuse.hw.fpga.top import SelfTestTop, ecp5_pll_params
@@ -258,6 +261,11 @@ def test_seed_statistics_and_dsp_registers():
     netlist = {"modules": {"top": {"cells": {"a": cell, "b": cell, "c": bare,
                                              "d": {"type": "LUT4"}}}}}
     assert dsp_registers(netlist) == {"A,B,OUT": 2, "none": 1}
+    outreg = {"type": "DP16KD", "parameters": {"REGMODE_A": "NOREG", "REGMODE_B": "OUTREG "}}
+    noreg = {"type": "DP16KD", "parameters": {"REGMODE_A": "NOREG", "REGMODE_B": "NOREG"}}
+    netlist = {"modules": {"top": {"cells": {"a": outreg, "b": noreg, "c": cell}},
+                           "sub": {"cells": {"d": outreg}}}}
+    assert ebr_registers(netlist) == {"B": 2, "none": 1}
 
 
 def test_run_flow_checks_seeds_and_multiplier_before_building(tmp_path):
@@ -265,6 +273,8 @@ def test_run_flow_checks_seeds_and_multiplier_before_building(tmp_path):
         run_flow("ulx3s-85f", 2, 2, tmp_path, seed=(), top="axi")
     with pytest.raises(InvalidOptionError, match="--pe-multiplier"):
         run_flow("ulx3s-85f", 2, 2, tmp_path, pe_multiplier="lut", top="axi")
+    with pytest.raises(InvalidOptionError, match="tile_memory"):
+        run_flow("ulx3s-85f", 2, 2, tmp_path, tile_memory="bram", top="axi")
     for density in (0.2, 1.5, "0.6"):
         with pytest.raises(InvalidOptionError, match="--placer-density"):
             run_flow("ulx3s-85f", 2, 2, tmp_path, placer_density=density, top="axi")
@@ -329,6 +339,13 @@ def test_yosys_maps_a_2x2_selftest_build(tmp_path):
     assert report["dsp"]["by_source"]["multiplier.py"] == 4 and report["dsp"]["pe_macs_on_dsp"]
     assert report["dsp"]["registers"].get("A,B,OUT") == 4
     assert report["config"]["pe_multiplier"] == "mult18x18d"
+    # The A and B tile memories are the explicit DP16KD blocks with port B's output register
+    # (hw/ebr.py): exactly their layouts' block count has REGMODE_B OUTREG in the netlist.
+    g = BufferGeometry(SMALL)
+    want = (ebr_layout(g.a_word_bits, g.a_depth, g.a_lanes).blocks
+            + ebr_layout(g.b_word_bits, g.b_depth, g.b_lanes).blocks)
+    assert report["ebr"]["tile_memory"] == "dp16kd"
+    assert report["ebr"]["output_registers"].get("B") == want
     assert report["summary"] == {"lut4": res["LUT4"] + 2 * res["CCU2C"],
                                  "ff": res["TRELLIS_FF"], "dsp": res["MULT18X18D"],
                                  "ebr": res["DP16KD"]}
