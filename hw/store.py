@@ -157,10 +157,15 @@ class StorePath(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += [self.idle.eq(1), self.req.ready.eq(1)]
                 with m.If(self.req.valid):
-                    m.d.sync += tile.eq(self.req.payload)
+                    # The stride is chosen here, so the product's multiplier inputs are both
+                    # flip-flops (not `final`'s route and a multiplexer before a DSP: an FPGA
+                    # timing path, docs/fpga.md).
+                    m.d.sync += [tile.eq(self.req.payload),
+                                 stride.eq(Mux(self.req.payload.final, layer.c_stride,
+                                               layer.p_stride))]
                     m.next = "MUL"
             with m.State("MUL"):
-                m.d.sync += prod.eq(tile.m0 * Mux(tile.final, layer.c_stride, layer.p_stride))
+                m.d.sync += prod.eq(tile.m0 * stride)
                 m.next = "ADDR"
             with m.State("ADDR"):
                 final_int8 = tile.final & layer.int8
@@ -170,7 +175,6 @@ class StorePath(wiring.Component):
                                        layer.c_base + Mux(layer.int8, tile.n0, tile.n0 << 2),
                                        layer.p_base + (tile.n0 << 2))),
                     row_bytes.eq(Mux(final_int8, tile.n_len, tile.n_len << 2)),
-                    stride.eq(Mux(tile.final, layer.c_stride, layer.p_stride)),
                     row.eq(0), w.eq(0), ptr.eq(tile.c_base),
                     nwords.eq((tile.n_len + (C - 1)) >> lC),
                     reading.eq(1),
