@@ -278,8 +278,11 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
     multiplier; ``None`` (default) takes ``"mult18x18d"`` (explicit registered DSP blocks) when
     the PE multipliers go to DSPs (mode ``all``) and ``"inferred"`` otherwise.
     ``tile_memory`` (:data:`~scanfuse.hw.params.TILE_MEMORY_KINDS`) is the A/B tile memories'
-    kind; ``None`` (default) takes ``"dp16kd"`` (explicit block RAMs with output registers,
-    :mod:`scanfuse.hw.ebr`).
+    kind; ``None`` (default) takes ``"inferred"`` (Yosys's block RAM mapping); ``"dp16kd"``
+    builds explicit block RAMs with output registers (:mod:`scanfuse.hw.ebr`). The inferred
+    memories are the default because at today's clocks no critical path runs through them,
+    and the 4x4 ``dp16kd`` build routed at only two of four placement seeds (docs/fpga.md,
+    sixth round).
     ``seed`` is one nextpnr seed or several: synthesis runs once, place and route once per
     seed (one after another); the bitstream and ``fmax_mhz`` are the first seed's, ``seeds``
     lists every seed's Fmax and critical path and ``fmax_seeds`` their min/median/max.
@@ -345,7 +348,7 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
 
     def cfg_for(mode):
         kind = pe_multiplier or ("mult18x18d" if mode == "all" else "inferred")
-        return replace(base_cfg, pe_multiplier=kind, tile_memory=tile_memory or "dp16kd")
+        return replace(base_cfg, pe_multiplier=kind, tile_memory=tile_memory or "inferred")
 
     def bcfg_for(mode):
         return replace(bcfg, accel=cfg_for(mode))

@@ -327,11 +327,28 @@ def test_run_flow_checks_seeds_and_multiplier_before_building(tmp_path):
     (["fpga", "--board", "ulx3s-85f", "--seed", "1,x"], "a seed is a whole number"),
     (["fpga", "--board", "ulx3s-85f", "--seed", "1,,2"], "a seed is a whole number"),
     (["fpga", "--board", "ulx3s-85f", "--pe-multiplier", "lut"], "invalid choice"),
+    (["fpga", "--board", "ulx3s-85f", "--tile-memory", "bram"], "invalid choice"),
 ])
 def test_cli_bad_input_is_one_line_exit_2(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err and err.startswith("scanfuse: error:")
+
+
+@pytest.mark.parametrize("argv, kind", [([], None), (["--tile-memory", "dp16kd"], "dp16kd"),
+                                         (["--tile-memory", "inferred"], "inferred")])
+def test_cli_passes_tile_memory_to_the_flow(argv, kind, tmp_path, monkeypatch, capsys):
+    """--tile-memory reaches run_flow unchanged (None: the flow's default, inferred)."""
+    import scanfuse.hw.fpga.flow as flow
+    seen = {}
+
+    def fake_run_flow(*args, **kwargs):
+        seen.update(kwargs)
+        raise flow.FlowError("stopped by the test")
+    monkeypatch.setattr(flow, "run_flow", fake_run_flow)
+    main(["fpga", "--board", "ulx3s-85f", "--array", "2,2", "--synth-only",
+          "--out", str(tmp_path / "b")] + argv)
+    assert seen["tile_memory"] == kind
 
 
 # --------------------------------------------------------------------------- Yosys smoke test
@@ -366,7 +383,7 @@ def test_yosys_maps_a_2x2_selftest_build(tmp_path):
     files carry the resources."""
     _yosys_or_skip()
     report = run_flow("ulx3s-85f", 2, 2, tmp_path, synth_only=True, cfg=SMALL,
-                      image=selftest_image(SMALL, SMALL_GEMM))
+                      image=selftest_image(SMALL, SMALL_GEMM), tile_memory="dp16kd")
     res = report["resources"]
     assert res["LUT4"] > 100 and res["TRELLIS_FF"] > 100 and res["DP16KD"] >= 1
     assert res["EHXPLLL"] == 1 and res["TRELLIS_IO"] == 10   # clock, button, 8 LEDs
