@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from amaranth.hdl import ClockSignal, Const, Instance, Module, Signal
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import bits_for, ceil_log2
+from amaranth.utils import bits_for, ceil_log2, exact_log2
 
 __all__ = ["DP16KD_WIDTHS", "DP16KD_PARAMS", "EBRLayout", "ebr_layout", "EBRMemory",
            "dp16kd_address_shift"]
@@ -59,8 +59,9 @@ DP16KD_PARAMS = {
 def dp16kd_address_shift(width: int) -> int:
     """Lowest ``AD*`` pin of the word address at port width ``width`` (18: ``AD4``, 9: ``AD3``,
     4: ``AD2``, 2: ``AD1``, 1: ``AD0``); the address is 14 - shift bits wide. At width 18 pins
-    ``AD0``/``AD1`` are the write's byte enables."""
-    return {18: 4, 9: 3, 4: 2, 2: 1, 1: 0}[width]
+    ``AD0``/``AD1`` are the write's byte enables. The 14 address pins cover 16,384 bits, so the
+    shift is what the port's depth (:data:`DP16KD_WIDTHS`) leaves of them."""
+    return 14 - exact_log2(DP16KD_WIDTHS[width])
 
 
 @dataclass(frozen=True)

@@ -120,25 +120,20 @@ class ComputeFeed(wiring.Component):
         slc = Signal(range(max(2, g.b_blocks_per_word)))   # block within that word
         mrem = Signal(TILE_DIM_BITS)            # rows of the tile from row block mb on
         nrem = Signal(TILE_DIM_BITS)
-        # The read pipeline's bookkeeping, one set per stage; stage L-1's k step is the one
+        # The read pipeline's bookkeeping, one record per stage; stage L-1's k step is the one
         # on a_rdata/b_rdata (stage 0 is the cycle after the address, 1 the output register).
         L = self.read_latency
-        kv = [Signal(name=f"k{i + 1}_valid") for i in range(L)]
-        kksel = [Signal(range(max(2, AB)), name=f"k{i + 1}_ksel") for i in range(L)]
-        kslice = [Signal.like(slc, name=f"k{i + 1}_slice") for i in range(L)]
-        klast = [Signal(name=f"k{i + 1}_last") for i in range(L)]
-        kmacs = [Signal(unsigned(2 * 7 + 1), name=f"k{i + 1}_macs") for i in range(L)]
-        k1_valid, k1_ksel, k1_slice, k1_last, k1_macs = kv[0], kksel[0], kslice[0], klast[0], \
-            kmacs[0]
-        out_valid, out_ksel, out_slice = kv[-1], kksel[-1], kslice[-1]
+        step_layout = data.StructLayout({
+            "valid": 1, "ksel": range(max(2, AB)), "slice": range(max(2, g.b_blocks_per_word)),
+            "last": 1, "macs": unsigned(2 * 7 + 1),
+        })
+        stage = [Signal(step_layout, name=f"k{i + 1}") for i in range(L)]
+        first, out = stage[0], stage[-1]
 
         m.d.comb += [self.idle.eq(~active), self.job.ready.eq(~active)]
-        advance = ~out_valid | self.pe.ready
+        advance = ~out.valid | self.pe.ready
         with m.If(advance):
-            for i in range(1, L):
-                m.d.sync += [kv[i].eq(kv[i - 1]), kksel[i].eq(kksel[i - 1]),
-                             kslice[i].eq(kslice[i - 1]), klast[i].eq(klast[i - 1]),
-                             kmacs[i].eq(kmacs[i - 1])]
+            m.d.sync += [stage[i].eq(stage[i - 1]) for i in range(1, L)]
         go = active & (~self.a_streaming | (mb < self.a_blocks))
         m.d.comb += [self.a_ren.eq(advance), self.b_ren.eq(advance),
                      self.a_raddr.eq(a_addr + (k >> lAB)),
@@ -147,8 +142,8 @@ class ComputeFeed(wiring.Component):
         cv = Mux(nrem < C, nrem, C)
         k_end = k == job.k_len - 1
         with m.If(advance):
-            m.d.sync += [k1_valid.eq(go), k1_ksel.eq(k[:lAB] if AB > 1 else 0),
-                         k1_slice.eq(slc), k1_last.eq(k_end), k1_macs.eq(rv * cv)]
+            m.d.sync += [first.valid.eq(go), first.ksel.eq(k[:lAB] if AB > 1 else 0),
+                         first.slice.eq(slc), first.last.eq(k_end), first.macs.eq(rv * cv)]
             with m.If(go):
                 with m.If(~k_end):
                     m.d.sync += [k.eq(k + 1), b_kbase.eq(b_kbase + job.nw)]
@@ -180,12 +175,12 @@ class ComputeFeed(wiring.Component):
             ]
 
         a_word, b_word = self.a_rdata, self.b_rdata
-        b_block = b_word.word_select(out_slice, 8 * C) if g.b_blocks_per_word > 1 else b_word
-        m.d.comb += [self.pe.valid.eq(out_valid), self.pe.payload.last.eq(klast[-1]),
-                     self.macs.eq(kmacs[-1])]
+        b_block = b_word.word_select(out.slice, 8 * C) if g.b_blocks_per_word > 1 else b_word
+        m.d.comb += [self.pe.valid.eq(out.valid), self.pe.payload.last.eq(out.last),
+                     self.macs.eq(out.macs)]
         for r in range(R):
             lane = a_word.word_select(r, 8 * AB)
-            m.d.comb += self.pe.payload.a[r].eq(lane.word_select(out_ksel, 8) if AB > 1 else lane)
+            m.d.comb += self.pe.payload.a[r].eq(lane.word_select(out.ksel, 8) if AB > 1 else lane)
         for c in range(C):
             m.d.comb += self.pe.payload.b[c].eq(b_block.word_select(c, 8))
         return m

@@ -20,7 +20,8 @@ PE_MULTIPLIER_KINDS = ("inferred", "mult18x18d")
 
 #: Kinds of A/B tile memory (:attr:`AccelConfig.tile_memory`, built by
 #: :class:`scanfuse.hw.buffer.TileBuffer`): ``inferred`` (read latency 1, any target) and
-#: ``dp16kd`` (explicit ECP5 block RAMs with output registers, read latency 2; the ECP5 build).
+#: ``dp16kd`` (explicit ECP5 block RAMs with output registers, read latency 2;
+#: ``scanfuse fpga --tile-memory dp16kd``).
 TILE_MEMORY_KINDS = ("inferred", "dp16kd")
 
 #: No padding: every tile region is exactly its element count.
@@ -111,8 +112,8 @@ class AccelConfig:
     tile_memory:
         Platform hook for the A and B memories, one of :data:`TILE_MEMORY_KINDS`:
         ``"inferred"`` (default) or ``"dp16kd"`` (explicit ECP5 ``DP16KD`` blocks with their
-        output registers, chosen by the ECP5 FPGA build; one more cycle of feed latency, same
-        results). See :mod:`scanfuse.hw.ebr` and :mod:`scanfuse.hw.buffer`.
+        output registers, chosen by ``scanfuse fpga --tile-memory dp16kd``; one more cycle of
+        feed latency, same results). See :mod:`scanfuse.hw.ebr` and :mod:`scanfuse.hw.buffer`.
     """
 
     rows: int = 8

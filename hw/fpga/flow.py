@@ -42,7 +42,7 @@ from .boards import Board, get_board
 
 __all__ = ["FlowError", "TOPS", "STEPS", "DSP_MODES", "PE_MULTIPLIERS", "find_tool",
            "engine_array", "run_flow", "yosys_resources", "dsp_sources", "dsp_registers",
-           "ebr_registers",
+           "ebr_registers", "seed_file_tag",
            "nextpnr_summary", "critical_path_summary", "seed_statistics", "report_markdown",
            "write_reports"]
 
@@ -479,6 +479,12 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
     return report
 
 
+def seed_file_tag(index: int, seed: int) -> str:
+    """The part of a place-and-route file name that names the seed: ``""`` for the first seed
+    of a build (``NAME.tim``, ``NAME.report.json``), ``".seedS"`` for the others."""
+    return "" if index == 0 else f".seed{seed}"
+
+
 def _place_route_pack(report, platform, nextpnr, ecppack, name, out, freq_mhz, seeds, rows,
                       cols, wall, placer_density=None) -> None:
     """nextpnr (once per seed) and ecppack; adds utilisation, Fmax, critical path and bitstream
@@ -487,7 +493,7 @@ def _place_route_pack(report, platform, nextpnr, ecppack, name, out, freq_mhz, s
     package_opt = platform._nextpnr_package_options[platform.package].upper()
     per_seed = []
     for i, seed in enumerate(seeds):
-        tag = "" if i == 0 else f".seed{seed}"
+        tag = seed_file_tag(i, seed)
         wall[f"pnr{tag}"] = _run("pnr", nextpnr + [
             device_opt, "--package", package_opt, "--speed", str(platform.speed),
             "--json", f"{name}.json", "--lpf", f"{name}.lpf"]

@@ -26,6 +26,8 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .flow import seed_file_tag
+
 __all__ = ["SlackBin", "SeedSlack", "parse_histogram", "parse_fmax", "seed_slack",
            "build_slack", "main"]
 
@@ -137,7 +139,7 @@ def build_slack(build_dir) -> list[SeedSlack]:
     seeds = [p["seed"] for p in report.get("seeds", [])] or [1]
     result = []
     for i, seed in enumerate(seeds):
-        log = out / (f"{name}.tim" if i == 0 else f"{name}.seed{seed}.tim")
+        log = out / f"{name}{seed_file_tag(i, seed)}.tim"
         if log.exists():
             result.append(seed_slack(seed, log.read_text(errors="replace")))
     return result

@@ -98,6 +98,11 @@ def command(args, console) -> int:
     if args.engine == "block":
         if args.top is not None or args.layers:
             raise InvalidOptionError("--top and --layers apply to --engine gemm only")
+        if args.tile_memory is not None:
+            raise InvalidOptionError("--tile-memory applies to --engine gemm only")
+    elif args.layers and args.tile_memory is not None:
+        raise InvalidOptionError("--tile-memory applies to builds; --layers simulates the "
+                                 "tile memories of the build it reads")
     elif args.top is None:
         args.top = "selftest"
     if args.layers:
@@ -192,26 +197,15 @@ def _layers_command_line(args) -> str:
     return " ".join(parts)
 
 
-def _built_multiplier(out) -> str:
-    """``config.pe_multiplier`` of the report in ``out`` (``"inferred"`` if it has none; a
-    missing or broken report is ``clock_from_report``'s error to give)."""
-    from ..hw.params import PE_MULTIPLIER_KINDS
+def _built_kind(out, field: str, kinds) -> str:
+    """``config.<field>`` (``pe_multiplier``, ``tile_memory``) of the report in ``out``:
+    ``"inferred"`` if it has none (reports written before the field) or one not in ``kinds``; a
+    missing or broken report is ``clock_from_report``'s error to give."""
     try:
-        kind = json.loads((out / "report.json").read_text())["config"]["pe_multiplier"]
+        kind = json.loads((out / "report.json").read_text())["config"][field]
     except (OSError, ValueError, KeyError, TypeError):
         return "inferred"
-    return kind if kind in PE_MULTIPLIER_KINDS else "inferred"
-
-
-def _built_tile_memory(out) -> str:
-    """``config.tile_memory`` of the report in ``out`` (``"inferred"`` if it has none, as
-    reports written before the field have)."""
-    from ..hw.params import TILE_MEMORY_KINDS
-    try:
-        kind = json.loads((out / "report.json").read_text())["config"]["tile_memory"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return "inferred"
-    return kind if kind in TILE_MEMORY_KINDS else "inferred"
+    return kind if kind in kinds else "inferred"
 
 
 def layers_command(args, console) -> int:
@@ -220,7 +214,7 @@ def layers_command(args, console) -> int:
     and ``layers.md`` in the build directory. Bad input raises :class:`InvalidOptionError`
     (exit 2); a failed check or simulation prints one line and returns 1."""
     from ..hw.fpga.flow import engine_array
-    from ..hw.params import AccelConfig
+    from ..hw.params import PE_MULTIPLIER_KINDS, AccelConfig
     from ..sim import fpga_layers as L
 
     from ..files import check_output_dir, write_text
@@ -231,8 +225,10 @@ def layers_command(args, console) -> int:
     cfg = AccelConfig(rows=rows, cols=cols,
                       double_buffer=(AccelConfig().double_buffer if args.double_buffer is None
                                      else args.double_buffer),
-                      pe_multiplier=_built_multiplier(out) if args.fmax is None else "inferred",
-                      tile_memory=_built_tile_memory(out) if args.fmax is None else "inferred")
+                      pe_multiplier=("inferred" if args.fmax is not None else
+                                     _built_kind(out, "pe_multiplier", PE_MULTIPLIER_KINDS)),
+                      tile_memory=("inferred" if args.fmax is not None else
+                                   _built_kind(out, "tile_memory", TILE_MEMORY_KINDS)))
     check_output_dir(out, "--out", must_be_new=False)
     clock = (L.clock_from_fmax(args.fmax) if args.fmax is not None
              else L.clock_from_report(out / "report.json", cfg))

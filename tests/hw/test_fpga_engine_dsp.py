@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""The engine as ECP5 builds configure it, in the Amaranth simulator: the PE array's DSP
+"""The engine as ECP5 builds can configure it, in the Amaranth simulator: the PE array's DSP
 multipliers (``pe_multiplier="mult18x18d"``) and the tile memories with the block RAMs' output
 registers (``tile_memory="dp16kd"``), each here as its behavioural model. Bit-exact output and
 DRAM byte counters equal to the planner's, with random AXI stalls, and a cycle count a few

@@ -328,6 +328,10 @@ def test_run_flow_checks_seeds_and_multiplier_before_building(tmp_path):
     (["fpga", "--board", "ulx3s-85f", "--seed", "1,,2"], "a seed is a whole number"),
     (["fpga", "--board", "ulx3s-85f", "--pe-multiplier", "lut"], "invalid choice"),
     (["fpga", "--board", "ulx3s-85f", "--tile-memory", "bram"], "invalid choice"),
+    (["fpga", "--board", "ulx3s-85f", "--engine", "block", "--tile-memory", "dp16kd"],
+     "--tile-memory applies to --engine gemm only"),
+    (["fpga", "--board", "ulx3s-85f", "--layers", "--tile-memory", "dp16kd"],
+     "--tile-memory applies to builds"),
 ])
 def test_cli_bad_input_is_one_line_exit_2(argv, message, capsys):
     assert main(argv) == 2
