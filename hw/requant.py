@@ -23,8 +23,9 @@ vector (on its transfer) and travel down the pipeline with it, so the sequencer 
 ``params`` between any two vectors; holding them stable for a whole layer is enough.
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .params import AccelConfig
@@ -93,24 +94,35 @@ class QuantRow(data.StructLayout):
 class Requantizer(wiring.Component):
     """Seven-stage pipelined requantiser: one vector of ``cols`` int32 -> int8 per cycle.
 
-    The stages are short enough for an FPGA clock of ~100 MHz (``docs/fpga.md``):
+    The datapath runs free (its registers have no clock enable, so no enable net fans out to
+    every stage) and is built for an ECP5 clock well above 100 MHz (``docs/fpga.md``):
 
     1. four partial products per element, each at most 17 x 17 bits (one ECP5 MULT18X18D):
        ``acc = ah * 2**16 + al`` (``ah`` signed, ``al`` unsigned 16 bits) times
-       ``multiplier = mh * 2**16 + ml``;
-    2. ``al*ml`` and ``ah*mh`` side by side (their bits do not overlap), the two middle
+       ``multiplier = mh * 2**16 + ml``; the element's sign; and, once for all lanes, the
+       parameters' derived values: the rounding biases ``2**(shift-1)`` and
+       ``2**(shift-1) - 1`` (0 and 0 when ``shift == 0``) and the clamp bounds ``lo``, ``hi``;
+    2. ``al*ml`` and ``ah*mh`` side by side (their bits do not overlap) plus the rounding bias
+       (``2**(shift-1) - 1`` for a negative ``acc``: since ``multiplier >= 0``, ``p < 0``
+       only if ``acc < 0``, and ``p == 0`` rounds to 0 with either bias); the two middle
        products added;
-    3. the 63-bit product ``p``;
-    4. the rounding bias added;
-    5. the arithmetic right shift ``s``;
-    6. ``s`` saturated to 10 bits (``|s| > 511`` clamps to int8 either way, since the zero
-       point is in -128..127) plus the zero point;
-    7. the activation clamp into the output register.
+    3. the biased 64-bit product ``p + bias`` (the low 16 bits need no adder);
+    4. the right shift by the multiple of 8 in ``shift``, saturated to 17 bits (an operand
+       outside -2**16 .. 2**16 - 1 saturates stage 5 whatever the rest of the shift is);
+    5. the right shift by ``shift % 8``, saturated to 10 bits (``|s| > 511`` clamps to int8
+       either way, since the zero point is in -128..127);
+    6. plus the zero point;
+    7. the activation clamp into the output queue.
 
-    All stages move together (``i.ready = ~o.valid | o.ready``), so a vector accepted in
-    cycle ``t`` is valid on ``o`` in cycle ``t + 7`` without backpressure (:attr:`LATENCY`);
-    ``i.ready`` depends combinationally on ``o.ready`` only through that one gate, ``o.valid``
-    never on ``i``. ``last`` is passed through unchanged.
+    Admission is by credit: a vector is taken only if the output queue will have room for it
+    whatever ``o.ready`` does meanwhile, so no stage ever has to hold. ``i.ready`` is a
+    flip-flop: high while fewer than ``LATENCY + 1`` vectors are in flight (taken, not yet
+    out of ``o``), counting the transfers of the current cycle. ``o`` is the head of an
+    eight-entry queue (``o.valid`` and ``o.payload`` are flip-flops); ``o.ready`` reaches only
+    the queue and the credit count. A vector accepted in cycle ``t`` is valid on ``o`` in
+    cycle ``t + 7`` when ``o.ready`` stays high (:attr:`LATENCY`), one vector per cycle;
+    under backpressure up to ``LATENCY + 1`` vectors are in flight, none lost, duplicated or
+    reordered. ``o.valid`` never depends on ``i``. ``last`` is passed through unchanged.
 
     Parameters
     ----------
@@ -133,6 +145,8 @@ class Requantizer(wiring.Component):
     """
 
     LATENCY = 7
+    #: Vectors in flight at most (pipeline and output queue): the credits.
+    CREDITS = LATENCY + 1
 
     def __init__(self, cfg: AccelConfig):
         if not isinstance(cfg, AccelConfig):
@@ -155,80 +169,132 @@ class Requantizer(wiring.Component):
         m = Module()
         cols, acc_bits = self._cfg.cols, self._cfg.acc_bits
         p_bits = acc_bits + MULTIPLIER_BITS   # |acc * multiplier| < 2**(p_bits - 1)
-        s_bits = p_bits + 1                   # room for the rounding bias
+        b_bits = p_bits + 1                   # p + bias
         q_min, q_max = -(1 << (_OUT_BITS - 1)), (1 << (_OUT_BITS - 1)) - 1
-        sat = 1 << 9                          # stage 6 saturates s to -sat .. sat - 1
+        sat = 1 << 9                          # stage 5 saturates s to -sat .. sat - 1
+        t_bits = 17                           # stage 4 saturates to -2**16 .. 2**16 - 1
         lo_bits = 16                          # low half of acc and of the multiplier
 
-        en = Signal()
-        m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
-
-        n_stages = self.LATENCY
-        valid = [Signal(name=f"v{j}") for j in range(1, n_stages)]
-        last = [Signal(name=f"last{j}") for j in range(1, n_stages)]
-        par = [Signal(RequantParams, name=f"par{j}") for j in range(1, n_stages)]
-        with m.If(en):
-            m.d.sync += [valid[0].eq(self.i.valid), last[0].eq(self.i.payload.last),
-                         par[0].eq(self.params)]
-            for j in range(1, n_stages - 1):
-                m.d.sync += [valid[j].eq(valid[j - 1]), last[j].eq(last[j - 1]),
-                             par[j].eq(par[j - 1])]
-            m.d.sync += [self.o.valid.eq(valid[-1]), self.o.payload.last.eq(last[-1])]
-
         def reg(shape, name, value):
-            """A pipeline register loaded with ``value`` when the pipeline moves."""
-            r = Signal(shape, name=name)
-            with m.If(en):
-                m.d.sync += r.eq(value)
+            """A free-running pipeline register (no enable, no reset) loaded with ``value``."""
+            r = Signal(shape, name=name, reset_less=True)
+            m.d.sync += r.eq(value)
             return r
 
-        ml = self.params.multiplier[:lo_bits]
-        mh = self.params.multiplier[lo_bits:]
-        # hi/lo: the 2**32 and 2**0 terms side by side; mid: the two 2**16 terms.
-        hi_lo, mid = [], []
+        # --- control: valid and last per stage, reset only on valid -----------------------
+        take = self.i.valid & self.i.ready
+        valid, last = [take], [self.i.payload.last]
+        for j in range(1, self.LATENCY):
+            valid.append(Signal(name=f"v{j}"))
+            m.d.sync += valid[j].eq(valid[j - 1])
+            last.append(reg(1, f"last{j}", last[j - 1]))
+
+        # --- stage 1: partial products; derived parameters -----------------------------------
+        par, shift = self.params, self.params.shift
+        # half: 2**(shift-1); half_m1: 2**(shift-1) - 1 (both 0 when shift == 0), bit by bit.
+        half = reg(p_bits, "half1", Cat(*(shift == j + 1 for j in range(p_bits))))
+        half_m1 = reg(p_bits, "half_m1_1", Cat(*(shift > j + 1 for j in range(p_bits))))
+        lo_v, hi_v = Signal(signed(_OUT_BITS)), Signal(signed(_OUT_BITS))
+        with m.Switch(par.mode):
+            with m.Case(Activation.RELU):
+                m.d.comb += [lo_v.eq(par.zero_point), hi_v.eq(q_max)]
+            with m.Case(Activation.RELU6):
+                m.d.comb += [lo_v.eq(par.zero_point), hi_v.eq(par.relu6_max)]
+            with m.Default():   # NONE, and the reserved code 3
+                m.d.comb += [lo_v.eq(q_min), hi_v.eq(q_max)]
+        # The parameters travel with the vector, each as far as it is used: the shift to
+        # stage 4 (stage 5 needs shift % 8 only), the zero point to 5, the bounds to 6.
+        sh = [None, reg(SHIFT_BITS, "shift1", shift)]
+        sh += [reg(SHIFT_BITS, "shift2", sh[1])]
+        sh += [reg(SHIFT_BITS, "shift3", sh[2])]
+        sh += [reg(3, "shift4", sh[3][:3])]
+        zp, lo, hi = [par.zero_point], [lo_v], [hi_v]
+        for j in range(1, self.LATENCY):
+            if j < 6:
+                zp.append(reg(signed(_OUT_BITS), f"zp{j}", zp[j - 1]))
+            lo.append(reg(signed(_OUT_BITS), f"lo{j}", lo[j - 1]))
+            hi.append(reg(signed(_OUT_BITS), f"hi{j}", hi[j - 1]))
+
+        ml = par.multiplier[:lo_bits]
+        mh = par.multiplier[lo_bits:]
+        outs = []
         for c in range(cols):
             acc = self.i.payload.data[c]
             al, ah = acc[:lo_bits], acc[lo_bits:].as_signed()
-            # Stage 1: partial products.
             ll = reg(unsigned(2 * lo_bits), f"pp_ll{c}", al * ml)
-            lh = reg(unsigned(lo_bits + MULTIPLIER_BITS - lo_bits), f"pp_lh{c}", al * mh)
+            lh = reg(unsigned(MULTIPLIER_BITS), f"pp_lh{c}", al * mh)
             hl = reg(signed(acc_bits), f"pp_hl{c}", ah * ml)
             hh = reg(signed(acc_bits + MULTIPLIER_BITS - 2 * lo_bits), f"pp_hh{c}", ah * mh)
-            # Stage 2.
-            hi_lo.append(reg(signed(p_bits), f"hi_lo{c}", Cat(ll, hh).as_signed()))
-            mid.append(reg(signed(acc_bits + 2), f"mid{c}", hl + lh))
-
-        # Stage 4's bias: (1 << shift) >> 1 is 2**(shift - 1), and 0 when shift == 0.
-        p3 = par[2]
-        half = Signal(unsigned(p_bits))
-        m.d.comb += half.eq((Const(1, p_bits + 1) << p3.shift) >> 1)
-        # Stage 7's clamp bounds.
-        p6 = par[5]
-        lo = Signal(signed(_OUT_BITS))
-        hi = Signal(signed(_OUT_BITS))
-        with m.Switch(p6.mode):
-            with m.Case(Activation.RELU):
-                m.d.comb += [lo.eq(p6.zero_point), hi.eq(q_max)]
-            with m.Case(Activation.RELU6):
-                m.d.comb += [lo.eq(p6.zero_point), hi.eq(p6.relu6_max)]
-            with m.Default():   # NONE, and the reserved code 3
-                m.d.comb += [lo.eq(q_min), hi.eq(q_max)]
-
-        for c in range(cols):
-            # Stage 3: the product.
-            prod = reg(signed(p_bits), f"prod{c}", hi_lo[c] + (mid[c] << lo_bits))
-            # Stage 4: round half away from zero: a negative product gets one less bias, so
+            neg = reg(1, f"neg{c}", acc[-1])
+            # Stage 2. Round half away from zero: a negative product gets one less bias, so
             # that floor((p + 2**(s-1) - 1) / 2**s) == -floor((-p + 2**(s-1)) / 2**s).
-            neg_tie = prod[-1] & (p3.shift != 0)
-            biased = reg(signed(s_bits), f"biased{c}", prod + half - neg_tie)
-            # Stage 5: arithmetic shift right.
-            scaled = reg(signed(s_bits), f"scaled{c}", biased >> par[3].shift)
-            # Stage 6: saturate to 10 bits, add the zero point.
-            narrow = Mux(scaled < -sat, -sat, Mux(scaled >= sat, sat - 1, scaled))
-            y = reg(signed(12), f"shifted{c}", narrow[:10].as_signed() + par[4].zero_point)
-            # Stage 7: activation clamp and int8 saturation into the output register.
-            floor = Signal(signed(12), name=f"floored{c}")
-            m.d.comb += floor.eq(Mux(y < lo, lo, y))
-            with m.If(en):
-                m.d.sync += self.o.payload.data[c].eq(Mux(floor > hi, hi, floor))
+            lo_b = reg(signed(b_bits), f"lo_b{c}",
+                       Cat(ll, hh).as_signed() + Mux(neg, half_m1, half))
+            mid = reg(signed(acc_bits + 2), f"mid{c}", hl + lh)
+            # Stage 3: p + bias.
+            biased = reg(signed(b_bits), f"biased{c}",
+                         Cat(lo_b[:lo_bits], lo_b[lo_bits:].as_signed() + mid))
+            # Stage 4: shift right by 8 * (shift // 8), saturated to t_bits. The shifted
+            # value fits iff the bits of `biased` from t_bits - 1 + 8 * (shift // 8) up all
+            # equal its sign: whole bytes, so a byte's flag and an AND of the flags above.
+            sign = biased[-1]
+            coarse = sh[3][3:]
+            n_bytes = b_bits // 8
+            byte_ok = [biased[8 * b:8 * b + 8] == sign.replicate(8) for b in range(n_bytes)]
+            first = (t_bits - 1) // 8          # 2: bits 16 .. 63 must equal the sign
+            fits = Array([Cat(*byte_ok[first + q:]).all() if first + q < n_bytes else Const(1)
+                          for q in range(8)])[coarse]
+            ext = Cat(biased, sign.replicate(t_bits))   # sign-extended past the top byte
+            moved = Array([ext[8 * q:8 * q + t_bits] for q in range(8)])[coarse]
+            t_max = (1 << (t_bits - 1)) - 1
+            t = reg(signed(t_bits), f"coarse{c}",
+                    Mux(fits, moved, Mux(sign, -t_max - 1, t_max)))
+            # Stage 5: shift right by shift % 8, saturated to 10 bits.
+            s = Signal(signed(t_bits), name=f"fine{c}")
+            t_ext = Cat(t, t[-1].replicate(7))
+            m.d.comb += s.eq(Array([t_ext[q:q + t_bits] for q in range(8)])[sh[4]])
+            narrow = reg(signed(10), f"narrow{c}", Mux(s < -sat, -sat, Mux(s >= sat, sat - 1, s)))
+            # Stage 6: plus the zero point.
+            y = reg(signed(11), f"shifted{c}", narrow + zp[5])
+            # Stage 7's value: activation clamp and int8 saturation.
+            floor = Signal(signed(11), name=f"floored{c}")
+            m.d.comb += floor.eq(Mux(y < lo[6], lo[6], y))
+            outs.append(Mux(floor > hi[6], hi[6], floor))
+
+        # --- stage 7: the output queue, its head on `o` --------------------------------------
+        row = Signal(QuantRow(self._cfg))
+        m.d.comb += [row.data[c].eq(outs[c]) for c in range(cols)]
+        m.d.comb += row.last.eq(last[-1])
+        arriving = valid[-1]
+        depth = self.CREDITS   # the head holds one; the memory never more than CREDITS - 1
+        m.submodules.queue = queue = Memory(shape=QuantRow(self._cfg), depth=depth, init=[])
+        wp, rp = queue.write_port(), queue.read_port(domain="comb")
+        wptr, rptr = Signal(range(depth)), Signal(range(depth))
+        queued = Signal(range(depth + 1))      # vectors in the memory
+        head = Signal(QuantRow(self._cfg), reset_less=True)
+        m.d.comb += [self.o.payload.eq(head), rp.addr.eq(rptr), wp.addr.eq(wptr),
+                     wp.data.eq(row)]
+        refill = ~self.o.valid | self.o.ready   # the head is free after this cycle
+        from_mem = refill & (queued != 0)
+        bypass = refill & (queued == 0)          # the arriving vector goes straight to `o`
+        m.d.comb += wp.en.eq(arriving & ~bypass)
+        with m.If(refill):
+            m.d.sync += self.o.valid.eq(from_mem | arriving)
+            with m.If(from_mem):
+                m.d.sync += head.eq(rp.data)
+            with m.Else():
+                m.d.sync += head.eq(row)
+        with m.If(wp.en):
+            m.d.sync += wptr.eq(Mux(wptr == depth - 1, 0, wptr + 1))
+        with m.If(from_mem):
+            m.d.sync += rptr.eq(Mux(rptr == depth - 1, 0, rptr + 1))
+        m.d.sync += queued.eq(queued + wp.en - from_mem)
+
+        # --- credits: vectors taken and not yet out of `o` -----------------------------------
+        in_flight = Signal(range(self.CREDITS + 1))
+        flight_next = Signal(range(self.CREDITS + 2))
+        ready = Signal(init=1)
+        m.d.comb += [flight_next.eq(in_flight + take - (self.o.valid & self.o.ready)),
+                     self.i.ready.eq(ready)]
+        m.d.sync += [in_flight.eq(flight_next), ready.eq(flight_next < self.CREDITS)]
         return m

@@ -222,13 +222,113 @@ def test_reserved_mode_saturates_like_none():
 
 
 def test_throughput_and_latency():
-    """No stalls: one vector per cycle; a vector accepted in cycle t is out in cycle t + 3."""
+    """No stalls: one vector per cycle; a vector accepted in cycle t is out in cycle t + 7."""
     rng = np.random.default_rng(5)
     cases = edge_cases(4, rng)[:60]
     accepted, beats = run(4, cases)
+    assert Requantizer.LATENCY == 7
     assert accepted == list(range(len(cases)))
     assert [c for c, *_ in beats] == [t + Requantizer.LATENCY for t in accepted]
     assert [b[1] for b in beats] == expected(cases)
+
+
+def test_latency_with_input_gaps():
+    """An idle producer and a ready consumer: every vector out exactly LATENCY cycles later."""
+    rng = np.random.default_rng(6)
+    cases = edge_cases(2, rng)[:80]
+    accepted, beats = run(2, cases, seed=6, p_idle=0.4)
+    assert len(set(accepted)) == len(cases) < accepted[-1]   # there were gaps
+    assert [c for c, *_ in beats] == [t + Requantizer.LATENCY for t in accepted]
+    assert [b[1] for b in beats] == expected(cases)
+
+
+def boundary_cases(cols, rng):
+    """Products whose scaled value lies at the saturation edges of stages 4 and 5 (|s| near
+    512 and near 2**16 * 2**(shift % 8)), for every shift where they are reachable."""
+    cases = []
+    for shift in range(64):
+        for target in (511, 512, 513, 1 << 16, (1 << 16) + 1, 1 << 17, 1 << 23):
+            for sign in (1, -1):
+                mult = int(rng.integers(1 << 29, M_MAX + 1))
+                centre = (sign * target << shift) // mult
+                acc = [min(max(centre + int(d), I32_MIN), I32_MAX)
+                       for d in rng.integers(-3, 4, cols)]
+                if abs(centre) < (1 << 31):
+                    cases.append((acc, {"multiplier": mult, "shift": shift,
+                                        "zero_point": int(rng.integers(-128, 128)),
+                                        "mode": Activation.NONE, "relu6_max": 0}))
+    return cases
+
+
+def test_saturation_boundaries():
+    rng = np.random.default_rng(11)
+    cases = boundary_cases(3, rng)
+    assert len(cases) > 300
+    _, beats = run(3, cases, seed=11, p_idle=0.1, p_stall=0.2)
+    want = expected(cases)
+    for n, ((_, got, _), (acc, params)) in enumerate(zip(beats, cases)):
+        assert got == want[n], f"vector {n}: acc={acc} params={params}: got {got}, want {want[n]}"
+
+
+def test_long_backpressure_keeps_every_vector():
+    """The consumer stops for up to 30 cycles at a time: nothing lost, duplicated or
+    reordered, never more than CREDITS vectors in flight, and ``i.ready`` a flip-flop (it
+    does not follow ``o.ready`` within a cycle)."""
+    cols = 2
+    dut = Requantizer(AccelConfig(cols=cols))
+    rng = np.random.default_rng(21)
+    cases = edge_cases(cols, rng)[:150]
+    want = expected(cases)
+    beats, flight = [], []
+
+    async def producer(ctx):
+        prng = random.Random(21)
+        for n, (acc, params) in enumerate(cases):
+            while prng.random() < 0.2:
+                await ctx.tick()
+            ctx.set(dut.params, params)
+            ctx.set(dut.i.payload, {"data": acc, "last": int(n % 7 == 0)})
+            ctx.set(dut.i.valid, 1)
+            while True:
+                _, _, ready = await ctx.tick().sample(dut.i.ready)
+                if ready:
+                    break
+            ctx.set(dut.i.valid, 0)
+            ctx.set(dut.params, {"multiplier": 1, "shift": 63, "zero_point": -1,
+                                 "mode": Activation.RELU6, "relu6_max": 0})
+
+    async def consumer(ctx):
+        crng = random.Random(22)
+        stall, in_flight = 0, 0
+        for cycle in range(20 * len(cases)):
+            if stall == 0 and crng.random() < 0.1:
+                stall = crng.randint(1, 30)
+            ready = stall == 0
+            stall = max(0, stall - 1)
+            ctx.set(dut.o.ready, 0)
+            r0 = ctx.get(dut.i.ready)
+            ctx.set(dut.o.ready, 1)
+            assert ctx.get(dut.i.ready) == r0, f"cycle {cycle}: i.ready follows o.ready"
+            ctx.set(dut.o.ready, ready)
+            _, _, iv, ir, ov, payload = await ctx.tick().sample(
+                dut.i.valid, dut.i.ready, dut.o.valid, dut.o.payload)
+            in_flight += int(iv and ir) - int(ov and ready)
+            flight.append(in_flight)
+            if ov and ready:
+                beats.append(([int(x) for x in payload.data], int(payload.last)))
+            if len(beats) == len(cases):
+                return
+        raise AssertionError(f"stuck: {len(beats)}/{len(cases)} out")
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(producer)
+    sim.add_testbench(consumer)
+    sim.run()
+    assert [b[0] for b in beats] == want
+    assert [b[1] for b in beats] == [int(n % 7 == 0) for n in range(len(cases))]
+    assert max(flight) == Requantizer.CREDITS == Requantizer.LATENCY + 1
+    assert min(flight) == 0
 
 
 def test_converts_to_verilog():
