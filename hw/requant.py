@@ -193,7 +193,8 @@ class Requantizer(wiring.Component):
         par, shift = self.params, self.params.shift
         # half: 2**(shift-1); half_m1: 2**(shift-1) - 1 (both 0 when shift == 0), bit by bit.
         half = reg(p_bits, "half1", Cat(*(shift == j + 1 for j in range(p_bits))))
-        half_m1 = reg(p_bits, "half_m1_1", Cat(*(shift > j + 1 for j in range(p_bits))))
+        half_m1 = reg(p_bits - 1, "half_m1_1",   # < 2**62: its top bit would need shift 64
+                      Cat(*(shift > j + 1 for j in range(p_bits - 1))))
         lo_v, hi_v = Signal(signed(_OUT_BITS)), Signal(signed(_OUT_BITS))
         with m.Switch(par.mode):
             with m.Case(Activation.RELU):
@@ -271,9 +272,8 @@ class Requantizer(wiring.Component):
         wp, rp = queue.write_port(), queue.read_port(domain="comb")
         wptr, rptr = Signal(range(depth)), Signal(range(depth))
         queued = Signal(range(depth + 1))      # vectors in the memory
-        head = Signal(QuantRow(self._cfg), reset_less=True)
-        m.d.comb += [self.o.payload.eq(head), rp.addr.eq(rptr), wp.addr.eq(wptr),
-                     wp.data.eq(row)]
+        head = self.o.payload
+        m.d.comb += [rp.addr.eq(rptr), wp.addr.eq(wptr), wp.data.eq(row)]
         refill = ~self.o.valid | self.o.ready   # the head is free after this cycle
         from_mem = refill & (queued != 0)
         bypass = refill & (queued == 0)          # the arriving vector goes straight to `o`
