@@ -71,7 +71,7 @@ plus 1 for the flush when ``(width - 1) % sw == 0``; an output beat leaves
 
 Flow control
 ------------
-All stages move together on ``en = ~o.valid | o.ready`` (as in the ``Requantizer``):
+All stages move together on ``en = ~o.valid | o.ready``:
 ``i.ready = en & (the front end expects an input beat)``, so ``i.ready`` depends on
 ``o.ready`` through that one gate and never on ``i.valid``; ``o.valid`` is a register. A
 stalled output freezes the line buffer read ports, the window and the products, so nothing is
