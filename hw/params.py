@@ -108,7 +108,9 @@ class AccelConfig:
         Platform hook for the PE array's multipliers, one of :data:`PE_MULTIPLIER_KINDS`:
         ``"inferred"`` (default: simulation, Verilog export, any FPGA) or ``"mult18x18d"``
         (explicit registered ECP5 DSP blocks, chosen by the ECP5 FPGA build; 2 cycles more
-        array latency, same results). See :mod:`scanfuse.hw.multiplier`.
+        array latency, same results). See :mod:`scanfuse.hw.multiplier`. ``"mult18x18d"``
+        also puts the requantisers' partial products on explicit ECP5 DSP blocks with their
+        output registers (:class:`scanfuse.hw.requant.PartialProduct`; same latency).
     tile_memory:
         Platform hook for the A and B memories, one of :data:`TILE_MEMORY_KINDS`:
         ``"inferred"`` (default) or ``"dp16kd"`` (explicit ECP5 ``DP16KD`` blocks with their

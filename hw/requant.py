@@ -23,7 +23,8 @@ vector (on its transfer) and travel down the pipeline with it, so the sequencer 
 ``params`` between any two vectors; holding them stable for a whole layer is enough.
 """
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import (Array, Cat, ClockSignal, Const, Instance, Module, Mux, Signal, signed,
+                          unsigned)
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -31,7 +32,7 @@ from amaranth.lib.wiring import In, Out
 from .params import AccelConfig
 
 __all__ = ["MULTIPLIER_BITS", "SHIFT_BITS", "Activation", "RequantParams",
-           "AccRow", "QuantRow", "Requantizer"]
+           "AccRow", "QuantRow", "PartialProduct", "Requantizer"]
 
 #: Width of the unsigned fixed-point multiplier.
 MULTIPLIER_BITS = 31
@@ -91,6 +92,57 @@ class QuantRow(data.StructLayout):
         })
 
 
+#: ``MULT18X18D`` parameters of :class:`PartialProduct` on ECP5: the output register only (on
+#: CLK0, enable CE0, reset RST0 tied low), so the DSP's own register is the stage-1 register.
+PP_MULT18X18D_PARAMS = {
+    "REG_INPUTA_CLK": "NONE", "REG_INPUTB_CLK": "NONE", "REG_INPUTC_CLK": "NONE",
+    "REG_PIPELINE_CLK": "NONE",
+    "REG_OUTPUT_CLK": "CLK0", "REG_OUTPUT_CE": "CE0", "REG_OUTPUT_RST": "RST0",
+    "CLK0_DIV": "ENABLED", "HIGHSPEED_CLK": "NONE", "GSR": "DISABLED",
+    "CAS_MATCH_REG": "FALSE", "SOURCEB_MODE": "B_SHIFT", "MULT_BYPASS": "DISABLED",
+    "RESETMODE": "SYNC",
+}
+
+
+class PartialProduct(wiring.Component):
+    """One of the :class:`Requantizer`'s stage-1 products: ``p`` is a register loaded with
+    ``a * b`` in every cycle (signed 18 x 18 bits, no enable, no reset; latency 1).
+
+    ``dsp`` chooses the implementation on a platform: ``False`` (the tools infer it; Yosys on
+    ECP5 maps a bare ``MULT18X18D`` plus a fabric register) or ``True`` (an explicit ECP5
+    ``MULT18X18D`` with its output register in use, :data:`PP_MULT18X18D_PARAMS`, which
+    nextpnr times: no fabric register and no route between the DSP and the register). Without
+    a platform both are the same register (simulation, Verilog export). The caller puts
+    narrower operands in the 18-bit ports so that the spare bits are constants (no routes).
+
+    Members
+    -------
+    a, b : ``In(signed(18))``
+    p : ``Out(signed(36))``
+    """
+
+    def __init__(self, dsp: bool = False):
+        self._dsp = bool(dsp)
+        super().__init__({"a": In(signed(18)), "b": In(signed(18)), "p": Out(signed(36))})
+
+    def elaborate(self, platform):
+        m = Module()
+        if platform is None or not self._dsp:
+            p = Signal(signed(36), name="p_q", reset_less=True)
+            m.d.sync += p.eq(self.a * self.b)
+            m.d.comb += self.p.eq(p)
+            return m
+        ports = {f"i_A{i}": self.a[i] for i in range(18)}
+        ports.update({f"i_B{i}": self.b[i] for i in range(18)})
+        ports.update({f"i_C{i}": 0 for i in range(18)})
+        ports.update({f"o_P{i}": self.p[i] for i in range(36)})
+        ports.update({"i_SIGNEDA": 1, "i_SIGNEDB": 1, "i_SOURCEA": 0, "i_SOURCEB": 0,
+                      "i_CLK0": ClockSignal("sync"), "i_CE0": 1, "i_RST0": 0})
+        m.submodules.dsp = Instance(
+            "MULT18X18D", **{f"p_{k}": v for k, v in PP_MULT18X18D_PARAMS.items()}, **ports)
+        return m
+
+
 class Requantizer(wiring.Component):
     """Seven-stage pipelined requantiser: one vector of ``cols`` int32 -> int8 per cycle.
 
@@ -99,9 +151,11 @@ class Requantizer(wiring.Component):
 
     1. four partial products per element, each at most 17 x 17 bits (one ECP5 MULT18X18D):
        ``acc = ah * 2**16 + al`` (``ah`` signed, ``al`` unsigned 16 bits) times
-       ``multiplier = mh * 2**16 + ml``; the element's sign; and, once for all lanes, the
-       parameters' derived values: the rounding biases ``2**(shift-1)`` and
-       ``2**(shift-1) - 1`` (0 and 0 when ``shift == 0``) and the clamp bounds ``lo``, ``hi``;
+       ``multiplier = mh * 2**16 + ml`` (:class:`PartialProduct`: with
+       ``cfg.pe_multiplier == "mult18x18d"``, the ECP5 build, the DSP's own output register);
+       the element's sign; and, once for all lanes, the parameters' derived values: the
+       rounding biases ``2**(shift-1)`` and ``2**(shift-1) - 1`` (0 and 0 when
+       ``shift == 0``) and the clamp bounds ``lo``, ``hi``;
     2. ``al*ml`` and ``ah*mh`` side by side (their bits do not overlap) plus the rounding bias
        (``2**(shift-1) - 1`` for a negative ``acc``: since ``multiplier >= 0``, ``p < 0``
        only if ``acc < 0``, and ``p == 0`` rounds to 0 with either bias); the two middle
@@ -127,7 +181,8 @@ class Requantizer(wiring.Component):
     Parameters
     ----------
     cfg : :class:`~scanfuse.hw.params.AccelConfig`
-        Uses ``cols``, ``acc_bits`` (32) and ``operand_bits`` (8).
+        Uses ``cols``, ``acc_bits`` (32), ``operand_bits`` (8) and ``pe_multiplier``
+        (``"mult18x18d"``: explicit ECP5 DSP blocks for the partial products).
 
     Members
     -------
@@ -218,14 +273,23 @@ class Requantizer(wiring.Component):
 
         ml = par.multiplier[:lo_bits]
         mh = par.multiplier[lo_bits:]
+        dsp = self._cfg.pe_multiplier == "mult18x18d"   # the ECP5 build's explicit DSPs
+
+        def pp(name, x, y):
+            """Registered ``x * y`` (stage 1) on a :class:`PartialProduct`; the operands are
+            at most 17 bits as signed values (``al``, ``ml`` unsigned 16, ``ah`` signed 16,
+            ``mh`` unsigned 15), so they extend into the 18-bit ports without loss."""
+            m.submodules[name] = unit = PartialProduct(dsp)
+            m.d.comb += [unit.a.eq(x), unit.b.eq(y)]
+            return unit.p
         outs = []
         for c in range(cols):
             acc = self.i.payload.data[c]
             al, ah = acc[:lo_bits], acc[lo_bits:].as_signed()
-            ll = reg(unsigned(2 * lo_bits), f"pp_ll{c}", al * ml)
-            lh = reg(unsigned(MULTIPLIER_BITS), f"pp_lh{c}", al * mh)
-            hl = reg(signed(acc_bits), f"pp_hl{c}", ah * ml)
-            hh = reg(signed(acc_bits + MULTIPLIER_BITS - 2 * lo_bits), f"pp_hh{c}", ah * mh)
+            ll = pp(f"pp_ll{c}", al, ml)[:2 * lo_bits]
+            lh = pp(f"pp_lh{c}", al, mh)[:MULTIPLIER_BITS]
+            hl = pp(f"pp_hl{c}", ah, ml)[:acc_bits].as_signed()
+            hh = pp(f"pp_hh{c}", ah, mh)[:acc_bits + MULTIPLIER_BITS - 2 * lo_bits].as_signed()
             neg = reg(1, f"neg{c}", acc[-1])
             # Stage 2. Round half away from zero: a negative product gets one less bias, so
             # that floor((p + 2**(s-1) - 1) / 2**s) == -floor((-p + 2**(s-1)) / 2**s).

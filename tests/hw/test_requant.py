@@ -337,3 +337,31 @@ def test_converts_to_verilog():
     assert "module requant" in text
     for port in ("params", "i__valid", "i__ready", "o__valid", "o__ready", "o__payload"):
         assert port in text
+
+
+def _synth_requant_ecp5(tmp_path, pe_multiplier):
+    """Yosys ``synth_ecp5`` of a one-lane Requantizer elaborated for a platform: the netlist."""
+    import json
+    import subprocess
+
+    from amaranth.back import rtlil
+
+    from scanfuse.hw.fpga.flow import FlowError, find_tool
+    try:
+        yosys = find_tool("yosys")
+    except FlowError as err:
+        pytest.skip(str(err))
+    cfg = AccelConfig(rows=2, cols=1, pe_multiplier=pe_multiplier)
+    (tmp_path / "rq.il").write_text(rtlil.convert(Requantizer(cfg), name="rq", platform=object()))
+    subprocess.run(yosys + ["-q", "-p", "read_rtlil rq.il; synth_ecp5 -top rq; write_json rq.json"],
+                   cwd=tmp_path, check=True)
+    return json.loads((tmp_path / "rq.json").read_text())
+
+
+@pytest.mark.parametrize("kind,registers", [("mult18x18d", {"OUT": 4}), ("inferred", {"none": 4})])
+def test_partial_products_on_ecp5(tmp_path, kind, registers):
+    """The ECP5 build (``pe_multiplier="mult18x18d"``) puts the four partial products of a lane
+    on MULT18X18D blocks whose output register is the stage-1 register; otherwise Yosys maps
+    bare blocks with fabric registers."""
+    from scanfuse.hw.fpga.flow import dsp_registers
+    assert dsp_registers(_synth_requant_ecp5(tmp_path, kind)) == registers
