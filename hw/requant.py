@@ -165,8 +165,9 @@ class Requantizer(wiring.Component):
        outside -2**16 .. 2**16 - 1 saturates stage 5 whatever the rest of the shift is);
     5. the right shift by ``shift % 8``, saturated to 10 bits (``|s| > 511`` clamps to int8
        either way, since the zero point is in -128..127);
-    6. plus the zero point;
-    7. the activation clamp into the output queue.
+    6. plus the zero point, and beside the adder the clamp decisions ``y < lo``, ``y > hi``
+       (as ``s < lo - zero_point``, ``s > hi - zero_point``: stage 1 derives both bounds);
+    7. the activation clamp (two selects) into the output queue.
 
     Admission is by credit: a vector is taken only if the output queue will have room for it
     whatever ``o.ready`` does meanwhile, so no stage ever has to hold. ``i.ready`` is a
@@ -264,12 +265,19 @@ class Requantizer(wiring.Component):
         sh += [reg(SHIFT_BITS, "shift2", sh[1])]
         sh += [reg(SHIFT_BITS, "shift3", sh[2])]
         sh += [reg(3, "shift4", sh[3][:3])]
+        # Stage 6 compares s with the bounds minus the zero point (beside its adder), stage 7
+        # only selects: y < lo iff s < lo - zero_point, y > hi iff s > hi - zero_point, and
+        # hi < lo means every output is hi.
         zp, lo, hi = [par.zero_point], [lo_v], [hi_v]
+        lo_zp, hi_zp, hi_wins = [lo_v - par.zero_point], [hi_v - par.zero_point], [hi_v < lo_v]
         for j in range(1, self.LATENCY):
             if j < 6:
                 zp.append(reg(signed(_OUT_BITS), f"zp{j}", zp[j - 1]))
+                lo_zp.append(reg(signed(_OUT_BITS + 1), f"lo_zp{j}", lo_zp[j - 1]))
+                hi_zp.append(reg(signed(_OUT_BITS + 1), f"hi_zp{j}", hi_zp[j - 1]))
             lo.append(reg(signed(_OUT_BITS), f"lo{j}", lo[j - 1]))
             hi.append(reg(signed(_OUT_BITS), f"hi{j}", hi[j - 1]))
+            hi_wins.append(reg(1, f"hi_wins{j}", hi_wins[j - 1]))
 
         ml = par.multiplier[:lo_bits]
         mh = par.multiplier[lo_bits:]
@@ -314,17 +322,23 @@ class Requantizer(wiring.Component):
             t_max = (1 << (t_bits - 1)) - 1
             t = reg(signed(t_bits), f"coarse{c}",
                     Mux(fits, moved, Mux(sign, -t_max - 1, t_max)))
-            # Stage 5: shift right by shift % 8, saturated to 10 bits.
-            s = Signal(signed(t_bits), name=f"fine{c}")
-            t_ext = Cat(t, t[-1].replicate(7))
-            m.d.comb += s.eq(Array([t_ext[q:q + t_bits] for q in range(8)])[sh[4]])
-            narrow = reg(signed(10), f"narrow{c}", Mux(s < -sat, -sat, Mux(s >= sat, sat - 1, s)))
-            # Stage 6: plus the zero point.
-            y = reg(signed(11), f"shifted{c}", narrow + zp[5])
-            # Stage 7's value: activation clamp and int8 saturation.
-            floor = Signal(signed(11), name=f"floored{c}")
-            m.d.comb += floor.eq(Mux(y < lo[6], lo[6], y))
-            outs.append(Mux(floor > hi[6], hi[6], floor))
+            # Stage 5: shift right by k = shift % 8, saturated to 10 bits: t >> k fits iff
+            # bits 9 + k .. 16 of t all equal its sign (no comparator behind the shift).
+            k, t_sign = sh[4], t[-1]
+            same = [t[j] == t_sign for j in range(t_bits - 1)]
+            fits10 = Array([Cat(*same[9 + q:]).all() if 9 + q < t_bits - 1 else Const(1)
+                            for q in range(8)])[k]
+            t_ext = Cat(t, t_sign.replicate(7))
+            s10 = Array([t_ext[q:q + 10] for q in range(8)])[k]
+            narrow = reg(signed(10), f"narrow{c}",
+                         Mux(fits10, s10, Mux(t_sign, -sat, sat - 1)))
+            # Stage 6: plus the zero point, and the clamp decisions beside the adder. When y is
+            # kept, lo <= y <= hi, so its low 8 bits are y.
+            y = reg(signed(_OUT_BITS), f"shifted{c}", narrow + zp[5])
+            below = reg(1, f"below{c}", narrow < lo_zp[5])
+            above = reg(1, f"above{c}", narrow > hi_zp[5])
+            # Stage 7's value: activation clamp and int8 saturation, two selects.
+            outs.append(Mux(hi_wins[6] | above, hi[6], Mux(below, lo[6], y)))
 
         # --- stage 7: the output queue, its head on `o` --------------------------------------
         row = Signal(QuantRow(self._cfg))
