@@ -29,6 +29,7 @@ from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .multiplier import MULT18X18D_PARAMS
 from .params import AccelConfig
 
 __all__ = ["MULTIPLIER_BITS", "SHIFT_BITS", "Activation", "RequantParams",
@@ -92,16 +93,13 @@ class QuantRow(data.StructLayout):
         })
 
 
-#: ``MULT18X18D`` parameters of :class:`PartialProduct` on ECP5: the output register only (on
-#: CLK0, enable CE0, reset RST0 tied low), so the DSP's own register is the stage-1 register.
+#: ``MULT18X18D`` parameters of :class:`PartialProduct` on ECP5: the PE multipliers' set
+#: (:data:`~scanfuse.hw.multiplier.MULT18X18D_PARAMS`) without the input registers, so the
+#: output register (CLK0, enable CE0, reset RST0 tied low) is the stage-1 register.
 PP_MULT18X18D_PARAMS = {
-    "REG_INPUTA_CLK": "NONE", "REG_INPUTB_CLK": "NONE", "REG_INPUTC_CLK": "NONE",
-    "REG_PIPELINE_CLK": "NONE",
-    "REG_OUTPUT_CLK": "CLK0", "REG_OUTPUT_CE": "CE0", "REG_OUTPUT_RST": "RST0",
-    "CLK0_DIV": "ENABLED", "HIGHSPEED_CLK": "NONE", "GSR": "DISABLED",
-    "CAS_MATCH_REG": "FALSE", "SOURCEB_MODE": "B_SHIFT", "MULT_BYPASS": "DISABLED",
-    "RESETMODE": "SYNC",
-}
+    key: value for key, value in MULT18X18D_PARAMS.items()
+    if not key.startswith(("REG_INPUTA_", "REG_INPUTB_"))
+} | {"REG_INPUTA_CLK": "NONE", "REG_INPUTB_CLK": "NONE"}
 
 
 class PartialProduct(wiring.Component):
