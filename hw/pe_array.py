@@ -7,7 +7,8 @@ fed one k step per cycle. Each processing element (PE) ``(r, c)`` keeps its outp
 operand skew is generated inside the component. Partial sums of earlier k chunks are added
 outside the array (the sequencer's read-modify-write of the C accumulator buffer).
 
-Dataflow (4 x 3 example; ``[ ]`` is a register, every register advances on ``adv``)::
+Dataflow (4 x 3 example; ``[ ]`` is a register; no register of the array has a global
+enable: everything shifts every cycle, bubbles included)::
 
                   b[0]       b[1]       b[2]          B[k, n0 + c] enters column c
                    |          |          |            after 1 + c registers (skew)
@@ -19,59 +20,68 @@ Dataflow (4 x 3 example; ``[ ]`` is a register, every register advances on ``adv
     a[1] [ ][ ] -> PE10 -[ ]-> PE11 -[ ]-> PE12       PE (r, c) sees the operands of
                    ...                                k step j at cycle t_j + 1 + r + c:
     a[3] [ ]x4 --> PE30 -[ ]-> PE31 -[ ]-> PE32       one anti-diagonal per cycle.
-                    \\          \\          \\
-                     shadow bank: one int32 per PE, written when the block's last
-                     k step passes the PE; row r is complete r + cols cycles after
-                     the cycle the last k step was accepted; rows drain in order through
-                     a row mux into the registered output ``o`` (one row per cycle).
+                     |          |          |
+                   per-column collection trees (registered, one row per cycle)
+                     +----------+----------+
+                           output FIFO (LUT RAM, ``out_rows`` rows) -> registered ``o``
 
 Each PE multiplies in a pipelined multiplier of latency ``L`` (:mod:`scanfuse.hw.multiplier`,
 chosen by ``cfg.pe_multiplier``: ``L = 1`` for the inferred multiplier, ``L = 3`` for the ECP5
 ``MULT18X18D`` with input, output and fabric product registers) and adds the product to its
-accumulator ``L`` cycles after its operands arrive. A small diagonal control pipeline
-``ctl[s]`` (``s = 0 .. rows + cols - 2 + L``) carries, for the PEs on anti-diagonal
-``r + c = s - L``, whether the product now ready is of a real k step (``v``; bubbles do not
-accumulate) and whether it ends a block (``tok``). When a PE sees ``tok`` it writes
-``acc + a * b`` into its shadow register and restarts its accumulator from zero, so the next
-block's k steps can follow on the very next cycle: fill and drain skew are paid once per
-stream, not once per block.
+accumulator ``L`` cycles after its operands arrive.
+
+Systolic control. Two control bits travel with the products like the A operands travel with
+the operands: ``v`` (the product now ready is of a real k step; bubbles do not accumulate)
+and ``tok`` (it ends a block). They enter the array ``1 + L`` registers after the input
+handshake, move down column 0 and right along every row, one register per hop, so PE
+``(r, c)`` holds its own copy exactly when its product of that k step is ready. Every control
+net joins neighbours only. When a PE sees ``tok`` it writes ``acc + a * b`` into its shadow
+register and restarts its accumulator from zero, so the next block's k steps can follow on
+the very next cycle: fill and drain skew are paid once per stream, not once per block.
+
+Output side. Row ``r`` of a block is complete in the shadow registers ``r + cols + L + 1``
+cycles after its last k step was accepted, rows one cycle apart. Each PE delays its ``tok``
+by ``cols - c`` cycles in its own small shift register, so every PE of row ``r`` selects its
+shadow in that same cycle without a row-wide net; per column, a registered tree (pairs of
+rows, then groups of four, :attr:`PEArray.collect_stages` levels) ORs the selected shadows,
+and the rows land one per cycle, in order, in an output FIFO of ``out_rows`` rows (LUT RAM,
+asynchronous read). The FIFO feeds the registered ``o``; ``o.ready`` only drives the output
+register's load, the read pointer and the FIFO fill count.
 
 Flow control
 ------------
-* ``adv`` (global enable) is low only when a block-end token is about to start writing a
-  shadow row whose previous contents have not been taken by the output stage yet (the output
-  is backpressured, or blocks are shorter than ``rows`` steps so the one-row-per-cycle output
-  falls behind). The whole array, its skew registers, the multipliers' pipeline registers
-  and the control pipeline freeze; nothing is lost or duplicated. ``adv`` enables every
-  register of the array (about 4,500 flip-flops at 8x8, and the DSP blocks' clock enables), so it
-  is not computed in the cycle it is used: a register loads it one cycle ahead from the
-  next-cycle values of the tokens and of the row states (including this cycle's output
-  transfer), with the same result cycle for cycle, and ``rows + 1`` copies of that register
-  each drive one PE row (the control pipeline and B lanes get their own).
-* A k step carrying ``last`` is admitted only if no other block-end token is in the first
-  ``G - 1`` control stages, ``G = max(cols + 1, ceil((rows + cols - 1) / 2))``
-  (:attr:`PEArray.token_gap`). Tokens are then more than ``cols`` diagonals apart, so when a
-  token reaches row ``d`` the block ahead of it has completed that row (one cycle earlier, so
-  without backpressure the row has already been taken), and at most two tokens are inside the
-  array, so the block ahead of that one has left the array and its rows drain without ``adv``:
-  the freeze cannot deadlock. ``G`` does not depend on the multiplier latency ``L``: a token
-  in the first ``L`` control stages writes no row, and all row stages are shifted by the same
-  ``L``. Non-last k steps are never held back by this rule; while a last step waits, bubbles
-  enter.
-* ``i.ready`` is ``adv & (~i.payload.last | admit)``: it depends on the offered payload and on
-  registers, never on ``o.ready`` combinationally.
+The array never stops: nothing inside it depends on ``o.ready``. Instead a k step carrying
+``last`` (a block end) is admitted only when
+
+* the output FIFO has room for the block's ``rows`` rows: a credit counter at the input,
+  ``out_rows`` at reset, is decreased by ``rows`` on each admitted block end and increased
+  by one for each row the output register takes from the FIFO (one cycle later); ``room``
+  (credits ``>= rows``) is a register computed from the next credits. Rows in flight are
+  counted from admission, so the FIFO cannot overflow, whatever ``o.ready`` does;
+* at least ``G = max(rows, cols)`` cycles have passed since the previous admitted block end
+  (:attr:`PEArray.token_gap`; a down-counter at the input). ``G >= cols``: a block's token
+  reaches shadow ``(r, 0)`` only after the previous block's row ``r`` has been selected
+  (the select is in the cycle its row completes); ``G >= rows``: two blocks' rows never
+  meet in the collection trees.
+
+Non-last k steps are never held back; while a last step waits, bubbles enter.
+``i.ready`` is ``~i.payload.last | (room & gap_ok)``: it depends on the offered payload and
+on registers, never on ``o.ready`` combinationally.
 
 Timing (no stalls, measured by ``tests/hw/test_pe_array.py`` for both multiplier kinds): row
-``r`` of a block is valid on ``o`` ``cols + 2 + L + r`` cycles after the cycle in which the
-block's last k step was accepted (``cols + 3 + r`` inferred, ``cols + 5 + r`` with the DSP).
-Blocks of ``K`` k steps settle to one block every ``max(K, G, rows)`` cycles (``rows``: one
-output row per cycle), whatever ``L``; for ``K >= max(G, rows)`` a k step is accepted every
-cycle, and ``N`` blocks take ``N * K + rows + cols + 1 + L`` cycles from the first k step to
-the last output row. The multiplier's latency is hidden behind the streams: users see only a
-longer fill/drain (2 cycles per stream for the DSP), never a different handshake.
+``r`` of a block is valid on ``o`` ``cols + L + D + 3 + r`` cycles after the cycle in which
+the block's last k step was accepted (``D`` = :attr:`PEArray.collect_stages`: 1 for up to 2
+rows, 2 for 3..8, 3 for 9..32; at 8x8 with the DSP ``16 + r``). Blocks of ``K`` k steps settle
+to one block every ``max(K, G)`` cycles (``G >= rows``: at most one output row per cycle);
+for ``K >= G`` a k step is accepted every cycle, and ``N`` blocks take
+``N * K + rows + cols + L + D + 2`` cycles from the first k step to the last output row.
+The multiplier's latency is hidden behind the streams: users see only a longer fill/drain,
+never a different handshake. ``out_rows`` (the FIFO depth, a power of two) covers the credit
+round trip for blocks ``G`` cycles apart: 32 rows at 8x8.
 """
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.lib.memory import Memory
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -79,6 +89,13 @@ from .multiplier import make_multiplier, multiplier_latency
 from .params import AccelConfig
 
 __all__ = ["KStep", "PsumRow", "PEArray"]
+
+
+def _or_all(values):
+    out = values[0]
+    for x in values[1:]:
+        out = out | x
+    return out
 
 
 def _index_shape(count: int) -> unsigned:
@@ -171,172 +188,176 @@ class PEArray(wiring.Component):
 
     @property
     def token_gap(self) -> int:
-        """Minimum spacing ``G`` in cycles between two admitted block ends (see module doc)."""
-        rows, cols = self._cfg.rows, self._cfg.cols
-        return max(cols + 1, (rows + cols) // 2)   # (rows + cols) // 2 == ceil((rows + cols - 1) / 2)
+        """Minimum spacing ``G = max(rows, cols)`` in cycles between two admitted block ends
+        (see the module docstring)."""
+        return max(self._cfg.rows, self._cfg.cols)
 
     @property
     def mult_latency(self) -> int:
         """Cycles from a PE's operands to its product register (1 inferred, 3 ``mult18x18d``)."""
         return multiplier_latency(self._cfg.pe_multiplier)
 
+    @property
+    def collect_stages(self) -> int:
+        """Register levels ``D`` of the per-column collection trees: a first level over pairs
+        of rows, then levels over groups of four (1 for 1..2 rows, 2 for 3..8, 3 for 9..32)."""
+        n, levels = (self._cfg.rows + 1) // 2, 1
+        while n > 1:
+            n, levels = (n + 3) // 4, levels + 1
+        return levels
+
+    @property
+    def out_rows(self) -> int:
+        """Depth of the output FIFO in rows (a power of two): room for every row that can be
+        reserved by blocks admitted ``G`` cycles apart over the credit round trip (admission
+        to the credit's return, ``rows + cols + L + D + 3`` cycles for a block's last row)."""
+        rows = self._cfg.rows
+        trip = rows + self._cfg.cols + self.mult_latency + self.collect_stages + 3
+        need = rows * -(-trip // self.token_gap)
+        return 1 << (need - 1).bit_length()
+
     def elaborate(self, platform):
         m = Module()
         cfg = self._cfg
         rows, cols = cfg.rows, cfg.cols
         lat = self.mult_latency
-        n_diag = rows + cols - 1
-        opnd = signed(cfg.operand_bits)
         acc_shape = signed(cfg.acc_bits)
+        gap = self.token_gap
+        depth = self.out_rows
 
-        admit = Signal()    # a block-end k step may enter now
-        accept = Signal()   # k step transfer on `i`
-        take = Signal()     # output stage loads the row under `ptr` this cycle
-
-        # Diagonal control pipeline: ctl_v[d] / ctl_tok[d] describe the operands currently
-        # presented to the PEs on anti-diagonal r + c == d. A PE feeds the operands of
-        # diagonal d into its multiplier and accumulates the product `lat` cycles later, under
-        # ctl[d + lat]: `lat` stages more than there are diagonals.
-        n_ctl = n_diag + lat
-        ctl_v = [Signal(name=f"ctl_v{d}") for d in range(n_ctl)]
-        ctl_tok = [Signal(name=f"ctl_tok{d}") for d in range(n_ctl)]
-
-        # Shadow-bank row state: busy = owned by a block whose row has not been taken yet,
-        # full = that block has written every column of the row.
-        busy = Signal(rows)
-        full = Signal(rows)
-
-        # `adv` freezes everything when a block-end token would start overwriting a shadow row
-        # still waiting to drain: adv = ~any(ctl_tok[r + lat] & busy[r]). It drives the enable
-        # of every register of the array, so it is a register itself, loaded with that
-        # function of the *next* state (one cycle ahead), and replicated: one copy for the
-        # control pipeline and B lanes, one per PE row, so no net has thousands of loads.
-        ptr = Signal(_index_shape(rows))
-        adv_next = Signal()
-        adv = Signal(init=1)
-        adv_row = [Signal(init=1, name=f"adv_row{r}") for r in range(rows)]
-
-        def tok_next(s):   # ctl_tok[s] after this clock edge (s >= lat >= 1)
-            return Mux(adv, ctl_tok[s - 1], ctl_tok[s])
-
-        def busy_next(r):
-            return (busy[r] & ~(take & (ptr == r))) | (adv & ctl_tok[r + lat])
-
-        m.d.comb += adv_next.eq(~Cat(tok_next(r + lat) & busy_next(r) for r in range(rows)).any())
-        m.d.sync += adv.eq(adv_next)
-        # Amaranth and Yosys merge registers loaded with the same function, so each row copy
-        # ORs in a term that is never true: two adjacent control stages both holding a
-        # block-end token (tokens enter at least token_gap >= 2 stages apart and move
-        # together). The copies then equal `adv` in every reachable state but are different
-        # logic, and stay separate registers. (n_ctl - 1 >= rows pairs exist: cols + lat >= 2.)
-        for r, copy in enumerate(adv_row):
-            m.d.sync += copy.eq(adv_next | (ctl_tok[r] & ctl_tok[r + 1]))
-
-        # token_gap >= 2, so at least ctl_tok[0] is checked.
-        m.d.comb += admit.eq(~Cat(ctl_tok[d] for d in range(self.token_gap - 1)).any())
+        # --- admission (input side): credits for the output FIFO, block-end spacing --------
+        room = Signal(init=1)      # credits >= rows (depth >= rows at reset)
+        gap_ok = Signal(init=1)    # >= gap cycles since the last admitted block end
+        accept = Signal()          # k step transfer on `i`
+        end = Signal()             # ... carrying `last`
+        pop_q = Signal()           # the output register took a row from the FIFO last cycle
         m.d.comb += [
-            self.i.ready.eq(adv & (~self.i.payload.last | admit)),
+            self.i.ready.eq(~self.i.payload.last | (room & gap_ok)),
             accept.eq(self.i.valid & self.i.ready),
+            end.eq(accept & self.i.payload.last),
         ]
+        credits = Signal(range(depth + 1), init=depth)
+        credits_next = Signal.like(credits)
+        m.d.comb += credits_next.eq(credits + pop_q - Mux(end, rows, 0))
+        m.d.sync += [credits.eq(credits_next), room.eq(credits_next >= rows)]
+        if gap > 1:
+            gap_cnt = Signal(range(gap))
+            with m.If(end):
+                m.d.sync += gap_cnt.eq(gap - 1)
+            with m.Elif(gap_cnt != 0):
+                m.d.sync += gap_cnt.eq(gap_cnt - 1)
+            m.d.sync += gap_ok.eq(~end & (gap_cnt <= 1))
 
-        with m.If(adv):
-            m.d.sync += [
-                ctl_v[0].eq(accept),
-                ctl_tok[0].eq(accept & self.i.payload.last),
-            ]
-            for d in range(1, n_ctl):
-                m.d.sync += [ctl_v[d].eq(ctl_v[d - 1]), ctl_tok[d].eq(ctl_tok[d - 1])]
+        # --- systolic control: v / tok, delayed 1 + L cycles, then down column 0 and right
+        # along each row; ctl_*[r][c] is high in the cycle PE (r, c)'s product is ready.
+        def reg(value, name, reset=True):
+            q = Signal(value.shape(), name=name, reset_less=not reset)
+            m.d.sync += q.eq(value)
+            return q
 
-        # Skew lanes: row r's A is delayed 1 + r cycles, column c's B 1 + c cycles. A bubble
-        # loads whatever the port shows; `ctl_v` keeps it from being accumulated.
-        def skew(value, depth, name, en):
-            stages = [Signal(opnd, name=f"{name}_s{j}", reset_less=True) for j in range(depth)]
-            with m.If(en):
-                m.d.sync += stages[0].eq(value)
-                for j in range(1, depth):
-                    m.d.sync += stages[j].eq(stages[j - 1])
-            return stages[-1]
+        v, tok = accept, end
+        for j in range(lat):
+            v, tok = reg(v, f"ctl_v_in{j}"), reg(tok, f"ctl_tok_in{j}")
+        ctl_v = [[None] * cols for _ in range(rows)]
+        ctl_tok = [[None] * cols for _ in range(rows)]
+        for r in range(rows):
+            for c in range(cols):
+                src_v, src_tok = (v, tok) if (r, c) == (0, 0) else \
+                    (ctl_v[r - 1][0], ctl_tok[r - 1][0]) if c == 0 else \
+                    (ctl_v[r][c - 1], ctl_tok[r][c - 1])
+                ctl_v[r][c] = reg(src_v, f"ctl_v_{r}_{c}")
+                ctl_tok[r][c] = reg(src_tok, f"ctl_tok_{r}_{c}")
+
+        # --- operand skew lanes: row r's A is delayed 1 + r cycles, column c's B 1 + c.
+        def delay(value, depth_, name):
+            for j in range(depth_):
+                value = reg(value, f"{name}_s{j}", reset=False)
+            return value
 
         a_in = [[None] * cols for _ in range(rows)]
         b_in = [[None] * cols for _ in range(rows)]
         for r in range(rows):
-            a_in[r][0] = skew(self.i.payload.a[r], 1 + r, f"a{r}", adv_row[r])
+            a_in[r][0] = delay(Value.cast(self.i.payload.a[r]), 1 + r, f"a{r}")
         for c in range(cols):
-            b_in[0][c] = skew(self.i.payload.b[c], 1 + c, f"b{c}", adv)
+            b_in[0][c] = delay(Value.cast(self.i.payload.b[c]), 1 + c, f"b{c}")
 
-        shadow = [[Signal(acc_shape, name=f"shadow_{r}_{c}", reset_less=True)
-                   for c in range(cols)] for r in range(rows)]
+        shadow = [[None] * cols for _ in range(rows)]
+        select = [[None] * cols for _ in range(rows)]
         for r in range(rows):
-            en = adv_row[r]
             for c in range(cols):
-                d = r + c
                 a, b = a_in[r][c], b_in[r][c]
-                # Operand hand-off registers to the right and downward neighbours.
                 if c + 1 < cols:
-                    a_next = Signal(opnd, name=f"a_{r}_{c + 1}", reset_less=True)
-                    with m.If(en):
-                        m.d.sync += a_next.eq(a)
-                    a_in[r][c + 1] = a_next
+                    a_in[r][c + 1] = reg(a, f"a_{r}_{c + 1}", reset=False)
                 if r + 1 < rows:
-                    b_next = Signal(opnd, name=f"b_{r + 1}_{c}", reset_less=True)
-                    with m.If(en):
-                        m.d.sync += b_next.eq(b)
-                    b_in[r + 1][c] = b_next
+                    b_in[r + 1][c] = reg(b, f"b_{r + 1}_{c}", reset=False)
 
                 # The product is registered (an FPGA multiplier block plus an adder do not
                 # fit one cycle); bubbles multiply too, ctl_v keeps them out.
                 mult = make_multiplier(cfg.pe_multiplier, cfg.operand_bits)
                 m.submodules[f"mul_{r}_{c}"] = mult
-                m.d.comb += [mult.a.eq(a), mult.b.eq(b), mult.en.eq(en)]
-                prod = mult.p
+                m.d.comb += [mult.a.eq(a), mult.b.eq(b), mult.en.eq(1)]
                 acc = Signal(acc_shape, name=f"acc_{r}_{c}")
                 mac = Signal(acc_shape, name=f"mac_{r}_{c}")
+                sh = Signal(acc_shape, name=f"shadow_{r}_{c}", reset_less=True)
                 # Assigning the (acc_bits + 1)-bit sum to an acc_bits signal wraps modulo
                 # 2**acc_bits, like int32 hardware.
-                m.d.comb += mac.eq(acc + prod)
-                with m.If(en & ctl_v[d + lat]):
-                    with m.If(ctl_tok[d + lat]):
-                        m.d.sync += [shadow[r][c].eq(mac), acc.eq(0)]
+                m.d.comb += mac.eq(acc + mult.p)
+                with m.If(ctl_v[r][c]):
+                    with m.If(ctl_tok[r][c]):
+                        m.d.sync += [sh.eq(mac), acc.eq(0)]
                     with m.Else():
                         m.d.sync += acc.eq(mac)
+                shadow[r][c] = sh
+                # Selected in the cycle row r completes (one after PE (r, cols - 1) writes).
+                select[r][c] = delay(ctl_tok[r][c], cols - c, f"sel_{r}_{c}")
 
-        # Output stage: rows drain in order through a registered row mux. Each column has its
-        # own copy of the row pointer and of the load decision, so the row mux of a column and
-        # the enables of its 32 output bits hang off nets local to that column (one `ptr` net
-        # driving all 256 mux selects was among the most congested nets of the 8x8 engine).
-        # The copies load from their own state, so synthesis does not merge them.
-        ready = ~self.o.valid | self.o.ready
-        m.d.comb += take.eq(full.bit_select(ptr, 1) & ready)
-        out_row = Signal.like(ptr, name="out_row")
-        out_last = Signal(name="out_last")
-        m.d.comb += [self.o.payload.row.eq(out_row), self.o.payload.last.eq(out_last)]
-        with m.If(take):
+        # --- collection: per column, a registered OR tree over the selected shadows (at most
+        # one row selected per cycle), plus one valid tree; the root writes the FIFO.
+        def collect(leaves, name, reset):
+            level, n, size = leaves, 0, 2
+            while True:
+                groups = [level[j:j + size] for j in range(0, len(level), size)]
+                level = [reg(_or_all(g), f"{name}_l{n}_{j}", reset) for j, g in enumerate(groups)]
+                n, size = n + 1, 4
+                if len(level) == 1:
+                    return level[0]
+
+        roots = [collect([Mux(select[r][c], shadow[r][c], 0) for r in range(rows)], f"col{c}",
+                         reset=False) for c in range(cols)]
+        wen = collect([select[r][0] for r in range(rows)], "row_v", reset=True)
+
+        # --- output FIFO and the registered output ------------------------------------------
+        m.submodules.fifo = fifo = Memory(shape=unsigned(cols * cfg.acc_bits), depth=depth,
+                                          init=[])
+        wp = fifo.write_port()
+        rp = fifo.read_port(domain="comb")
+        wptr = Signal(range(depth))
+        rptr = Signal(range(depth))
+        m.d.comb += [wp.addr.eq(wptr), wp.data.eq(Cat(*roots)), wp.en.eq(wen), rp.addr.eq(rptr)]
+        with m.If(wen):
+            m.d.sync += wptr.eq(wptr + 1)
+
+        fill = Signal(range(depth + 1))
+        nonempty = Signal()
+        load = Signal()
+        m.d.comb += load.eq(nonempty & (~self.o.valid | self.o.ready))
+        fill_next = Signal.like(fill)
+        m.d.comb += fill_next.eq(fill + wen - load)
+        m.d.sync += [fill.eq(fill_next), nonempty.eq(fill_next != 0), pop_q.eq(load)]
+
+        out_data = Signal(cols * cfg.acc_bits, reset_less=True)
+        out_row = Signal.like(self.o.payload.row, name="out_row")
+        next_row = Signal.like(out_row, name="next_row")
+        out_last = Signal()
+        m.d.comb += [self.o.payload.data.eq(out_data), self.o.payload.row.eq(out_row),
+                     self.o.payload.last.eq(out_last)]
+        with m.If(load):
             m.d.sync += [
-                out_row.eq(ptr),
-                out_last.eq(ptr == rows - 1),
-                self.o.valid.eq(1),
-                ptr.eq(Mux(ptr == rows - 1, 0, ptr + 1)),
+                out_data.eq(rp.data), out_row.eq(next_row), out_last.eq(next_row == rows - 1),
+                next_row.eq(Mux(next_row == rows - 1, 0, next_row + 1)),
+                rptr.eq(rptr + 1), self.o.valid.eq(1),
             ]
         with m.Elif(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
-        for c in range(cols):
-            ptr_c = Signal.like(ptr, name=f"ptr_col{c}")
-            take_c = Signal(name=f"take_col{c}")
-            out_c = Signal(acc_shape, name=f"out_col{c}", reset_less=True)
-            m.d.comb += [take_c.eq(full.bit_select(ptr_c, 1) & ready),
-                         self.o.payload.data[c].eq(out_c)]
-            with m.If(take_c):
-                m.d.sync += [out_c.eq(Array(shadow[r][c] for r in range(rows))[ptr_c]),
-                             ptr_c.eq(Mux(ptr_c == rows - 1, 0, ptr_c + 1))]
-
-        for r in range(rows):
-            with m.If(take & (ptr == r)):
-                m.d.sync += [busy[r].eq(0), full[r].eq(0)]
-            # A token never sets a row in the cycle it is taken (take needs full, and a
-            # token only starts a row that is not busy), so these cannot collide.
-            with m.If(adv & ctl_tok[r + lat]):
-                m.d.sync += busy[r].eq(1)
-            with m.If(adv & ctl_tok[r + cols - 1 + lat]):
-                m.d.sync += full[r].eq(1)
 
         return m

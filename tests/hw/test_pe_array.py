@@ -27,6 +27,8 @@ SIZES = [(1, 1), (2, 3), (4, 4), (8, 8)]
 #: DSP (its behavioural model in simulation: registers of the primitive, same enables).
 MULTS = ["inferred", "mult18x18d"]
 EXTRA = {"inferred": 0, "mult18x18d": 2}
+#: Register levels of the collection trees (PEArray.collect_stages), pinned per size.
+STAGES = {(1, 1): 1, (2, 3): 1, (4, 4): 2, (8, 8): 2}
 
 
 # --- stream drivers (style P6: producer and consumer apart) -------------------------------
@@ -126,11 +128,21 @@ def test_constructor_rejects_bad_config():
         AccelConfig(rows=0)   # sizes themselves are validated by AccelConfig
 
 
-def test_token_gap():
-    gap = {(r, c): PEArray(AccelConfig(rows=r, cols=c)).token_gap
-           for r, c in [(1, 1), (2, 3), (4, 4), (8, 8), (8, 1), (1, 8), (64, 1)]}
-    assert gap == {(1, 1): 2, (2, 3): 4, (4, 4): 5, (8, 8): 9, (8, 1): 4, (1, 8): 9,
-                   (64, 1): 32}
+def test_token_gap_stages_and_fifo_depth():
+    sizes = [(1, 1), (2, 3), (4, 4), (8, 8), (8, 1), (1, 8), (64, 1), (9, 2)]
+    arrays = {size: PEArray(AccelConfig(rows=size[0], cols=size[1])) for size in sizes}
+    assert {s: a.token_gap for s, a in arrays.items()} == {
+        (1, 1): 1, (2, 3): 3, (4, 4): 4, (8, 8): 8, (8, 1): 8, (1, 8): 8, (64, 1): 64,
+        (9, 2): 9}
+    assert {s: a.collect_stages for s, a in arrays.items()} == {
+        (1, 1): 1, (2, 3): 1, (4, 4): 2, (8, 8): 2, (8, 1): 2, (1, 8): 1, (64, 1): 4,
+        (9, 2): 3}
+    # rows * ceil((rows + cols + L + D + 3) / G), rounded up to a power of two.
+    assert {s: a.out_rows for s, a in arrays.items()} == {
+        (1, 1): 8, (2, 3): 8, (4, 4): 16, (8, 8): 32, (8, 1): 16, (1, 8): 2, (64, 1): 128,
+        (9, 2): 32}
+    dsp = PEArray(AccelConfig(rows=8, cols=8, pe_multiplier="mult18x18d"))
+    assert (dsp.mult_latency, dsp.out_rows) == (3, 32)
 
 
 # --- function under random stalls -------------------------------------------------------
@@ -142,8 +154,8 @@ STALLS = {
 }
 
 
-# (7, 2) is tall enough (rows > cols + 3) that only the two-tokens-in-flight admission rule
-# keeps short blocks from deadlocking the freeze (see the pe_array module docstring).
+# (7, 2): tall, so the block-end spacing is set by the rows (G = rows > cols) and the
+# collection trees have an odd row.
 @pytest.mark.parametrize("mult", MULTS)
 @pytest.mark.parametrize("stall", list(STALLS))
 @pytest.mark.parametrize("rows,cols", SIZES + [(7, 2)])
@@ -203,23 +215,24 @@ def test_accumulator_wraps_like_int32():
 @pytest.mark.parametrize("mult", MULTS)
 @pytest.mark.parametrize("rows,cols", SIZES)
 def test_latency(rows, cols, mult):
-    """Row r of a block is on `o` cols + 3 + r (+ 2 for the DSP) cycles after its last k step
-    was accepted."""
+    """Row r of a block is on `o` cols + L + D + 3 + r cycles after its last k step was
+    accepted (L = 1 inferred, 3 for the DSP; D = collect_stages)."""
     cfg = AccelConfig(rows=rows, cols=cols, pe_multiplier=mult)
     blocks = make_blocks(cfg, [3], np.random.default_rng(7))
     dut, accepted, beats = run(cfg, blocks)
     check_results(cfg, blocks, beats)
     assert dut.mult_latency == 1 + EXTRA[mult]
     assert accepted == [0, 1, 2]
-    assert [c for c, *_ in beats] == [2 + cols + 3 + EXTRA[mult] + r for r in range(rows)]
+    assert dut.collect_stages == STAGES[rows, cols]
+    lat = cols + 1 + EXTRA[mult] + STAGES[rows, cols] + 3
+    assert [c for c, *_ in beats] == [2 + lat + r for r in range(rows)]
 
 
 @pytest.mark.parametrize("mult", MULTS)
 @pytest.mark.parametrize("rows,cols", SIZES)
 def test_throughput_back_to_back(rows, cols, mult):
     """No stalls, K = 2 * (rows + cols): every cycle accepts a k step, blocks overlap, and
-    the skew is paid once: N blocks take exactly N * K + rows + cols + 2 (+ 2 for the DSP)
-    cycles."""
+    the skew is paid once: N blocks take exactly N * K + rows + cols + L + D + 2 cycles."""
     cfg = AccelConfig(rows=rows, cols=cols, pe_multiplier=mult)
     k, n = 2 * (rows + cols), 4 if rows * cols < 64 else 3
     blocks = make_blocks(cfg, [k] * n, np.random.default_rng(rows * cols))
@@ -227,7 +240,7 @@ def test_throughput_back_to_back(rows, cols, mult):
     check_results(cfg, blocks, beats)
     assert accepted == list(range(n * k))                       # 100 % >= 90 % target
     total = beats[-1][0] + 1
-    assert total == n * k + rows + cols + 2 + EXTRA[mult]
+    assert total == n * k + rows + cols + (1 + EXTRA[mult]) + STAGES[rows, cols] + 2
     # Each block's rows leave one per cycle, K cycles after the previous block's.
     starts = [beats[i * rows][0] for i in range(n)]
     assert np.diff(starts).tolist() == [k] * (n - 1)
@@ -238,14 +251,15 @@ def test_throughput_back_to_back(rows, cols, mult):
     (1, 1, 1), (2, 3, 1), (2, 3, 2), (4, 4, 3), (8, 8, 1), (8, 8, 9), (8, 1, 2), (1, 8, 4),
 ])
 def test_short_blocks_steady_state(rows, cols, k, mult):
-    """Short blocks settle to one block per max(K, G, rows) cycles (G = token_gap), whatever
-    the multiplier's latency."""
+    """Short blocks settle to one block per max(K, G) cycles (G = token_gap = max(rows,
+    cols)), whatever the multiplier's latency: the output FIFO's credits never hold them back."""
     cfg = AccelConfig(rows=rows, cols=cols, pe_multiplier=mult)
     blocks = make_blocks(cfg, [k] * 8, np.random.default_rng(k))
     dut, accepted, beats = run(cfg, blocks)
     check_results(cfg, blocks, beats)
     ends = [accepted[i * k + k - 1] for i in range(len(blocks))]
-    assert np.diff(ends)[-3:].tolist() == [max(k, dut.token_gap, rows)] * 3
+    assert dut.token_gap == max(rows, cols)
+    assert np.diff(ends)[-3:].tolist() == [max(k, dut.token_gap)] * 3
 
 
 def test_converts_to_verilog():
