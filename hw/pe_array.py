@@ -80,7 +80,7 @@ never a different handshake. ``out_rows`` (the FIFO depth, a power of two) cover
 round trip for blocks ``G`` cycles apart: 32 rows at 8x8.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib.memory import Memory
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -210,9 +210,9 @@ class PEArray(wiring.Component):
     def out_rows(self) -> int:
         """Depth of the output FIFO in rows (a power of two): room for every row that can be
         reserved by blocks admitted ``G`` cycles apart over the credit round trip (admission
-        to the credit's return, ``rows + cols + L + D + 3`` cycles for a block's last row)."""
+        to the credit's return, ``rows + cols + L + D + 4`` cycles for a block's last row)."""
         rows = self._cfg.rows
-        trip = rows + self._cfg.cols + self.mult_latency + self.collect_stages + 3
+        trip = rows + self._cfg.cols + self.mult_latency + self.collect_stages + 4
         need = rows * -(-trip // self.token_gap)
         return 1 << (need - 1).bit_length()
 
@@ -230,7 +230,7 @@ class PEArray(wiring.Component):
         gap_ok = Signal(init=1)    # >= gap cycles since the last admitted block end
         accept = Signal()          # k step transfer on `i`
         end = Signal()             # ... carrying `last`
-        pop_q = Signal()           # the output register took a row from the FIFO last cycle
+        pop_q = Signal()           # the output register took a row from the FIFO 2 cycles ago
         m.d.comb += [
             self.i.ready.eq(~self.i.payload.last | (room & gap_ok)),
             accept.eq(self.i.valid & self.i.ready),
@@ -258,13 +258,22 @@ class PEArray(wiring.Component):
         v, tok = accept, end
         for j in range(lat):
             v, tok = reg(v, f"ctl_v_in{j}"), reg(tok, f"ctl_tok_in{j}")
+        # Synthesis merges registers loaded with the same function, which would fold every
+        # anti-diagonal's copies back into one register driving all its PEs. So the copies
+        # going down column 0 load `tok & v` and `v | tok` instead of `tok` and `v`: equal
+        # values (`tok` is only ever set together with `v`), different logic from the copies
+        # going right.
         ctl_v = [[None] * cols for _ in range(rows)]
         ctl_tok = [[None] * cols for _ in range(rows)]
         for r in range(rows):
             for c in range(cols):
-                src_v, src_tok = (v, tok) if (r, c) == (0, 0) else \
-                    (ctl_v[r - 1][0], ctl_tok[r - 1][0]) if c == 0 else \
-                    (ctl_v[r][c - 1], ctl_tok[r][c - 1])
+                if (r, c) == (0, 0):
+                    src_v, src_tok = v, tok
+                elif c == 0:
+                    up_v, up_tok = ctl_v[r - 1][0], ctl_tok[r - 1][0]
+                    src_v, src_tok = up_v | up_tok, up_tok & up_v
+                else:
+                    src_v, src_tok = ctl_v[r][c - 1], ctl_tok[r][c - 1]
                 ctl_v[r][c] = reg(src_v, f"ctl_v_{r}_{c}")
                 ctl_tok[r][c] = reg(src_tok, f"ctl_tok_{r}_{c}")
 
@@ -311,8 +320,13 @@ class PEArray(wiring.Component):
                 # Selected in the cycle row r completes (one after PE (r, cols - 1) writes).
                 select[r][c] = delay(ctl_tok[r][c], cols - c, f"sel_{r}_{c}")
 
-        # --- collection: per column, a registered OR tree over the selected shadows (at most
-        # one row selected per cycle), plus one valid tree; the root writes the FIFO.
+        # --- collection and output, per column: a registered OR tree over the column's
+        # selected shadows (at most one row is selected per cycle) and a one-bit tree over its
+        # selects; the roots write the column's own FIFO slice (32 x acc_bits LUT RAM at
+        # 8x8), which loads the column's slice of the output register. Every column keeps its
+        # own copy of the FIFO state (pointers, fill, output valid): the copies see the same
+        # writes in the same cycles and the same o.ready, so they are equal, and no net but
+        # o.ready (and o.valid, from column 0) spans the columns.
         def collect(leaves, name, reset):
             level, n, size = leaves, 0, 2
             while True:
@@ -322,42 +336,46 @@ class PEArray(wiring.Component):
                 if len(level) == 1:
                     return level[0]
 
-        roots = [collect([Mux(select[r][c], shadow[r][c], 0) for r in range(rows)], f"col{c}",
-                         reset=False) for c in range(cols)]
-        wen = collect([select[r][0] for r in range(rows)], "row_v", reset=True)
+        out_data = [Signal(acc_shape, name=f"out_col{c}", reset_less=True) for c in range(cols)]
+        out_valid = [Signal(name=f"out_valid{c}") for c in range(cols)]
+        loads = []
+        for c in range(cols):
+            root = collect([Mux(select[r][c], shadow[r][c], 0) for r in range(rows)],
+                           f"col{c}", reset=False)
+            wen = collect([select[r][c] for r in range(rows)], f"col{c}_v", reset=True)
+            fifo = Memory(shape=unsigned(cfg.acc_bits), depth=depth, init=[])
+            m.submodules[f"fifo{c}"] = fifo
+            wp = fifo.write_port()
+            rp = fifo.read_port(domain="comb")
+            wptr = Signal(range(depth), name=f"wptr{c}")
+            rptr = Signal(range(depth), name=f"rptr{c}")
+            fill = Signal(range(depth + 1), name=f"fill{c}")
+            fill_next = Signal.like(fill, name=f"fill_next{c}")
+            nonempty = Signal(name=f"nonempty{c}")
+            load = Signal(name=f"load{c}")
+            m.d.comb += [wp.addr.eq(wptr), wp.data.eq(root), wp.en.eq(wen), rp.addr.eq(rptr),
+                         load.eq(nonempty & (~out_valid[c] | self.o.ready)),
+                         fill_next.eq(fill + wen - load),
+                         self.o.payload.data[c].eq(out_data[c])]
+            m.d.sync += [fill.eq(fill_next), nonempty.eq(fill_next != 0)]
+            with m.If(wen):
+                m.d.sync += wptr.eq(wptr + 1)
+            with m.If(load):
+                m.d.sync += [out_data[c].eq(rp.data), rptr.eq(rptr + 1), out_valid[c].eq(1)]
+            with m.Elif(self.o.ready):
+                m.d.sync += out_valid[c].eq(0)
+            loads.append(load)
 
-        # --- output FIFO and the registered output ------------------------------------------
-        m.submodules.fifo = fifo = Memory(shape=unsigned(cols * cfg.acc_bits), depth=depth,
-                                          init=[])
-        wp = fifo.write_port()
-        rp = fifo.read_port(domain="comb")
-        wptr = Signal(range(depth))
-        rptr = Signal(range(depth))
-        m.d.comb += [wp.addr.eq(wptr), wp.data.eq(Cat(*roots)), wp.en.eq(wen), rp.addr.eq(rptr)]
-        with m.If(wen):
-            m.d.sync += wptr.eq(wptr + 1)
-
-        fill = Signal(range(depth + 1))
-        nonempty = Signal()
-        load = Signal()
-        m.d.comb += load.eq(nonempty & (~self.o.valid | self.o.ready))
-        fill_next = Signal.like(fill)
-        m.d.comb += fill_next.eq(fill + wen - load)
-        m.d.sync += [fill.eq(fill_next), nonempty.eq(fill_next != 0), pop_q.eq(load)]
-
-        out_data = Signal(cols * cfg.acc_bits, reset_less=True)
+        # Row index and last flag, and the credit return (two registers: it crosses from the
+        # output side back to the input), from column 0's copy.
         out_row = Signal.like(self.o.payload.row, name="out_row")
         next_row = Signal.like(out_row, name="next_row")
         out_last = Signal()
-        m.d.comb += [self.o.payload.data.eq(out_data), self.o.payload.row.eq(out_row),
+        m.d.comb += [self.o.valid.eq(out_valid[0]), self.o.payload.row.eq(out_row),
                      self.o.payload.last.eq(out_last)]
-        with m.If(load):
-            m.d.sync += [
-                out_data.eq(rp.data), out_row.eq(next_row), out_last.eq(next_row == rows - 1),
-                next_row.eq(Mux(next_row == rows - 1, 0, next_row + 1)),
-                rptr.eq(rptr + 1), self.o.valid.eq(1),
-            ]
-        with m.Elif(self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
+        with m.If(loads[0]):
+            m.d.sync += [out_row.eq(next_row), out_last.eq(next_row == rows - 1),
+                         next_row.eq(Mux(next_row == rows - 1, 0, next_row + 1))]
+        m.d.comb += pop_q.eq(reg(reg(loads[0], "pop_q0"), "pop_q1"))
 
         return m
