@@ -80,7 +80,7 @@ never a different handshake. ``out_rows`` (the FIFO depth, a power of two) cover
 round trip for blocks ``G`` cycles apart: 32 rows at 8x8.
 """
 
-from amaranth.hdl import Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Module, Mux, ResetSignal, Signal, Value, signed, unsigned
 from amaranth.lib.memory import Memory
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -210,9 +210,9 @@ class PEArray(wiring.Component):
     def out_rows(self) -> int:
         """Depth of the output FIFO in rows (a power of two): room for every row that can be
         reserved by blocks admitted ``G`` cycles apart over the credit round trip (admission
-        to the credit's return, ``rows + cols + L + D + 4`` cycles for a block's last row)."""
+        to the credit's return, ``rows + cols + L + D + 5`` cycles for a block's last row)."""
         rows = self._cfg.rows
-        trip = rows + self._cfg.cols + self.mult_latency + self.collect_stages + 4
+        trip = rows + self._cfg.cols + self.mult_latency + self.collect_stages + 5
         need = rows * -(-trip // self.token_gap)
         return 1 << (need - 1).bit_length()
 
@@ -225,39 +225,67 @@ class PEArray(wiring.Component):
         gap = self.token_gap
         depth = self.out_rows
 
+        def reg(value, name, rst=None, init=0):
+            """A register loading ``value`` every cycle; ``init`` when the local reset ``rst``
+            is high (no reset at all with ``rst=None``)."""
+            q = Signal(Value.cast(value).shape(), name=name, init=init, reset_less=True)
+            m.d.sync += q.eq(value)
+            if rst is not None:
+                with m.If(rst):
+                    m.d.sync += q.eq(init)
+            return q
+
+        # --- reset distribution -------------------------------------------------------------
+        # The domain reset reaches only a few registers: every register of the component that
+        # has a reset takes it from a local copy three registers away from `rst` (the input
+        # side's, one per PE, one per output column), so no reset net spans the array and the
+        # whole component sees the same reset, three cycles late. `hold` keeps i.ready and
+        # o.valid low from the cycle after `rst` until that delayed reset has passed.
+        # The copies OR in terms that are never true (a PE's `tok` without its `v`; a fill
+        # count above the FIFO depth), each on different signals: synthesis merges registers
+        # loaded with the same function, and would otherwise rebuild one wide reset net.
+        rst = ResetSignal("sync")
+        rst_q = reg(rst, "rst_q")
+        rst_q2 = reg(rst_q, "rst_q2")
+        hold = reg(rst | rst_q | rst_q2, "hold")
+        rst_in = reg(rst_q2, "rst_in")
+
         # --- admission (input side): credits for the output FIFO, block-end spacing --------
-        room = Signal(init=1)      # credits >= rows (depth >= rows at reset)
-        gap_ok = Signal(init=1)    # >= gap cycles since the last admitted block end
         accept = Signal()          # k step transfer on `i`
         end = Signal()             # ... carrying `last`
-        pop_q = Signal()           # the output register took a row from the FIFO 2 cycles ago
+        pop = Signal()             # column 0's output register took a row from its FIFO
+        credits = Signal(range(depth + 1), init=depth)
+        credits_next = Signal.like(credits)
+        room = Signal()            # credits >= rows
+        gap_ok = Signal()          # >= gap cycles since the last admitted block end
         m.d.comb += [
-            self.i.ready.eq(~self.i.payload.last | (room & gap_ok)),
+            self.i.ready.eq(~hold & (~self.i.payload.last | (room & gap_ok))),
             accept.eq(self.i.valid & self.i.ready),
             end.eq(accept & self.i.payload.last),
         ]
-        credits = Signal(range(depth + 1), init=depth)
-        credits_next = Signal.like(credits)
+        pop_q = reg(reg(pop, "pop_q0", rst_in), "pop_q1", rst_in)   # crossing the array
         m.d.comb += credits_next.eq(credits + pop_q - Mux(end, rows, 0))
-        m.d.sync += [credits.eq(credits_next), room.eq(credits_next >= rows)]
+        m.d.sync += credits.eq(credits_next)
+        with m.If(rst_in):
+            m.d.sync += credits.eq(depth)
+        m.d.comb += room.eq(reg(credits_next >= rows, "room", rst_in, init=1))
         if gap > 1:
             gap_cnt = Signal(range(gap))
             with m.If(end):
                 m.d.sync += gap_cnt.eq(gap - 1)
             with m.Elif(gap_cnt != 0):
                 m.d.sync += gap_cnt.eq(gap_cnt - 1)
-            m.d.sync += gap_ok.eq(~end & (gap_cnt <= 1))
+            with m.If(rst_in):
+                m.d.sync += gap_cnt.eq(0)
+            m.d.comb += gap_ok.eq(reg(~end & (gap_cnt <= 1), "gap_ok", rst_in, init=1))
+        else:
+            m.d.comb += gap_ok.eq(1)
 
         # --- systolic control: v / tok, delayed 1 + L cycles, then down column 0 and right
         # along each row; ctl_*[r][c] is high in the cycle PE (r, c)'s product is ready.
-        def reg(value, name, reset=True):
-            q = Signal(value.shape(), name=name, reset_less=not reset)
-            m.d.sync += q.eq(value)
-            return q
-
         v, tok = accept, end
         for j in range(lat):
-            v, tok = reg(v, f"ctl_v_in{j}"), reg(tok, f"ctl_tok_in{j}")
+            v, tok = reg(v, f"ctl_v_in{j}", rst_in), reg(tok, f"ctl_tok_in{j}", rst_in)
         # Synthesis merges registers loaded with the same function, which would fold every
         # anti-diagonal's copies back into one register driving all its PEs. So the copies
         # going down column 0 load `tok & v` and `v | tok` instead of `tok` and `v`: equal
@@ -265,6 +293,17 @@ class PEArray(wiring.Component):
         # going right.
         ctl_v = [[None] * cols for _ in range(rows)]
         ctl_tok = [[None] * cols for _ in range(rows)]
+        never = [[None] * cols for _ in range(rows)]      # tok without v: never true
+        rst_row = []
+        rst_pe = [[None] * cols for _ in range(rows)]
+        for r in range(rows):
+            for c in range(cols):
+                ctl_v[r][c] = Signal(name=f"ctl_v_{r}_{c}", reset_less=True)
+                ctl_tok[r][c] = Signal(name=f"ctl_tok_{r}_{c}", reset_less=True)
+                never[r][c] = ctl_tok[r][c] & ~ctl_v[r][c]
+            rst_row.append(reg(rst_q | never[r][0], f"rst_row{r}"))
+            for c in range(cols):
+                rst_pe[r][c] = reg(rst_row[r] | never[r][c], f"rst_pe_{r}_{c}")
         for r in range(rows):
             for c in range(cols):
                 if (r, c) == (0, 0):
@@ -274,21 +313,22 @@ class PEArray(wiring.Component):
                     src_v, src_tok = up_v | up_tok, up_tok & up_v
                 else:
                     src_v, src_tok = ctl_v[r][c - 1], ctl_tok[r][c - 1]
-                ctl_v[r][c] = reg(src_v, f"ctl_v_{r}_{c}")
-                ctl_tok[r][c] = reg(src_tok, f"ctl_tok_{r}_{c}")
+                m.d.sync += [ctl_v[r][c].eq(src_v), ctl_tok[r][c].eq(src_tok)]
+                with m.If(rst_pe[r][c]):
+                    m.d.sync += [ctl_v[r][c].eq(0), ctl_tok[r][c].eq(0)]
 
         # --- operand skew lanes: row r's A is delayed 1 + r cycles, column c's B 1 + c.
-        def delay(value, depth_, name):
+        def delay(value, depth_, name, rst=None):
             for j in range(depth_):
-                value = reg(value, f"{name}_s{j}", reset=False)
+                value = reg(value, f"{name}_s{j}", rst)
             return value
 
         a_in = [[None] * cols for _ in range(rows)]
         b_in = [[None] * cols for _ in range(rows)]
         for r in range(rows):
-            a_in[r][0] = delay(Value.cast(self.i.payload.a[r]), 1 + r, f"a{r}")
+            a_in[r][0] = delay(self.i.payload.a[r], 1 + r, f"a{r}")
         for c in range(cols):
-            b_in[0][c] = delay(Value.cast(self.i.payload.b[c]), 1 + c, f"b{c}")
+            b_in[0][c] = delay(self.i.payload.b[c], 1 + c, f"b{c}")
 
         shadow = [[None] * cols for _ in range(rows)]
         select = [[None] * cols for _ in range(rows)]
@@ -296,16 +336,16 @@ class PEArray(wiring.Component):
             for c in range(cols):
                 a, b = a_in[r][c], b_in[r][c]
                 if c + 1 < cols:
-                    a_in[r][c + 1] = reg(a, f"a_{r}_{c + 1}", reset=False)
+                    a_in[r][c + 1] = reg(a, f"a_{r}_{c + 1}")
                 if r + 1 < rows:
-                    b_in[r + 1][c] = reg(b, f"b_{r + 1}_{c}", reset=False)
+                    b_in[r + 1][c] = reg(b, f"b_{r + 1}_{c}")
 
                 # The product is registered (an FPGA multiplier block plus an adder do not
                 # fit one cycle); bubbles multiply too, ctl_v keeps them out.
                 mult = make_multiplier(cfg.pe_multiplier, cfg.operand_bits)
                 m.submodules[f"mul_{r}_{c}"] = mult
                 m.d.comb += [mult.a.eq(a), mult.b.eq(b), mult.en.eq(1)]
-                acc = Signal(acc_shape, name=f"acc_{r}_{c}")
+                acc = Signal(acc_shape, name=f"acc_{r}_{c}", reset_less=True)
                 mac = Signal(acc_shape, name=f"mac_{r}_{c}")
                 sh = Signal(acc_shape, name=f"shadow_{r}_{c}", reset_less=True)
                 # Assigning the (acc_bits + 1)-bit sum to an acc_bits signal wraps modulo
@@ -316,9 +356,11 @@ class PEArray(wiring.Component):
                         m.d.sync += [sh.eq(mac), acc.eq(0)]
                     with m.Else():
                         m.d.sync += acc.eq(mac)
+                with m.If(rst_pe[r][c]):
+                    m.d.sync += acc.eq(0)
                 shadow[r][c] = sh
                 # Selected in the cycle row r completes (one after PE (r, cols - 1) writes).
-                select[r][c] = delay(ctl_tok[r][c], cols - c, f"sel_{r}_{c}")
+                select[r][c] = delay(ctl_tok[r][c], cols - c, f"sel_{r}_{c}", rst_pe[r][c])
 
         # --- collection and output, per column: a registered OR tree over the column's
         # selected shadows (at most one row is selected per cycle) and a one-bit tree over its
@@ -327,55 +369,66 @@ class PEArray(wiring.Component):
         # own copy of the FIFO state (pointers, fill, output valid): the copies see the same
         # writes in the same cycles and the same o.ready, so they are equal, and no net but
         # o.ready (and o.valid, from column 0) spans the columns.
-        def collect(leaves, name, reset):
+        def collect(leaves, name, rst):
             level, n, size = leaves, 0, 2
             while True:
                 groups = [level[j:j + size] for j in range(0, len(level), size)]
-                level = [reg(_or_all(g), f"{name}_l{n}_{j}", reset) for j, g in enumerate(groups)]
+                level = [reg(_or_all(g), f"{name}_l{n}_{j}", rst) for j, g in enumerate(groups)]
                 n, size = n + 1, 4
                 if len(level) == 1:
                     return level[0]
 
         out_data = [Signal(acc_shape, name=f"out_col{c}", reset_less=True) for c in range(cols)]
-        out_valid = [Signal(name=f"out_valid{c}") for c in range(cols)]
+        out_valid = [Signal(name=f"out_valid{c}", reset_less=True) for c in range(cols)]
         loads = []
         for c in range(cols):
+            # The column FIFO's fill level as a thermometer code, fill[j] = (rows held > j):
+            # each bit's next value is a one-LUT function of its neighbours, the write and the
+            # read, where a binary count needs an adder and a compare after o.ready.
+            fill = Signal(depth, name=f"fill{c}", reset_less=True)
+            over = fill[1] & ~fill[0]            # a broken thermometer: never true
+            rst_col = reg(reg(rst_q | over, f"rst_col{c}a") | over, f"rst_col{c}")
             root = collect([Mux(select[r][c], shadow[r][c], 0) for r in range(rows)],
-                           f"col{c}", reset=False)
-            wen = collect([select[r][c] for r in range(rows)], f"col{c}_v", reset=True)
+                           f"col{c}", None)
+            wen = collect([select[r][c] for r in range(rows)], f"col{c}_v", rst_col)
+            # The fill level sees each write a cycle later (the tree's root and the FIFO
+            # control need not sit together); the row is in the memory by then.
+            wen_q = reg(wen, f"wen_q{c}", rst_col)
             fifo = Memory(shape=unsigned(cfg.acc_bits), depth=depth, init=[])
             m.submodules[f"fifo{c}"] = fifo
             wp = fifo.write_port()
             rp = fifo.read_port(domain="comb")
-            wptr = Signal(range(depth), name=f"wptr{c}")
-            rptr = Signal(range(depth), name=f"rptr{c}")
-            fill = Signal(range(depth + 1), name=f"fill{c}")
-            fill_next = Signal.like(fill, name=f"fill_next{c}")
-            nonempty = Signal(name=f"nonempty{c}")
+            wptr = Signal(range(depth), name=f"wptr{c}", reset_less=True)
+            rptr = Signal(range(depth), name=f"rptr{c}", reset_less=True)
             load = Signal(name=f"load{c}")
             m.d.comb += [wp.addr.eq(wptr), wp.data.eq(root), wp.en.eq(wen), rp.addr.eq(rptr),
-                         load.eq(nonempty & (~out_valid[c] | self.o.ready)),
-                         fill_next.eq(fill + wen - load),
+                         load.eq(fill[0] & (~out_valid[c] | self.o.ready)),
                          self.o.payload.data[c].eq(out_data[c])]
-            m.d.sync += [fill.eq(fill_next), nonempty.eq(fill_next != 0)]
+            with m.If(wen_q & ~load):
+                m.d.sync += fill.eq((fill << 1) | 1)
+            with m.Elif(load & ~wen_q):
+                m.d.sync += fill.eq(fill >> 1)
             with m.If(wen):
                 m.d.sync += wptr.eq(wptr + 1)
             with m.If(load):
                 m.d.sync += [out_data[c].eq(rp.data), rptr.eq(rptr + 1), out_valid[c].eq(1)]
             with m.Elif(self.o.ready):
                 m.d.sync += out_valid[c].eq(0)
-            loads.append(load)
+            with m.If(rst_col):
+                m.d.sync += [fill.eq(0), wptr.eq(0), rptr.eq(0), out_valid[c].eq(0)]
+            loads.append((load, rst_col))
 
-        # Row index and last flag, and the credit return (two registers: it crosses from the
-        # output side back to the input), from column 0's copy.
-        out_row = Signal.like(self.o.payload.row, name="out_row")
-        next_row = Signal.like(out_row, name="next_row")
-        out_last = Signal()
-        m.d.comb += [self.o.valid.eq(out_valid[0]), self.o.payload.row.eq(out_row),
-                     self.o.payload.last.eq(out_last)]
-        with m.If(loads[0]):
+        # Row index and last flag from column 0's copy; its loads return credits.
+        load0, rst_col0 = loads[0]
+        out_row = Signal.like(self.o.payload.row, name="out_row", reset_less=True)
+        next_row = Signal.like(out_row, name="next_row", reset_less=True)
+        out_last = Signal(reset_less=True)
+        m.d.comb += [self.o.valid.eq(out_valid[0] & ~hold), self.o.payload.row.eq(out_row),
+                     self.o.payload.last.eq(out_last), pop.eq(load0)]
+        with m.If(load0):
             m.d.sync += [out_row.eq(next_row), out_last.eq(next_row == rows - 1),
                          next_row.eq(Mux(next_row == rows - 1, 0, next_row + 1))]
-        m.d.comb += pop_q.eq(reg(reg(loads[0], "pop_q0"), "pop_q1"))
+        with m.If(rst_col0):
+            m.d.sync += next_row.eq(0)
 
         return m

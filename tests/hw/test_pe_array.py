@@ -12,7 +12,7 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.hdl import signed, unsigned
+from amaranth.hdl import ClockDomain, Module, signed, unsigned
 from amaranth.lib import data
 from amaranth.sim import Simulator
 
@@ -137,9 +137,9 @@ def test_token_gap_stages_and_fifo_depth():
     assert {s: a.collect_stages for s, a in arrays.items()} == {
         (1, 1): 1, (2, 3): 1, (4, 4): 2, (8, 8): 2, (8, 1): 2, (1, 8): 1, (64, 1): 4,
         (9, 2): 3}
-    # rows * ceil((rows + cols + L + D + 3) / G), rounded up to a power of two.
+    # rows * ceil((rows + cols + L + D + 5) / G), rounded up to a power of two.
     assert {s: a.out_rows for s, a in arrays.items()} == {
-        (1, 1): 8, (2, 3): 8, (4, 4): 16, (8, 8): 32, (8, 1): 16, (1, 8): 2, (64, 1): 128,
+        (1, 1): 16, (2, 3): 8, (4, 4): 16, (8, 8): 32, (8, 1): 32, (1, 8): 2, (64, 1): 128,
         (9, 2): 32}
     dsp = PEArray(AccelConfig(rows=8, cols=8, pe_multiplier="mult18x18d"))
     assert (dsp.mult_latency, dsp.out_rows) == (3, 32)
@@ -215,7 +215,7 @@ def test_accumulator_wraps_like_int32():
 @pytest.mark.parametrize("mult", MULTS)
 @pytest.mark.parametrize("rows,cols", SIZES)
 def test_latency(rows, cols, mult):
-    """Row r of a block is on `o` cols + L + D + 3 + r cycles after its last k step was
+    """Row r of a block is on `o` cols + L + D + 4 + r cycles after its last k step was
     accepted (L = 1 inferred, 3 for the DSP; D = collect_stages)."""
     cfg = AccelConfig(rows=rows, cols=cols, pe_multiplier=mult)
     blocks = make_blocks(cfg, [3], np.random.default_rng(7))
@@ -224,7 +224,7 @@ def test_latency(rows, cols, mult):
     assert dut.mult_latency == 1 + EXTRA[mult]
     assert accepted == [0, 1, 2]
     assert dut.collect_stages == STAGES[rows, cols]
-    lat = cols + 1 + EXTRA[mult] + STAGES[rows, cols] + 3
+    lat = cols + 1 + EXTRA[mult] + STAGES[rows, cols] + 4
     assert [c for c, *_ in beats] == [2 + lat + r for r in range(rows)]
 
 
@@ -232,7 +232,7 @@ def test_latency(rows, cols, mult):
 @pytest.mark.parametrize("rows,cols", SIZES)
 def test_throughput_back_to_back(rows, cols, mult):
     """No stalls, K = 2 * (rows + cols): every cycle accepts a k step, blocks overlap, and
-    the skew is paid once: N blocks take exactly N * K + rows + cols + L + D + 2 cycles."""
+    the skew is paid once: N blocks take exactly N * K + rows + cols + L + D + 3 cycles."""
     cfg = AccelConfig(rows=rows, cols=cols, pe_multiplier=mult)
     k, n = 2 * (rows + cols), 4 if rows * cols < 64 else 3
     blocks = make_blocks(cfg, [k] * n, np.random.default_rng(rows * cols))
@@ -240,7 +240,7 @@ def test_throughput_back_to_back(rows, cols, mult):
     check_results(cfg, blocks, beats)
     assert accepted == list(range(n * k))                       # 100 % >= 90 % target
     total = beats[-1][0] + 1
-    assert total == n * k + rows + cols + (1 + EXTRA[mult]) + STAGES[rows, cols] + 2
+    assert total == n * k + rows + cols + (1 + EXTRA[mult]) + STAGES[rows, cols] + 3
     # Each block's rows leave one per cycle, K cycles after the previous block's.
     starts = [beats[i * rows][0] for i in range(n)]
     assert np.diff(starts).tolist() == [k] * (n - 1)
@@ -260,6 +260,64 @@ def test_short_blocks_steady_state(rows, cols, k, mult):
     ends = [accepted[i * k + k - 1] for i in range(len(blocks))]
     assert dut.token_gap == max(rows, cols)
     assert np.diff(ends)[-3:].tolist() == [max(k, dut.token_gap)] * 3
+
+
+@pytest.mark.parametrize("mult", MULTS)
+@pytest.mark.parametrize("rows,cols", [(2, 3), (4, 4)])
+def test_reset_mid_stream(rows, cols, mult):
+    """A reset while blocks are in flight and rows wait in the FIFO (o refusing): afterwards
+    i.ready and o.valid stay low until the delayed internal reset has passed, no stale row
+    comes out, the credits are whole again, and new blocks are exact."""
+    cfg = AccelConfig(rows=rows, cols=cols, pe_multiplier=mult)
+    dut = PEArray(cfg)
+    rng = np.random.default_rng(rows * 10 + cols)
+    before = make_blocks(cfg, [3, 1, 5, 2], rng)
+    after = make_blocks(cfg, [4, 1, 2, 6, 1, 1], rng)
+    beats = []
+
+    async def bench(ctx):
+        ctx.set(dut.o.ready, 0)
+        for step in k_steps(before):            # fill the array and the FIFO, never drain
+            ctx.set(dut.i.payload, step)
+            ctx.set(dut.i.valid, 1)
+            while True:
+                _, _, ready = await ctx.tick().sample(dut.i.ready)
+                if ready:
+                    break
+        ctx.set(dut.i.valid, 0)
+        await ctx.tick().repeat(2)
+        assert ctx.get(dut.o.valid)
+        ctx.set(cd.rst, 1)                      # mid-stream: rows pending, tokens in flight
+        await ctx.tick()
+        ctx.set(cd.rst, 0)
+        ctx.set(dut.o.ready, 1)
+        for _ in range(40):                     # nothing stale ever comes out
+            _, _, valid = await ctx.tick().sample(dut.o.valid)
+            assert not valid
+        assert ctx.get(dut.i.ready)
+        steps = k_steps(after)
+        cycle = 0
+        while len(beats) < len(after) * rows:
+            if steps:
+                ctx.set(dut.i.payload, steps[0])
+            ctx.set(dut.i.valid, bool(steps))
+            _, _, ready, valid, payload = await ctx.tick().sample(dut.i.ready, dut.o.valid,
+                                                                  dut.o.payload)
+            if steps and ready:
+                steps.pop(0)
+            if valid:
+                beats.append((cycle, *_row_beat(payload)))
+            cycle += 1
+            assert cycle < 500, "stuck after reset"
+
+    top = Module()
+    top.domains.sync = cd = ClockDomain()
+    top.submodules.dut = dut
+    sim = Simulator(top)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    check_results(cfg, after, beats)
 
 
 def test_converts_to_verilog():
