@@ -23,7 +23,7 @@ enable: everything shifts every cycle, bubbles included)::
                      |          |          |
                    per-column collection trees (registered, one row per cycle)
                      +----------+----------+
-                           output FIFO (LUT RAM, ``out_rows`` rows) -> registered ``o``
+                   one output FIFO per column (LUT RAM, ``out_rows`` rows) -> registered ``o``
 
 Each PE multiplies in a pipelined multiplier of latency ``L`` (:mod:`scanfuse.hw.multiplier`,
 chosen by ``cfg.pe_multiplier``: ``L = 1`` for the inferred multiplier, ``L = 3`` for the ECP5
@@ -44,9 +44,23 @@ cycles after its last k step was accepted, rows one cycle apart. Each PE delays 
 by ``cols - c`` cycles in its own small shift register, so every PE of row ``r`` selects its
 shadow in that same cycle without a row-wide net; per column, a registered tree (pairs of
 rows, then groups of four, :attr:`PEArray.collect_stages` levels) ORs the selected shadows,
-and the rows land one per cycle, in order, in an output FIFO of ``out_rows`` rows (LUT RAM,
-asynchronous read). The FIFO feeds the registered ``o``; ``o.ready`` only drives the output
-register's load, the read pointer and the FIFO fill count.
+and the rows land one per cycle, in order, in the column's own output FIFO of ``out_rows``
+entries (LUT RAM, asynchronous read), which loads the column's slice of the registered
+``o``. Each column keeps its own copy of the FIFO state (pointers, a thermometer-coded fill
+level, output valid): the copies see the same writes and the same ``o.ready``, so they stay
+equal, and only ``o.ready`` (to each column's load decision) and ``o.valid`` (column 0's
+copy) cross the columns.
+
+Reset. The domain reset drives only a few registers at the input; every other register with
+a reset takes it from a local copy three registers from ``rst`` (one per PE, one per output
+column, one for the input side), so no reset net spans the array. The whole component is
+reset three cycles late, consistently, and ``i.ready`` and ``o.valid`` are held low from the
+cycle after ``rst`` until then (``tests/hw/test_pe_array.py`` resets it mid-stream).
+
+Synthesis merges registers loaded with the same function; the per-PE control copies, reset
+copies and select chains are made structurally different (column 0's control copies load
+``tok & v`` and ``v | tok``, equal to ``tok`` and ``v`` since ``tok`` implies ``v``; reset
+copies OR in terms that are never true), or Yosys would rebuild the broadcasts.
 
 Flow control
 ------------
@@ -55,7 +69,7 @@ The array never stops: nothing inside it depends on ``o.ready``. Instead a k ste
 
 * the output FIFO has room for the block's ``rows`` rows: a credit counter at the input,
   ``out_rows`` at reset, is decreased by ``rows`` on each admitted block end and increased
-  by one for each row the output register takes from the FIFO (one cycle later); ``room``
+  by one for each row the output register takes from the FIFO (two cycles later); ``room``
   (credits ``>= rows``) is a register computed from the next credits. Rows in flight are
   counted from admission, so the FIFO cannot overflow, whatever ``o.ready`` does;
 * at least ``G = max(rows, cols)`` cycles have passed since the previous admitted block end
@@ -65,19 +79,22 @@ The array never stops: nothing inside it depends on ``o.ready``. Instead a k ste
   meet in the collection trees.
 
 Non-last k steps are never held back; while a last step waits, bubbles enter.
-``i.ready`` is ``~i.payload.last | (room & gap_ok)``: it depends on the offered payload and
-on registers, never on ``o.ready`` combinationally.
+``i.ready`` is ``~hold & (~i.payload.last | (room & gap_ok))``: it depends on the offered
+payload and on registers, never on ``o.ready`` combinationally.
 
 Timing (no stalls, measured by ``tests/hw/test_pe_array.py`` for both multiplier kinds): row
-``r`` of a block is valid on ``o`` ``cols + L + D + 3 + r`` cycles after the cycle in which
+``r`` of a block is valid on ``o`` ``cols + L + D + 4 + r`` cycles after the cycle in which
 the block's last k step was accepted (``D`` = :attr:`PEArray.collect_stages`: 1 for up to 2
-rows, 2 for 3..8, 3 for 9..32; at 8x8 with the DSP ``16 + r``). Blocks of ``K`` k steps settle
+rows, 2 for 3..8, 3 for 9..32; at 8x8 with the DSP ``17 + r``). Blocks of ``K`` k steps settle
 to one block every ``max(K, G)`` cycles (``G >= rows``: at most one output row per cycle);
 for ``K >= G`` a k step is accepted every cycle, and ``N`` blocks take
-``N * K + rows + cols + L + D + 2`` cycles from the first k step to the last output row.
+``N * K + rows + cols + L + D + 3`` cycles from the first k step to the last output row.
 The multiplier's latency is hidden behind the streams: users see only a longer fill/drain,
 never a different handshake. ``out_rows`` (the FIFO depth, a power of two) covers the credit
 round trip for blocks ``G`` cycles apart: 32 rows at 8x8.
+(The first array, to commit 7c93a10, froze everything under a global enable ``adv`` and
+drained rows through a row mux; its row ``r`` came ``cols + 2 + L + r`` cycles after the last
+k step and short blocks settled to ``max(K, cols + 1, ceil((rows + cols - 1) / 2), rows)``.)
 """
 
 from amaranth.hdl import Module, Mux, ResetSignal, Signal, Value, signed, unsigned
