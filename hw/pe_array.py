@@ -270,7 +270,7 @@ class PEArray(wiring.Component):
         # --- admission (input side): credits for the output FIFO, block-end spacing --------
         accept = Signal()          # k step transfer on `i`
         end = Signal()             # ... carrying `last`
-        pop = Signal()             # column 0's output register took a row from its FIFO
+        pop = Signal()             # column 0 read a row from its FIFO (a slot is free)
         credits = Signal(range(depth + 1), init=depth)
         credits_next = Signal.like(credits)
         room = Signal()            # credits >= rows
@@ -397,11 +397,11 @@ class PEArray(wiring.Component):
 
         out_data = [Signal(acc_shape, name=f"out_col{c}", reset_less=True) for c in range(cols)]
         out_valid = [Signal(name=f"out_valid{c}", reset_less=True) for c in range(cols)]
-        loads = []
+        reads = []
         for c in range(cols):
             # The column FIFO's fill level as a thermometer code, fill[j] = (rows held > j):
             # each bit's next value is a one-LUT function of its neighbours, the write and the
-            # read, where a binary count needs an adder and a compare after o.ready.
+            # read, where a binary count needs an adder and a compare.
             fill = Signal(depth, name=f"fill{c}", reset_less=True)
             over = fill[1] & ~fill[0]            # a broken thermometer: never true
             rst_col = reg(reg(rst_q | over, f"rst_col{c}a") | over, f"rst_col{c}")
@@ -417,35 +417,44 @@ class PEArray(wiring.Component):
             rp = fifo.read_port(domain="comb")
             wptr = Signal(range(depth), name=f"wptr{c}", reset_less=True)
             rptr = Signal(range(depth), name=f"rptr{c}", reset_less=True)
-            load = Signal(name=f"load{c}")
+            # Output: the column's slice of `o` (out_*) plus a skid register (sk_*). The FIFO
+            # is read whenever the skid register is empty, a decision from registers only;
+            # o.ready reaches just the output slice's load and the skid's valid bit.
+            sk_data = Signal(acc_shape, name=f"skid_col{c}", reset_less=True)
+            sk_valid = Signal(name=f"skid_valid{c}", reset_less=True)
+            rd = Signal(name=f"rd{c}")
+            take = Signal(name=f"take{c}")
             m.d.comb += [wp.addr.eq(wptr), wp.data.eq(root), wp.en.eq(wen), rp.addr.eq(rptr),
-                         load.eq(fill[0] & (~out_valid[c] | self.o.ready)),
+                         rd.eq(fill[0] & ~sk_valid),
+                         take.eq(self.o.ready | ~out_valid[c]),
                          self.o.payload.data[c].eq(out_data[c])]
-            with m.If(wen_q & ~load):
+            with m.If(wen_q & ~rd):
                 m.d.sync += fill.eq((fill << 1) | 1)
-            with m.Elif(load & ~wen_q):
+            with m.Elif(rd & ~wen_q):
                 m.d.sync += fill.eq(fill >> 1)
             with m.If(wen):
                 m.d.sync += wptr.eq(wptr + 1)
-            with m.If(load):
-                m.d.sync += [out_data[c].eq(rp.data), rptr.eq(rptr + 1), out_valid[c].eq(1)]
-            with m.Elif(self.o.ready):
-                m.d.sync += out_valid[c].eq(0)
+            with m.If(rd):
+                m.d.sync += rptr.eq(rptr + 1)
+            with m.If(take):
+                m.d.sync += [out_data[c].eq(Mux(sk_valid, sk_data, rp.data)),
+                             out_valid[c].eq(sk_valid | rd), sk_valid.eq(0)]
+            with m.Elif(rd):
+                m.d.sync += [sk_data.eq(rp.data), sk_valid.eq(1)]
             with m.If(rst_col):
-                m.d.sync += [fill.eq(0), wptr.eq(0), rptr.eq(0), out_valid[c].eq(0)]
-            loads.append((load, rst_col))
+                m.d.sync += [fill.eq(0), wptr.eq(0), rptr.eq(0), out_valid[c].eq(0),
+                             sk_valid.eq(0)]
+            reads.append((rd, rst_col))
 
-        # Row index and last flag from column 0's copy; its loads return credits.
-        load0, rst_col0 = loads[0]
+        # Row index and last flag beside column 0, counted on transfers; column 0's FIFO
+        # reads return credits.
+        rd0, rst_col0 = reads[0]
         out_row = Signal.like(self.o.payload.row, name="out_row", reset_less=True)
-        next_row = Signal.like(out_row, name="next_row", reset_less=True)
-        out_last = Signal(reset_less=True)
         m.d.comb += [self.o.valid.eq(out_valid[0] & ~hold), self.o.payload.row.eq(out_row),
-                     self.o.payload.last.eq(out_last), pop.eq(load0)]
-        with m.If(load0):
-            m.d.sync += [out_row.eq(next_row), out_last.eq(next_row == rows - 1),
-                         next_row.eq(Mux(next_row == rows - 1, 0, next_row + 1))]
+                     self.o.payload.last.eq(out_row == rows - 1), pop.eq(rd0)]
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += out_row.eq(Mux(out_row == rows - 1, 0, out_row + 1))
         with m.If(rst_col0):
-            m.d.sync += next_row.eq(0)
+            m.d.sync += out_row.eq(0)
 
         return m
