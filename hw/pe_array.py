@@ -45,11 +45,12 @@ by ``cols - c`` cycles in its own small shift register, so every PE of row ``r``
 shadow in that same cycle without a row-wide net; per column, a registered tree (pairs of
 rows, then groups of four, :attr:`PEArray.collect_stages` levels) ORs the selected shadows,
 and the rows land one per cycle, in order, in the column's own output FIFO of ``out_rows``
-entries (LUT RAM, asynchronous read), which loads the column's slice of the registered
-``o``. Each column keeps its own copy of the FIFO state (pointers, a thermometer-coded fill
-level, output valid): the copies see the same writes and the same ``o.ready``, so they stay
-equal, and only ``o.ready`` (to each column's load decision) and ``o.valid`` (column 0's
-copy) cross the columns.
+entries (LUT RAM, asynchronous read), read whenever the column's skid register is empty
+into the column's slice of the registered ``o`` (or, if that slice is held, into the skid
+register). Each column keeps its own copy of the FIFO state (pointers, a thermometer-coded
+fill level) and of the output/skid valid bits: the copies see the same writes and the same
+``o.ready``, so they stay equal, and only ``o.ready`` (to each column's output slice) and
+``o.valid`` (column 0's copy) cross the columns.
 
 Reset. The domain reset drives only a few registers at the input; every other register with
 a reset takes it from a local copy three registers from ``rst`` (one per PE, one per output
