@@ -228,9 +228,9 @@ class PEArray(wiring.Component):
     def out_rows(self) -> int:
         """Depth of the output FIFO in rows (a power of two): room for every row that can be
         reserved by blocks admitted ``G`` cycles apart over the credit round trip (admission
-        to the credit's return, ``rows + cols + L + D + 5`` cycles for a block's last row)."""
+        to the credit's return, ``rows + cols + L + D + 4`` cycles for a block's last row)."""
         rows = self._cfg.rows
-        trip = rows + self._cfg.cols + self.mult_latency + self.collect_stages + 5
+        trip = rows + self._cfg.cols + self.mult_latency + self.collect_stages + 4
         need = rows * -(-trip // self.token_gap)
         return 1 << (need - 1).bit_length()
 
@@ -399,52 +399,58 @@ class PEArray(wiring.Component):
         out_data = [Signal(acc_shape, name=f"out_col{c}", reset_less=True) for c in range(cols)]
         out_valid = [Signal(name=f"out_valid{c}", reset_less=True) for c in range(cols)]
         reads = []
+        addr_bits = (depth - 1).bit_length()
         for c in range(cols):
-            # The column FIFO's fill level as a thermometer code, fill[j] = (rows held > j):
-            # each bit's next value is a one-LUT function of its neighbours, the write and the
-            # read, where a binary count needs an adder and a compare.
-            fill = Signal(depth, name=f"fill{c}", reset_less=True)
-            over = fill[1] & ~fill[0]            # a broken thermometer: never true
+            # Output: the column FIFO read into a register (pf_*), then the column's slice of
+            # `o` (out_*) with a skid register (sk_*). pf moves on whenever the skid register
+            # is empty, and the FIFO is read whenever pf moves on and the FIFO holds a row:
+            # decisions from registers only, so o.ready reaches just the output slice and the
+            # valid bits. A held skid row implies a held output row: `sk_valid & ~out_valid`
+            # is never true (the term that keeps the column's reset copies apart).
+            pf_data = Signal(acc_shape, name=f"pf_col{c}", reset_less=True)
+            pf_valid = Signal(name=f"pf_valid{c}", reset_less=True)
+            sk_data = Signal(acc_shape, name=f"skid_col{c}", reset_less=True)
+            sk_valid = Signal(name=f"skid_valid{c}", reset_less=True)
+            over = sk_valid & ~out_valid[c]
             rst_col = reg(reg(rst_q | over, f"rst_col{c}a") | over, f"rst_col{c}")
             root = collect([Mux(select[r][c], shadow[r][c], 0) for r in range(rows)],
                            f"col{c}", None)
             wen = collect([select[r][c] for r in range(rows)], f"col{c}_v", rst_col)
-            # The fill level sees each write a cycle later (the tree's root and the FIFO
-            # control need not sit together); the row is in the memory by then.
-            wen_q = reg(wen, f"wen_q{c}", rst_col)
-            fifo = Memory(shape=unsigned(cfg.acc_bits), depth=depth, init=[])
+            # LUT RAM (asynchronous read): a block RAM's clock-to-output is too slow here.
+            fifo = Memory(shape=unsigned(cfg.acc_bits), depth=depth, init=[],
+                          attrs={"ram_style": "distributed"})
             m.submodules[f"fifo{c}"] = fifo
             wp = fifo.write_port()
             rp = fifo.read_port(domain="comb")
-            wptr = Signal(range(depth), name=f"wptr{c}", reset_less=True)
-            rptr = Signal(range(depth), name=f"rptr{c}", reset_less=True)
-            # Output: the column's slice of `o` (out_*) plus a skid register (sk_*). The FIFO
-            # is read whenever the skid register is empty, a decision from registers only;
-            # o.ready reaches just the output slice's load and the skid's valid bit.
-            sk_data = Signal(acc_shape, name=f"skid_col{c}", reset_less=True)
-            sk_valid = Signal(name=f"skid_valid{c}", reset_less=True)
+            # Pointers with one bit more than the address: equal means empty, never full
+            # (the credits keep at most `depth` rows in the FIFO).
+            wptr = Signal(range(2 * depth), name=f"wptr{c}", reset_less=True)
+            rptr = Signal(range(2 * depth), name=f"rptr{c}", reset_less=True)
+            pf_move = Signal(name=f"pf_move{c}")
             rd = Signal(name=f"rd{c}")
             take = Signal(name=f"take{c}")
-            m.d.comb += [wp.addr.eq(wptr), wp.data.eq(root), wp.en.eq(wen), rp.addr.eq(rptr),
-                         rd.eq(fill[0] & ~sk_valid),
+            m.d.comb += [wp.addr.eq(wptr[:addr_bits]), wp.data.eq(root), wp.en.eq(wen),
+                         rp.addr.eq(rptr[:addr_bits]),
+                         pf_move.eq(~sk_valid | ~pf_valid),
+                         rd.eq((wptr != rptr) & pf_move),
                          take.eq(self.o.ready | ~out_valid[c]),
                          self.o.payload.data[c].eq(out_data[c])]
-            with m.If(wen_q & ~rd):
-                m.d.sync += fill.eq((fill << 1) | 1)
-            with m.Elif(rd & ~wen_q):
-                m.d.sync += fill.eq(fill >> 1)
             with m.If(wen):
                 m.d.sync += wptr.eq(wptr + 1)
             with m.If(rd):
                 m.d.sync += rptr.eq(rptr + 1)
+            with m.If(pf_move):
+                m.d.sync += [pf_data.eq(rp.data), pf_valid.eq(rd)]
+            # pf's row (if any) goes to the output slice when it is taken or free, else to
+            # the skid register; a held skid row goes out first.
             with m.If(take):
-                m.d.sync += [out_data[c].eq(Mux(sk_valid, sk_data, rp.data)),
-                             out_valid[c].eq(sk_valid | rd), sk_valid.eq(0)]
-            with m.Elif(rd):
-                m.d.sync += [sk_data.eq(rp.data), sk_valid.eq(1)]
+                m.d.sync += [out_data[c].eq(Mux(sk_valid, sk_data, pf_data)),
+                             out_valid[c].eq(sk_valid | pf_valid), sk_valid.eq(0)]
+            with m.Elif(~sk_valid):
+                m.d.sync += [sk_data.eq(pf_data), sk_valid.eq(pf_valid)]
             with m.If(rst_col):
-                m.d.sync += [fill.eq(0), wptr.eq(0), rptr.eq(0), out_valid[c].eq(0),
-                             sk_valid.eq(0)]
+                m.d.sync += [wptr.eq(0), rptr.eq(0), out_valid[c].eq(0), sk_valid.eq(0),
+                             pf_valid.eq(0)]
             reads.append((rd, rst_col))
 
         # Row index and last flag beside column 0, counted on transfers; column 0's FIFO

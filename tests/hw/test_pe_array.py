@@ -137,9 +137,9 @@ def test_token_gap_stages_and_fifo_depth():
     assert {s: a.collect_stages for s, a in arrays.items()} == {
         (1, 1): 1, (2, 3): 1, (4, 4): 2, (8, 8): 2, (8, 1): 2, (1, 8): 1, (64, 1): 4,
         (9, 2): 3}
-    # rows * ceil((rows + cols + L + D + 5) / G), rounded up to a power of two.
+    # rows * ceil((rows + cols + L + D + 4) / G), rounded up to a power of two.
     assert {s: a.out_rows for s, a in arrays.items()} == {
-        (1, 1): 16, (2, 3): 8, (4, 4): 16, (8, 8): 32, (8, 1): 32, (1, 8): 2, (64, 1): 128,
+        (1, 1): 8, (2, 3): 8, (4, 4): 16, (8, 8): 32, (8, 1): 16, (1, 8): 2, (64, 1): 128,
         (9, 2): 32}
     dsp = PEArray(AccelConfig(rows=8, cols=8, pe_multiplier="mult18x18d"))
     assert (dsp.mult_latency, dsp.out_rows) == (3, 32)
