@@ -272,7 +272,7 @@ class PEArray(wiring.Component):
         accept = Signal()          # k step transfer on `i`
         end = Signal()             # ... carrying `last`
         pop = Signal()             # column 0 read a row from its FIFO (a slot is free)
-        credits = Signal(range(depth + 1), init=depth)
+        credits = Signal(range(depth + 1), init=depth, reset_less=True)   # reset by rst_in
         credits_next = Signal.like(credits)
         room = Signal()            # credits >= rows
         gap_ok = Signal()          # >= gap cycles since the last admitted block end
@@ -288,7 +288,7 @@ class PEArray(wiring.Component):
             m.d.sync += credits.eq(depth)
         m.d.comb += room.eq(reg(credits_next >= rows, "room", rst_in, init=1))
         if gap > 1:
-            gap_cnt = Signal(range(gap))
+            gap_cnt = Signal(range(gap), reset_less=True)                   # reset by rst_in
             with m.If(end):
                 m.d.sync += gap_cnt.eq(gap - 1)
             with m.Elif(gap_cnt != 0):
