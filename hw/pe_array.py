@@ -45,12 +45,12 @@ by ``cols - c`` cycles in its own small shift register, so every PE of row ``r``
 shadow in that same cycle without a row-wide net; per column, a registered tree (pairs of
 rows, then groups of four, :attr:`PEArray.collect_stages` levels) ORs the selected shadows,
 and the rows land one per cycle, in order, in the column's own output FIFO of ``out_rows``
-entries (LUT RAM, asynchronous read), read whenever the column's skid register is empty
-into the column's slice of the registered ``o`` (or, if that slice is held, into the skid
-register). Each column keeps its own copy of the FIFO state (pointers, a thermometer-coded
-fill level) and of the output/skid valid bits: the copies see the same writes and the same
-``o.ready``, so they stay equal, and only ``o.ready`` (to each column's output slice) and
-``o.valid`` (column 0's copy) cross the columns.
+entries (LUT RAM, asynchronous read). The FIFO is read into a register, which moves on
+into the column's slice of the registered ``o`` (or, if that slice is held, into a skid
+register) whenever the skid register is empty. Each column keeps its own copy of the FIFO
+pointers and of the valid bits: the copies see the same writes and the same ``o.ready``, so
+they stay equal, and only ``o.ready`` (to each column's output slice) and ``o.valid``
+(column 0's copy) cross the columns.
 
 Reset. The domain reset drives only a few registers at the input; every other register with
 a reset takes it from a local copy three registers from ``rst`` (one per PE, one per output
@@ -61,7 +61,8 @@ cycle after ``rst`` until then (``tests/hw/test_pe_array.py`` resets it mid-stre
 Synthesis merges registers loaded with the same function; the per-PE control copies, reset
 copies and select chains are made structurally different (column 0's control copies load
 ``tok & v`` and ``v | tok``, equal to ``tok`` and ``v`` since ``tok`` implies ``v``; reset
-copies OR in terms that are never true), or Yosys would rebuild the broadcasts.
+copies OR in terms that are never true: a PE's ``tok`` without its ``v``, a column's skid
+row without its output row), or Yosys would rebuild the broadcasts.
 
 Flow control
 ------------
