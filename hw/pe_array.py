@@ -81,7 +81,8 @@ The array never stops: nothing inside it depends on ``o.ready``. Instead a k ste
   meet in the collection trees.
 
 Non-last k steps are never held back; while a last step waits, bubbles enter.
-``i.ready`` is ``~hold & (~i.payload.last | (room & gap_ok))``: it depends on the offered
+``i.ready`` is ``admit`` for a last step and ``~hold`` otherwise, ``admit`` being one
+register (``~hold & room & gap_ok``, loaded with its next value): it depends on the offered
 payload and on registers, never on ``o.ready`` combinationally.
 
 Timing (no stalls, measured by ``tests/hw/test_pe_array.py`` for both multiplier kinds): row
@@ -266,28 +267,30 @@ class PEArray(wiring.Component):
         rst = ResetSignal("sync")
         rst_q = reg(rst, "rst_q")
         rst_q2 = reg(rst_q, "rst_q2")
-        hold = reg(rst | rst_q | rst_q2, "hold")
+        hold_next = rst | rst_q | rst_q2
+        hold = reg(hold_next, "hold")
         rst_in = reg(rst_q2, "rst_in")
 
         # --- admission (input side): credits for the output FIFO, block-end spacing --------
+        # `admit` (a block end may enter: not held, credits >= rows, >= gap cycles since the
+        # last block end) is one register, loaded with its next value: the offered k step
+        # only selects between precomputed values, so i.valid and last drive one LUT level.
         accept = Signal()          # k step transfer on `i`
         end = Signal()             # ... carrying `last`
         pop = Signal()             # column 0 read a row from its FIFO (a slot is free)
+        admit = Signal(reset_less=True)
         credits = Signal(range(depth + 1), init=depth, reset_less=True)   # reset by rst_in
-        credits_next = Signal.like(credits)
-        room = Signal()            # credits >= rows
-        gap_ok = Signal()          # >= gap cycles since the last admitted block end
         m.d.comb += [
-            self.i.ready.eq(~hold & (~self.i.payload.last | (room & gap_ok))),
+            self.i.ready.eq(Mux(self.i.payload.last, admit, ~hold)),
             accept.eq(self.i.valid & self.i.ready),
-            end.eq(accept & self.i.payload.last),
+            end.eq(self.i.valid & self.i.payload.last & admit),
         ]
         pop_q = reg(reg(pop, "pop_q0", rst_in), "pop_q1", rst_in)   # crossing the array
-        m.d.comb += credits_next.eq(credits + pop_q - Mux(end, rows, 0))
-        m.d.sync += credits.eq(credits_next)
-        with m.If(rst_in):
-            m.d.sync += credits.eq(depth)
-        m.d.comb += room.eq(reg(credits_next >= rows, "room", rst_in, init=1))
+        c_plus = Signal(range(depth + 2))
+        m.d.comb += c_plus.eq(credits + pop_q)
+        m.d.sync += credits.eq(Mux(end, c_plus - rows, c_plus))
+        room_next = Mux(end, c_plus >= 2 * rows, c_plus >= rows)
+        gap_ok_next = 1
         if gap > 1:
             gap_cnt = Signal(range(gap), reset_less=True)                   # reset by rst_in
             with m.If(end):
@@ -296,9 +299,11 @@ class PEArray(wiring.Component):
                 m.d.sync += gap_cnt.eq(gap_cnt - 1)
             with m.If(rst_in):
                 m.d.sync += gap_cnt.eq(0)
-            m.d.comb += gap_ok.eq(reg(~end & (gap_cnt <= 1), "gap_ok", rst_in, init=1))
-        else:
-            m.d.comb += gap_ok.eq(1)
+            gap_ok_next = ~end & (gap_cnt <= 1)
+        m.d.sync += admit.eq(~hold_next & room_next & gap_ok_next)
+        with m.If(rst_in):
+            # After the reset: credits == depth >= rows, no block end for `gap` cycles.
+            m.d.sync += [credits.eq(depth), admit.eq(~hold_next)]
 
         # --- systolic control: v / tok, delayed 1 + L cycles, then down column 0 and right
         # along each row; ctl_*[r][c] is high in the cycle PE (r, c)'s product is ready.
