@@ -230,9 +230,9 @@ class PEArray(wiring.Component):
     def out_rows(self) -> int:
         """Depth of the output FIFO in rows (a power of two): room for every row that can be
         reserved by blocks admitted ``G`` cycles apart over the credit round trip (admission
-        to the credit's return, ``rows + cols + L + D + 4`` cycles for a block's last row)."""
+        to the credit's return, ``rows + cols + L + D + 5`` cycles for a block's last row)."""
         rows = self._cfg.rows
-        trip = rows + self._cfg.cols + self.mult_latency + self.collect_stages + 4
+        trip = rows + self._cfg.cols + self.mult_latency + self.collect_stages + 5
         need = rows * -(-trip // self.token_gap)
         return 1 << (need - 1).bit_length()
 
@@ -372,19 +372,25 @@ class PEArray(wiring.Component):
                 acc = Signal(acc_shape, name=f"acc_{r}_{c}", reset_less=True)
                 mac = Signal(acc_shape, name=f"mac_{r}_{c}")
                 sh = Signal(acc_shape, name=f"shadow_{r}_{c}", reset_less=True)
+                # The block's last product is accumulated like any other; in the next cycle
+                # (`done`) the shadow copies the finished sum from `acc` and the accumulation
+                # restarts from zero. The adder then feeds `acc` alone, so the shadow (pulled
+                # towards the column's collection tree) does not stretch the accumulator loop.
+                done = reg(ctl_tok[r][c], f"done_{r}_{c}", rst_pe[r][c])
                 # Assigning the (acc_bits + 1)-bit sum to an acc_bits signal wraps modulo
                 # 2**acc_bits, like int32 hardware.
-                m.d.comb += mac.eq(acc + mult.p)
+                m.d.comb += mac.eq(Mux(done, 0, acc) + mult.p)
                 with m.If(ctl_v[r][c]):
-                    with m.If(ctl_tok[r][c]):
-                        m.d.sync += [sh.eq(mac), acc.eq(0)]
-                    with m.Else():
-                        m.d.sync += acc.eq(mac)
+                    m.d.sync += acc.eq(mac)
+                with m.Elif(done):
+                    m.d.sync += acc.eq(0)
+                with m.If(done):
+                    m.d.sync += sh.eq(acc)
                 with m.If(rst_pe[r][c]):
                     m.d.sync += acc.eq(0)
                 shadow[r][c] = sh
                 # Selected in the cycle row r completes (one after PE (r, cols - 1) writes).
-                select[r][c] = delay(ctl_tok[r][c], cols - c, f"sel_{r}_{c}", rst_pe[r][c])
+                select[r][c] = delay(done, cols - c, f"sel_{r}_{c}", rst_pe[r][c])
 
         # --- collection and output, per column: a registered OR tree over the column's
         # selected shadows (at most one row is selected per cycle) and a one-bit tree over its
