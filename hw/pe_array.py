@@ -35,12 +35,14 @@ the operands: ``v`` (the product now ready is of a real k step; bubbles do not a
 and ``tok`` (it ends a block). They enter the array ``1 + L`` registers after the input
 handshake, move down column 0 and right along every row, one register per hop, so PE
 ``(r, c)`` holds its own copy exactly when its product of that k step is ready. Every control
-net joins neighbours only. When a PE sees ``tok`` it writes ``acc + a * b`` into its shadow
-register and restarts its accumulator from zero, so the next block's k steps can follow on
-the very next cycle: fill and drain skew are paid once per stream, not once per block.
+net joins neighbours only. When a PE sees ``tok`` it accumulates that last product as
+usual; in the next cycle (its ``done`` register) it copies ``acc`` into its shadow register
+and restarts the accumulation from zero (``acc <= 0 + p``), so the next block's k steps can
+follow on the very next cycle: fill and drain skew are paid once per stream, not once per
+block. The adder feeds ``acc`` alone, and the shadow loads from a register.
 
-Output side. Row ``r`` of a block is complete in the shadow registers ``r + cols + L + 1``
-cycles after its last k step was accepted, rows one cycle apart. Each PE delays its ``tok``
+Output side. Row ``r`` of a block is complete in the shadow registers ``r + cols + L + 2``
+cycles after its last k step was accepted, rows one cycle apart. Each PE delays its ``done``
 by ``cols - c`` cycles in its own small shift register, so every PE of row ``r`` selects its
 shadow in that same cycle without a row-wide net; per column, a registered tree (pairs of
 rows, then groups of four, :attr:`PEArray.collect_stages` levels) ORs the selected shadows,
@@ -86,12 +88,12 @@ register (``~hold & room & gap_ok``, loaded with its next value): it depends on 
 payload and on registers, never on ``o.ready`` combinationally.
 
 Timing (no stalls, measured by ``tests/hw/test_pe_array.py`` for both multiplier kinds): row
-``r`` of a block is valid on ``o`` ``cols + L + D + 4 + r`` cycles after the cycle in which
+``r`` of a block is valid on ``o`` ``cols + L + D + 5 + r`` cycles after the cycle in which
 the block's last k step was accepted (``D`` = :attr:`PEArray.collect_stages`: 1 for up to 2
-rows, 2 for 3..8, 3 for 9..32; at 8x8 with the DSP ``17 + r``). Blocks of ``K`` k steps settle
+rows, 2 for 3..8, 3 for 9..32; at 8x8 with the DSP ``18 + r``). Blocks of ``K`` k steps settle
 to one block every ``max(K, G)`` cycles (``G >= rows``: at most one output row per cycle);
 for ``K >= G`` a k step is accepted every cycle, and ``N`` blocks take
-``N * K + rows + cols + L + D + 3`` cycles from the first k step to the last output row.
+``N * K + rows + cols + L + D + 4`` cycles from the first k step to the last output row.
 The multiplier's latency is hidden behind the streams: users see only a longer fill/drain,
 never a different handshake. ``out_rows`` (the FIFO depth, a power of two) covers the credit
 round trip for blocks ``G`` cycles apart: 32 rows at 8x8.
