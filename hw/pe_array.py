@@ -378,7 +378,11 @@ class PEArray(wiring.Component):
                 # (`done`) the shadow copies the finished sum from `acc` and the accumulation
                 # restarts from zero. The adder then feeds `acc` alone, so the shadow (pulled
                 # towards the column's collection tree) does not stretch the accumulator loop.
-                done = reg(ctl_tok[r][c], f"done_{r}_{c}", rst_pe[r][c])
+                # Two copies of `done`: one beside the accumulator, one beside the shadow and
+                # its select chain (one register driving both sat between them, 4.4 ns from
+                # the accumulator); `tok & v` (== tok) keeps synthesis from merging them.
+                done = reg(ctl_tok[r][c] & ctl_v[r][c], f"done_acc_{r}_{c}", rst_pe[r][c])
+                done_sh = reg(ctl_tok[r][c], f"done_{r}_{c}", rst_pe[r][c])
                 # Assigning the (acc_bits + 1)-bit sum to an acc_bits signal wraps modulo
                 # 2**acc_bits, like int32 hardware.
                 m.d.comb += mac.eq(Mux(done, 0, acc) + mult.p)
@@ -386,13 +390,13 @@ class PEArray(wiring.Component):
                     m.d.sync += acc.eq(mac)
                 with m.Elif(done):
                     m.d.sync += acc.eq(0)
-                with m.If(done):
+                with m.If(done_sh):
                     m.d.sync += sh.eq(acc)
                 with m.If(rst_pe[r][c]):
                     m.d.sync += acc.eq(0)
                 shadow[r][c] = sh
                 # Selected in the cycle row r completes (one after PE (r, cols - 1) writes).
-                select[r][c] = delay(done, cols - c, f"sel_{r}_{c}", rst_pe[r][c])
+                select[r][c] = delay(done_sh, cols - c, f"sel_{r}_{c}", rst_pe[r][c])
 
         # --- collection and output, per column: a registered OR tree over the column's
         # selected shadows (at most one row is selected per cycle) and a one-bit tree over its
