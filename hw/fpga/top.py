@@ -246,10 +246,16 @@ class PEArrayTop(wiring.Component):
         # value): the domain reset would otherwise be a net across the whole array.
         lfsr = Signal(31, init=1, reset_less=True)
         m.d.sync += lfsr.eq(Cat(lfsr[1:], lfsr[0] ^ lfsr[3]))
-        chain = Signal(width, reset_less=True)
+        chain = Signal(width + 1, reset_less=True)
         m.d.sync += chain.eq(Cat(chain[1:], lfsr[0]))
-        m.d.comb += [pe.i.payload.eq(chain[2:]), pe.i.valid.eq(chain[0]),
-                     pe.o.ready.eq(chain[1])]
+        # Each port bit is the XOR of two neighbouring chain bits, not a chain bit itself:
+        # the array's operand lanes are shift registers too, and a lane register loading a
+        # chain bit loads the same value as the next chain register, so Yosys merged whole
+        # operand pipelines into the stimulus chain (a DSP fed straight from a chain bit
+        # across the die: 8.2 ns of routing).
+        mixed = chain[:-1] ^ chain[1:]
+        m.d.comb += [pe.i.payload.eq(mixed[2:]), pe.i.valid.eq(mixed[0]),
+                     pe.o.ready.eq(mixed[1])]
         # Every output bit (and o.valid) is folded in every cycle, transfer or not: an enable
         # from o.valid & o.ready on all 260 fold bits would be a net across the whole array
         # that the engine does not have (its accumulator registers the row under o.valid).
