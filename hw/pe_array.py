@@ -301,7 +301,9 @@ class PEArray(wiring.Component):
                 m.d.sync += gap_cnt.eq(gap_cnt - 1)
             with m.If(rst_in):
                 m.d.sync += gap_cnt.eq(0)
-            gap_ok_next = ~end & (gap_cnt <= 1)
+            # gap_cnt <= 1, without a compare that is constant for a 1-bit counter (lint).
+            at_most_one = ~gap_cnt[1:].any() if len(gap_cnt) > 1 else 1
+            gap_ok_next = ~end & at_most_one
         m.d.sync += admit.eq(~hold_next & room_next & gap_ok_next)
         with m.If(rst_in):
             # After the reset: credits == depth >= rows, no block end for `gap` cycles.
