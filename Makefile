@@ -43,6 +43,7 @@ regress: $(STAMP)
 	$(VENV)/bin/scanfuse regress --network mobilenetv2 --json build/regress.json --force
 	$(VENV)/bin/scanfuse regress --network mobilenetv2 --stalls 1 --json build/regress-stalls.json --force
 	$(VENV)/bin/scanfuse regress --network mobilenetv2 --no-double-buffer --json build/regress-plain.json --force
+	$(VENV)/bin/scanfuse regress --network mobilenetv2 --tile-memory dp16kd --json build/regress-dp16kd.json --force
 	$(VENV)/bin/scanfuse regress --network mobilenetv2 --no-double-buffer --stalls 1
 	$(VENV)/bin/scanfuse sim --network mobilenetv2 --buffer 64K --fuse --layers blocks --p-stall 0.2 --json > build/fused-mobilenetv2-stalls.json
 	$(VENV)/bin/scanfuse sim --network resnet50-cp --buffer 64K --fuse --layers s1b0.conv2,s2b1.conv2,s3b1.conv2 --p-stall 0.2 --seed 7 --json > build/fused-resnet50-cp-stalls.json

@@ -21,20 +21,27 @@ one memory (see ``docs/hardware.md``, "On-chip buffer"):
 Offsets (``a_off`` ...) are in entries and whole words, so a region starts at word
 ``off // word_entries``. The padded region sizes are :func:`scanfuse.hw.program.tile_footprints`.
 
-Read latency (``read_latency``, 1 or 2)
----------------------------------------
-``1`` (default): the word appears on ``x_rdata`` after the first clock edge with ``x_ren``
-high; ``x_rdata`` is the memory's own output. On an ECP5 that output comes out of the block
-RAM 5.57-5.81 ns after the clock (prjtrellis-db speed-6 DP16KD clock-to-out without output
-register), which leaves about 1 ns of a 150 MHz cycle for whatever reads it.
+Read latency of A and B (``read_latency``, 1 or 2)
+---------------------------------------------------
+``1`` (``cfg.tile_memory == "inferred"``, the default): the word appears on ``x_rdata`` after
+the first clock edge with ``x_ren`` high; ``x_rdata`` is the memory's own output. On an ECP5
+that output comes out of the block RAM 5.57-5.81 ns after the clock (prjtrellis-db speed-6
+DP16KD clock-to-out without output register), which leaves about 1 ns of a 150 MHz cycle for
+whatever reads it.
 
 ``2``: a second register stage follows the read port, enabled by the same ``x_ren`` (so a
 stalled pipeline still holds its data): the word read at the first edge with ``x_ren`` high
-appears after the second such edge. The stage is what a DP16KD's OUTREG is (0.92-0.94 ns
-clock-to-out, same source); Yosys 0.70 does not pack a fabric register into OUTREG, so on ECP5
-it is a flip-flop next to the EBR output, which still takes the EBR clock-to-out off every
-path that starts at ``x_rdata``. A user of the buffer must then issue each read address one
-enabled cycle earlier than with latency 1 (one more stage in its read pipeline).
+appears after the second such edge. With ``cfg.tile_memory == "dp16kd"`` (``scanfuse fpga --tile-memory dp16kd``) the
+A and B memories are :class:`~scanfuse.hw.ebr.EBRMemory`: explicit DP16KD blocks whose output
+register (``REGMODE_B = OUTREG``, 0.92-0.94 ns clock-to-out, same source) is that stage; in
+simulation its behavioural model. ``read_latency=2`` with inferred memories puts the stage in
+the fabric instead (Yosys 0.70 does not pack a fabric register into OUTREG), which still takes
+the EBR clock-to-out off every path that starts at ``x_rdata``. The feed
+(:class:`~scanfuse.hw.feed.ComputeFeed`) issues each read address one enabled cycle earlier
+(one more stage in its read pipeline); :func:`ab_read_latency` is the one definition both use.
+
+The C memory always reads in one cycle (its readers, the accumulator and the store, register
+the word right after the memory).
 """
 
 from dataclasses import dataclass
@@ -44,9 +51,16 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, exact_log2
 
+from .ebr import EBRMemory
 from .params import AccelConfig
 
-__all__ = ["BufferGeometry", "buffer_signature", "TileBuffer"]
+__all__ = ["BufferGeometry", "buffer_signature", "TileBuffer", "ab_read_latency"]
+
+
+def ab_read_latency(cfg: AccelConfig) -> int:
+    """Read latency of the A and B memories of ``cfg``'s engine: 2 with ``dp16kd`` tile
+    memories (their output register), 1 with inferred ones."""
+    return EBRMemory.latency if cfg.tile_memory == "dp16kd" else 1
 
 
 @dataclass(frozen=True)
@@ -163,36 +177,45 @@ class TileBuffer(wiring.Component):
         axi_bytes`` lanes). Written at the clock edge.
     x_raddr, x_ren : ``In``
         Read port: the word at ``x_raddr`` appears on ``x_rdata`` ``read_latency`` enabled
-        cycles later: after the ``read_latency``-th clock edge with ``x_ren`` high, counting the
-        one that samples ``x_raddr``. With ``x_ren`` low nothing moves and ``x_rdata`` holds (a
-        stalled pipeline keeps its data).
+        cycles later for A and B (1 for C): after that many clock edges with ``x_ren`` high,
+        counting the one that samples ``x_raddr``. With ``x_ren`` low nothing moves and
+        ``x_rdata`` holds (a stalled pipeline keeps its data).
     x_rdata : ``Out``
 
     Parameters
     ----------
-    read_latency : int
-        1 (the memory's output) or 2 (plus a registered output stage); see the module
-        docstring.
+    read_latency : int or None
+        Of the A and B memories: ``None`` (default) :func:`ab_read_latency` of ``cfg``; 1 (the
+        memory's output) or 2 (plus a registered output stage) with inferred memories; see the
+        module docstring. ``dp16kd`` memories have latency 2 only.
 
     Raises
     ------
     TypeError
         ``cfg`` is not an :class:`AccelConfig`.
     ValueError
-        ``read_latency`` is not 1 or 2, or ``cfg`` cannot build an engine.
+        ``read_latency`` is not 1, 2 or None (or not 2 with ``dp16kd``), or ``cfg`` cannot
+        build an engine.
     """
 
-    def __init__(self, cfg: AccelConfig, *, read_latency: int = 1):
+    def __init__(self, cfg: AccelConfig, *, read_latency: "int | None" = None):
         if not isinstance(cfg, AccelConfig):
             raise TypeError(f"cfg must be an AccelConfig, not {cfg!r}")
+        if read_latency is None:
+            read_latency = ab_read_latency(cfg)
         if isinstance(read_latency, bool) or read_latency not in (1, 2):
             raise ValueError(f"read_latency must be 1 or 2, not {read_latency!r}")
+        if cfg.tile_memory == "dp16kd" and read_latency != EBRMemory.latency:
+            raise ValueError(f"read_latency of dp16kd tile memories is {EBRMemory.latency}, "
+                             f"not {read_latency!r}")
         self.geometry = BufferGeometry(cfg)
+        self._cfg = cfg
         self._read_latency = read_latency
         super().__init__(buffer_signature(cfg))
 
     @property
     def read_latency(self) -> int:
+        """Read latency of the A and B memories (C: 1)."""
         return self._read_latency
 
     def elaborate(self, platform):
@@ -201,22 +224,29 @@ class TileBuffer(wiring.Component):
         for name, bits, depth, lanes in (("a", g.a_word_bits, g.a_depth, g.a_lanes),
                                          ("b", g.b_word_bits, g.b_depth, g.b_lanes),
                                          ("c", g.c_word_bits, g.c_depth, g.c_lanes)):
+            port = {n: getattr(self, f"{name}_{n}")
+                    for n in ("waddr", "wdata", "wen", "raddr", "ren", "rdata")}
+            if name != "c" and self._cfg.tile_memory == "dp16kd":
+                # Explicit DP16KD blocks, output register in the block (model without platform).
+                m.submodules[f"{name}_mem"] = ebr = EBRMemory(bits, depth, lanes)
+                m.d.comb += [getattr(ebr, n).eq(port[n])
+                             for n in ("waddr", "wdata", "wen", "raddr", "ren")]
+                m.d.comb += port["rdata"].eq(ebr.rdata)
+                continue
             mem = memory.Memory(shape=bits, depth=depth, init=[])
             wp = mem.write_port(granularity=bits // lanes)
             rp = mem.read_port(transparent_for=())
             m.submodules[f"{name}_mem"] = mem
-            ren = getattr(self, f"{name}_ren")
-            rdata = getattr(self, f"{name}_rdata")
             m.d.comb += [
-                wp.addr.eq(getattr(self, f"{name}_waddr")),
-                wp.data.eq(getattr(self, f"{name}_wdata")),
-                wp.en.eq(getattr(self, f"{name}_wen")),
-                rp.addr.eq(getattr(self, f"{name}_raddr")),
-                rp.en.eq(ren),
+                wp.addr.eq(port["waddr"]),
+                wp.data.eq(port["wdata"]),
+                wp.en.eq(port["wen"]),
+                rp.addr.eq(port["raddr"]),
+                rp.en.eq(port["ren"]),
             ]
-            if self._read_latency == 1:
-                m.d.comb += rdata.eq(rp.data)
+            if self._read_latency == 1 or name == "c":
+                m.d.comb += port["rdata"].eq(rp.data)
             else:
-                with m.If(ren):   # the output register: a DP16KD OUTREG with CE = OCE
-                    m.d.sync += rdata.eq(rp.data)
+                with m.If(port["ren"]):   # a fabric output register (what OUTREG would be)
+                    m.d.sync += port["rdata"].eq(rp.data)
         return m

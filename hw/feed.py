@@ -3,9 +3,14 @@
 A :class:`FeedJob` describes the C tile of one step (``m_len x n_len``, ``k_len`` deep) and
 where its A and B tiles are. The feed walks its ``rows x cols`` blocks in row-block-major
 order (n blocks inner), each block ``k_len`` k steps back to back: one A word and one B word
-read per k step, offered to the array one cycle later as a :class:`~scanfuse.hw.pe_array.KStep`
-(A byte ``k % axi_bytes`` of every lane, the block's ``cols`` bytes of the B word). The read
-pipeline advances only when the array takes a step, so a stalled array holds it.
+read per k step, offered to the array ``L`` cycles later as a
+:class:`~scanfuse.hw.pe_array.KStep` (A byte ``k % axi_bytes`` of every lane, the block's
+``cols`` bytes of the B word), ``L`` the A/B memories' read latency
+(:func:`~scanfuse.hw.buffer.ab_read_latency`: 1, or 2 with the ECP5 ``dp16kd`` memories whose
+output register is the second stage). The read pipeline (``L`` stages: the memories' and the
+step's bookkeeping beside them) advances only when the array takes a step or its last stage is
+empty, and the same enable drives ``a_ren``/``b_ren``, so a stalled array holds every stage;
+in steady state one k step per cycle.
 
 While ``a_streaming`` is high (the A tile is still arriving), row block ``mb`` starts only
 once ``a_blocks > mb`` of its row blocks are in memory.
@@ -16,7 +21,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
-from .buffer import BufferGeometry
+from .buffer import BufferGeometry, ab_read_latency
 from .dma import TILE_DIM_BITS
 from .params import AccelConfig
 from .pe_array import KStep
@@ -54,6 +59,9 @@ class ComputeFeed(wiring.Component):
     ----------
     cfg : AccelConfig
         Must pass :meth:`AccelConfig.check_engine`.
+    read_latency : int or None
+        Of the A and B memories it reads: ``None`` (default) ``ab_read_latency(cfg)``, or 1 / 2
+        (must match the :class:`~scanfuse.hw.buffer.TileBuffer`).
 
     Members
     -------
@@ -62,7 +70,7 @@ class ComputeFeed(wiring.Component):
     a_streaming : ``In(1)``, a_blocks : ``In(16)``
         Gate for an A tile still loading (see the module docstring).
     a_raddr, a_ren, a_rdata, b_raddr, b_ren, b_rdata
-        The A and B memories' read ports (one-cycle reads); ``*_rdata`` in.
+        The A and B memories' read ports (``read_latency``-cycle reads); ``*_rdata`` in.
     pe : ``Out(stream.Signature(KStep(cfg)))``
         The k steps, to :attr:`PEArray.i`.
     macs : ``Out(15)``
@@ -72,11 +80,16 @@ class ComputeFeed(wiring.Component):
         No k step left to read for the current job.
     """
 
-    def __init__(self, cfg: AccelConfig):
+    def __init__(self, cfg: AccelConfig, *, read_latency: "int | None" = None):
         if not isinstance(cfg, AccelConfig):
             raise TypeError(f"cfg must be an AccelConfig, not {cfg!r}")
         cfg.check_engine()
+        if read_latency is None:
+            read_latency = ab_read_latency(cfg)
+        if isinstance(read_latency, bool) or read_latency not in (1, 2):
+            raise ValueError(f"read_latency must be 1 or 2, not {read_latency!r}")
         self._cfg = cfg
+        self.read_latency = read_latency
         g = self.geometry = BufferGeometry(cfg)
         super().__init__({
             "job": In(stream.Signature(FeedJob(cfg))),
@@ -107,14 +120,20 @@ class ComputeFeed(wiring.Component):
         slc = Signal(range(max(2, g.b_blocks_per_word)))   # block within that word
         mrem = Signal(TILE_DIM_BITS)            # rows of the tile from row block mb on
         nrem = Signal(TILE_DIM_BITS)
-        k1_valid = Signal()                     # a k step read, on a_rdata/b_rdata
-        k1_ksel = Signal(range(max(2, AB)))
-        k1_slice = Signal.like(slc)
-        k1_last = Signal()
-        k1_macs = Signal(unsigned(2 * 7 + 1))
+        # The read pipeline's bookkeeping, one record per stage; stage L-1's k step is the one
+        # on a_rdata/b_rdata (stage 0 is the cycle after the address, 1 the output register).
+        L = self.read_latency
+        step_layout = data.StructLayout({
+            "valid": 1, "ksel": range(max(2, AB)), "slice": range(max(2, g.b_blocks_per_word)),
+            "last": 1, "macs": unsigned(2 * 7 + 1),
+        })
+        stage = [Signal(step_layout, name=f"k{i + 1}") for i in range(L)]
+        first, out = stage[0], stage[-1]
 
         m.d.comb += [self.idle.eq(~active), self.job.ready.eq(~active)]
-        advance = ~k1_valid | self.pe.ready
+        advance = ~out.valid | self.pe.ready
+        with m.If(advance):
+            m.d.sync += [stage[i].eq(stage[i - 1]) for i in range(1, L)]
         go = active & (~self.a_streaming | (mb < self.a_blocks))
         m.d.comb += [self.a_ren.eq(advance), self.b_ren.eq(advance),
                      self.a_raddr.eq(a_addr + (k >> lAB)),
@@ -123,8 +142,8 @@ class ComputeFeed(wiring.Component):
         cv = Mux(nrem < C, nrem, C)
         k_end = k == job.k_len - 1
         with m.If(advance):
-            m.d.sync += [k1_valid.eq(go), k1_ksel.eq(k[:lAB] if AB > 1 else 0),
-                         k1_slice.eq(slc), k1_last.eq(k_end), k1_macs.eq(rv * cv)]
+            m.d.sync += [first.valid.eq(go), first.ksel.eq(k[:lAB] if AB > 1 else 0),
+                         first.slice.eq(slc), first.last.eq(k_end), first.macs.eq(rv * cv)]
             with m.If(go):
                 with m.If(~k_end):
                     m.d.sync += [k.eq(k + 1), b_kbase.eq(b_kbase + job.nw)]
@@ -156,12 +175,12 @@ class ComputeFeed(wiring.Component):
             ]
 
         a_word, b_word = self.a_rdata, self.b_rdata
-        b_block = b_word.word_select(k1_slice, 8 * C) if g.b_blocks_per_word > 1 else b_word
-        m.d.comb += [self.pe.valid.eq(k1_valid), self.pe.payload.last.eq(k1_last),
-                     self.macs.eq(k1_macs)]
+        b_block = b_word.word_select(out.slice, 8 * C) if g.b_blocks_per_word > 1 else b_word
+        m.d.comb += [self.pe.valid.eq(out.valid), self.pe.payload.last.eq(out.last),
+                     self.macs.eq(out.macs)]
         for r in range(R):
             lane = a_word.word_select(r, 8 * AB)
-            m.d.comb += self.pe.payload.a[r].eq(lane.word_select(k1_ksel, 8) if AB > 1 else lane)
+            m.d.comb += self.pe.payload.a[r].eq(lane.word_select(out.ksel, 8) if AB > 1 else lane)
         for c in range(C):
             m.d.comb += self.pe.payload.b[c].eq(b_block.word_select(c, 8))
         return m

@@ -127,24 +127,30 @@ class TileLoader(wiring.Component):
         prod = Signal(cfg.addr_bits)             # idx * stride, then added to org
         rd = self.rd
 
+        cmd_v = Signal()                         # in CMD (a flip-flop: the DMA mux's select)
+        m.d.comb += self.cmd.valid.eq(cmd_v)
         with m.FSM(name="loader") as fsm:
             with m.State("IDLE"):
                 m.d.comb += [self.idle.eq(1), self.req.ready.eq(1)]
+                # Loaded in every idle cycle, not only with `valid`: nothing reads them while
+                # idle, and the request registers' enable is then the state alone, not the
+                # sequencer's decode of its own state (an FPGA timing path, docs/fpga.md).
+                m.d.sync += [cur.eq(self.req.payload), j.eq(0), lane.eq(0)]
                 with m.If(self.req.valid):
-                    m.d.sync += [cur.eq(self.req.payload), j.eq(0), lane.eq(0)]
                     m.next = "MUL"
             with m.State("MUL"):
                 m.d.sync += prod.eq(cur.idx * cur.stride)
                 m.next = "ADD"
             with m.State("ADD"):
-                m.d.sync += cur.org.eq(cur.org + prod)
+                m.d.sync += [cur.org.eq(cur.org + prod), cmd_v.eq(1)]
                 m.next = "CMD"
             with m.State("CMD"):
                 p = self.cmd.payload
-                m.d.comb += [self.cmd.valid.eq(1), p.write.eq(0), p.addr.eq(cur.org),
+                m.d.comb += [p.write.eq(0), p.addr.eq(cur.org),
                              p.row_bytes.eq(cur.row_bytes), p.rows.eq(cur.rows),
                              p.stride.eq(cur.stride)]
                 with m.If(self.cmd.ready):
+                    m.d.sync += cmd_v.eq(0)
                     m.next = "DATA"
             with m.State("DATA"):
                 m.d.comb += rd.ready.eq(1)

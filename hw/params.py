@@ -18,6 +18,12 @@ DIM_BITS = 16
 #: target) and ``mult18x18d`` (an explicit registered ECP5 DSP block; the ECP5 FPGA build).
 PE_MULTIPLIER_KINDS = ("inferred", "mult18x18d")
 
+#: Kinds of A/B tile memory (:attr:`AccelConfig.tile_memory`, built by
+#: :class:`scanfuse.hw.buffer.TileBuffer`): ``inferred`` (read latency 1, any target) and
+#: ``dp16kd`` (explicit ECP5 block RAMs with output registers, read latency 2;
+#: ``scanfuse fpga --tile-memory dp16kd``).
+TILE_MEMORY_KINDS = ("inferred", "dp16kd")
+
 #: No padding: every tile region is exactly its element count.
 NO_ALIGN = (1, 1, 1, 1)
 
@@ -103,6 +109,11 @@ class AccelConfig:
         ``"inferred"`` (default: simulation, Verilog export, any FPGA) or ``"mult18x18d"``
         (explicit registered ECP5 DSP blocks, chosen by the ECP5 FPGA build; 2 cycles more
         array latency, same results). See :mod:`scanfuse.hw.multiplier`.
+    tile_memory:
+        Platform hook for the A and B memories, one of :data:`TILE_MEMORY_KINDS`:
+        ``"inferred"`` (default) or ``"dp16kd"`` (explicit ECP5 ``DP16KD`` blocks with their
+        output registers, chosen by ``scanfuse fpga --tile-memory dp16kd``; one more cycle of
+        feed latency, same results). See :mod:`scanfuse.hw.ebr` and :mod:`scanfuse.hw.buffer`.
     """
 
     rows: int = 8
@@ -116,6 +127,7 @@ class AccelConfig:
     c_entries: int = 8192
     double_buffer: bool = True
     pe_multiplier: str = "inferred"
+    tile_memory: str = "inferred"
 
     def __post_init__(self):
         for name in ("rows", "cols"):
@@ -137,6 +149,9 @@ class AccelConfig:
         if self.pe_multiplier not in PE_MULTIPLIER_KINDS:
             raise ValueError(f"pe_multiplier must be one of {', '.join(PE_MULTIPLIER_KINDS)}, "
                              f"not {self.pe_multiplier!r}")
+        if self.tile_memory not in TILE_MEMORY_KINDS:
+            raise ValueError(f"tile_memory must be one of {', '.join(TILE_MEMORY_KINDS)}, "
+                             f"not {self.tile_memory!r}")
 
     @property
     def axi_bytes(self) -> int:

@@ -216,7 +216,13 @@ class Sequencer(wiring.Component):
         a_cur_base, a_other_base = Signal(g.a_addr_bits), Signal(g.a_addr_bits)
         b_cur_base, b_other_base = Signal(g.b_addr_bits), Signal(g.b_addr_bits)
         c_cur_base = Signal(g.c_addr_bits)
-        m.d.comb += [a_cur_base.eq(a_w0 + Mux(cur_a, a_half, 0)),
+        # Registered (one cycle behind their inputs), so no adder sits between the state
+        # decode and the loader's, feed's and store's request registers (an FPGA timing path,
+        # docs/fpga.md). Exact wherever they are used: a_w0 .. c_w0 change only in CHECK, the
+        # halves in SETUP, cur_* in SETUP and ADVANCE, and no state that reads a base follows
+        # one of those directly (CHECK -> SETUP -> WALK; ADVANCE -> LOAD_B/STORE_CMD, where a
+        # prefetched step loads nothing and a store reads no base).
+        m.d.sync += [a_cur_base.eq(a_w0 + Mux(cur_a, a_half, 0)),
                      b_cur_base.eq(b_w0 + Mux(cur_b, b_half, 0)),
                      a_other_base.eq(a_w0 + Mux(cur_a, 0, a_half)),
                      b_other_base.eq(b_w0 + Mux(cur_b, 0, b_half)),
@@ -477,7 +483,9 @@ class Sequencer(wiring.Component):
 
         # --- the DMA: one command source at a time (the store's and the loader's commands
         # are offered only from states the other is idle in, the fetch's only when both are);
-        # the read beats go to the fetch while it reads, else to the loader ---
+        # the read beats go to the fetch while it reads, else to the loader. The store's and
+        # the loader's `cmd.valid` are flip-flops (set the cycle before the command), so the
+        # multiplexer's select comes straight from registers, not from state decodes ---
         with m.If(store.cmd.valid):
             wiring.connect(m, store.cmd, wiring.flipped(self.dma_cmd))
         with m.Elif(loader.cmd.valid):

@@ -153,14 +153,22 @@ class StorePath(wiring.Component):
         c_old = Signal(g.c_word_bits)
 
         m.d.comb += self.done.eq(self.wr.valid & self.wr.ready & self.wr.payload.last)
+        cmd_v = Signal()               # in CMD (a flip-flop: the DMA mux's select)
+        m.d.comb += self.cmd.valid.eq(cmd_v)
         with m.FSM(name="store"):
             with m.State("IDLE"):
                 m.d.comb += [self.idle.eq(1), self.req.ready.eq(1)]
+                # The stride is chosen here, so the product's multiplier inputs are both
+                # flip-flops (not `final`'s route and a multiplexer before a DSP: an FPGA
+                # timing path, docs/fpga.md). Both are loaded in every idle cycle, not only
+                # with `valid` (nothing reads them while idle), so their enable is the state.
+                m.d.sync += [tile.eq(self.req.payload),
+                             stride.eq(Mux(self.req.payload.final, layer.c_stride,
+                                           layer.p_stride))]
                 with m.If(self.req.valid):
-                    m.d.sync += tile.eq(self.req.payload)
                     m.next = "MUL"
             with m.State("MUL"):
-                m.d.sync += prod.eq(tile.m0 * Mux(tile.final, layer.c_stride, layer.p_stride))
+                m.d.sync += prod.eq(tile.m0 * stride)
                 m.next = "ADDR"
             with m.State("ADDR"):
                 final_int8 = tile.final & layer.int8
@@ -170,7 +178,6 @@ class StorePath(wiring.Component):
                                        layer.c_base + Mux(layer.int8, tile.n0, tile.n0 << 2),
                                        layer.p_base + (tile.n0 << 2))),
                     row_bytes.eq(Mux(final_int8, tile.n_len, tile.n_len << 2)),
-                    stride.eq(Mux(tile.final, layer.c_stride, layer.p_stride)),
                     row.eq(0), w.eq(0), ptr.eq(tile.c_base),
                     nwords.eq((tile.n_len + (C - 1)) >> lC),
                     reading.eq(1),
@@ -178,15 +185,16 @@ class StorePath(wiring.Component):
                 m.d.comb += [pack8.start.eq(1), pack32.start.eq(1),
                              pack8.row_elems.eq(tile.n_len), pack32.row_elems.eq(tile.n_len),
                              pack8.rows.eq(tile.m_len), pack32.rows.eq(tile.m_len)]
+                m.d.sync += cmd_v.eq(1)
                 m.next = "CMD"
             with m.State("CMD"):
                 p = self.cmd.payload
-                m.d.comb += [self.cmd.valid.eq(1), p.write.eq(1), p.addr.eq(addr),
+                m.d.comb += [p.write.eq(1), p.addr.eq(addr),
                              p.row_bytes.eq(row_bytes), p.rows.eq(tile.m_len),
                              p.stride.eq(stride)]
                 with m.If(self.cmd.ready):
                     m.d.comb += self.issued.eq(1)
-                    m.d.sync += active.eq(1)
+                    m.d.sync += [active.eq(1), cmd_v.eq(0)]
                     m.next = "DATA"
             with m.State("DATA"):
                 with m.If(self.done):

@@ -38,7 +38,9 @@ def config_tag(cfg: AccelConfig) -> str:
            f"-c{cfg.c_entries}")
     tag += "-db" if cfg.double_buffer else ""
     # The PE multiplier kind changes the array's latency (scanfuse.hw.multiplier).
-    return tag + ("" if cfg.pe_multiplier == "inferred" else f"-{cfg.pe_multiplier}")
+    tag += "" if cfg.pe_multiplier == "inferred" else f"-{cfg.pe_multiplier}"
+    # So does the tile memory kind (the feed's read latency, scanfuse.hw.buffer).
+    return tag + ("" if cfg.tile_memory == "inferred" else f"-{cfg.tile_memory}")
 
 
 def engine_verilog(cfg: AccelConfig = AccelConfig()) -> Path:

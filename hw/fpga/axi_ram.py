@@ -31,7 +31,9 @@ class AXI4SRAM(wiring.Component):
     * W beats are accepted only after their AW (allowed by AXI4); ``WSTRB`` selects the bytes
       written. A read and a write of the same word in the same cycle read the old value (the
       DMA orders them anyway: a read waits for the B response of earlier writes).
-    * Read latency: ``RVALID`` one cycle after ``ARVALID & ARREADY`` at the earliest; then one
+    * Read latency: ``RVALID`` two cycles after ``ARVALID & ARREADY`` at the earliest (the
+      memory's read, then a register stage: ``RDATA`` leaves a flip-flop, not the block RAMs'
+      output multiplexer, an FPGA timing path of the self-test build, docs/fpga.md); then one
       beat per cycle while ``RREADY`` is high.
 
     Parameters
@@ -97,21 +99,28 @@ class AXI4SRAM(wiring.Component):
         rd = mem.read_port()       # synchronous, not transparent: maps to a DP16KD port pair
 
         # ---------------------------------------------------------------- read channel
+        # Two stages: the memory's read port (s1: its data on rd.data) and the R registers
+        # (bus.rvalid, rdata, rlast, rid). A word moves on when the R registers are free or
+        # taken; the read port holds its data (en low) while s1 cannot move.
         r_active = Signal()
         r_addr = Signal(word_bits)
         r_left = Signal(8)            # beats still to issue after the current one
         r_id = Signal.like(bus.arid)
         r_fixed = Signal()
-        advance = Signal()            # the read port may load a new word (output free or taken)
+        s1_valid = Signal()           # a word is on rd.data
+        s1_last = Signal()
+        s1_id = Signal.like(bus.arid)
+        move = Signal()               # s1 -> the R registers this cycle
+        advance = Signal()            # the read port may load a new word (s1 free or moving)
         issue = Signal()
 
         m.d.comb += [
             bus.arready.eq(~r_active),
-            advance.eq(~bus.rvalid | bus.rready),
+            move.eq(s1_valid & (~bus.rvalid | bus.rready)),
+            advance.eq(~s1_valid | move),
             issue.eq(r_active & advance),
             rd.addr.eq(r_addr),
-            rd.en.eq(advance),        # hold RDATA while the master stalls
-            bus.rdata.eq(rd.data),
+            rd.en.eq(advance),        # hold the word while s1 waits
             bus.rresp.eq(Resp.OKAY),
         ]
         with m.If(bus.arvalid & bus.arready):
@@ -124,15 +133,20 @@ class AXI4SRAM(wiring.Component):
             ]
         with m.If(issue):
             m.d.sync += [
-                bus.rvalid.eq(1),
-                bus.rlast.eq(r_left == 0),
-                bus.rid.eq(r_id),
+                s1_valid.eq(1),
+                s1_last.eq(r_left == 0),
+                s1_id.eq(r_id),
                 r_left.eq(r_left - 1),
             ]
             with m.If(~r_fixed):
                 m.d.sync += r_addr.eq(r_addr + 1)
             with m.If(r_left == 0):
                 m.d.sync += r_active.eq(0)
+        with m.Elif(move):
+            m.d.sync += s1_valid.eq(0)
+        with m.If(move):
+            m.d.sync += [bus.rvalid.eq(1), bus.rdata.eq(rd.data), bus.rlast.eq(s1_last),
+                         bus.rid.eq(s1_id)]
         with m.Elif(bus.rready):
             m.d.sync += bus.rvalid.eq(0)
 

@@ -36,12 +36,13 @@ from pathlib import Path
 
 from ...errors import InvalidOptionError
 from ...files import write_text
-from ..params import PE_MULTIPLIER_KINDS, AccelConfig
+from ..params import PE_MULTIPLIER_KINDS, TILE_MEMORY_KINDS, AccelConfig
 from ..verilog import source_hash
 from .boards import Board, get_board
 
 __all__ = ["FlowError", "TOPS", "STEPS", "DSP_MODES", "PE_MULTIPLIERS", "find_tool",
            "engine_array", "run_flow", "yosys_resources", "dsp_sources", "dsp_registers",
+           "ebr_registers", "seed_file_tag",
            "nextpnr_summary", "critical_path_summary", "seed_statistics", "report_markdown",
            "write_reports"]
 
@@ -135,6 +136,22 @@ def dsp_registers(netlist: dict) -> dict[str, int]:
                 params = cell.get("parameters", {})
                 used = [short for key, short in names
                         if str(params.get(key, "NONE")).strip() not in ("NONE", "")]
+                key = ",".join(used) or "none"
+                counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def ebr_registers(netlist: dict) -> dict[str, int]:
+    """DP16KD cells of a Yosys JSON netlist counted by their output registers: ``"B"`` (port B's
+    ``REGMODE_B = OUTREG``, as :class:`scanfuse.hw.ebr.EBRMemory` uses them), ``"A,B"``,
+    ``"A"``, or ``"none"`` (both ``NOREG``, as Yosys's own mapping leaves them)."""
+    counts: dict[str, int] = {}
+    for module in netlist["modules"].values():
+        for cell in module["cells"].values():
+            if cell["type"] == "DP16KD":
+                params = cell.get("parameters", {})
+                used = [port for port in ("A", "B")
+                        if str(params.get(f"REGMODE_{port}", "NOREG")).strip() == "OUTREG"]
                 key = ",".join(used) or "none"
                 counts[key] = counts.get(key, 0) + 1
     return counts
@@ -245,7 +262,8 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
              freq_mhz: float = 100.0, dsp: str = "auto", synth_only: bool = False,
              seed: "int | tuple[int, ...]" = 1, mem_bytes: int | None = None,
              cfg: AccelConfig | None = None, image=None, pe_multiplier: str | None = None,
-             placer_density: float | None = None, bcfg=None) -> dict:
+             placer_density: float | None = None, bcfg=None,
+             tile_memory: str | None = None) -> dict:
     """Build ``top`` for ``board_name`` with a ``rows x cols`` engine; return the report dict
     (also written to ``out_dir``/report.json and report.md).
 
@@ -259,6 +277,12 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
     ``pe_multiplier`` (:data:`~scanfuse.hw.params.PE_MULTIPLIER_KINDS`) is the PE array's
     multiplier; ``None`` (default) takes ``"mult18x18d"`` (explicit registered DSP blocks) when
     the PE multipliers go to DSPs (mode ``all``) and ``"inferred"`` otherwise.
+    ``tile_memory`` (:data:`~scanfuse.hw.params.TILE_MEMORY_KINDS`) is the A/B tile memories'
+    kind; ``None`` (default) takes ``"inferred"`` (Yosys's block RAM mapping); ``"dp16kd"``
+    builds explicit block RAMs with output registers (:mod:`scanfuse.hw.ebr`). The inferred
+    memories are the default because at today's clocks no critical path runs through them,
+    and the 4x4 ``dp16kd`` build routed at only two of four placement seeds (docs/fpga.md,
+    sixth round).
     ``seed`` is one nextpnr seed or several: synthesis runs once, place and route once per
     seed (one after another); the bitstream and ``fmax_mhz`` are the first seed's, ``seeds``
     lists every seed's Fmax and critical path and ``fmax_seeds`` their min/median/max.
@@ -313,6 +337,9 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
     if pe_multiplier is not None and pe_multiplier not in PE_MULTIPLIER_KINDS:
         raise InvalidOptionError(f"--pe-multiplier is one of {', '.join(PE_MULTIPLIER_KINDS)}, "
                                  f"not {pe_multiplier!r}")
+    if tile_memory is not None and tile_memory not in TILE_MEMORY_KINDS:
+        raise InvalidOptionError(f"tile_memory is one of {', '.join(TILE_MEMORY_KINDS)}, "
+                                 f"not {tile_memory!r}")
     if cfg is None:
         cfg = AccelConfig(rows=rows, cols=cols)
     elif (cfg.rows, cfg.cols) != (rows, cols):
@@ -321,7 +348,7 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
 
     def cfg_for(mode):
         kind = pe_multiplier or ("mult18x18d" if mode == "all" else "inferred")
-        return replace(base_cfg, pe_multiplier=kind)
+        return replace(base_cfg, pe_multiplier=kind, tile_memory=tile_memory or "inferred")
 
     def bcfg_for(mode):
         return replace(bcfg, accel=cfg_for(mode))
@@ -428,6 +455,8 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
                      "mult18x18d": resources["MULT18X18D"], "by_source": by_source,
                      "registers": dsp_registers(netlist),
                      "pe_macs_on_dsp": by_source.get(PE_MULTIPLIER_SOURCE, 0) == rows * cols}
+    report["ebr"] = {"tile_memory": cfg_for(mode).tile_memory, "dp16kd": resources["DP16KD"],
+                     "output_registers": ebr_registers(netlist)}
     # The headline resources (synthesis counts; placed counts are under "utilisation"):
     # LUT4s including the two of every CCU2C carry cell.
     report["summary"] = {"lut4": resources["LUT4"] + 2 * resources["CCU2C"],
@@ -450,6 +479,12 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
     return report
 
 
+def seed_file_tag(index: int, seed: int) -> str:
+    """The part of a place-and-route file name that names the seed: ``""`` for the first seed
+    of a build (``NAME.tim``, ``NAME.report.json``), ``".seedS"`` for the others."""
+    return "" if index == 0 else f".seed{seed}"
+
+
 def _place_route_pack(report, platform, nextpnr, ecppack, name, out, freq_mhz, seeds, rows,
                       cols, wall, placer_density=None) -> None:
     """nextpnr (once per seed) and ecppack; adds utilisation, Fmax, critical path and bitstream
@@ -458,7 +493,7 @@ def _place_route_pack(report, platform, nextpnr, ecppack, name, out, freq_mhz, s
     package_opt = platform._nextpnr_package_options[platform.package].upper()
     per_seed = []
     for i, seed in enumerate(seeds):
-        tag = "" if i == 0 else f".seed{seed}"
+        tag = seed_file_tag(i, seed)
         wall[f"pnr{tag}"] = _run("pnr", nextpnr + [
             device_opt, "--package", package_opt, "--speed", str(platform.speed),
             "--json", f"{name}.json", "--lpf", f"{name}.lpf"]
@@ -510,7 +545,10 @@ def report_markdown(r: dict) -> str:
         f"| MULT18X18D | {res['MULT18X18D']:,} ("
         + (", ".join(f"{k} {v}" for k, v in r["dsp"]["by_source"].items()) or "none")
         + f"; {r['dsp']['pe_multipliers']} PE multipliers, DSP mapping {r['dsp']['mode']}) |",
-        f"| DP16KD block RAM | {res['DP16KD']:,} |",
+        f"| DP16KD block RAM | {res['DP16KD']:,}"
+        + ("" if "ebr" not in r else " (output registers: " + ", ".join(
+            f"{k} {v}" for k, v in r["ebr"]["output_registers"].items()) + ")")
+        + " |",
     ]
     if "utilisation" in r:
         lines += ["", "Placed (nextpnr):", "", "| bel | used | available | % |", "|---|---|---|---|"]

@@ -12,10 +12,12 @@ from SEED.
 """
 
 import argparse
+from dataclasses import replace
 import json
 import sys
 import time
 
+from ..hw.params import TILE_MEMORY_KINDS
 from . import options
 
 __all__ = ["add_parser", "command", "STALL_PROBABILITY"]
@@ -49,6 +51,10 @@ def add_parser(sub, parser_class) -> None:
                         "tiles of the next step load, and the previous C tile stores, while "
                         "the current one computes) or, with --no-double-buffer, the plain "
                         "one; each planned for its own model")
+    p.add_argument("--tile-memory", choices=TILE_MEMORY_KINDS, default="inferred",
+                   help="A/B tile memories: inferred (default, read latency 1) or dp16kd (the "
+                        "ECP5 block RAMs with output registers of `scanfuse fpga --tile-memory "
+                        "dp16kd`, simulated by their model: one more cycle of feed latency)")
     p.add_argument("--json", metavar="FILE", nargs="?", const="-",
                    help="the rows and the total as JSON: on stdout (no FILE, or -) or to FILE")
     p.add_argument("--force", action="store_true", help="replace an existing --json file")
@@ -98,8 +104,9 @@ def command(args, console) -> int:
         return 2
     seed, p_ready, p_valid = _stall_args(args)
     table = sys.stderr if to_stdout else sys.stdout
-    cfg = (AccelConfig() if args.double_buffer is None
-           else AccelConfig(double_buffer=args.double_buffer))
+    cfg = AccelConfig(tile_memory=args.tile_memory)
+    if args.double_buffer is not None:
+        cfg = replace(cfg, double_buffer=args.double_buffer)
     t0 = time.perf_counter()
     exe = verilator_build(cfg)
     print(f"# engine {cfg.name} {cfg.axi_data_bits}-bit AXI, A/B/C {cfg.a_entries}/"

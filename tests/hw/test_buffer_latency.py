@@ -1,8 +1,9 @@
 # amaranth: UnusedElaboratable=no
-"""TileBuffer read latency (1 and 2): words written with random lane enables come back on
-``x_rdata`` exactly ``read_latency`` enabled cycles after their address, under random
-``x_ren`` stalls, for the A, B and C memories; the parameter is checked."""
+"""TileBuffer read latency (1 and 2, and the dp16kd tile memories' 2): words written with random
+lane enables come back on ``x_rdata`` exactly ``read_latency`` enabled cycles after their
+address (C: always 1), under random ``x_ren`` stalls; the parameter is checked."""
 
+import dataclasses
 import random
 
 import pytest
@@ -14,10 +15,15 @@ from scanfuse.hw.params import AccelConfig
 CFG = AccelConfig(rows=2, cols=2, a_entries=256, b_entries=256, c_entries=128)
 
 
-@pytest.mark.parametrize("latency", [1, 2])
+@pytest.mark.parametrize("latency", [1, 2, "dp16kd"])
 @pytest.mark.parametrize("mem", ["a", "b", "c"])
 def test_reads_arrive_after_read_latency_enabled_cycles(mem, latency):
-    dut = TileBuffer(CFG, read_latency=latency)
+    if latency == "dp16kd":
+        dut = TileBuffer(dataclasses.replace(CFG, tile_memory="dp16kd"))
+        assert dut.read_latency == 2
+    else:
+        dut = TileBuffer(CFG, read_latency=latency)
+    latency = 1 if mem == "c" else dut.read_latency
     g = dut.geometry
     depth = {"a": g.a_depth, "b": g.b_depth, "c": g.c_depth}[mem]
     bits = {"a": g.a_word_bits, "b": g.b_word_bits, "c": g.c_word_bits}[mem]
@@ -71,3 +77,7 @@ def test_read_latency_is_checked():
     for bad in (0, 3, True, "2"):
         with pytest.raises(ValueError, match="read_latency must be 1 or 2"):
             TileBuffer(CFG, read_latency=bad)
+    with pytest.raises(ValueError, match="read_latency of dp16kd tile memories is 2"):
+        TileBuffer(dataclasses.replace(CFG, tile_memory="dp16kd"), read_latency=1)
+    with pytest.raises(ValueError, match="tile_memory must be one of inferred, dp16kd"):
+        AccelConfig(tile_memory="bram")

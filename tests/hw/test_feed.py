@@ -1,7 +1,8 @@
 # amaranth: UnusedElaboratable=no
 """ComputeFeed: random jobs over A and B memory models, k steps taken with random stalls;
-every step's operands, ``last`` and MAC count against the buffer layout, and the gate that
-holds a row block until the loader has written it."""
+every step's operands, ``last`` and MAC count against the buffer layout, with one- and
+two-cycle memories (the ECP5 ``dp16kd`` output register); the gate that holds a row block
+until the loader has written it; one k step per cycle when nothing stalls."""
 
 import random
 from functools import partial
@@ -51,11 +52,21 @@ def expected_steps(job, amem, bmem, cfg, g):
     return steps, macs
 
 
-def run_feed(cfg, jobs, rng, gate_blocks: bool):
+async def serve2(ctx, words, raddr, ren, rdata):
+    """A two-stage memory read (TileBuffer(read_latency=2)): the word of the address sampled
+    at an edge with ``ren`` reaches ``rdata`` at the next such edge."""
+    latch = 0
+    async for _, _, addr, en in ctx.tick().sample(raddr, ren):
+        if en:
+            ctx.set(rdata, latch)
+            latch = words.get(addr, 0)
+
+
+def run_feed(cfg, jobs, rng, gate_blocks: bool, latency: int = 1, p_stall: float = 0.3):
     g = BufferGeometry(cfg)
     amem = {w: rng.getrandbits(g.a_word_bits) for w in range(g.a_depth)}
     bmem = {w: rng.getrandbits(g.b_word_bits) for w in range(g.b_depth)}
-    dut = ComputeFeed(cfg)
+    dut = ComputeFeed(cfg, read_latency=latency)
     taken, macs, rises = [], [], []
 
     async def jobs_in(ctx):
@@ -88,15 +99,21 @@ def run_feed(cfg, jobs, rng, gate_blocks: bool):
         want_macs += n
     sim = Simulator(dut)
     sim.add_clock(1e-8)
-    sim.add_process(partial(WordMemory(amem, g.a_word_bits, 1).serve, raddr=dut.a_raddr,
-                            ren=dut.a_ren, rdata=dut.a_rdata))
-    sim.add_process(partial(WordMemory(bmem, g.b_word_bits, 1).serve, raddr=dut.b_raddr,
-                            ren=dut.b_ren, rdata=dut.b_rdata))
+    if latency == 1:
+        sim.add_process(partial(WordMemory(amem, g.a_word_bits, 1).serve, raddr=dut.a_raddr,
+                                ren=dut.a_ren, rdata=dut.a_rdata))
+        sim.add_process(partial(WordMemory(bmem, g.b_word_bits, 1).serve, raddr=dut.b_raddr,
+                                ren=dut.b_ren, rdata=dut.b_rdata))
+    else:
+        sim.add_process(partial(serve2, words=amem, raddr=dut.a_raddr, ren=dut.a_ren,
+                                rdata=dut.a_rdata))
+        sim.add_process(partial(serve2, words=bmem, raddr=dut.b_raddr, ren=dut.b_ren,
+                                rdata=dut.b_rdata))
     sim.add_process(count_macs)
     sim.add_testbench(jobs_in)
     if gate_blocks:
         sim.add_testbench(gate)
-    sim.add_testbench(partial(take, stream=dut.pe, n_beats=len(want), rng=rng, p_stall=0.3,
+    sim.add_testbench(partial(take, stream=dut.pe, n_beats=len(want), rng=rng, p_stall=p_stall,
                               decode=lambda p: (tuple(int(x) for x in p.a),
                                                 tuple(int(x) for x in p.b), int(p.last)),
                               beats=taken, limit=LIMIT))
@@ -106,19 +123,34 @@ def run_feed(cfg, jobs, rng, gate_blocks: bool):
     return taken, rises
 
 
+@pytest.mark.parametrize("latency", [1, 2])
 @pytest.mark.parametrize("name", CONFIGS)
-def test_feed_offers_every_k_step_of_every_block(name):
+def test_feed_offers_every_k_step_of_every_block(name, latency):
     cfg = CONFIGS[name]
-    rng = random.Random(f"feed/{name}")
+    rng = random.Random(f"feed/{name}" + ("" if latency == 1 else f"/{latency}"))
     g = BufferGeometry(cfg)
-    run_feed(cfg, [random_job(rng, cfg, g) for _ in range(8)], rng, gate_blocks=False)
+    run_feed(cfg, [random_job(rng, cfg, g) for _ in range(8)], rng, gate_blocks=False,
+             latency=latency)
 
 
-def test_feed_waits_for_each_row_block_of_a_streaming_tile():
+@pytest.mark.parametrize("latency", [1, 2])
+def test_feed_issues_one_k_step_per_cycle_without_stalls(latency):
+    """Back-to-back jobs, array always ready: the steps leave on consecutive cycles from the
+    first one on (the extra read stage costs one cycle of latency, no throughput)."""
     cfg = CONFIGS["r8c8-64b"]
-    rng = random.Random("feed/gate")
+    rng = random.Random(f"feed/steady/{latency}")
+    job = {**random_job(rng, cfg, BufferGeometry(cfg)), "m_len": 16, "n_len": 16, "k_len": 9}
+    taken, _ = run_feed(cfg, [job], rng, gate_blocks=False, latency=latency, p_stall=0.0)
+    cycles = [t[0] for t in taken]
+    assert cycles == list(range(cycles[0], cycles[0] + len(cycles)))
+
+
+@pytest.mark.parametrize("latency", [1, 2])
+def test_feed_waits_for_each_row_block_of_a_streaming_tile(latency):
+    cfg = CONFIGS["r8c8-64b"]
+    rng = random.Random("feed/gate" + ("" if latency == 1 else f"/{latency}"))
     job = {**random_job(rng, cfg, BufferGeometry(cfg)), "m_len": 29, "n_len": 12, "k_len": 5}
-    taken, rises = run_feed(cfg, [job], rng, gate_blocks=True)
+    taken, rises = run_feed(cfg, [job], rng, gate_blocks=True, latency=latency)
     per_block = 2 * job["k_len"]            # two n blocks of k_len steps per row block
     for mb, rise in enumerate(rises):
         first = taken[mb * per_block][0]
@@ -128,3 +160,7 @@ def test_feed_waits_for_each_row_block_of_a_streaming_tile():
 def test_feed_rejects_bad_cfg():
     with pytest.raises(TypeError, match="AccelConfig"):
         ComputeFeed("8x8")
+    with pytest.raises(ValueError, match="read_latency must be 1 or 2"):
+        ComputeFeed(CONFIGS["r8c8-64b"], read_latency=3)
+    dp = AccelConfig(a_entries=2048, b_entries=1024, c_entries=512, tile_memory="dp16kd")
+    assert ComputeFeed(dp).read_latency == 2 and ComputeFeed(CONFIGS["r8c8-64b"]).read_latency == 1

@@ -1,7 +1,8 @@
 # amaranth: UnusedElaboratable=no
-"""The engine as the ECP5 build configures it (``pe_multiplier="mult18x18d"``: the PE array's
-DSP multipliers, here their behavioural model) in the Amaranth simulator: bit-exact output and
-DRAM byte counters equal to the planner's, with random AXI stalls, and its cycle count a few
+"""The engine as ECP5 builds can configure it, in the Amaranth simulator: the PE array's DSP
+multipliers (``pe_multiplier="mult18x18d"``) and the tile memories with the block RAMs' output
+registers (``tile_memory="dp16kd"``), each here as its behavioural model. Bit-exact output and
+DRAM byte counters equal to the planner's, with random AXI stalls, and a cycle count a few
 percent above the inferred build's for the same program."""
 
 import dataclasses
@@ -46,3 +47,14 @@ def test_dsp_multiplier_engine_is_bit_exact(stalls):
         # program: 1,633 against 1,585 cycles when written), never as a different result.
         cycles = _run(CFG, *stalls)
         assert cycles < cycles_dsp < 1.05 * cycles
+
+
+@pytest.mark.parametrize("mult", ["inferred", "mult18x18d"])
+@pytest.mark.parametrize("stalls", [(1.0, 1.0), (0.6, 0.7)])
+def test_dp16kd_tile_memory_engine_is_bit_exact(stalls, mult):
+    base = dataclasses.replace(CFG, pe_multiplier=mult)
+    cycles_ebr = _run(dataclasses.replace(base, tile_memory="dp16kd"), *stalls)
+    if stalls == (1.0, 1.0):
+        # The extra read stage is one more cycle of each step's feed pipeline fill.
+        cycles = _run(base, *stalls)
+        assert cycles < cycles_ebr < 1.05 * cycles

@@ -11,14 +11,17 @@ import subprocess
 from dataclasses import replace
 
 import pytest
+
+from scanfuse.hw.buffer import BufferGeometry
+from scanfuse.hw.ebr import ebr_layout
 from amaranth.sim import Simulator
 
 from scanfuse.cli import main
 from scanfuse.hw.axi import Burst
 from scanfuse.hw.fpga.axi_ram import AXI4SRAM
 from scanfuse.hw.fpga.flow import (PE_MULTIPLIERS, FlowError, critical_path_summary,
-                                   dsp_registers, engine_array, find_tool, nextpnr_summary,
-                                   run_flow, seed_statistics)
+                                   dsp_registers, ebr_registers, engine_array, find_tool,
+                                   nextpnr_summary, run_flow, seed_statistics)
 from scanfuse.hw.fpga.selftest import ScriptOp, checksum
 from scanfuse.hw.params import parse_array
 from scanfuse.hw.fpga.top import SelfTestTop, ecp5_pll_params
@@ -115,6 +118,43 @@ def test_axi_sram_bursts_and_strobes():
     sim.add_testbench(bench)
     sim.run()
     assert log == expect
+
+
+def test_axi_sram_read_latency_and_rate():
+    """RVALID two cycles after the AR handshake (memory read, then the R registers), then one
+    beat per cycle with RREADY high; a stalled beat is held, nothing is lost or repeated."""
+    init = bytes(range(64))
+    dut = AXI4SRAM(16, 64, 1024, init=init)
+    words = [int.from_bytes(init[8 * i:8 * i + 8], "little") for i in range(8)]
+
+    async def bench(ctx):
+        bus = dut.bus
+        ctx.set(bus.araddr, 8)
+        ctx.set(bus.arlen, 5)
+        ctx.set(bus.arburst, Burst.INCR)
+        ctx.set(bus.arvalid, 1)
+        ctx.set(bus.rready, 1)
+        assert ctx.get(bus.arready)
+        await ctx.tick()                         # the AR handshake
+        ctx.set(bus.arvalid, 0)
+        trace = []
+        for cycle in range(1, 12):             # cycle c: c clock edges after the handshake's
+            ctx.set(bus.rready, cycle not in (4, 5))
+            valid, data, last = ctx.get(bus.rvalid), ctx.get(bus.rdata), ctx.get(bus.rlast)
+            trace.append((cycle, data, last) if valid else (cycle, None, 0))
+            await ctx.tick()
+        taken = [(c, d, l) for c, d, l in trace if d is not None and c not in (4, 5)]
+        assert trace[0] == (1, None, 0) and trace[1] == (2, None, 0)
+        assert [c for c, _, _ in taken] == [3, 6, 7, 8, 9, 10]
+        assert [d for _, d, _ in taken] == words[1:7]
+        assert [l for _, _, l in taken] == [0, 0, 0, 0, 0, 1]
+        assert trace[3][1] == trace[4][1] == words[2]   # held through the stall
+        assert trace[10][1] is None                      # no seventh beat
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
 
 
 def test_axi_sram_rejects_bad_size():
@@ -258,6 +298,11 @@ def test_seed_statistics_and_dsp_registers():
     netlist = {"modules": {"top": {"cells": {"a": cell, "b": cell, "c": bare,
                                              "d": {"type": "LUT4"}}}}}
     assert dsp_registers(netlist) == {"A,B,OUT": 2, "none": 1}
+    outreg = {"type": "DP16KD", "parameters": {"REGMODE_A": "NOREG", "REGMODE_B": "OUTREG "}}
+    noreg = {"type": "DP16KD", "parameters": {"REGMODE_A": "NOREG", "REGMODE_B": "NOREG"}}
+    netlist = {"modules": {"top": {"cells": {"a": outreg, "b": noreg, "c": cell}},
+                           "sub": {"cells": {"d": outreg}}}}
+    assert ebr_registers(netlist) == {"B": 2, "none": 1}
 
 
 def test_run_flow_checks_seeds_and_multiplier_before_building(tmp_path):
@@ -265,6 +310,8 @@ def test_run_flow_checks_seeds_and_multiplier_before_building(tmp_path):
         run_flow("ulx3s-85f", 2, 2, tmp_path, seed=(), top="axi")
     with pytest.raises(InvalidOptionError, match="--pe-multiplier"):
         run_flow("ulx3s-85f", 2, 2, tmp_path, pe_multiplier="lut", top="axi")
+    with pytest.raises(InvalidOptionError, match="tile_memory"):
+        run_flow("ulx3s-85f", 2, 2, tmp_path, tile_memory="bram", top="axi")
     for density in (0.2, 1.5, "0.6"):
         with pytest.raises(InvalidOptionError, match="--placer-density"):
             run_flow("ulx3s-85f", 2, 2, tmp_path, placer_density=density, top="axi")
@@ -280,11 +327,32 @@ def test_run_flow_checks_seeds_and_multiplier_before_building(tmp_path):
     (["fpga", "--board", "ulx3s-85f", "--seed", "1,x"], "a seed is a whole number"),
     (["fpga", "--board", "ulx3s-85f", "--seed", "1,,2"], "a seed is a whole number"),
     (["fpga", "--board", "ulx3s-85f", "--pe-multiplier", "lut"], "invalid choice"),
+    (["fpga", "--board", "ulx3s-85f", "--tile-memory", "bram"], "invalid choice"),
+    (["fpga", "--board", "ulx3s-85f", "--engine", "block", "--tile-memory", "dp16kd"],
+     "--tile-memory applies to --engine gemm only"),
+    (["fpga", "--board", "ulx3s-85f", "--layers", "--tile-memory", "dp16kd"],
+     "--tile-memory applies to builds"),
 ])
 def test_cli_bad_input_is_one_line_exit_2(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err and err.startswith("scanfuse: error:")
+
+
+@pytest.mark.parametrize("argv, kind", [([], None), (["--tile-memory", "dp16kd"], "dp16kd"),
+                                         (["--tile-memory", "inferred"], "inferred")])
+def test_cli_passes_tile_memory_to_the_flow(argv, kind, tmp_path, monkeypatch, capsys):
+    """--tile-memory reaches run_flow unchanged (None: the flow's default, inferred)."""
+    import scanfuse.hw.fpga.flow as flow
+    seen = {}
+
+    def fake_run_flow(*args, **kwargs):
+        seen.update(kwargs)
+        raise flow.FlowError("stopped by the test")
+    monkeypatch.setattr(flow, "run_flow", fake_run_flow)
+    main(["fpga", "--board", "ulx3s-85f", "--array", "2,2", "--synth-only",
+          "--out", str(tmp_path / "b")] + argv)
+    assert seen["tile_memory"] == kind
 
 
 # --------------------------------------------------------------------------- Yosys smoke test
@@ -319,7 +387,7 @@ def test_yosys_maps_a_2x2_selftest_build(tmp_path):
     files carry the resources."""
     _yosys_or_skip()
     report = run_flow("ulx3s-85f", 2, 2, tmp_path, synth_only=True, cfg=SMALL,
-                      image=selftest_image(SMALL, SMALL_GEMM))
+                      image=selftest_image(SMALL, SMALL_GEMM), tile_memory="dp16kd")
     res = report["resources"]
     assert res["LUT4"] > 100 and res["TRELLIS_FF"] > 100 and res["DP16KD"] >= 1
     assert res["EHXPLLL"] == 1 and res["TRELLIS_IO"] == 10   # clock, button, 8 LEDs
@@ -329,6 +397,13 @@ def test_yosys_maps_a_2x2_selftest_build(tmp_path):
     assert report["dsp"]["by_source"]["multiplier.py"] == 4 and report["dsp"]["pe_macs_on_dsp"]
     assert report["dsp"]["registers"].get("A,B,OUT") == 4
     assert report["config"]["pe_multiplier"] == "mult18x18d"
+    # The A and B tile memories are the explicit DP16KD blocks with port B's output register
+    # (hw/ebr.py): exactly their layouts' block count has REGMODE_B OUTREG in the netlist.
+    g = BufferGeometry(SMALL)
+    want = (ebr_layout(g.a_word_bits, g.a_depth, g.a_lanes).blocks
+            + ebr_layout(g.b_word_bits, g.b_depth, g.b_lanes).blocks)
+    assert report["ebr"]["tile_memory"] == "dp16kd"
+    assert report["ebr"]["output_registers"].get("B") == want
     assert report["summary"] == {"lut4": res["LUT4"] + 2 * res["CCU2C"],
                                  "ff": res["TRELLIS_FF"], "dsp": res["MULT18X18D"],
                                  "ebr": res["DP16KD"]}

@@ -1,0 +1,227 @@
+"""A simple dual-port memory built from Lattice ECP5 ``DP16KD`` block RAMs with their output
+registers in use (read latency 2), and its behavioural model for simulation.
+
+Why explicit blocks: prjtrellis-db's speed-6 timing gives a ``DP16KD`` read a clock-to-out of
+5.57-5.81 ns without its output register and 0.92-0.94 ns with it (``REGMODE = OUTREG``);
+Yosys 0.70's ``synth_ecp5`` maps a synchronous read port to ``REGMODE = NOREG`` and leaves a
+following register in the fabric (Yosys ``techlibs/lattice/brams_map_16kd.v``), so a
+150 MHz (6.67 ns) path that starts at the memory cannot close. :class:`EBRMemory` places the
+blocks itself, the way :class:`scanfuse.hw.multiplier.ECP5Mult18x18D` places its DSPs.
+
+Ports (all on the ``sync`` clock)
+---------------------------------
+``waddr``, ``wdata``, ``wen`` (one bit per *lane* of ``width // lanes`` bits): written at the
+clock edge. ``raddr``, ``ren``, ``rdata``: the word at ``raddr`` appears on ``rdata`` after the
+second clock edge with ``ren`` high, counting the one that samples ``raddr``; with ``ren`` low
+nothing moves and ``rdata`` holds. That is the block's two read stages, both enabled by ``ren``:
+the address (and the array's read) at the first edge (``CEB``), the output register at the
+second (``OCEB``). A read of the word being written in the same cycle is not defined (the
+``DP16KD`` gives no guarantee across its two ports); the model returns the old word.
+
+Block layout (:func:`ebr_layout`)
+---------------------------------
+Each block is used as a true dual-port ``DP16KD`` with port A writing and port B reading, both
+ports ``w`` bits wide, ``w`` one of 18, 9, 4, 2, 1 (1,024 .. 16,384 words deep). Every lane is
+split into ``ceil(lane_bits / w)`` columns of blocks, so a lane write is one block ``WEA`` and
+no byte enables are needed; when the memory is deeper than one block, ``ceil(depth / block
+depth)`` rows of blocks are stacked, written by a decoded ``WEA`` and read through a
+multiplexer on the address bits that passed both stages. The width taken is the one with the
+fewest blocks, then the fewest rows (no read multiplexer when possible). The 36-bit
+pseudo-dual-port mode (512 x 36) would halve the blocks of the 512-deep A memory, but which of
+its two halves' ``OCE``/``CE`` pins govern the output register in that mode is not stated in
+Yosys's or nextpnr's sources, so it is not used.
+"""
+
+from dataclasses import dataclass
+
+from amaranth.hdl import ClockSignal, Const, Instance, Module, Signal
+from amaranth.lib import memory, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import bits_for, ceil_log2, exact_log2
+
+__all__ = ["DP16KD_WIDTHS", "DP16KD_PARAMS", "EBRLayout", "ebr_layout", "EBRMemory",
+           "dp16kd_address_shift"]
+
+#: Port widths of a ``DP16KD`` in true dual-port mode, with their depth (16 Kbit + parity).
+DP16KD_WIDTHS = {18: 1024, 9: 2048, 4: 4096, 2: 8192, 1: 16384}
+
+#: The ``DP16KD`` parameters of every block but ``DATA_WIDTH_A``/``DATA_WIDTH_B``: port B's
+#: output register in use (port A only writes). Checked against the netlist by the tests.
+DP16KD_PARAMS = {
+    "REGMODE_A": "NOREG", "REGMODE_B": "OUTREG",
+    "RESETMODE": "SYNC", "ASYNC_RESET_RELEASE": "SYNC",
+    "CSDECODE_A": "0b000", "CSDECODE_B": "0b000",
+    "WRITEMODE_A": "NORMAL", "WRITEMODE_B": "NORMAL",
+    "CLKAMUX": "CLKA", "CLKBMUX": "CLKB", "GSR": "DISABLED",
+}
+
+
+def dp16kd_address_shift(width: int) -> int:
+    """Lowest ``AD*`` pin of the word address at port width ``width`` (18: ``AD4``, 9: ``AD3``,
+    4: ``AD2``, 2: ``AD1``, 1: ``AD0``); the address is 14 - shift bits wide. At width 18 pins
+    ``AD0``/``AD1`` are the write's byte enables. The 14 address pins cover 16,384 bits, so the
+    shift is what the port's depth (:data:`DP16KD_WIDTHS`) leaves of them."""
+    return 14 - exact_log2(DP16KD_WIDTHS[width])
+
+
+@dataclass(frozen=True)
+class EBRLayout:
+    """How a ``depth x width`` memory with ``lanes`` write lanes is tiled from ``DP16KD``\\ s.
+
+    Attributes
+    ----------
+    block_width : bits per block port (a key of :data:`DP16KD_WIDTHS`).
+    columns : blocks side by side per lane (``ceil(lane_bits / block_width)``).
+    rows : blocks stacked in depth (``ceil(depth / block depth)``).
+    """
+
+    width: int
+    depth: int
+    lanes: int
+    block_width: int
+    columns: int
+    rows: int
+
+    @property
+    def lane_bits(self) -> int:
+        return self.width // self.lanes
+
+    @property
+    def block_depth(self) -> int:
+        return DP16KD_WIDTHS[self.block_width]
+
+    @property
+    def blocks(self) -> int:
+        """``DP16KD`` count: ``lanes * columns * rows``."""
+        return self.lanes * self.columns * self.rows
+
+
+def ebr_layout(width: int, depth: int, lanes: int = 1) -> EBRLayout:
+    """The block layout of a ``depth x width`` memory with ``lanes`` equal write lanes: fewest
+    blocks, then fewest rows of blocks. ``ValueError`` on sizes that are not positive or a
+    ``width`` that ``lanes`` does not divide."""
+    for name, value in (("width", width), ("depth", depth), ("lanes", lanes)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, not {value!r}")
+    if width % lanes:
+        raise ValueError(f"width ({width}) must be a multiple of lanes ({lanes})")
+    lane_bits = width // lanes
+    best = None
+    for w, d in DP16KD_WIDTHS.items():
+        cols, rows = -(-lane_bits // w), -(-depth // d)
+        key = (lanes * cols * rows, rows, -w)
+        if best is None or key < best[0]:
+            best = (key, EBRLayout(width, depth, lanes, w, cols, rows))
+    return best[1]
+
+
+class EBRMemory(wiring.Component):
+    """``depth x width`` simple dual-port memory with ``lanes`` write lanes and read latency 2
+    (see the module docstring).
+
+    Parameters
+    ----------
+    width, depth, lanes : int
+        Word bits, words, write lanes (``lanes`` divides ``width``).
+
+    Members
+    -------
+    waddr : ``In(addr_bits)``; wdata : ``In(width)``; wen : ``In(lanes)``
+    raddr : ``In(addr_bits)``; ren : ``In(1)``; rdata : ``Out(width)``
+
+    Elaborated with a platform, the ``DP16KD`` blocks of :func:`ebr_layout` (``Instance``);
+    without one (Amaranth simulation, ``verilog.convert``), a behavioural model with the same
+    two enabled read stages. ``primitive`` replaces the ``Instance`` factory (tests: a model of
+    the block's pins, so the wiring of the tiling is simulated too).
+    """
+
+    latency = 2
+
+    def __init__(self, width: int, depth: int, lanes: int = 1, *, primitive=None):
+        self.layout = ebr_layout(width, depth, lanes)
+        self.addr_bits = max(1, bits_for(depth - 1))
+        self._primitive = primitive
+        super().__init__({
+            "waddr": In(self.addr_bits), "wdata": In(width), "wen": In(lanes),
+            "raddr": In(self.addr_bits), "ren": In(1), "rdata": Out(width),
+        })
+
+    def elaborate(self, platform):
+        if platform is None and self._primitive is None:
+            return self._model()
+        return self._blocks(self._primitive or _instance)
+
+    def _model(self) -> Module:
+        m = Module()
+        lay = self.layout
+        mem = memory.Memory(shape=lay.width, depth=lay.depth, init=[])
+        wp = mem.write_port(granularity=lay.lane_bits)
+        rp = mem.read_port(transparent_for=())     # stage 1: address, read (CEB)
+        m.submodules.mem = mem
+        m.d.comb += [wp.addr.eq(self.waddr), wp.data.eq(self.wdata), wp.en.eq(self.wen),
+                     rp.addr.eq(self.raddr), rp.en.eq(self.ren)]
+        outreg = Signal(lay.width, reset_less=True)  # stage 2: the output register (OCEB)
+        with m.If(self.ren):
+            m.d.sync += outreg.eq(rp.data)
+        m.d.comb += self.rdata.eq(outreg)
+        return m
+
+    def _blocks(self, primitive) -> Module:
+        m = Module()
+        lay = self.layout
+        w, shift = lay.block_width, dp16kd_address_shift(lay.block_width)
+        block_abits = 14 - shift
+        row_bits = ceil_log2(lay.rows) if lay.rows > 1 else 0
+        # The row a read came from, through the same two enabled stages as the data.
+        row1 = Signal(max(1, row_bits), reset_less=True)
+        row2 = Signal(max(1, row_bits), reset_less=True)
+        if row_bits:
+            with m.If(self.ren):
+                m.d.sync += [row1.eq(self.raddr[block_abits:]), row2.eq(row1)]
+        waddr_lo = self.waddr[:min(block_abits, self.addr_bits)]
+        raddr_lo = self.raddr[:min(block_abits, self.addr_bits)]
+        params = {**DP16KD_PARAMS, "DATA_WIDTH_A": w, "DATA_WIDTH_B": w}
+        row_data = [Signal(lay.width, name=f"row{r}_data") for r in range(lay.rows)]
+        for r in range(lay.rows):
+            in_row = (self.waddr[block_abits:] == r) if row_bits else Const(1)
+            for lane in range(lay.lanes):
+                for c in range(lay.columns):
+                    lo = lane * lay.lane_bits + c * w
+                    n = min(w, (lane + 1) * lay.lane_bits - lo)   # data bits in this block
+                    pins = {
+                        "i_CLKA": ClockSignal("sync"), "i_CEA": 1, "i_OCEA": 0, "i_RSTA": 0,
+                        "i_WEA": self.wen[lane] & in_row,
+                        "i_CLKB": ClockSignal("sync"), "i_CEB": self.ren, "i_OCEB": self.ren,
+                        "i_RSTB": 0, "i_WEB": 0,
+                    }
+                    for i in range(3):
+                        pins[f"i_CSA{i}"] = 0
+                        pins[f"i_CSB{i}"] = 0
+                    for i in range(14):
+                        if i < shift:      # byte enables at width 18, unused bits otherwise
+                            pins[f"i_ADA{i}"] = 1 if w == 18 else 0
+                            pins[f"i_ADB{i}"] = 0
+                        elif i - shift < len(waddr_lo):
+                            pins[f"i_ADA{i}"] = waddr_lo[i - shift]
+                            pins[f"i_ADB{i}"] = raddr_lo[i - shift]
+                        else:
+                            pins[f"i_ADA{i}"] = 0
+                            pins[f"i_ADB{i}"] = 0
+                    for i in range(18):
+                        pins[f"i_DIA{i}"] = self.wdata[lo + i] if i < n else 0
+                        pins[f"i_DIB{i}"] = 0
+                    for i in range(n):
+                        pins[f"o_DOB{i}"] = row_data[r][lo + i]
+                    m.submodules[f"ebr_r{r}_l{lane}_c{c}"] = primitive(params, pins)
+        if row_bits:
+            with m.Switch(row2):
+                for r in range(lay.rows):
+                    with m.Case(r):
+                        m.d.comb += self.rdata.eq(row_data[r])
+        else:
+            m.d.comb += self.rdata.eq(row_data[0])
+        return m
+
+
+def _instance(params: dict, pins: dict) -> Instance:
+    return Instance("DP16KD", **{f"p_{k}": v for k, v in params.items()}, **pins)
