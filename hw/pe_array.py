@@ -234,7 +234,7 @@ class PEArray(wiring.Component):
         reserved by blocks admitted ``G`` cycles apart over the credit round trip (admission
         to the credit's return, ``rows + cols + L + D + 5`` cycles for a block's last row)."""
         rows = self._cfg.rows
-        trip = rows + self._cfg.cols + self.mult_latency + self.collect_stages + 5
+        trip = rows + self._cfg.cols + self.mult_latency + self.collect_stages + 6
         need = rows * -(-trip // self.token_gap)
         return 1 << (need - 1).bit_length()
 
@@ -374,31 +374,39 @@ class PEArray(wiring.Component):
                 m.submodules[f"mul_{r}_{c}"] = mult
                 m.d.comb += [mult.a.eq(a), mult.b.eq(b), mult.en.eq(1)]
                 acc = Signal(acc_shape, name=f"acc_{r}_{c}", reset_less=True)
-                mac = Signal(acc_shape, name=f"mac_{r}_{c}")
+                end_q = Signal(acc_shape, name=f"end_{r}_{c}", reset_less=True)
+                prev_q = Signal(acc_shape, name=f"prev_{r}_{c}", reset_less=True)
                 sh = Signal(acc_shape, name=f"shadow_{r}_{c}", reset_less=True)
-                # The block's last product is accumulated like any other; in the next cycle
-                # (`done`) the shadow copies the finished sum from `acc` and the accumulation
-                # restarts from zero. The adder then feeds `acc` alone, so the shadow (pulled
-                # towards the column's collection tree) does not stretch the accumulator loop.
-                # Two copies of `done`: one beside the accumulator, one beside the shadow and
-                # its select chain (one register driving both sat between them, 4.4 ns from
-                # the accumulator); `tok & v` (== tok) keeps synthesis from merging them.
-                done = reg(ctl_tok[r][c] & ctl_v[r][c], f"done_acc_{r}_{c}", rst_pe[r][c])
+                # The accumulator never restarts: it adds every real product (wrapping modulo
+                # 2**acc_bits, like int32 hardware) and its only control is the enable ctl_v
+                # and the local reset, both FF pins (CE, LSR) rather than logic in front of
+                # the carry chain. A block's sum is the difference of the accumulator at its
+                # end and at the previous block's end, taken off the loop: in the cycle after
+                # the block's last product (`done`) `end_q` snapshots `acc` and `prev_q` the
+                # previous snapshot; in the next cycle (`done2`) the shadow loads
+                # `end_q - prev_q`, a subtractor between registers. The reset zeroes `acc`
+                # and `end_q` together (the next block's `prev_q` is then 0, its start).
+                # Two copies of `done`: one beside the snapshot registers, one starting the
+                # shadow's load and select chain; `tok & v` (== tok) keeps synthesis from
+                # merging them.
+                done = reg(ctl_tok[r][c] & ctl_v[r][c], f"done_snap_{r}_{c}", rst_pe[r][c])
                 done_sh = reg(ctl_tok[r][c], f"done_{r}_{c}", rst_pe[r][c])
-                # Assigning the (acc_bits + 1)-bit sum to an acc_bits signal wraps modulo
-                # 2**acc_bits, like int32 hardware.
-                m.d.comb += mac.eq(Mux(done, 0, acc) + mult.p)
+                # done2 is the first register of the select chain.
+                sel_chain = [done_sh]
+                for j in range(cols - c + 1):
+                    sel_chain.append(reg(sel_chain[-1], f"sel_{r}_{c}_s{j}", rst_pe[r][c]))
+                done2 = sel_chain[1]
                 with m.If(ctl_v[r][c]):
-                    m.d.sync += acc.eq(mac)
-                with m.Elif(done):
-                    m.d.sync += acc.eq(0)
-                with m.If(done_sh):
-                    m.d.sync += sh.eq(acc)
+                    m.d.sync += acc.eq(acc + mult.p)
+                with m.If(done):
+                    m.d.sync += [end_q.eq(acc), prev_q.eq(end_q)]
+                with m.If(done2):
+                    m.d.sync += sh.eq(end_q - prev_q)
                 with m.If(rst_pe[r][c]):
-                    m.d.sync += acc.eq(0)
+                    m.d.sync += [acc.eq(0), end_q.eq(0)]
                 shadow[r][c] = sh
-                # Selected in the cycle row r completes (one after PE (r, cols - 1) writes).
-                select[r][c] = delay(done_sh, cols - c, f"sel_{r}_{c}", rst_pe[r][c])
+                # Selected in the cycle row r completes (two after PE (r, cols - 1)'s done).
+                select[r][c] = sel_chain[-1]
 
         # --- collection and output, per column: a registered OR tree over the column's
         # selected shadows (at most one row is selected per cycle) and a one-bit tree over its

@@ -137,9 +137,9 @@ def test_token_gap_stages_and_fifo_depth():
     assert {s: a.collect_stages for s, a in arrays.items()} == {
         (1, 1): 1, (2, 3): 1, (4, 4): 2, (8, 8): 2, (8, 1): 2, (1, 8): 1, (64, 1): 4,
         (9, 2): 3}
-    # rows * ceil((rows + cols + L + D + 5) / G), rounded up to a power of two.
+    # rows * ceil((rows + cols + L + D + 6) / G), rounded up to a power of two.
     assert {s: a.out_rows for s, a in arrays.items()} == {
-        (1, 1): 16, (2, 3): 8, (4, 4): 16, (8, 8): 32, (8, 1): 32, (1, 8): 2, (64, 1): 128,
+        (1, 1): 16, (2, 3): 16, (4, 4): 32, (8, 8): 32, (8, 1): 32, (1, 8): 4, (64, 1): 128,
         (9, 2): 32}
     dsp = PEArray(AccelConfig(rows=8, cols=8, pe_multiplier="mult18x18d"))
     assert (dsp.mult_latency, dsp.out_rows) == (3, 32)
@@ -215,7 +215,7 @@ def test_accumulator_wraps_like_int32():
 @pytest.mark.parametrize("mult", MULTS)
 @pytest.mark.parametrize("rows,cols", SIZES)
 def test_latency(rows, cols, mult):
-    """Row r of a block is on `o` cols + L + D + 5 + r cycles after its last k step was
+    """Row r of a block is on `o` cols + L + D + 6 + r cycles after its last k step was
     accepted (L = 1 inferred, 3 for the DSP; D = collect_stages)."""
     cfg = AccelConfig(rows=rows, cols=cols, pe_multiplier=mult)
     blocks = make_blocks(cfg, [3], np.random.default_rng(7))
@@ -224,7 +224,7 @@ def test_latency(rows, cols, mult):
     assert dut.mult_latency == 1 + EXTRA[mult]
     assert accepted == [0, 1, 2]
     assert dut.collect_stages == STAGES[rows, cols]
-    lat = cols + 1 + EXTRA[mult] + STAGES[rows, cols] + 5
+    lat = cols + 1 + EXTRA[mult] + STAGES[rows, cols] + 6
     assert [c for c, *_ in beats] == [2 + lat + r for r in range(rows)]
 
 
@@ -232,7 +232,7 @@ def test_latency(rows, cols, mult):
 @pytest.mark.parametrize("rows,cols", SIZES)
 def test_throughput_back_to_back(rows, cols, mult):
     """No stalls, K = 2 * (rows + cols): every cycle accepts a k step, blocks overlap, and
-    the skew is paid once: N blocks take exactly N * K + rows + cols + L + D + 4 cycles."""
+    the skew is paid once: N blocks take exactly N * K + rows + cols + L + D + 5 cycles."""
     cfg = AccelConfig(rows=rows, cols=cols, pe_multiplier=mult)
     k, n = 2 * (rows + cols), 4 if rows * cols < 64 else 3
     blocks = make_blocks(cfg, [k] * n, np.random.default_rng(rows * cols))
@@ -240,7 +240,7 @@ def test_throughput_back_to_back(rows, cols, mult):
     check_results(cfg, blocks, beats)
     assert accepted == list(range(n * k))                       # 100 % >= 90 % target
     total = beats[-1][0] + 1
-    assert total == n * k + rows + cols + (1 + EXTRA[mult]) + STAGES[rows, cols] + 4
+    assert total == n * k + rows + cols + (1 + EXTRA[mult]) + STAGES[rows, cols] + 5
     # Each block's rows leave one per cycle, K cycles after the previous block's.
     starts = [beats[i * rows][0] for i in range(n)]
     assert np.diff(starts).tolist() == [k] * (n - 1)
