@@ -30,20 +30,30 @@ chosen by ``cfg.pe_multiplier``: ``L = 1`` for the inferred multiplier, ``L = 3`
 ``MULT18X18D`` with input, output and fabric product registers) and adds the product to its
 accumulator ``L`` cycles after its operands arrive.
 
+Restart-free accumulator. A PE's accumulator never restarts: ``acc <= acc + p`` whenever
+its product is of a real k step (modulo ``2**acc_bits``), with that condition as the
+flip-flops' enable and the local reset as their synchronous reset, so nothing but ``acc`` and
+``p`` feeds its carry chain. A block's sum is ``acc`` at the block's end minus ``acc`` at the
+previous block's end, exact modulo ``2**acc_bits`` however often the accumulator wrapped,
+taken in a stage of its own (snapshot registers and a subtractor outside the loop). The
+reset zeroes ``acc`` and the snapshot together.
+
 Systolic control. Two control bits travel with the products like the A operands travel with
 the operands: ``v`` (the product now ready is of a real k step; bubbles do not accumulate)
 and ``tok`` (it ends a block). They enter the array ``1 + L`` registers after the input
 handshake, move down column 0 and right along every row, one register per hop, so PE
 ``(r, c)`` holds its own copy exactly when its product of that k step is ready. Every control
 net joins neighbours only. When a PE sees ``tok`` it accumulates that last product as
-usual; in the next cycle (its ``done`` register) it copies ``acc`` into its shadow register
-and restarts the accumulation from zero (``acc <= 0 + p``), so the next block's k steps can
-follow on the very next cycle: fill and drain skew are paid once per stream, not once per
-block. The adder feeds ``acc`` alone, and the shadow loads from a register.
+usual; in the next cycle (its ``done`` register) the snapshot ``end`` copies ``acc`` and
+``prev`` copies ``end`` (the previous block's end); in the cycle after that (``done2``) the
+shadow register loads ``end - prev``. Meanwhile the accumulator goes on adding the next
+block's products, so its k steps can follow on the very next cycle: fill and drain skew are
+paid once per stream, not once per block.
 
-Output side. Row ``r`` of a block is complete in the shadow registers ``r + cols + L + 2``
+Output side. Row ``r`` of a block is complete in the shadow registers ``r + cols + L + 3``
 cycles after its last k step was accepted, rows one cycle apart. Each PE delays its ``done``
-by ``cols - c`` cycles in its own small shift register, so every PE of row ``r`` selects its
+by ``cols - c + 1`` cycles in its own small shift register (whose first register is
+``done2``), so every PE of row ``r`` selects its
 shadow in that same cycle without a row-wide net; per column, a registered tree (pairs of
 rows, then groups of four, :attr:`PEArray.collect_stages` levels) ORs the selected shadows,
 and the rows land one per cycle, in order, in the column's own output FIFO of ``out_rows``
@@ -88,12 +98,13 @@ register (``~hold & room & gap_ok``, loaded with its next value): it depends on 
 payload and on registers, never on ``o.ready`` combinationally.
 
 Timing (no stalls, measured by ``tests/hw/test_pe_array.py`` for both multiplier kinds): row
-``r`` of a block is valid on ``o`` ``cols + L + D + 5 + r`` cycles after the cycle in which
+``r`` of a block is valid on ``o`` ``cols + L + D + 6 + r`` cycles after the cycle in which
 the block's last k step was accepted (``D`` = :attr:`PEArray.collect_stages`: 1 for up to 2
-rows, 2 for 3..8, 3 for 9..32; at 8x8 with the DSP ``18 + r``). Blocks of ``K`` k steps settle
+rows, 2 for 3..8, 3 for 9..32; at 8x8 with the DSP ``19 + r``; one of those cycles is the
+accumulator's snapshot-and-subtract stage). Blocks of ``K`` k steps settle
 to one block every ``max(K, G)`` cycles (``G >= rows``: at most one output row per cycle);
 for ``K >= G`` a k step is accepted every cycle, and ``N`` blocks take
-``N * K + rows + cols + L + D + 4`` cycles from the first k step to the last output row.
+``N * K + rows + cols + L + D + 5`` cycles from the first k step to the last output row.
 The multiplier's latency is hidden behind the streams: users see only a longer fill/drain,
 never a different handshake. ``out_rows`` (the FIFO depth, a power of two) covers the credit
 round trip for blocks ``G`` cycles apart: 32 rows at 8x8.
@@ -232,7 +243,7 @@ class PEArray(wiring.Component):
     def out_rows(self) -> int:
         """Depth of the output FIFO in rows (a power of two): room for every row that can be
         reserved by blocks admitted ``G`` cycles apart over the credit round trip (admission
-        to the credit's return, ``rows + cols + L + D + 5`` cycles for a block's last row)."""
+        to the credit's return, ``rows + cols + L + D + 6`` cycles for a block's last row)."""
         rows = self._cfg.rows
         trip = rows + self._cfg.cols + self.mult_latency + self.collect_stages + 6
         need = rows * -(-trip // self.token_gap)

@@ -109,8 +109,9 @@ def test_block_seeds(seed):
 def test_one_chunk_strips_expand_each_row_once():
     """One hidden chunk in one-row strips: the continued depthwise run expands each X row
     once and the next strip's X row loads during phase E, so the eight strips cost less than
-    1.30x the block as one strip (1,940 against 1,505 cycles with the freeze-free PE array,
-    whose rows come 5 cycles later; 1,865 against 1,495 before it; without the X row prefetch
+    1.30x the block as one strip (1,955 against 1,507 cycles with the freeze-free PE array,
+    whose rows come 6 cycles later; 1,940 against 1,505 when its accumulator restarted, rows
+    5 cycles later; 1,865 against 1,495 with the freezing array; without the X row prefetch
     1,991, with a run per strip, which expands 3 rows per output row, 2,925), bit-exact,
     bytes as predicted."""
     shape = BlockShape(8, 8, 16, 32, 16)

@@ -179,10 +179,14 @@ def test_random_blocks(rows, cols, stall, mult):
 
 
 def test_accumulator_wraps_like_int32():
-    """2**17 + 3 steps of (-128) * (-128) overflow int32: the sum wraps, as in block_ref."""
+    """2**17 + 3 steps of (-128) * (-128) overflow int32: the sum wraps, as in block_ref. The
+    accumulator never restarts, so the next block (4 steps of (-128) * 127) takes it back
+    across the wrap, and its sum (end minus previous end) must still be exact."""
     cfg = AccelConfig(rows=1, cols=1)
     dut = PEArray(cfg)
     k = (1 << 17) + 3
+    blocks = [(np.full((k, 1), -128), np.full((k, 1), -128)),
+              (np.full((4, 1), -128), np.full((4, 1), 127))]
     out = []
 
     async def bench(ctx):
@@ -191,23 +195,25 @@ def test_accumulator_wraps_like_int32():
         ctx.set(dut.i.valid, 1)
         # With nothing else in flight, a 1x1 array accepts a non-last step every cycle.
         await ctx.tick().repeat(k - 1)
-        ctx.set(dut.i.payload, {"a": [-128], "b": [-128], "last": 1})
-        assert ctx.get(dut.i.ready)
-        await ctx.tick()
+        # Then block 0's last step and block 1's steps, one per cycle (a 1x1 array admits a
+        # block end every cycle while its FIFO has room).
+        for step in k_steps(blocks)[k - 1:]:
+            ctx.set(dut.i.payload, step)
+            assert ctx.get(dut.i.ready)
+            await ctx.tick()
         ctx.set(dut.i.valid, 0)
-        for _ in range(20):   # bounded: a missing beat fails instead of hanging
+        for _ in range(40):   # bounded: a missing beat fails instead of hanging
             _, _, valid, payload = await ctx.tick().sample(dut.o.valid, dut.o.payload)
             if valid:
-                break
-        assert valid, "no output beat"
-        out.append(int(payload.data[0]))
+                out.append(int(payload.data[0]))
+        assert len(out) == 2, f"{len(out)} output beats"
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
-    want = block_ref(np.full((k, 1), -128), np.full((k, 1), -128))
-    assert out == [int(want[0, 0])] == [-(1 << 31) + 3 * 128 * 128]
+    want = [int(block_ref(a, b)[0, 0]) for a, b in blocks]
+    assert out == want == [-(1 << 31) + 3 * 128 * 128, -4 * 128 * 127]
 
 
 # --- timing (functional properties in cycles) --------------------------------------------
