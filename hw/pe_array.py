@@ -290,7 +290,8 @@ class PEArray(wiring.Component):
         # only selects between precomputed values, so i.valid and last drive one LUT level.
         accept = Signal()          # k step transfer on `i`
         end = Signal()             # ... carrying `last`
-        pop = Signal()             # column 0 read a row from its FIFO (a slot is free)
+        # Column 0 read a row from its FIFO (a slot is free) two cycles ago; set below.
+        pop_q = Signal(name="pop_q1", reset_less=True)                      # reset by rst_in
         admit = Signal(reset_less=True)
         credits = Signal(range(depth + 1), init=depth, reset_less=True)   # reset by rst_in
         m.d.comb += [
@@ -298,7 +299,6 @@ class PEArray(wiring.Component):
             accept.eq(self.i.valid & self.i.ready),
             end.eq(self.i.valid & self.i.payload.last & admit),
         ]
-        pop_q = reg(reg(pop, "pop_q0", rst_in), "pop_q1", rst_in)   # crossing the array
         c_plus = Signal(range(depth + 2))
         m.d.comb += c_plus.eq(credits + pop_q)
         m.d.sync += credits.eq(Mux(end, c_plus - rows, c_plus))
@@ -393,15 +393,21 @@ class PEArray(wiring.Component):
                 # and the local reset, both FF pins (CE, LSR) rather than logic in front of
                 # the carry chain. A block's sum is the difference of the accumulator at its
                 # end and at the previous block's end, taken off the loop: in the cycle after
-                # the block's last product (`done`) `end_q` snapshots `acc` and `prev_q` the
-                # previous snapshot; in the next cycle (`done2`) the shadow loads
-                # `end_q - prev_q`, a subtractor between registers. The reset zeroes `acc`
-                # and `end_q` together (the next block's `prev_q` is then 0, its start).
-                # Two copies of `done`: one beside the snapshot registers, one starting the
-                # shadow's load and select chain; `tok & v` (== tok) keeps synthesis from
-                # merging them.
+                # the block's last product (`done`) `end_q` snapshots `acc`; in the next cycle
+                # (`done2`) the shadow loads `end_q - prev_q`, a subtractor between registers,
+                # and `prev_q` takes `end_q` for the next block. The reset zeroes `acc`,
+                # `end_q` and `prev_q` together (the next block's start is 0).
+                # Three copies of `done`, each enabling 32 flip-flops that sit together:
+                # `done` beside `end_q` (by the accumulator), `done2` (first register of the
+                # shadow's select chain) beside the shadow, `done2p` beside `prev_q` (by the
+                # subtractor). One register enabling both snapshots was acc1 seed 1's
+                # critical path (done_snap -> end, no logic, 5.9 ns of routing, 155.6 MHz).
+                # `tok & v` (== tok) and the different sources keep synthesis from merging
+                # the copies. done2p has no reset: a stale one just after a reset copies
+                # `end_q`'s reset value, 0, into `prev_q`, whose own reset value it is.
                 done = reg(ctl_tok[r][c] & ctl_v[r][c], f"done_snap_{r}_{c}", rst_pe[r][c])
                 done_sh = reg(ctl_tok[r][c], f"done_{r}_{c}", rst_pe[r][c])
+                done2p = reg(done, f"done_prev_{r}_{c}")
                 # done2 is the first register of the select chain.
                 sel_chain = [done_sh]
                 for j in range(cols - c + 1):
@@ -410,11 +416,13 @@ class PEArray(wiring.Component):
                 with m.If(ctl_v[r][c]):
                     m.d.sync += acc.eq(acc + mult.p)
                 with m.If(done):
-                    m.d.sync += [end_q.eq(acc), prev_q.eq(end_q)]
+                    m.d.sync += end_q.eq(acc)
                 with m.If(done2):
                     m.d.sync += sh.eq(end_q - prev_q)
+                with m.If(done2p):
+                    m.d.sync += prev_q.eq(end_q)
                 with m.If(rst_pe[r][c]):
-                    m.d.sync += [acc.eq(0), end_q.eq(0)]
+                    m.d.sync += [acc.eq(0), end_q.eq(0), prev_q.eq(0)]
                 shadow[r][c] = sh
                 # Selected in the cycle row r completes (two after PE (r, cols - 1)'s done).
                 select[r][c] = sel_chain[-1]
@@ -490,14 +498,23 @@ class PEArray(wiring.Component):
             with m.If(rst_col):
                 m.d.sync += [wptr.eq(0), rptr.eq(0), out_valid[c].eq(0), sk_valid.eq(0),
                              pf_valid.eq(0)]
-            reads.append((rd, rst_col))
+            reads.append((rptr, rst_col))
 
         # Row index and last flag beside column 0, counted on transfers; column 0's FIFO
-        # reads return credits.
-        rd0, rst_col0 = reads[0]
+        # reads return credits. A read shows in the cycle after it as a change of the read
+        # pointer's low bit, so the credit return crossing the array starts from flip-flops
+        # (rptr0[0] and its copy pop_t, reset together) and one XOR, not from the read
+        # decision (pointer compare and skid state: acc1 seed 2, wptr0 -> rd0 -> pop_q0, 7.1 ns,
+        # 5.9 ns of routing, 140.1 MHz). pop_q1 is high exactly two cycles after a read, as
+        # the former pop_q0 -> pop_q1 pair made it.
+        rptr0, rst_col0 = reads[0]
+        pop_t = reg(rptr0[0], "pop_t", rst_col0)
+        m.d.sync += pop_q.eq(rptr0[0] ^ pop_t)
+        with m.If(rst_in):
+            m.d.sync += pop_q.eq(0)
         out_row = Signal.like(self.o.payload.row, name="out_row", reset_less=True)
         m.d.comb += [self.o.valid.eq(out_valid[0] & ~hold), self.o.payload.row.eq(out_row),
-                     self.o.payload.last.eq(out_row == rows - 1), pop.eq(rd0)]
+                     self.o.payload.last.eq(out_row == rows - 1)]
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += out_row.eq(Mux(out_row == rows - 1, 0, out_row + 1))
         with m.If(rst_col0):
