@@ -44,9 +44,9 @@ and ``tok`` (it ends a block). They enter the array ``1 + L`` registers after th
 handshake, move down column 0 and right along every row, one register per hop, so PE
 ``(r, c)`` holds its own copy exactly when its product of that k step is ready. Every control
 net joins neighbours only. When a PE sees ``tok`` it accumulates that last product as
-usual; in the next cycle (its ``done`` register) the snapshot ``end`` copies ``acc`` and
-``prev`` copies ``end`` (the previous block's end); in the cycle after that (``done2``) the
-shadow register loads ``end - prev``. Meanwhile the accumulator goes on adding the next
+usual; in the next cycle (its ``done`` register) the snapshot ``end`` copies ``acc``; in the
+cycle after that (``done2``) the shadow register loads ``end - prev`` and ``prev`` copies
+``end`` (the next block's start). Meanwhile the accumulator goes on adding the next
 block's products, so its k steps can follow on the very next cycle: fill and drain skew are
 paid once per stream, not once per block.
 
@@ -83,7 +83,8 @@ The array never stops: nothing inside it depends on ``o.ready``. Instead a k ste
 
 * the output FIFO has room for the block's ``rows`` rows: a credit counter at the input,
   ``out_rows`` at reset, is decreased by ``rows`` on each admitted block end and increased
-  by one for each row the output register takes from the FIFO (two cycles later); ``room``
+  by one for each row the output register takes from the FIFO (two cycles later, seen as a
+  change of column 0's read pointer's low bit); ``room``
   (credits ``>= rows``) is a register computed from the next credits. Rows in flight are
   counted from admission, so the FIFO cannot overflow, whatever ``o.ready`` does;
 * at least ``G = max(rows, cols)`` cycles have passed since the previous admitted block end
