@@ -409,10 +409,16 @@ class PEArray(wiring.Component):
                 done = reg(ctl_tok[r][c] & ctl_v[r][c], f"done_snap_{r}_{c}", rst_pe[r][c])
                 done_sh = reg(ctl_tok[r][c], f"done_{r}_{c}", rst_pe[r][c])
                 done2p = reg(done, f"done_prev_{r}_{c}")
-                # done2 is the first register of the select chain.
+                # done2 is the first register of the select chain. The chain runs from the PE
+                # towards its column's collection tree, so it takes its own reset copy,
+                # beside it, not the PE's (acc2 seed 1: rst_pe_0_2 -> sel_0_2_s6, 6.4 ns of
+                # routing, 136.4 MHz, the PE's copy also resetting its 96 accumulator and
+                # snapshot bits); `done_sh & ~done` is never true (their sources are equal)
+                # and keeps it apart from rst_pe.
+                rst_sel = reg(rst_row[r] | (done_sh & ~done), f"rst_sel_{r}_{c}")
                 sel_chain = [done_sh]
                 for j in range(cols - c + 1):
-                    sel_chain.append(reg(sel_chain[-1], f"sel_{r}_{c}_s{j}", rst_pe[r][c]))
+                    sel_chain.append(reg(sel_chain[-1], f"sel_{r}_{c}_s{j}", rst_sel))
                 done2 = sel_chain[1]
                 with m.If(ctl_v[r][c]):
                     m.d.sync += acc.eq(acc + mult.p)
