@@ -339,6 +339,8 @@ class Requantizer(wiring.Component):
             outs.append(Mux(hi_wins[6] | above, hi[6], Mux(below, lo[6], y)))
 
         # --- stage 7: the output queue, its head on `o` --------------------------------------
+        # Not amaranth.lib.fifo.SyncFIFOBuffered (as the store's C FIFO): its registered output
+        # would add a cycle, and LATENCY 7 needs an arriving vector to bypass an empty queue.
         row = Signal(QuantRow(self._cfg))
         m.d.comb += [row.data[c].eq(outs[c]) for c in range(cols)]
         m.d.comb += row.last.eq(last[-1])
