@@ -20,8 +20,8 @@ at which results appear moves, by ``latency - 1``).
     simulation, ``verilog.convert`` without a platform) it is a behavioural model with the same
     registers, enables and latency.
 
-All registers of a multiplier load only in cycles with ``en`` high (the array's freeze), and
-none is reset (a product is only used ``latency`` enabled cycles after valid operands; the
+All registers of a multiplier load only in cycles with ``en`` high (the PE array, which never
+freezes, ties it high), and none is reset (a product is only used ``latency`` enabled cycles after valid operands; the
 PE array's control pipeline says which).
 """
 

@@ -214,8 +214,9 @@ class PEArrayTop(wiring.Component):
     of the array is timed as in the engine (its ports registered on both sides).
 
     A 31-bit LFSR (x^31 + x^28 + 1) shifts one new bit per cycle into a register chain as wide
-    as the k-step payload plus valid and ready; accepted output rows are XOR-folded in
-    registered 4:1 stages down to one bit, shown on LED 0 on a board (``fold``, in simulation).
+    as the k-step payload plus valid and ready; the output payload and ``o.valid`` are XOR-folded
+    every cycle (not only on transfers, so no enable spans the array) in registered 4:1 stages
+    down to one bit, shown on LED 0 on a board (``fold``, in simulation).
 
     Parameters
     ----------
@@ -241,18 +242,28 @@ class PEArrayTop(wiring.Component):
         m = Module()
         m.submodules.pe = pe = PEArray(self._cfg)
         width = len(pe.i.payload.as_value()) + 2
-        lfsr = Signal(31, init=1)
+        # No register of the stimulus or the fold is reset (the LFSR starts from its init
+        # value): the domain reset would otherwise be a net across the whole array.
+        lfsr = Signal(31, init=1, reset_less=True)
         m.d.sync += lfsr.eq(Cat(lfsr[1:], lfsr[0] ^ lfsr[3]))
-        chain = Signal(width)
+        chain = Signal(width + 1, reset_less=True)
         m.d.sync += chain.eq(Cat(chain[1:], lfsr[0]))
-        m.d.comb += [pe.i.payload.eq(chain[2:]), pe.i.valid.eq(chain[0]),
-                     pe.o.ready.eq(chain[1])]
-        level = Signal(len(pe.o.payload.as_value()))
-        with m.If(pe.o.valid & pe.o.ready):
-            m.d.sync += level.eq(level ^ pe.o.payload.as_value())
+        # Each port bit is the XOR of two neighbouring chain bits, not a chain bit itself:
+        # the array's operand lanes are shift registers too, and a lane register loading a
+        # chain bit loads the same value as the next chain register, so Yosys merged whole
+        # operand pipelines into the stimulus chain (a DSP fed straight from a chain bit
+        # across the die: 8.2 ns of routing).
+        mixed = chain[:-1] ^ chain[1:]
+        m.d.comb += [pe.i.payload.eq(mixed[2:]), pe.i.valid.eq(mixed[0]),
+                     pe.o.ready.eq(mixed[1])]
+        # Every output bit (and o.valid) is folded in every cycle, transfer or not: an enable
+        # from o.valid & o.ready on all 260 fold bits would be a net across the whole array
+        # that the engine does not have (its accumulator registers the row under o.valid).
+        level = Signal(len(pe.o.payload.as_value()) + 1, reset_less=True)
+        m.d.sync += level.eq(level ^ Cat(pe.o.payload.as_value(), pe.o.valid))
         n = 0
         while len(level) > 1:
-            nxt = Signal((len(level) + 3) // 4, name=f"fold{n}")
+            nxt = Signal((len(level) + 3) // 4, name=f"fold{n}", reset_less=True)
             m.d.sync += [nxt[j].eq(level[4 * j:4 * j + 4].xor()) for j in range(len(nxt))]
             level, n = nxt, n + 1
         m.d.comb += self.fold.eq(level[0])

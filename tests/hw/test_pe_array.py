@@ -12,7 +12,7 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.hdl import signed, unsigned
+from amaranth.hdl import ClockDomain, Module, signed, unsigned
 from amaranth.lib import data
 from amaranth.sim import Simulator
 
@@ -27,6 +27,8 @@ SIZES = [(1, 1), (2, 3), (4, 4), (8, 8)]
 #: DSP (its behavioural model in simulation: registers of the primitive, same enables).
 MULTS = ["inferred", "mult18x18d"]
 EXTRA = {"inferred": 0, "mult18x18d": 2}
+#: Register levels of the collection trees (PEArray.collect_stages), pinned per size.
+STAGES = {(1, 1): 1, (2, 3): 1, (4, 4): 2, (8, 8): 2}
 
 
 # --- stream drivers (style P6: producer and consumer apart) -------------------------------
@@ -126,11 +128,21 @@ def test_constructor_rejects_bad_config():
         AccelConfig(rows=0)   # sizes themselves are validated by AccelConfig
 
 
-def test_token_gap():
-    gap = {(r, c): PEArray(AccelConfig(rows=r, cols=c)).token_gap
-           for r, c in [(1, 1), (2, 3), (4, 4), (8, 8), (8, 1), (1, 8), (64, 1)]}
-    assert gap == {(1, 1): 2, (2, 3): 4, (4, 4): 5, (8, 8): 9, (8, 1): 4, (1, 8): 9,
-                   (64, 1): 32}
+def test_token_gap_stages_and_fifo_depth():
+    sizes = [(1, 1), (2, 3), (4, 4), (8, 8), (8, 1), (1, 8), (64, 1), (9, 2)]
+    arrays = {size: PEArray(AccelConfig(rows=size[0], cols=size[1])) for size in sizes}
+    assert {s: a.token_gap for s, a in arrays.items()} == {
+        (1, 1): 1, (2, 3): 3, (4, 4): 4, (8, 8): 8, (8, 1): 8, (1, 8): 8, (64, 1): 64,
+        (9, 2): 9}
+    assert {s: a.collect_stages for s, a in arrays.items()} == {
+        (1, 1): 1, (2, 3): 1, (4, 4): 2, (8, 8): 2, (8, 1): 2, (1, 8): 1, (64, 1): 4,
+        (9, 2): 3}
+    # rows * ceil((rows + cols + L + D + 6) / G), rounded up to a power of two.
+    assert {s: a.out_rows for s, a in arrays.items()} == {
+        (1, 1): 16, (2, 3): 16, (4, 4): 32, (8, 8): 32, (8, 1): 32, (1, 8): 4, (64, 1): 128,
+        (9, 2): 32}
+    dsp = PEArray(AccelConfig(rows=8, cols=8, pe_multiplier="mult18x18d"))
+    assert (dsp.mult_latency, dsp.out_rows) == (3, 32)
 
 
 # --- function under random stalls -------------------------------------------------------
@@ -142,8 +154,8 @@ STALLS = {
 }
 
 
-# (7, 2) is tall enough (rows > cols + 3) that only the two-tokens-in-flight admission rule
-# keeps short blocks from deadlocking the freeze (see the pe_array module docstring).
+# (7, 2): tall, so the block-end spacing is set by the rows (G = rows > cols) and the
+# collection trees have an odd row.
 @pytest.mark.parametrize("mult", MULTS)
 @pytest.mark.parametrize("stall", list(STALLS))
 @pytest.mark.parametrize("rows,cols", SIZES + [(7, 2)])
@@ -167,10 +179,14 @@ def test_random_blocks(rows, cols, stall, mult):
 
 
 def test_accumulator_wraps_like_int32():
-    """2**17 + 3 steps of (-128) * (-128) overflow int32: the sum wraps, as in block_ref."""
+    """2**17 + 3 steps of (-128) * (-128) overflow int32: the sum wraps, as in block_ref. The
+    accumulator never restarts, so the next block (4 steps of (-128) * 127) takes it back
+    across the wrap, and its sum (end minus previous end) must still be exact."""
     cfg = AccelConfig(rows=1, cols=1)
     dut = PEArray(cfg)
     k = (1 << 17) + 3
+    blocks = [(np.full((k, 1), -128), np.full((k, 1), -128)),
+              (np.full((4, 1), -128), np.full((4, 1), 127))]
     out = []
 
     async def bench(ctx):
@@ -179,23 +195,25 @@ def test_accumulator_wraps_like_int32():
         ctx.set(dut.i.valid, 1)
         # With nothing else in flight, a 1x1 array accepts a non-last step every cycle.
         await ctx.tick().repeat(k - 1)
-        ctx.set(dut.i.payload, {"a": [-128], "b": [-128], "last": 1})
-        assert ctx.get(dut.i.ready)
-        await ctx.tick()
+        # Then block 0's last step and block 1's steps, one per cycle (a 1x1 array admits a
+        # block end every cycle while its FIFO has room).
+        for step in k_steps(blocks)[k - 1:]:
+            ctx.set(dut.i.payload, step)
+            assert ctx.get(dut.i.ready)
+            await ctx.tick()
         ctx.set(dut.i.valid, 0)
-        for _ in range(20):   # bounded: a missing beat fails instead of hanging
+        for _ in range(40):   # bounded: a missing beat fails instead of hanging
             _, _, valid, payload = await ctx.tick().sample(dut.o.valid, dut.o.payload)
             if valid:
-                break
-        assert valid, "no output beat"
-        out.append(int(payload.data[0]))
+                out.append(int(payload.data[0]))
+        assert len(out) == 2, f"{len(out)} output beats"
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
-    want = block_ref(np.full((k, 1), -128), np.full((k, 1), -128))
-    assert out == [int(want[0, 0])] == [-(1 << 31) + 3 * 128 * 128]
+    want = [int(block_ref(a, b)[0, 0]) for a, b in blocks]
+    assert out == want == [-(1 << 31) + 3 * 128 * 128, -4 * 128 * 127]
 
 
 # --- timing (functional properties in cycles) --------------------------------------------
@@ -203,23 +221,24 @@ def test_accumulator_wraps_like_int32():
 @pytest.mark.parametrize("mult", MULTS)
 @pytest.mark.parametrize("rows,cols", SIZES)
 def test_latency(rows, cols, mult):
-    """Row r of a block is on `o` cols + 3 + r (+ 2 for the DSP) cycles after its last k step
-    was accepted."""
+    """Row r of a block is on `o` cols + L + D + 6 + r cycles after its last k step was
+    accepted (L = 1 inferred, 3 for the DSP; D = collect_stages)."""
     cfg = AccelConfig(rows=rows, cols=cols, pe_multiplier=mult)
     blocks = make_blocks(cfg, [3], np.random.default_rng(7))
     dut, accepted, beats = run(cfg, blocks)
     check_results(cfg, blocks, beats)
     assert dut.mult_latency == 1 + EXTRA[mult]
     assert accepted == [0, 1, 2]
-    assert [c for c, *_ in beats] == [2 + cols + 3 + EXTRA[mult] + r for r in range(rows)]
+    assert dut.collect_stages == STAGES[rows, cols]
+    lat = cols + 1 + EXTRA[mult] + STAGES[rows, cols] + 6
+    assert [c for c, *_ in beats] == [2 + lat + r for r in range(rows)]
 
 
 @pytest.mark.parametrize("mult", MULTS)
 @pytest.mark.parametrize("rows,cols", SIZES)
 def test_throughput_back_to_back(rows, cols, mult):
     """No stalls, K = 2 * (rows + cols): every cycle accepts a k step, blocks overlap, and
-    the skew is paid once: N blocks take exactly N * K + rows + cols + 2 (+ 2 for the DSP)
-    cycles."""
+    the skew is paid once: N blocks take exactly N * K + rows + cols + L + D + 5 cycles."""
     cfg = AccelConfig(rows=rows, cols=cols, pe_multiplier=mult)
     k, n = 2 * (rows + cols), 4 if rows * cols < 64 else 3
     blocks = make_blocks(cfg, [k] * n, np.random.default_rng(rows * cols))
@@ -227,7 +246,7 @@ def test_throughput_back_to_back(rows, cols, mult):
     check_results(cfg, blocks, beats)
     assert accepted == list(range(n * k))                       # 100 % >= 90 % target
     total = beats[-1][0] + 1
-    assert total == n * k + rows + cols + 2 + EXTRA[mult]
+    assert total == n * k + rows + cols + (1 + EXTRA[mult]) + STAGES[rows, cols] + 5
     # Each block's rows leave one per cycle, K cycles after the previous block's.
     starts = [beats[i * rows][0] for i in range(n)]
     assert np.diff(starts).tolist() == [k] * (n - 1)
@@ -238,14 +257,73 @@ def test_throughput_back_to_back(rows, cols, mult):
     (1, 1, 1), (2, 3, 1), (2, 3, 2), (4, 4, 3), (8, 8, 1), (8, 8, 9), (8, 1, 2), (1, 8, 4),
 ])
 def test_short_blocks_steady_state(rows, cols, k, mult):
-    """Short blocks settle to one block per max(K, G, rows) cycles (G = token_gap), whatever
-    the multiplier's latency."""
+    """Short blocks settle to one block per max(K, G) cycles (G = token_gap = max(rows,
+    cols)), whatever the multiplier's latency: the output FIFO's credits never hold them back."""
     cfg = AccelConfig(rows=rows, cols=cols, pe_multiplier=mult)
     blocks = make_blocks(cfg, [k] * 8, np.random.default_rng(k))
     dut, accepted, beats = run(cfg, blocks)
     check_results(cfg, blocks, beats)
     ends = [accepted[i * k + k - 1] for i in range(len(blocks))]
-    assert np.diff(ends)[-3:].tolist() == [max(k, dut.token_gap, rows)] * 3
+    assert dut.token_gap == max(rows, cols)
+    assert np.diff(ends)[-3:].tolist() == [max(k, dut.token_gap)] * 3
+
+
+@pytest.mark.parametrize("mult", MULTS)
+@pytest.mark.parametrize("rows,cols", [(2, 3), (4, 4)])
+def test_reset_mid_stream(rows, cols, mult):
+    """A reset while blocks are in flight and rows wait in the FIFO (o refusing): afterwards
+    i.ready and o.valid stay low until the delayed internal reset has passed, no stale row
+    comes out, the credits are whole again, and new blocks are exact."""
+    cfg = AccelConfig(rows=rows, cols=cols, pe_multiplier=mult)
+    dut = PEArray(cfg)
+    rng = np.random.default_rng(rows * 10 + cols)
+    before = make_blocks(cfg, [3, 1, 5, 2], rng)
+    after = make_blocks(cfg, [4, 1, 2, 6, 1, 1], rng)
+    beats = []
+
+    async def bench(ctx):
+        ctx.set(dut.o.ready, 0)
+        for step in k_steps(before):            # fill the array and the FIFO, never drain
+            ctx.set(dut.i.payload, step)
+            ctx.set(dut.i.valid, 1)
+            while True:
+                _, _, ready = await ctx.tick().sample(dut.i.ready)
+                if ready:
+                    break
+        ctx.set(dut.i.valid, 0)
+        await ctx.tick().repeat(2)
+        assert ctx.get(dut.o.valid)
+        ctx.set(cd.rst, 1)                      # mid-stream: rows pending, tokens in flight
+        await ctx.tick()
+        ctx.set(cd.rst, 0)
+        ctx.set(dut.o.ready, 1)
+        for _ in range(40):                     # nothing stale ever comes out
+            _, _, valid = await ctx.tick().sample(dut.o.valid)
+            assert not valid
+        assert ctx.get(dut.i.ready)
+        steps = k_steps(after)
+        cycle = 0
+        while len(beats) < len(after) * rows:
+            if steps:
+                ctx.set(dut.i.payload, steps[0])
+            ctx.set(dut.i.valid, bool(steps))
+            _, _, ready, valid, payload = await ctx.tick().sample(dut.i.ready, dut.o.valid,
+                                                                  dut.o.payload)
+            if steps and ready:
+                steps.pop(0)
+            if valid:
+                beats.append((cycle, *_row_beat(payload)))
+            cycle += 1
+            assert cycle < 500, "stuck after reset"
+
+    top = Module()
+    top.domains.sync = cd = ClockDomain()
+    top.submodules.dut = dut
+    sim = Simulator(top)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    check_results(cfg, after, beats)
 
 
 def test_converts_to_verilog():
