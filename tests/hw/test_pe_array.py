@@ -283,14 +283,9 @@ def test_reset_mid_stream(rows, cols, mult):
 
     async def bench(ctx):
         ctx.set(dut.o.ready, 0)
+        cycle = 0
         for step in k_steps(before):            # fill the array and the FIFO, never drain
-            ctx.set(dut.i.payload, step)
-            ctx.set(dut.i.valid, 1)
-            while True:
-                _, _, ready = await ctx.tick().sample(dut.i.ready)
-                if ready:
-                    break
-        ctx.set(dut.i.valid, 0)
+            _, cycle = await send(ctx, dut.i, step, random.Random(0), 0.0, cycle, 10_000)
         await ctx.tick().repeat(2)
         assert ctx.get(dut.o.valid)
         ctx.set(cd.rst, 1)                      # mid-stream: rows pending, tokens in flight
