@@ -32,11 +32,12 @@ whatever reads it.
 ``2``: a second register stage follows the read port, enabled by the same ``x_ren`` (so a
 stalled pipeline still holds its data): the word read at the first edge with ``x_ren`` high
 appears after the second such edge. With ``cfg.tile_memory == "dp16kd"`` (``scanfuse fpga
---tile-memory dp16kd``) the A and B memories are :class:`~scanfuse.hw.ebr.EBRMemory`: explicit DP16KD blocks whose output
-register (``REGMODE_B = OUTREG``, 0.92-0.94 ns clock-to-out, same source) is that stage; in
-simulation its behavioural model. ``read_latency=2`` with inferred memories puts the stage in
-the fabric instead (Yosys 0.70 does not pack a fabric register into OUTREG), which still takes
-the EBR clock-to-out off every path that starts at ``x_rdata``. The feed
+--tile-memory dp16kd``) the A and B memories are :class:`~scanfuse.hw.ebr.EBRMemory`:
+explicit DP16KD blocks whose output register (``REGMODE_B = OUTREG``, 0.92-0.94 ns
+clock-to-out, same source) is that stage; in simulation its behavioural model.
+``read_latency=2`` with inferred memories puts the stage in the fabric instead (Yosys 0.70
+does not pack a fabric register into OUTREG), which still takes the EBR clock-to-out off
+every path that starts at ``x_rdata``. The feed
 (:class:`~scanfuse.hw.feed.ComputeFeed`) issues each read address one enabled cycle earlier
 (one more stage in its read pipeline); :func:`ab_read_latency` is the one definition both use.
 

@@ -21,8 +21,8 @@ at which results appear moves, by ``latency - 1``).
     registers, enables and latency.
 
 All registers of a multiplier load only in cycles with ``en`` high (the PE array, which never
-freezes, ties it high), and none is reset (a product is only used ``latency`` enabled cycles after valid operands; the
-PE array's control pipeline says which).
+freezes, ties it high), and none is reset (a product is only used ``latency`` enabled cycles
+after valid operands; the PE array's control pipeline says which).
 """
 
 from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Signal, signed

@@ -275,8 +275,8 @@ class PEArray(wiring.Component):
         # side's, one per PE, one per output column), so no reset net spans the array and the
         # whole component sees the same reset, three cycles late. `hold` keeps i.ready and
         # o.valid low from the cycle after `rst` until that delayed reset has passed.
-        # The copies OR in terms that are never true (a PE's `tok` without its `v`; a fill
-        # count above the FIFO depth), each on different signals: synthesis merges registers
+        # The copies OR in terms that are never true (a PE's `tok` without its `v`; a column's
+        # skid row without its output row), each on different signals: synthesis merges registers
         # loaded with the same function, and would otherwise rebuild one wide reset net.
         rst = ResetSignal("sync")
         rst_q = reg(rst, "rst_q")
@@ -358,9 +358,9 @@ class PEArray(wiring.Component):
                     m.d.sync += [ctl_v[r][c].eq(0), ctl_tok[r][c].eq(0)]
 
         # --- operand skew lanes: row r's A is delayed 1 + r cycles, column c's B 1 + c.
-        def delay(value, depth_, name, rst=None):
+        def delay(value, depth_, name):
             for j in range(depth_):
-                value = reg(value, f"{name}_s{j}", rst)
+                value = reg(value, f"{name}_s{j}")
             return value
 
         a_in = [[None] * cols for _ in range(rows)]
