@@ -355,6 +355,21 @@ def test_cli_passes_tile_memory_to_the_flow(argv, kind, tmp_path, monkeypatch, c
     assert seen["tile_memory"] == kind
 
 
+@pytest.mark.parametrize("argv, wanted", [([], True), (["--no-floorplan"], False)])
+def test_cli_passes_floorplan_to_the_flow(argv, wanted, tmp_path, monkeypatch):
+    """--floorplan is on by default; --no-floorplan reaches run_flow as floorplan=False."""
+    import scanfuse.hw.fpga.flow as flow
+    seen = {}
+
+    def fake_run_flow(*args, **kwargs):
+        seen.update(kwargs)
+        raise flow.FlowError("stopped by the test")
+    monkeypatch.setattr(flow, "run_flow", fake_run_flow)
+    main(["fpga", "--board", "ulx3s-85f", "--array", "2,2", "--synth-only",
+          "--out", str(tmp_path / "b")] + argv)
+    assert seen["floorplan"] is wanted
+
+
 # --------------------------------------------------------------------------- Yosys smoke test
 def _yosys_or_skip():
     pytest.importorskip("amaranth_boards", reason="amaranth-boards not installed")
@@ -408,6 +423,14 @@ def test_yosys_maps_a_2x2_selftest_build(tmp_path):
                                  "ff": res["TRELLIS_FF"], "dsp": res["MULT18X18D"],
                                  "ebr": res["DP16KD"]}
     assert report["engine_sources"] == source_hash()      # what it was built from
+    # The DSP floorplan: the 4 PE multipliers and the 8 requantiser partial products carry
+    # their BEL in the netlist nextpnr reads.
+    assert report["floorplan"] == {"applied": True, "cells": 12, "pe_dsp_rows": [34],
+                                   "requant_dsp_row": 10}
+    cells = json.loads((tmp_path / "scanfuse_r2c2.json").read_text())[
+        "modules"]["scanfuse_r2c2"]["cells"]
+    placed = {n: c["attributes"]["BEL"] for n, c in cells.items() if "BEL" in c["attributes"]}
+    assert len(placed) == 12 and len(set(placed.values())) == 12
     stat = json.loads((tmp_path / "scanfuse_r2c2.stat.json").read_text())
     generic = {c for c in stat["design"]["num_cells_by_type"]
                if c.startswith("$") and c != "$scopeinfo"}
