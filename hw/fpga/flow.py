@@ -291,8 +291,9 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
     lists every seed's Fmax and critical path and ``fmax_seeds`` their min/median/max.
 
     ``placer_density`` (0.3..1, default ``None``: nextpnr's 0.9) is nextpnr's
-    ``--placer-heap-beta``, the highest cell density the analytic placer packs a region to;
-    lower spreads the design over more of the die, leaving the router more wires per cell.
+    ``--placer-heap-beta``: how far the analytic placer grows a region whose cells overflow its
+    sites while spreading. It acts only where a region overflows; the self-test builds of the
+    eighth and ninth rounds place identically at 0.3-0.9 (``docs/fpga.md``).
 
     ``image`` (a :class:`~.selftest.SelfTestImage`, e.g.
     :func:`scanfuse.sim.fpga_image.engine_image`) is what the ``selftest`` top runs; it is

@@ -54,9 +54,10 @@ def add_parser(sub, parser_class) -> None:
                         "and route once per seed; the report gives each seed's Fmax and "
                         "critical path and their min/median/max; default 1)")
     p.add_argument("--placer-density", type=float, metavar="D",
-                   help="nextpnr's analytic placer packs no region denser than D (0.3..1; "
-                        "its --placer-heap-beta, default 0.9): lower spreads the design and "
-                        "leaves the router more wires (docs/fpga.md, routing the 8x8 build)")
+                   help="nextpnr's --placer-heap-beta (0.3..1, default 0.9): how far its "
+                        "analytic placer grows a region that overflows while spreading; it "
+                        "does not spread a design where no region overflows (the 4x4 and 8x8 "
+                        "self-tests place the same at 0.3-0.9; docs/fpga.md, ninth round)")
     p.add_argument("--floorplan", action=argparse.BooleanOptionalAction, default=True,
                    help="place the self-test's PE multipliers and requantiser partial "
                         "products on fixed DSP sites, PE columns in runs, lanes side by side "
