@@ -582,6 +582,12 @@ def report_markdown(r: dict) -> str:
             f"{k} {v}" for k, v in r["ebr"]["output_registers"].items()) + ")")
         + " |",
     ]
+    fp = r.get("floorplan")
+    if fp:
+        lines += ["", (f"DSP floorplan: {fp['cells']} MULT18X18D on fixed sites (PE multipliers "
+                       f"in DSP rows Y {', '.join(str(y) for y in fp['pe_dsp_rows'])}, the "
+                       f"requantiser in Y {fp['requant_dsp_row']})." if fp["applied"]
+                       else f"DSP floorplan: none ({fp['reason']}).")]
     if "utilisation" in r:
         lines += ["", "Placed (nextpnr):", "", "| bel | used | available | % |", "|---|---|---|---|"]
         for bel, u in r["utilisation"].items():

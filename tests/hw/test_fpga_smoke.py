@@ -438,3 +438,5 @@ def test_yosys_maps_a_2x2_selftest_build(tmp_path):
     on_disk = json.loads((tmp_path / "report.json").read_text())
     assert on_disk["resources"] == res and "fmax_mhz" not in on_disk
     assert "| MULT18X18D |" in (tmp_path / "report.md").read_text()
+    assert ("DSP floorplan: 12 MULT18X18D on fixed sites (PE multipliers in DSP rows Y 34, the "
+            "requantiser in Y 10)") in (tmp_path / "report.md").read_text()
