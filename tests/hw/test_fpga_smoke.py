@@ -339,10 +339,8 @@ def test_cli_bad_input_is_one_line_exit_2(argv, message, capsys):
     assert err.count("\n") == 1 and message in err and err.startswith("scanfuse: error:")
 
 
-@pytest.mark.parametrize("argv, kind", [([], None), (["--tile-memory", "dp16kd"], "dp16kd"),
-                                         (["--tile-memory", "inferred"], "inferred")])
-def test_cli_passes_tile_memory_to_the_flow(argv, kind, tmp_path, monkeypatch, capsys):
-    """--tile-memory reaches run_flow unchanged (None: the flow's default, inferred)."""
+def _flow_arguments(argv, tmp_path, monkeypatch) -> dict:
+    """The keyword arguments ``scanfuse fpga ... ARGV`` passes to ``run_flow`` (stopped there)."""
     import scanfuse.hw.fpga.flow as flow
     seen = {}
 
@@ -352,22 +350,20 @@ def test_cli_passes_tile_memory_to_the_flow(argv, kind, tmp_path, monkeypatch, c
     monkeypatch.setattr(flow, "run_flow", fake_run_flow)
     main(["fpga", "--board", "ulx3s-85f", "--array", "2,2", "--synth-only",
           "--out", str(tmp_path / "b")] + argv)
-    assert seen["tile_memory"] == kind
+    return seen
+
+
+@pytest.mark.parametrize("argv, kind", [([], None), (["--tile-memory", "dp16kd"], "dp16kd"),
+                                         (["--tile-memory", "inferred"], "inferred")])
+def test_cli_passes_tile_memory_to_the_flow(argv, kind, tmp_path, monkeypatch):
+    """--tile-memory reaches run_flow unchanged (None: the flow's default, inferred)."""
+    assert _flow_arguments(argv, tmp_path, monkeypatch)["tile_memory"] == kind
 
 
 @pytest.mark.parametrize("argv, wanted", [([], True), (["--no-floorplan"], False)])
 def test_cli_passes_floorplan_to_the_flow(argv, wanted, tmp_path, monkeypatch):
     """--floorplan is on by default; --no-floorplan reaches run_flow as floorplan=False."""
-    import scanfuse.hw.fpga.flow as flow
-    seen = {}
-
-    def fake_run_flow(*args, **kwargs):
-        seen.update(kwargs)
-        raise flow.FlowError("stopped by the test")
-    monkeypatch.setattr(flow, "run_flow", fake_run_flow)
-    main(["fpga", "--board", "ulx3s-85f", "--array", "2,2", "--synth-only",
-          "--out", str(tmp_path / "b")] + argv)
-    assert seen["floorplan"] is wanted
+    assert _flow_arguments(argv, tmp_path, monkeypatch)["floorplan"] is wanted
 
 
 # --------------------------------------------------------------------------- Yosys smoke test
