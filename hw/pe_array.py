@@ -33,10 +33,13 @@ accumulator ``L`` cycles after its operands arrive.
 Restart-free accumulator. A PE's accumulator never restarts: ``acc <= acc + p`` whenever
 its product is of a real k step (modulo ``2**acc_bits``), with that condition as the
 flip-flops' enable and the local reset as their synchronous reset, so nothing but ``acc`` and
-``p`` feeds its carry chain. A block's sum is ``acc`` at the block's end minus ``acc`` at the
-previous block's end, exact modulo ``2**acc_bits`` however often the accumulator wrapped,
-taken in a stage of its own (snapshot registers and a subtractor outside the loop). The
-reset zeroes ``acc`` and the snapshot together.
+``p`` feeds its carry chain. At a block's end the PE copies ``acc`` into its shadow register:
+the running sum, not the block's. A block's sum is that snapshot minus the same PE's snapshot
+at the previous block's end, exact modulo ``2**acc_bits`` however often the accumulator
+wrapped; the subtraction is made once per column, after the collection tree (below), against
+a ``rows``-entry memory of the previous block's snapshots, so a PE holds one snapshot register
+and no subtractor. The reset zeroes the accumulators and marks the columns' memories empty
+(the first block after it subtracts 0).
 
 Systolic control. Two control bits travel with the products like the A operands travel with
 the operands: ``v`` (the product now ready is of a real k step; bubbles do not accumulate)
@@ -44,22 +47,21 @@ and ``tok`` (it ends a block). They enter the array ``1 + L`` registers after th
 handshake, move down column 0 and right along every row, one register per hop, so PE
 ``(r, c)`` holds its own copy exactly when its product of that k step is ready. Every control
 net joins neighbours only. When a PE sees ``tok`` it accumulates that last product as
-usual; in the next cycle (its ``done`` register) the snapshot ``end`` copies ``acc``; in the
-cycle after that (``done2``) the shadow register loads ``end - prev`` and ``prev`` copies
-``end`` (the next block's start). Meanwhile the accumulator goes on adding the next
-block's products, so its k steps can follow on the very next cycle: fill and drain skew are
-paid once per stream, not once per block.
+usual; in the next cycle (its ``done`` register) the shadow copies ``acc``. Meanwhile the
+accumulator goes on adding the next block's products, so its k steps can follow on the very
+next cycle: fill and drain skew are paid once per stream, not once per block.
 
-Output side. Row ``r`` of a block is complete in the shadow registers ``r + cols + L + 3``
+Output side. Row ``r`` of a block is complete in the shadow registers ``r + cols + L + 2``
 cycles after its last k step was accepted, rows one cycle apart. Each PE delays its ``done``
-by ``cols - c + 1`` cycles in its own small shift register (whose first register is
-``done2``), so every PE of row ``r`` selects its
+by ``cols - c`` cycles in its own small shift register, so every PE of row ``r`` selects its
 shadow in that same cycle without a row-wide net; per column, a registered tree (pairs of
 rows, then groups of four, :attr:`PEArray.collect_stages` levels) ORs the selected shadows,
-and the rows land one per cycle, in order, in the column's own output FIFO of ``out_rows``
-entries (LUT RAM, asynchronous read). The FIFO is read into a register, which moves on
-into the column's slice of the registered ``o`` (or, if that slice is held, into a skid
-register) whenever the skid register is empty. Each column keeps its own copy of the FIFO
+and the rows leave it one per cycle, in order. A registered subtractor takes each row's
+snapshot minus the previous block's (read from the column's ``ends`` memory, LUT RAM, where
+the new snapshot replaces it), and the differences land in the column's own output FIFO of
+``out_rows`` entries (LUT RAM, asynchronous read). The FIFO is read into a register, which
+moves on into the column's slice of the registered ``o`` (or, if that slice is held, into a
+skid register) whenever the skid register is empty. Each column keeps its own copy of the FIFO
 pointers and of the valid bits: the copies see the same writes and the same ``o.ready``, so
 they stay equal, and only ``o.ready`` (to each column's output slice) and ``o.valid``
 (column 0's copy) cross the columns.
@@ -102,7 +104,7 @@ Timing (no stalls, measured by ``tests/hw/test_pe_array.py`` for both multiplier
 ``r`` of a block is valid on ``o`` ``cols + L + D + 6 + r`` cycles after the cycle in which
 the block's last k step was accepted (``D`` = :attr:`PEArray.collect_stages`: 1 for up to 2
 rows, 2 for 3..8, 3 for 9..32; at 8x8 with the DSP ``19 + r``; one of those cycles is the
-accumulator's snapshot-and-subtract stage). Blocks of ``K`` k steps settle
+column's subtract stage). Blocks of ``K`` k steps settle
 to one block every ``max(K, G)`` cycles (``G >= rows``: at most one output row per cycle);
 for ``K >= G`` a k step is accepted every cycle, and ``N`` blocks take
 ``N * K + rows + cols + L + D + 5`` cycles from the first k step to the last output row.
@@ -386,52 +388,37 @@ class PEArray(wiring.Component):
                 m.submodules[f"mul_{r}_{c}"] = mult
                 m.d.comb += [mult.a.eq(a), mult.b.eq(b), mult.en.eq(1)]
                 acc = Signal(acc_shape, name=f"acc_{r}_{c}", reset_less=True)
-                end_q = Signal(acc_shape, name=f"end_{r}_{c}", reset_less=True)
-                prev_q = Signal(acc_shape, name=f"prev_{r}_{c}", reset_less=True)
                 sh = Signal(acc_shape, name=f"shadow_{r}_{c}", reset_less=True)
                 # The accumulator never restarts: it adds every real product (wrapping modulo
                 # 2**acc_bits, like int32 hardware) and its only control is the enable ctl_v
                 # and the local reset, both FF pins (CE, LSR) rather than logic in front of
-                # the carry chain. A block's sum is the difference of the accumulator at its
-                # end and at the previous block's end, taken off the loop: in the cycle after
-                # the block's last product (`done`) `end_q` snapshots `acc`; in the next cycle
-                # (`done2`) the shadow loads `end_q - prev_q`, a subtractor between registers,
-                # and `prev_q` takes `end_q` for the next block. The reset zeroes `acc`,
-                # `end_q` and `prev_q` together (the next block's start is 0).
-                # Three copies of `done`, each enabling 32 flip-flops that sit together:
-                # `done` beside `end_q` (by the accumulator), `done2` (first register of the
-                # shadow's select chain) beside the shadow, `done2p` beside `prev_q` (by the
-                # subtractor). One register enabling both snapshots was acc1 seed 1's
-                # critical path (done_snap -> end, no logic, 5.9 ns of routing, 155.6 MHz).
-                # `tok & v` (== tok) and the different sources keep synthesis from merging
-                # the copies. done2p has no reset: a stale one just after a reset copies
-                # `end_q`'s reset value, 0, into `prev_q`, whose own reset value it is.
+                # the carry chain. In the cycle after a block's last product (`done`) the
+                # shadow snapshots `acc`: the running sum at the block's end. The block's own
+                # sum, this snapshot minus the previous block's, is taken per column after
+                # the collection tree (below), so a PE holds one snapshot and no subtractor.
+                # Two copies of `done`: `done` enables the shadow's 32 flip-flops beside the
+                # accumulator, `done_sh` starts the select chain. `tok & v` (== tok) keeps
+                # synthesis from merging them.
                 done = reg(ctl_tok[r][c] & ctl_v[r][c], f"done_snap_{r}_{c}", rst_pe[r][c])
                 done_sh = reg(ctl_tok[r][c], f"done_{r}_{c}", rst_pe[r][c])
-                done2p = reg(done, f"done_prev_{r}_{c}")
-                # done2 is the first register of the select chain. The chain runs from the PE
-                # towards its column's collection tree, so it takes its own reset copy,
-                # beside it, not the PE's (acc2 seed 1: rst_pe_0_2 -> sel_0_2_s6, 6.4 ns of
-                # routing, 136.4 MHz, the PE's copy also resetting its 96 accumulator and
-                # snapshot bits); `done_sh & ~done` is never true (their sources are equal)
-                # and keeps it apart from rst_pe.
+                # The select chain runs from the PE towards its column's collection tree, so
+                # it takes its own reset copy, beside it, not the PE's (acc2 seed 1:
+                # rst_pe_0_2 -> sel_0_2_s6, 6.4 ns of routing, 136.4 MHz, the PE's copy also
+                # resetting its accumulator and snapshot bits); `done_sh & ~done` is never true
+                # (their sources are equal) and keeps it apart from rst_pe.
                 rst_sel = reg(rst_row[r] | (done_sh & ~done), f"rst_sel_{r}_{c}")
                 sel_chain = [done_sh]
-                for j in range(cols - c + 1):
+                for j in range(cols - c):
                     sel_chain.append(reg(sel_chain[-1], f"sel_{r}_{c}_s{j}", rst_sel))
-                done2 = sel_chain[1]
                 with m.If(ctl_v[r][c]):
                     m.d.sync += acc.eq(acc + mult.p)
                 with m.If(done):
-                    m.d.sync += end_q.eq(acc)
-                with m.If(done2):
-                    m.d.sync += sh.eq(end_q - prev_q)
-                with m.If(done2p):
-                    m.d.sync += prev_q.eq(end_q)
+                    m.d.sync += sh.eq(acc)
                 with m.If(rst_pe[r][c]):
-                    m.d.sync += [acc.eq(0), end_q.eq(0), prev_q.eq(0)]
+                    m.d.sync += acc.eq(0)
                 shadow[r][c] = sh
-                # Selected in the cycle row r completes (two after PE (r, cols - 1)'s done).
+                # Selected one cycle after PE (r, cols - 1)'s done, the first cycle its shadow
+                # holds the snapshot; the same cycle for every PE of row r.
                 select[r][c] = sel_chain[-1]
 
         # --- collection and output, per column: a registered OR tree over the column's
@@ -469,7 +456,30 @@ class PEArray(wiring.Component):
             rst_col = reg(reg(rst_q | over, f"rst_col{c}a") | over, f"rst_col{c}")
             root = collect([Mux(select[r][c], shadow[r][c], 0) for r in range(rows)],
                            f"col{c}", None)
-            wen = collect([select[r][c] for r in range(rows)], f"col{c}_v", rst_col)
+            root_v = collect([select[r][c] for r in range(rows)], f"col{c}_v", rst_col)
+            # The block's sum: the snapshot minus the same row's snapshot of the previous
+            # block, kept in a `rows`-entry LUT RAM (asynchronous read, so the old value is
+            # read in the cycle the new one is written); rows arrive in order, one block's
+            # `rows` rows together, so a row counter is the address. `seen` is clear until a
+            # whole block has passed after a reset: the accumulators restart from 0 then.
+            ends = Memory(shape=unsigned(cfg.acc_bits), depth=max(2, rows), init=[],
+                          attrs={"ram_style": "distributed"})
+            m.submodules[f"ends{c}"] = ends
+            ends_w = ends.write_port()
+            ends_r = ends.read_port(domain="comb")
+            row_at = Signal(_index_shape(rows), name=f"row_at{c}", reset_less=True)
+            seen = Signal(name=f"seen{c}", reset_less=True)
+            m.d.comb += [ends_w.addr.eq(row_at), ends_w.data.eq(root), ends_w.en.eq(root_v),
+                         ends_r.addr.eq(row_at)]
+            with m.If(root_v):
+                m.d.sync += row_at.eq(Mux(row_at == rows - 1, 0, row_at + 1))
+                with m.If(row_at == rows - 1):
+                    m.d.sync += seen.eq(1)
+            with m.If(rst_col):
+                m.d.sync += [row_at.eq(0), seen.eq(0)]
+            start = Mux(seen, ends_r.data, 0)
+            wdata = reg((root - start)[:cfg.acc_bits], f"col{c}_sum")
+            wen = reg(root_v, f"col{c}_sum_v", rst_col)
             # LUT RAM (asynchronous read): a block RAM's clock-to-output is too slow here.
             fifo = Memory(shape=unsigned(cfg.acc_bits), depth=depth, init=[],
                           attrs={"ram_style": "distributed"})
@@ -483,7 +493,7 @@ class PEArray(wiring.Component):
             pf_move = Signal(name=f"pf_move{c}")
             rd = Signal(name=f"rd{c}")
             take = Signal(name=f"take{c}")
-            m.d.comb += [wp.addr.eq(wptr[:addr_bits]), wp.data.eq(root), wp.en.eq(wen),
+            m.d.comb += [wp.addr.eq(wptr[:addr_bits]), wp.data.eq(wdata), wp.en.eq(wen),
                          rp.addr.eq(rptr[:addr_bits]),
                          pf_move.eq(~sk_valid | ~pf_valid),
                          rd.eq((wptr != rptr) & pf_move),

@@ -102,6 +102,25 @@ PP_MULT18X18D_PARAMS = {
 } | {"REG_INPUTA_CLK": "NONE", "REG_INPUTB_CLK": "NONE"}
 
 
+def _ctz(value):
+    """Trailing zeros of an unsigned or two's-complement ``value``, ``0 .. len(value) - 1``
+    (any value in that range when ``value`` is 0): its lowest 1 isolated as
+    ``value & -value`` (one carry chain), then encoded, bit ``j`` of the count an OR over the
+    positions that have bit ``j`` set."""
+    bits = len(value)
+    v = value.as_unsigned()
+    low = (v & (~v + 1))[:bits]
+    return Cat(*(_or([low[i] for i in range(bits) if (i >> j) & 1])
+                 for j in range(max(1, (bits - 1).bit_length()))))
+
+
+def _or(values):
+    out = Const(0, 1)
+    for x in values:
+        out = out | x
+    return out
+
+
 class PartialProduct(wiring.Component):
     """One of the :class:`Requantizer`'s stage-1 products: ``p`` is a register loaded with
     ``a * b`` in every cycle (signed 18 x 18 bits, no enable, no reset; latency 1).
@@ -147,24 +166,30 @@ class Requantizer(wiring.Component):
     The datapath runs free (its registers have no clock enable, so no enable net fans out to
     every stage) and is built for an ECP5 clock well above 100 MHz (``docs/fpga.md``):
 
+    Rounding needs no bias adder: with ``q = floor(2p / 2**shift)``, ``round(p / 2**shift)``
+    (ties away from zero) is ``floor(q / 2) + inc``, ``inc`` = ``q`` odd and (``p >= 0`` or
+    ``p`` has a 1 below bit ``shift - 1``); ``p``'s lowest 1 is at ``ctz(acc) +
+    ctz(multiplier)``, so that last test is ``ctz(acc) < shift - 1 - ctz(multiplier)``, a
+    5-bit compare per lane against one per-layer threshold. (``p == 0`` gives ``q == 0``
+    whatever the test says; since ``multiplier >= 0``, ``p < 0`` only if ``acc < 0``.)
+
     1. four partial products per element, each at most 17 x 17 bits (one ECP5 MULT18X18D):
        ``acc = ah * 2**16 + al`` (``ah`` signed, ``al`` unsigned 16 bits) times
        ``multiplier = mh * 2**16 + ml`` (:class:`PartialProduct`: with
        ``cfg.pe_multiplier == "mult18x18d"``, the ECP5 build, the DSP's own output register);
-       the element's sign; and, once for all lanes, the parameters' derived values: the
-       rounding biases ``2**(shift-1)`` and ``2**(shift-1) - 1`` (0 and 0 when
-       ``shift == 0``) and the clamp bounds ``lo``, ``hi``;
-    2. ``al*ml`` and ``ah*mh`` side by side (their bits do not overlap) plus the rounding bias
-       (``2**(shift-1) - 1`` for a negative ``acc``: since ``multiplier >= 0``, ``p < 0``
-       only if ``acc < 0``, and ``p == 0`` rounds to 0 with either bias); the two middle
-       products added;
-    3. the biased 64-bit product ``p + bias`` (the low 16 bits need no adder);
-    4. the right shift by the multiple of 8 in ``shift``, saturated to 17 bits (an operand
-       outside -2**16 .. 2**16 - 1 saturates stage 5 whatever the rest of the shift is);
-    5. the right shift by ``shift % 8``, saturated to 10 bits (``|s| > 511`` clamps to int8
-       either way, since the zero point is in -128..127);
-    6. plus the zero point, and beside the adder the clamp decisions ``y < lo``, ``y > hi``
-       (as ``s < lo - zero_point``, ``s > hi - zero_point``: stage 1 derives both bounds);
+       the element's sign and ``ctz(acc)``; once for all lanes, the threshold
+       ``shift - 1 - ctz(multiplier)`` and the clamp bounds ``lo``, ``hi``;
+    2. ``al*ml`` and ``ah*mh`` side by side (their bits do not overlap); the two middle
+       products added; the sticky test;
+    3. the 63-bit product ``p`` (the low 16 bits need no adder);
+    4. ``2p`` shifted right by the multiple of 8 in ``shift``, saturated to 17 bits (an
+       operand outside -2**16 .. 2**16 - 1 saturates stage 5 whatever the rest of the shift
+       is);
+    5. the right shift by ``shift % 8``, ``q`` saturated to 10 bits (then ``|s| >= 256``,
+       which clamps to int8 either way, since the zero point is in -128..127);
+    6. ``floor(q / 2) + inc`` plus the zero point in one adder, and beside it the clamp
+       decisions ``y < lo``, ``y > hi`` (as ``s < lo - zero_point``, ``s > hi - zero_point``,
+       each from two compares of ``floor(q / 2)`` that ``inc`` selects between);
     7. the activation clamp (two selects) into the output queue.
 
     Admission is by credit: a vector is taken only if the output queue will have room for it
@@ -223,7 +248,6 @@ class Requantizer(wiring.Component):
         m = Module()
         cols, acc_bits = self._cfg.cols, self._cfg.acc_bits
         p_bits = acc_bits + MULTIPLIER_BITS   # |acc * multiplier| < 2**(p_bits - 1)
-        b_bits = p_bits + 1                   # p + bias
         q_min, q_max = -(1 << (_OUT_BITS - 1)), (1 << (_OUT_BITS - 1)) - 1
         sat = 1 << 9                          # stage 5 saturates s to -sat .. sat - 1
         t_bits = 17                           # stage 4 saturates to -2**16 .. 2**16 - 1
@@ -245,10 +269,9 @@ class Requantizer(wiring.Component):
 
         # --- stage 1: partial products; derived parameters -----------------------------------
         par, shift = self.params, self.params.shift
-        # half: 2**(shift-1); half_m1: 2**(shift-1) - 1 (both 0 when shift == 0), bit by bit.
-        half = reg(p_bits, "half1", Cat(*(shift == j + 1 for j in range(p_bits))))
-        half_m1 = reg(p_bits - 1, "half_m1_1",   # < 2**62: its top bit would need shift 64
-                      Cat(*(shift > j + 1 for j in range(p_bits - 1))))
+        # Rounding without a bias adder (see the class docstring): the per-layer threshold
+        # shift - 1 - ctz(multiplier), once for all lanes.
+        thr = reg(signed(SHIFT_BITS + 2), "thr1", shift - 1 - _ctz(par.multiplier))
         lo_v, hi_v = Signal(signed(_OUT_BITS)), Signal(signed(_OUT_BITS))
         with m.Switch(par.mode):
             with m.Case(Activation.RELU):
@@ -288,6 +311,12 @@ class Requantizer(wiring.Component):
             m.submodules[name] = unit = PartialProduct(dsp)
             m.d.comb += [unit.a.eq(x), unit.b.eq(y)]
             return unit.p
+
+        def travel(name, bit, first, last_stage):
+            """The 1-bit ``bit`` registered in stages ``first .. last_stage``; the last one."""
+            for j in range(first, last_stage + 1):
+                bit = reg(1, f"{name}_{j}", bit)
+            return bit
         outs = []
         for c in range(cols):
             acc = self.i.payload.data[c]
@@ -297,44 +326,48 @@ class Requantizer(wiring.Component):
             hl = pp(f"pp_hl{c}", ah, ml)[:acc_bits].as_signed()
             hh = pp(f"pp_hh{c}", ah, mh)[:acc_bits + MULTIPLIER_BITS - 2 * lo_bits].as_signed()
             neg = reg(1, f"neg{c}", acc[-1])
-            # Stage 2. Round half away from zero: a negative product gets one less bias, so
-            # that floor((p + 2**(s-1) - 1) / 2**s) == -floor((-p + 2**(s-1)) / 2**s).
-            lo_b = reg(signed(b_bits), f"lo_b{c}",
-                       Cat(ll, hh).as_signed() + Mux(neg, half_m1, half))
+            tz = reg(range(acc_bits), f"ctz{c}", _ctz(acc))
+            # Stage 2: the sticky test (p has a 1 below bit shift - 1); ll and hh side by
+            # side (their bits do not overlap); the two middle products added.
+            sticky = reg(1, f"sticky{c}", tz < thr)
+            lo_hi = reg(signed(p_bits), f"lo_hi{c}", Cat(ll, hh).as_signed())
             mid = reg(signed(acc_bits + 2), f"mid{c}", hl + lh)
-            # Stage 3: p + bias.
-            biased = reg(signed(b_bits), f"biased{c}",
-                         Cat(lo_b[:lo_bits], lo_b[lo_bits:].as_signed() + mid))
-            # Stage 4: shift right by 8 * (shift // 8), saturated to t_bits. The shifted
-            # value fits iff the bits of `biased` from t_bits - 1 + 8 * (shift // 8) up all
-            # equal its sign: whole bytes, so a byte's flag and an AND of the flags above.
-            sign = biased[-1]
+            # Stage 3: p (the low 16 bits need no adder).
+            prod = reg(signed(p_bits), f"prod{c}",
+                       Cat(lo_hi[:lo_bits], lo_hi[lo_bits:] + mid))
+            # Stage 4: 2p shifted right by 8 * (shift // 8), saturated to t_bits. The shifted
+            # value fits iff the bits of 2p from t_bits - 1 + 8 * (shift // 8) up all equal
+            # its sign: whole bytes, so a byte's flag and an AND of the flags above.
+            twice = Cat(Const(0, 1), prod).as_signed()
+            sign = twice[-1]
             coarse = sh[3][3:]
-            n_bytes = b_bits // 8
-            byte_ok = [biased[8 * b:8 * b + 8] == sign.replicate(8) for b in range(n_bytes)]
+            n_bytes = len(twice) // 8
+            byte_ok = [twice[8 * b:8 * b + 8] == sign.replicate(8) for b in range(n_bytes)]
             first = (t_bits - 1) // 8          # 2: bits 16 .. 63 must equal the sign
             fits = Array([Cat(*byte_ok[first + q:]).all() if first + q < n_bytes else Const(1)
                           for q in range(8)])[coarse]
-            ext = Cat(biased, sign.replicate(t_bits))   # sign-extended past the top byte
+            ext = Cat(twice, sign.replicate(t_bits))   # sign-extended past the top byte
             moved = Array([ext[8 * q:8 * q + t_bits] for q in range(8)])[coarse]
             t_max = (1 << (t_bits - 1)) - 1
             t = reg(signed(t_bits), f"coarse{c}",
                     Mux(fits, moved, Mux(sign, -t_max - 1, t_max)))
-            # Stage 5: shift right by k = shift % 8, saturated to 10 bits: t >> k fits iff
-            # bits 9 + k .. 16 of t all equal its sign (no comparator behind the shift).
+            # Stage 5: q = t >> (shift % 8), saturated to 10 bits: it fits iff bits 9 + k ..
+            # 16 of t all equal its sign (no comparator behind the shift).
             k, t_sign = sh[4], t[-1]
             same = [t[j] == t_sign for j in range(t_bits - 1)]
             fits10 = Array([Cat(*same[9 + q:]).all() if 9 + q < t_bits - 1 else Const(1)
                             for q in range(8)])[k]
             t_ext = Cat(t, t_sign.replicate(7))
             s10 = Array([t_ext[q:q + 10] for q in range(8)])[k]
-            narrow = reg(signed(10), f"narrow{c}",
-                         Mux(fits10, s10, Mux(t_sign, -sat, sat - 1)))
-            # Stage 6: plus the zero point, and the clamp decisions beside the adder. When y is
-            # kept, lo <= y <= hi, so its low 8 bits are y.
-            y = reg(signed(_OUT_BITS), f"shifted{c}", narrow + zp[5])
-            below = reg(1, f"below{c}", narrow < lo_zp[5])
-            above = reg(1, f"above{c}", narrow > hi_zp[5])
+            q = reg(signed(10), f"narrow{c}", Mux(fits10, s10, Mux(t_sign, -sat, sat - 1)))
+            # Stage 6: s = floor(q / 2) + inc plus the zero point in one adder, and beside it
+            # the clamp decisions, each from two compares that inc selects between. When y
+            # is kept, lo <= y <= hi, so its low 8 bits are y.
+            inc = q[0] & (~travel(f"neg{c}", neg, 2, 5) | travel(f"sticky{c}", sticky, 3, 5))
+            half_q = q[1:].as_signed()
+            y = reg(signed(_OUT_BITS), f"shifted{c}", half_q + zp[5] + inc)
+            below = reg(1, f"below{c}", Mux(inc, half_q < lo_zp[5] - 1, half_q < lo_zp[5]))
+            above = reg(1, f"above{c}", Mux(inc, half_q >= hi_zp[5], half_q > hi_zp[5]))
             # Stage 7's value: activation clamp and int8 saturation, two selects.
             outs.append(Mux(hi_wins[6] | above, hi[6], Mux(below, lo[6], y)))
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ...errors import InvalidOptionError
+from .floorplan import LFE5U_85F_DSP_SITES, DspSites
 
 __all__ = ["Board", "BOARDS", "get_board", "board_names"]
 
@@ -33,6 +34,8 @@ class Board:
         User LEDs the self-test top drives (``led`` 0 .. leds-1).
     rerun_button : tuple of (str, int)
         Resource name and number of the button that resets and re-runs the self-test.
+    dsp_sites : :class:`~.floorplan.DspSites` or None
+        The device's MULT18X18D sites, for the DSP floorplan (``None``: no floorplan).
     """
     name: str
     description: str
@@ -40,6 +43,7 @@ class Board:
     dsp_blocks: int
     leds: int
     rerun_button: tuple[str, int]
+    dsp_sites: DspSites | None = None
 
 
 def _ulx3s_85f():
@@ -65,6 +69,7 @@ BOARDS: dict[str, Board] = {
         dsp_blocks=156,
         leds=8,
         rerun_button=("button_fire", 0),
+        dsp_sites=LFE5U_85F_DSP_SITES,
     ),
 }
 

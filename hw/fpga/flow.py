@@ -39,6 +39,7 @@ from ...files import write_text
 from ..params import PE_MULTIPLIER_KINDS, TILE_MEMORY_KINDS, AccelConfig
 from ..verilog import source_hash
 from .boards import Board, get_board
+from .floorplan import apply_floorplan, plan_dsp_floorplan
 
 __all__ = ["FlowError", "TOPS", "STEPS", "DSP_MODES", "PE_MULTIPLIERS", "find_tool",
            "engine_array", "run_flow", "yosys_resources", "dsp_sources", "dsp_registers",
@@ -237,7 +238,7 @@ def _run(step: str, cmd: list[str], cwd: Path, log_name: str) -> float:
 
 def _command_line(board: Board, cfg: AccelConfig, top: str, freq_mhz: float, dsp: str,
                   synth_only: bool, seeds: tuple[int, ...], pe_multiplier,
-                  placer_density: float | None = None) -> str:
+                  placer_density: float | None = None, floorplan: bool = True) -> str:
     args = [f"scanfuse fpga --board {board.name} --array {cfg.rows},{cfg.cols}"]
     if top == "block":
         args.append("--engine block")
@@ -255,6 +256,8 @@ def _command_line(board: Board, cfg: AccelConfig, top: str, freq_mhz: float, dsp
         args.append(f"--seed {','.join(str(x) for x in seeds)}")
     if placer_density is not None:
         args.append(f"--placer-density {placer_density:g}")
+    if not floorplan:
+        args.append("--no-floorplan")
     return " ".join(args)
 
 
@@ -263,7 +266,7 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
              seed: "int | tuple[int, ...]" = 1, mem_bytes: int | None = None,
              cfg: AccelConfig | None = None, image=None, pe_multiplier: str | None = None,
              placer_density: float | None = None, bcfg=None,
-             tile_memory: str | None = None) -> dict:
+             tile_memory: str | None = None, floorplan: bool = True) -> dict:
     """Build ``top`` for ``board_name`` with a ``rows x cols`` engine; return the report dict
     (also written to ``out_dir``/report.json and report.md).
 
@@ -288,14 +291,19 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
     lists every seed's Fmax and critical path and ``fmax_seeds`` their min/median/max.
 
     ``placer_density`` (0.3..1, default ``None``: nextpnr's 0.9) is nextpnr's
-    ``--placer-heap-beta``, the highest cell density the analytic placer packs a region to;
-    lower spreads the design over more of the die, leaving the router more wires per cell.
+    ``--placer-heap-beta``: how far the analytic placer grows a region whose cells overflow its
+    sites while spreading. It acts only where a region overflows; the self-test builds of the
+    eighth and ninth rounds place identically at 0.3-0.9 (``docs/fpga.md``).
 
     ``image`` (a :class:`~.selftest.SelfTestImage`, e.g.
     :func:`scanfuse.sim.fpga_image.engine_image`) is what the ``selftest`` top runs; it is
     required for that top. ``cfg`` replaces ``AccelConfig(rows=rows, cols=cols)`` (it must have
     that array) and ``mem_bytes`` the on-chip DRAM size (default: the image rounded up
     to a power of two, at least 4 KiB); the smoke test uses them to stay small.
+
+    ``floorplan`` (default ``True``) places the self-test's PE multipliers and requantiser
+    partial products on the board's DSP sites by ``BEL`` attributes in the synthesised netlist
+    (:mod:`.floorplan`); the report's ``floorplan`` says what was placed, or why nothing was.
 
     ``bcfg`` (a :class:`~scanfuse.hw.fused_program.BlockConfig` with a ``rows x cols`` array)
     builds the fused-block engine instead, in :class:`~.block_top.BlockEngineTop` (top
@@ -375,7 +383,7 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
                    else f"{engine_class().__module__}.{engine_class().__name__}"),
         "array": [rows, cols], "config": asdict(cfg), "target_mhz": freq_mhz,
         "command": _command_line(board, cfg, top, freq_mhz, dsp, synth_only, seeds,
-                                 pe_multiplier, placer_density),
+                                 pe_multiplier, placer_density, floorplan),
         "placer_density": placer_density,
         "out_dir": str(out),
     }
@@ -449,6 +457,7 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
         report["block"]["on_chip_bytes"] = bcfg.on_chip_bytes
     report["resources"] = resources
     netlist = json.loads((out / f"{name}.json").read_text())
+    report["floorplan"] = _floorplan(netlist, name, out, board, top, rows, cols, floorplan)
     by_source = dsp_sources(netlist)
     report["dsp"] = {"mode": mode, "pe_multipliers": rows * cols,
                      "pe_multiplier": cfg_for(mode).pe_multiplier,
@@ -477,6 +486,29 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
     wall["total"] = round(time.monotonic() - t0, 1)
     write_reports(report, out)
     return report
+
+
+def _floorplan(netlist: dict, name: str, out: Path, board: Board, top: str, rows: int,
+               cols: int, wanted: bool) -> dict:
+    """Plan and apply the DSP floorplan to the synthesised netlist ``out/name.json`` (rewritten
+    in place, atomically); the report's ``floorplan`` entry."""
+    if not wanted:
+        return {"applied": False, "reason": "--no-floorplan"}
+    if top != "selftest" or board.dsp_sites is None:
+        return {"applied": False, "reason": f"no floorplan for the {top} top on {board.name}"}
+    cells = netlist["modules"][name]["cells"]
+    plan, reason = plan_dsp_floorplan(
+        [n for n, c in cells.items() if c["type"] == "MULT18X18D"], rows, cols,
+        board.dsp_sites)
+    if plan is None:
+        return {"applied": False, "reason": reason}
+    apply_floorplan(netlist, name, plan)
+    path = out / f"{name}.json"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(netlist))
+    tmp.replace(path)
+    return {"applied": True, "cells": len(plan.bels), "pe_dsp_rows": list(plan.pe_rows),
+            "requant_dsp_row": plan.requant_row}
 
 
 def seed_file_tag(index: int, seed: int) -> str:
@@ -550,6 +582,12 @@ def report_markdown(r: dict) -> str:
             f"{k} {v}" for k, v in r["ebr"]["output_registers"].items()) + ")")
         + " |",
     ]
+    fp = r.get("floorplan")
+    if fp:
+        lines += ["", (f"DSP floorplan: {fp['cells']} MULT18X18D on fixed sites (PE multipliers "
+                       f"in DSP rows Y {', '.join(str(y) for y in fp['pe_dsp_rows'])}, the "
+                       f"requantiser in Y {fp['requant_dsp_row']})." if fp["applied"]
+                       else f"DSP floorplan: none ({fp['reason']}).")]
     if "utilisation" in r:
         lines += ["", "Placed (nextpnr):", "", "| bel | used | available | % |", "|---|---|---|---|"]
         for bel, u in r["utilisation"].items():

@@ -54,9 +54,15 @@ def add_parser(sub, parser_class) -> None:
                         "and route once per seed; the report gives each seed's Fmax and "
                         "critical path and their min/median/max; default 1)")
     p.add_argument("--placer-density", type=float, metavar="D",
-                   help="nextpnr's analytic placer packs no region denser than D (0.3..1; "
-                        "its --placer-heap-beta, default 0.9): lower spreads the design and "
-                        "leaves the router more wires (docs/fpga.md, routing the 8x8 build)")
+                   help="nextpnr's --placer-heap-beta (0.3..1, default 0.9): how far its "
+                        "analytic placer grows a region that overflows while spreading; it "
+                        "does not spread a design where no region overflows (the 4x4 and 8x8 "
+                        "self-tests place the same at 0.3-0.9; docs/fpga.md, ninth round)")
+    p.add_argument("--floorplan", action=argparse.BooleanOptionalAction, default=True,
+                   help="place the self-test's PE multipliers and requantiser partial "
+                        "products on fixed DSP sites, PE columns in runs, lanes side by side "
+                        "(default; --no-floorplan leaves them to nextpnr's placer; "
+                        "docs/fpga.md, ninth round)")
     p.add_argument("--pe-multiplier", choices=("inferred", "mult18x18d"),
                    help="the PE array's multipliers: explicit registered ECP5 MULT18X18D "
                         "blocks or whatever Yosys infers (default: mult18x18d when the PE "
@@ -132,7 +138,7 @@ def command(args, console) -> int:
                               dsp=args.dsp, synth_only=args.synth_only, seed=args.seed,
                               image=image, pe_multiplier=args.pe_multiplier,
                               placer_density=args.placer_density, bcfg=bcfg,
-                              tile_memory=args.tile_memory)
+                              tile_memory=args.tile_memory, floorplan=args.floorplan)
         except FlowError as err:
             failed = _relocated(str(err), tmp, out)
         else:

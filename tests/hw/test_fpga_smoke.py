@@ -339,10 +339,8 @@ def test_cli_bad_input_is_one_line_exit_2(argv, message, capsys):
     assert err.count("\n") == 1 and message in err and err.startswith("scanfuse: error:")
 
 
-@pytest.mark.parametrize("argv, kind", [([], None), (["--tile-memory", "dp16kd"], "dp16kd"),
-                                         (["--tile-memory", "inferred"], "inferred")])
-def test_cli_passes_tile_memory_to_the_flow(argv, kind, tmp_path, monkeypatch, capsys):
-    """--tile-memory reaches run_flow unchanged (None: the flow's default, inferred)."""
+def _flow_arguments(argv, tmp_path, monkeypatch) -> dict:
+    """The keyword arguments ``scanfuse fpga ... ARGV`` passes to ``run_flow`` (stopped there)."""
     import scanfuse.hw.fpga.flow as flow
     seen = {}
 
@@ -352,7 +350,20 @@ def test_cli_passes_tile_memory_to_the_flow(argv, kind, tmp_path, monkeypatch, c
     monkeypatch.setattr(flow, "run_flow", fake_run_flow)
     main(["fpga", "--board", "ulx3s-85f", "--array", "2,2", "--synth-only",
           "--out", str(tmp_path / "b")] + argv)
-    assert seen["tile_memory"] == kind
+    return seen
+
+
+@pytest.mark.parametrize("argv, kind", [([], None), (["--tile-memory", "dp16kd"], "dp16kd"),
+                                         (["--tile-memory", "inferred"], "inferred")])
+def test_cli_passes_tile_memory_to_the_flow(argv, kind, tmp_path, monkeypatch):
+    """--tile-memory reaches run_flow unchanged (None: the flow's default, inferred)."""
+    assert _flow_arguments(argv, tmp_path, monkeypatch)["tile_memory"] == kind
+
+
+@pytest.mark.parametrize("argv, wanted", [([], True), (["--no-floorplan"], False)])
+def test_cli_passes_floorplan_to_the_flow(argv, wanted, tmp_path, monkeypatch):
+    """--floorplan is on by default; --no-floorplan reaches run_flow as floorplan=False."""
+    assert _flow_arguments(argv, tmp_path, monkeypatch)["floorplan"] is wanted
 
 
 # --------------------------------------------------------------------------- Yosys smoke test
@@ -408,6 +419,14 @@ def test_yosys_maps_a_2x2_selftest_build(tmp_path):
                                  "ff": res["TRELLIS_FF"], "dsp": res["MULT18X18D"],
                                  "ebr": res["DP16KD"]}
     assert report["engine_sources"] == source_hash()      # what it was built from
+    # The DSP floorplan: the 4 PE multipliers and the 8 requantiser partial products carry
+    # their BEL in the netlist nextpnr reads.
+    assert report["floorplan"] == {"applied": True, "cells": 12, "pe_dsp_rows": [34],
+                                   "requant_dsp_row": 10}
+    cells = json.loads((tmp_path / "scanfuse_r2c2.json").read_text())[
+        "modules"]["scanfuse_r2c2"]["cells"]
+    placed = {n: c["attributes"]["BEL"] for n, c in cells.items() if "BEL" in c["attributes"]}
+    assert len(placed) == 12 and len(set(placed.values())) == 12
     stat = json.loads((tmp_path / "scanfuse_r2c2.stat.json").read_text())
     generic = {c for c in stat["design"]["num_cells_by_type"]
                if c.startswith("$") and c != "$scopeinfo"}
@@ -415,3 +434,5 @@ def test_yosys_maps_a_2x2_selftest_build(tmp_path):
     on_disk = json.loads((tmp_path / "report.json").read_text())
     assert on_disk["resources"] == res and "fmax_mhz" not in on_disk
     assert "| MULT18X18D |" in (tmp_path / "report.md").read_text()
+    assert ("DSP floorplan: 12 MULT18X18D on fixed sites (PE multipliers in DSP rows Y 34, the "
+            "requantiser in Y 10)") in (tmp_path / "report.md").read_text()
