@@ -491,11 +491,13 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
 def _floorplan(netlist: dict, name: str, out: Path, board: Board, top: str, rows: int,
                cols: int, wanted: bool) -> dict:
     """Plan and apply the DSP floorplan to the synthesised netlist ``out/name.json`` (rewritten
-    in place, atomically); the report's ``floorplan`` entry."""
+    atomically); the report's ``floorplan`` entry."""
     if not wanted:
         return {"applied": False, "reason": "--no-floorplan"}
-    if top != "selftest" or board.dsp_sites is None:
-        return {"applied": False, "reason": f"no floorplan for the {top} top on {board.name}"}
+    if top != "selftest":
+        return {"applied": False, "reason": f"the floorplan is the selftest top's, not {top}'s"}
+    if board.dsp_sites is None:
+        return {"applied": False, "reason": f"no DSP sites known for {board.name}"}
     cells = netlist["modules"][name]["cells"]
     plan, reason = plan_dsp_floorplan(
         [n for n, c in cells.items() if c["type"] == "MULT18X18D"], rows, cols,
@@ -503,10 +505,7 @@ def _floorplan(netlist: dict, name: str, out: Path, board: Board, top: str, rows
     if plan is None:
         return {"applied": False, "reason": reason}
     apply_floorplan(netlist, name, plan)
-    path = out / f"{name}.json"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(netlist))
-    tmp.replace(path)
+    write_text(out / f"{name}.json", json.dumps(netlist))
     return {"applied": True, "cells": len(plan.bels), "pe_dsp_rows": list(plan.pe_rows),
             "requant_dsp_row": plan.requant_row}
 

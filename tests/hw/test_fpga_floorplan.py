@@ -94,3 +94,32 @@ def test_apply_sets_bel_attributes():
     assert {n: c["attributes"].get("BEL") for n, c in cells.items() if n in plan.bels} \
         == plan.bels
     assert "BEL" not in cells["engine.seq.store.prod_MULT18X18D_P0"]["attributes"]
+
+
+def test_flow_applies_the_plan_to_the_selftest_netlist_only(tmp_path):
+    """The flow's step: the self-test netlist on disk gets its BELs; other tops, a board
+    without DSP sites and --no-floorplan leave it alone, each with its reason."""
+    import json
+    from dataclasses import replace
+
+    from scanfuse.hw.fpga.boards import get_board
+    from scanfuse.hw.fpga.flow import _floorplan
+
+    board = get_board("ulx3s-85f")
+    cells = {n: {"type": "MULT18X18D", "attributes": {}} for n in names(2, 2)}
+    netlist = {"modules": {"top": {"cells": cells}}}
+    text = json.dumps(netlist)
+    (tmp_path / "top.json").write_text(text)
+    for top, b, wanted, reason in [
+            ("selftest", board, False, "--no-floorplan"),
+            ("pe", board, True, "not pe's"),
+            ("selftest", replace(board, dsp_sites=None), True, "no DSP sites known")]:
+        entry = _floorplan(json.loads(text), "top", tmp_path, b, top, 2, 2, wanted)
+        assert not entry["applied"] and reason in entry["reason"]
+        assert (tmp_path / "top.json").read_text() == text
+    entry = _floorplan(json.loads(text), "top", tmp_path, board, "selftest", 2, 2, True)
+    assert entry == {"applied": True, "cells": 12, "pe_dsp_rows": [34], "requant_dsp_row": 10}
+    on_disk = json.loads((tmp_path / "top.json").read_text())["modules"]["top"]["cells"]
+    plan, _ = plan_dsp_floorplan(list(cells), 2, 2, SITES)
+    assert {n: c["attributes"]["BEL"] for n, c in on_disk.items() if c["attributes"]} == plan.bels
+    assert list(tmp_path.iterdir()) == [tmp_path / "top.json"]      # no temporary left behind
