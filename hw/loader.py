@@ -128,7 +128,12 @@ class TileLoader(wiring.Component):
         rd = self.rd
 
         cmd_v = Signal()                         # in CMD (a flip-flop: the DMA mux's select)
-        m.d.comb += self.cmd.valid.eq(cmd_v)
+        # The payload comes from registers in every state (only `valid` says CMD): no state
+        # decode in front of the DMA's address registers (an FPGA timing path, docs/fpga.md).
+        p = self.cmd.payload
+        m.d.comb += [self.cmd.valid.eq(cmd_v), p.write.eq(0), p.addr.eq(cur.org),
+                     p.row_bytes.eq(cur.row_bytes), p.rows.eq(cur.rows),
+                     p.stride.eq(cur.stride)]
         with m.FSM(name="loader") as fsm:
             with m.State("IDLE"):
                 m.d.comb += [self.idle.eq(1), self.req.ready.eq(1)]
@@ -145,10 +150,6 @@ class TileLoader(wiring.Component):
                 m.d.sync += [cur.org.eq(cur.org + prod), cmd_v.eq(1)]
                 m.next = "CMD"
             with m.State("CMD"):
-                p = self.cmd.payload
-                m.d.comb += [p.write.eq(0), p.addr.eq(cur.org),
-                             p.row_bytes.eq(cur.row_bytes), p.rows.eq(cur.rows),
-                             p.stride.eq(cur.stride)]
                 with m.If(self.cmd.ready):
                     m.d.sync += cmd_v.eq(0)
                     m.next = "DATA"

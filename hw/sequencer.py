@@ -291,7 +291,7 @@ class Sequencer(wiring.Component):
 
             # ---------------------------------------------------------------- descriptor
             with m.State("FETCH"):
-                m.d.comb += [fetch.req.valid.eq(1), fetch.req.payload.eq(prog_ptr)]
+                m.d.comb += fetch.req.valid.eq(1)
                 with m.If(fetch.req.ready):
                     m.d.sync += [prog_ptr.eq(prog_ptr + layout.size_bytes),
                                  desc_left.eq(desc_left - 1)]
@@ -477,6 +477,10 @@ class Sequencer(wiring.Component):
                     with m.If(self.dma_error & (self.error == 0)):
                         m.d.sync += self.error.eq(EngineError.BUS_ERROR)
                     m.next = "IDLE"
+
+        # The fetch's address is the program pointer in every state (it matters only with
+        # `valid`): no state decode in front of the DMA's address registers (docs/fpga.md).
+        m.d.comb += fetch.req.payload.eq(prog_ptr)
 
         # The descriptor's walk struct is the generator's payload layout: taken whole.
         m.d.comb += addrgen.desc.payload.eq(desc.walk)

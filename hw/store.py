@@ -154,7 +154,11 @@ class StorePath(wiring.Component):
 
         m.d.comb += self.done.eq(self.wr.valid & self.wr.ready & self.wr.payload.last)
         cmd_v = Signal()               # in CMD (a flip-flop: the DMA mux's select)
-        m.d.comb += self.cmd.valid.eq(cmd_v)
+        # The payload comes from registers in every state (only `valid` says CMD): no state
+        # decode in front of the DMA's address registers (an FPGA timing path, docs/fpga.md).
+        p = self.cmd.payload
+        m.d.comb += [self.cmd.valid.eq(cmd_v), p.write.eq(1), p.addr.eq(addr),
+                     p.row_bytes.eq(row_bytes), p.rows.eq(tile.m_len), p.stride.eq(stride)]
         with m.FSM(name="store"):
             with m.State("IDLE"):
                 m.d.comb += [self.idle.eq(1), self.req.ready.eq(1)]
@@ -188,10 +192,6 @@ class StorePath(wiring.Component):
                 m.d.sync += cmd_v.eq(1)
                 m.next = "CMD"
             with m.State("CMD"):
-                p = self.cmd.payload
-                m.d.comb += [p.write.eq(1), p.addr.eq(addr),
-                             p.row_bytes.eq(row_bytes), p.rows.eq(tile.m_len),
-                             p.stride.eq(stride)]
                 with m.If(self.cmd.ready):
                     m.d.comb += self.issued.eq(1)
                     m.d.sync += [active.eq(1), cmd_v.eq(0)]
