@@ -216,11 +216,17 @@ class StorePath(wiring.Component):
                     m.d.sync += reading.eq(0)
 
         # --- FIFO -> requantiser (int8) or straight (int32) -> packer -> register slice ---
+        # The requantiser's parameters from a register of their own, loaded every cycle: the
+        # layer's are held while storing, and the first vector reaches the requantiser cycles
+        # after the request. It cuts the route from the descriptor register to the
+        # requantiser's multipliers and threshold (an FPGA timing path, docs/fpga.md).
+        params = Signal(RequantParams, reset_less=True)
+        m.d.sync += params.eq(layer.requant)
         m.d.comb += [
             c_fifo.w_en.eq(s2_valid),
             c_fifo.w_data.eq(c_old),
             c_fifo.r_en.eq(Mux(int8, requant.i.ready, pack32.i.ready)),
-            requant.params.eq(layer.requant),
+            requant.params.eq(params),
             requant.i.valid.eq(c_fifo.r_rdy & int8),
             requant.i.payload.data.eq(c_fifo.r_data),
             pack32.i.valid.eq(c_fifo.r_rdy & ~int8),
