@@ -27,6 +27,7 @@ from .buffer import BufferGeometry
 from .dma import TILE_DIM_BITS, DmaBeat, DmaCommand
 from .packer import RowPacker
 from .params import AccelConfig
+from .product import WideProduct
 from .requant import Requantizer, RequantParams
 from .skid import SkidBuffer
 
@@ -138,9 +139,14 @@ class StorePath(wiring.Component):
         tile = Signal(StoreRequest(cfg))
         int8 = Signal()                # this tile goes out requantised
         addr = Signal(cfg.addr_bits)
-        prod = Signal(cfg.addr_bits)   # m0 * (C or P stride)
+        # m0 * (C or P stride), from `tile` and `stride` (held from MUL on)
+        m.submodules.product = product = WideProduct(cfg.pe_multiplier, TILE_DIM_BITS,
+                                                     cfg.addr_bits, cfg.addr_bits)
+        wait = Signal(range(product.latency + 1))
+        prod = product.p
         row_bytes = Signal(TILE_DIM_BITS)
         stride = Signal(cfg.addr_bits)
+        m.d.comb += [product.a.eq(tile.m0), product.b.eq(stride)]
         row = Signal(TILE_DIM_BITS)    # reader: row, word within the row, row's first word
         w = Signal(TILE_DIM_BITS)
         nwords = Signal(TILE_DIM_BITS)
@@ -168,12 +174,15 @@ class StorePath(wiring.Component):
                 # with `valid` (nothing reads them while idle), so their enable is the state.
                 m.d.sync += [tile.eq(self.req.payload),
                              stride.eq(Mux(self.req.payload.final, layer.c_stride,
-                                           layer.p_stride))]
+                                           layer.p_stride)),
+                             wait.eq(product.latency - 1)]
                 with m.If(self.req.valid):
                     m.next = "MUL"
             with m.State("MUL"):
-                m.d.sync += prod.eq(tile.m0 * stride)
-                m.next = "ADDR"
+                # `product.latency` cycles from `tile` and `stride` (loaded in IDLE) to `prod`.
+                m.d.sync += wait.eq(wait - 1)
+                with m.If(wait == 0):
+                    m.next = "ADDR"
             with m.State("ADDR"):
                 final_int8 = tile.final & layer.int8
                 m.d.sync += [
