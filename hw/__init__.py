@@ -18,6 +18,7 @@ order, from configuration to the generated Verilog:
 ``scanfuse.hw.packer``     C rows -> DMA write beats
 ``scanfuse.hw.buffer``     the A, B and C memories
 ``scanfuse.hw.multiplier`` the PE multipliers (inferred, or a registered ECP5 DSP block)
+``scanfuse.hw.product``    wide unsigned address products on those multipliers
 ``scanfuse.hw.pe_array``   the systolic int8 PE array
 ``scanfuse.hw.depthwise``  the depthwise unit: line buffer and 3x3 window
 ``scanfuse.hw.fetch``      the sequencer's descriptor fetch and check

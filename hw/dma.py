@@ -74,11 +74,43 @@ class DmaBeat(data.StructLayout):
         })
 
 
-class _RowDesc(data.StructLayout):
-    """Read side: one entry per row with bursts in flight."""
+class _RemFlags(data.StructLayout):
+    """Read realigner: what the head row's next output beat does, for ``x`` bytes of the row
+    left and the row's start lane ``off`` (see :func:`_rem_flags`)."""
 
     def __init__(self, lane_bits):
-        super().__init__({"off": lane_bits, "n": TILE_DIM_BITS, "last_row": 1})
+        nb = 1 << lane_bits
+        super().__init__({"gt": 1, "cnt": range(nb + 1), "after": TILE_DIM_BITS,
+                          "cross_now": 1, "cross_after": 1})
+
+
+def _rem_flags(x, off, nb: int, skip: int) -> dict:
+    """Members of :class:`_RemFlags` for ``x - skip * nb`` bytes left (``skip`` 0 or 1),
+    each from one comparison or one subtraction of ``x`` (never in series).
+
+    gt : more than one output beat is left (``x' > nb``)
+    cnt : bytes of the next output beat (``min(x', nb)``)
+    after : bytes left after it (``x' - nb``, 0 if none)
+    cross_now : a beat starting at lane ``off`` with ``x'`` bytes spills into the next R beat
+    cross_after : the same after this beat (``x' - nb`` bytes)
+    """
+    gt = x > (skip + 1) * nb
+    return {
+        "gt": gt,
+        "cnt": Mux(gt, nb, x - skip * nb),
+        "after": Mux(gt, x - (skip + 1) * nb, 0),
+        "cross_now": (off != 0) & (x + off > (skip + 1) * nb),
+        "cross_after": (off != 0) & gt & (x + off > (skip + 2) * nb),
+    }
+
+
+class _RowDesc(data.StructLayout):
+    """Read side: one entry per row with bursts in flight; ``flags`` those of its first
+    output beat (all ``n`` bytes left)."""
+
+    def __init__(self, lane_bits):
+        super().__init__({"off": lane_bits, "n": TILE_DIM_BITS, "last_row": 1,
+                          "flags": _RemFlags(lane_bits)})
 
 
 class _BurstDesc(data.StructLayout):
@@ -306,6 +338,7 @@ class TileDMA(wiring.Component):
             row_in.off.eq(row_off),
             row_in.n.eq(g_n),
             row_in.last_row.eq(last_row),
+            *[getattr(row_in.flags, k).eq(v) for k, v in _rem_flags(g_n, row_off, nb, 0).items()],
             burst_in.len.eq(burst_len),
             burst_in.first.eq(g_first),
             burst_in.off.eq(row_off),
@@ -362,35 +395,29 @@ class TileDMA(wiring.Component):
         row = data.View(_RowDesc(lane_bits), row_q.r_data)
         r_started = Signal()               # the head row has consumed R beats
         r_rem = Signal(TILE_DIM_BITS)      # bytes of the head row not yet emitted (if started)
+        r_flags = Signal(_RemFlags(lane_bits))   # their flags, loaded with r_rem
         r_pend = Signal()                  # r_hold holds the start of the next output beat
         r_flush = Signal()
         r_hold = Signal(8 * nb)
         rem = Signal(TILE_DIM_BITS)
-        rem_after = Signal(TILE_DIM_BITS)
-        r_cnt = Signal(range(nb + 1))
-        crosses_now = Signal()
-        crosses_after = Signal()
-        rem_gt = Signal()                  # more than one beat of the row is left
-        rem_off = Signal(TILE_DIM_BITS + 1)
+        cur = Signal(_RemFlags(lane_bits))
         can_emit = Signal()
         use_hold = Signal()
         r_shifted = Signal(8 * nb)
+        # The beat's decisions come from flags kept beside each remaining byte count (in the
+        # row FIFO and in r_flags), each computed a cycle ahead by one comparison: only a
+        # multiplexer between them and the output registers (an FPGA timing path, docs/fpga.md).
         m.d.comb += [
             rem.eq(Mux(r_started, r_rem, row.n)),
-            # Everything below derives from rem by one adder and comparisons side by side
-            # (not a chain of them): short enough for the FPGA clock.
-            rem_gt.eq(rem > nb),
-            r_cnt.eq(Mux(rem_gt, nb, rem)),
-            rem_after.eq(Mux(rem_gt, rem - nb, 0)),
-            rem_off.eq(rem + row.off),
-            # an output beat starting at lane `off` with x bytes spills into the next R beat;
-            # after this beat, x = rem - nb (if rem > nb): rem - nb + off > nb.
-            crosses_now.eq((row.off != 0) & (rem_off > nb)),
-            crosses_after.eq((row.off != 0) & rem_gt & (rem_off > 2 * nb)),
+            cur.eq(Mux(r_started, r_flags.as_value(), row.flags.as_value())),
             can_emit.eq(~rd.valid | rd.ready),
             r_shifted.eq(Cat(Mux(use_hold, r_hold, bus.rdata), bus.rdata)
                          .bit_select(row.off * 8, 8 * nb)),
         ]
+        rem_gt, r_cnt, rem_after = cur.gt, cur.cnt, cur.after
+        crosses_now, crosses_after = cur.cross_now, cur.cross_after
+        next_flags = [getattr(r_flags, k).eq(v)
+                      for k, v in _rem_flags(rem, row.off, nb, 1).items()]
 
         def emit(count, row_end):
             m.d.sync += [
@@ -421,20 +448,21 @@ class TileDMA(wiring.Component):
                     with m.If(~rem_gt):
                         row_done()
                     with m.Else():
-                        m.d.sync += [r_hold.eq(bus.rdata), r_rem.eq(rem_after), r_started.eq(1)]
+                        m.d.sync += [r_hold.eq(bus.rdata), r_rem.eq(rem_after), r_started.eq(1),
+                                     *next_flags]
                         with m.If(crosses_after):
                             m.d.sync += r_pend.eq(1)
                         with m.Else():
                             m.d.sync += [r_pend.eq(0), r_flush.eq(1)]
                 with m.Elif(crosses_now):
                     m.d.sync += [r_hold.eq(bus.rdata), r_rem.eq(rem), r_started.eq(1),
-                                 r_pend.eq(1)]
+                                 r_pend.eq(1), r_flags.eq(cur)]
                 with m.Else():
                     emit(r_cnt, ~rem_gt)
                     with m.If(~rem_gt):
                         row_done()
                     with m.Else():
-                        m.d.sync += [r_rem.eq(rem_after), r_started.eq(1)]
+                        m.d.sync += [r_rem.eq(rem_after), r_started.eq(1), *next_flags]
         with m.If(r_fire & (bus.rresp[1] | (bus.rid != 0))):
             m.d.comb += error_set.eq(1)
 

@@ -111,15 +111,24 @@ class ComputeFeed(wiring.Component):
         active = Signal()
         k = Signal(TILE_DIM_BITS)
         mb = Signal(TILE_DIM_BITS)
-        nb = Signal(TILE_DIM_BITS)
-        mblocks = Signal(TILE_DIM_BITS)
-        nblocks = Signal(TILE_DIM_BITS)
         a_addr = Signal(g.a_addr_bits)          # word of k // AB in row block mb
         b_kbase = Signal(g.b_addr_bits)         # word of k row k, n block 0
         nbw = Signal(g.b_addr_bits)             # word of n block nb within the k row
         slc = Signal(range(max(2, g.b_blocks_per_word)))   # block within that word
         mrem = Signal(TILE_DIM_BITS)            # rows of the tile from row block mb on
         nrem = Signal(TILE_DIM_BITS)
+        # The walk's decisions come from flip-flops, not from compares on the counters: they
+        # are the enables of every walk register (an FPGA timing path, docs/fpga.md). Each
+        # flag is loaded with the value it has after the counters' update.
+        k_left = Signal(TILE_DIM_BITS)          # k_len - 1 - k
+        k_end = Signal()                        # k == k_len - 1
+        n_end = Signal()                        # n block nb is the tile's last (nrem <= C)
+        m_end = Signal()                        # row block mb is the tile's last (mrem <= R)
+        rv = Signal(range(R + 1))               # valid rows of row block mb: min(mrem, R)
+        cv = Signal(range(C + 1))               # valid columns of n block nb: min(nrem, C)
+        k_one = Signal()                        # the job's k_len == 1
+        n_one = Signal()                        # the job's n_len <= C
+        cv0 = Signal(range(C + 1))              # cv of n block 0
         # The read pipeline's bookkeeping, one record per stage; stage L-1's k step is the one
         # on a_rdata/b_rdata (stage 0 is the cycle after the address, 1 the output register).
         L = self.read_latency
@@ -138,19 +147,20 @@ class ComputeFeed(wiring.Component):
         m.d.comb += [self.a_ren.eq(advance), self.b_ren.eq(advance),
                      self.a_raddr.eq(a_addr + (k >> lAB)),
                      self.b_raddr.eq(b_kbase + nbw)]
-        rv = Mux(mrem < R, mrem, R)
-        cv = Mux(nrem < C, nrem, C)
-        k_end = k == job.k_len - 1
         with m.If(advance):
             m.d.sync += [first.valid.eq(go), first.ksel.eq(k[:lAB] if AB > 1 else 0),
-                         first.slice.eq(slc), first.last.eq(k_end), first.macs.eq(rv * cv)]
+                         first.slice.eq(slc), first.last.eq(k_end),
+                         first.macs.eq(_small_product(rv, cv))]
             with m.If(go):
                 with m.If(~k_end):
-                    m.d.sync += [k.eq(k + 1), b_kbase.eq(b_kbase + job.nw)]
+                    m.d.sync += [k.eq(k + 1), k_left.eq(k_left - 1), k_end.eq(k_left == 1),
+                                 b_kbase.eq(b_kbase + job.nw)]
                 with m.Else():
-                    m.d.sync += [k.eq(0), b_kbase.eq(job.b_base)]
-                    with m.If(nb != nblocks - 1):
-                        m.d.sync += [nb.eq(nb + 1), nrem.eq(nrem - C)]
+                    m.d.sync += [k.eq(0), k_left.eq(job.k_len - 1), k_end.eq(k_one),
+                                 b_kbase.eq(job.b_base)]
+                    with m.If(~n_end):
+                        m.d.sync += [nrem.eq(nrem - C), n_end.eq(nrem <= 2 * C),
+                                     cv.eq(Mux(nrem < 2 * C, nrem - C, C))]
                         if g.b_blocks_per_word > 1:
                             with m.If(slc == g.b_blocks_per_word - 1):
                                 m.d.sync += [slc.eq(0), nbw.eq(nbw + 1)]
@@ -159,19 +169,25 @@ class ComputeFeed(wiring.Component):
                         else:
                             m.d.sync += nbw.eq(nbw + 1)
                     with m.Else():
-                        m.d.sync += [nb.eq(0), nrem.eq(job.n_len), nbw.eq(0), slc.eq(0)]
-                        with m.If(mb != mblocks - 1):
+                        m.d.sync += [nrem.eq(job.n_len), n_end.eq(n_one), cv.eq(cv0),
+                                     nbw.eq(0), slc.eq(0)]
+                        with m.If(~m_end):
                             m.d.sync += [mb.eq(mb + 1), mrem.eq(mrem - R),
+                                         m_end.eq(mrem <= 2 * R),
+                                         rv.eq(Mux(mrem < 2 * R, mrem - R, R)),
                                          a_addr.eq(a_addr + job.kw)]
                         with m.Else():
                             m.d.sync += active.eq(0)
         with m.If(self.job.valid & self.job.ready):
             p = self.job.payload
             m.d.sync += [
-                job.eq(p), active.eq(1), k.eq(0), mb.eq(0), nb.eq(0),
-                mblocks.eq((p.m_len + (R - 1)) >> lR), nblocks.eq((p.n_len + (C - 1)) >> lC),
+                job.eq(p), active.eq(1), k.eq(0), mb.eq(0),
                 a_addr.eq(p.a_base), b_kbase.eq(p.b_base), nbw.eq(0), slc.eq(0),
                 mrem.eq(p.m_len), nrem.eq(p.n_len),
+                k_left.eq(p.k_len - 1), k_end.eq(p.k_len == 1), k_one.eq(p.k_len == 1),
+                n_end.eq(p.n_len <= C), n_one.eq(p.n_len <= C), m_end.eq(p.m_len <= R),
+                rv.eq(Mux(p.m_len < R, p.m_len, R)), cv.eq(Mux(p.n_len < C, p.n_len, C)),
+                cv0.eq(Mux(p.n_len < C, p.n_len, C)),
             ]
 
         a_word, b_word = self.a_rdata, self.b_rdata
@@ -184,3 +200,14 @@ class ComputeFeed(wiring.Component):
         for c in range(C):
             m.d.comb += self.pe.payload.b[c].eq(b_block.word_select(c, 8))
         return m
+
+
+def _small_product(a, b):
+    """``a * b`` of two narrow unsigned values (a block's valid rows and columns) as a sum of
+    shifted copies of ``a``: Yosys maps a ``*`` to a MULT18X18D block, whose delay and the
+    wires to a DSP row made this product the 8x8 engine's critical path (docs/fpga.md)."""
+    terms = [Mux(b[i], a << i, 0) for i in range(len(b))]
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    return total

@@ -70,12 +70,14 @@ class DescriptorFetch(wiring.Component):
         verdict = Signal(DescriptorError)
         m.d.comb += [self.desc.eq(bits), checker.desc.eq(layout(bits))]
 
+        # The command's payload is the request's in every state (only `valid` is gated by
+        # IDLE): no state decode in front of the DMA's address registers (docs/fpga.md).
+        p = self.cmd.payload
+        m.d.comb += [p.write.eq(0), p.addr.eq(self.req.payload),
+                     p.row_bytes.eq(layout.size_bytes), p.rows.eq(1), p.stride.eq(0)]
         with m.FSM(name="fetch"):
             with m.State("IDLE"):
-                p = self.cmd.payload
-                m.d.comb += [self.cmd.valid.eq(self.req.valid), p.write.eq(0),
-                             p.addr.eq(self.req.payload), p.row_bytes.eq(layout.size_bytes),
-                             p.rows.eq(1), p.stride.eq(0),
+                m.d.comb += [self.cmd.valid.eq(self.req.valid),
                              self.req.ready.eq(self.cmd.ready)]
                 with m.If(self.req.valid & self.cmd.ready):
                     m.d.sync += beat_idx.eq(0)

@@ -25,6 +25,7 @@ from amaranth.utils import exact_log2
 from .buffer import BufferGeometry
 from .dma import TILE_DIM_BITS, DmaBeat, DmaCommand
 from .params import AccelConfig
+from .product import WideProduct
 
 __all__ = ["Target", "LoadRequest", "TileLoader"]
 
@@ -124,31 +125,39 @@ class TileLoader(wiring.Component):
         cur = Signal(LoadRequest(cfg))           # the request being served; base advances
         j = Signal(TILE_DIM_BITS)                # beat within the row
         lane = Signal(range(max(2, R)))          # A: row within the block
-        prod = Signal(cfg.addr_bits)             # idx * stride, then added to org
+        # idx * stride, from `cur` (held from MUL on), then added to org
+        m.submodules.product = product = WideProduct(cfg.pe_multiplier, TILE_DIM_BITS,
+                                                     cfg.addr_bits, cfg.addr_bits)
+        m.d.comb += [product.a.eq(cur.idx), product.b.eq(cur.stride)]
+        wait = Signal(range(product.latency + 1))
         rd = self.rd
 
         cmd_v = Signal()                         # in CMD (a flip-flop: the DMA mux's select)
-        m.d.comb += self.cmd.valid.eq(cmd_v)
+        # The payload comes from registers in every state (only `valid` says CMD): no state
+        # decode in front of the DMA's address registers (an FPGA timing path, docs/fpga.md).
+        p = self.cmd.payload
+        m.d.comb += [self.cmd.valid.eq(cmd_v), p.write.eq(0), p.addr.eq(cur.org),
+                     p.row_bytes.eq(cur.row_bytes), p.rows.eq(cur.rows),
+                     p.stride.eq(cur.stride)]
         with m.FSM(name="loader") as fsm:
             with m.State("IDLE"):
                 m.d.comb += [self.idle.eq(1), self.req.ready.eq(1)]
                 # Loaded in every idle cycle, not only with `valid`: nothing reads them while
                 # idle, and the request registers' enable is then the state alone, not the
                 # sequencer's decode of its own state (an FPGA timing path, docs/fpga.md).
-                m.d.sync += [cur.eq(self.req.payload), j.eq(0), lane.eq(0)]
+                m.d.sync += [cur.eq(self.req.payload), j.eq(0), lane.eq(0),
+                             wait.eq(product.latency - 1)]
                 with m.If(self.req.valid):
                     m.next = "MUL"
             with m.State("MUL"):
-                m.d.sync += prod.eq(cur.idx * cur.stride)
-                m.next = "ADD"
+                # `product.latency` cycles from `cur` (loaded in IDLE) to `product.p`.
+                m.d.sync += wait.eq(wait - 1)
+                with m.If(wait == 0):
+                    m.next = "ADD"
             with m.State("ADD"):
-                m.d.sync += [cur.org.eq(cur.org + prod), cmd_v.eq(1)]
+                m.d.sync += [cur.org.eq(cur.org + product.p), cmd_v.eq(1)]
                 m.next = "CMD"
             with m.State("CMD"):
-                p = self.cmd.payload
-                m.d.comb += [p.write.eq(0), p.addr.eq(cur.org),
-                             p.row_bytes.eq(cur.row_bytes), p.rows.eq(cur.rows),
-                             p.stride.eq(cur.stride)]
                 with m.If(self.cmd.ready):
                     m.d.sync += cmd_v.eq(0)
                     m.next = "DATA"

@@ -69,7 +69,8 @@ from .fetch import DescriptorFetch
 from .loader import Target, TileLoader
 from .pe_array import PEArray
 from .params import AccelConfig
-from .program import DescriptorError, LayerDescriptor, OutMode
+from .product import WideProduct
+from .program import DescriptorChecker, DescriptorError, LayerDescriptor, OutMode
 from .store import StorePath
 
 __all__ = ["EngineError", "COUNTER_NAMES", "Sequencer"]
@@ -213,6 +214,17 @@ class Sequencer(wiring.Component):
         a_half = Signal(g.a_addr_bits + 1)      # words per A half (one padded A tile region)
         b_half = Signal(g.b_addr_bits + 1)
         c_half = Signal(g.c_addr_bits + 1)      # words per C region (tm * ceil(tn / cols))
+        # Their products run every cycle from registers loaded in CHECK; SETUP reads them. The
+        # operands are final one cycle after the descriptor's last beat, and SETUP comes at
+        # least DescriptorChecker.LATENCY + 1 cycles after that beat (the fetch's CHECK state,
+        # then the checker), so a product of that latency or less is ready (no wait state).
+        halves = {}
+        for name, reg, x, y in (("a_half", a_half, tmb, kw), ("b_half", b_half, desc.walk.tk, nw),
+                                ("c_half", c_half, desc.walk.tm, nc)):
+            m.submodules[f"{name}_product"] = halves[name] = product = WideProduct(
+                cfg.pe_multiplier, TILE_DIM_BITS, TILE_DIM_BITS, len(reg))
+            assert product.latency <= DescriptorChecker.LATENCY, product.latency
+            m.d.comb += [product.a.eq(x), product.b.eq(y)]
         a_cur_base, a_other_base = Signal(g.a_addr_bits), Signal(g.a_addr_bits)
         b_cur_base, b_other_base = Signal(g.b_addr_bits), Signal(g.b_addr_bits)
         c_cur_base = Signal(g.c_addr_bits)
@@ -291,7 +303,7 @@ class Sequencer(wiring.Component):
 
             # ---------------------------------------------------------------- descriptor
             with m.State("FETCH"):
-                m.d.comb += [fetch.req.valid.eq(1), fetch.req.payload.eq(prog_ptr)]
+                m.d.comb += fetch.req.valid.eq(1)
                 with m.If(fetch.req.ready):
                     m.d.sync += [prog_ptr.eq(prog_ptr + layout.size_bytes),
                                  desc_left.eq(desc_left - 1)]
@@ -323,8 +335,8 @@ class Sequencer(wiring.Component):
                         m.next = "SETUP"
 
             with m.State("SETUP"):
-                m.d.sync += [a_half.eq(tmb * kw), b_half.eq(desc.walk.tk * nw),
-                             c_half.eq(desc.walk.tm * nc), cur_a.eq(0), cur_b.eq(0),
+                m.d.sync += [a_half.eq(halves["a_half"].p), b_half.eq(halves["b_half"].p),
+                             c_half.eq(halves["c_half"].p), cur_a.eq(0), cur_b.eq(0),
                              cur_c.eq(0), nx_valid.eq(0), pf_a.eq(0), pf_b.eq(0)]
                 m.next = "WALK"
 
@@ -477,6 +489,10 @@ class Sequencer(wiring.Component):
                     with m.If(self.dma_error & (self.error == 0)):
                         m.d.sync += self.error.eq(EngineError.BUS_ERROR)
                     m.next = "IDLE"
+
+        # The fetch's address is the program pointer in every state (it matters only with
+        # `valid`): no state decode in front of the DMA's address registers (docs/fpga.md).
+        m.d.comb += fetch.req.payload.eq(prog_ptr)
 
         # The descriptor's walk struct is the generator's payload layout: taken whole.
         m.d.comb += addrgen.desc.payload.eq(desc.walk)

@@ -27,6 +27,7 @@ from .buffer import BufferGeometry
 from .dma import TILE_DIM_BITS, DmaBeat, DmaCommand
 from .packer import RowPacker
 from .params import AccelConfig
+from .product import WideProduct
 from .requant import Requantizer, RequantParams
 from .skid import SkidBuffer
 
@@ -138,9 +139,14 @@ class StorePath(wiring.Component):
         tile = Signal(StoreRequest(cfg))
         int8 = Signal()                # this tile goes out requantised
         addr = Signal(cfg.addr_bits)
-        prod = Signal(cfg.addr_bits)   # m0 * (C or P stride)
+        # m0 * (C or P stride), from `tile` and `stride` (held from MUL on)
+        m.submodules.product = product = WideProduct(cfg.pe_multiplier, TILE_DIM_BITS,
+                                                     cfg.addr_bits, cfg.addr_bits)
+        wait = Signal(range(product.latency + 1))
+        prod = product.p
         row_bytes = Signal(TILE_DIM_BITS)
         stride = Signal(cfg.addr_bits)
+        m.d.comb += [product.a.eq(tile.m0), product.b.eq(stride)]
         row = Signal(TILE_DIM_BITS)    # reader: row, word within the row, row's first word
         w = Signal(TILE_DIM_BITS)
         nwords = Signal(TILE_DIM_BITS)
@@ -154,7 +160,11 @@ class StorePath(wiring.Component):
 
         m.d.comb += self.done.eq(self.wr.valid & self.wr.ready & self.wr.payload.last)
         cmd_v = Signal()               # in CMD (a flip-flop: the DMA mux's select)
-        m.d.comb += self.cmd.valid.eq(cmd_v)
+        # The payload comes from registers in every state (only `valid` says CMD): no state
+        # decode in front of the DMA's address registers (an FPGA timing path, docs/fpga.md).
+        p = self.cmd.payload
+        m.d.comb += [self.cmd.valid.eq(cmd_v), p.write.eq(1), p.addr.eq(addr),
+                     p.row_bytes.eq(row_bytes), p.rows.eq(tile.m_len), p.stride.eq(stride)]
         with m.FSM(name="store"):
             with m.State("IDLE"):
                 m.d.comb += [self.idle.eq(1), self.req.ready.eq(1)]
@@ -164,12 +174,15 @@ class StorePath(wiring.Component):
                 # with `valid` (nothing reads them while idle), so their enable is the state.
                 m.d.sync += [tile.eq(self.req.payload),
                              stride.eq(Mux(self.req.payload.final, layer.c_stride,
-                                           layer.p_stride))]
+                                           layer.p_stride)),
+                             wait.eq(product.latency - 1)]
                 with m.If(self.req.valid):
                     m.next = "MUL"
             with m.State("MUL"):
-                m.d.sync += prod.eq(tile.m0 * stride)
-                m.next = "ADDR"
+                # `product.latency` cycles from `tile` and `stride` (loaded in IDLE) to `prod`.
+                m.d.sync += wait.eq(wait - 1)
+                with m.If(wait == 0):
+                    m.next = "ADDR"
             with m.State("ADDR"):
                 final_int8 = tile.final & layer.int8
                 m.d.sync += [
@@ -188,10 +201,6 @@ class StorePath(wiring.Component):
                 m.d.sync += cmd_v.eq(1)
                 m.next = "CMD"
             with m.State("CMD"):
-                p = self.cmd.payload
-                m.d.comb += [p.write.eq(1), p.addr.eq(addr),
-                             p.row_bytes.eq(row_bytes), p.rows.eq(tile.m_len),
-                             p.stride.eq(stride)]
                 with m.If(self.cmd.ready):
                     m.d.comb += self.issued.eq(1)
                     m.d.sync += [active.eq(1), cmd_v.eq(0)]
@@ -216,11 +225,17 @@ class StorePath(wiring.Component):
                     m.d.sync += reading.eq(0)
 
         # --- FIFO -> requantiser (int8) or straight (int32) -> packer -> register slice ---
+        # The requantiser's parameters from a register of their own, loaded every cycle: the
+        # layer's are held while storing, and the first vector reaches the requantiser cycles
+        # after the request. It cuts the route from the descriptor register to the
+        # requantiser's multipliers and threshold (an FPGA timing path, docs/fpga.md).
+        params = Signal(RequantParams, reset_less=True)
+        m.d.sync += params.eq(layer.requant)
         m.d.comb += [
             c_fifo.w_en.eq(s2_valid),
             c_fifo.w_data.eq(c_old),
             c_fifo.r_en.eq(Mux(int8, requant.i.ready, pack32.i.ready)),
-            requant.params.eq(layer.requant),
+            requant.params.eq(params),
             requant.i.valid.eq(c_fifo.r_rdy & int8),
             requant.i.payload.data.eq(c_fifo.r_data),
             pack32.i.valid.eq(c_fifo.r_rdy & ~int8),

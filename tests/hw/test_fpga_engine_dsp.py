@@ -2,8 +2,9 @@
 """The engine as ECP5 builds can configure it, in the Amaranth simulator: the PE array's DSP
 multipliers (``pe_multiplier="mult18x18d"``) and the tile memories with the block RAMs' output
 registers (``tile_memory="dp16kd"``), each here as its behavioural model. Bit-exact output and
-DRAM byte counters equal to the planner's, with random AXI stalls, and a cycle count a few
-percent above the inferred build's for the same program."""
+DRAM byte counters equal to the planner's, with random AXI stalls, and a cycle count at most
+10 % above the inferred build's for the same program (the DSP build's longer array latency
+and address products, on a small program with many tile transfers)."""
 
 import dataclasses
 
@@ -43,10 +44,12 @@ def test_dsp_multiplier_engine_is_bit_exact(stalls):
     cycles_dsp = _run(dsp, *stalls)
     if stalls == (1.0, 1.0):
         # Same program without stalls: the DSP's 2 extra cycles of array latency show only in
-        # each compute phase's drain (18 tile steps here, about 3% on this small, drain-bound
-        # program: 1,633 against 1,585 cycles when written), never as a different result.
+        # each compute phase's drain (18 tile steps here), and the registered DSPs of the
+        # loader's and the store's address products (hw/product.py) add 3 cycles to each tile
+        # transfer; about 8% on this small, transfer-bound program (1,255 against 1,159
+        # cycles when written), never a different result.
         cycles = _run(CFG, *stalls)
-        assert cycles < cycles_dsp < 1.05 * cycles
+        assert cycles < cycles_dsp < 1.10 * cycles
 
 
 @pytest.mark.parametrize("mult", ["inferred", "mult18x18d"])

@@ -17,7 +17,10 @@ from .streams import send, take
 
 CONFIGS = {"r8c8-64b": AccelConfig(a_entries=1024, b_entries=1024, c_entries=512),
            "r4c16-64b": AccelConfig(rows=4, cols=16, a_entries=1024, b_entries=2048,
-                                    c_entries=1024)}
+                                    c_entries=1024),
+           # the ECP5 build's registered DSPs: the address product takes 4 cycles
+           "r4c4-64b-dsp": AccelConfig(rows=4, cols=4, a_entries=512, b_entries=512,
+                                       c_entries=512, pe_multiplier="mult18x18d")}
 LIMIT = 20_000
 
 

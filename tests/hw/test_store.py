@@ -22,7 +22,10 @@ from .streams import send, take
 # The second configuration stores its final tiles raw (int32).
 CONFIGS = {"r8c8-64b": AccelConfig(a_entries=1024, b_entries=1024, c_entries=2048),
            "r4c4-32b-raw": AccelConfig(rows=4, cols=4, axi_data_bits=32, a_entries=512,
-                                   b_entries=256, c_entries=512)}
+                                   b_entries=256, c_entries=512),
+           # the ECP5 build's registered DSPs: the address product takes 4 cycles
+           "r4c4-64b-dsp": AccelConfig(rows=4, cols=4, a_entries=512, b_entries=512,
+                                       c_entries=512, pe_multiplier="mult18x18d")}
 LIMIT = 100_000
 
 
