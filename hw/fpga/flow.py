@@ -42,8 +42,8 @@ from .boards import Board, get_board
 from .floorplan import apply_floorplan, plan_dsp_floorplan
 
 __all__ = ["FlowError", "TOPS", "STEPS", "DSP_MODES", "PE_MULTIPLIERS", "find_tool",
-           "engine_array", "run_flow", "yosys_resources", "dsp_sources", "dsp_registers",
-           "ebr_registers", "seed_file_tag",
+           "engine_array", "run_flow", "yosys_resources", "dsp_sources", "pe_dsp_cells",
+           "dsp_registers", "ebr_registers", "seed_file_tag",
            "nextpnr_summary", "critical_path_summary", "seed_statistics", "report_markdown",
            "write_reports"]
 
@@ -63,6 +63,10 @@ DSP_MODES = ("auto", "all", "except-pe", "none")
 PE_MULTIPLIER_SOURCE = "multiplier.py"
 #: Yosys selection of the PE array's inferred multipliers: ``$mul`` cells from that file.
 PE_MULTIPLIERS = f"t:$mul a:src=*{PE_MULTIPLIER_SOURCE}* %i"
+#: A PE multiplier's cells in the flattened netlist sit under the PE array's ``mul_R_C``; the
+#: ECP5 build's address products (:mod:`scanfuse.hw.product`) use the same multiplier
+#: components, so the source file alone does not tell them apart.
+PE_MULTIPLIER_CELL = re.compile(r"(?:^|\.)pe\.mul_\d+_\d+\.")
 
 #: Yosys cells counted in reports (after ``synth_ecp5``).
 RESOURCE_CELLS = ("LUT4", "CCU2C", "PFUMX", "L6MUX21", "TRELLIS_FF", "TRELLIS_DPR16X4",
@@ -122,6 +126,19 @@ def dsp_sources(netlist: dict) -> dict[str, int]:
                 key = src.split(":")[0].rsplit("/", 1)[-1]
                 counts[key] = counts.get(key, 0) + 1
     return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def pe_dsp_cells(netlist: dict) -> int:
+    """MULT18X18D cells of a Yosys JSON netlist that are PE multipliers: from
+    :data:`PE_MULTIPLIER_SOURCE` and under the PE array (:data:`PE_MULTIPLIER_CELL`)."""
+    count = 0
+    for module in netlist["modules"].values():
+        for name, cell in module["cells"].items():
+            src = cell.get("attributes", {}).get("src", "?").split("|")[0]
+            if (cell["type"] == "MULT18X18D" and PE_MULTIPLIER_CELL.search(name)
+                    and src.split(":")[0].rsplit("/", 1)[-1] == PE_MULTIPLIER_SOURCE):
+                count += 1
+    return count
 
 
 def dsp_registers(netlist: dict) -> dict[str, int]:
@@ -463,7 +480,7 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
                      "pe_multiplier": cfg_for(mode).pe_multiplier,
                      "mult18x18d": resources["MULT18X18D"], "by_source": by_source,
                      "registers": dsp_registers(netlist),
-                     "pe_macs_on_dsp": by_source.get(PE_MULTIPLIER_SOURCE, 0) == rows * cols}
+                     "pe_macs_on_dsp": pe_dsp_cells(netlist) == rows * cols}
     report["ebr"] = {"tile_memory": cfg_for(mode).tile_memory, "dp16kd": resources["DP16KD"],
                      "output_registers": ebr_registers(netlist)}
     # The headline resources (synthesis counts; placed counts are under "utilisation"):

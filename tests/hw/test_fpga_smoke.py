@@ -21,7 +21,7 @@ from scanfuse.hw.axi import Burst
 from scanfuse.hw.fpga.axi_ram import AXI4SRAM
 from scanfuse.hw.fpga.flow import (PE_MULTIPLIERS, FlowError, critical_path_summary,
                                    dsp_registers, ebr_registers, engine_array, find_tool,
-                                   nextpnr_summary, run_flow, seed_statistics)
+                                   nextpnr_summary, pe_dsp_cells, run_flow, seed_statistics)
 from scanfuse.hw.fpga.selftest import ScriptOp, checksum
 from scanfuse.hw.params import parse_array
 from scanfuse.hw.fpga.top import SelfTestTop, ecp5_pll_params
@@ -305,6 +305,22 @@ def test_seed_statistics_and_dsp_registers():
     assert ebr_registers(netlist) == {"B": 2, "none": 1}
 
 
+def test_pe_dsp_cells_counts_only_the_pe_arrays_multipliers():
+    """The ECP5 build's address products come from multiplier.py too: only the cells under the
+    PE array's ``mul_R_C`` are PE multipliers."""
+    def dsp(src):
+        return {"type": "MULT18X18D", "attributes": {"src": f"/x/hw/{src}:120|/x/hw/pe.py:3"}}
+    netlist = {"modules": {"top": {"cells": {
+        "engine.seq.pe.mul_0_0.dsp": dsp("multiplier.py"),
+        "engine.seq.pe.mul_7_12.dsp": dsp("multiplier.py"),
+        "engine.seq.loader.product.mul0.dsp": dsp("multiplier.py"),
+        "engine.seq.pe.mul_1_0.p_q_MULT18X18D": dsp("pe_array.py"),
+        "engine.seq.store.requant.pp_ll0.dsp": dsp("requant.py"),
+        "engine.seq.pe.mul_1_1.lut": {"type": "LUT4", "attributes": {}},
+    }}}}
+    assert pe_dsp_cells(netlist) == 2
+
+
 def test_run_flow_checks_seeds_and_multiplier_before_building(tmp_path):
     with pytest.raises(InvalidOptionError, match="--seed"):
         run_flow("ulx3s-85f", 2, 2, tmp_path, seed=(), top="axi")
@@ -403,10 +419,14 @@ def test_yosys_maps_a_2x2_selftest_build(tmp_path):
     assert res["LUT4"] > 100 and res["TRELLIS_FF"] > 100 and res["DP16KD"] >= 1
     assert res["EHXPLLL"] == 1 and res["TRELLIS_IO"] == 10   # clock, button, 8 LEDs
     # The PE multipliers are the explicit registered MULT18X18D instances (not Yosys's bare
-    # mapping): input A and B and output registers set in the synthesised netlist.
+    # mapping): input A and B and output registers set in the synthesised netlist. So are the
+    # address products' (hw/product.py): the loader's and the store path's two chunks each,
+    # the sequencer's three region sizes one each.
+    address_products = 2 + 2 + 3
     assert report["dsp"]["pe_multiplier"] == "mult18x18d"
-    assert report["dsp"]["by_source"]["multiplier.py"] == 4 and report["dsp"]["pe_macs_on_dsp"]
-    assert report["dsp"]["registers"].get("A,B,OUT") == 4
+    assert report["dsp"]["by_source"]["multiplier.py"] == 4 + address_products
+    assert report["dsp"]["pe_macs_on_dsp"]
+    assert report["dsp"]["registers"].get("A,B,OUT") == 4 + address_products
     assert report["config"]["pe_multiplier"] == "mult18x18d"
     # The A and B tile memories are the explicit DP16KD blocks with port B's output register
     # (hw/ebr.py): exactly their layouts' block count has REGMODE_B OUTREG in the netlist.
