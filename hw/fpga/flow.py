@@ -122,8 +122,7 @@ def dsp_sources(netlist: dict) -> dict[str, int]:
     for module in netlist["modules"].values():
         for cell in module["cells"].values():
             if cell["type"] == "MULT18X18D":
-                src = cell.get("attributes", {}).get("src", "?").split("|")[0]
-                key = src.split(":")[0].rsplit("/", 1)[-1]
+                key = _source_file(cell)
                 counts[key] = counts.get(key, 0) + 1
     return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
@@ -131,14 +130,16 @@ def dsp_sources(netlist: dict) -> dict[str, int]:
 def pe_dsp_cells(netlist: dict) -> int:
     """MULT18X18D cells of a Yosys JSON netlist that are PE multipliers: from
     :data:`PE_MULTIPLIER_SOURCE` and under the PE array (:data:`PE_MULTIPLIER_CELL`)."""
-    count = 0
-    for module in netlist["modules"].values():
-        for name, cell in module["cells"].items():
-            src = cell.get("attributes", {}).get("src", "?").split("|")[0]
-            if (cell["type"] == "MULT18X18D" and PE_MULTIPLIER_CELL.search(name)
-                    and src.split(":")[0].rsplit("/", 1)[-1] == PE_MULTIPLIER_SOURCE):
-                count += 1
-    return count
+    return sum(cell["type"] == "MULT18X18D" and bool(PE_MULTIPLIER_CELL.search(name))
+               and _source_file(cell) == PE_MULTIPLIER_SOURCE
+               for module in netlist["modules"].values()
+               for name, cell in module["cells"].items())
+
+
+def _source_file(cell: dict) -> str:
+    """File name of the first entry of a netlist cell's ``src`` attribute (``"?"`` if none)."""
+    src = cell.get("attributes", {}).get("src", "?").split("|")[0]
+    return src.split(":")[0].rsplit("/", 1)[-1]
 
 
 def dsp_registers(netlist: dict) -> dict[str, int]:
