@@ -570,10 +570,8 @@ class Sequencer(wiring.Component):
         with m.Else():
             m.d.comb += [buf.c_waddr.eq(accum.c_waddr), buf.c_wdata.eq(accum.c_wdata),
                          buf.c_wen.eq(accum.c_wen)]
-        # The C memory reads every cycle: both readers take the word exactly one cycle after
-        # their read, so an enable would only hold data no one waits for, and it was a
-        # path from the PE array's output valid through the store's issue decision to the
-        # enable of every C read register (an FPGA timing path, docs/fpga.md).
-        m.d.comb += [buf.c_ren.eq(1),
-                     buf.c_raddr.eq(Mux(accum.reading, accum.c_raddr, store.c_raddr))]
+        with m.If(accum.reading):
+            m.d.comb += [buf.c_raddr.eq(accum.c_raddr), buf.c_ren.eq(1)]
+        with m.Else():
+            m.d.comb += [buf.c_raddr.eq(store.c_raddr), buf.c_ren.eq(store.c_ren)]
         return m
