@@ -106,7 +106,7 @@ class ComputeFeed(wiring.Component):
         m = Module()
         cfg, g = self._cfg, self.geometry
         R, C, AB = cfg.rows, cfg.cols, cfg.axi_bytes
-        lR, lC, lAB = exact_log2(R), exact_log2(C), exact_log2(AB)
+        lAB = exact_log2(AB)
         job = Signal(FeedJob(cfg))
         active = Signal()
         k = Signal(TILE_DIM_BITS)

@@ -90,6 +90,11 @@ class TileLoader(wiring.Component):
         Pulse with the write of the last row of an A row block.
     done : ``Out(1)``
         Pulse with the write of the tile's last beat.
+    c_loading : ``Out(1)``
+        A flip-flop, high from the cycle after a C request is taken through the cycle that
+        writes its last beat: every C write falls inside it, so a C memory write port shared
+        with another writer can select on it (no decode of the loader's state and the beat's
+        arrival in front of the port's data, an FPGA timing path, ``docs/fpga.md``).
     a_waddr, a_wdata, a_wen, b_..., c_... : ``Out``
         The write ports of the three memories (:func:`scanfuse.hw.buffer.buffer_signature`
         widths); an enable is high only in a cycle that writes a beat.
@@ -115,6 +120,7 @@ class TileLoader(wiring.Component):
             "idle": Out(1),
             "block": Out(1),
             "done": Out(1),
+            "c_loading": Out(1),
             **ports,
         })
 
@@ -148,6 +154,7 @@ class TileLoader(wiring.Component):
                 m.d.sync += [cur.eq(self.req.payload), j.eq(0), lane.eq(0),
                              wait.eq(product.latency - 1)]
                 with m.If(self.req.valid):
+                    m.d.sync += self.c_loading.eq(self.req.payload.target == Target.C)
                     m.next = "MUL"
             with m.State("MUL"):
                 # `product.latency` cycles from `cur` (loaded in IDLE) to `product.p`.
@@ -176,6 +183,7 @@ class TileLoader(wiring.Component):
                             m.d.sync += lane.eq(lane + 1)
                     with m.If(rd.payload.last):
                         m.d.comb += self.done.eq(1)
+                        m.d.sync += self.c_loading.eq(0)
                         m.next = "IDLE"
 
         fire = fsm.ongoing("DATA") & rd.valid

@@ -177,11 +177,11 @@ class Requantizer(wiring.Component):
        ``acc = ah * 2**16 + al`` (``ah`` signed, ``al`` unsigned 16 bits) times
        ``multiplier = mh * 2**16 + ml`` (:class:`PartialProduct`: with
        ``cfg.pe_multiplier == "mult18x18d"``, the ECP5 build, the DSP's own output register);
-       the element's sign and ``ctz(acc)``; once for all lanes, the threshold
-       ``shift - 1 - ctz(multiplier)`` and the clamp bounds ``lo``, ``hi``;
+       the element's sign and ``ctz(acc)``; once for all lanes, ``ctz(multiplier)`` and the
+       clamp bounds ``lo``, ``hi``;
     2. ``al*ml`` and ``ah*mh`` side by side (their bits do not overlap); the two middle
-       products added; the sticky test;
-    3. the 63-bit product ``p`` (the low 16 bits need no adder);
+       products added; once for all lanes, the threshold ``shift - 1 - ctz(multiplier)``;
+    3. the 63-bit product ``p`` (the low 16 bits need no adder); the sticky test;
     4. ``2p`` shifted right by the multiple of 8 in ``shift``, saturated to 17 bits (an
        operand outside -2**16 .. 2**16 - 1 saturates stage 5 whatever the rest of the shift
        is);
@@ -270,8 +270,10 @@ class Requantizer(wiring.Component):
         # --- stage 1: partial products; derived parameters -----------------------------------
         par, shift = self.params, self.params.shift
         # Rounding without a bias adder (see the class docstring): the per-layer threshold
-        # shift - 1 - ctz(multiplier), once for all lanes.
-        thr = reg(signed(SHIFT_BITS + 2), "thr1", shift - 1 - _ctz(par.multiplier))
+        # shift - 1 - ctz(multiplier), once for all lanes, over two stages (ctz, then the
+        # difference), so no path runs from the parameters through the count and the
+        # subtraction to one register (an FPGA timing path, docs/fpga.md).
+        ctz_m = reg(range(MULTIPLIER_BITS), "ctz_m1", _ctz(par.multiplier))
         lo_v, hi_v = Signal(signed(_OUT_BITS)), Signal(signed(_OUT_BITS))
         with m.Switch(par.mode):
             with m.Case(Activation.RELU):
@@ -286,6 +288,7 @@ class Requantizer(wiring.Component):
         sh += [reg(SHIFT_BITS, "shift2", sh[1])]
         sh += [reg(SHIFT_BITS, "shift3", sh[2])]
         sh += [reg(3, "shift4", sh[3][:3])]
+        thr = reg(signed(SHIFT_BITS + 2), "thr2", sh[1] - 1 - ctz_m)
         # Stage 6 compares s with the bounds minus the zero point (beside its adder), stage 7
         # only selects: y < lo iff s < lo - zero_point, y > hi iff s > hi - zero_point, and
         # hi < lo means every output is hi.
@@ -327,12 +330,14 @@ class Requantizer(wiring.Component):
             hh = pp(f"pp_hh{c}", ah, mh)[:acc_bits + MULTIPLIER_BITS - 2 * lo_bits].as_signed()
             neg = reg(1, f"neg{c}", acc[-1])
             tz = reg(range(acc_bits), f"ctz{c}", _ctz(acc))
-            # Stage 2: the sticky test (p has a 1 below bit shift - 1); ll and hh side by
-            # side (their bits do not overlap); the two middle products added.
-            sticky = reg(1, f"sticky{c}", tz < thr)
+            # Stage 2: ll and hh side by side (their bits do not overlap); the two middle
+            # products added.
+            tz2 = reg(range(acc_bits), f"ctz{c}_2", tz)
             lo_hi = reg(signed(p_bits), f"lo_hi{c}", Cat(ll, hh).as_signed())
             mid = reg(signed(acc_bits + 2), f"mid{c}", hl + lh)
-            # Stage 3: p (the low 16 bits need no adder).
+            # Stage 3: p (the low 16 bits need no adder); the sticky test (p has a 1 below
+            # bit shift - 1).
+            sticky = reg(1, f"sticky{c}", tz2 < thr)
             prod = reg(signed(p_bits), f"prod{c}",
                        Cat(lo_hi[:lo_bits], lo_hi[lo_bits:] + mid))
             # Stage 4: 2p shifted right by 8 * (shift // 8), saturated to t_bits. The shifted
@@ -363,7 +368,7 @@ class Requantizer(wiring.Component):
             # Stage 6: s = floor(q / 2) + inc plus the zero point in one adder, and beside it
             # the clamp decisions, each from two compares that inc selects between. When y
             # is kept, lo <= y <= hi, so its low 8 bits are y.
-            inc = q[0] & (~travel(f"neg{c}", neg, 2, 5) | travel(f"sticky{c}", sticky, 3, 5))
+            inc = q[0] & (~travel(f"neg{c}", neg, 2, 5) | travel(f"sticky{c}", sticky, 4, 5))
             half_q = q[1:].as_signed()
             y = reg(signed(_OUT_BITS), f"shifted{c}", half_q + zp[5] + inc)
             below = reg(1, f"below{c}", Mux(inc, half_q < lo_zp[5] - 1, half_q < lo_zp[5]))

@@ -56,7 +56,7 @@ Error codes (``error``): 1..10 are :class:`~scanfuse.hw.program.DescriptorError`
 import enum as py_enum
 
 from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import stream, wiring
+from amaranth.lib import enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
@@ -92,6 +92,13 @@ assert max(e.value for e in DescriptorError) < min(e for e in EngineError if e)
 
 #: The sequencer's counters, as named by the register block (``scanfuse.hw.regs.COUNTERS``).
 COUNTER_NAMES = ("cycles", "read_bytes", "write_bytes", "macs", "stalls", "compute_cycles")
+
+
+class StoreSource(enum.Enum, shape=2):
+    """Where the sequencer's store request takes its tile from (its ``s_src`` register)."""
+    POPPED = 0       # the step on the address generator's output: its previous C tile
+    CURRENT = 1      # the step being computed: its own (final) C tile
+    PREFETCHED = 2   # the prefetched next step: its previous C tile
 
 
 class Sequencer(wiring.Component):
@@ -270,12 +277,34 @@ class Sequencer(wiring.Component):
             m.d.sync += a_stream.eq(0)           # every row in, the short block too
 
         # --- stores ---
-        def store_tile(m0, mlen, n0, nlen, final, is_last):
+        # The request's payload comes from one of three places: the step just popped
+        # (NEXT_STEP: the previous C tile), the current step (COMPUTE: a descriptor's last
+        # tile) or the prefetched one (ADVANCE: the previous C tile). `s_src` is a flip-flop
+        # set on the way into those states, so the payload is a multiplexer of registers
+        # with registered selects, not a function of the conditions under which a store is
+        # offered (`store.idle`, `accum.idle`, ...): the store path loads it into its request
+        # and stride registers in every idle cycle (an FPGA timing path, docs/fpga.md).
+        s_src = Signal(StoreSource)
+        sp, step_out = store.req.payload, addrgen.steps.payload
+        m.d.comb += sp.c_base.eq(c_cur_base)
+        with m.Switch(s_src):
+            with m.Case(StoreSource.POPPED):
+                m.d.comb += [sp.m0.eq(step_out.prev_m0), sp.m_len.eq(step_out.prev_m_len),
+                             sp.n0.eq(step_out.prev_n0), sp.n_len.eq(step_out.prev_n_len),
+                             sp.final.eq(step_out.prev_c_final)]
+            with m.Case(StoreSource.CURRENT):
+                m.d.comb += [sp.m0.eq(st.m0), sp.m_len.eq(st.m_len), sp.n0.eq(st.n0),
+                             sp.n_len.eq(st.n_len), sp.final.eq(1)]
+            with m.Case(StoreSource.PREFETCHED):
+                m.d.comb += [sp.m0.eq(nx.prev_m0), sp.m_len.eq(nx.prev_m_len),
+                             sp.n0.eq(nx.prev_n0), sp.n_len.eq(nx.prev_n_len),
+                             sp.final.eq(nx.prev_c_final)]
+
+        def store_tile(src, is_last):
             """Offer the C tile in the compute region (``c_cur_base``) to the store path (it
-            is idle wherever this is called) and wait for its command."""
-            p = store.req.payload
-            m.d.comb += [store.req.valid.eq(1), p.m0.eq(m0), p.m_len.eq(mlen), p.n0.eq(n0),
-                         p.n_len.eq(nlen), p.final.eq(final), p.c_base.eq(c_cur_base)]
+            is idle wherever this is called; ``s_src`` is ``src`` here) and wait for its
+            command."""
+            m.d.comb += store.req.valid.eq(1)
             m.d.sync += s_is_last.eq(is_last)
             m.next = "STORE_CMD"
 
@@ -343,7 +372,7 @@ class Sequencer(wiring.Component):
             with m.State("WALK"):
                 m.d.comb += addrgen.desc.valid.eq(1)
                 with m.If(addrgen.desc.ready):
-                    m.d.sync += first_step.eq(1)
+                    m.d.sync += [first_step.eq(1), s_src.eq(StoreSource.POPPED)]
                     m.next = "NEXT_STEP"
 
             with m.State("NEXT_STEP"):
@@ -352,8 +381,7 @@ class Sequencer(wiring.Component):
                     step = addrgen.steps.payload
                     m.d.sync += [st.eq(step), prefetched.eq(0)]
                     with m.If(step.store_prev_c):
-                        store_tile(step.prev_m0, step.prev_m_len, step.prev_n0, step.prev_n_len,
-                                   step.prev_c_final, 0)
+                        store_tile(StoreSource.POPPED, 0)
                     with m.Else():
                         m.next = "LOAD_B"
 
@@ -427,6 +455,7 @@ class Sequencer(wiring.Component):
                     aj.n_len.eq(st.n_len), aj.nc.eq(nc),
                     aj.fresh.eq((first_step | st.store_prev_c) & ~st.load_c),
                 ]
+                m.d.sync += s_src.eq(StoreSource.CURRENT)
                 m.next = "COMPUTE"
 
             with m.State("COMPUTE"):
@@ -455,8 +484,10 @@ class Sequencer(wiring.Component):
                 with m.If(accum.idle & ready_next):
                     m.d.sync += first_step.eq(0)
                     with m.If(st.last):
-                        store_tile(st.m0, st.m_len, st.n0, st.n_len, 1, 1)
+                        store_tile(StoreSource.CURRENT, 1)
                     with m.Else():
+                        m.d.sync += s_src.eq(StoreSource.PREFETCHED if double
+                                             else StoreSource.POPPED)
                         m.next = "ADVANCE" if double else "NEXT_STEP"
 
             if double:
@@ -468,8 +499,7 @@ class Sequencer(wiring.Component):
                         m.d.sync += [st.eq(nx), nx_valid.eq(0), prefetched.eq(1),
                                      cur_a.eq(cur_a ^ nx.load_a), cur_b.eq(cur_b ^ nx.load_b)]
                         with m.If(nx.store_prev_c):
-                            store_tile(nx.prev_m0, nx.prev_m_len, nx.prev_n0, nx.prev_n_len,
-                                       nx.prev_c_final, 0)
+                            store_tile(StoreSource.PREFETCHED, 0)
                             m.d.sync += cur_c.eq(~cur_c)
                         with m.Else():
                             m.next = "LOAD_B"
@@ -532,7 +562,9 @@ class Sequencer(wiring.Component):
             accum.c_rdata.eq(buf.c_rdata), store.c_rdata.eq(buf.c_rdata),
             store.port_busy.eq(accum.reading),
         ]
-        with m.If(loader.c_wen.any()):
+        # The port's select is the loader's `c_loading` flip-flop: the accumulation is idle
+        # through a C load (LOAD_C follows COMPUTE's end; the prefetch loads only A and B).
+        with m.If(loader.c_loading):
             m.d.comb += [buf.c_waddr.eq(loader.c_waddr), buf.c_wdata.eq(loader.c_wdata),
                          buf.c_wen.eq(loader.c_wen)]
         with m.Else():

@@ -81,7 +81,7 @@ def test_loader_writes_every_beat_where_the_layout_says(name):
     mems = {"a": WordMemory({}, 8 * cfg.axi_bytes, g.a_lanes),
             "b": WordMemory({}, 8 * cfg.axi_bytes, g.b_lanes),
             "c": WordMemory({}, 8 * cfg.axi_bytes, g.c_lanes)}
-    cmds, pulses = [], {"block": 0, "done": 0}
+    cmds, pulses = [], {"block": 0, "done": 0, "c_loading": 0}
 
     async def requests(ctx):
         cycle = 0
@@ -100,11 +100,19 @@ def test_loader_writes_every_beat_where_the_layout_says(name):
                 _, cycle = await send(ctx, dut.rd, beat, rng, 0.3, cycle, LIMIT)
 
     async def pulses_and_idle(ctx):
-        async for _, _, block, done, idle in ctx.tick().sample(dut.block, dut.done, dut.idle):
+        was_done = False
+        async for _, _, block, done, idle, c_loading, a_wen, b_wen, c_wen in ctx.tick().sample(
+                dut.block, dut.done, dut.idle, dut.c_loading, dut.a_wen, dut.b_wen, dut.c_wen):
             pulses["block"] += block
             pulses["done"] += done
+            pulses["c_loading"] += c_loading
             if done:
                 assert not idle     # idle again only after the last beat's cycle
+            # every C write inside the flag; no A or B write, and no idle cycle after a
+            # finished load, under it
+            assert c_loading or not c_wen
+            assert not (c_loading and (a_wen or b_wen or (idle and was_done)))
+            was_done = done
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
@@ -130,6 +138,7 @@ def test_loader_writes_every_beat_where_the_layout_says(name):
     for n in mems:
         assert [w for w in got if w[0] == n] == [w for w in want if w[0] == n]
     assert pulses["done"] == len(reqs)
+    assert pulses["c_loading"] >= sum(1 for w in got if w[0] == "c") > 0
     assert pulses["block"] == sum(req["rows"] // cfg.rows for req in reqs
                                   if req["target"] is Target.A)
 

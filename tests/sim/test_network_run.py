@@ -2,9 +2,11 @@
 
 Fast parts in numpy (im2col against a direct convolution, the host pooling against the
 reference's rule, the stage lists and their host bytes, the activation spread, the runner's
-plumbing with numpy engines); the 32x32 network on the RTL under Verilator (fused and
-unfused, logits equal to the reference, every counter equal to its prediction). The 224x224
-run is ``make regress``'s.
+plumbing with numpy engines). On the RTL under Verilator, ``make regress`` only (548 s of
+test time with their Verilator builds in a fresh clone on a 2-core machine): the 32x32
+network (fused and unfused, logits equal to the reference, every counter equal to its
+prediction; fused again under random AXI stalls); the 224x224 run is ``make regress``'s
+``scanfuse sim --layers all``.
 """
 
 import json
@@ -240,6 +242,7 @@ def test_cycle_limit_refuses_before_any_simulation(monkeypatch):
         network_run.simulate_network(resolution=32, max_cycles=1)
 
 
+@pytest.mark.regress
 def test_small_network_on_verilator():
     """MobileNetV2 at 32x32 on the RTL (Verilator): fused and unfused logits equal to the
     reference, every RTL stage bit-exact with counters equal to the prediction, and the
@@ -268,6 +271,7 @@ def test_small_network_on_verilator():
                 for s in doc[run]["stages"]} == want[run]["stages"]
 
 
+@pytest.mark.regress
 def test_small_network_fused_with_axi_stalls_on_verilator():
     """The fused 32x32 network with every engine's AXI channels stalling at random: the same
     logits, every stage bit-exact, the same bytes, more cycles."""
