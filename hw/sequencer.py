@@ -94,14 +94,6 @@ assert max(e.value for e in DescriptorError) < min(e for e in EngineError if e)
 COUNTER_NAMES = ("cycles", "read_bytes", "write_bytes", "macs", "stalls", "compute_cycles")
 
 
-class LoadSource(enum.Enum, shape=2):
-    """Which tile the sequencer's load request describes (its ``l_src`` register)."""
-    B_CUR = 0        # the current step's B tile (LOAD_B)
-    C_CUR = 1        # the current step's partial sums (LOAD_C)
-    A_CUR = 2        # the current step's A tile (LOAD_A)
-    PREFETCH = 3     # the prefetched step's A tile, or its B tile once A is out (COMPUTE)
-
-
 class StoreSource(enum.Enum, shape=2):
     """Where the sequencer's store request takes its tile from (its ``s_src`` register)."""
     POPPED = 0       # the step on the address generator's output: its previous C tile
@@ -264,45 +256,20 @@ class Sequencer(wiring.Component):
         s_is_last = Signal()             # the store running is a descriptor's last
 
         # --- loads: B, the partial sums and A through the one loader ---
-        # As for the store: the payload is a multiplexer of registers whose select `l_src`
-        # is a flip-flop, set on the way into the state that offers the load (LOAD_B, LOAD_C,
-        # LOAD_A, COMPUTE's prefetch), so the loader's request registers, loaded in every
-        # idle cycle, see neither the state decode nor the step's flags (an FPGA timing path,
-        # docs/fpga.md). Only `valid` depends on them.
-        l_src = Signal(LoadSource)
-
-        def offer(target, org, idx, row_bytes, rows, stride, base, step):
+        def load(target, org, idx, row_bytes, rows, stride, base, step):
+            """Offer a tile to the loader; the caller moves on when ``loader.req.ready``."""
             p = loader.req.payload
-            m.d.comb += [p.target.eq(target), p.org.eq(org), p.idx.eq(idx),
-                         p.row_bytes.eq(row_bytes), p.rows.eq(rows), p.stride.eq(stride),
-                         p.base.eq(base), p.step.eq(step)]
+            m.d.comb += [loader.req.valid.eq(1), p.target.eq(target), p.org.eq(org),
+                         p.idx.eq(idx), p.row_bytes.eq(row_bytes), p.rows.eq(rows),
+                         p.stride.eq(stride), p.base.eq(base), p.step.eq(step)]
 
-        def offer_a(step, base):
-            offer(Target.A, desc.a_base + step.k0, step.m0, step.k_len, step.m_len,
-                  desc.a_stride, base, kw)
+        def load_a(step, base):
+            load(Target.A, desc.a_base + step.k0, step.m0, step.k_len, step.m_len,
+                 desc.a_stride, base, kw)
 
-        def offer_b(step, base):
-            offer(Target.B, desc.b_base + step.n0, step.k0, step.n_len, step.k_len,
-                  desc.b_stride, base, nw)
-
-        with m.Switch(l_src):
-            with m.Case(LoadSource.B_CUR):
-                offer_b(st, b_cur_base)
-            with m.Case(LoadSource.C_CUR):
-                offer(Target.C, desc.p_base + (st.n0 << 2), st.m0, st.n_len << 2, st.m_len,
-                      desc.p_stride, c_cur_base, nc)
-            with m.Case(LoadSource.A_CUR):
-                offer_a(st, a_cur_base)
-            with m.Case(LoadSource.PREFETCH):
-                with m.If(pf_a):
-                    offer_a(nx, a_other_base)
-                with m.Else():
-                    offer_b(nx, b_other_base)
-
-        def load():
-            """Offer the tile ``l_src`` names to the loader; the caller moves on when
-            ``loader.req.ready``."""
-            m.d.comb += loader.req.valid.eq(1)
+        def load_b(step, base):
+            load(Target.B, desc.b_base + step.n0, step.k0, step.n_len, step.k_len,
+                 desc.b_stride, base, nw)
 
         with m.If(loader.block):
             m.d.sync += a_blocks.eq(a_blocks + 1)
@@ -405,8 +372,7 @@ class Sequencer(wiring.Component):
             with m.State("WALK"):
                 m.d.comb += addrgen.desc.valid.eq(1)
                 with m.If(addrgen.desc.ready):
-                    m.d.sync += [first_step.eq(1), s_src.eq(StoreSource.POPPED),
-                                 l_src.eq(LoadSource.B_CUR)]
+                    m.d.sync += [first_step.eq(1), s_src.eq(StoreSource.POPPED)]
                     m.next = "NEXT_STEP"
 
             with m.State("NEXT_STEP"):
@@ -445,35 +411,32 @@ class Sequencer(wiring.Component):
             # each row block of the tile as soon as its rows are in (a_stream, a_blocks).
             with m.State("LOAD_B"):
                 with m.If(st.load_b & ~prefetched):
-                    load()
+                    load_b(st, b_cur_base)
                     with m.If(loader.req.ready):
                         m.next = "WAIT_B"
                 with m.Else():
-                    m.d.sync += l_src.eq(LoadSource.C_CUR)
                     m.next = "LOAD_C"
 
             with m.State("WAIT_B"):
                 with m.If(loader.idle):
-                    m.d.sync += l_src.eq(LoadSource.C_CUR)
                     m.next = "LOAD_C"
 
             with m.State("LOAD_C"):
                 with m.If(st.load_c):
-                    load()
+                    load(Target.C, desc.p_base + (st.n0 << 2), st.m0, st.n_len << 2, st.m_len,
+                         desc.p_stride, c_cur_base, nc)
                     with m.If(loader.req.ready):
                         m.next = "WAIT_C"
                 with m.Else():
-                    m.d.sync += l_src.eq(LoadSource.A_CUR)
                     m.next = "LOAD_A"
 
             with m.State("WAIT_C"):
                 with m.If(loader.idle):
-                    m.d.sync += l_src.eq(LoadSource.A_CUR)
                     m.next = "LOAD_A"
 
             with m.State("LOAD_A"):
                 with m.If(st.load_a & ~prefetched):
-                    load()
+                    load_a(st, a_cur_base)
                     with m.If(loader.req.ready):
                         m.d.sync += [a_stream.eq(1), a_blocks.eq(0)]
                         m.next = "COMPUTE_START"
@@ -492,7 +455,7 @@ class Sequencer(wiring.Component):
                     aj.n_len.eq(st.n_len), aj.nc.eq(nc),
                     aj.fresh.eq((first_step | st.store_prev_c) & ~st.load_c),
                 ]
-                m.d.sync += [s_src.eq(StoreSource.CURRENT), l_src.eq(LoadSource.PREFETCH)]
+                m.d.sync += s_src.eq(StoreSource.CURRENT)
                 m.next = "COMPUTE"
 
             with m.State("COMPUTE"):
@@ -506,11 +469,11 @@ class Sequencer(wiring.Component):
                             m.d.sync += [nx.eq(step), nx_valid.eq(1), pf_a.eq(step.load_a),
                                          pf_b.eq(step.load_b)]
                     with m.If(pf_a):
-                        load()
+                        load_a(nx, a_other_base)
                         with m.If(loader.req.ready):
                             m.d.sync += pf_a.eq(0)
                     with m.Elif(pf_b):
-                        load()
+                        load_b(nx, b_other_base)
                         with m.If(loader.req.ready):
                             m.d.sync += pf_b.eq(0)
                     # The final store waits for the previous one (one store at a time).
@@ -523,9 +486,8 @@ class Sequencer(wiring.Component):
                     with m.If(st.last):
                         store_tile(StoreSource.CURRENT, 1)
                     with m.Else():
-                        m.d.sync += [s_src.eq(StoreSource.PREFETCHED if double
-                                              else StoreSource.POPPED),
-                                     l_src.eq(LoadSource.B_CUR)]
+                        m.d.sync += s_src.eq(StoreSource.PREFETCHED if double
+                                             else StoreSource.POPPED)
                         m.next = "ADVANCE" if double else "NEXT_STEP"
 
             if double:
