@@ -16,7 +16,10 @@ Usage::
 
     python -m scanfuse.hw.fpga.slack BUILD_DIR [BUILD_DIR ...]
 
-prints one line per seed and a Markdown table; ``--json`` prints the figures as JSON.
+prints a Markdown table, one row per seed; ``--json`` prints the figures as JSON. ``--at MHZ``
+adds the endpoints that would fail at another clock: the routed design's slack shifted by the
+difference of the two periods (the same placement and routing, so an estimate of how far a
+netlist is from that clock, not a build at it).
 """
 
 import argparse
@@ -28,12 +31,13 @@ from pathlib import Path
 
 from .flow import seed_file_tag
 
-__all__ = ["SlackBin", "SeedSlack", "parse_histogram", "parse_fmax", "seed_slack",
-           "build_slack", "main"]
+__all__ = ["SlackBin", "SeedSlack", "parse_histogram", "parse_fmax", "parse_target",
+           "seed_slack", "failing_at", "build_slack", "main"]
 
 _LEGEND = re.compile(r"\*\s+represents\s+(\d+)\s+endpoint")
 _BIN = re.compile(r"\[\s*(-?\d+),\s*(-?\d+)\)\s*\|(\**)(\+?)")
 _FMAX = re.compile(r"Max frequency for clock\s+'([^']+)':\s*([\d.]+)\s*MHz")
+_TARGET = re.compile(r"Max frequency for clock[^\n]*\((?:FAIL|PASS) at ([\d.]+) MHz\)")
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,8 @@ class SeedSlack:
     seed : int
     fmax_mhz : float or None
         The slowest clock's Fmax in the log's last "Max frequency" lines.
+    target_mhz : float or None
+        The clock the slack is measured against (the last "FAIL/PASS at" figure).
     worst_ps : int
         Lower edge of the lowest bin (the worst slack, to within a bin).
     failing : (int, int)
@@ -72,6 +78,7 @@ class SeedSlack:
     """
     seed: int
     fmax_mhz: "float | None"
+    target_mhz: "float | None"
     worst_ps: int
     failing: tuple
     straddle: tuple
@@ -115,6 +122,25 @@ def parse_fmax(text: str) -> "float | None":
     return min(last.values()) if last else None
 
 
+def parse_target(text: str) -> "float | None":
+    """The target clock of the log's last timing summary (MHz)."""
+    found = _TARGET.findall(text)
+    return float(found[-1]) if found else None
+
+
+def failing_at(s: SeedSlack, mhz: float) -> tuple:
+    """Endpoints of ``s`` whose slack would be negative at ``mhz`` (a ``(low, high)`` range):
+    each endpoint's slack moves by ``1/mhz - 1/target``; a bin counts wholly in ``low`` when it
+    ends at or below the shifted zero, in ``high`` when it starts below it."""
+    if s.target_mhz is None:
+        raise ValueError("the log names no target clock")
+    if not mhz > 0:
+        raise ValueError(f"the clock must be positive, not {mhz!r} MHz")
+    shift_ps = 1e6 / s.target_mhz - 1e6 / mhz
+    return (sum(b.low for b in s.bins if b.hi_ps <= shift_ps),
+            sum(b.high for b in s.bins if b.lo_ps < shift_ps))
+
+
 def seed_slack(seed: int, log_text: str) -> SeedSlack:
     """The figures of one seed's nextpnr log."""
     bins = parse_histogram(log_text)
@@ -125,7 +151,8 @@ def seed_slack(seed: int, log_text: str) -> SeedSlack:
     def span(bs):
         return (sum(b.low for b in bs), sum(b.high for b in bs))
 
-    return SeedSlack(seed=seed, fmax_mhz=parse_fmax(log_text), worst_ps=bins[0].lo_ps,
+    return SeedSlack(seed=seed, fmax_mhz=parse_fmax(log_text),
+                     target_mhz=parse_target(log_text), worst_ps=bins[0].lo_ps,
                      failing=span(below), straddle=span(across), total=span(bins),
                      near=span([b for b in bins if b.hi_ps <= bins[0].lo_ps + 2000]),
                      tns_ns=round(tns, 1), bins=bins)
@@ -154,7 +181,13 @@ def main(argv=None) -> int:
                                  description="Slack histogram figures of FPGA build directories.")
     ap.add_argument("dirs", nargs="+", help="build directories (with report.json and NAME.tim)")
     ap.add_argument("--json", action="store_true", help="print JSON")
+    ap.add_argument("--at", type=float, metavar="MHZ",
+                    help="also count the endpoints that would fail at this clock (MHz, > 0)")
     args = ap.parse_args(argv)
+    if args.at is not None and not args.at > 0:
+        print(f"slack: error: --at must be a clock in MHz above 0, not {args.at:g}",
+              file=sys.stderr)
+        return 2
     rows = {}
     for d in args.dirs:
         try:
@@ -162,17 +195,28 @@ def main(argv=None) -> int:
         except (OSError, ValueError, StopIteration) as err:
             print(f"slack: error: {d}: {err}", file=sys.stderr)
             return 2
+    at = {}
+    if args.at is not None:
+        try:
+            at = {(d, s.seed): failing_at(s, args.at) for d, ss in rows.items() for s in ss}
+        except ValueError as err:
+            print(f"slack: error: {err}", file=sys.stderr)
+            return 2
     if args.json:
-        print(json.dumps({d: [asdict(s) for s in ss] for d, ss in rows.items()}, indent=1))
+        doc = {d: [dict(asdict(s), **({f"failing_at_{args.at:g}_mhz": at[d, s.seed]} if at
+                                       else {})) for s in ss] for d, ss in rows.items()}
+        print(json.dumps(doc, indent=1))
         return 0
+    extra = f" failing at {args.at:g} MHz |" if at else ""
     print("| build | seed | Fmax MHz | worst slack ns | failing endpoints | bin across 0 "
-          "| within 2 ns of worst | endpoints | TNS estimate ns |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          f"| within 2 ns of worst | endpoints | TNS estimate ns |{extra}")
+    print("|---|---|---|---|---|---|---|---|---|" + ("---|" if at else ""))
     for d, ss in rows.items():
         for s in ss:
+            cell = f" {_fmt(at[d, s.seed])} |" if at else ""
             print(f"| {d} | {s.seed} | {s.fmax_mhz} | {s.worst_ps / 1000:.2f} | "
                   f"{_fmt(s.failing)} | {_fmt(s.straddle)} | {_fmt(s.near)} | {_fmt(s.total)} | "
-                  f"{s.tns_ns} |")
+                  f"{s.tns_ns} |{cell}")
     return 0
 
 

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from scanfuse.hw.fpga.slack import build_slack, main, parse_fmax, parse_histogram, seed_slack
+from scanfuse.hw.fpga.slack import (build_slack, failing_at, main, parse_fmax, parse_histogram,
+                                    parse_target, seed_slack)
 
 # The shape of nextpnr-ecp5 0.11's log: a histogram after placement, another after routing.
 LOG = """\
@@ -52,6 +53,23 @@ def test_seed_figures():
 def test_fmax_takes_the_last_summary():
     assert parse_fmax(LOG) == 65.46
     assert parse_fmax("no timing here") is None
+    assert parse_target(LOG) == 150.01 and parse_target("no timing here") is None
+
+
+def test_failing_at_another_clock():
+    s = seed_slack(2, LOG)
+    assert s.target_mhz == 150.01
+    # at the target itself: the failing bins, and at most all of the bin across 0
+    assert failing_at(s, 150.01) == (s.failing[0], s.failing[1] + s.straddle[1]) == (152, 447)
+    # at 100 MHz every slack grows by 1e6/100.00 - 1e6/150.01 = 3333.8 ps: the bins below
+    # -3333.8 ps fail for sure (1..49 + 51..99), the one across it may (0..100)
+    assert failing_at(s, 100) == (52, 248)
+    # a faster clock than any path allows: every endpoint
+    assert failing_at(s, 1000) == s.total
+    with pytest.raises(ValueError, match="positive"):
+        failing_at(s, 0)
+    with pytest.raises(ValueError, match="no target"):
+        failing_at(seed_slack(2, LOG.replace("(FAIL at 150.01 MHz)", "")), 100)
 
 
 def test_no_histogram_is_an_error():
@@ -70,3 +88,11 @@ def test_build_directory_and_cli(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.count(f"| {tmp_path} |") == 2 and "| 152-248 |" in out
     assert main([str(tmp_path / "missing")]) == 2
+    assert main([str(tmp_path), "--at", "100"]) == 0
+    out = capsys.readouterr().out
+    assert "failing at 100 MHz |" in out and out.count("| 52-248 |") == 2
+    assert main([str(tmp_path), "--at", "100", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc[str(tmp_path)][0]["failing_at_100_mhz"] == [52, 248]
+    assert main([str(tmp_path), "--at", "0"]) == 2
+    assert "--at must be" in capsys.readouterr().err
