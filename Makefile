@@ -37,7 +37,7 @@ bench: $(STAMP)
 # MobileNetV2 from image to logits, fused and unfused (sim --layers all), the long cocotb/Verilator cases
 # (cocotb on both simulators), the tests marked regress (extra seeds of the whole-engine
 # Amaranth runs, the FPGA self-test simulations, one full layer through scanfuse fpga
-# --layers), then the functional-coverage summary of the cocotb engine runs. Builds are
+# --layers, the 32x32 MobileNetV2 on Verilator fused, unfused and with AXI stalls), then the functional-coverage summary of the cocotb engine runs. Builds are
 # cached in build/rtl; the first run builds for ~10 min.
 regress: $(STAMP)
 	$(VENV)/bin/scanfuse regress --network mobilenetv2 --json build/regress.json --force

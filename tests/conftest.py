@@ -4,7 +4,8 @@ Hypothesis runs derandomized (the same examples on every run and machine, so a C
 reproduces from its test id); ``SCANFUSE_HYPOTHESIS=explore`` draws fresh random examples.
 
 Tests marked ``@pytest.mark.regress`` (extra seeds of the whole-engine Amaranth runs, the FPGA
-self-test simulations, a full-size layer on Verilator) are skipped unless
+self-test simulations, a full-size layer on Verilator, the 32x32 MobileNetV2 on Verilator) are
+skipped unless
 ``SCANFUSE_REGRESS=1``; ``make regress`` sets it and selects them with ``-m regress``.
 """
 
