@@ -34,11 +34,12 @@ bench: $(STAMP)
 # Verilator (the default double-buffered engine and the plain one, each also with random memory
 # stalls, then the random-stall campaign: every layer under 20 stall seeds), every MobileNetV2
 # block fused on the block engine (cocotb on Verilator, AXI stalls), the whole 224x224
-# MobileNetV2 from image to logits, fused and unfused (sim --layers all), the long cocotb/Verilator cases
-# (cocotb on both simulators), the tests marked regress (extra seeds of the whole-engine
-# Amaranth runs, the FPGA self-test simulations, one full layer through scanfuse fpga
-# --layers, the 32x32 MobileNetV2 on Verilator fused, unfused and with AXI stalls), then the functional-coverage summary of the cocotb engine runs. Builds are
-# cached in build/rtl; the first run builds for ~10 min.
+# MobileNetV2 from image to logits, fused and unfused (sim --layers all), the long
+# cocotb/Verilator cases (cocotb on both simulators), the tests marked regress (extra seeds of
+# the whole-engine Amaranth runs, the FPGA self-test simulations, one full layer through
+# scanfuse fpga --layers, the 32x32 MobileNetV2 on Verilator fused, unfused and with AXI
+# stalls), then the functional-coverage summary of the cocotb engine runs. Builds are cached
+# in build/rtl; the first run builds for ~10 min.
 regress: $(STAMP)
 	$(VENV)/bin/scanfuse regress --network mobilenetv2 --json build/regress.json --force
 	$(VENV)/bin/scanfuse regress --network mobilenetv2 --stalls 1 --json build/regress-stalls.json --force

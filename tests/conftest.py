@@ -5,8 +5,8 @@ reproduces from its test id); ``SCANFUSE_HYPOTHESIS=explore`` draws fresh random
 
 Tests marked ``@pytest.mark.regress`` (extra seeds of the whole-engine Amaranth runs, the FPGA
 self-test simulations, a full-size layer on Verilator, the 32x32 MobileNetV2 on Verilator) are
-skipped unless
-``SCANFUSE_REGRESS=1``; ``make regress`` sets it and selects them with ``-m regress``.
+skipped unless ``SCANFUSE_REGRESS=1``; ``make regress`` sets it and selects them with
+``-m regress``.
 """
 
 import os

@@ -203,8 +203,12 @@ def main(argv=None) -> int:
             print(f"slack: error: {err}", file=sys.stderr)
             return 2
     if args.json:
-        doc = {d: [dict(asdict(s), **({f"failing_at_{args.at:g}_mhz": at[d, s.seed]} if at
-                                       else {})) for s in ss] for d, ss in rows.items()}
+        doc = {}
+        for d, ss in rows.items():
+            doc[d] = [asdict(s) for s in ss]
+            if at:
+                for entry, s in zip(doc[d], ss):
+                    entry[f"failing_at_{args.at:g}_mhz"] = at[d, s.seed]
         print(json.dumps(doc, indent=1))
         return 0
     extra = f" failing at {args.at:g} MHz |" if at else ""
