@@ -9,8 +9,8 @@ step       command (run in the output directory; ``NAME`` = ``scanfuse_r8c8`` et
 =========  ==========================================================================
 synth      ``yosys -q -l NAME.rpt NAME.ys`` (``synth_ecp5``; ``stat -json`` to NAME.stat.json)
 pnr        ``nextpnr-ecp5 --85k --package CABGA381 --speed 6 --json NAME.json --lpf NAME.lpf
-           --textcfg NAME.config --report NAME.report.json --freq F --seed S
-           --router router2 --timing-allow-fail --log NAME.tim``
+           --textcfg NAME.config --report NAME.report.json --detailed-timing-report
+           --freq F --seed S --router router2 --timing-allow-fail --log NAME.tim``
 pack       ``ecppack --input NAME.config --bit NAME.bit``
 =========  ==========================================================================
 
@@ -547,8 +547,11 @@ def _place_route_pack(report, platform, nextpnr, ecppack, name, out, freq_mhz, s
             device_opt, "--package", package_opt, "--speed", str(platform.speed),
             "--json", f"{name}.json", "--lpf", f"{name}.lpf"]
             + (["--textcfg", f"{name}.config"] if i == 0 else []) + [
-            "--report", f"{name}{tag}.report.json", "--freq", f"{freq_mhz:g}",
-            "--seed", str(seed),
+            "--report", f"{name}{tag}.report.json",
+            # Every net's route delay in the report (scanfuse.hw.fpga.wires reads it); it does
+            # not change placement or routing.
+            "--detailed-timing-report",
+            "--freq", f"{freq_mhz:g}", "--seed", str(seed),
             # router1 (the default) did not converge on the 8x8 engine: after 40 minutes its
             # overuse was stuck near 52,000 wires. router2 is nextpnr's newer negotiated router.
             "--router", "router2"]
