@@ -43,7 +43,7 @@ from .floorplan import apply_floorplan, plan_dsp_floorplan
 
 __all__ = ["FlowError", "TOPS", "STEPS", "DSP_MODES", "PE_MULTIPLIERS", "find_tool",
            "engine_array", "run_flow", "yosys_resources", "dsp_sources", "pe_dsp_cells",
-           "dsp_registers", "ebr_registers", "seed_file_tag",
+           "dsp_registers", "ebr_registers", "seed_file_tag", "signal_of",
            "nextpnr_summary", "critical_path_summary", "seed_statistics", "report_markdown",
            "write_reports"]
 
@@ -176,7 +176,7 @@ def ebr_registers(netlist: dict) -> dict[str, int]:
     return counts
 
 
-def _signal_of(cell: str) -> str:
+def signal_of(cell: str) -> str:
     """Amaranth signal behind a mapped cell name: ``engine.dma.r_rem_TRELLIS_FF_Q_4`` ->
     ``engine.dma.r_rem`` (Yosys appends the cell type and port chain it derived the name from)."""
     return re.split(r"_(?:TRELLIS_|LUT4|CCU2C|PFUMX|L6MUX21|MULT18X18D|DP16KD|ALU54B)|\$",
@@ -190,13 +190,13 @@ def critical_path_summary(path: dict) -> dict:
     routing = sum(s["delay"] for s in segs if s["type"] == "routing")
     through = []
     for s in segs:
-        sig = _signal_of(s["to"]["cell"])
+        sig = signal_of(s["to"]["cell"])
         if sig and (not through or through[-1] != sig):
             through.append(sig)
     return {
         "from_clock": path["from"], "to_clock": path["to"],
-        "start": _signal_of(segs[0]["from"]["cell"]),
-        "end": _signal_of(segs[-1]["to"]["cell"]),
+        "start": signal_of(segs[0]["from"]["cell"]),
+        "end": signal_of(segs[-1]["to"]["cell"]),
         "start_cell": segs[0]["from"]["cell"], "end_cell": segs[-1]["to"]["cell"],
         "delay_ns": round(logic + routing, 3), "logic_ns": round(logic, 3),
         "routing_ns": round(routing, 3),
