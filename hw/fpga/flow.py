@@ -10,7 +10,8 @@ step       command (run in the output directory; ``NAME`` = ``scanfuse_r8c8`` et
 synth      ``yosys -q -l NAME.rpt NAME.ys`` (``synth_ecp5``; ``stat -json`` to NAME.stat.json)
 pnr        ``nextpnr-ecp5 --85k --package CABGA381 --speed 6 --json NAME.json --lpf NAME.lpf
            --textcfg NAME.config --report NAME.report.json --detailed-timing-report
-           --freq F --seed S --router router2 --timing-allow-fail --log NAME.tim``
+           --freq F --seed S --router router2 --placer-heap-timingweight 30
+           --placer-heap-critexp 4 --timing-allow-fail --log NAME.tim``
 pack       ``ecppack --input NAME.config --bit NAME.bit``
 =========  ==========================================================================
 
@@ -43,7 +44,7 @@ from .floorplan import apply_floorplan, plan_dsp_floorplan
 
 __all__ = ["FlowError", "TOPS", "STEPS", "DSP_MODES", "PE_MULTIPLIERS", "find_tool",
            "engine_array", "run_flow", "yosys_resources", "dsp_sources", "pe_dsp_cells",
-           "dsp_registers", "ebr_registers", "seed_file_tag", "signal_of",
+           "dsp_registers", "ebr_registers", "seed_file_tag", "signal_of", "PLACER_TIMING_OPTIONS",
            "nextpnr_summary", "critical_path_summary", "seed_statistics", "report_markdown",
            "write_reports"]
 
@@ -74,6 +75,11 @@ RESOURCE_CELLS = ("LUT4", "CCU2C", "PFUMX", "L6MUX21", "TRELLIS_FF", "TRELLIS_DP
 #: nextpnr bel types reported as utilisation.
 UTILISATION_BELS = ("TRELLIS_COMB", "TRELLIS_FF", "TRELLIS_RAMW", "MULT18X18D", "ALU54B",
                     "DP16KD", "EHXPLLL", "TRELLIS_IO")
+
+#: nextpnr's analytic placer weighted harder towards timing than its defaults (timing weight
+#: 10, criticality exponent 2): on the eleventh round's 8x8 netlist the same three seeds route
+#: at 76.78 / 83.13 / 81.45 MHz against 72.35 / 75.45 / 70.63 (docs/fpga.md, twelfth round).
+PLACER_TIMING_OPTIONS = ("--placer-heap-timingweight", "30", "--placer-heap-critexp", "4")
 
 _TOOL_ENV = {"yosys": "YOSYS", "nextpnr-ecp5": "NEXTPNR_ECP5", "ecppack": "ECPPACK"}
 
@@ -548,13 +554,14 @@ def _place_route_pack(report, platform, nextpnr, ecppack, name, out, freq_mhz, s
             "--json", f"{name}.json", "--lpf", f"{name}.lpf"]
             + (["--textcfg", f"{name}.config"] if i == 0 else []) + [
             "--report", f"{name}{tag}.report.json",
-            # Every net's route delay in the report (scanfuse.hw.fpga.wires reads it); it does
-            # not change placement or routing.
+            # Every timing endpoint's arrival time in the report (scanfuse.hw.fpga.arrival
+            # reads it); it does not change placement or routing.
             "--detailed-timing-report",
             "--freq", f"{freq_mhz:g}", "--seed", str(seed),
             # router1 (the default) did not converge on the 8x8 engine: after 40 minutes its
             # overuse was stuck near 52,000 wires. router2 is nextpnr's newer negotiated router.
             "--router", "router2"]
+            + list(PLACER_TIMING_OPTIONS)
             + ([] if placer_density is None else ["--placer-heap-beta", f"{placer_density:g}"])
             + ["--timing-allow-fail", "--log", f"{name}{tag}.tim"], out,
             f"{name}{tag}.nextpnr.out")
