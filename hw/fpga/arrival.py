@@ -31,9 +31,8 @@ import json
 import re
 import sys
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
-from .flow import seed_file_tag, signal_of
+from .flow import seed_files, signal_of
 
 __all__ = ["KINDS", "Endpoint", "ComponentArrivals", "SeedArrivals", "input_kind", "endpoints",
            "component_of", "seed_arrivals", "build_arrivals", "main"]
@@ -164,15 +163,8 @@ def seed_arrivals(seed: int, report: dict, mhz: float, depth: int) -> SeedArriva
 
 def build_arrivals(build_dir, mhz: float, depth: int) -> list[SeedArrivals]:
     """Every seed of a build directory whose report holds the detailed timing."""
-    out = Path(build_dir)
-    report = json.loads((out / "report.json").read_text())
-    name = next(out.glob("*.ys")).stem
-    seeds = [p["seed"] for p in report.get("seeds", [])] or [1]
-    result = []
-    for i, seed in enumerate(seeds):
-        path = out / f"{name}{seed_file_tag(i, seed)}.report.json"
-        if path.exists():
-            result.append(seed_arrivals(seed, json.loads(path.read_text()), mhz, depth))
+    result = [seed_arrivals(seed, json.loads(path.read_text()), mhz, depth)
+              for seed, path in seed_files(build_dir, ".report.json")]
     if not result:
         raise ValueError("no seed's nextpnr report in the directory")
     return result

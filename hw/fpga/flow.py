@@ -44,7 +44,7 @@ from .floorplan import apply_floorplan, plan_dsp_floorplan
 
 __all__ = ["FlowError", "TOPS", "STEPS", "DSP_MODES", "PE_MULTIPLIERS", "find_tool",
            "engine_array", "run_flow", "yosys_resources", "dsp_sources", "pe_dsp_cells",
-           "dsp_registers", "ebr_registers", "seed_file_tag", "signal_of", "PLACER_TIMING_OPTIONS",
+           "dsp_registers", "ebr_registers", "seed_file_tag", "seed_files", "signal_of", "PLACER_TIMING_OPTIONS",
            "nextpnr_summary", "critical_path_summary", "seed_statistics", "report_markdown",
            "write_reports"]
 
@@ -538,6 +538,18 @@ def seed_file_tag(index: int, seed: int) -> str:
     """The part of a place-and-route file name that names the seed: ``""`` for the first seed
     of a build (``NAME.tim``, ``NAME.report.json``), ``".seedS"`` for the others."""
     return "" if index == 0 else f".seed{seed}"
+
+
+def seed_files(build_dir, suffix: str) -> list:
+    """``(seed, path)`` of each seed's ``NAME{tag}{suffix}`` file in a build directory that
+    exists (``suffix`` e.g. ``".tim"``), in the order of ``report.json``'s seeds."""
+    out = Path(build_dir)
+    report = json.loads((out / "report.json").read_text())
+    name = next(out.glob("*.ys")).stem
+    seeds = [p["seed"] for p in report.get("seeds", [])] or [1]
+    paths = [(seed, out / f"{name}{seed_file_tag(i, seed)}{suffix}")
+             for i, seed in enumerate(seeds)]
+    return [(seed, path) for seed, path in paths if path.exists()]
 
 
 def _place_route_pack(report, platform, nextpnr, ecppack, name, out, freq_mhz, seeds, rows,
