@@ -106,15 +106,10 @@ class Accumulator(wiring.Component):
         mrem = Signal(TILE_DIM_BITS)
         last_in = Signal()                      # the job's last row has arrived
         r1_valid, r1_we = Signal(), Signal()
-        # Data registers without a reset (only the valid bits need one): off the reset net,
-        # which reaches every flip-flop that has one across the die (docs/fpga.md, twelfth
-        # round).
-        r1_addr = Signal(g.c_addr_bits, reset_less=True)
-        r1_data = Signal(g.c_word_bits, reset_less=True)
+        r1_addr, r1_data = Signal(g.c_addr_bits), Signal(g.c_word_bits)
         r2_valid, r2_we = Signal(), Signal()    # r1 one cycle later, with the old C word
-        r2_addr = Signal(g.c_addr_bits, reset_less=True)
-        r2_data = Signal(g.c_word_bits, reset_less=True)
-        c_old = Signal(g.c_word_bits, reset_less=True)
+        r2_addr, r2_data = Signal(g.c_addr_bits), Signal(g.c_word_bits)
+        c_old = Signal(g.c_word_bits)
 
         finished = last_in & ~r1_valid & ~r2_valid
         m.d.comb += [self.idle.eq(~busy | finished), self.job.ready.eq(self.idle)]

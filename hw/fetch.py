@@ -65,7 +65,7 @@ class DescriptorFetch(wiring.Component):
         m = Module()
         cfg, layout = self._cfg, self._layout
         m.submodules.checker = checker = DescriptorChecker(cfg)
-        bits = Signal(layout.size, reset_less=True)   # written whole by every fetch before use
+        bits = Signal(layout.size)
         beat_idx = Signal(range(layout.beats + 1))
         verdict = Signal(DescriptorError)
         m.d.comb += [self.desc.eq(bits), checker.desc.eq(layout(bits))]

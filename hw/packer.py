@@ -69,7 +69,7 @@ class RowPacker(wiring.Component):
         units_per_word, units_per_beat = wb // unit, ab // unit
         elems_per_unit = unit // eb
 
-        word = Signal(8 * wb, reset_less=True)   # data: only word_valid needs a reset
+        word = Signal(8 * wb)
         word_valid = Signal()
         ui = Signal(range(max(2, units_per_word)))
         beat = Signal(8 * ab)

@@ -246,8 +246,7 @@ class Sequencer(wiring.Component):
                      a_other_base.eq(a_w0 + Mux(cur_a, 0, a_half)),
                      b_other_base.eq(b_w0 + Mux(cur_b, 0, b_half)),
                      c_cur_base.eq(c_w0 + Mux(cur_c, c_half, 0))]
-        # the next step, popped while computing (read only while nx_valid: no reset)
-        nx = Signal(TileStep(TILE_DIM_BITS), reset_less=True)
+        nx = Signal(TileStep(TILE_DIM_BITS))    # the next step, popped while computing
         nx_valid = Signal()
         pf_a = Signal()                  # prefetch of nx's A / B still to start
         pf_b = Signal()

@@ -42,18 +42,15 @@ class SkidBuffer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        # The payload registers have no reset (only the valid bits do): off the reset net
-        # (docs/fpga.md, twelfth round).
-        skid = Signal(self._shape, reset_less=True)
-        out = Signal(self._shape, reset_less=True)
+        skid = Signal(self._shape)
         skid_valid = Signal()
-        m.d.comb += [self.i.ready.eq(~skid_valid), self.o.payload.eq(out)]
+        m.d.comb += self.i.ready.eq(~skid_valid)
         with m.If(~self.o.valid | self.o.ready):
             # The output register is free (or being emptied): refill it, from the skid first.
             with m.If(skid_valid):
-                m.d.sync += [out.eq(skid), self.o.valid.eq(1), skid_valid.eq(0)]
+                m.d.sync += [self.o.payload.eq(skid), self.o.valid.eq(1), skid_valid.eq(0)]
             with m.Else():
-                m.d.sync += [out.eq(self.i.payload), self.o.valid.eq(self.i.valid)]
+                m.d.sync += [self.o.payload.eq(self.i.payload), self.o.valid.eq(self.i.valid)]
         with m.Elif(self.i.valid & ~skid_valid):
             # The consumer stalls but the producer had seen ready: park the beat.
             m.d.sync += [skid.eq(self.i.payload), skid_valid.eq(1)]
