@@ -9,8 +9,9 @@ step       command (run in the output directory; ``NAME`` = ``scanfuse_r8c8`` et
 =========  ==========================================================================
 synth      ``yosys -q -l NAME.rpt NAME.ys`` (``synth_ecp5``; ``stat -json`` to NAME.stat.json)
 pnr        ``nextpnr-ecp5 --85k --package CABGA381 --speed 6 --json NAME.json --lpf NAME.lpf
-           --textcfg NAME.config --report NAME.report.json --freq F --seed S
-           --router router2 --timing-allow-fail --log NAME.tim``
+           --textcfg NAME.config --report NAME.report.json --detailed-timing-report
+           --freq F --seed S --router router2 --placer-heap-timingweight 30
+           --placer-heap-critexp 4 --timing-allow-fail --log NAME.tim``
 pack       ``ecppack --input NAME.config --bit NAME.bit``
 =========  ==========================================================================
 
@@ -43,7 +44,7 @@ from .floorplan import apply_floorplan, plan_dsp_floorplan
 
 __all__ = ["FlowError", "TOPS", "STEPS", "DSP_MODES", "PE_MULTIPLIERS", "find_tool",
            "engine_array", "run_flow", "yosys_resources", "dsp_sources", "pe_dsp_cells",
-           "dsp_registers", "ebr_registers", "seed_file_tag",
+           "dsp_registers", "ebr_registers", "seed_file_tag", "seed_files", "signal_of", "PLACER_TIMING_OPTIONS",
            "nextpnr_summary", "critical_path_summary", "seed_statistics", "report_markdown",
            "write_reports"]
 
@@ -74,6 +75,11 @@ RESOURCE_CELLS = ("LUT4", "CCU2C", "PFUMX", "L6MUX21", "TRELLIS_FF", "TRELLIS_DP
 #: nextpnr bel types reported as utilisation.
 UTILISATION_BELS = ("TRELLIS_COMB", "TRELLIS_FF", "TRELLIS_RAMW", "MULT18X18D", "ALU54B",
                     "DP16KD", "EHXPLLL", "TRELLIS_IO")
+
+#: nextpnr's analytic placer weighted harder towards timing than its defaults (timing weight
+#: 10, criticality exponent 2): on the eleventh round's 8x8 netlist the same three seeds route
+#: at 76.78 / 83.13 / 81.45 MHz against 72.35 / 75.45 / 70.63 (docs/fpga.md, twelfth round).
+PLACER_TIMING_OPTIONS = ("--placer-heap-timingweight", "30", "--placer-heap-critexp", "4")
 
 _TOOL_ENV = {"yosys": "YOSYS", "nextpnr-ecp5": "NEXTPNR_ECP5", "ecppack": "ECPPACK"}
 
@@ -176,7 +182,7 @@ def ebr_registers(netlist: dict) -> dict[str, int]:
     return counts
 
 
-def _signal_of(cell: str) -> str:
+def signal_of(cell: str) -> str:
     """Amaranth signal behind a mapped cell name: ``engine.dma.r_rem_TRELLIS_FF_Q_4`` ->
     ``engine.dma.r_rem`` (Yosys appends the cell type and port chain it derived the name from)."""
     return re.split(r"_(?:TRELLIS_|LUT4|CCU2C|PFUMX|L6MUX21|MULT18X18D|DP16KD|ALU54B)|\$",
@@ -190,13 +196,13 @@ def critical_path_summary(path: dict) -> dict:
     routing = sum(s["delay"] for s in segs if s["type"] == "routing")
     through = []
     for s in segs:
-        sig = _signal_of(s["to"]["cell"])
+        sig = signal_of(s["to"]["cell"])
         if sig and (not through or through[-1] != sig):
             through.append(sig)
     return {
         "from_clock": path["from"], "to_clock": path["to"],
-        "start": _signal_of(segs[0]["from"]["cell"]),
-        "end": _signal_of(segs[-1]["to"]["cell"]),
+        "start": signal_of(segs[0]["from"]["cell"]),
+        "end": signal_of(segs[-1]["to"]["cell"]),
         "start_cell": segs[0]["from"]["cell"], "end_cell": segs[-1]["to"]["cell"],
         "delay_ns": round(logic + routing, 3), "logic_ns": round(logic, 3),
         "routing_ns": round(routing, 3),
@@ -534,6 +540,18 @@ def seed_file_tag(index: int, seed: int) -> str:
     return "" if index == 0 else f".seed{seed}"
 
 
+def seed_files(build_dir, suffix: str) -> list:
+    """``(seed, path)`` of each seed's ``NAME{tag}{suffix}`` file in a build directory that
+    exists (``suffix`` e.g. ``".tim"``), in the order of ``report.json``'s seeds."""
+    out = Path(build_dir)
+    report = json.loads((out / "report.json").read_text())
+    name = next(out.glob("*.ys")).stem
+    seeds = [p["seed"] for p in report.get("seeds", [])] or [1]
+    paths = [(seed, out / f"{name}{seed_file_tag(i, seed)}{suffix}")
+             for i, seed in enumerate(seeds)]
+    return [(seed, path) for seed, path in paths if path.exists()]
+
+
 def _place_route_pack(report, platform, nextpnr, ecppack, name, out, freq_mhz, seeds, rows,
                       cols, wall, placer_density=None) -> None:
     """nextpnr (once per seed) and ecppack; adds utilisation, Fmax, critical path and bitstream
@@ -547,11 +565,15 @@ def _place_route_pack(report, platform, nextpnr, ecppack, name, out, freq_mhz, s
             device_opt, "--package", package_opt, "--speed", str(platform.speed),
             "--json", f"{name}.json", "--lpf", f"{name}.lpf"]
             + (["--textcfg", f"{name}.config"] if i == 0 else []) + [
-            "--report", f"{name}{tag}.report.json", "--freq", f"{freq_mhz:g}",
-            "--seed", str(seed),
+            "--report", f"{name}{tag}.report.json",
+            # Every timing endpoint's arrival time in the report (scanfuse.hw.fpga.arrival
+            # reads it); it does not change placement or routing.
+            "--detailed-timing-report",
+            "--freq", f"{freq_mhz:g}", "--seed", str(seed),
             # router1 (the default) did not converge on the 8x8 engine: after 40 minutes its
             # overuse was stuck near 52,000 wires. router2 is nextpnr's newer negotiated router.
             "--router", "router2"]
+            + list(PLACER_TIMING_OPTIONS)
             + ([] if placer_density is None else ["--placer-heap-beta", f"{placer_density:g}"])
             + ["--timing-allow-fail", "--log", f"{name}{tag}.tim"], out,
             f"{name}{tag}.nextpnr.out")

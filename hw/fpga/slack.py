@@ -27,9 +27,8 @@ import json
 import re
 import sys
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
-from .flow import seed_file_tag
+from .flow import seed_files
 
 __all__ = ["SlackBin", "SeedSlack", "parse_histogram", "parse_fmax", "parse_target",
            "seed_slack", "failing_at", "build_slack", "main"]
@@ -160,16 +159,8 @@ def seed_slack(seed: int, log_text: str) -> SeedSlack:
 
 def build_slack(build_dir) -> list[SeedSlack]:
     """Every seed of a build directory (its ``report.json`` names the seeds and the logs)."""
-    out = Path(build_dir)
-    report = json.loads((out / "report.json").read_text())
-    name = next(out.glob("*.ys")).stem
-    seeds = [p["seed"] for p in report.get("seeds", [])] or [1]
-    result = []
-    for i, seed in enumerate(seeds):
-        log = out / f"{name}{seed_file_tag(i, seed)}.tim"
-        if log.exists():
-            result.append(seed_slack(seed, log.read_text(errors="replace")))
-    return result
+    return [seed_slack(seed, log.read_text(errors="replace"))
+            for seed, log in seed_files(build_dir, ".tim")]
 
 
 def _fmt(r: tuple) -> str:
