@@ -44,7 +44,8 @@ from .floorplan import apply_floorplan, plan_dsp_floorplan
 
 __all__ = ["FlowError", "TOPS", "STEPS", "DSP_MODES", "PE_MULTIPLIERS", "find_tool",
            "engine_array", "run_flow", "yosys_resources", "dsp_sources", "pe_dsp_cells",
-           "dsp_registers", "ebr_registers", "seed_file_tag", "seed_files", "signal_of", "PLACER_TIMING_OPTIONS",
+           "dsp_registers", "ebr_registers", "seed_file_tag", "seed_files", "signal_of",
+           "PLACER_TIMING_OPTIONS",
            "nextpnr_summary", "critical_path_summary", "seed_statistics", "report_markdown",
            "write_reports"]
 
@@ -78,7 +79,9 @@ UTILISATION_BELS = ("TRELLIS_COMB", "TRELLIS_FF", "TRELLIS_RAMW", "MULT18X18D", 
 
 #: nextpnr's analytic placer weighted harder towards timing than its defaults (timing weight
 #: 10, criticality exponent 2): on the eleventh round's 8x8 netlist the same three seeds route
-#: at 76.78 / 83.13 / 81.45 MHz against 72.35 / 75.45 / 70.63 (docs/fpga.md, twelfth round).
+#: at 76.78 / 83.13 / 81.45 MHz against 72.35 / 75.45 / 70.63, the 4x4 engine at a median of
+#: 75.40 against 68.99; the PE array alone (``--top pe``) is no better with them
+#: (docs/fpga.md, twelfth round).
 PLACER_TIMING_OPTIONS = ("--placer-heap-timingweight", "30", "--placer-heap-critexp", "4")
 
 _TOOL_ENV = {"yosys": "YOSYS", "nextpnr-ecp5": "NEXTPNR_ECP5", "ecppack": "ECPPACK"}
