@@ -28,8 +28,8 @@ kind, then the components with most late endpoints, each with its latest signal.
 
 import argparse
 import json
-import re
 import sys
+from collections import Counter
 from dataclasses import asdict, dataclass
 
 from .flow import seed_files, signal_of
@@ -121,17 +121,12 @@ def endpoints(report: dict) -> list[Endpoint]:
     return [Endpoint(cell, port, t) for (cell, port), t in sorted(latest.items())]
 
 
-_DERIVED = re.compile(r"\$|\[|_(?:TRELLIS_|LUT4|CCU2C|PFUMX|L6MUX21|MULT18X18D|DP16KD|ALU54B)")
-
-
 def component_of(cell: str, depth: int) -> str:
-    """The first ``depth`` dot-separated parts of a cell's name, the last cut where Yosys's
-    derived suffix starts (``$``, ``[``, ``_TRELLIS_FF``, ...)."""
+    """The first ``depth`` dot-separated parts of a cell's name, without the suffix Yosys
+    derives names with (:func:`~scanfuse.hw.fpga.flow.signal_of`)."""
     if depth < 1:
         raise ValueError(f"depth must be at least 1, not {depth}")
-    parts = cell.split(".")[:depth]
-    parts[-1] = _DERIVED.split(parts[-1], maxsplit=1)[0]
-    return ".".join(parts)
+    return signal_of(".".join(cell.split(".")[:depth]))
 
 
 def seed_arrivals(seed: int, report: dict, mhz: float, depth: int) -> SeedArrivals:
@@ -140,24 +135,23 @@ def seed_arrivals(seed: int, report: dict, mhz: float, depth: int) -> SeedArriva
         raise ValueError(f"the clock must be above 0, not {mhz!r} MHz")
     period = 1e3 / mhz
     eps = endpoints(report)
-    groups: dict[str, list[Endpoint]] = {}
+    sizes = Counter(component_of(e.cell, depth) for e in eps)
+    late: dict[str, list[Endpoint]] = {}
     for e in eps:
-        groups.setdefault(component_of(e.cell, depth), []).append(e)
+        if e.arrival_ns > period:
+            late.setdefault(component_of(e.cell, depth), []).append(e)
     comps = []
-    for name, members in groups.items():
-        late = [e for e in members if e.arrival_ns > period]
-        if late:
-            worst = max(late, key=lambda e: (e.arrival_ns, e.cell))
-            kinds = [input_kind(e.port) for e in late]
-            comps.append(ComponentArrivals(
-                name, len(late), len(members),
-                {k: kinds.count(k) for k in KINDS if k in kinds},
-                signal_of(worst.cell), round(worst.arrival_ns, 3)))
+    for name, members in late.items():
+        worst = max(members, key=lambda e: (e.arrival_ns, e.cell))
+        kinds = Counter(input_kind(e.port) for e in members)
+        comps.append(ComponentArrivals(name, len(members), sizes[name],
+                                       {k: kinds[k] for k in KINDS if kinds[k]},
+                                       signal_of(worst.cell), round(worst.arrival_ns, 3)))
     comps.sort(key=lambda c: (-c.late, c.component))
-    late_kinds = [input_kind(e.port) for e in eps if e.arrival_ns > period]
     return SeedArrivals(seed=seed, mhz=mhz, period_ns=round(period, 3), endpoints=len(eps),
-                        late=len(late_kinds),
-                        late_by_kind={k: late_kinds.count(k) for k in KINDS},
+                        late=sum(c.late for c in comps),
+                        late_by_kind={k: sum(c.by_kind.get(k, 0) for c in comps)
+                                      for k in KINDS},
                         components=comps)
 
 

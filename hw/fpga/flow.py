@@ -187,8 +187,9 @@ def ebr_registers(netlist: dict) -> dict[str, int]:
 
 def signal_of(cell: str) -> str:
     """Amaranth signal behind a mapped cell name: ``engine.dma.r_rem_TRELLIS_FF_Q_4`` ->
-    ``engine.dma.r_rem`` (Yosys appends the cell type and port chain it derived the name from)."""
-    return re.split(r"_(?:TRELLIS_|LUT4|CCU2C|PFUMX|L6MUX21|MULT18X18D|DP16KD|ALU54B)|\$",
+    ``engine.dma.r_rem`` (Yosys appends the cell type and port chain it derived the name from,
+    or a ``$`` suffix or ``[bit]`` index)."""
+    return re.split(r"_(?:TRELLIS_|LUT4|CCU2C|PFUMX|L6MUX21|MULT18X18D|DP16KD|ALU54B)|\$|\[",
                     cell, maxsplit=1)[0].rstrip(".")
 
 

@@ -47,6 +47,7 @@ def test_component_names():
     assert component_of("engine.seq.store.pack32.word_TRELLIS_FF_Q_3", 3) == "engine.seq.store"
     assert component_of("engine.bus__rdata$86_TRELLIS_FF_Q_48", 3) == "engine.bus__rdata"
     assert component_of("selftest.timer_TRELLIS_FF_Q_23", 3) == "selftest.timer"
+    assert component_of("engine.seq.store.wr_skid.skid[2]", 4) == "engine.seq.store.wr_skid"
     assert component_of("engine.seq.pe.acc_5_0_TRELLIS_FF_Q", 1) == "engine"
     with pytest.raises(ValueError, match="depth"):
         component_of("x", 0)
