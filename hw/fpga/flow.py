@@ -10,8 +10,9 @@ step       command (run in the output directory; ``NAME`` = ``scanfuse_r8c8`` et
 synth      ``yosys -q -l NAME.rpt NAME.ys`` (``synth_ecp5``; ``stat -json`` to NAME.stat.json)
 pnr        ``nextpnr-ecp5 --85k --package CABGA381 --speed 6 --json NAME.json --lpf NAME.lpf
            --textcfg NAME.config --report NAME.report.json --detailed-timing-report
-           --freq F --seed S --router router2 --placer-heap-timingweight 30
-           --placer-heap-critexp 4 --timing-allow-fail --log NAME.tim``
+           --seed S --freq F --router router2 --placer-heap-timingweight 30
+           --placer-heap-critexp 4 --timing-allow-fail --log NAME.tim`` (the options after
+           the seed: :func:`nextpnr_timing_options`, recorded in the report)
 pack       ``ecppack --input NAME.config --bit NAME.bit``
 =========  ==========================================================================
 
