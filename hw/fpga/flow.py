@@ -10,8 +10,9 @@ step       command (run in the output directory; ``NAME`` = ``scanfuse_r8c8`` et
 synth      ``yosys -q -l NAME.rpt NAME.ys`` (``synth_ecp5``; ``stat -json`` to NAME.stat.json)
 pnr        ``nextpnr-ecp5 --85k --package CABGA381 --speed 6 --json NAME.json --lpf NAME.lpf
            --textcfg NAME.config --report NAME.report.json --detailed-timing-report
-           --freq F --seed S --router router2 --placer-heap-timingweight 30
-           --placer-heap-critexp 4 --timing-allow-fail --log NAME.tim``
+           --seed S --freq F --router router2 --placer-heap-timingweight 30
+           --placer-heap-critexp 4 --timing-allow-fail --log NAME.tim`` (the options after
+           the seed: :func:`nextpnr_timing_options`, recorded in the report)
 pack       ``ecppack --input NAME.config --bit NAME.bit``
 =========  ==========================================================================
 
@@ -45,7 +46,7 @@ from .floorplan import apply_floorplan, plan_dsp_floorplan
 __all__ = ["FlowError", "TOPS", "STEPS", "DSP_MODES", "PE_MULTIPLIERS", "find_tool",
            "engine_array", "run_flow", "yosys_resources", "dsp_sources", "pe_dsp_cells",
            "dsp_registers", "ebr_registers", "seed_file_tag", "seed_files", "signal_of",
-           "PLACER_TIMING_OPTIONS",
+           "PLACER_TIMING_OPTIONS", "nextpnr_timing_options",
            "nextpnr_summary", "critical_path_summary", "seed_statistics", "report_markdown",
            "write_reports"]
 
@@ -83,6 +84,18 @@ UTILISATION_BELS = ("TRELLIS_COMB", "TRELLIS_FF", "TRELLIS_RAMW", "MULT18X18D", 
 #: 75.40 against 68.99; the PE array alone (``--top pe``) is no better with them
 #: (docs/fpga.md, twelfth round).
 PLACER_TIMING_OPTIONS = ("--placer-heap-timingweight", "30", "--placer-heap-critexp", "4")
+
+
+def nextpnr_timing_options(freq_mhz: float, placer_density: float | None = None) -> list[str]:
+    """The nextpnr options every seed of a build is placed and routed with (the seed, the
+    files and the logs aside): target clock in MHz, router, placer weights, placement density
+    (0.3..1, ``None`` for nextpnr's 0.9). The report records them (``nextpnr_options``), as
+    the figures depend on them."""
+    # router1 (the default) did not converge on the 8x8 engine: after 40 minutes its overuse
+    # was stuck near 52,000 wires. router2 is nextpnr's newer negotiated router.
+    return (["--freq", f"{freq_mhz:g}", "--router", "router2"] + list(PLACER_TIMING_OPTIONS)
+            + ([] if placer_density is None else ["--placer-heap-beta", f"{placer_density:g}"])
+            + ["--timing-allow-fail"])
 
 _TOOL_ENV = {"yosys": "YOSYS", "nextpnr-ecp5": "NEXTPNR_ECP5", "ecppack": "ECPPACK"}
 
@@ -562,6 +575,8 @@ def _place_route_pack(report, platform, nextpnr, ecppack, name, out, freq_mhz, s
     (of the first seed) and every seed's Fmax and critical path to ``report``."""
     device_opt = platform._nextpnr_device_options[platform.device]   # "--85k"
     package_opt = platform._nextpnr_package_options[platform.package].upper()
+    options = nextpnr_timing_options(freq_mhz, placer_density)
+    report["nextpnr_options"] = options
     per_seed = []
     for i, seed in enumerate(seeds):
         tag = seed_file_tag(i, seed)
@@ -572,15 +587,8 @@ def _place_route_pack(report, platform, nextpnr, ecppack, name, out, freq_mhz, s
             "--report", f"{name}{tag}.report.json",
             # Every timing endpoint's arrival time in the report (scanfuse.hw.fpga.arrival
             # reads it); it does not change placement or routing.
-            "--detailed-timing-report",
-            "--freq", f"{freq_mhz:g}", "--seed", str(seed),
-            # router1 (the default) did not converge on the 8x8 engine: after 40 minutes its
-            # overuse was stuck near 52,000 wires. router2 is nextpnr's newer negotiated router.
-            "--router", "router2"]
-            + list(PLACER_TIMING_OPTIONS)
-            + ([] if placer_density is None else ["--placer-heap-beta", f"{placer_density:g}"])
-            + ["--timing-allow-fail", "--log", f"{name}{tag}.tim"], out,
-            f"{name}{tag}.nextpnr.out")
+            "--detailed-timing-report", "--seed", str(seed)]
+            + options + ["--log", f"{name}{tag}.tim"], out, f"{name}{tag}.nextpnr.out")
         s = nextpnr_summary(json.loads((out / f"{name}{tag}.report.json").read_text()))
         if i == 0:
             summary = s
@@ -609,7 +617,9 @@ def report_markdown(r: dict) -> str:
         "",
         f"Command: `{r['command']}`  ",
         f"Device: {r['device']}-{r['speed']} {r['package']}; engine: {r['engine']}; "
-        f"{r['tools']['yosys'].split(' (')[0]}, nextpnr-ecp5 (YoWASP)",
+        f"{r['tools']['yosys'].split(' (')[0]}, nextpnr-ecp5 (YoWASP)"
+        + (f"  \nnextpnr options (every seed): `{' '.join(r['nextpnr_options'])}`"
+           if r.get("nextpnr_options") else ""),
         "",
         "| resource | count |",
         "|---|---|",

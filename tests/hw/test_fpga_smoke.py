@@ -456,3 +456,13 @@ def test_yosys_maps_a_2x2_selftest_build(tmp_path):
     assert "| MULT18X18D |" in (tmp_path / "report.md").read_text()
     assert ("DSP floorplan: 12 MULT18X18D on fixed sites (PE multipliers in DSP rows Y 34, the "
             "requantiser in Y 10)") in (tmp_path / "report.md").read_text()
+
+
+def test_nextpnr_timing_options_are_one_list_for_every_seed_and_the_report():
+    from scanfuse.hw.fpga.flow import PLACER_TIMING_OPTIONS, nextpnr_timing_options
+    assert nextpnr_timing_options(100) == (["--freq", "100", "--router", "router2"]
+                                           + list(PLACER_TIMING_OPTIONS)
+                                           + ["--timing-allow-fail"])
+    with_density = nextpnr_timing_options(62.5, 0.7)
+    assert with_density[:2] == ["--freq", "62.5"]
+    assert with_density[-3:] == ["--placer-heap-beta", "0.7", "--timing-allow-fail"]
