@@ -97,6 +97,7 @@ def nextpnr_timing_options(freq_mhz: float, placer_density: float | None = None)
             + ([] if placer_density is None else ["--placer-heap-beta", f"{placer_density:g}"])
             + ["--timing-allow-fail"])
 
+
 _TOOL_ENV = {"yosys": "YOSYS", "nextpnr-ecp5": "NEXTPNR_ECP5", "ecppack": "ECPPACK"}
 
 

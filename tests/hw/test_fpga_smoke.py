@@ -19,9 +19,11 @@ from amaranth.sim import Simulator
 from scanfuse.cli import main
 from scanfuse.hw.axi import Burst
 from scanfuse.hw.fpga.axi_ram import AXI4SRAM
-from scanfuse.hw.fpga.flow import (PE_MULTIPLIERS, FlowError, critical_path_summary,
-                                   dsp_registers, ebr_registers, engine_array, find_tool,
-                                   nextpnr_summary, pe_dsp_cells, run_flow, seed_statistics)
+from scanfuse.hw.fpga.flow import (PE_MULTIPLIERS, PLACER_TIMING_OPTIONS, FlowError,
+                                   critical_path_summary, dsp_registers, ebr_registers,
+                                   engine_array, find_tool, nextpnr_summary,
+                                   nextpnr_timing_options, pe_dsp_cells, run_flow,
+                                   seed_statistics)
 from scanfuse.hw.fpga.selftest import ScriptOp, checksum
 from scanfuse.hw.params import parse_array
 from scanfuse.hw.fpga.top import SelfTestTop, ecp5_pll_params
@@ -458,11 +460,8 @@ def test_yosys_maps_a_2x2_selftest_build(tmp_path):
             "requantiser in Y 10)") in (tmp_path / "report.md").read_text()
 
 
-def test_nextpnr_timing_options_are_one_list_for_every_seed_and_the_report():
-    from scanfuse.hw.fpga.flow import PLACER_TIMING_OPTIONS, nextpnr_timing_options
-    assert nextpnr_timing_options(100) == (["--freq", "100", "--router", "router2"]
-                                           + list(PLACER_TIMING_OPTIONS)
-                                           + ["--timing-allow-fail"])
-    with_density = nextpnr_timing_options(62.5, 0.7)
-    assert with_density[:2] == ["--freq", "62.5"]
-    assert with_density[-3:] == ["--placer-heap-beta", "0.7", "--timing-allow-fail"]
+def test_nextpnr_timing_options_with_and_without_a_placement_density():
+    base = ["--freq", "100", "--router", "router2", *PLACER_TIMING_OPTIONS]
+    assert nextpnr_timing_options(100) == base + ["--timing-allow-fail"]
+    assert nextpnr_timing_options(62.5, 0.7) == (
+        ["--freq", "62.5"] + base[2:] + ["--placer-heap-beta", "0.7", "--timing-allow-fail"])
