@@ -254,6 +254,18 @@ class Sequencer(wiring.Component):
         a_stream = Signal()              # the current A tile is still loading (not prefetched)
         a_blocks = Signal(TILE_DIM_BITS)         # ... and this many of its row blocks are in
         s_is_last = Signal()             # the store running is a descriptor's last
+        # The store's last beat taken by the DMA, one cycle late: STORE_DATA waits on a
+        # flip-flop, not on the DMA's write acceptance through the store path (the 8x8
+        # build's longest path, docs/fpga.md, thirteenth round).
+        store_done = Signal()
+        m.d.sync += store_done.eq(store.done)
+        # COMPUTE pops the next step while this flip-flop is set: set on the way in unless
+        # the step is the descriptor's last, cleared by the pop. It equals COMPUTE's
+        # ~nx_valid & ~st.last (nx_valid is clear on entry), so the address generator's
+        # walk enables start at one flip-flop, not at the state decode (an FPGA timing
+        # path, docs/fpga.md, thirteenth round). NEXT_STEP drives `ready` itself, below.
+        pop = Signal()
+        m.d.comb += addrgen.steps.ready.eq(pop)
 
         # --- loads: B, the partial sums and A through the one loader ---
         def load(target, org, idx, row_bytes, rows, stride, base, step):
@@ -400,7 +412,7 @@ class Sequencer(wiring.Component):
                         m.next = "STORE_DATA"
 
             with m.State("STORE_DATA"):
-                with m.If(store.done):
+                with m.If(store_done):
                     with m.If(s_is_last):
                         m.next = "NEXT_DESC"
                     with m.Else():
@@ -456,18 +468,18 @@ class Sequencer(wiring.Component):
                     aj.fresh.eq((first_step | st.store_prev_c) & ~st.load_c),
                 ]
                 m.d.sync += s_src.eq(StoreSource.CURRENT)
+                if double:
+                    m.d.sync += pop.eq(~st.last)
                 m.next = "COMPUTE"
 
             with m.State("COMPUTE"):
                 m.d.sync += cnt["compute_cycles"].eq(cnt["compute_cycles"] + 1)
                 if double:
                     # Pop the next step and prefetch its A and B into the free halves.
-                    with m.If(~nx_valid & ~st.last):
-                        m.d.comb += addrgen.steps.ready.eq(1)
-                        with m.If(addrgen.steps.valid):
-                            step = addrgen.steps.payload
-                            m.d.sync += [nx.eq(step), nx_valid.eq(1), pf_a.eq(step.load_a),
-                                         pf_b.eq(step.load_b)]
+                    with m.If(pop & addrgen.steps.valid):
+                        step = addrgen.steps.payload
+                        m.d.sync += [nx.eq(step), nx_valid.eq(1), pf_a.eq(step.load_a),
+                                     pf_b.eq(step.load_b), pop.eq(0)]
                     with m.If(pf_a):
                         load_a(nx, a_other_base)
                         with m.If(loader.req.ready):
