@@ -71,6 +71,7 @@ from .pe_array import PEArray
 from .params import AccelConfig
 from .product import WideProduct
 from .program import DescriptorChecker, DescriptorError, LayerDescriptor, OutMode
+from .skid import SkidBuffer
 from .store import StorePath
 
 __all__ = ["EngineError", "COUNTER_NAMES", "Sequencer"]
@@ -175,6 +176,13 @@ class Sequencer(wiring.Component):
 
         m.submodules.fetch = fetch = DescriptorFetch(cfg)
         m.submodules.addrgen = addrgen = TileAddressGenerator(cfg)
+        # The generator's steps reach the FSM through a register slice, so its walk registers
+        # advance on the slice's registered `ready`, never on the FSM's state: the step
+        # acceptance into the walk was the 8x8 build's critical path at six of nine seeds
+        # (docs/fpga.md, fourteenth round). It costs one cycle per descriptor (its first step).
+        m.submodules.steps_q = steps_q = SkidBuffer(TileStep(TILE_DIM_BITS))
+        wiring.connect(m, addrgen.steps, steps_q.i)
+        steps = steps_q.o
         m.submodules.loader = loader = TileLoader(cfg)
         m.submodules.feed = feed = ComputeFeed(cfg)
         m.submodules.pe = pe = PEArray(cfg)
@@ -261,11 +269,11 @@ class Sequencer(wiring.Component):
         m.d.sync += store_done.eq(store.done)
         # COMPUTE pops the next step while this flip-flop is set: set on the way in unless
         # the step is the descriptor's last, cleared by the pop. It equals COMPUTE's
-        # ~nx_valid & ~st.last (nx_valid is clear on entry), so the address generator's
-        # walk enables start at one flip-flop, not at the state decode (an FPGA timing
-        # path, docs/fpga.md, thirteenth round). NEXT_STEP drives `ready` itself, below.
+        # ~nx_valid & ~st.last (nx_valid is clear on entry), so the step slice's output
+        # enables start at one flip-flop, not at the state decode (an FPGA timing path,
+        # docs/fpga.md, thirteenth round). NEXT_STEP drives `ready` itself, below.
         pop = Signal()
-        m.d.comb += addrgen.steps.ready.eq(pop)
+        m.d.comb += steps.ready.eq(pop)
 
         # --- loads: B, the partial sums and A through the one loader ---
         def load(target, org, idx, row_bytes, rows, stride, base, step):
@@ -297,7 +305,7 @@ class Sequencer(wiring.Component):
         # offered (`store.idle`, `accum.idle`, ...): the store path loads it into its request
         # and stride registers in every idle cycle (an FPGA timing path, docs/fpga.md).
         s_src = Signal(StoreSource)
-        sp, step_out = store.req.payload, addrgen.steps.payload
+        sp, step_out = store.req.payload, steps.payload
         m.d.comb += sp.c_base.eq(c_cur_base)
         with m.Switch(s_src):
             with m.Case(StoreSource.POPPED):
@@ -388,9 +396,9 @@ class Sequencer(wiring.Component):
                     m.next = "NEXT_STEP"
 
             with m.State("NEXT_STEP"):
-                m.d.comb += addrgen.steps.ready.eq(store.idle)
-                with m.If(addrgen.steps.valid & store.idle):
-                    step = addrgen.steps.payload
+                m.d.comb += steps.ready.eq(store.idle)
+                with m.If(steps.valid & store.idle):
+                    step = steps.payload
                     m.d.sync += [st.eq(step), prefetched.eq(0)]
                     with m.If(step.store_prev_c):
                         store_tile(StoreSource.POPPED, 0)
@@ -476,8 +484,8 @@ class Sequencer(wiring.Component):
                 m.d.sync += cnt["compute_cycles"].eq(cnt["compute_cycles"] + 1)
                 if double:
                     # Pop the next step and prefetch its A and B into the free halves.
-                    with m.If(pop & addrgen.steps.valid):
-                        step = addrgen.steps.payload
+                    with m.If(pop & steps.valid):
+                        step = steps.payload
                         m.d.sync += [nx.eq(step), nx_valid.eq(1), pf_a.eq(step.load_a),
                                      pf_b.eq(step.load_b), pop.eq(0)]
                     with m.If(pf_a):
