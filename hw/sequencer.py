@@ -71,6 +71,7 @@ from .pe_array import PEArray
 from .params import AccelConfig
 from .product import WideProduct
 from .program import DescriptorChecker, DescriptorError, LayerDescriptor, OutMode
+from .skid import SkidBuffer
 from .store import StorePath
 
 __all__ = ["EngineError", "COUNTER_NAMES", "Sequencer"]
@@ -175,6 +176,13 @@ class Sequencer(wiring.Component):
 
         m.submodules.fetch = fetch = DescriptorFetch(cfg)
         m.submodules.addrgen = addrgen = TileAddressGenerator(cfg)
+        # The generator's steps reach the FSM through a register slice, so its walk registers
+        # advance on the slice's registered `ready`, never on the FSM's state: the step
+        # acceptance into the walk was the 8x8 build's critical path at six of nine seeds
+        # (docs/fpga.md, fourteenth round). It costs one cycle per descriptor (its first step).
+        m.submodules.steps_q = steps_q = SkidBuffer(TileStep(TILE_DIM_BITS))
+        wiring.connect(m, addrgen.steps, steps_q.i)
+        steps = steps_q.o
         m.submodules.loader = loader = TileLoader(cfg)
         m.submodules.feed = feed = ComputeFeed(cfg)
         m.submodules.pe = pe = PEArray(cfg)
@@ -254,6 +262,18 @@ class Sequencer(wiring.Component):
         a_stream = Signal()              # the current A tile is still loading (not prefetched)
         a_blocks = Signal(TILE_DIM_BITS)         # ... and this many of its row blocks are in
         s_is_last = Signal()             # the store running is a descriptor's last
+        # The store's last beat taken by the DMA, one cycle late: STORE_DATA waits on a
+        # flip-flop, not on the DMA's write acceptance through the store path (the 8x8
+        # build's longest path, docs/fpga.md, thirteenth round).
+        store_done = Signal()
+        m.d.sync += store_done.eq(store.done)
+        # COMPUTE pops the next step while this flip-flop is set: set on the way in unless
+        # the step is the descriptor's last, cleared by the pop. It equals COMPUTE's
+        # ~nx_valid & ~st.last (nx_valid is clear on entry), so the step slice's output
+        # enables start at one flip-flop, not at the state decode (an FPGA timing path,
+        # docs/fpga.md, thirteenth round). NEXT_STEP drives `ready` itself, below.
+        pop = Signal()
+        m.d.comb += steps.ready.eq(pop)
 
         # --- loads: B, the partial sums and A through the one loader ---
         def load(target, org, idx, row_bytes, rows, stride, base, step):
@@ -285,7 +305,7 @@ class Sequencer(wiring.Component):
         # offered (`store.idle`, `accum.idle`, ...): the store path loads it into its request
         # and stride registers in every idle cycle (an FPGA timing path, docs/fpga.md).
         s_src = Signal(StoreSource)
-        sp, step_out = store.req.payload, addrgen.steps.payload
+        sp, step_out = store.req.payload, steps.payload
         m.d.comb += sp.c_base.eq(c_cur_base)
         with m.Switch(s_src):
             with m.Case(StoreSource.POPPED):
@@ -376,9 +396,9 @@ class Sequencer(wiring.Component):
                     m.next = "NEXT_STEP"
 
             with m.State("NEXT_STEP"):
-                m.d.comb += addrgen.steps.ready.eq(store.idle)
-                with m.If(addrgen.steps.valid & store.idle):
-                    step = addrgen.steps.payload
+                m.d.comb += steps.ready.eq(store.idle)
+                with m.If(steps.valid & store.idle):
+                    step = steps.payload
                     m.d.sync += [st.eq(step), prefetched.eq(0)]
                     with m.If(step.store_prev_c):
                         store_tile(StoreSource.POPPED, 0)
@@ -400,7 +420,7 @@ class Sequencer(wiring.Component):
                         m.next = "STORE_DATA"
 
             with m.State("STORE_DATA"):
-                with m.If(store.done):
+                with m.If(store_done):
                     with m.If(s_is_last):
                         m.next = "NEXT_DESC"
                     with m.Else():
@@ -456,18 +476,18 @@ class Sequencer(wiring.Component):
                     aj.fresh.eq((first_step | st.store_prev_c) & ~st.load_c),
                 ]
                 m.d.sync += s_src.eq(StoreSource.CURRENT)
+                if double:
+                    m.d.sync += pop.eq(~st.last)
                 m.next = "COMPUTE"
 
             with m.State("COMPUTE"):
                 m.d.sync += cnt["compute_cycles"].eq(cnt["compute_cycles"] + 1)
                 if double:
                     # Pop the next step and prefetch its A and B into the free halves.
-                    with m.If(~nx_valid & ~st.last):
-                        m.d.comb += addrgen.steps.ready.eq(1)
-                        with m.If(addrgen.steps.valid):
-                            step = addrgen.steps.payload
-                            m.d.sync += [nx.eq(step), nx_valid.eq(1), pf_a.eq(step.load_a),
-                                         pf_b.eq(step.load_b)]
+                    with m.If(pop & steps.valid):
+                        step = steps.payload
+                        m.d.sync += [nx.eq(step), nx_valid.eq(1), pf_a.eq(step.load_a),
+                                     pf_b.eq(step.load_b), pop.eq(0)]
                     with m.If(pf_a):
                         load_a(nx, a_other_base)
                         with m.If(loader.req.ready):
@@ -570,8 +590,14 @@ class Sequencer(wiring.Component):
         with m.Else():
             m.d.comb += [buf.c_waddr.eq(accum.c_waddr), buf.c_wdata.eq(accum.c_wdata),
                          buf.c_wen.eq(accum.c_wen)]
+        # The C memory reads in every cycle. Both readers register `c_rdata` unconditionally
+        # in the cycle after they read and ignore it otherwise, so the port needs no enable
+        # and the flip-flops behind it no clock enable (the store's read decision drove 260
+        # of them across the die: docs/fpga.md, fourteenth round). `store.c_ren` and
+        # `accum.c_ren` still say which reads are real (the unit tests check them).
+        m.d.comb += buf.c_ren.eq(1)
         with m.If(accum.reading):
-            m.d.comb += [buf.c_raddr.eq(accum.c_raddr), buf.c_ren.eq(1)]
+            m.d.comb += buf.c_raddr.eq(accum.c_raddr)
         with m.Else():
-            m.d.comb += [buf.c_raddr.eq(store.c_raddr), buf.c_ren.eq(store.c_ren)]
+            m.d.comb += buf.c_raddr.eq(store.c_raddr)
         return m

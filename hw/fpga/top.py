@@ -13,15 +13,16 @@
     For instantiating in a user's SoC next to a DRAM controller; documented in ``docs/fpga.md``.
 """
 
-from amaranth.hdl import ClockDomain, Instance, Module, Mux, Signal
+from amaranth.hdl import ClockDomain, Const, Instance, Module, Mux, ResetSignal, Signal
 from amaranth.lib import io, wiring
-from amaranth.lib.cdc import ResetSynchronizer
+from amaranth.lib.cdc import AsyncFFSynchronizer, ResetSynchronizer
 
 from ..params import AccelConfig
 from .axi_ram import AXI4SRAM
 from .selftest import SelfTestController, SelfTestImage
 
-__all__ = ["engine_class", "make_engine", "ecp5_pll_params", "board_clock", "SelfTestTop",
+__all__ = ["engine_class", "make_engine", "ecp5_pll_params", "board_clock", "global_reset",
+           "SelfTestTop",
            "PEArrayTop", "axi_top"]
 
 
@@ -124,6 +125,21 @@ def board_clock(m, platform, freq_hz: float):
     return locked
 
 
+def global_reset(m, arst):
+    """The ``sync`` domain's reset from ``arst`` (asynchronous, active high), released in step
+    with the clock and carried by an ECP5 global network (a ``DCCA``), not by fabric routing.
+
+    The engine's synchronous resets reach several thousand flip-flops (5,323 ``LSR`` pins in
+    the 8x8 self-test build); through fabric routing that one net took up to 10 ns to the
+    far pins (docs/fpga.md, "Twelfth round"). nextpnr only promotes clocks to globals on its
+    own, so the buffer is instantiated here; its eight fabric-capable globals reach every
+    slice's ``LSR`` input."""
+    local = Signal()
+    m.submodules.reset_sync = AsyncFFSynchronizer(arst, local, o_domain="sync")
+    m.submodules.reset_global = Instance("DCCA", i_CLKI=local, i_CE=Const(1),
+                                         o_CLKO=ResetSignal("sync"))
+
+
 class SelfTestTop(wiring.Component):
     """Engine + on-chip AXI4 memory + self-test sequencer; a PLL and LEDs on a board.
 
@@ -189,7 +205,7 @@ class SelfTestTop(wiring.Component):
             m.submodules.rerun_buf = button = io.Buffer("i", platform.request(name, number,
                                                                               dir="-"))
             m.d.comb += rerun.eq(button.i)
-        m.submodules.reset_sync = ResetSynchronizer(~locked | rerun, domain="sync")
+        global_reset(m, ~locked | rerun)
 
         # LEDs: 0 heartbeat (~1.5 Hz at 100 MHz), 1 running, 2 passed, 3 failed, 4 timed out,
         # 5.. the step index (the failing step when failed).

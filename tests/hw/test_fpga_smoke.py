@@ -449,6 +449,16 @@ def test_yosys_maps_a_2x2_selftest_build(tmp_path):
         "modules"]["scanfuse_r2c2"]["cells"]
     placed = {n: c["attributes"]["BEL"] for n, c in cells.items() if "BEL" in c["attributes"]}
     assert len(placed) == 12 and len(set(placed.values())) == 12
+    # The domain reset rides a global network: one DCCA, fed by the reset synchroniser's last
+    # flip-flop, drives the LSR pins of the engine's flip-flops (hw/fpga/top.py, global_reset).
+    dcca = [c for c in cells.values() if c["type"] == "DCCA"]
+    assert len(dcca) == 1
+    (rst_in,), (rst_out,) = dcca[0]["connections"]["CLKI"], dcca[0]["connections"]["CLKO"]
+    assert [c["type"] for c in cells.values()
+            if c["connections"].get("Q") == [rst_in]] == ["TRELLIS_FF"]
+    lsr = [c for c in cells.values()
+           if c["type"] == "TRELLIS_FF" and c["connections"].get("LSR") == [rst_out]]
+    assert len(lsr) > 100
     stat = json.loads((tmp_path / "scanfuse_r2c2.stat.json").read_text())
     generic = {c for c in stat["design"]["num_cells_by_type"]
                if c.startswith("$") and c != "$scopeinfo"}
