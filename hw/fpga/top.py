@@ -22,8 +22,7 @@ from .axi_ram import AXI4SRAM
 from .selftest import SelfTestController, SelfTestImage
 
 __all__ = ["engine_class", "make_engine", "ecp5_pll_params", "board_clock", "global_reset",
-           "SelfTestTop",
-           "PEArrayTop", "axi_top"]
+           "SelfTestTop", "PEArrayTop", "axi_top"]
 
 
 def engine_class():
@@ -130,10 +129,12 @@ def global_reset(m, arst):
     with the clock and carried by an ECP5 global network (a ``DCCA``), not by fabric routing.
 
     The engine's synchronous resets reach several thousand flip-flops (5,323 ``LSR`` pins in
-    the 8x8 self-test build); through fabric routing that one net took up to 10 ns to the
-    far pins (docs/fpga.md, "Twelfth round"). nextpnr only promotes clocks to globals on its
-    own, so the buffer is instantiated here; its eight fabric-capable globals reach every
-    slice's ``LSR`` input."""
+    the twelfth timing round's 8x8 self-test build); through fabric routing that one net took
+    up to 10 ns to the far pins (docs/fpga.md, "Twelfth round"). nextpnr promotes only clocks
+    to global networks on its own, so the buffer is instantiated here; the ECP5's eight
+    fabric-capable global networks reach every slice's ``LSR`` input. nextpnr gives the global
+    network itself no delay, as for the clock, so its timing report understates this net by
+    the global's insertion delay (docs/fpga.md, "Fourteenth round")."""
     local = Signal()
     m.submodules.reset_sync = AsyncFFSynchronizer(arst, local, o_domain="sync")
     m.submodules.reset_global = Instance("DCCA", i_CLKI=local, i_CE=Const(1),
