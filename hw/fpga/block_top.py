@@ -20,7 +20,7 @@ the board (:data:`PINS`); ``sync`` is the engine clock from the board's PLL.
 
 from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import io, wiring
-from amaranth.lib.cdc import FFSynchronizer, ResetSynchronizer
+from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
 from ..block_engine import BlockEngine
@@ -144,9 +144,9 @@ class BlockEngineTop(wiring.Component):
     def _board_io(self, m, platform) -> dict:
         """The PLL clock, a reset until it locks, and the pins' buffers: ``{name: signal}``
         (the buffer's input, or for ``dout`` its output)."""
-        from .top import board_clock
+        from .top import board_clock, global_reset
         locked = board_clock(m, platform, self._freq_hz)
-        m.submodules.reset_sync = ResetSynchronizer(~locked, domain="sync")
+        global_reset(m, ~locked)
         pins = {}
         for name, (resource, number) in PINS.items():
             direction = "o" if name == "dout" else "i"

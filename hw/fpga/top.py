@@ -130,7 +130,7 @@ def global_reset(m, arst):
 
     The engine's synchronous resets reach several thousand flip-flops (5,323 ``LSR`` pins in
     the twelfth timing round's 8x8 self-test build); through fabric routing that one net took
-    up to 10 ns to the far pins (docs/fpga.md, "Twelfth round"). nextpnr promotes only clocks
+    9.0-11.2 ns to the far pins at seeds 1-3 (docs/fpga.md, "Twelfth round"). nextpnr promotes only clocks
     to global networks on its own, so the buffer is instantiated here; the ECP5's eight
     fabric-capable global networks reach every slice's ``LSR`` input. nextpnr gives the global
     network itself no delay, as for the clock, so its timing report understates this net by

@@ -45,6 +45,7 @@ def test_top_elaborates_for_the_board():
     assert top.desc_bits == FusedDescriptor(block_fpga_config(4, 4)).size
     text = rtlil.convert(top, platform=get_board("ulx3s-85f").make_platform())
     assert "EHXPLLL" in text and "\\engine" in text and "\\dram" in text
+    assert text.count("DCCA") == 1        # the reset on a global network (top.global_reset)
 
 
 def _run_top(image, expected_len, bcfg, mem_bytes):
