@@ -286,7 +286,9 @@ class PEArrayTop(wiring.Component):
         m.d.comb += self.fold.eq(level[0])
         if platform is not None:
             # Reset until the PLL locks, as in the self-test top (without it, Yosys 0.70's
-            # abc9 fails an assertion on this top with MULT18X18D instances).
+            # abc9 fails an assertion on this top with MULT18X18D instances). A fabric reset,
+            # not global_reset: the array's domain reset reaches only its input registers (its
+            # local copies take the rest), and the PE-alone figures were measured this way.
             locked = board_clock(m, platform, self._freq_hz)
             m.submodules.reset_sync = ResetSynchronizer(~locked, domain="sync")
             m.submodules.led_buf0 = led = io.Buffer("o", platform.request("led", 0, dir="-"))
