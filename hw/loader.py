@@ -3,7 +3,8 @@
 The sequencer's one loader for all three operands (``docs/hardware/engine.md``, "Loads"): a
 :class:`LoadRequest` names the target memory, the tile's DRAM rows and the memory word its
 first row goes to; the loader computes the DRAM address in two registered steps (a 16 x
-``addr_bits`` product, then a sum: off the FPGA's critical path), issues one
+``addr_bits`` product beside the sum of the origin and the column, then their sum: off the
+FPGA's critical path), issues one
 :class:`~scanfuse.hw.dma.DmaCommand` and writes every beat the DMA returns in the cycle it
 arrives. Where a beat goes depends on the target's word layout (``scanfuse.hw.buffer``):
 
@@ -43,9 +44,10 @@ class LoadRequest(data.StructLayout):
     Members
     -------
     target : :class:`Target`
-    org, idx, stride : ``addr_bits``, 16, ``addr_bits``
-        The first row's DRAM byte address is ``org + idx * stride`` (modulo ``2**addr_bits``);
-        rows are ``stride`` bytes apart.
+    org, col, idx, stride : ``addr_bits``, 16, 16, ``addr_bits``
+        The first row's DRAM byte address is ``org + col + idx * stride`` (modulo
+        ``2**addr_bits``); rows are ``stride`` bytes apart. ``col`` is the tile's byte offset
+        in the row: the loader adds it, so that the requester's payload needs no adder.
     row_bytes, rows : 16, 16
         Bytes per row and rows (each 1..65535).
     base : word address
@@ -59,6 +61,7 @@ class LoadRequest(data.StructLayout):
         super().__init__({
             "target": Target,
             "org": cfg.addr_bits,
+            "col": TILE_DIM_BITS,
             "idx": TILE_DIM_BITS,
             "stride": cfg.addr_bits,
             "row_bytes": TILE_DIM_BITS,
@@ -136,6 +139,7 @@ class TileLoader(wiring.Component):
                                                      cfg.addr_bits, cfg.addr_bits)
         m.d.comb += [product.a.eq(cur.idx), product.b.eq(cur.stride)]
         wait = Signal(range(product.latency + 1))
+        org_col = Signal(cfg.addr_bits)
         rd = self.rd
 
         cmd_v = Signal()                         # in CMD (a flip-flop: the DMA mux's select)
@@ -157,12 +161,13 @@ class TileLoader(wiring.Component):
                     m.d.sync += self.c_loading.eq(self.req.payload.target == Target.C)
                     m.next = "MUL"
             with m.State("MUL"):
-                # `product.latency` cycles from `cur` (loaded in IDLE) to `product.p`.
-                m.d.sync += wait.eq(wait - 1)
+                # `product.latency` cycles from `cur` (loaded in IDLE) to `product.p`; beside
+                # it, org + col.
+                m.d.sync += [wait.eq(wait - 1), org_col.eq(cur.org + cur.col)]
                 with m.If(wait == 0):
                     m.next = "ADD"
             with m.State("ADD"):
-                m.d.sync += [cur.org.eq(cur.org + product.p), cmd_v.eq(1)]
+                m.d.sync += [cur.org.eq(org_col + product.p), cmd_v.eq(1)]
                 m.next = "CMD"
             with m.State("CMD"):
                 with m.If(self.cmd.ready):

@@ -276,19 +276,19 @@ class Sequencer(wiring.Component):
         m.d.comb += steps.ready.eq(pop)
 
         # --- loads: B, the partial sums and A through the one loader ---
-        def load(target, org, idx, row_bytes, rows, stride, base, step):
+        def load(target, org, col, idx, row_bytes, rows, stride, base, step):
             """Offer a tile to the loader; the caller moves on when ``loader.req.ready``."""
             p = loader.req.payload
             m.d.comb += [loader.req.valid.eq(1), p.target.eq(target), p.org.eq(org),
-                         p.idx.eq(idx), p.row_bytes.eq(row_bytes), p.rows.eq(rows),
+                         p.col.eq(col), p.idx.eq(idx), p.row_bytes.eq(row_bytes), p.rows.eq(rows),
                          p.stride.eq(stride), p.base.eq(base), p.step.eq(step)]
 
         def load_a(step, base):
-            load(Target.A, desc.a_base + step.k0, step.m0, step.k_len, step.m_len,
+            load(Target.A, desc.a_base, step.k0, step.m0, step.k_len, step.m_len,
                  desc.a_stride, base, kw)
 
         def load_b(step, base):
-            load(Target.B, desc.b_base + step.n0, step.k0, step.n_len, step.k_len,
+            load(Target.B, desc.b_base, step.n0, step.k0, step.n_len, step.k_len,
                  desc.b_stride, base, nw)
 
         with m.If(loader.block):
@@ -443,7 +443,7 @@ class Sequencer(wiring.Component):
 
             with m.State("LOAD_C"):
                 with m.If(st.load_c):
-                    load(Target.C, desc.p_base + (st.n0 << 2), st.m0, st.n_len << 2, st.m_len,
+                    load(Target.C, desc.p_base, st.n0 << 2, st.m0, st.n_len << 2, st.m_len,
                          desc.p_stride, c_cur_base, nc)
                     with m.If(loader.req.ready):
                         m.next = "WAIT_C"
