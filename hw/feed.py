@@ -6,8 +6,8 @@ order (n blocks inner), each block ``k_len`` k steps back to back: one A word an
 read per k step, offered to the array ``L`` cycles later as a
 :class:`~scanfuse.hw.pe_array.KStep` (A byte ``k % axi_bytes`` of every lane, the block's
 ``cols`` bytes of the B word), ``L`` the A/B memories' read latency
-(:func:`~scanfuse.hw.buffer.ab_read_latency`: 1, or 2 with the ECP5 ``dp16kd`` memories whose
-output register is the second stage). The read pipeline (``L`` stages: the memories' and the
+(:func:`~scanfuse.hw.buffer.ab_read_latency`: 2, the memory and its output register; 1 for
+a memory read without one). The read pipeline (``L`` stages: the memories' and the
 step's bookkeeping beside them) advances only when the array takes a step or its last stage is
 empty, and the same enable drives ``a_ren``/``b_ren``, so a stalled array holds every stage;
 in steady state one k step per cycle.
