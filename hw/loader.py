@@ -149,6 +149,10 @@ class TileLoader(wiring.Component):
         m.d.comb += [self.cmd.valid.eq(cmd_v), p.write.eq(0), p.addr.eq(cur.org),
                      p.row_bytes.eq(cur.row_bytes), p.rows.eq(cur.rows),
                      p.stride.eq(cur.stride)]
+        # In DATA, as a flip-flop of its own: `rd.ready` (and through the engine's read slice
+        # its output enable) starts at one flip-flop, not at the state decode (an FPGA timing
+        # path, docs/fpga.md).
+        in_data = Signal()
         with m.FSM(name="loader") as fsm:
             with m.State("IDLE"):
                 m.d.comb += [self.idle.eq(1), self.req.ready.eq(1)]
@@ -171,10 +175,10 @@ class TileLoader(wiring.Component):
                 m.next = "CMD"
             with m.State("CMD"):
                 with m.If(self.cmd.ready):
-                    m.d.sync += cmd_v.eq(0)
+                    m.d.sync += [cmd_v.eq(0), in_data.eq(1)]
                     m.next = "DATA"
             with m.State("DATA"):
-                m.d.comb += rd.ready.eq(1)
+                m.d.comb += rd.ready.eq(in_data)
                 with m.If(rd.valid):
                     m.d.sync += j.eq(j + 1)
                     with m.If(rd.payload.row_last):
@@ -188,10 +192,10 @@ class TileLoader(wiring.Component):
                             m.d.sync += lane.eq(lane + 1)
                     with m.If(rd.payload.last):
                         m.d.comb += self.done.eq(1)
-                        m.d.sync += self.c_loading.eq(0)
+                        m.d.sync += [self.c_loading.eq(0), in_data.eq(0)]
                         m.next = "IDLE"
 
-        fire = fsm.ongoing("DATA") & rd.valid
+        fire = in_data & rd.valid
         beat = rd.payload.data
         b_shift, c_shift = exact_log2(g.b_lanes), exact_log2(g.c_lanes)
         # Every lane of a word gets the beat; the lane enables pick the one written.
