@@ -178,10 +178,13 @@ class ComputeFeed(wiring.Component):
                                          a_addr.eq(a_addr + job.kw)]
                         with m.Else():
                             m.d.sync += active.eq(0)
-        with m.If(self.job.valid & self.job.ready):
+        with m.If(~active):
+            # Loaded in every idle cycle, not only with `valid`: nothing reads them while
+            # idle, so their enable is `active` alone, not the sequencer's state decode behind
+            # `job.valid` (an FPGA timing path, docs/fpga.md); only `active` waits on `valid`.
             p = self.job.payload
             m.d.sync += [
-                job.eq(p), active.eq(1), k.eq(0), mb.eq(0),
+                job.eq(p), active.eq(self.job.valid), k.eq(0), mb.eq(0),
                 a_addr.eq(p.a_base), b_kbase.eq(p.b_base), nbw.eq(0), slc.eq(0),
                 mrem.eq(p.m_len), nrem.eq(p.n_len),
                 k_left.eq(p.k_len - 1), k_end.eq(p.k_len == 1), k_one.eq(p.k_len == 1),

@@ -275,6 +275,13 @@ class Sequencer(wiring.Component):
         pop = Signal()
         m.d.comb += steps.ready.eq(pop)
 
+        if double:
+            # `pop` is set only in COMPUTE (on the way in) and cleared by the pop, so the
+            # popped step's register needs no state decode: its 160 enables start at two
+            # flip-flops (an FPGA timing path, docs/fpga.md).
+            with m.If(pop & steps.valid):
+                m.d.sync += nx.eq(steps.payload)
+
         # --- loads: B, the partial sums and A through the one loader ---
         def load(target, org, col, idx, row_bytes, rows, stride, base, step):
             """Offer a tile to the loader; the caller moves on when ``loader.req.ready``."""
@@ -485,8 +492,8 @@ class Sequencer(wiring.Component):
                 if double:
                     # Pop the next step and prefetch its A and B into the free halves.
                     with m.If(pop & steps.valid):
-                        step = steps.payload
-                        m.d.sync += [nx.eq(step), nx_valid.eq(1), pf_a.eq(step.load_a),
+                        step = steps.payload     # into `nx` below, outside the FSM
+                        m.d.sync += [nx_valid.eq(1), pf_a.eq(step.load_a),
                                      pf_b.eq(step.load_b), pop.eq(0)]
                     with m.If(pf_a):
                         load_a(nx, a_other_base)
