@@ -440,8 +440,13 @@ class TileDMA(wiring.Component):
         ]
         rem_gt, r_cnt, rem_after = cur.gt, cur.cnt, cur.after
         crosses_now, crosses_after = cur.cross_now, cur.cross_after
-        next_flags = [getattr(r_flags, k).eq(v)
-                      for k, v in _rem_flags(rem, row.off, nb, 1).items()]
+        # The next flags for both sources of `rem`, selected after the comparisons: the select
+        # (r_started, fanning out to every bit) is not in front of the carry chains (an FPGA
+        # timing path, docs/fpga.md, fifteenth round).
+        from_started = _rem_flags(r_rem, row.off, nb, 1)
+        from_row = _rem_flags(row.n, row.off, nb, 1)
+        next_flags = [getattr(r_flags, k).eq(Mux(r_started, from_started[k], from_row[k]))
+                      for k in from_started]
 
         def emit(count, row_end):
             m.d.sync += [
