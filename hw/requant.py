@@ -31,6 +31,7 @@ from amaranth.lib.wiring import In, Out
 
 from .multiplier import MULT18X18D_PARAMS
 from .params import AccelConfig
+from .replica import ReplicaRegister
 
 __all__ = ["MULTIPLIER_BITS", "SHIFT_BITS", "Activation", "RequantParams",
            "AccRow", "QuantRow", "PartialProduct", "Requantizer"]
@@ -295,11 +296,12 @@ class Requantizer(wiring.Component):
             with m.Default():   # NONE, and the reserved code 3
                 m.d.comb += [lo_v.eq(q_min), hi_v.eq(q_max)]
         # The parameters travel with the vector, each as far as it is used: the shift to
-        # stage 5 (stage 6 needs shift % 8 only), the zero point to 7, the bounds to 8.
+        # stage 4 (each lane copies the parts it selects with into stages 3, 4 and 5), the
+        # zero point and the bounds minus it to 6 (each lane copies them into 7), the bounds
+        # to 8.
         sh = [shift]
         for j in range(1, 5):
             sh.append(reg(SHIFT_BITS, f"shift{j}", sh[j - 1]))
-        sh.append(reg(3, "shift5", sh[4][:3]))
         thr = reg(signed(SHIFT_BITS + 2), "thr3", sh[2] - 1 - ctz_m)
         # Stage 8 compares s with the bounds minus the zero point (beside its adder), stage 9
         # only selects: y < lo iff s < lo - zero_point, y > hi iff s > hi - zero_point, and
@@ -307,7 +309,7 @@ class Requantizer(wiring.Component):
         zp, lo, hi = [par.zero_point], [lo_v], [hi_v]
         lo_zp, hi_zp, hi_wins = [lo_v - par.zero_point], [hi_v - par.zero_point], [hi_v < lo_v]
         for j in range(1, last_reg + 1):
-            if j < last_reg:
+            if j < last_reg - 1:      # to stage 6; each lane copies them into stage 7
                 zp.append(reg(signed(_OUT_BITS), f"zp{j}", zp[j - 1]))
                 lo_zp.append(reg(signed(_OUT_BITS + 1), f"lo_zp{j}", lo_zp[j - 1]))
                 hi_zp.append(reg(signed(_OUT_BITS + 1), f"hi_zp{j}", hi_zp[j - 1]))
@@ -318,6 +320,15 @@ class Requantizer(wiring.Component):
         ml = par.multiplier[:lo_bits]
         mh = par.multiplier[lo_bits:]
         dsp = self._cfg.pe_multiplier == "mult18x18d"   # the ECP5 build's explicit DSPs
+
+        def lane_copy(name, value):
+            """``value`` registered in a copy of the lane's own (:class:`ReplicaRegister`):
+            the shift amounts select in every bit of a lane and the bounds feed its adder
+            and compares, so one register per lane, beside it, rather than one for all
+            eight lanes spread along a DSP row (an FPGA timing path, docs/fpga.md)."""
+            m.submodules[name] = r = ReplicaRegister(len(value), ecp5=dsp)
+            m.d.comb += r.d.eq(value)
+            return r.q
 
         def pp(name, x, y):
             """Registered ``x * y`` (stage 1) on a :class:`PartialProduct`; the operands are
@@ -361,20 +372,23 @@ class Requantizer(wiring.Component):
                           Cat(*(twice[8 * b:8 * b + 8] == twice[-1].replicate(8)
                                 for b in range(n_bytes))))
             ext = Cat(twice, twice[-1].replicate(t_bits))   # sign-extended past the top byte
+            coarse3 = lane_copy(f"coarse3_{c}", sh[2][3:])
+            coarse4 = lane_copy(f"coarse4_{c}", sh[3][3:])
+            fine5 = lane_copy(f"fine5_{c}", sh[4][:3])
             moved = reg(t_bits, f"moved{c}", Array([ext[8 * q:8 * q + t_bits]
-                                                     for q in range(8)])[sh[3][3:]])
+                                                     for q in range(8)])[coarse3])
             # Stage 5: saturated to t_bits. The shifted value fits iff the bytes of 2p from
             # bit t_bits - 1 + 8 * (shift // 8) up are all sign: a byte's flag and an AND of
             # the flags above.
             first = (t_bits - 1) // 8          # 2: bits 16 .. 63 must equal the sign
             fits = Array([byte_ok[first + q:].all() if first + q < n_bytes else Const(1)
-                          for q in range(8)])[sh[4][3:]]
+                          for q in range(8)])[coarse4]
             t_max = (1 << (t_bits - 1)) - 1
             t = reg(signed(t_bits), f"coarse{c}",
                     Mux(fits, moved, Mux(sign, -t_max - 1, t_max)))
             # Stage 6: t >> (shift % 8); it fits 10 bits iff bits 9 + k .. 16 of t all equal
             # its sign (no comparator behind the shift).
-            k, t_sign = sh[5], t[-1]
+            k, t_sign = fine5, t[-1]
             same = [t[j] == t_sign for j in range(t_bits - 1)]
             fits10 = reg(1, f"fits10_{c}",
                          Array([Cat(*same[9 + q:]).all() if 9 + q < t_bits - 1 else Const(1)
@@ -390,9 +404,12 @@ class Requantizer(wiring.Component):
             z = last_reg - 1                 # the stage q, zp and the flags are read from (7)
             inc = q[0] & (~travel(f"neg{c}", neg, 2, z) | travel(f"sticky{c}", sticky, 5, z))
             half_q = q[1:].as_signed()
-            y = reg(signed(_OUT_BITS), f"shifted{c}", half_q + zp[z] + inc)
-            below = reg(1, f"below{c}", Mux(inc, half_q < lo_zp[z] - 1, half_q < lo_zp[z]))
-            above = reg(1, f"above{c}", Mux(inc, half_q >= hi_zp[z], half_q > hi_zp[z]))
+            zp_c = lane_copy(f"zp{z}_{c}", zp[z - 1]).as_signed()
+            lo_zp_c = lane_copy(f"lo_zp{z}_{c}", lo_zp[z - 1]).as_signed()
+            hi_zp_c = lane_copy(f"hi_zp{z}_{c}", hi_zp[z - 1]).as_signed()
+            y = reg(signed(_OUT_BITS), f"shifted{c}", half_q + zp_c + inc)
+            below = reg(1, f"below{c}", Mux(inc, half_q < lo_zp_c - 1, half_q < lo_zp_c))
+            above = reg(1, f"above{c}", Mux(inc, half_q >= hi_zp_c, half_q > hi_zp_c))
             # Stage 9's value: activation clamp and int8 saturation, two selects.
             outs.append(Mux(hi_wins[last_reg] | above, hi[last_reg],
                             Mux(below, lo[last_reg], y)))
