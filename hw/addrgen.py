@@ -210,7 +210,7 @@ class TileAddressGenerator(wiring.Component):
         # --- The three phases of a step (the class docstring's "Timing") ----------------
         settle = Signal()            # the walk registers moved: length and flags follow
         decide = Signal()            # flags settled: the step decision and record registered
-        valid = Signal()             # the record is on `steps`
+        record_valid = Signal()      # the record is on `steps`
         step_r = Signal(3)           # the registered decision: levels that step ...
         inside_r = Signal(3)         # ... and those inside a stepping level
         last_r = Signal()            # the record is the GEMM's last
@@ -260,7 +260,8 @@ class TileAddressGenerator(wiring.Component):
 
         # --- The record of the current tile --------------------------------------------
         k_first = (at_start & mask_k).any()
-        k_last = (at_end & mask_k).any()
+        k_last = Signal()
+        m.d.comb += k_last.eq((at_end & mask_k).any())
         c_changed = (chg & mask_c).any() & ~first
         last = at_end.all()
         load_a = (chg & mask_a).any()
@@ -278,7 +279,7 @@ class TileAddressGenerator(wiring.Component):
             p.last.eq(last),
             p.prev_m0.eq(prev_c[0]), p.prev_m_len.eq(prev_c[1]),
             p.prev_n0.eq(prev_c[2]), p.prev_n_len.eq(prev_c[3]),
-            self.steps.valid.eq(valid),
+            self.steps.valid.eq(record_valid),
             self.desc.ready.eq(~running),
             self.busy.eq(running),
         ]
@@ -336,12 +337,30 @@ class TileAddressGenerator(wiring.Component):
         with m.If(decide):
             m.d.sync += [step_r.eq(step), inside_r.eq(Cat(0, step[0], step[0] | step[1])),
                          last_r.eq(last), k_last_r.eq(k_last),
-                         self.steps.payload.eq(p), valid.eq(1)]
+                         self.steps.payload.eq(p), record_valid.eq(1)]
+
+        # The next values of the walk registers, forward and backward, registered in the
+        # decide phase too (the walk registers do not move between then and the take), so
+        # the take only selects among registers: no adder behind the step decision and the
+        # take's enable (an FPGA timing path, docs/fpga.md).
+        idx_up = [Signal(db, name=f"idx_up{lv}") for lv in levels]
+        idx_dn = [Signal(db, name=f"idx_dn{lv}") for lv in levels]
+        off_up = [Signal(db, name=f"off_up{lv}") for lv in levels]
+        off_dn = [Signal(db, name=f"off_dn{lv}") for lv in levels]
+        rem_dn = [Signal(db, name=f"rem_dn{lv}") for lv in levels]
+        rmt_up = [Signal(db, name=f"rmt_up{lv}") for lv in levels]
+        with m.If(decide):
+            for lv in levels:
+                m.d.sync += [idx_up[lv].eq(idx[lv] + 1), idx_dn[lv].eq(idx[lv] - 1),
+                             off_up[lv].eq(off[lv] + tile[lv]),
+                             off_dn[lv].eq(off[lv] - tile[lv]),
+                             rem_dn[lv].eq(rem[lv] + tile[lv]),
+                             rmt_up[lv].eq(rmt[lv] - tile[lv])]
 
         # --- Take phase: the walk registers move when the record is taken ----------------
         rec = self.steps.payload
-        with m.If(valid & self.steps.ready):
-            m.d.sync += valid.eq(0)
+        with m.If(record_valid & self.steps.ready):
+            m.d.sync += record_valid.eq(0)
             with m.If(last_r):
                 m.d.sync += running.eq(0)
             with m.Else():
@@ -361,17 +380,17 @@ class TileAddressGenerator(wiring.Component):
                     with m.If(step_r[lv]):
                         with m.If(back[lv]):
                             # The new tile ends where the old one began (off > 0).
-                            m.d.sync += [idx[lv].eq(idx[lv] - 1),
-                                         off[lv].eq(off[lv] - tile[lv]),
-                                         rem[lv].eq(rem[lv] + tile[lv]),
+                            m.d.sync += [idx[lv].eq(idx_dn[lv]),
+                                         off[lv].eq(off_dn[lv]),
+                                         rem[lv].eq(rem_dn[lv]),
                                          rmt[lv].eq(rem[lv])]
                         with m.Else():
                             # off + tile < dim because this level is not at its end, so
                             # rmt = dim - (off + tile) is the rest of the dimension.
-                            m.d.sync += [idx[lv].eq(idx[lv] + 1),
-                                         off[lv].eq(off[lv] + tile[lv]),
+                            m.d.sync += [idx[lv].eq(idx_up[lv]),
+                                         off[lv].eq(off_up[lv]),
                                          rem[lv].eq(rmt[lv]),
-                                         rmt[lv].eq(rmt[lv] - tile[lv])]
+                                         rmt[lv].eq(rmt_up[lv])]
                     if lv == 0:
                         continue
                     with m.Elif(inside_r[lv]):
