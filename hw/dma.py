@@ -125,12 +125,16 @@ class _BurstPlan(data.StructLayout):
     """The burst generator's next burst, registered from its state: which case ends it
     (``at_tb``: the 4 KiB boundary, ``at_max``: the longest burst, else the row's end, the
     last when ``last_row``), its ``len`` (beats - 1) and beat-aligned ``addr``, and the
-    generator's next address, bytes left and bytes to the boundary in the first two cases."""
+    generator's next address, bytes left and bytes to the boundary in the first two cases;
+    in the third, its rows left, the start of the row after the next and the next row's
+    bytes to the boundary."""
 
     def __init__(self, abits, left_bits, boundary):
         super().__init__({"at_tb": 1, "at_max": 1, "last_row": 1, "len": 8, "addr": abits,
                           "addr_tb": abits, "left_tb": left_bits, "addr_max": abits,
-                          "left_max": left_bits, "tb_max": range(boundary + 1)})
+                          "left_max": left_bits, "tb_max": range(boundary + 1),
+                          "rows_next": left_bits, "row_after": abits,
+                          "tb_row": range(boundary + 1)})
 
 
 class TileDMA(wiring.Component):
@@ -345,13 +349,17 @@ class TileDMA(wiring.Component):
         ]
         aligned = Cat(C(0, lane_bits), g_addr[lane_bits:])
         plan = Signal(_BurstPlan(abits, TILE_DIM_BITS, BOUNDARY_BYTES))
-        with m.If(~planned):
-            m.d.sync += [plan.at_tb.eq(at_tb), plan.at_max.eq(at_max),
-                         plan.last_row.eq(last_row), plan.len.eq(burst_len),
-                         plan.addr.eq(aligned),
-                         plan.addr_tb.eq(g_addr + g_tb), plan.left_tb.eq(g_left - g_tb),
-                         plan.addr_max.eq(aligned + self._max_burst * nb),
-                         plan.left_max.eq(g_left - to_max), plan.tb_max.eq(g_tb - to_max)]
+        # Loaded in every cycle (no enable): the plan is always that of the previous cycle's
+        # generator state, which is the current one when `planned` is set (the state moves
+        # only when idle or when a burst is issued, and both clear `planned`).
+        m.d.sync += [plan.at_tb.eq(at_tb), plan.at_max.eq(at_max),
+                     plan.last_row.eq(last_row), plan.len.eq(burst_len),
+                     plan.addr.eq(aligned),
+                     plan.addr_tb.eq(g_addr + g_tb), plan.left_tb.eq(g_left - g_tb),
+                     plan.addr_max.eq(aligned + self._max_burst * nb),
+                     plan.left_max.eq(g_left - to_max), plan.tb_max.eq(g_tb - to_max),
+                     plan.rows_next.eq(g_rows - 1), plan.row_after.eq(g_next_row + g_stride),
+                     plan.tb_row.eq(BOUNDARY_BYTES - g_next_row[:12])]
 
         row_q = SyncFIFOBuffered(width=_RowDesc(lane_bits).size, depth=max_out + 2)
         burst_q = SyncFIFOBuffered(width=_BurstDesc(lane_bits).size, depth=max(2, max_out))
@@ -401,11 +409,11 @@ class TileDMA(wiring.Component):
                 m.d.sync += g_active.eq(0)
             with m.Else():
                 m.d.sync += [
-                    g_rows.eq(g_rows - 1),
+                    g_rows.eq(plan.rows_next),
                     g_row.eq(g_next_row),
                     g_addr.eq(g_next_row),
-                    g_next_row.eq(g_next_row + g_stride),
-                    g_tb.eq(BOUNDARY_BYTES - g_next_row[:12]),
+                    g_next_row.eq(plan.row_after),
+                    g_tb.eq(plan.tb_row),
                     g_left.eq(g_n),
                     g_first.eq(1),
                 ]
