@@ -143,7 +143,19 @@ class ComputeFeed(wiring.Component):
         advance = ~out.valid | self.pe.ready
         with m.If(advance):
             m.d.sync += [stage[i].eq(stage[i - 1]) for i in range(1, L)]
-        go = active & (~self.a_streaming | (mb < self.a_blocks))
+        # Whether row block mb's rows are in, from registers: the compares of the cycle
+        # before for mb, mb + 1 (mb has just moved on) and 0 (the job has just started).
+        # a_blocks only grows and a_streaming only falls while a job runs, so a compare a
+        # cycle old errs only towards waiting one cycle more; the 16-bit compare is then not
+        # in front of the feed's enables (an FPGA timing path, docs/fpga.md).
+        in_now, in_next, in_first = Signal(), Signal(), Signal()
+        mb_moved, job_new = Signal(), Signal()
+        streaming = self.a_streaming
+        m.d.sync += [in_now.eq(~streaming | (mb < self.a_blocks)),
+                     in_next.eq(~streaming | (mb + 1 < self.a_blocks)),
+                     in_first.eq(~streaming | (self.a_blocks != 0)),
+                     mb_moved.eq(0), job_new.eq(0)]
+        go = active & Mux(job_new, in_first, Mux(mb_moved, in_next, in_now))
         m.d.comb += [self.a_ren.eq(advance), self.b_ren.eq(advance),
                      self.a_raddr.eq(a_addr + (k >> lAB)),
                      self.b_raddr.eq(b_kbase + nbw)]
@@ -172,7 +184,7 @@ class ComputeFeed(wiring.Component):
                         m.d.sync += [nrem.eq(job.n_len), n_end.eq(n_one), cv.eq(cv0),
                                      nbw.eq(0), slc.eq(0)]
                         with m.If(~m_end):
-                            m.d.sync += [mb.eq(mb + 1), mrem.eq(mrem - R),
+                            m.d.sync += [mb.eq(mb + 1), mb_moved.eq(1), mrem.eq(mrem - R),
                                          m_end.eq(mrem <= 2 * R),
                                          rv.eq(Mux(mrem < 2 * R, mrem - R, R)),
                                          a_addr.eq(a_addr + job.kw)]
@@ -184,7 +196,8 @@ class ComputeFeed(wiring.Component):
             # `job.valid` (an FPGA timing path, docs/fpga.md); only `active` waits on `valid`.
             p = self.job.payload
             m.d.sync += [
-                job.eq(p), active.eq(self.job.valid), k.eq(0), mb.eq(0),
+                job.eq(p), active.eq(self.job.valid), job_new.eq(self.job.valid), k.eq(0),
+                mb.eq(0),
                 a_addr.eq(p.a_base), b_kbase.eq(p.b_base), nbw.eq(0), slc.eq(0),
                 mrem.eq(p.m_len), nrem.eq(p.n_len),
                 k_left.eq(p.k_len - 1), k_end.eq(p.k_len == 1), k_one.eq(p.k_len == 1),
