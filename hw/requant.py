@@ -166,7 +166,7 @@ class PartialProduct(wiring.Component):
 
 
 class Requantizer(wiring.Component):
-    """Nine-stage pipelined requantiser: one vector of ``cols`` int32 -> int8 per cycle.
+    """Ten-stage pipelined requantiser: one vector of ``cols`` int32 -> int8 per cycle.
 
     The datapath runs free (its registers have no clock enable, so no enable net fans out to
     every stage) and is cut for an ECP5 clock of 150 MHz (``docs/fpga.md``): no stage holds
@@ -179,6 +179,8 @@ class Requantizer(wiring.Component):
     5-bit compare per lane against one per-layer threshold. (``p == 0`` gives ``q == 0``
     whatever the test says; since ``multiplier >= 0``, ``p < 0`` only if ``acc < 0``.)
 
+    0. the vector and the parameters registered (the caller may offer a word straight from
+       a memory's asynchronous read, as the store path's C FIFO does);
     1. four partial products per element, each at most 17 x 17 bits (one ECP5 MULT18X18D):
        ``acc = ah * 2**16 + al`` (``ah`` signed, ``al`` unsigned 16 bits) times
        ``multiplier = mh * 2**16 + ml`` (:class:`PartialProduct`: with
@@ -206,9 +208,9 @@ class Requantizer(wiring.Component):
     whatever ``o.ready`` does meanwhile, so no stage ever has to hold. ``i.ready`` is a
     flip-flop: high while fewer than ``LATENCY + 1`` vectors are in flight (taken, not yet
     out of ``o``), counting the transfers of the current cycle. ``o`` is the head of an
-    ten-entry queue (``o.valid`` and ``o.payload`` are flip-flops); ``o.ready`` reaches only
+    eleven-entry queue (``o.valid`` and ``o.payload`` are flip-flops); ``o.ready`` reaches only
     the queue and the credit count. A vector accepted in cycle ``t`` is valid on ``o`` in
-    cycle ``t + 9`` when ``o.ready`` stays high (:attr:`LATENCY`), one vector per cycle;
+    cycle ``t + 10`` when ``o.ready`` stays high (:attr:`LATENCY`), one vector per cycle;
     under backpressure up to ``LATENCY + 1`` vectors are in flight, none lost, duplicated or
     reordered. ``o.valid`` never depends on ``i``. ``last`` is passed through unchanged.
 
@@ -233,7 +235,7 @@ class Requantizer(wiring.Component):
         If ``cfg.operand_bits`` differs from the 8-bit output fields of :class:`RequantParams`.
     """
 
-    LATENCY = 9
+    LATENCY = 10
     #: Vectors in flight at most (pipeline and output queue): the credits.
     CREDITS = LATENCY + 1
 
@@ -269,17 +271,27 @@ class Requantizer(wiring.Component):
             m.d.sync += r.eq(value)
             return r
 
-        # --- control: valid and last per stage, reset only on valid -----------------------
+        # --- stage 0: the vector and its parameters, registered without an enable -----------
+        # The input needs no register of its own upstream (the store's C FIFO hands over its
+        # LUT RAM's word): loaded in every cycle, they hold the vector taken in the cycle
+        # before, and `v0` says whether there was one.
         take = self.i.valid & self.i.ready
-        valid, last = [take], [self.i.payload.last]
-        for j in range(1, self.LATENCY):
+        row_in = Signal(AccRow(self._cfg), name="acc0", reset_less=True)
+        par = Signal(RequantParams, name="params0", reset_less=True)
+        v0 = Signal(name="v0")
+        m.d.sync += [row_in.eq(self.i.payload), par.eq(self.params), v0.eq(take)]
+
+        # --- control: valid and last per stage, reset only on valid -----------------------
+        core = self.LATENCY - 1         # stages 1 .. 9, behind stage 0
+        valid, last = [v0], [row_in.last]
+        for j in range(1, core):
             valid.append(Signal(name=f"v{j}"))
             m.d.sync += valid[j].eq(valid[j - 1])
             last.append(reg(1, f"last{j}", last[j - 1]))
 
         # --- stage 1: partial products; derived parameters -----------------------------------
-        par, shift = self.params, self.params.shift
-        last_reg = self.LATENCY - 1     # the stage whose registers feed the output queue (8)
+        shift = par.shift
+        last_reg = core - 1             # the stage whose registers feed the output queue (8)
         # Rounding without a bias adder (see the class docstring): the per-layer threshold
         # shift - 1 - ctz(multiplier), once for all lanes, over three stages (the lowest 1,
         # its position, then the difference), so no path runs from the parameters through a
@@ -345,7 +357,7 @@ class Requantizer(wiring.Component):
             return bit
         outs = []
         for c in range(cols):
-            acc = self.i.payload.data[c]
+            acc = row_in.data[c]
             al, ah = acc[:lo_bits], acc[lo_bits:].as_signed()
             ll = pp(f"pp_ll{c}", al, ml)[:2 * lo_bits]
             lh = pp(f"pp_lh{c}", al, mh)[:MULTIPLIER_BITS]
