@@ -66,7 +66,7 @@ from .buffer import BufferGeometry, buffer_signature
 from .dma import TILE_DIM_BITS, DmaBeat, DmaCommand
 from .feed import ComputeFeed
 from .fetch import DescriptorFetch
-from .loader import Target, TileLoader
+from .loader import LoadRequest, Target, TileLoader
 from .pe_array import PEArray
 from .params import AccelConfig
 from .product import WideProduct
@@ -184,6 +184,18 @@ class Sequencer(wiring.Component):
         wiring.connect(m, addrgen.steps, steps_q.i)
         steps = steps_q.o
         m.submodules.loader = loader = TileLoader(cfg)
+        # Load requests reach the loader through a register slice: the FSM's request
+        # multiplexer (five sources, chosen by the state and the prefetch flags) ends in the
+        # slice's registers, and the loader's request register loads from them (the route
+        # from the FSM's state into the loader's request register was the first 8x8 build
+        # of the fifteenth round's seed-1 critical path at 16.2 ns, docs/fpga.md). A request
+        # reaches the loader a cycle later.
+        m.submodules.load_q = load_q = SkidBuffer(LoadRequest(cfg))
+        wiring.connect(m, load_q.o, loader.req)
+        load_req = load_q.i
+        # The loader has nothing to do: none running, none in the slice.
+        load_idle = Signal()
+        m.d.comb += load_idle.eq(loader.idle & ~load_q.o.valid)
         m.submodules.feed = feed = ComputeFeed(cfg)
         m.submodules.pe = pe = PEArray(cfg)
         m.submodules.accum = accum = Accumulator(cfg)
@@ -284,9 +296,9 @@ class Sequencer(wiring.Component):
 
         # --- loads: B, the partial sums and A through the one loader ---
         def load(target, org, col, idx, row_bytes, rows, stride, base, step):
-            """Offer a tile to the loader; the caller moves on when ``loader.req.ready``."""
-            p = loader.req.payload
-            m.d.comb += [loader.req.valid.eq(1), p.target.eq(target), p.org.eq(org),
+            """Offer a tile to the loader; the caller moves on when ``load_req.ready``."""
+            p = load_req.payload
+            m.d.comb += [load_req.valid.eq(1), p.target.eq(target), p.org.eq(org),
                          p.col.eq(col), p.idx.eq(idx), p.row_bytes.eq(row_bytes), p.rows.eq(rows),
                          p.stride.eq(stride), p.base.eq(base), p.step.eq(step)]
 
@@ -439,32 +451,32 @@ class Sequencer(wiring.Component):
             with m.State("LOAD_B"):
                 with m.If(st.load_b & ~prefetched):
                     load_b(st, b_cur_base)
-                    with m.If(loader.req.ready):
+                    with m.If(load_req.ready):
                         m.next = "WAIT_B"
                 with m.Else():
                     m.next = "LOAD_C"
 
             with m.State("WAIT_B"):
-                with m.If(loader.idle):
+                with m.If(load_idle):
                     m.next = "LOAD_C"
 
             with m.State("LOAD_C"):
                 with m.If(st.load_c):
                     load(Target.C, desc.p_base, st.n0 << 2, st.m0, st.n_len << 2, st.m_len,
                          desc.p_stride, c_cur_base, nc)
-                    with m.If(loader.req.ready):
+                    with m.If(load_req.ready):
                         m.next = "WAIT_C"
                 with m.Else():
                     m.next = "LOAD_A"
 
             with m.State("WAIT_C"):
-                with m.If(loader.idle):
+                with m.If(load_idle):
                     m.next = "LOAD_A"
 
             with m.State("LOAD_A"):
                 with m.If(st.load_a & ~prefetched):
                     load_a(st, a_cur_base)
-                    with m.If(loader.req.ready):
+                    with m.If(load_req.ready):
                         m.d.sync += [a_stream.eq(1), a_blocks.eq(0)]
                         m.next = "COMPUTE_START"
                 with m.Else():
@@ -497,15 +509,15 @@ class Sequencer(wiring.Component):
                                      pf_b.eq(step.load_b), pop.eq(0)]
                     with m.If(pf_a):
                         load_a(nx, a_other_base)
-                        with m.If(loader.req.ready):
+                        with m.If(load_req.ready):
                             m.d.sync += pf_a.eq(0)
                     with m.Elif(pf_b):
                         load_b(nx, b_other_base)
-                        with m.If(loader.req.ready):
+                        with m.If(load_req.ready):
                             m.d.sync += pf_b.eq(0)
                     # The final store waits for the previous one (one store at a time).
                     ready_next = ((st.last & store.idle)
-                                  | (nx_valid & ~pf_a & ~pf_b & loader.idle))
+                                  | (nx_valid & ~pf_a & ~pf_b & load_idle))
                 else:
                     ready_next = 1
                 with m.If(accum.idle & ready_next):
