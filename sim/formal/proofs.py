@@ -91,7 +91,7 @@ PROOFS: tuple[Proof, ...] = (
     Proof("packer_split", "hw/packer.py RowPacker, 8-byte words into 4-byte beats",
           _packer_split, {"bmc": 12, "cover": 16}),
     Proof("requant_stream", "hw/requant.py Requantizer stream (identity parameters)",
-          _requant_stream, {"bmc": 14, "cover": 14}, fast=True),
+          _requant_stream, {"bmc": 17, "cover": 17}, fast=True),
     Proof("regs_axil", "hw/regs.py ControlRegisters AXI4-Lite", _regs, {"prove": 4, "cover": 8},
           fast=True),
     Proof("checker", "hw/program.py DescriptorChecker", _checker, {"prove": 6, "cover": 6},
