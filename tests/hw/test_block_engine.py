@@ -109,7 +109,7 @@ def test_block_seeds(seed):
 def test_one_chunk_strips_expand_each_row_once():
     """One hidden chunk in one-row strips: the continued depthwise run expands each X row
     once and the next strip's X row loads during phase E, so the eight strips cost less than
-    1.35x the block as one strip (2,022 against 1,522 cycles since the nine-stage requantiser
+    1.35x the block as one strip (2,044 against 1,525 cycles since the ten-stage requantiser
     and the DMA's two-cycle burst issue, fifteenth timing round; before them 1,955 against
     1,507 with the freeze-free PE array, whose rows come 6 cycles later; 1,940 against 1,505
     when its accumulator restarted, rows 5 cycles later; 1,865 against 1,495 with the
