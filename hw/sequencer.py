@@ -533,7 +533,7 @@ class Sequencer(wiring.Component):
                 if double:
                     # Pop the next step and prefetch its A and B into the free halves.
                     with m.If(pop & steps.valid):
-                        step = steps.payload     # into `nx` below, outside the FSM
+                        step = steps.payload     # into `nx` outside the FSM (above)
                         m.d.sync += [nx_valid.eq(1), pf_a.eq(step.load_a),
                                      pf_b.eq(step.load_b), pop.eq(0)]
                     with m.If(pf_a):
