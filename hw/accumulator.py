@@ -118,10 +118,12 @@ class Accumulator(wiring.Component):
 
         row = self.psum.payload.row
         m.d.comb += self.psum.ready.eq(1)
-        m.d.sync += r1_valid.eq(0)
+        # The row's registers are loaded in every cycle and only r1_valid says whether they
+        # hold a row: no enable from the array's output valid fans out to the 256-bit word
+        # (an FPGA timing path, docs/fpga.md).
+        m.d.sync += [r1_valid.eq(self.psum.valid), r1_we.eq(row < mrem), r1_addr.eq(ptr),
+                     r1_data.eq(self.psum.payload.data.as_value())]
         with m.If(self.psum.valid):
-            m.d.sync += [r1_valid.eq(1), r1_we.eq(row < mrem), r1_addr.eq(ptr),
-                         r1_data.eq(self.psum.payload.data.as_value())]
             with m.If(self.psum.payload.last):
                 with m.If(nb != nblocks - 1):
                     m.d.sync += [nb.eq(nb + 1), ptr.eq(row_base + nb + 1)]
@@ -133,9 +135,12 @@ class Accumulator(wiring.Component):
                         m.d.sync += last_in.eq(1)
             with m.Else():
                 m.d.sync += ptr.eq(ptr + nc)
-        with m.If(self.job.valid & self.job.ready):
+        with m.If(self.idle):
+            # Loaded in every idle cycle (no row is in flight then, none arrives before the
+            # job), so their enable is `idle` alone, not the sequencer's state decode behind
+            # `job.valid` (an FPGA timing path, docs/fpga.md); only `busy` waits on `valid`.
             p = self.job.payload
-            m.d.sync += [busy.eq(1), fresh.eq(p.fresh), nc.eq(p.nc),
+            m.d.sync += [busy.eq(self.job.valid), fresh.eq(p.fresh), nc.eq(p.nc),
                          mblocks.eq((p.m_len + (R - 1)) >> lR),
                          nblocks.eq((p.n_len + (C - 1)) >> lC),
                          mb.eq(0), nb.eq(0), row_base.eq(p.c_base), ptr.eq(p.c_base),

@@ -50,7 +50,7 @@ code of 6 or 7 emits no steps; :attr:`TileAddressGenerator.error` holds the reas
 next descriptor is accepted, and the generator stays idle (``desc.ready`` high).
 """
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -133,9 +133,10 @@ class TileAddressGenerator(wiring.Component):
     desc : ``In(stream.Signature(GemmDesc(dim_bits)))``
         Accepted only while idle (``ready`` is ``~busy``).
     steps : ``Out(stream.Signature(TileStep(dim_bits)))``
-        One record per visited tile, in walk order; the first is valid the cycle after the
-        descriptor is accepted, then one per cycle while ``ready`` is high. The payload is
-        held while ``valid & ~ready``.
+        One record per visited tile, in walk order: the first is valid :attr:`STEP_CYCLES`
+        cycles after the descriptor is accepted, each next one ``STEP_CYCLES`` cycles after
+        the previous one is taken. ``valid`` and the payload are flip-flops, held while
+        ``valid & ~ready``.
     error : ``Out(DescriptorError)``
         Result of the last accepted descriptor, held until the next one is accepted: ``NONE``,
         ``ZERO_DIM``, ``ZERO_TILE``, ``TILE_TOO_BIG`` or ``BAD_LOOP_ORDER`` (the walk's rules,
@@ -147,7 +148,19 @@ class TileAddressGenerator(wiring.Component):
     ------
     TypeError, ValueError
         On a bad ``cfg`` or ``dim_bits``.
+
+    Timing. A step of the walk takes :attr:`STEP_CYCLES` cycles, so that every register of
+    the walk is loaded from flip-flops through one adder or one compare, never through the
+    step decision as well (FPGA timing paths, ``docs/fpga.md``): the cycle a record is taken
+    the walk registers move, using a step decision registered before; the next cycle the
+    tile's length and position flags follow from them; the cycle after, the next step
+    decision and the record itself are registered. A tile of the engine takes more cycles
+    than that, and the sequencer takes the records through a register slice, so the walk
+    runs ahead of it.
     """
+
+    #: Cycles from a record's transfer (or the descriptor's) to the next record's ``valid``.
+    STEP_CYCLES = 3
 
     def __init__(self, cfg: AccelConfig, dim_bits: int = DIM_BITS):
         if not isinstance(cfg, AccelConfig):
@@ -194,14 +207,28 @@ class TileAddressGenerator(wiring.Component):
         prev_c = [Signal(db, name=n) for n in ("prev_m0_r", "prev_m_len_r",
                                                "prev_n0_r", "prev_n_len_r")]
 
+        # --- The three phases of a step (the class docstring's "Timing") ----------------
+        settle = Signal()            # the walk registers moved: length and flags follow
+        decide = Signal()            # flags settled: the step decision and record registered
+        record_valid = Signal()      # the record is on `steps`
+        step_r = Signal(3)           # the registered decision: levels that step ...
+        inside_r = Signal(3)         # ... and those inside a stepping level
+        last_r = Signal()            # the record is the GEMM's last
+        k_last_r = Signal()          # ... and at the end of its k pass
+        m.d.sync += settle.eq(0)     # one cycle (loaded below by the intake and the take)
+
         # --- Per-level position: low/high end, pass start/end --------------------------
-        # at_lo = (off == 0) and at_hi = (rem == length, i.e. off + length == dim) are
-        # registers, loaded with the position of the tile a step moves to (from registers, in
-        # parallel with the step decision), so the decision starts at flip-flops: one LUT from
-        # the at_end flags to the enables of the walk registers instead of a zero test and a
-        # 16-bit compare in series with them (the offset-update FPGA timing path, docs/fpga.md).
+        # at_lo = (off == 0), at_hi = (rem == length, i.e. off + length == dim) and the length
+        # (the edge tile is short) are registers, loaded in the settle phase from the walk
+        # registers alone: rem < tile gives an edge tile of rem, and rem <= tile ends the
+        # dimension (rem = dim - off >= 1).
         at_lo = [Signal(name=f"at_lo{lv}") for lv in levels]
         at_hi = [Signal(name=f"at_hi{lv}") for lv in levels]
+        with m.If(settle):
+            for lv in levels:
+                m.d.sync += [length[lv].eq(Mux(rem[lv] < tile[lv], rem[lv], tile[lv])),
+                             at_lo[lv].eq(~off[lv].any()),
+                             at_hi[lv].eq(rem[lv] <= tile[lv])]
         at_start = Signal(3)
         at_end = Signal(3)
         for lv in levels:
@@ -212,7 +239,7 @@ class TileAddressGenerator(wiring.Component):
 
         # --- Loop order: level masks per operand and the level -> (m, n, k) unmapping ---
         mask_a, mask_b, mask_c, mask_k = Signal(3), Signal(3), Signal(3), Signal(3)
-        p = self.steps.payload
+        p = Signal(TileStep(db))     # the record formed in the decide phase
         with m.Switch(order):
             for code in LoopOrder:
                 letters = code.letters
@@ -233,7 +260,8 @@ class TileAddressGenerator(wiring.Component):
 
         # --- The record of the current tile --------------------------------------------
         k_first = (at_start & mask_k).any()
-        k_last = (at_end & mask_k).any()
+        k_last = Signal()
+        m.d.comb += k_last.eq((at_end & mask_k).any())
         c_changed = (chg & mask_c).any() & ~first
         last = at_end.all()
         load_a = (chg & mask_a).any()
@@ -251,7 +279,7 @@ class TileAddressGenerator(wiring.Component):
             p.last.eq(last),
             p.prev_m0.eq(prev_c[0]), p.prev_m_len.eq(prev_c[1]),
             p.prev_n0.eq(prev_c[2]), p.prev_n_len.eq(prev_c[3]),
-            self.steps.valid.eq(running),
+            self.steps.valid.eq(record_valid),
             self.desc.ready.eq(~running),
             self.busy.eq(running),
         ]
@@ -289,14 +317,14 @@ class TileAddressGenerator(wiring.Component):
                             # A legal tile is <= its dim, so the first tile is a full one.
                             d_x, t_x = by_letter[x]
                             m.d.sync += [dim[lv].eq(d_x), tile[lv].eq(t_x),
-                                         length[lv].eq(t_x), rem[lv].eq(d_x),
+                                         rem[lv].eq(d_x),
                                          rmt[lv].eq((d_x - t_x)[:db]),
-                                         dmt[lv].eq((d_x - t_x)[:db]),
-                                         at_hi[lv].eq(d_x == t_x)]
+                                         dmt[lv].eq((d_x - t_x)[:db])]
             for lv in levels:
-                m.d.sync += [idx[lv].eq(0), off[lv].eq(0), back[lv].eq(0), at_lo[lv].eq(1)]
+                m.d.sync += [idx[lv].eq(0), off[lv].eq(0), back[lv].eq(0)]
+            m.d.sync += settle.eq(legal)
 
-        # --- Advance the walk when the current record is taken ---------------------------
+        # --- Decide phase: the next step and the record, registered ---------------------
         # The innermost level not at its end steps; the levels inside it restart (raster)
         # or turn round in place (Scan).
         step = Signal(3)
@@ -305,54 +333,71 @@ class TileAddressGenerator(wiring.Component):
             step[1].eq(at_end[2] & ~at_end[1]),
             step[0].eq(at_end[2] & at_end[1] & ~at_end[0]),
         ]
-        inside = [None, step[0], step[0] | step[1]]     # nothing is outside level 0
-        with m.If(running & self.steps.ready):
-            with m.If(last):
+        m.d.sync += decide.eq(settle)
+        with m.If(decide):
+            m.d.sync += [step_r.eq(step), inside_r.eq(Cat(0, step[0], step[0] | step[1])),
+                         last_r.eq(last), k_last_r.eq(k_last),
+                         self.steps.payload.eq(p), record_valid.eq(1)]
+
+        # The next values of the walk registers, forward and backward, registered in the
+        # decide phase too (the walk registers do not move between then and the take), so
+        # the take only selects among registers: no adder behind the step decision and the
+        # take's enable (an FPGA timing path, docs/fpga.md).
+        idx_up = [Signal(db, name=f"idx_up{lv}") for lv in levels]
+        idx_dn = [Signal(db, name=f"idx_dn{lv}") for lv in levels]
+        off_up = [Signal(db, name=f"off_up{lv}") for lv in levels]
+        off_dn = [Signal(db, name=f"off_dn{lv}") for lv in levels]
+        rem_dn = [Signal(db, name=f"rem_dn{lv}") for lv in levels]
+        rmt_up = [Signal(db, name=f"rmt_up{lv}") for lv in levels]
+        with m.If(decide):
+            for lv in levels:
+                m.d.sync += [idx_up[lv].eq(idx[lv] + 1), idx_dn[lv].eq(idx[lv] - 1),
+                             off_up[lv].eq(off[lv] + tile[lv]),
+                             off_dn[lv].eq(off[lv] - tile[lv]),
+                             rem_dn[lv].eq(rem[lv] + tile[lv]),
+                             rmt_up[lv].eq(rmt[lv] - tile[lv])]
+
+        # --- Take phase: the walk registers move when the record is taken ----------------
+        rec = self.steps.payload
+        with m.If(record_valid & self.steps.ready):
+            m.d.sync += record_valid.eq(0)
+            with m.If(last_r):
                 m.d.sync += running.eq(0)
             with m.Else():
                 m.d.sync += [
+                    settle.eq(1),
                     first.eq(0),
-                    prev_k_last.eq(k_last),
-                    prev_c[0].eq(p.m0), prev_c[1].eq(p.m_len),
-                    prev_c[2].eq(p.n0), prev_c[3].eq(p.n_len),
+                    prev_k_last.eq(k_last_r),
+                    prev_c[0].eq(rec.m0), prev_c[1].eq(rec.m_len),
+                    prev_c[2].eq(rec.n0), prev_c[3].eq(rec.n_len),
                 ]
-                m.d.sync += chg[0].eq(step[0])
+                m.d.sync += chg[0].eq(step_r[0])
                 for lv in levels[1:]:
                     # A raster restart changes the index unless it already was 0 (count 1).
-                    m.d.sync += chg[lv].eq(step[lv] | (inside[lv] & ~scan & idx[lv].any()))
+                    m.d.sync += chg[lv].eq(step_r[lv] |
+                                           (inside_r[lv] & ~scan & idx[lv].any()))
                 for lv in levels:
-                    with m.If(step[lv]):
+                    with m.If(step_r[lv]):
                         with m.If(back[lv]):
-                            # The new tile ends where the old one began (off > 0), so it is
-                            # not at the high end; it is at the low end when off == tile.
-                            m.d.sync += [idx[lv].eq(idx[lv] - 1),
-                                         off[lv].eq(off[lv] - tile[lv]),
-                                         rem[lv].eq(rem[lv] + tile[lv]),
-                                         rmt[lv].eq(rem[lv]),
-                                         length[lv].eq(tile[lv]),
-                                         at_lo[lv].eq(off[lv] == tile[lv]),
-                                         at_hi[lv].eq(0)]
+                            # The new tile ends where the old one began (off > 0).
+                            m.d.sync += [idx[lv].eq(idx_dn[lv]),
+                                         off[lv].eq(off_dn[lv]),
+                                         rem[lv].eq(rem_dn[lv]),
+                                         rmt[lv].eq(rem[lv])]
                         with m.Else():
                             # off + tile < dim because this level is not at its end, so
-                            # rmt = dim - (off + tile) is the rest of the dimension; the new
-                            # tile is the short edge tile when a full one would pass dim, and
-                            # it reaches dim exactly when rmt <= tile.
-                            m.d.sync += [idx[lv].eq(idx[lv] + 1),
-                                         off[lv].eq(off[lv] + tile[lv]),
+                            # rmt = dim - (off + tile) is the rest of the dimension.
+                            m.d.sync += [idx[lv].eq(idx_up[lv]),
+                                         off[lv].eq(off_up[lv]),
                                          rem[lv].eq(rmt[lv]),
-                                         rmt[lv].eq(rmt[lv] - tile[lv]),
-                                         length[lv].eq(Mux(rmt[lv] < tile[lv], rmt[lv],
-                                                           tile[lv])),
-                                         at_lo[lv].eq(0),
-                                         at_hi[lv].eq(rmt[lv] <= tile[lv])]
+                                         rmt[lv].eq(rmt_up[lv])]
                     if lv == 0:
                         continue
-                    with m.Elif(inside[lv]):
+                    with m.Elif(inside_r[lv]):
                         with m.If(scan):
                             m.d.sync += back[lv].eq(~back[lv])
                         with m.Else():
-                            m.d.sync += [idx[lv].eq(0), off[lv].eq(0), length[lv].eq(tile[lv]),
-                                         rem[lv].eq(dim[lv]), rmt[lv].eq(dmt[lv]),
-                                         at_lo[lv].eq(1), at_hi[lv].eq(~dmt[lv].any())]
+                            m.d.sync += [idx[lv].eq(0), off[lv].eq(0),
+                                         rem[lv].eq(dim[lv]), rmt[lv].eq(dmt[lv])]
 
         return m

@@ -23,23 +23,23 @@ Offsets (``a_off`` ...) are in entries and whole words, so a region starts at wo
 
 Read latency of A and B (``read_latency``, 1 or 2)
 ---------------------------------------------------
-``1`` (``cfg.tile_memory == "inferred"``, the default): the word appears on ``x_rdata`` after
-the first clock edge with ``x_ren`` high; ``x_rdata`` is the memory's own output. On an ECP5
-that output comes out of the block RAM 5.57-5.81 ns after the clock (prjtrellis-db speed-6
-DP16KD clock-to-out without output register), which leaves about 1 ns of a 150 MHz cycle for
-whatever reads it.
-
-``2``: a second register stage follows the read port, enabled by the same ``x_ren`` (so a
-stalled pipeline still holds its data): the word read at the first edge with ``x_ren`` high
-appears after the second such edge. With ``cfg.tile_memory == "dp16kd"`` (``scanfuse fpga
+``2`` (the engine's, :func:`ab_read_latency`): a second register stage follows the read port,
+enabled by the same ``x_ren`` (so a stalled pipeline still holds its data): the word read at
+the first edge with ``x_ren`` high appears after the second such edge. On an ECP5 the memory's
+own output comes out of the block RAM 5.57-5.81 ns after the clock (prjtrellis-db speed-6
+DP16KD clock-to-out without output register), which would leave about 1 ns of a 150 MHz cycle
+for whatever reads it; the stage takes that off every path that starts at ``x_rdata``. With
+``cfg.tile_memory == "inferred"`` (the default) the stage is a fabric register (Yosys 0.70
+does not pack a fabric register into OUTREG); with ``"dp16kd"`` (``scanfuse fpga
 --tile-memory dp16kd``) the A and B memories are :class:`~scanfuse.hw.ebr.EBRMemory`:
 explicit DP16KD blocks whose output register (``REGMODE_B = OUTREG``, 0.92-0.94 ns
-clock-to-out, same source) is that stage; in simulation its behavioural model.
-``read_latency=2`` with inferred memories puts the stage in the fabric instead (Yosys 0.70
-does not pack a fabric register into OUTREG), which still takes the EBR clock-to-out off
-every path that starts at ``x_rdata``. The feed
+clock-to-out, same source) is the stage; in simulation its behavioural model. The feed
 (:class:`~scanfuse.hw.feed.ComputeFeed`) issues each read address one enabled cycle earlier
 (one more stage in its read pipeline); :func:`ab_read_latency` is the one definition both use.
+
+``1`` (``TileBuffer(cfg, read_latency=1)`` with inferred memories, kept for the unit tests
+and for comparison): the word appears on ``x_rdata`` after the first clock edge with
+``x_ren`` high; ``x_rdata`` is the memory's own output.
 
 The C memory always reads in one cycle (its readers, the accumulator and the store, register
 the word right after the memory).
@@ -59,9 +59,12 @@ __all__ = ["BufferGeometry", "buffer_signature", "TileBuffer", "ab_read_latency"
 
 
 def ab_read_latency(cfg: AccelConfig) -> int:
-    """Read latency of the A and B memories of ``cfg``'s engine: 2 with ``dp16kd`` tile
-    memories (their output register), 1 with inferred ones."""
-    return EBRMemory.latency if cfg.tile_memory == "dp16kd" else 1
+    """Read latency of the A and B memories of ``cfg``'s engine: 2 whatever
+    ``cfg.tile_memory`` (the output register of ``dp16kd`` memories, a fabric register behind
+    inferred ones; the module docstring says why)."""
+    if not isinstance(cfg, AccelConfig):
+        raise TypeError(f"cfg must be an AccelConfig, not {cfg!r}")
+    return EBRMemory.latency
 
 
 @dataclass(frozen=True)
@@ -186,9 +189,9 @@ class TileBuffer(wiring.Component):
     Parameters
     ----------
     read_latency : int or None
-        Of the A and B memories: ``None`` (default) :func:`ab_read_latency` of ``cfg``; 1 (the
-        memory's output) or 2 (plus a registered output stage) with inferred memories; see the
-        module docstring. ``dp16kd`` memories have latency 2 only.
+        Of the A and B memories: ``None`` (default) :func:`ab_read_latency` of ``cfg`` (2);
+        with inferred memories 1 (the memory's output) or 2 (plus a registered output stage);
+        see the module docstring. ``dp16kd`` memories have latency 2 only.
 
     Raises
     ------

@@ -121,6 +121,22 @@ class _BurstDesc(data.StructLayout):
                           "last_row": 1})
 
 
+class _BurstPlan(data.StructLayout):
+    """The burst generator's next burst, registered from its state: which case ends it
+    (``at_tb``: the 4 KiB boundary, ``at_max``: the longest burst, else the row's end, the
+    last when ``last_row``), its ``len`` (beats - 1) and beat-aligned ``addr``, and the
+    generator's next address, bytes left and bytes to the boundary in the first two cases;
+    in the third, its rows left, the start of the row after the next and the next row's
+    bytes to the boundary."""
+
+    def __init__(self, abits, left_bits, boundary):
+        super().__init__({"at_tb": 1, "at_max": 1, "last_row": 1, "len": 8, "addr": abits,
+                          "addr_tb": abits, "left_tb": left_bits, "addr_max": abits,
+                          "left_max": left_bits, "tb_max": range(boundary + 1),
+                          "rows_next": left_bits, "row_after": abits,
+                          "tb_row": range(boundary + 1)})
+
+
 class TileDMA(wiring.Component):
     """Strided tile mover between an AXI4 slave and the buffer-side byte streams.
 
@@ -283,6 +299,8 @@ class TileDMA(wiring.Component):
         # them while idle); only `g_active` depends on `valid` and the size checks. So the
         # enable of these ~170 flip-flops is `~g_active` alone, not the command source's valid
         # through the size compares (an FPGA timing path, docs/fpga.md).
+        planned = Signal()      # the plan registers below are for the generator's state
+        m.d.sync += planned.eq(g_active)   # cleared below when a burst is issued
         with m.If(~g_active):
             m.d.sync += [
                 g_active.eq(self.cmd.valid & (cmd.rows != 0) & (cmd.row_bytes != 0)),
@@ -301,9 +319,11 @@ class TileDMA(wiring.Component):
         # Burst size: up to the end of the row, the next 4 KiB boundary, or max_burst beats
         # counted from the beat-aligned start, whichever comes first. Every burst but a row's
         # first therefore starts beat-aligned, and every beat holds at least one wanted byte.
-        # The three cases' lengths and next generator states are computed side by side from
-        # registers and the comparisons only select among them: no adder in series after the
-        # decision (the 4x4 engine's critical path ran g_addr -> arlen -> g_left).
+        # The three cases' lengths, the comparisons that choose among them and the next
+        # generator states are computed from the generator's registers into plan registers
+        # (`planned` says they are current), and a burst is issued from the plan: the
+        # compares, the adders and the issue decision never share a cycle (FPGA timing paths,
+        # docs/fpga.md). The generator issues a burst every other cycle at most.
         lane = Signal(lane_bits)
         to_max = Signal(range(self._max_burst * nb + 1))
         burst_len = Signal(8)
@@ -327,6 +347,19 @@ class TileDMA(wiring.Component):
             len_tb.eq((lane + g_tb - 1) >> lane_bits),
             burst_len.eq(Mux(at_tb, len_tb, Mux(at_max, self._max_burst - 1, len_row))),
         ]
+        aligned = Cat(C(0, lane_bits), g_addr[lane_bits:])
+        plan = Signal(_BurstPlan(abits, TILE_DIM_BITS, BOUNDARY_BYTES))
+        # Loaded in every cycle (no enable): the plan is always that of the previous cycle's
+        # generator state, which is the current one when `planned` is set (the state moves
+        # only when idle or when a burst is issued, and both clear `planned`).
+        m.d.sync += [plan.at_tb.eq(at_tb), plan.at_max.eq(at_max),
+                     plan.last_row.eq(last_row), plan.len.eq(burst_len),
+                     plan.addr.eq(aligned),
+                     plan.addr_tb.eq(g_addr + g_tb), plan.left_tb.eq(g_left - g_tb),
+                     plan.addr_max.eq(aligned + self._max_burst * nb),
+                     plan.left_max.eq(g_left - to_max), plan.tb_max.eq(g_tb - to_max),
+                     plan.rows_next.eq(g_rows - 1), plan.row_after.eq(g_next_row + g_stride),
+                     plan.tb_row.eq(BOUNDARY_BYTES - g_next_row[:12])]
 
         row_q = SyncFIFOBuffered(width=_RowDesc(lane_bits).size, depth=max_out + 2)
         burst_q = SyncFIFOBuffered(width=_BurstDesc(lane_bits).size, depth=max(2, max_out))
@@ -337,51 +370,50 @@ class TileDMA(wiring.Component):
         m.d.comb += [
             row_in.off.eq(row_off),
             row_in.n.eq(g_n),
-            row_in.last_row.eq(last_row),
+            row_in.last_row.eq(plan.last_row),
             *[getattr(row_in.flags, k).eq(v) for k, v in _rem_flags(g_n, row_off, nb, 0).items()],
-            burst_in.len.eq(burst_len),
+            burst_in.len.eq(plan.len),
             burst_in.first.eq(g_first),
             burst_in.off.eq(row_off),
             burst_in.n.eq(g_n),
-            burst_in.last_row.eq(last_row),
+            burst_in.last_row.eq(plan.last_row),
         ]
 
         m.d.comb += [
-            ar_load.eq(g_active & ~g_write & writes_idle & (~bus.arvalid | bus.arready) &
+            ar_load.eq(planned & ~g_write & writes_idle & (~bus.arvalid | bus.arready) &
                        (r_out < max_out) & (~g_first | row_q.w_rdy)),
-            aw_load.eq(g_active & g_write & reads_idle & (~bus.awvalid | bus.awready) &
+            aw_load.eq(planned & g_write & reads_idle & (~bus.awvalid | bus.awready) &
                        (w_out < max_out) & burst_q.w_rdy),
             row_q.w_en.eq(ar_load & g_first),
             burst_q.w_en.eq(aw_load),
         ]
-        aligned = Cat(C(0, lane_bits), g_addr[lane_bits:])
         with m.If(bus.arready):
             m.d.sync += bus.arvalid.eq(0)
         with m.If(bus.awready):
             m.d.sync += bus.awvalid.eq(0)
         with m.If(ar_load):
-            m.d.sync += [bus.arvalid.eq(1), bus.araddr.eq(aligned), bus.arlen.eq(burst_len)]
+            m.d.sync += [bus.arvalid.eq(1), bus.araddr.eq(plan.addr), bus.arlen.eq(plan.len)]
         with m.If(aw_load):
-            m.d.sync += [bus.awvalid.eq(1), bus.awaddr.eq(aligned), bus.awlen.eq(burst_len)]
+            m.d.sync += [bus.awvalid.eq(1), bus.awaddr.eq(plan.addr), bus.awlen.eq(plan.len)]
         with m.If(ar_load | aw_load):
             # A burst never crosses the boundary: it ends before it or exactly on it.
-            m.d.sync += g_first.eq(0)
-            with m.If(at_tb):
-                m.d.sync += [g_addr.eq(g_addr + g_tb), g_left.eq(g_left - g_tb),
+            m.d.sync += [g_first.eq(0), planned.eq(0)]
+            with m.If(plan.at_tb):
+                m.d.sync += [g_addr.eq(plan.addr_tb), g_left.eq(plan.left_tb),
                              g_tb.eq(BOUNDARY_BYTES)]
-            with m.Elif(at_max):
+            with m.Elif(plan.at_max):
                 # to_max < g_tb: the boundary is not reached
-                m.d.sync += [g_addr.eq(aligned + self._max_burst * nb),
-                             g_left.eq(g_left - to_max), g_tb.eq(g_tb - to_max)]
-            with m.Elif(last_row):
+                m.d.sync += [g_addr.eq(plan.addr_max),
+                             g_left.eq(plan.left_max), g_tb.eq(plan.tb_max)]
+            with m.Elif(plan.last_row):
                 m.d.sync += g_active.eq(0)
             with m.Else():
                 m.d.sync += [
-                    g_rows.eq(g_rows - 1),
+                    g_rows.eq(plan.rows_next),
                     g_row.eq(g_next_row),
                     g_addr.eq(g_next_row),
-                    g_next_row.eq(g_next_row + g_stride),
-                    g_tb.eq(BOUNDARY_BYTES - g_next_row[:12]),
+                    g_next_row.eq(plan.row_after),
+                    g_tb.eq(plan.tb_row),
                     g_left.eq(g_n),
                     g_first.eq(1),
                 ]
@@ -416,8 +448,13 @@ class TileDMA(wiring.Component):
         ]
         rem_gt, r_cnt, rem_after = cur.gt, cur.cnt, cur.after
         crosses_now, crosses_after = cur.cross_now, cur.cross_after
-        next_flags = [getattr(r_flags, k).eq(v)
-                      for k, v in _rem_flags(rem, row.off, nb, 1).items()]
+        # The next flags for both sources of `rem`, selected after the comparisons: the select
+        # (r_started, fanning out to every bit) is not in front of the carry chains (an FPGA
+        # timing path, docs/fpga.md, fifteenth round).
+        from_started = _rem_flags(r_rem, row.off, nb, 1)
+        from_row = _rem_flags(row.n, row.off, nb, 1)
+        next_flags = [getattr(r_flags, k).eq(Mux(r_started, from_started[k], from_row[k]))
+                      for k in from_started]
 
         def emit(count, row_end):
             m.d.sync += [

@@ -6,8 +6,8 @@ order (n blocks inner), each block ``k_len`` k steps back to back: one A word an
 read per k step, offered to the array ``L`` cycles later as a
 :class:`~scanfuse.hw.pe_array.KStep` (A byte ``k % axi_bytes`` of every lane, the block's
 ``cols`` bytes of the B word), ``L`` the A/B memories' read latency
-(:func:`~scanfuse.hw.buffer.ab_read_latency`: 1, or 2 with the ECP5 ``dp16kd`` memories whose
-output register is the second stage). The read pipeline (``L`` stages: the memories' and the
+(:func:`~scanfuse.hw.buffer.ab_read_latency`: 2, the memory and its output register; 1 for
+a memory read without one). The read pipeline (``L`` stages: the memories' and the
 step's bookkeeping beside them) advances only when the array takes a step or its last stage is
 empty, and the same enable drives ``a_ren``/``b_ren``, so a stalled array holds every stage;
 in steady state one k step per cycle.
@@ -143,7 +143,19 @@ class ComputeFeed(wiring.Component):
         advance = ~out.valid | self.pe.ready
         with m.If(advance):
             m.d.sync += [stage[i].eq(stage[i - 1]) for i in range(1, L)]
-        go = active & (~self.a_streaming | (mb < self.a_blocks))
+        # Whether row block mb's rows are in, from registers: the compares of the cycle
+        # before for mb, mb + 1 (mb has just moved on) and 0 (the job has just started).
+        # a_blocks only grows and a_streaming only falls while a job runs, so a compare a
+        # cycle old errs only towards waiting one cycle more; the 16-bit compare is then not
+        # in front of the feed's enables (an FPGA timing path, docs/fpga.md).
+        in_now, in_next, in_first = Signal(), Signal(), Signal()
+        mb_moved, job_new = Signal(), Signal()
+        streaming = self.a_streaming
+        m.d.sync += [in_now.eq(~streaming | (mb < self.a_blocks)),
+                     in_next.eq(~streaming | (mb + 1 < self.a_blocks)),
+                     in_first.eq(~streaming | (self.a_blocks != 0)),
+                     mb_moved.eq(0), job_new.eq(0)]
+        go = active & Mux(job_new, in_first, Mux(mb_moved, in_next, in_now))
         m.d.comb += [self.a_ren.eq(advance), self.b_ren.eq(advance),
                      self.a_raddr.eq(a_addr + (k >> lAB)),
                      self.b_raddr.eq(b_kbase + nbw)]
@@ -172,16 +184,20 @@ class ComputeFeed(wiring.Component):
                         m.d.sync += [nrem.eq(job.n_len), n_end.eq(n_one), cv.eq(cv0),
                                      nbw.eq(0), slc.eq(0)]
                         with m.If(~m_end):
-                            m.d.sync += [mb.eq(mb + 1), mrem.eq(mrem - R),
+                            m.d.sync += [mb.eq(mb + 1), mb_moved.eq(1), mrem.eq(mrem - R),
                                          m_end.eq(mrem <= 2 * R),
                                          rv.eq(Mux(mrem < 2 * R, mrem - R, R)),
                                          a_addr.eq(a_addr + job.kw)]
                         with m.Else():
                             m.d.sync += active.eq(0)
-        with m.If(self.job.valid & self.job.ready):
+        with m.If(~active):
+            # Loaded in every idle cycle, not only with `valid`: nothing reads them while
+            # idle, so their enable is `active` alone, not the sequencer's state decode behind
+            # `job.valid` (an FPGA timing path, docs/fpga.md); only `active` waits on `valid`.
             p = self.job.payload
             m.d.sync += [
-                job.eq(p), active.eq(1), k.eq(0), mb.eq(0),
+                job.eq(p), active.eq(self.job.valid), job_new.eq(self.job.valid), k.eq(0),
+                mb.eq(0),
                 a_addr.eq(p.a_base), b_kbase.eq(p.b_base), nbw.eq(0), slc.eq(0),
                 mrem.eq(p.m_len), nrem.eq(p.n_len),
                 k_left.eq(p.k_len - 1), k_end.eq(p.k_len == 1), k_one.eq(p.k_len == 1),

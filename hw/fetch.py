@@ -7,9 +7,11 @@ collects the ``beats`` beats into its descriptor register, runs the
 :attr:`DescriptorError.NONE` or the first rule broken. ``desc`` holds the fetched bits from the
 verdict until the next request (the sequencer executes the layer from this register).
 
-Cycles: the command is offered with the request; beats are taken as they come; the verdict is
-offered ``DescriptorChecker.LATENCY`` cycles after the cycle following the last beat (in the
-checker's ``done`` cycle) and held until taken.
+Cycles: the command is offered with the request; beats are taken as they come, each written
+into the descriptor register the cycle after (from a register of its own, so the register's
+word enables start at flip-flops beside it, not at the DMA's read handshake: an FPGA timing
+path, ``docs/fpga.md``); the verdict is offered ``DescriptorChecker.LATENCY`` cycles after the
+second cycle following the last beat (in the checker's ``done`` cycle) and held until taken.
 """
 
 from amaranth.hdl import Module, Signal
@@ -68,6 +70,12 @@ class DescriptorFetch(wiring.Component):
         bits = Signal(layout.size)
         beat_idx = Signal(range(layout.beats + 1))
         verdict = Signal(DescriptorError)
+        beat = Signal(8 * cfg.axi_bytes, reset_less=True)   # the beat taken last cycle ...
+        put = Signal()                                     # ... if any, for word put_idx
+        put_idx = Signal.like(beat_idx)
+        m.d.sync += [beat.eq(self.rd.payload.data), put_idx.eq(beat_idx), put.eq(0)]
+        with m.If(put):
+            m.d.sync += bits.word_select(put_idx, 8 * cfg.axi_bytes).eq(beat)
         m.d.comb += [self.desc.eq(bits), checker.desc.eq(layout(bits))]
 
         # The command's payload is the request's in every state (only `valid` is gated by
@@ -75,21 +83,26 @@ class DescriptorFetch(wiring.Component):
         p = self.cmd.payload
         m.d.comb += [p.write.eq(0), p.addr.eq(self.req.payload),
                      p.row_bytes.eq(layout.size_bytes), p.rows.eq(1), p.stride.eq(0)]
+        # In DATA, as a flip-flop of its own: `rd.ready` and `reading` (the engine's read
+        # routing) start at one flip-flop, not at the state decode (docs/fpga.md).
+        in_data = Signal()
+        m.d.comb += [self.rd.ready.eq(in_data), self.reading.eq(in_data)]
         with m.FSM(name="fetch"):
             with m.State("IDLE"):
                 m.d.comb += [self.cmd.valid.eq(self.req.valid),
                              self.req.ready.eq(self.cmd.ready)]
                 with m.If(self.req.valid & self.cmd.ready):
-                    m.d.sync += beat_idx.eq(0)
+                    m.d.sync += [beat_idx.eq(0), in_data.eq(1)]
                     m.next = "DATA"
             with m.State("DATA"):
-                m.d.comb += [self.rd.ready.eq(1), self.reading.eq(1)]
                 with m.If(self.rd.valid):
-                    m.d.sync += [bits.word_select(beat_idx, 8 * cfg.axi_bytes)
-                                 .eq(self.rd.payload.data),
-                                 beat_idx.eq(beat_idx + 1)]
+                    m.d.sync += [put.eq(1), beat_idx.eq(beat_idx + 1)]
                     with m.If(self.rd.payload.last):
-                        m.next = "CHECK"
+                        m.d.sync += in_data.eq(0)
+                        m.next = "PUT"
+            with m.State("PUT"):
+                # The last beat goes into the descriptor register.
+                m.next = "CHECK"
             with m.State("CHECK"):
                 m.d.comb += checker.valid.eq(1)
                 m.next = "WAIT"

@@ -3,7 +3,8 @@
 The sequencer's one loader for all three operands (``docs/hardware/engine.md``, "Loads"): a
 :class:`LoadRequest` names the target memory, the tile's DRAM rows and the memory word its
 first row goes to; the loader computes the DRAM address in two registered steps (a 16 x
-``addr_bits`` product, then a sum: off the FPGA's critical path), issues one
+``addr_bits`` product beside the sum of the origin and the column, then their sum: off the
+FPGA's critical path), issues one
 :class:`~scanfuse.hw.dma.DmaCommand` and writes every beat the DMA returns in the cycle it
 arrives. Where a beat goes depends on the target's word layout (``scanfuse.hw.buffer``):
 
@@ -43,9 +44,10 @@ class LoadRequest(data.StructLayout):
     Members
     -------
     target : :class:`Target`
-    org, idx, stride : ``addr_bits``, 16, ``addr_bits``
-        The first row's DRAM byte address is ``org + idx * stride`` (modulo ``2**addr_bits``);
-        rows are ``stride`` bytes apart.
+    org, col, idx, stride : ``addr_bits``, 16, 16, ``addr_bits``
+        The first row's DRAM byte address is ``org + col + idx * stride`` (modulo
+        ``2**addr_bits``); rows are ``stride`` bytes apart. ``col`` is the tile's byte offset
+        in the row: the loader adds it, so that the requester's payload needs no adder.
     row_bytes, rows : 16, 16
         Bytes per row and rows (each 1..65535).
     base : word address
@@ -59,6 +61,7 @@ class LoadRequest(data.StructLayout):
         super().__init__({
             "target": Target,
             "org": cfg.addr_bits,
+            "col": TILE_DIM_BITS,
             "idx": TILE_DIM_BITS,
             "stride": cfg.addr_bits,
             "row_bytes": TILE_DIM_BITS,
@@ -136,6 +139,7 @@ class TileLoader(wiring.Component):
                                                      cfg.addr_bits, cfg.addr_bits)
         m.d.comb += [product.a.eq(cur.idx), product.b.eq(cur.stride)]
         wait = Signal(range(product.latency + 1))
+        org_col = Signal(cfg.addr_bits)
         rd = self.rd
 
         cmd_v = Signal()                         # in CMD (a flip-flop: the DMA mux's select)
@@ -145,6 +149,10 @@ class TileLoader(wiring.Component):
         m.d.comb += [self.cmd.valid.eq(cmd_v), p.write.eq(0), p.addr.eq(cur.org),
                      p.row_bytes.eq(cur.row_bytes), p.rows.eq(cur.rows),
                      p.stride.eq(cur.stride)]
+        # In DATA, as a flip-flop of its own: `rd.ready` (and through the engine's read slice
+        # its output enable) starts at one flip-flop, not at the state decode (an FPGA timing
+        # path, docs/fpga.md).
+        in_data = Signal()
         with m.FSM(name="loader") as fsm:
             with m.State("IDLE"):
                 m.d.comb += [self.idle.eq(1), self.req.ready.eq(1)]
@@ -157,19 +165,20 @@ class TileLoader(wiring.Component):
                     m.d.sync += self.c_loading.eq(self.req.payload.target == Target.C)
                     m.next = "MUL"
             with m.State("MUL"):
-                # `product.latency` cycles from `cur` (loaded in IDLE) to `product.p`.
-                m.d.sync += wait.eq(wait - 1)
+                # `product.latency` cycles from `cur` (loaded in IDLE) to `product.p`; beside
+                # it, org + col.
+                m.d.sync += [wait.eq(wait - 1), org_col.eq(cur.org + cur.col)]
                 with m.If(wait == 0):
                     m.next = "ADD"
             with m.State("ADD"):
-                m.d.sync += [cur.org.eq(cur.org + product.p), cmd_v.eq(1)]
+                m.d.sync += [cur.org.eq(org_col + product.p), cmd_v.eq(1)]
                 m.next = "CMD"
             with m.State("CMD"):
                 with m.If(self.cmd.ready):
-                    m.d.sync += cmd_v.eq(0)
+                    m.d.sync += [cmd_v.eq(0), in_data.eq(1)]
                     m.next = "DATA"
             with m.State("DATA"):
-                m.d.comb += rd.ready.eq(1)
+                m.d.comb += rd.ready.eq(in_data)
                 with m.If(rd.valid):
                     m.d.sync += j.eq(j + 1)
                     with m.If(rd.payload.row_last):
@@ -183,10 +192,10 @@ class TileLoader(wiring.Component):
                             m.d.sync += lane.eq(lane + 1)
                     with m.If(rd.payload.last):
                         m.d.comb += self.done.eq(1)
-                        m.d.sync += self.c_loading.eq(0)
+                        m.d.sync += [self.c_loading.eq(0), in_data.eq(0)]
                         m.next = "IDLE"
 
-        fire = fsm.ongoing("DATA") & rd.valid
+        fire = in_data & rd.valid
         beat = rd.payload.data
         b_shift, c_shift = exact_log2(g.b_lanes), exact_log2(g.c_lanes)
         # Every lane of a word gets the beat; the lane enables pick the one written.

@@ -31,6 +31,7 @@ from amaranth.lib.wiring import In, Out
 
 from .multiplier import MULT18X18D_PARAMS
 from .params import AccelConfig
+from .replica import ReplicaRegister
 
 __all__ = ["MULTIPLIER_BITS", "SHIFT_BITS", "Activation", "RequantParams",
            "AccRow", "QuantRow", "PartialProduct", "Requantizer"]
@@ -102,14 +103,18 @@ PP_MULT18X18D_PARAMS = {
 } | {"REG_INPUTA_CLK": "NONE", "REG_INPUTB_CLK": "NONE"}
 
 
-def _ctz(value):
-    """Trailing zeros of an unsigned or two's-complement ``value``, ``0 .. len(value) - 1``
-    (any value in that range when ``value`` is 0): its lowest 1 isolated as
-    ``value & -value`` (one carry chain), then encoded, bit ``j`` of the count an OR over the
-    positions that have bit ``j`` set."""
-    bits = len(value)
+def _lowest_one(value):
+    """``value`` with every bit but its lowest 1 cleared, ``value & -value`` (one carry
+    chain): the first half of a trailing-zero count (:func:`_encode_one_hot`)."""
     v = value.as_unsigned()
-    low = (v & (~v + 1))[:bits]
+    return (v & (~v + 1))[:len(value)]
+
+
+def _encode_one_hot(low):
+    """The position of the single 1 in ``low``, ``0 .. len(low) - 1`` (any value in that range
+    when ``low`` is 0): bit ``j`` of the count an OR over the positions that have bit ``j``
+    set. With :func:`_lowest_one` in front, the trailing zeros of a value."""
+    bits = len(low)
     return Cat(*(_or([low[i] for i in range(bits) if (i >> j) & 1])
                  for j in range(max(1, (bits - 1).bit_length()))))
 
@@ -161,10 +166,11 @@ class PartialProduct(wiring.Component):
 
 
 class Requantizer(wiring.Component):
-    """Seven-stage pipelined requantiser: one vector of ``cols`` int32 -> int8 per cycle.
+    """Ten-stage pipelined requantiser: one vector of ``cols`` int32 -> int8 per cycle.
 
     The datapath runs free (its registers have no clock enable, so no enable net fans out to
-    every stage) and is built for an ECP5 clock well above 100 MHz (``docs/fpga.md``):
+    every stage) and is cut for an ECP5 clock of 150 MHz (``docs/fpga.md``): no stage holds
+    more than one carry chain, or a compare and a select, or a wide select and a saturation.
 
     Rounding needs no bias adder: with ``q = floor(2p / 2**shift)``, ``round(p / 2**shift)``
     (ties away from zero) is ``floor(q / 2) + inc``, ``inc`` = ``q`` odd and (``p >= 0`` or
@@ -173,32 +179,38 @@ class Requantizer(wiring.Component):
     5-bit compare per lane against one per-layer threshold. (``p == 0`` gives ``q == 0``
     whatever the test says; since ``multiplier >= 0``, ``p < 0`` only if ``acc < 0``.)
 
+    0. the vector and the parameters registered (the caller may offer a word straight from
+       a memory's asynchronous read, as the store path's C FIFO does);
     1. four partial products per element, each at most 17 x 17 bits (one ECP5 MULT18X18D):
        ``acc = ah * 2**16 + al`` (``ah`` signed, ``al`` unsigned 16 bits) times
        ``multiplier = mh * 2**16 + ml`` (:class:`PartialProduct`: with
        ``cfg.pe_multiplier == "mult18x18d"``, the ECP5 build, the DSP's own output register);
-       the element's sign and ``ctz(acc)``; once for all lanes, ``ctz(multiplier)`` and the
-       clamp bounds ``lo``, ``hi``;
+       the element's sign and its lowest 1 (``acc & -acc``); once for all lanes, the
+       multiplier's lowest 1 and the clamp bounds ``lo``, ``hi``;
     2. ``al*ml`` and ``ah*mh`` side by side (their bits do not overlap); the two middle
-       products added; once for all lanes, the threshold ``shift - 1 - ctz(multiplier)``;
-    3. the 63-bit product ``p`` (the low 16 bits need no adder); the sticky test;
-    4. ``2p`` shifted right by the multiple of 8 in ``shift``, saturated to 17 bits (an
-       operand outside -2**16 .. 2**16 - 1 saturates stage 5 whatever the rest of the shift
-       is);
-    5. the right shift by ``shift % 8``, ``q`` saturated to 10 bits (then ``|s| >= 256``,
-       which clamps to int8 either way, since the zero point is in -128..127);
-    6. ``floor(q / 2) + inc`` plus the zero point in one adder, and beside it the clamp
+       products added; the lowest 1s encoded: ``ctz(acc)`` per lane, ``ctz(multiplier)``;
+    3. the 63-bit product ``p`` (the low 16 bits need no adder); once for all lanes, the
+       threshold ``shift - 1 - ctz(multiplier)``;
+    4. ``2p`` shifted right by the multiple of 8 in ``shift``, with one flag per byte of
+       ``2p`` (all its bits equal the sign); the sticky test;
+    5. that value saturated to 17 bits when a byte above its top is not all sign (an operand
+       outside -2**16 .. 2**16 - 1 saturates stage 7 whatever the rest of the shift is);
+    6. the right shift by ``shift % 8``, and whether the result fits 10 bits (bits ``9 + k``
+       .. 16 all equal the sign);
+    7. ``q`` saturated to 10 bits (then ``|s| >= 256``, which clamps to int8 either way,
+       since the zero point is in -128..127);
+    8. ``floor(q / 2) + inc`` plus the zero point in one adder, and beside it the clamp
        decisions ``y < lo``, ``y > hi`` (as ``s < lo - zero_point``, ``s > hi - zero_point``,
        each from two compares of ``floor(q / 2)`` that ``inc`` selects between);
-    7. the activation clamp (two selects) into the output queue.
+    9. the activation clamp (two selects) into the output queue.
 
     Admission is by credit: a vector is taken only if the output queue will have room for it
     whatever ``o.ready`` does meanwhile, so no stage ever has to hold. ``i.ready`` is a
     flip-flop: high while fewer than ``LATENCY + 1`` vectors are in flight (taken, not yet
     out of ``o``), counting the transfers of the current cycle. ``o`` is the head of an
-    eight-entry queue (``o.valid`` and ``o.payload`` are flip-flops); ``o.ready`` reaches only
+    eleven-entry queue (``o.valid`` and ``o.payload`` are flip-flops); ``o.ready`` reaches only
     the queue and the credit count. A vector accepted in cycle ``t`` is valid on ``o`` in
-    cycle ``t + 7`` when ``o.ready`` stays high (:attr:`LATENCY`), one vector per cycle;
+    cycle ``t + 10`` when ``o.ready`` stays high (:attr:`LATENCY`), one vector per cycle;
     under backpressure up to ``LATENCY + 1`` vectors are in flight, none lost, duplicated or
     reordered. ``o.valid`` never depends on ``i``. ``last`` is passed through unchanged.
 
@@ -223,7 +235,7 @@ class Requantizer(wiring.Component):
         If ``cfg.operand_bits`` differs from the 8-bit output fields of :class:`RequantParams`.
     """
 
-    LATENCY = 7
+    LATENCY = 10
     #: Vectors in flight at most (pipeline and output queue): the credits.
     CREDITS = LATENCY + 1
 
@@ -249,8 +261,8 @@ class Requantizer(wiring.Component):
         cols, acc_bits = self._cfg.cols, self._cfg.acc_bits
         p_bits = acc_bits + MULTIPLIER_BITS   # |acc * multiplier| < 2**(p_bits - 1)
         q_min, q_max = -(1 << (_OUT_BITS - 1)), (1 << (_OUT_BITS - 1)) - 1
-        sat = 1 << 9                          # stage 5 saturates s to -sat .. sat - 1
-        t_bits = 17                           # stage 4 saturates to -2**16 .. 2**16 - 1
+        sat = 1 << 9                          # stage 7 saturates s to -sat .. sat - 1
+        t_bits = 17                           # stage 5 saturates to -2**16 .. 2**16 - 1
         lo_bits = 16                          # low half of acc and of the multiplier
 
         def reg(shape, name, value):
@@ -259,21 +271,34 @@ class Requantizer(wiring.Component):
             m.d.sync += r.eq(value)
             return r
 
-        # --- control: valid and last per stage, reset only on valid -----------------------
+        # --- stage 0: the vector and its parameters, registered without an enable -----------
+        # The input needs no register of its own upstream (the store's C FIFO hands over its
+        # LUT RAM's word): loaded in every cycle, they hold the vector taken in the cycle
+        # before, and `v0` says whether there was one.
         take = self.i.valid & self.i.ready
-        valid, last = [take], [self.i.payload.last]
-        for j in range(1, self.LATENCY):
+        row_in = Signal(AccRow(self._cfg), name="acc0", reset_less=True)
+        par = Signal(RequantParams, name="params0", reset_less=True)
+        v0 = Signal(name="v0")
+        m.d.sync += [row_in.eq(self.i.payload), par.eq(self.params), v0.eq(take)]
+
+        # --- control: valid and last per stage, reset only on valid -----------------------
+        core = self.LATENCY - 1         # stages 1 .. 9, behind stage 0
+        valid, last = [v0], [row_in.last]
+        for j in range(1, core):
             valid.append(Signal(name=f"v{j}"))
             m.d.sync += valid[j].eq(valid[j - 1])
             last.append(reg(1, f"last{j}", last[j - 1]))
 
         # --- stage 1: partial products; derived parameters -----------------------------------
-        par, shift = self.params, self.params.shift
+        shift = par.shift
+        last_reg = core - 1             # the stage whose registers feed the output queue (8)
         # Rounding without a bias adder (see the class docstring): the per-layer threshold
-        # shift - 1 - ctz(multiplier), once for all lanes, over two stages (ctz, then the
-        # difference), so no path runs from the parameters through the count and the
-        # subtraction to one register (an FPGA timing path, docs/fpga.md).
-        ctz_m = reg(range(MULTIPLIER_BITS), "ctz_m1", _ctz(par.multiplier))
+        # shift - 1 - ctz(multiplier), once for all lanes, over three stages (the lowest 1,
+        # its position, then the difference), so no path runs from the parameters through a
+        # carry chain, an encoder and a subtractor to one register (an FPGA timing path,
+        # docs/fpga.md).
+        low_m = reg(MULTIPLIER_BITS, "low_m1", _lowest_one(par.multiplier))
+        ctz_m = reg(range(MULTIPLIER_BITS), "ctz_m2", _encode_one_hot(low_m))
         lo_v, hi_v = Signal(signed(_OUT_BITS)), Signal(signed(_OUT_BITS))
         with m.Switch(par.mode):
             with m.Case(Activation.RELU):
@@ -283,19 +308,20 @@ class Requantizer(wiring.Component):
             with m.Default():   # NONE, and the reserved code 3
                 m.d.comb += [lo_v.eq(q_min), hi_v.eq(q_max)]
         # The parameters travel with the vector, each as far as it is used: the shift to
-        # stage 4 (stage 5 needs shift % 8 only), the zero point to 5, the bounds to 6.
-        sh = [None, reg(SHIFT_BITS, "shift1", shift)]
-        sh += [reg(SHIFT_BITS, "shift2", sh[1])]
-        sh += [reg(SHIFT_BITS, "shift3", sh[2])]
-        sh += [reg(3, "shift4", sh[3][:3])]
-        thr = reg(signed(SHIFT_BITS + 2), "thr2", sh[1] - 1 - ctz_m)
-        # Stage 6 compares s with the bounds minus the zero point (beside its adder), stage 7
+        # stage 4 (each lane copies the parts it selects with into stages 3, 4 and 5), the
+        # zero point and the bounds minus it to 6 (each lane copies them into 7), the bounds
+        # to 8.
+        sh = [shift]
+        for j in range(1, 5):
+            sh.append(reg(SHIFT_BITS, f"shift{j}", sh[j - 1]))
+        thr = reg(signed(SHIFT_BITS + 2), "thr3", sh[2] - 1 - ctz_m)
+        # Stage 8 compares s with the bounds minus the zero point (beside its adder), stage 9
         # only selects: y < lo iff s < lo - zero_point, y > hi iff s > hi - zero_point, and
         # hi < lo means every output is hi.
         zp, lo, hi = [par.zero_point], [lo_v], [hi_v]
         lo_zp, hi_zp, hi_wins = [lo_v - par.zero_point], [hi_v - par.zero_point], [hi_v < lo_v]
-        for j in range(1, self.LATENCY):
-            if j < 6:
+        for j in range(1, last_reg + 1):
+            if j < last_reg - 1:      # to stage 6; each lane copies them into stage 7
                 zp.append(reg(signed(_OUT_BITS), f"zp{j}", zp[j - 1]))
                 lo_zp.append(reg(signed(_OUT_BITS + 1), f"lo_zp{j}", lo_zp[j - 1]))
                 hi_zp.append(reg(signed(_OUT_BITS + 1), f"hi_zp{j}", hi_zp[j - 1]))
@@ -306,6 +332,15 @@ class Requantizer(wiring.Component):
         ml = par.multiplier[:lo_bits]
         mh = par.multiplier[lo_bits:]
         dsp = self._cfg.pe_multiplier == "mult18x18d"   # the ECP5 build's explicit DSPs
+
+        def lane_copy(name, value):
+            """``value`` registered in a copy of the lane's own (:class:`ReplicaRegister`):
+            the shift amounts select in every bit of a lane and the bounds feed its adder
+            and compares, so one register per lane, beside it, rather than one for all
+            eight lanes spread along a DSP row (an FPGA timing path, docs/fpga.md)."""
+            m.submodules[name] = r = ReplicaRegister(len(value), ecp5=dsp)
+            m.d.comb += r.d.eq(value)
+            return r.q
 
         def pp(name, x, y):
             """Registered ``x * y`` (stage 1) on a :class:`PartialProduct`; the operands are
@@ -322,63 +357,78 @@ class Requantizer(wiring.Component):
             return bit
         outs = []
         for c in range(cols):
-            acc = self.i.payload.data[c]
+            acc = row_in.data[c]
             al, ah = acc[:lo_bits], acc[lo_bits:].as_signed()
             ll = pp(f"pp_ll{c}", al, ml)[:2 * lo_bits]
             lh = pp(f"pp_lh{c}", al, mh)[:MULTIPLIER_BITS]
             hl = pp(f"pp_hl{c}", ah, ml)[:acc_bits].as_signed()
             hh = pp(f"pp_hh{c}", ah, mh)[:acc_bits + MULTIPLIER_BITS - 2 * lo_bits].as_signed()
             neg = reg(1, f"neg{c}", acc[-1])
-            tz = reg(range(acc_bits), f"ctz{c}", _ctz(acc))
+            low = reg(acc_bits, f"low{c}", _lowest_one(acc))
             # Stage 2: ll and hh side by side (their bits do not overlap); the two middle
-            # products added.
-            tz2 = reg(range(acc_bits), f"ctz{c}_2", tz)
+            # products added; ctz(acc).
+            tz = reg(range(acc_bits), f"ctz{c}_2", _encode_one_hot(low))
             lo_hi = reg(signed(p_bits), f"lo_hi{c}", Cat(ll, hh).as_signed())
             mid = reg(signed(acc_bits + 2), f"mid{c}", hl + lh)
-            # Stage 3: p (the low 16 bits need no adder); the sticky test (p has a 1 below
-            # bit shift - 1).
-            sticky = reg(1, f"sticky{c}", tz2 < thr)
+            # Stage 3: p (the low 16 bits need no adder).
+            tz = reg(range(acc_bits), f"ctz{c}_3", tz)
             prod = reg(signed(p_bits), f"prod{c}",
                        Cat(lo_hi[:lo_bits], lo_hi[lo_bits:] + mid))
-            # Stage 4: 2p shifted right by 8 * (shift // 8), saturated to t_bits. The shifted
-            # value fits iff the bits of 2p from t_bits - 1 + 8 * (shift // 8) up all equal
-            # its sign: whole bytes, so a byte's flag and an AND of the flags above.
+            # Stage 4: the sticky test (p has a 1 below bit shift - 1); 2p shifted right by
+            # 8 * (shift // 8), and per byte of 2p whether all its bits equal the sign.
+            sticky = reg(1, f"sticky{c}", tz < thr)
             twice = Cat(Const(0, 1), prod).as_signed()
-            sign = twice[-1]
-            coarse = sh[3][3:]
             n_bytes = len(twice) // 8
-            byte_ok = [twice[8 * b:8 * b + 8] == sign.replicate(8) for b in range(n_bytes)]
+            sign = reg(1, f"sign{c}", twice[-1])
+            byte_ok = reg(n_bytes, f"byte_ok{c}",
+                          Cat(*(twice[8 * b:8 * b + 8] == twice[-1].replicate(8)
+                                for b in range(n_bytes))))
+            ext = Cat(twice, twice[-1].replicate(t_bits))   # sign-extended past the top byte
+            coarse3 = lane_copy(f"coarse3_{c}", sh[2][3:])
+            coarse4 = lane_copy(f"coarse4_{c}", sh[3][3:])
+            fine5 = lane_copy(f"fine5_{c}", sh[4][:3])
+            moved = reg(t_bits, f"moved{c}", Array([ext[8 * q:8 * q + t_bits]
+                                                     for q in range(8)])[coarse3])
+            # Stage 5: saturated to t_bits. The shifted value fits iff the bytes of 2p from
+            # bit t_bits - 1 + 8 * (shift // 8) up are all sign: a byte's flag and an AND of
+            # the flags above.
             first = (t_bits - 1) // 8          # 2: bits 16 .. 63 must equal the sign
-            fits = Array([Cat(*byte_ok[first + q:]).all() if first + q < n_bytes else Const(1)
-                          for q in range(8)])[coarse]
-            ext = Cat(twice, sign.replicate(t_bits))   # sign-extended past the top byte
-            moved = Array([ext[8 * q:8 * q + t_bits] for q in range(8)])[coarse]
+            fits = Array([byte_ok[first + q:].all() if first + q < n_bytes else Const(1)
+                          for q in range(8)])[coarse4]
             t_max = (1 << (t_bits - 1)) - 1
             t = reg(signed(t_bits), f"coarse{c}",
                     Mux(fits, moved, Mux(sign, -t_max - 1, t_max)))
-            # Stage 5: q = t >> (shift % 8), saturated to 10 bits: it fits iff bits 9 + k ..
-            # 16 of t all equal its sign (no comparator behind the shift).
-            k, t_sign = sh[4], t[-1]
+            # Stage 6: t >> (shift % 8); it fits 10 bits iff bits 9 + k .. 16 of t all equal
+            # its sign (no comparator behind the shift).
+            k, t_sign = fine5, t[-1]
             same = [t[j] == t_sign for j in range(t_bits - 1)]
-            fits10 = Array([Cat(*same[9 + q:]).all() if 9 + q < t_bits - 1 else Const(1)
-                            for q in range(8)])[k]
+            fits10 = reg(1, f"fits10_{c}",
+                         Array([Cat(*same[9 + q:]).all() if 9 + q < t_bits - 1 else Const(1)
+                                for q in range(8)])[k])
             t_ext = Cat(t, t_sign.replicate(7))
-            s10 = Array([t_ext[q:q + 10] for q in range(8)])[k]
-            q = reg(signed(10), f"narrow{c}", Mux(fits10, s10, Mux(t_sign, -sat, sat - 1)))
-            # Stage 6: s = floor(q / 2) + inc plus the zero point in one adder, and beside it
+            s10 = reg(10, f"s10_{c}", Array([t_ext[q:q + 10] for q in range(8)])[k])
+            t_neg = reg(1, f"t_neg{c}", t_sign)
+            # Stage 7: q saturated to 10 bits.
+            q = reg(signed(10), f"narrow{c}", Mux(fits10, s10, Mux(t_neg, -sat, sat - 1)))
+            # Stage 8: s = floor(q / 2) + inc plus the zero point in one adder, and beside it
             # the clamp decisions, each from two compares that inc selects between. When y
             # is kept, lo <= y <= hi, so its low 8 bits are y.
-            inc = q[0] & (~travel(f"neg{c}", neg, 2, 5) | travel(f"sticky{c}", sticky, 4, 5))
+            z = last_reg - 1                 # the stage q, zp and the flags are read from (7)
+            inc = q[0] & (~travel(f"neg{c}", neg, 2, z) | travel(f"sticky{c}", sticky, 5, z))
             half_q = q[1:].as_signed()
-            y = reg(signed(_OUT_BITS), f"shifted{c}", half_q + zp[5] + inc)
-            below = reg(1, f"below{c}", Mux(inc, half_q < lo_zp[5] - 1, half_q < lo_zp[5]))
-            above = reg(1, f"above{c}", Mux(inc, half_q >= hi_zp[5], half_q > hi_zp[5]))
-            # Stage 7's value: activation clamp and int8 saturation, two selects.
-            outs.append(Mux(hi_wins[6] | above, hi[6], Mux(below, lo[6], y)))
+            zp_c = lane_copy(f"zp{z}_{c}", zp[z - 1]).as_signed()
+            lo_zp_c = lane_copy(f"lo_zp{z}_{c}", lo_zp[z - 1]).as_signed()
+            hi_zp_c = lane_copy(f"hi_zp{z}_{c}", hi_zp[z - 1]).as_signed()
+            y = reg(signed(_OUT_BITS), f"shifted{c}", half_q + zp_c + inc)
+            below = reg(1, f"below{c}", Mux(inc, half_q < lo_zp_c - 1, half_q < lo_zp_c))
+            above = reg(1, f"above{c}", Mux(inc, half_q >= hi_zp_c, half_q > hi_zp_c))
+            # Stage 9's value: activation clamp and int8 saturation, two selects.
+            outs.append(Mux(hi_wins[last_reg] | above, hi[last_reg],
+                            Mux(below, lo[last_reg], y)))
 
-        # --- stage 7: the output queue, its head on `o` --------------------------------------
+        # --- stage 9: the output queue, its head on `o` --------------------------------------
         # Not amaranth.lib.fifo.SyncFIFOBuffered (as the store's C FIFO): its registered output
-        # would add a cycle, and LATENCY 7 needs an arriving vector to bypass an empty queue.
+        # would add a cycle, and LATENCY needs an arriving vector to bypass an empty queue.
         row = Signal(QuantRow(self._cfg))
         m.d.comb += [row.data[c].eq(outs[c]) for c in range(cols)]
         m.d.comb += row.last.eq(last[-1])

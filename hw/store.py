@@ -19,7 +19,7 @@ single-cycle hops for the FPGA clock. With no stalls the path streams one C word
 
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
@@ -133,8 +133,11 @@ class StorePath(wiring.Component):
         m.submodules.pack32 = pack32 = RowPacker(cfg, 4)
         m.submodules.q_skid = q_skid = SkidBuffer(8 * C)
         m.submodules.wr_skid = wr_skid = SkidBuffer(DmaBeat(cfg))
-        m.submodules.c_fifo = c_fifo = SyncFIFOBuffered(width=g.c_word_bits,
-                                                        depth=STORE_FIFO_DEPTH)
+        # A first-word-fall-through FIFO without an output register: its head comes straight
+        # out of its LUT RAM into the requantiser's stage 0 or the 32-bit packer, both
+        # registers, so no 256-bit register with a clock enable (the pop decision) sits between
+        # them (an FPGA timing path, docs/fpga.md).
+        m.submodules.c_fifo = c_fifo = SyncFIFO(width=g.c_word_bits, depth=STORE_FIFO_DEPTH)
 
         tile = Signal(StoreRequest(cfg))
         int8 = Signal()                # this tile goes out requantised

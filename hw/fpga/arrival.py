@@ -23,7 +23,11 @@ Usage::
     python -m scanfuse.hw.fpga.arrival BUILD_DIR [--at MHZ] [--depth N] [--top N] [--json]
 
 prints per seed the endpoints, those later than the period of ``--at`` (default 150 MHz) by
-kind, then the components with most late endpoints, each with its latest signal.
+kind, then the components with most late endpoints, each with its latest signal. With
+``--nets N`` it prints instead, per seed, the ladder (:func:`arrival_ladder`: how many endpoints,
+on how many nets, arrive later than the periods of 150 down to 80 MHz) and the ``N`` nets with
+most late endpoints (:func:`late_nets`): a late enable or reset fanning out from one decision
+shows up as one net with many sinks, late arithmetic as many nets with one or two each.
 """
 
 import argparse
@@ -34,14 +38,18 @@ from dataclasses import asdict, dataclass
 
 from .flow import seed_files, signal_of
 
-__all__ = ["KINDS", "Endpoint", "ComponentArrivals", "SeedArrivals", "input_kind", "endpoints",
-           "component_of", "seed_arrivals", "build_arrivals", "main"]
+__all__ = ["KINDS", "LADDER_MHZ", "Endpoint", "ComponentArrivals", "SeedArrivals", "NetArrivals",
+           "LadderRung", "input_kind", "endpoints", "component_of", "seed_arrivals",
+           "build_arrivals", "late_nets", "arrival_ladder", "SeedNets", "build_nets", "main"]
 
 #: Input kinds, in report order (:func:`input_kind`).
 KINDS = ("data", "enable", "set/reset", "lutram", "block")
 
 #: The clock the default period comes from (issue 14's target), MHz.
 DEFAULT_MHZ = 150.0
+
+#: The clocks of :func:`arrival_ladder`'s rungs, MHz.
+LADDER_MHZ = (150.0, 125.0, 110.0, 100.0, 90.0, 80.0)
 
 
 def input_kind(port: str) -> str:
@@ -106,15 +114,92 @@ class SeedArrivals:
     components: list
 
 
+@dataclass(frozen=True)
+class NetArrivals:
+    """One net's sinks against a clock: ``late`` of its ``sinks`` arrive later than the period,
+    ``by_kind`` (:data:`KINDS`, kinds with none left out) says what they are; ``earliest_ns``
+    and ``latest_ns`` are its sinks' earliest and latest arrivals (a spread of several ns on
+    one net is routing to sinks far apart; a late ``earliest_ns``, logic before the driver).
+    ``source`` is the first HDL source line nextpnr names for it (empty if none)."""
+    net: str
+    driver: str
+    sinks: int
+    late: int
+    by_kind: dict
+    earliest_ns: float
+    latest_ns: float
+    source: str
+
+
+@dataclass(frozen=True)
+class LadderRung:
+    """Endpoints later than the period of ``mhz`` (each at its latest arrival) and the nets
+    those latest arrivals come through."""
+    mhz: float
+    period_ns: float
+    endpoints: int
+    nets: int
+
+
+def _period(mhz: float) -> float:
+    if not mhz > 0:
+        raise ValueError(f"the clock must be above 0, not {mhz!r} MHz")
+    return 1e3 / mhz
+
+
+def _net_timings(report: dict) -> list:
+    if "detailed_net_timings" not in report:
+        raise ValueError("the report has no detailed_net_timings "
+                         "(nextpnr ran without --detailed-timing-report)")
+    return report["detailed_net_timings"]
+
+
+def late_nets(report: dict, mhz: float) -> list[NetArrivals]:
+    """The nets of a report with at least one sink later than the period of ``mhz``, most
+    late sinks first (then by name)."""
+    period = _period(mhz)
+    out = []
+    for net in _net_timings(report):
+        sinks = net.get("endpoints", [])
+        late = [e for e in sinks if float(e["delay"][-1]) > period]
+        if not late:
+            continue
+        kinds = Counter(input_kind(e["port"]) for e in late)
+        arrivals = [float(e["delay"][-1]) for e in sinks]
+        out.append(NetArrivals(net=net["net"], driver=net.get("driver", ""), sinks=len(sinks),
+                               late=len(late), by_kind={k: kinds[k] for k in KINDS if kinds[k]},
+                               earliest_ns=round(min(arrivals), 3),
+                               latest_ns=round(max(arrivals), 3),
+                               source=(net.get("sources") or [""])[0]))
+    out.sort(key=lambda n: (-n.late, n.net))
+    return out
+
+
+def arrival_ladder(report: dict, mhz=LADDER_MHZ) -> list[LadderRung]:
+    """For each clock of ``mhz``: the endpoints later than its period and the nets their
+    latest arrivals come through. How far a build is from each clock, in the number of
+    places to change."""
+    latest: dict[tuple, tuple] = {}
+    for net in _net_timings(report):
+        for e in net.get("endpoints", []):
+            key, t = (e["cell"], e["port"]), float(e["delay"][-1])
+            if key not in latest or t > latest[key][0]:
+                latest[key] = (t, net["net"])
+    rungs = []
+    for f in mhz:
+        period = _period(f)
+        late = [net for t, net in latest.values() if t > period]
+        rungs.append(LadderRung(mhz=f, period_ns=round(period, 3), endpoints=len(late),
+                                nets=len(set(late))))
+    return rungs
+
+
 def endpoints(report: dict) -> list[Endpoint]:
     """Every endpoint of a nextpnr report with ``detailed_net_timings``, at its latest arrival
     (``ValueError`` when the report has none: nextpnr ran without
     ``--detailed-timing-report``)."""
-    if "detailed_net_timings" not in report:
-        raise ValueError("the report has no detailed_net_timings "
-                         "(nextpnr ran without --detailed-timing-report)")
     latest: dict[tuple, float] = {}
-    for net in report["detailed_net_timings"]:
+    for net in _net_timings(report):
         for e in net.get("endpoints", []):
             key = (e["cell"], e["port"])
             latest[key] = max(latest.get(key, float("-inf")), float(e["delay"][-1]))
@@ -131,9 +216,7 @@ def component_of(cell: str, depth: int) -> str:
 
 def seed_arrivals(seed: int, report: dict, mhz: float, depth: int) -> SeedArrivals:
     """The figures of one seed's report against a clock of ``mhz``."""
-    if not mhz > 0:
-        raise ValueError(f"the clock must be above 0, not {mhz!r} MHz")
-    period = 1e3 / mhz
+    period = _period(mhz)
     eps = endpoints(report)
     sizes = Counter(component_of(e.cell, depth) for e in eps)
     late: dict[str, list[Endpoint]] = {}
@@ -164,6 +247,50 @@ def build_arrivals(build_dir, mhz: float, depth: int) -> list[SeedArrivals]:
     return result
 
 
+@dataclass(frozen=True)
+class SeedNets:
+    """One seed's :func:`arrival_ladder` and its ``top`` :func:`late_nets` against ``mhz``
+    (``late_nets`` counts all of them)."""
+    seed: int
+    mhz: float
+    ladder: list
+    late_nets: int
+    nets: list
+
+
+def build_nets(build_dir, mhz: float, top: int) -> list[SeedNets]:
+    """:class:`SeedNets` of every seed of a build directory whose report holds the detailed
+    timing."""
+    result = []
+    for seed, path in seed_files(build_dir, ".report.json"):
+        report = json.loads(path.read_text())
+        nets = late_nets(report, mhz)
+        result.append(SeedNets(seed=seed, mhz=mhz, ladder=arrival_ladder(report),
+                               late_nets=len(nets), nets=nets[:top]))
+    if not result:
+        raise ValueError("no seed's nextpnr report in the directory")
+    return result
+
+
+def _print_nets(d, seeds: list[SeedNets]) -> None:
+    for s in seeds:
+        print(f"## {d}, seed {s.seed}: endpoints later than each clock's period, and the "
+              f"nets they arrive through\n")
+        print("| MHz | ns | endpoints | nets |\n|---|---|---|---|")
+        for r in s.ladder:
+            print(f"| {r.mhz:g} | {r.period_ns:.2f} | {r.endpoints} | {r.nets} |")
+        print(f"\n{s.late_nets} nets with a sink later than {1e3 / s.mhz:.2f} ns "
+              f"({s.mhz:g} MHz); those with most:\n")
+        print("| net | late | sinks | kinds | ns (earliest - latest sink) | source |")
+        print("|---|---|---|---|---|---|")
+        for n in s.nets:
+            kinds = ", ".join(f"{k} {c}" for k, c in n.by_kind.items())
+            src = n.source.rsplit("/", 1)[-1]
+            print(f"| `{n.net}` | {n.late} | {n.sinks} | {kinds} | "
+                  f"{n.earliest_ns:.2f} - {n.latest_ns:.2f} | {src} |")
+        print()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m scanfuse.hw.fpga.arrival",
@@ -176,11 +303,18 @@ def main(argv=None) -> int:
                     help="name parts that make a component (>= 1, default 3)")
     ap.add_argument("--top", type=int, default=15,
                     help="components listed per seed (>= 1, default 15)")
+    ap.add_argument("--nets", type=int, default=0, metavar="N",
+                    help="print per seed the ladder of late endpoints and nets (150 down to "
+                         "80 MHz) and the N nets with most sinks later than --at, instead of "
+                         "the components (>= 1; default: components)")
     ap.add_argument("--json", action="store_true", help="print JSON")
     args = ap.parse_args(argv)
     if not args.at > 0:
         print(f"arrival: error: --at must be a clock in MHz above 0, not {args.at:g}",
               file=sys.stderr)
+        return 2
+    if args.nets < 0:
+        print(f"arrival: error: --nets must be at least 1, not {args.nets}", file=sys.stderr)
         return 2
     for flag, value in (("--depth", args.depth), ("--top", args.top)):
         if value < 1:
@@ -189,12 +323,17 @@ def main(argv=None) -> int:
     rows = {}
     for d in args.dirs:
         try:
-            rows[d] = build_arrivals(d, args.at, args.depth)
+            rows[d] = (build_nets(d, args.at, args.nets) if args.nets
+                       else build_arrivals(d, args.at, args.depth))
         except (OSError, ValueError, KeyError, StopIteration) as err:
             print(f"arrival: error: {d}: {err}", file=sys.stderr)
             return 2
     if args.json:
         print(json.dumps({d: [asdict(s) for s in ss] for d, ss in rows.items()}, indent=1))
+        return 0
+    if args.nets:
+        for d, ss in rows.items():
+            _print_nets(d, ss)
         return 0
     for d, ss in rows.items():
         for s in ss:

@@ -166,6 +166,13 @@ class SelfTestController(wiring.Component):
         tick_timer = Signal()
         with m.If(tick_timer):
             m.d.sync += timer.eq(timer + 1)
+        # The timeout is seen a cycle after the timer reaches it (a register, not the wide
+        # compare in front of the state decisions: an FPGA timing path, docs/fpga.md).
+        expired = Signal()
+        m.d.sync += expired.eq(timer == self._timeout)
+        # A response is judged in the cycle after it arrives (WROTE, GOT), from registers.
+        resp_ok = Signal()
+        poll = Signal()
 
         def fail(timeout=False):
             m.d.sync += [self.running.eq(0), self.failed.eq(1), self.timed_out.eq(timeout)]
@@ -225,16 +232,20 @@ class SelfTestController(wiring.Component):
                     m.d.sync += lite.awvalid.eq(0)
                 with m.If(lite.wready):
                     m.d.sync += lite.wvalid.eq(0)
-                with m.If(timer == self._timeout):
+                with m.If(expired):
                     fail(timeout=True)
                     m.next = "END"
                 with m.Elif(lite.bvalid & lite.bready):
-                    with m.If(lite.bresp == Resp.OKAY):
-                        next_step()
-                        m.next = "ISSUE"
-                    with m.Else():
-                        fail()
-                        m.next = "END"
+                    m.d.sync += resp_ok.eq(lite.bresp == Resp.OKAY)
+                    m.next = "WROTE"
+
+            with m.State("WROTE"):
+                with m.If(resp_ok):
+                    next_step()
+                    m.next = "ISSUE"
+                with m.Else():
+                    fail()
+                    m.next = "END"
 
             with m.State("READ"):
                 m.d.comb += [tick_timer.eq(1), lite.rready.eq(~lite.arvalid)]
@@ -243,18 +254,23 @@ class SelfTestController(wiring.Component):
                 match = Signal()
                 m.d.comb += match.eq((lite.rresp == Resp.OKAY) &
                                      ((lite.rdata & cur.mask) == cur.value))
-                with m.If(timer == self._timeout):
+                with m.If(expired):
                     fail(timeout=True)
                     m.next = "END"
                 with m.Elif(lite.rvalid & lite.rready):
-                    with m.If(match):
-                        next_step()
-                        m.next = "ISSUE"
-                    with m.Elif(cur.op == ScriptOp.WAIT):
-                        m.next = "ISSUE"          # poll again; the timer keeps running
-                    with m.Else():
-                        fail()
-                        m.next = "END"
+                    m.d.sync += [resp_ok.eq(match), poll.eq(cur.op == ScriptOp.WAIT)]
+                    m.next = "GOT"
+
+            with m.State("GOT"):
+                m.d.comb += tick_timer.eq(1)
+                with m.If(resp_ok):
+                    next_step()
+                    m.next = "ISSUE"
+                with m.Elif(poll):
+                    m.next = "ISSUE"              # poll again; the timer keeps running
+                with m.Else():
+                    fail()
+                    m.next = "END"
 
             with m.State("CHECK_AR"):
                 m.d.comb += [tick_timer.eq(1), mem.rready.eq(1)]
@@ -276,7 +292,7 @@ class SelfTestController(wiring.Component):
                         m.next = "END"
                     with m.Elif(c_recv == 1):
                         m.next = "COMPARE"
-                with m.If(timer == self._timeout):
+                with m.If(expired):
                     fail(timeout=True)
                     m.next = "END"
 

@@ -17,7 +17,7 @@ count) in Scan. From those indices it derives each record field:
   ``valid``/``busy`` exactly while walking; the record held while stalled.
 """
 
-from amaranth.hdl import Array, Assert, Assume, Cover, Elaboratable, Mux, Signal
+from amaranth.hdl import Array, Assert, Assume, Cat, Cover, Elaboratable, Mux, Signal
 
 from ...hw.addrgen import TileAddressGenerator
 from ...hw.program import DescriptorError, LoopOrder, Visit
@@ -132,11 +132,19 @@ class AddrGenHarness(Elaboratable):
         store = ~first & (changed["m"] | changed["n"])
         prev_tile = prev["m"] * mt + prev["n"]
 
+        # The generator's step phases (move, settle, decide; then the record is valid): one at
+        # a time while walking, none while idle.
+        settle, decide = internal["settle"], internal["decide"]
+        record = internal["record_valid"]
+        taken = active & dut.steps.valid & dut.steps.ready
         m.d.comb += [
-            Assert(dut.steps.valid == active, "records exactly while walking"),
+            Assert(~dut.steps.valid | active, "records only while walking"),
             Assert(dut.busy == active, "busy exactly while walking"),
+            Assert(dut.steps.valid == record, "valid is the record register"),
+            Assert(Mux(active, settle + decide + record == 1, ~settle & ~decide & ~record),
+                   "one step phase at a time while walking"),
         ]
-        with m.If(active):
+        with m.If(active & dut.steps.valid):
             for x in "mnk":
                 m.d.comb += [
                     Assert(p[f"{x}_idx"] == idx[x], f"{x} tile index"),
@@ -159,6 +167,29 @@ class AddrGenHarness(Elaboratable):
                     Assert(p.prev_c_final == (store & (visits[prev_tile] == count["K"])),
                            "prev_c_final"),
                 ]
+            # The registered decision and record are those of the settled walk state.
+            step = internal["step"]
+            m.d.comb += [
+                Assert(internal["step_r"] == step, "registered step decision"),
+                Assert(internal["inside_r"] == Cat(0, step[0], step[0] | step[1]),
+                       "registered inside levels"),
+                Assert(internal["last_r"] == last, "registered last"),
+                Assert(internal["k_last_r"] == internal["k_last"], "registered k_last"),
+                Assert(p.as_value() == internal["p"], "registered record"),
+            ]
+            for lv in range(3):
+                idx_, off_, tile_ = (internal[f"{n}{lv}"] for n in ("idx", "off", "tile"))
+                m.d.comb += [
+                    Assert(internal[f"idx_up{lv}"] == (idx_ + 1)[:db], "registered idx + 1"),
+                    Assert(internal[f"idx_dn{lv}"] == (idx_ - 1)[:db], "registered idx - 1"),
+                    Assert(internal[f"off_up{lv}"] == (off_ + tile_)[:db], "registered off + tile"),
+                    Assert(internal[f"off_dn{lv}"] == (off_ - tile_)[:db], "registered off - tile"),
+                    Assert(internal[f"rem_dn{lv}"] == (internal[f"rem{lv}"] + tile_)[:db],
+                           "registered rem + tile"),
+                    Assert(internal[f"rmt_up{lv}"] == (internal[f"rmt{lv}"] - tile_)[:db],
+                           "registered rmt - tile"),
+                ]
+        with m.If(active):
             # Induction invariants: the reference's own state is a legal walk position...
             for x in "MNK":
                 m.d.comb += Assert((tiles[x] != 0) & (tiles[x] <= dims[x]) &
@@ -188,7 +219,6 @@ class AddrGenHarness(Elaboratable):
                                 Assert(internal[f"dim{lv}"] == dims[x.upper()], "level dim"),
                                 Assert(internal[f"tile{lv}"] == tiles[x.upper()], "level tile"),
                                 Assert(internal[f"off{lv}"] == ranges[x][0], "level offset"),
-                                Assert(internal[f"len{lv}"] == ranges[x][1], "level length"),
                                 Assert(internal[f"rem{lv}"]
                                        == (dims[x.upper()] - ranges[x][0])[:db], "level rem"),
                                 Assert(internal[f"rmt{lv}"]
@@ -196,12 +226,17 @@ class AddrGenHarness(Elaboratable):
                                        "level rmt"),
                                 Assert(internal[f"dmt{lv}"]
                                        == (dims[x.upper()] - tiles[x.upper()])[:db], "level dmt"),
-                                Assert(internal[f"at_lo{lv}"] == (ranges[x][0] == 0),
-                                       "level at its low end"),
-                                Assert(internal[f"at_hi{lv}"]
-                                       == ((dims[x.upper()] - ranges[x][0])[:db] == ranges[x][1]),
-                                       "level at its high end"),
                             ]
+                            # Settled one cycle after the walk registers move.
+                            with m.If(~settle):
+                                m.d.comb += [
+                                    Assert(internal[f"len{lv}"] == ranges[x][1], "level length"),
+                                    Assert(internal[f"at_lo{lv}"] == (ranges[x][0] == 0),
+                                           "level at its low end"),
+                                    Assert(internal[f"at_hi{lv}"]
+                                           == ((dims[x.upper()] - ranges[x][0])[:db]
+                                               == ranges[x][1]), "level at its high end"),
+                                ]
                             with m.If(~first):
                                 m.d.comb += Assert(internal["chg"][lv] == changed[x],
                                                    "level changed flag")
@@ -210,7 +245,7 @@ class AddrGenHarness(Elaboratable):
             with m.If(first):
                 m.d.comb += Assert(internal["chg"] == 0b111, "all changed on the first tile")
 
-        with m.If(active & dut.steps.ready):
+        with m.If(taken):
             with m.If(c != n_lv[2] - 1):
                 m.d.sync += c.eq(c + 1)
             with m.Else():
@@ -233,10 +268,10 @@ class AddrGenHarness(Elaboratable):
                 m.d.sync += active.eq(0)
 
         m.d.comb += [
-            Cover(active & dut.steps.ready & last & scan & (walked >= 7),
-                  "a Scan walk of 8+ tiles ends"),
-            Cover(active & p.load_c & ~p.prev_c_final, "a partial-sum spill and a reload"),
-            Cover(active & p.store_prev_c & p.prev_c_final & p.load_c,
+            Cover(taken & last & scan & (walked >= 7), "a Scan walk of 8+ tiles ends"),
+            Cover(active & dut.steps.valid & p.load_c & ~p.prev_c_final,
+                  "a partial-sum spill and a reload"),
+            Cover(active & dut.steps.valid & p.store_prev_c & p.prev_c_final & p.load_c,
                   "a final store, then a reload"),
             Cover(past.valid & past(fire_d) & (dut.error == DescriptorError.BAD_LOOP_ORDER),
                   "an illegal loop order refused"),

@@ -284,11 +284,13 @@ def test_narrow_dim_bits():
     run_jobs(jobs, seed=9, dim_bits=6)
 
 
-def test_one_record_per_cycle():
-    """Always-ready consumer: first record one cycle after the accept, then one per cycle."""
+def test_one_record_per_step_time():
+    """Always-ready consumer: the first record STEP_CYCLES cycles after the accept, then one
+    every STEP_CYCLES cycles, each valid for one cycle."""
     jobs = [legal_job(Gemm(M=9, K=7, N=5), Tiling(2, 3, 4, order, visit))
             for order in LOOP_ORDERS for visit in VISITS]
     dut = TileAddressGenerator(AccelConfig())
+    STEP = TileAddressGenerator.STEP_CYCLES
     stats = {"cycles": 0, "records": 0}
 
     async def bench(ctx):
@@ -301,7 +303,11 @@ def test_one_record_per_cycle():
             stats["cycles"] += 1
             got = []
             while len(got) <= len(job.expected):
-                assert ctx.get(dut.steps.valid), f"{job.label}: bubble after {len(got)} records"
+                for _ in range(STEP - 1):
+                    assert not ctx.get(dut.steps.valid), f"{job.label}: early record"
+                    await ctx.tick()
+                    stats["cycles"] += 1
+                assert ctx.get(dut.steps.valid), f"{job.label}: late after {len(got)} records"
                 got.append(decode(ctx.get(dut.steps.payload)))
                 await ctx.tick()
                 stats["cycles"] += 1
@@ -315,8 +321,8 @@ def test_one_record_per_cycle():
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
-    # Per descriptor: one accept cycle, then exactly one cycle per tile.
-    assert stats["cycles"] == stats["records"] + len(jobs)
+    # Per descriptor: one accept cycle, then exactly STEP_CYCLES cycles per tile.
+    assert stats["cycles"] == STEP * stats["records"] + len(jobs)
 
 
 def test_descriptor_packing():

@@ -109,11 +109,12 @@ def test_block_seeds(seed):
 def test_one_chunk_strips_expand_each_row_once():
     """One hidden chunk in one-row strips: the continued depthwise run expands each X row
     once and the next strip's X row loads during phase E, so the eight strips cost less than
-    1.30x the block as one strip (1,955 against 1,507 cycles with the freeze-free PE array,
-    whose rows come 6 cycles later; 1,940 against 1,505 when its accumulator restarted, rows
-    5 cycles later; 1,865 against 1,495 with the freezing array; without the X row prefetch
-    1,991, with a run per strip, which expands 3 rows per output row, 2,925), bit-exact,
-    bytes as predicted."""
+    1.35x the block as one strip (2,044 against 1,525 cycles since the ten-stage requantiser
+    and the DMA's two-cycle burst issue, fifteenth timing round; before them 1,955 against
+    1,507 with the freeze-free PE array, whose rows come 6 cycles later; 1,940 against 1,505
+    when its accumulator restarted, rows 5 cycles later; 1,865 against 1,495 with the
+    freezing array; then without the X row prefetch 1,991, with a run per strip, which
+    expands 3 rows per output row, 2,925), bit-exact, bytes as predicted."""
     shape = BlockShape(8, 8, 16, 32, 16)
     x, block = random_block(np.random.default_rng(1), shape)
     expected = fused_block_ref(x, block)
@@ -125,4 +126,4 @@ def test_one_chunk_strips_expand_each_row_once():
         assert (run.read_bytes, run.write_bytes) == (image.traffic.read_bytes,
                                                      image.traffic.write_bytes)
         cycles[tr] = run.cycles
-    assert cycles[1] < 1.30 * cycles[8], cycles
+    assert cycles[1] < 1.35 * cycles[8], cycles

@@ -73,7 +73,8 @@ def test_reads_arrive_after_read_latency_enabled_cycles(mem, latency):
 
 
 def test_read_latency_is_checked():
-    assert TileBuffer(CFG).read_latency == 1
+    assert TileBuffer(CFG).read_latency == 2
+    assert TileBuffer(CFG, read_latency=1).read_latency == 1
     for bad in (0, 3, True, "2"):
         with pytest.raises(ValueError, match="read_latency must be 1 or 2"):
             TileBuffer(CFG, read_latency=bad)

@@ -163,4 +163,4 @@ def test_feed_rejects_bad_cfg():
     with pytest.raises(ValueError, match="read_latency must be 1 or 2"):
         ComputeFeed(CONFIGS["r8c8-64b"], read_latency=3)
     dp = AccelConfig(a_entries=2048, b_entries=1024, c_entries=512, tile_memory="dp16kd")
-    assert ComputeFeed(dp).read_latency == 2 and ComputeFeed(CONFIGS["r8c8-64b"]).read_latency == 1
+    assert ComputeFeed(dp).read_latency == 2 and ComputeFeed(CONFIGS["r8c8-64b"]).read_latency == 2

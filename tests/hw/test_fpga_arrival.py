@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from scanfuse.hw.fpga.arrival import (build_arrivals, component_of, endpoints, input_kind, main,
-                                      seed_arrivals)
+from scanfuse.hw.fpga.arrival import (arrival_ladder, build_arrivals, build_nets, component_of,
+                                      endpoints, input_kind, late_nets, main, seed_arrivals)
 
 
 def _net(name, *sinks):
@@ -71,6 +71,33 @@ def test_seed_figures_at_150_mhz():
         seed_arrivals(1, REPORT, 0, 3)
 
 
+def test_late_nets_each_sink_on_its_own_net():
+    nets = late_nets(REPORT, 150)
+    assert [(n.net, n.late, n.sinks, n.by_kind, n.earliest_ns, n.latest_ns) for n in nets] == [
+        ("n1", 1, 2, {"enable": 1}, 6.0, 11.2),
+        ("n2", 1, 1, {"set/reset": 1}, 7.0, 7.0),
+        ("n3", 1, 1, {"enable": 1}, 9.0, 9.0),    # the endpoint n1 makes later still
+        ("n4", 1, 2, {"block": 1}, 2.0, 13.8),
+        ("n5", 1, 1, {"data": 1}, 7.5, 7.5),
+        ("n6", 1, 1, {"lutram": 1}, 8.0, 8.0)]
+    assert nets[0].driver == "n1_drv" and nets[0].source == ""
+    assert [n.net for n in late_nets(REPORT, 100)] == ["n1", "n4"]
+    with pytest.raises(ValueError, match="clock"):
+        late_nets(REPORT, -1)
+    with pytest.raises(ValueError, match="--detailed-timing-report"):
+        late_nets({}, 150)
+
+
+def test_ladder_counts_each_endpoint_at_its_latest_arrival():
+    got = [(r.mhz, r.period_ns, r.endpoints, r.nets) for r in arrival_ladder(REPORT)]
+    assert got == [(150, 6.667, 5, 5), (125, 8.0, 2, 2), (110, 9.091, 2, 2), (100, 10.0, 2, 2),
+                   (90, 11.111, 2, 2), (80, 12.5, 1, 1)]
+    # Two late endpoints through one net count once as a net.
+    one = {"detailed_net_timings": [_net("x", ("a_TRELLIS_FF_Q", "CE", 9.0),
+                                          ("b_TRELLIS_FF_Q", "CE", 8.0))]}
+    assert [(r.endpoints, r.nets) for r in arrival_ladder(one, (150, 120))] == [(2, 1), (1, 1)]
+
+
 def test_build_directory_and_cli(tmp_path, capsys):
     (tmp_path / "report.json").write_text(json.dumps({"seeds": [{"seed": 1}, {"seed": 3}]}))
     (tmp_path / "top.ys").write_text("")
@@ -87,7 +114,17 @@ def test_build_directory_and_cli(tmp_path, capsys):
     assert main([str(tmp_path), "--at", "100", "--depth", "2", "--json"]) == 0
     first = json.loads(capsys.readouterr().out)[str(tmp_path)][0]
     assert first["late"] == 2 and first["components"][0]["component"] == "engine.buf"
-    for bad in (["--at", "0"], ["--depth", "0"], ["--top", "0"]):
+    assert main([str(tmp_path), "--nets", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "| 150 | 6.67 | 5 | 5 |" in out and "| 80 | 12.50 | 1 | 1 |" in out
+    assert "6 nets with a sink later than 6.67 ns (150 MHz)" in out
+    assert "| `n1` | 1 | 2 | enable 1 | 6.00 - 11.20 |  |" in out and "`n3`" not in out
+    assert [(s.seed, s.late_nets, len(s.nets)) for s in build_nets(tmp_path, 150, 2)] == \
+        [(1, 6, 2), (3, 7, 2)]
+    assert main([str(tmp_path), "--nets", "1", "--json"]) == 0
+    seeds = json.loads(capsys.readouterr().out)[str(tmp_path)]
+    assert seeds[1]["nets"][0]["net"] == "n1" and seeds[1]["ladder"][0]["endpoints"] == 6
+    for bad in (["--at", "0"], ["--depth", "0"], ["--top", "0"], ["--nets", "-1"]):
         assert main([str(tmp_path), *bad]) == 2
         assert "arrival: error:" in capsys.readouterr().err
     assert main([str(tmp_path / "missing")]) == 2

@@ -33,14 +33,14 @@ def random_request(rng, cfg, g):
     lanes = {Target.A: 1, Target.B: g.b_lanes, Target.C: g.c_lanes}[target]
     step = -(-beats // lanes) + rng.randint(0, 2)
     return {"target": target, "org": rng.getrandbits(cfg.addr_bits),
-            "idx": rng.randint(0, 300), "stride": rng.randint(0, 5000), "row_bytes": row_bytes,
+            "col": rng.getrandbits(16), "idx": rng.randint(0, 300), "stride": rng.randint(0, 5000), "row_bytes": row_bytes,
             "rows": rows, "base": rng.randint(0, 20), "step": step}
 
 
 def beats_of(req, dram, cfg):
     """The beats a DMA returns for ``req``: per row, axi_bytes at a time from lane 0."""
     ab, out = cfg.axi_bytes, []
-    addr = (req["org"] + req["idx"] * req["stride"]) % (1 << cfg.addr_bits)
+    addr = (req["org"] + req["col"] + req["idx"] * req["stride"]) % (1 << cfg.addr_bits)
     for r in range(req["rows"]):
         row = bytes(dram[(addr + r * req["stride"] + i) % len(dram)] for i in range(req["row_bytes"]))
         chunks = [row[i:i + ab] for i in range(0, len(row), ab)]
@@ -126,7 +126,7 @@ def test_loader_writes_every_beat_where_the_layout_says(name):
 
     want = []
     for req, cmd in zip(reqs, cmds):
-        addr = (req["org"] + req["idx"] * req["stride"]) % (1 << cfg.addr_bits)
+        addr = (req["org"] + req["col"] + req["idx"] * req["stride"]) % (1 << cfg.addr_bits)
         assert cmd == (0, addr, req["row_bytes"], req["rows"], req["stride"])
         want += expected_writes(req, beats_of(req, dram, cfg), cfg, g)
     assert len(cmds) == len(reqs)

@@ -234,7 +234,7 @@ def test_throughput_and_latency():
     rng = np.random.default_rng(5)
     cases = edge_cases(4, rng)[:60]
     accepted, beats = run(4, cases)
-    assert Requantizer.LATENCY == 7
+    assert Requantizer.LATENCY == 10
     assert accepted == list(range(len(cases)))
     assert [c for c, *_ in beats] == [t + Requantizer.LATENCY for t in accepted]
     assert [b[1] for b in beats] == expected(cases)
