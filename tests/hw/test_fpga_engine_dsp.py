@@ -2,9 +2,10 @@
 """The engine as ECP5 builds can configure it, in the Amaranth simulator: the PE array's DSP
 multipliers (``pe_multiplier="mult18x18d"``) and the tile memories with the block RAMs' output
 registers (``tile_memory="dp16kd"``), each here as its behavioural model. Bit-exact output and
-DRAM byte counters equal to the planner's, with random AXI stalls, and a cycle count at most
-10 % above the inferred build's for the same program (the DSP build's longer array latency
-and address products, on a small program with many tile transfers)."""
+DRAM byte counters equal to the planner's, with random AXI stalls; the DSP build's cycle
+count at most 10 % above the inferred build's for the same program (its longer array latency
+and address products, on a small program with many tile transfers), the dp16kd build's equal
+to it (both read A and B in two cycles)."""
 
 import dataclasses
 
