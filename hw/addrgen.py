@@ -300,11 +300,14 @@ class TileAddressGenerator(wiring.Component):
             m.d.comb += [code.eq(DescriptorError.NONE), legal.eq(1)]
 
         with m.If(self.desc.valid & self.desc.ready):
-            # The walk state is loaded whatever the verdict (harmless while idle); only
-            # `running` waits on it, so the checks' compare chains feed one flip-flop rather
-            # than the enables of every walk register (an FPGA timing path, docs/fpga.md).
+            m.d.sync += [self.error.eq(code), running.eq(legal), settle.eq(legal)]
+        with m.If(~running):
+            # The walk state is loaded in every idle cycle, whatever the verdict and whether
+            # a descriptor is offered or not (nothing reads it while idle): only `running`,
+            # `settle` and `error` wait on the intake, so neither the checks' compare chains
+            # nor the sequencer's state behind `desc.valid` reach the enables of every walk
+            # register (FPGA timing paths, docs/fpga.md, fourth and sixteenth rounds).
             m.d.sync += [
-                self.error.eq(code), running.eq(legal),
                 first.eq(1), chg.eq(0b111), prev_k_last.eq(0),
                 order.eq(d.loop_order), scan.eq(d.visit == Visit.SCAN),
                 [r.eq(0) for r in prev_c],
@@ -322,7 +325,6 @@ class TileAddressGenerator(wiring.Component):
                                          dmt[lv].eq((d_x - t_x)[:db])]
             for lv in levels:
                 m.d.sync += [idx[lv].eq(0), off[lv].eq(0), back[lv].eq(0)]
-            m.d.sync += settle.eq(legal)
 
         # --- Decide phase: the next step and the record, registered ---------------------
         # The innermost level not at its end steps; the levels inside it restart (raster)
