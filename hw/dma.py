@@ -126,14 +126,14 @@ class _BurstPlan(data.StructLayout):
     (``at_tb``: the 4 KiB boundary, ``at_max``: the longest burst, else the row's end, the
     last when ``last_row``), its ``len`` (beats - 1) and beat-aligned ``addr``, and the
     generator's next address, bytes left and bytes to the boundary in the first two cases;
-    in the third, its rows left, the start of the row after the next and the next row's
-    bytes to the boundary."""
+    in the third, its rows left, the next row's start and that row's bytes to the
+    boundary."""
 
     def __init__(self, abits, left_bits, boundary):
         super().__init__({"at_tb": 1, "at_max": 1, "last_row": 1, "len": 8, "addr": abits,
                           "addr_tb": abits, "left_tb": left_bits, "addr_max": abits,
                           "left_max": left_bits, "tb_max": range(boundary + 1),
-                          "rows_next": left_bits, "row_after": abits,
+                          "rows_next": left_bits, "next_row": abits,
                           "tb_row": range(boundary + 1)})
 
 
@@ -289,9 +289,9 @@ class TileDMA(wiring.Component):
         g_first = Signal()                 # next burst is the first of its row
         # Kept as registers so the burst decision starts from flip-flops, not from an adder
         # (an FPGA timing path): g_tb == BOUNDARY_BYTES - g_addr % BOUNDARY_BYTES (bytes to
-        # the next 4 KiB boundary) and g_next_row == g_row + g_stride.
+        # the next 4 KiB boundary). The next row's start is the plan's (`next_row`), so no
+        # adder sits behind the command multiplexer (docs/fpga.md, sixteenth round).
         g_tb = Signal(range(BOUNDARY_BYTES + 1))
-        g_next_row = Signal(abits)
 
         cmd = self.cmd.payload
         m.d.comb += self.cmd.ready.eq(~g_active)
@@ -313,7 +313,6 @@ class TileDMA(wiring.Component):
                 g_stride.eq(cmd.stride),
                 g_first.eq(1),
                 g_tb.eq(BOUNDARY_BYTES - cmd.addr[:12]),
-                g_next_row.eq(cmd.addr + cmd.stride),
             ]
 
         # Burst size: up to the end of the row, the next 4 KiB boundary, or max_burst beats
@@ -348,6 +347,8 @@ class TileDMA(wiring.Component):
             burst_len.eq(Mux(at_tb, len_tb, Mux(at_max, self._max_burst - 1, len_row))),
         ]
         aligned = Cat(C(0, lane_bits), g_addr[lane_bits:])
+        next_row = Signal(abits)
+        m.d.comb += next_row.eq(g_row + g_stride)
         plan = Signal(_BurstPlan(abits, TILE_DIM_BITS, BOUNDARY_BYTES))
         # Loaded in every cycle (no enable): the plan is always that of the previous cycle's
         # generator state, which is the current one when `planned` is set (the state moves
@@ -358,8 +359,8 @@ class TileDMA(wiring.Component):
                      plan.addr_tb.eq(g_addr + g_tb), plan.left_tb.eq(g_left - g_tb),
                      plan.addr_max.eq(aligned + self._max_burst * nb),
                      plan.left_max.eq(g_left - to_max), plan.tb_max.eq(g_tb - to_max),
-                     plan.rows_next.eq(g_rows - 1), plan.row_after.eq(g_next_row + g_stride),
-                     plan.tb_row.eq(BOUNDARY_BYTES - g_next_row[:12])]
+                     plan.rows_next.eq(g_rows - 1), plan.next_row.eq(next_row),
+                     plan.tb_row.eq(BOUNDARY_BYTES - next_row[:12])]
 
         row_q = SyncFIFOBuffered(width=_RowDesc(lane_bits).size, depth=max_out + 2)
         burst_q = SyncFIFOBuffered(width=_BurstDesc(lane_bits).size, depth=max(2, max_out))
@@ -410,9 +411,8 @@ class TileDMA(wiring.Component):
             with m.Else():
                 m.d.sync += [
                     g_rows.eq(plan.rows_next),
-                    g_row.eq(g_next_row),
-                    g_addr.eq(g_next_row),
-                    g_next_row.eq(plan.row_after),
+                    g_row.eq(plan.next_row),
+                    g_addr.eq(plan.next_row),
                     g_tb.eq(plan.tb_row),
                     g_left.eq(g_n),
                     g_first.eq(1),
