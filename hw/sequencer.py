@@ -56,7 +56,7 @@ Error codes (``error``): 1..10 are :class:`~scanfuse.hw.program.DescriptorError`
 import enum as py_enum
 
 from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import enum, stream, wiring
+from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
@@ -75,6 +75,9 @@ from .skid import SkidBuffer
 from .store import StorePath
 
 __all__ = ["EngineError", "COUNTER_NAMES", "Sequencer"]
+
+#: The step fields a load request is built from (``lstep``).
+_LOAD_STEP_FIELDS = ("m0", "n0", "k0", "m_len", "n_len", "k_len")
 
 #: Width of the error code (the ERROR register).
 ERROR_BITS = 8
@@ -318,12 +321,24 @@ class Sequencer(wiring.Component):
         # multiplexer into the loader's request register was the fifteenth round's first
         # builds' seed-1 critical path (16.2 ns, 13.7 ns through a register slice;
         # docs/fpga.md). A request reaches the loader two cycles after the FSM wants it.
+        #
+        # The step whose tile is wanted is `nx` in COMPUTE (the prefetch) and `st` elsewhere:
+        # its ranges are copied every cycle into `lstep` by a flip-flop that says the FSM is
+        # in COMPUTE (`in_compute`), so the request multiplexer chooses among three targets,
+        # not five sources, and the step registers reach it through one register near it
+        # (`want_r` -> the request was the 8x8 build's seed-1 critical path again in the
+        # sixteenth round, 12.5 ns of which 11.3 ns routing). Exact: `lstep` in the cycle
+        # after `want` is the wanted step, since `st` and `nx` do not change while a load of
+        # theirs is wanted (both are loaded before the states that want their tiles).
         want = Signal(LoadSource)
         want_r = Signal(LoadSource)
         built = Signal(LoadSource)
         load_req = loader.req
         req = load_req.payload
         m.d.sync += [want_r.eq(want), built.eq(want_r)]
+        in_compute = Signal()
+        lstep = Signal(data.StructLayout({f: TILE_DIM_BITS for f in _LOAD_STEP_FIELDS}))
+        m.d.sync += [lstep[f].eq(Mux(in_compute, nx[f], st[f])) for f in _LOAD_STEP_FIELDS]
         m.d.comb += load_req.valid.eq((want != LoadSource.NONE) & (want == built))
         load_fire = Signal()
         m.d.comb += load_fire.eq(load_req.valid & load_req.ready)
@@ -343,17 +358,13 @@ class Sequencer(wiring.Component):
                   desc.b_stride, base, nw)
 
         with m.Switch(want_r):
-            with m.Case(LoadSource.B_ST):
-                build_b(st, b_cur_base)
+            with m.Case(LoadSource.B_ST, LoadSource.B_NX):
+                build_b(lstep, Mux(want_r == LoadSource.B_NX, b_other_base, b_cur_base))
             with m.Case(LoadSource.C_ST):
-                build(Target.C, desc.p_base, st.n0 << 2, st.m0, st.n_len << 2, st.m_len,
-                      desc.p_stride, c_cur_base, nc)
-            with m.Case(LoadSource.A_ST):
-                build_a(st, a_cur_base)
-            with m.Case(LoadSource.A_NX):
-                build_a(nx, a_other_base)
-            with m.Case(LoadSource.B_NX):
-                build_b(nx, b_other_base)
+                build(Target.C, desc.p_base, lstep.n0 << 2, lstep.m0, lstep.n_len << 2,
+                      lstep.m_len, desc.p_stride, c_cur_base, nc)
+            with m.Case(LoadSource.A_ST, LoadSource.A_NX):
+                build_a(lstep, Mux(want_r == LoadSource.A_NX, a_other_base, a_cur_base))
 
         with m.If(loader.block):
             m.d.sync += a_blocks.eq(a_blocks + 1)
@@ -531,7 +542,7 @@ class Sequencer(wiring.Component):
                 # Both are idle here: the previous step's rows are all written back. Their
                 # jobs' payloads are registers in every state (below the FSM).
                 m.d.comb += [feed.job.valid.eq(1), accum.job.valid.eq(1)]
-                m.d.sync += s_src.eq(StoreSource.CURRENT)
+                m.d.sync += [s_src.eq(StoreSource.CURRENT), in_compute.eq(1)]
                 if double:
                     m.d.sync += pop.eq(~st.last)
                 m.next = "COMPUTE"
@@ -558,7 +569,7 @@ class Sequencer(wiring.Component):
                 else:
                     ready_next = 1
                 with m.If(accum.idle & ready_next):
-                    m.d.sync += first_step.eq(0)
+                    m.d.sync += [first_step.eq(0), in_compute.eq(0)]
                     with m.If(st.last):
                         store_tile(StoreSource.CURRENT, 1)
                     with m.Else():
