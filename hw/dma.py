@@ -266,15 +266,33 @@ class TileDMA(wiring.Component):
         ]
         r_out = Signal(range(max_out + 1))     # AR loaded, last R beat not yet received
         w_out = Signal(range(max_out + 1))     # AW loaded, B not yet received
-        m.d.sync += [
-            r_out.eq(r_out + ar_load - (r_fire & bus.rlast)),
-            w_out.eq(w_out + aw_load - b_fire),
-        ]
+        # Their tests as flip-flops, loaded with the test of the next count (the compares on
+        # the count run beside the issue decision, which only selects among them): `r_room`
+        # == (r_out < max_out), `r_none` == (r_out == 0), and so for w. The issue decision
+        # (`ar_load`, `aw_load`) then starts at flip-flops, not at a compare on a counter:
+        # it selects the burst generator's next state, and r_out -> its compare -> ar_load
+        # -> g_rows was the 8x8 build's seed-1 critical path (docs/fpga.md, sixteenth round).
+        r_room = Signal(init=1, name="r_room")
+        w_room = Signal(init=1, name="w_room")
+        r_none = Signal(init=1, name="r_none")
+        w_none = Signal(init=1, name="w_none")
+
+        def count(out, room, none, up, down):
+            inc, dec = Signal(), Signal()
+            m.d.comb += [inc.eq(up & ~down), dec.eq(down & ~up)]
+            m.d.sync += [
+                out.eq(out + up - down),
+                room.eq(Mux(inc, out < max_out - 1, Mux(dec, 1, out < max_out))),
+                none.eq(Mux(inc, 0, Mux(dec, out == 1, out == 0))),
+            ]
+
+        count(r_out, r_room, r_none, ar_load, r_fire & bus.rlast)
+        count(w_out, w_room, w_none, aw_load, b_fire)
         reads_idle = Signal()
         writes_idle = Signal()
         m.d.comb += [
-            reads_idle.eq(~bus.arvalid & (r_out == 0)),
-            writes_idle.eq(~bus.awvalid & (w_out == 0)),
+            reads_idle.eq(~bus.arvalid & r_none),
+            writes_idle.eq(~bus.awvalid & w_none),
         ]
 
         # ------------------------------------------------------------------ burst generator
@@ -382,9 +400,9 @@ class TileDMA(wiring.Component):
 
         m.d.comb += [
             ar_load.eq(planned & ~g_write & writes_idle & (~bus.arvalid | bus.arready) &
-                       (r_out < max_out) & (~g_first | row_q.w_rdy)),
+                       r_room & (~g_first | row_q.w_rdy)),
             aw_load.eq(planned & g_write & reads_idle & (~bus.awvalid | bus.awready) &
-                       (w_out < max_out) & burst_q.w_rdy),
+                       w_room & burst_q.w_rdy),
             row_q.w_en.eq(ar_load & g_first),
             burst_q.w_en.eq(aw_load),
         ]

@@ -125,6 +125,15 @@ class DmaHarness(Elaboratable):
                                    "generator: a row's first burst at its start")
         if self.address_only:
             return m
+        # The outstanding-burst counts keep their tests as registers of their own (with a slave
+        # that keeps the protocol: the address-only harness leaves R and B free).
+        for ch in "rw":
+            out = internal[f"{ch}_out"]
+            m.d.comb += [
+                Assert(internal[f"{ch}_room"] == (out < dut.max_outstanding),
+                       f"{ch}_room == ({ch}_out < max_outstanding)"),
+                Assert(internal[f"{ch}_none"] == (out == 0), f"{ch}_none == ({ch}_out == 0)"),
+            ]
         # The W side keeps w_in_left != 0 as a register of its own.
         m.d.comb += Assert(internal["w_in_more"] == (internal["w_in_left"] != 0),
                            "W side: w_in_more == (w_in_left != 0)")
