@@ -32,13 +32,13 @@ class AXI4SRAM(wiring.Component):
     * W beats are accepted only after their AW (allowed by AXI4); ``WSTRB`` selects the bytes
       written. A read and a write of the same word in the same cycle read the old value (the
       DMA orders them anyway: a read waits for the B response of earlier writes).
-    * Read latency: ``RVALID`` three cycles after ``ARVALID & ARREADY`` at the earliest (the
-      memory's read, a small FIFO in distributed RAM, then the R registers); then one beat
-      per cycle while ``RREADY`` is high. The block RAMs read in every cycle, without an
-      enable, into the FIFO, and a read is issued only when the FIFO has room for it
-      (credits): so ``RREADY`` reaches only the FIFO and the R registers, not the block RAMs'
-      clock enables, and ``RDATA`` leaves flip-flops loaded from the FIFO, not from the block
-      RAMs' outputs (FPGA timing paths of the self-test build, docs/fpga.md, sixteenth round).
+    * Read latency: ``RVALID`` two cycles after ``ARVALID & ARREADY`` at the earliest (the
+      memory's read, then a small FIFO in distributed RAM whose head is the R channel); then
+      one beat per cycle while ``RREADY`` is high. The block RAMs read in every cycle, without
+      an enable, into the FIFO, and a read is issued only when the FIFO has room for it
+      (credits): so ``RREADY`` reaches only the FIFO's read pointer, not the block RAMs' clock
+      enables or a register on each R bit, and ``RDATA`` is never the block RAMs' outputs
+      (FPGA timing paths of the self-test build, docs/fpga.md, sixteenth round).
 
     Parameters
     ----------
@@ -64,8 +64,8 @@ class AXI4SRAM(wiring.Component):
         If ``size`` is not a power of two in range or ``init`` is longer than ``size``.
     """
 
-    #: Entries of the read FIFO: with a read issued a cycle before its word reaches the FIFO
-    #: and popped a cycle after, four keep one beat per cycle flowing.
+    #: Entries of the read FIFO: a read is issued two cycles before its word can be taken, so
+    #: four keep one beat per cycle flowing.
     R_FIFO_DEPTH = 4
 
     def __init__(self, addr_width: int, data_width: int, size: int, *, id_width: int = 1,
@@ -107,9 +107,10 @@ class AXI4SRAM(wiring.Component):
         rd = mem.read_port()       # synchronous, not transparent: maps to a DP16KD port pair
 
         # ---------------------------------------------------------------- read channel
-        # issue (the read port samples r_addr) -> s1 (the word on rd.data) -> the FIFO -> the
-        # R registers (bus.rvalid, rdata, rlast, rid). `credits` counts the FIFO's entries not
-        # yet promised to an issued read, so the FIFO never overflows and s1 never waits.
+        # issue (the read port samples r_addr) -> s1 (the word on rd.data) -> the FIFO, whose
+        # head is the R channel (its first word falls through). `credits` counts the FIFO's
+        # entries not yet promised to an issued read, so it never overflows and s1 never
+        # waits.
         r_active = Signal()
         r_addr = Signal(word_bits)
         r_left = Signal(8)            # beats still to issue after the current one
@@ -122,7 +123,7 @@ class AXI4SRAM(wiring.Component):
         m.submodules.r_fifo = r_fifo = SyncFIFO(width=beat.size, depth=self.R_FIFO_DEPTH)
         credits = Signal(range(self.R_FIFO_DEPTH + 1), init=self.R_FIFO_DEPTH)
         issue = Signal()
-        move = Signal()               # the FIFO's head -> the R registers this cycle
+        pop = Signal()                # the R beat on the bus is taken
         head = data.View(beat, r_fifo.r_data)
 
         m.d.comb += [
@@ -132,11 +133,15 @@ class AXI4SRAM(wiring.Component):
             rd.en.eq(1),
             r_fifo.w_en.eq(s1_valid),
             r_fifo.w_data.eq(Cat(rd.data, s1_last, s1_id)),
-            move.eq(r_fifo.r_rdy & (~bus.rvalid | bus.rready)),
-            r_fifo.r_en.eq(move),
+            bus.rvalid.eq(r_fifo.r_rdy),
+            bus.rdata.eq(head.data),
+            bus.rlast.eq(head.last),
+            bus.rid.eq(head.id),
+            pop.eq(r_fifo.r_rdy & bus.rready),
+            r_fifo.r_en.eq(bus.rready),
             bus.rresp.eq(Resp.OKAY),
         ]
-        m.d.sync += [credits.eq(credits - issue + move), s1_valid.eq(issue)]
+        m.d.sync += [credits.eq(credits - issue + pop), s1_valid.eq(issue)]
         with m.If(bus.arvalid & bus.arready):
             m.d.sync += [
                 r_active.eq(1),
@@ -155,11 +160,6 @@ class AXI4SRAM(wiring.Component):
                 m.d.sync += r_addr.eq(r_addr + 1)
             with m.If(r_left == 0):
                 m.d.sync += r_active.eq(0)
-        with m.If(move):
-            m.d.sync += [bus.rvalid.eq(1), bus.rdata.eq(head.data), bus.rlast.eq(head.last),
-                         bus.rid.eq(head.id)]
-        with m.Elif(bus.rready):
-            m.d.sync += bus.rvalid.eq(0)
 
         # ---------------------------------------------------------------- write channel
         w_active = Signal()
