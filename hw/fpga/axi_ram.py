@@ -32,13 +32,14 @@ class AXI4SRAM(wiring.Component):
     * W beats are accepted only after their AW (allowed by AXI4); ``WSTRB`` selects the bytes
       written. A read and a write of the same word in the same cycle read the old value (the
       DMA orders them anyway: a read waits for the B response of earlier writes).
-    * Read latency: ``RVALID`` two cycles after ``ARVALID & ARREADY`` at the earliest (the
-      memory's read, then a small FIFO in distributed RAM whose head is the R channel); then
-      one beat per cycle while ``RREADY`` is high. The block RAMs read in every cycle, without
+    * Read latency: ``RVALID`` three cycles after ``ARVALID & ARREADY`` at the earliest (the
+      memory's read, a register, then a small FIFO in distributed RAM whose head is the R
+      channel); then one beat per cycle while ``RREADY`` is high. The block RAMs read in every cycle, without
       an enable, into the FIFO, and a read is issued only when the FIFO has room for it
       (credits): so ``RREADY`` reaches only the FIFO's read pointer, not the block RAMs' clock
-      enables or a register on each R bit, and ``RDATA`` is never the block RAMs' outputs
-      (FPGA timing paths of the self-test build, docs/fpga.md, sixteenth round).
+      enables or a register on each R bit, and the block RAMs' outputs (5.6-5.8 ns from the
+      clock on speed grade 6) go only to a register without an enable (FPGA timing paths of
+      the self-test build, docs/fpga.md, sixteenth round).
 
     Parameters
     ----------
@@ -64,8 +65,8 @@ class AXI4SRAM(wiring.Component):
         If ``size`` is not a power of two in range or ``init`` is longer than ``size``.
     """
 
-    #: Entries of the read FIFO: a read is issued two cycles before its word can be taken, so
-    #: four keep one beat per cycle flowing.
+    #: Entries of the read FIFO: a read is issued three cycles before its word can be taken,
+    #: so four keep one beat per cycle flowing.
     R_FIFO_DEPTH = 4
 
     def __init__(self, addr_width: int, data_width: int, size: int, *, id_width: int = 1,
@@ -107,8 +108,9 @@ class AXI4SRAM(wiring.Component):
         rd = mem.read_port()       # synchronous, not transparent: maps to a DP16KD port pair
 
         # ---------------------------------------------------------------- read channel
-        # issue (the read port samples r_addr) -> s1 (the word on rd.data) -> the FIFO, whose
-        # head is the R channel (its first word falls through). `credits` counts the FIFO's
+        # issue (the read port samples r_addr) -> s1 (the word on rd.data) -> s2 (in a register
+        # loaded in every cycle) -> the FIFO, whose head is the R channel (its first word falls
+        # through). `credits` counts the FIFO's
         # entries not yet promised to an issued read, so it never overflows and s1 never
         # waits.
         r_active = Signal()
@@ -119,6 +121,8 @@ class AXI4SRAM(wiring.Component):
         s1_valid = Signal()           # a word is on rd.data
         s1_last = Signal()
         s1_id = Signal.like(bus.arid)
+        s2_valid = Signal()
+        s2 = Signal(data_width + 1 + len(bus.arid), reset_less=True)
         beat = data.StructLayout({"data": data_width, "last": 1, "id": len(bus.arid)})
         m.submodules.r_fifo = r_fifo = SyncFIFO(width=beat.size, depth=self.R_FIFO_DEPTH)
         credits = Signal(range(self.R_FIFO_DEPTH + 1), init=self.R_FIFO_DEPTH)
@@ -131,8 +135,8 @@ class AXI4SRAM(wiring.Component):
             issue.eq(r_active & (credits != 0)),
             rd.addr.eq(r_addr),
             rd.en.eq(1),
-            r_fifo.w_en.eq(s1_valid),
-            r_fifo.w_data.eq(Cat(rd.data, s1_last, s1_id)),
+            r_fifo.w_en.eq(s2_valid),
+            r_fifo.w_data.eq(s2),
             bus.rvalid.eq(r_fifo.r_rdy),
             bus.rdata.eq(head.data),
             bus.rlast.eq(head.last),
@@ -141,7 +145,8 @@ class AXI4SRAM(wiring.Component):
             r_fifo.r_en.eq(bus.rready),
             bus.rresp.eq(Resp.OKAY),
         ]
-        m.d.sync += [credits.eq(credits - issue + pop), s1_valid.eq(issue)]
+        m.d.sync += [credits.eq(credits - issue + pop), s1_valid.eq(issue),
+                     s2_valid.eq(s1_valid), s2.eq(Cat(rd.data, s1_last, s1_id))]
         with m.If(bus.arvalid & bus.arready):
             m.d.sync += [
                 r_active.eq(1),
