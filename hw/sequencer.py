@@ -627,8 +627,15 @@ class Sequencer(wiring.Component):
         # `valid`): no state decode in front of the DMA's address registers (docs/fpga.md).
         m.d.comb += fetch.req.payload.eq(prog_ptr)
 
-        # The descriptor's walk struct is the generator's payload layout: taken whole.
-        m.d.comb += addrgen.desc.payload.eq(desc.walk)
+        # The descriptor's walk struct is the generator's payload layout: taken whole, through a
+        # register loaded in every cycle. Exact: the descriptor register changes only while a
+        # descriptor is fetched, at least two cycles before WALK offers it (CHECK, SETUP). The
+        # register splits the route from the fetch's descriptor register to the generator's
+        # loop-order multiplexer in front of its walk registers (docs/fpga.md, sixteenth
+        # round).
+        walk_r = Signal.like(desc.walk, reset_less=True)
+        m.d.sync += walk_r.eq(desc.walk)
+        m.d.comb += addrgen.desc.payload.eq(walk_r)
 
         # --- the DMA: one command source at a time (the store's and the loader's commands
         # are offered only from states the other is idle in, the fetch's only when both are);
