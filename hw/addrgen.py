@@ -229,6 +229,13 @@ class TileAddressGenerator(wiring.Component):
                 m.d.sync += [length[lv].eq(Mux(rem[lv] < tile[lv], rem[lv], tile[lv])),
                              at_lo[lv].eq(~off[lv].any()),
                              at_hi[lv].eq(rem[lv] <= tile[lv])]
+        # dim - tile, for rmt and dmt, from the registered dim and tile in the settle phase
+        # after the intake (`first`; nothing reads them before the decide phase): the
+        # subtraction is not behind the intake's loop-order multiplexer (an FPGA timing path,
+        # docs/fpga.md, sixteenth round).
+        with m.If(settle & first):
+            for lv in levels:
+                m.d.sync += [rmt[lv].eq(dim[lv] - tile[lv]), dmt[lv].eq(dim[lv] - tile[lv])]
         at_start = Signal(3)
         at_end = Signal(3)
         for lv in levels:
@@ -320,9 +327,7 @@ class TileAddressGenerator(wiring.Component):
                             # A legal tile is <= its dim, so the first tile is a full one.
                             d_x, t_x = by_letter[x]
                             m.d.sync += [dim[lv].eq(d_x), tile[lv].eq(t_x),
-                                         rem[lv].eq(d_x),
-                                         rmt[lv].eq((d_x - t_x)[:db]),
-                                         dmt[lv].eq((d_x - t_x)[:db])]
+                                         rem[lv].eq(d_x)]
             for lv in levels:
                 m.d.sync += [idx[lv].eq(0), off[lv].eq(0), back[lv].eq(0)]
 
