@@ -32,14 +32,14 @@ class AXI4SRAM(wiring.Component):
     * W beats are accepted only after their AW (allowed by AXI4); ``WSTRB`` selects the bytes
       written. A read and a write of the same word in the same cycle read the old value (the
       DMA orders them anyway: a read waits for the B response of earlier writes).
-    * Read latency: ``RVALID`` three cycles after ``ARVALID & ARREADY`` at the earliest (the
-      memory's read, a register, then a small FIFO in distributed RAM whose head is the R
-      channel); then one beat per cycle while ``RREADY`` is high. The block RAMs read in every cycle, without
-      an enable, into the FIFO, and a read is issued only when the FIFO has room for it
-      (credits): so ``RREADY`` reaches only the FIFO's read pointer, not the block RAMs' clock
-      enables or a register on each R bit, and the block RAMs' outputs (5.6-5.8 ns from the
-      clock on speed grade 6) go only to a register without an enable (FPGA timing paths of
-      the self-test build, docs/fpga.md, sixteenth round).
+    * Read latency: ``RVALID`` four cycles after ``ARVALID & ARREADY`` at the earliest (the
+      memory's read, a register, a small FIFO in distributed RAM, then the R registers); then
+      one beat per cycle while ``RREADY`` is high. The block RAMs read in every cycle, without
+      an enable, into the register and the FIFO, and a read is issued only when the FIFO has
+      room for it (credits): so ``RREADY`` reaches only the FIFO and the R registers, not the
+      block RAMs' clock enables; the block RAMs' outputs (5.6-5.8 ns from the clock on speed
+      grade 6) go only to a register without an enable; ``RDATA`` leaves flip-flops (FPGA
+      timing paths of the self-test build, docs/fpga.md, sixteenth round).
 
     Parameters
     ----------
@@ -65,7 +65,7 @@ class AXI4SRAM(wiring.Component):
         If ``size`` is not a power of two in range or ``init`` is longer than ``size``.
     """
 
-    #: Entries of the read FIFO: a read is issued three cycles before its word can be taken,
+    #: Entries of the read FIFO: a read is issued three cycles before its word can leave it,
     #: so four keep one beat per cycle flowing.
     R_FIFO_DEPTH = 4
 
@@ -108,11 +108,10 @@ class AXI4SRAM(wiring.Component):
         rd = mem.read_port()       # synchronous, not transparent: maps to a DP16KD port pair
 
         # ---------------------------------------------------------------- read channel
-        # issue (the read port samples r_addr) -> s1 (the word on rd.data) -> s2 (in a register
-        # loaded in every cycle) -> the FIFO, whose head is the R channel (its first word falls
-        # through). `credits` counts the FIFO's
-        # entries not yet promised to an issued read, so it never overflows and s1 never
-        # waits.
+        # issue (the read port samples r_addr) -> s1 (the word on rd.data) -> s2 (a register
+        # loaded in every cycle) -> the FIFO -> the R registers (bus.rvalid, rdata, rlast, rid).
+        # `credits` counts the FIFO's entries not yet promised to an issued read, so it never
+        # overflows and s1 and s2 never wait.
         r_active = Signal()
         r_addr = Signal(word_bits)
         r_left = Signal(8)            # beats still to issue after the current one
@@ -121,13 +120,13 @@ class AXI4SRAM(wiring.Component):
         s1_valid = Signal()           # a word is on rd.data
         s1_last = Signal()
         s1_id = Signal.like(bus.arid)
-        s2_valid = Signal()
+        s2_valid = Signal()           # ... and in s2
         s2 = Signal(data_width + 1 + len(bus.arid), reset_less=True)
         beat = data.StructLayout({"data": data_width, "last": 1, "id": len(bus.arid)})
         m.submodules.r_fifo = r_fifo = SyncFIFO(width=beat.size, depth=self.R_FIFO_DEPTH)
         credits = Signal(range(self.R_FIFO_DEPTH + 1), init=self.R_FIFO_DEPTH)
         issue = Signal()
-        pop = Signal()                # the R beat on the bus is taken
+        move = Signal()               # the FIFO's head -> the R registers this cycle
         head = data.View(beat, r_fifo.r_data)
 
         m.d.comb += [
@@ -137,15 +136,11 @@ class AXI4SRAM(wiring.Component):
             rd.en.eq(1),
             r_fifo.w_en.eq(s2_valid),
             r_fifo.w_data.eq(s2),
-            bus.rvalid.eq(r_fifo.r_rdy),
-            bus.rdata.eq(head.data),
-            bus.rlast.eq(head.last),
-            bus.rid.eq(head.id),
-            pop.eq(r_fifo.r_rdy & bus.rready),
-            r_fifo.r_en.eq(bus.rready),
+            move.eq(r_fifo.r_rdy & (~bus.rvalid | bus.rready)),
+            r_fifo.r_en.eq(move),
             bus.rresp.eq(Resp.OKAY),
         ]
-        m.d.sync += [credits.eq(credits - issue + pop), s1_valid.eq(issue),
+        m.d.sync += [credits.eq(credits - issue + move), s1_valid.eq(issue),
                      s2_valid.eq(s1_valid), s2.eq(Cat(rd.data, s1_last, s1_id))]
         with m.If(bus.arvalid & bus.arready):
             m.d.sync += [
@@ -165,6 +160,11 @@ class AXI4SRAM(wiring.Component):
                 m.d.sync += r_addr.eq(r_addr + 1)
             with m.If(r_left == 0):
                 m.d.sync += r_active.eq(0)
+        with m.If(move):
+            m.d.sync += [bus.rvalid.eq(1), bus.rdata.eq(head.data), bus.rlast.eq(head.last),
+                         bus.rid.eq(head.id)]
+        with m.Elif(bus.rready):
+            m.d.sync += bus.rvalid.eq(0)
 
         # ---------------------------------------------------------------- write channel
         w_active = Signal()
