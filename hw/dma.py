@@ -385,20 +385,12 @@ class TileDMA(wiring.Component):
         m.submodules.row_q = row_q
         m.submodules.burst_q = burst_q
         row_in = data.View(_RowDesc(lane_bits), row_q.w_data)
-        # The row's realigner flags, registered in every cycle from the generator's row
-        # registers: current whenever `planned` is (those registers move only at the intake
-        # and on an issue, and both clear `planned` for a cycle), so the flags' compares and
-        # subtraction are not in front of the row FIFO's LUT RAM (the 8x8 build's critical
-        # path at two seeds of the sixteenth round, docs/fpga.md).
-        row_flags = Signal(_RemFlags(lane_bits))
-        m.d.sync += [getattr(row_flags, k).eq(v)
-                     for k, v in _rem_flags(g_n, row_off, nb, 0).items()]
         burst_in = data.View(_BurstDesc(lane_bits), burst_q.w_data)
         m.d.comb += [
             row_in.off.eq(row_off),
             row_in.n.eq(g_n),
             row_in.last_row.eq(plan.last_row),
-            row_in.flags.eq(row_flags),
+            *[getattr(row_in.flags, k).eq(v) for k, v in _rem_flags(g_n, row_off, nb, 0).items()],
             burst_in.len.eq(plan.len),
             burst_in.first.eq(g_first),
             burst_in.off.eq(row_off),
