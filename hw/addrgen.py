@@ -229,6 +229,13 @@ class TileAddressGenerator(wiring.Component):
                 m.d.sync += [length[lv].eq(Mux(rem[lv] < tile[lv], rem[lv], tile[lv])),
                              at_lo[lv].eq(~off[lv].any()),
                              at_hi[lv].eq(rem[lv] <= tile[lv])]
+        # dim - tile, for rmt and dmt, from the registered dim and tile in the settle phase
+        # after the intake (`first`; nothing reads them before the decide phase): the
+        # subtraction is not behind the intake's loop-order multiplexer (an FPGA timing path,
+        # docs/fpga.md, sixteenth round).
+        with m.If(settle & first):
+            for lv in levels:
+                m.d.sync += [rmt[lv].eq(dim[lv] - tile[lv]), dmt[lv].eq(dim[lv] - tile[lv])]
         at_start = Signal(3)
         at_end = Signal(3)
         for lv in levels:
@@ -300,11 +307,14 @@ class TileAddressGenerator(wiring.Component):
             m.d.comb += [code.eq(DescriptorError.NONE), legal.eq(1)]
 
         with m.If(self.desc.valid & self.desc.ready):
-            # The walk state is loaded whatever the verdict (harmless while idle); only
-            # `running` waits on it, so the checks' compare chains feed one flip-flop rather
-            # than the enables of every walk register (an FPGA timing path, docs/fpga.md).
+            m.d.sync += [self.error.eq(code), running.eq(legal), settle.eq(legal)]
+        with m.If(~running):
+            # The walk state is loaded in every idle cycle, whatever the verdict and whether
+            # a descriptor is offered or not (nothing reads it while idle): only `running`,
+            # `settle` and `error` wait on the intake, so neither the checks' compare chains
+            # nor the sequencer's state behind `desc.valid` reach the enables of every walk
+            # register (FPGA timing paths, docs/fpga.md, fourth and sixteenth rounds).
             m.d.sync += [
-                self.error.eq(code), running.eq(legal),
                 first.eq(1), chg.eq(0b111), prev_k_last.eq(0),
                 order.eq(d.loop_order), scan.eq(d.visit == Visit.SCAN),
                 [r.eq(0) for r in prev_c],
@@ -317,12 +327,9 @@ class TileAddressGenerator(wiring.Component):
                             # A legal tile is <= its dim, so the first tile is a full one.
                             d_x, t_x = by_letter[x]
                             m.d.sync += [dim[lv].eq(d_x), tile[lv].eq(t_x),
-                                         rem[lv].eq(d_x),
-                                         rmt[lv].eq((d_x - t_x)[:db]),
-                                         dmt[lv].eq((d_x - t_x)[:db])]
+                                         rem[lv].eq(d_x)]
             for lv in levels:
                 m.d.sync += [idx[lv].eq(0), off[lv].eq(0), back[lv].eq(0)]
-            m.d.sync += settle.eq(legal)
 
         # --- Decide phase: the next step and the record, registered ---------------------
         # The innermost level not at its end steps; the levels inside it restart (raster)

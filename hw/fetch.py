@@ -10,7 +10,7 @@ verdict until the next request (the sequencer executes the layer from this regis
 Cycles: the command is offered with the request; beats are taken as they come, each written
 into the descriptor register the cycle after (from a register of its own, so the register's
 word enables start at flip-flops beside it, not at the DMA's read handshake: an FPGA timing
-path, ``docs/fpga.md``); the verdict is offered ``DescriptorChecker.LATENCY`` cycles after the
+path, ``docs/fpga.md``); the verdict is offered the checker's latency (``checker_latency``) cycles after the
 second cycle following the last beat (in the checker's ``done`` cycle) and held until taken.
 """
 
@@ -54,6 +54,8 @@ class DescriptorFetch(wiring.Component):
         cfg.check_engine()
         self._cfg = cfg
         self._layout = LayerDescriptor(cfg)
+        #: The descriptor checker's latency (cycles from CHECK to its verdict).
+        self.checker_latency = DescriptorChecker.latency_for(cfg)
         super().__init__({
             "req": In(stream.Signature(cfg.addr_bits)),
             "cmd": Out(stream.Signature(DmaCommand(cfg))),
@@ -107,7 +109,7 @@ class DescriptorFetch(wiring.Component):
                 m.d.comb += checker.valid.eq(1)
                 m.next = "WAIT"
             with m.State("WAIT"):
-                # The verdict comes with the checker's done strobe (LATENCY cycles) and is
+                # The verdict comes with the checker's done strobe (`checker_latency` cycles) and is
                 # offered in that cycle; if it is not taken, it is held in RESULT.
                 with m.If(checker.done):
                     m.d.comb += [self.result.valid.eq(1), self.result.payload.eq(checker.error)]

@@ -28,6 +28,8 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
 
 from .params import DIM_BITS, AccelConfig, round_up, split_footprints
+from .multiplier import multiplier_latency
+from .product import WideProduct
 from .requant import RequantParams
 
 __all__ = ["DIM_BITS", "LoopOrder", "Visit", "OutMode", "DescriptorError", "RULE_TEXT", "RULE_INPUTS",
@@ -410,6 +412,11 @@ class _Word:
     __hash__ = None
 
 
+#: Operand width of the checker's footprint products: the padded dimensions' (at most
+#: ``round_up(2**DIM_BITS - 1, align)``, 17 bits for the engine's alignments).
+_PRODUCT_BITS = DIM_BITS + 1
+
+
 def _rule_width(cfg: AccelConfig) -> int:
     """Bits that hold every intermediate value of :func:`descriptor_rules` without overflow."""
     layout = LayerDescriptor(cfg)
@@ -424,22 +431,26 @@ class DescriptorChecker(wiring.Component):
     """Checks one :class:`LayerDescriptor` per cycle against :func:`descriptor_rules`.
 
     The rules are elaborated from the same Python expressions as :func:`check_descriptor`, in
-    four registered stages, so no stage has more than one carry chain or one multiplier
-    between flip-flops (an FPGA timing path, ``docs/fpga.md``):
+    registered stages, so no stage has more than one carry chain or one multiplier between
+    flip-flops (an FPGA timing path, ``docs/fpga.md``):
 
     1. the rule inputs, and the tile dimensions padded to the memory words (``round_up`` of
        :func:`tile_footprints`: one adder each);
     2. the three tile footprints (:func:`~scanfuse.hw.params.split_footprints` on the padded
-       dimensions: one product each, a DSP block on an FPGA);
+       dimensions: one :class:`~scanfuse.hw.product.WideProduct` of ``cfg.pe_multiplier``'s
+       kind each, times a power of two), in the product's latency: 1 cycle inferred, 3 on
+       registered ECP5 DSP blocks, whose input and output registers cut the routes to and
+       from the DSP row out of the multiplier's cycle;
     3. every rule's condition, one flip-flop each (the ``off + footprint > capacity`` rules:
        an adder and a compare);
     4. the priority of the broken rules: the verdict.
 
-    The latency is :attr:`LATENCY` = 4 cycles: a descriptor presented with ``valid`` high in
-    cycle ``t`` has its verdict on ``error`` with ``done`` high in cycle ``t + 4``. ``error``
-    holds its value until the next verdict; ``done`` is a one-cycle strobe. Fully pipelined
-    (a new descriptor may come every cycle). Users wait for ``done``, so the latency is
-    free to change.
+    The latency is :attr:`latency` cycles (:attr:`LATENCY` = 4 with inferred products, 6 with
+    ``"mult18x18d"``): a descriptor presented with ``valid`` high in cycle ``t`` has its
+    verdict on ``error`` with ``done`` high in cycle ``t + latency``. ``error`` holds its
+    value until the next verdict; ``done`` is a one-cycle strobe. Fully pipelined (a new
+    descriptor may come every cycle). Users wait for ``done``, so the latency is free to
+    change.
 
     Parameters
     ----------
@@ -456,6 +467,7 @@ class DescriptorChecker(wiring.Component):
         ``error`` was updated at the last clock edge (``LATENCY`` cycles after ``valid``).
     """
 
+    #: :attr:`latency` with one-cycle (inferred) products.
     LATENCY = 4
 
     def __init__(self, cfg: AccelConfig = AccelConfig()):
@@ -467,12 +479,20 @@ class DescriptorChecker(wiring.Component):
                 raise ValueError(f"the descriptor checker needs {name} to be a power of two "
                                  f"(tile padding uses masks), not {value}")
         self._cfg = cfg
+        #: Cycles from ``valid`` to ``done``.
+        self.latency = self.latency_for(cfg)
         super().__init__({
             "desc": In(LayerDescriptor(cfg)),
             "valid": In(1),
             "error": Out(DescriptorError),
             "done": Out(1),
         })
+
+    @staticmethod
+    def latency_for(cfg: AccelConfig) -> int:
+        """:attr:`latency` of a checker for ``cfg``: :attr:`LATENCY`, plus the cycles its
+        footprint products take beyond one (one :class:`WideProduct` chunk each)."""
+        return DescriptorChecker.LATENCY - 1 + multiplier_latency(cfg.pe_multiplier)
 
     @property
     def cfg(self) -> AccelConfig:
@@ -489,6 +509,13 @@ class DescriptorChecker(wiring.Component):
             split_footprints(3, round_up(5, bn), 7, copies)[1],
             split_footprints(3, round_up(5, cn), 7, copies, c_copies=copies)[2]), \
             "tile_footprints is no longer split_footprints of the padded dimensions"
+        # Stage 2 multiplies two dimensions per footprint and shifts by log2(copies): that is
+        # split_footprints as long as each footprint is `copies` times one product.
+        assert copies & (copies - 1) == 0
+        for tm, tn, tk in ((3, 5, 7), (11, 2, 13)):
+            assert split_footprints(tm, tn, tk, copies, c_copies=copies) == (
+                copies * tm * tk, copies * tk * tn, copies * tm * tn), \
+                "split_footprints is no longer one product per footprint"
 
         def stage(values: dict, tag: str, widths: dict | None = None) -> dict:
             """Registers loaded with ``values`` (name -> Amaranth value) every cycle, as wide
@@ -516,15 +543,21 @@ class DescriptorChecker(wiring.Component):
                             "tk_a": bits_for(round_up(top, ak)),
                             "tn_b": bits_for(round_up(top, bn)),
                             "tn_c": bits_for(round_up(top, cn))})
-        # Stage 2: the footprints (split_footprints on the padded dimensions, no more padding).
-        f2 = stage(f1, "s2")
-        p = {n: word(v) for n, v in pad1.items()}
-        tm1, tk1 = word(f1["tm"]), word(f1["tk"])
-        fp2 = stage({
-            "a_fp": split_footprints(p["tm_a"], p["tn_b"], p["tk_a"], copies)[0].value,
-            "b_fp": split_footprints(tm1, p["tn_b"], tk1, copies)[1].value,
-            "c_fp": split_footprints(tm1, p["tn_c"], tk1, copies, c_copies=copies)[2].value,
-        }, "s2")
+        # Stage 2: the footprints (split_footprints on the padded dimensions, no more padding),
+        # one product each, `copies` times it a shift; the rule inputs wait beside them.
+        fp2 = {}
+        for name, x, y in (("a_fp", pad1["tm_a"], pad1["tk_a"]),
+                           ("b_fp", f1["tk"], pad1["tn_b"]),
+                           ("c_fp", f1["tm"], pad1["tn_c"])):
+            assert len(x) <= _PRODUCT_BITS and len(y) <= _PRODUCT_BITS, (name, len(x), len(y))
+            m.submodules[f"{name}_product"] = product = WideProduct(
+                cfg.pe_multiplier, _PRODUCT_BITS, _PRODUCT_BITS, width)
+            m.d.comb += [product.a.eq(x), product.b.eq(y)]
+            fp2[name] = (product.p << (copies.bit_length() - 1))[:width]
+        assert self.latency == self.LATENCY - 1 + product.latency, product.latency
+        f2 = f1
+        for i in range(product.latency):
+            f2 = stage(f2, f"s2_{i}" if product.latency > 1 else "s2")
         # Stage 3: one flip-flop per rule.
         f = SimpleNamespace(**{name: word(v) for name, v in f2.items()})
         rules = descriptor_rules(cfg, f, tuple(word(fp2[n]) for n in ("a_fp", "b_fp", "c_fp")))
@@ -534,7 +567,7 @@ class DescriptorChecker(wiring.Component):
         for error, _ in reversed(rules):
             code = Mux(broken[error.name], error.value, code)
         valid = self.valid
-        for _ in range(self.LATENCY - 1):
+        for _ in range(self.latency - 1):
             nxt = Signal()
             m.d.sync += nxt.eq(valid)
             valid = nxt

@@ -56,7 +56,7 @@ Error codes (``error``): 1..10 are :class:`~scanfuse.hw.program.DescriptorError`
 import enum as py_enum
 
 from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import enum, stream, wiring
+from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
@@ -70,11 +70,14 @@ from .loader import Target, TileLoader
 from .pe_array import PEArray
 from .params import AccelConfig
 from .product import WideProduct
-from .program import DescriptorChecker, DescriptorError, LayerDescriptor, OutMode
+from .program import DescriptorError, LayerDescriptor, OutMode
 from .skid import SkidBuffer
 from .store import StorePath
 
 __all__ = ["EngineError", "COUNTER_NAMES", "Sequencer"]
+
+#: The step fields a load request is built from (``lstep``).
+_LOAD_STEP_FIELDS = ("m0", "n0", "k0", "m_len", "n_len", "k_len")
 
 #: Width of the error code (the ERROR register).
 ERROR_BITS = 8
@@ -243,14 +246,14 @@ class Sequencer(wiring.Component):
         c_half = Signal(g.c_addr_bits + 1)      # words per C region (tm * ceil(tn / cols))
         # Their products run every cycle from registers loaded in CHECK; SETUP reads them. The
         # operands are final one cycle after the descriptor's last beat, and SETUP comes at
-        # least DescriptorChecker.LATENCY + 1 cycles after that beat (the fetch's CHECK state,
+        # least the checker's latency + 1 cycles after that beat (the fetch's CHECK state,
         # then the checker), so a product of that latency or less is ready (no wait state).
         halves = {}
         for name, reg, x, y in (("a_half", a_half, tmb, kw), ("b_half", b_half, desc.walk.tk, nw),
                                 ("c_half", c_half, desc.walk.tm, nc)):
             m.submodules[f"{name}_product"] = halves[name] = product = WideProduct(
                 cfg.pe_multiplier, TILE_DIM_BITS, TILE_DIM_BITS, len(reg))
-            assert product.latency <= DescriptorChecker.LATENCY, product.latency
+            assert product.latency <= fetch.checker_latency, product.latency
             m.d.comb += [product.a.eq(x), product.b.eq(y)]
         a_cur_base, a_other_base = Signal(g.a_addr_bits), Signal(g.a_addr_bits)
         b_cur_base, b_other_base = Signal(g.b_addr_bits), Signal(g.b_addr_bits)
@@ -283,16 +286,31 @@ class Sequencer(wiring.Component):
         # the step is the descriptor's last, cleared by the pop. It equals COMPUTE's
         # ~nx_valid & ~st.last (nx_valid is clear on entry), so the step slice's output
         # enables start at one flip-flop, not at the state decode (an FPGA timing path,
-        # docs/fpga.md, thirteenth round). NEXT_STEP drives `ready` itself, below.
+        # docs/fpga.md, thirteenth round). NEXT_STEP's `ready` is below (`st_take`).
         pop = Signal()
-        m.d.comb += steps.ready.eq(pop)
 
         if double:
-            # `pop` is set only in COMPUTE (on the way in) and cleared by the pop, so the
-            # popped step's register needs no state decode: its 160 enables start at two
-            # flip-flops (an FPGA timing path, docs/fpga.md).
-            with m.If(pop & steps.valid):
+            # `pop` is set only in COMPUTE (on the way in, with `nx_valid` clear) and cleared
+            # by the pop, so the popped step's register follows the slice's output while `pop`
+            # is set and holds the popped step from then on: its 166 enables are one
+            # flip-flop (an FPGA timing path, docs/fpga.md, sixteenth round).
+            with m.If(pop):
                 m.d.sync += nx.eq(steps.payload)
+
+        # The step register follows its source in every cycle of NEXT_STEP (the slice's
+        # output) and ADVANCE (`nx`), and holds from the cycle those states are left, the
+        # cycle it takes the step: its enable is the flip-flop `st_take`, set on the way into
+        # them and cleared on the way out, not the state decode and the slice's `valid`
+        # (the 8x8 build's critical path at one seed of five, docs/fpga.md, sixteenth round).
+        # Nothing reads `st` in those two states.
+        st_take = Signal()
+        st_from_nx = Signal()
+        with m.If(st_take):
+            m.d.sync += st.eq(Mux(st_from_nx, nx.as_value(), steps.payload.as_value()))
+        # The slice's `ready`: COMPUTE's `pop`, or NEXT_STEP's (that is `st_take` without
+        # `st_from_nx`) once the store path is idle; from flip-flops and the store's state,
+        # not from this FSM's state decode (the enable of the slice's 166 output flip-flops).
+        m.d.comb += steps.ready.eq(pop | (st_take & ~st_from_nx & store.idle))
 
         # --- loads: B, the partial sums and A through the one loader ---
         # The FSM says which tile it wants (`want`, a few bits); the request is built from
@@ -303,12 +321,24 @@ class Sequencer(wiring.Component):
         # multiplexer into the loader's request register was the fifteenth round's first
         # builds' seed-1 critical path (16.2 ns, 13.7 ns through a register slice;
         # docs/fpga.md). A request reaches the loader two cycles after the FSM wants it.
+        #
+        # The step whose tile is wanted is `nx` in COMPUTE (the prefetch) and `st` elsewhere:
+        # its ranges are copied every cycle into `lstep` by a flip-flop that says the FSM is
+        # in COMPUTE (`in_compute`), so the request multiplexer chooses among three targets,
+        # not five sources, and the step registers reach it through one register near it
+        # (`want_r` -> the request was the 8x8 build's seed-1 critical path again in the
+        # sixteenth round, 12.5 ns of which 11.3 ns routing). Exact: `lstep` in the cycle
+        # after `want` is the wanted step, since `st` and `nx` do not change while a load of
+        # theirs is wanted (both are loaded before the states that want their tiles).
         want = Signal(LoadSource)
         want_r = Signal(LoadSource)
         built = Signal(LoadSource)
         load_req = loader.req
         req = load_req.payload
         m.d.sync += [want_r.eq(want), built.eq(want_r)]
+        in_compute = Signal()
+        lstep = Signal(data.StructLayout({f: TILE_DIM_BITS for f in _LOAD_STEP_FIELDS}))
+        m.d.sync += [lstep[f].eq(Mux(in_compute, nx[f], st[f])) for f in _LOAD_STEP_FIELDS]
         m.d.comb += load_req.valid.eq((want != LoadSource.NONE) & (want == built))
         load_fire = Signal()
         m.d.comb += load_fire.eq(load_req.valid & load_req.ready)
@@ -328,17 +358,13 @@ class Sequencer(wiring.Component):
                   desc.b_stride, base, nw)
 
         with m.Switch(want_r):
-            with m.Case(LoadSource.B_ST):
-                build_b(st, b_cur_base)
+            with m.Case(LoadSource.B_ST, LoadSource.B_NX):
+                build_b(lstep, Mux(want_r == LoadSource.B_NX, b_other_base, b_cur_base))
             with m.Case(LoadSource.C_ST):
-                build(Target.C, desc.p_base, st.n0 << 2, st.m0, st.n_len << 2, st.m_len,
-                      desc.p_stride, c_cur_base, nc)
-            with m.Case(LoadSource.A_ST):
-                build_a(st, a_cur_base)
-            with m.Case(LoadSource.A_NX):
-                build_a(nx, a_other_base)
-            with m.Case(LoadSource.B_NX):
-                build_b(nx, b_other_base)
+                build(Target.C, desc.p_base, lstep.n0 << 2, lstep.m0, lstep.n_len << 2,
+                      lstep.m_len, desc.p_stride, c_cur_base, nc)
+            with m.Case(LoadSource.A_ST, LoadSource.A_NX):
+                build_a(lstep, Mux(want_r == LoadSource.A_NX, a_other_base, a_cur_base))
 
         with m.If(loader.block):
             m.d.sync += a_blocks.eq(a_blocks + 1)
@@ -441,14 +467,14 @@ class Sequencer(wiring.Component):
             with m.State("WALK"):
                 m.d.comb += addrgen.desc.valid.eq(1)
                 with m.If(addrgen.desc.ready):
-                    m.d.sync += [first_step.eq(1), s_src.eq(StoreSource.POPPED)]
+                    m.d.sync += [first_step.eq(1), s_src.eq(StoreSource.POPPED),
+                                 st_take.eq(1), st_from_nx.eq(0)]
                     m.next = "NEXT_STEP"
 
             with m.State("NEXT_STEP"):
-                m.d.comb += steps.ready.eq(store.idle)
                 with m.If(steps.valid & store.idle):
-                    step = steps.payload
-                    m.d.sync += [st.eq(step), prefetched.eq(0)]
+                    step = steps.payload         # into `st` (`st_take`)
+                    m.d.sync += [prefetched.eq(0), st_take.eq(0)]
                     with m.If(step.store_prev_c):
                         store_tile(StoreSource.POPPED, 0)
                     with m.Else():
@@ -513,17 +539,10 @@ class Sequencer(wiring.Component):
 
             # ---------------------------------------------------------------- compute
             with m.State("COMPUTE_START"):
-                # Both are idle here: the previous step's rows are all written back.
-                fj, aj = feed.job.payload, accum.job.payload
-                m.d.comb += [
-                    feed.job.valid.eq(1), fj.a_base.eq(a_cur_base), fj.b_base.eq(b_cur_base),
-                    fj.m_len.eq(st.m_len), fj.n_len.eq(st.n_len), fj.k_len.eq(st.k_len),
-                    fj.kw.eq(kw), fj.nw.eq(nw),
-                    accum.job.valid.eq(1), aj.c_base.eq(c_cur_base), aj.m_len.eq(st.m_len),
-                    aj.n_len.eq(st.n_len), aj.nc.eq(nc),
-                    aj.fresh.eq((first_step | st.store_prev_c) & ~st.load_c),
-                ]
-                m.d.sync += s_src.eq(StoreSource.CURRENT)
+                # Both are idle here: the previous step's rows are all written back. Their
+                # jobs' payloads are registers in every state (below the FSM).
+                m.d.comb += [feed.job.valid.eq(1), accum.job.valid.eq(1)]
+                m.d.sync += [s_src.eq(StoreSource.CURRENT), in_compute.eq(1)]
                 if double:
                     m.d.sync += pop.eq(~st.last)
                 m.next = "COMPUTE"
@@ -550,12 +569,13 @@ class Sequencer(wiring.Component):
                 else:
                     ready_next = 1
                 with m.If(accum.idle & ready_next):
-                    m.d.sync += first_step.eq(0)
+                    m.d.sync += [first_step.eq(0), in_compute.eq(0)]
                     with m.If(st.last):
                         store_tile(StoreSource.CURRENT, 1)
                     with m.Else():
-                        m.d.sync += s_src.eq(StoreSource.PREFETCHED if double
-                                             else StoreSource.POPPED)
+                        m.d.sync += [s_src.eq(StoreSource.PREFETCHED if double
+                                              else StoreSource.POPPED),
+                                     st_take.eq(1), st_from_nx.eq(1 if double else 0)]
                         m.next = "ADVANCE" if double else "NEXT_STEP"
 
             if double:
@@ -564,7 +584,8 @@ class Sequencer(wiring.Component):
                     # background, from the region just computed, once the previous store is
                     # out) and C load follow, and the compute moves to the other C region.
                     with m.If(~nx.store_prev_c | store.idle):
-                        m.d.sync += [st.eq(nx), nx_valid.eq(0), prefetched.eq(1),
+                        # `nx` into `st` (`st_take`)
+                        m.d.sync += [st_take.eq(0), nx_valid.eq(0), prefetched.eq(1),
                                      cur_a.eq(cur_a ^ nx.load_a), cur_b.eq(cur_b ^ nx.load_b)]
                         with m.If(nx.store_prev_c):
                             store_tile(StoreSource.PREFETCHED, 0)
@@ -588,12 +609,33 @@ class Sequencer(wiring.Component):
                         m.d.sync += self.error.eq(EngineError.BUS_ERROR)
                     m.next = "IDLE"
 
+        # The feed's and the accumulator's jobs are the current step's, in every state: both
+        # load their job registers in each idle cycle and start on `valid` (COMPUTE_START
+        # only), so no state decode sits in front of their arithmetic on the job (the
+        # sequencer's state through the payload into `feed.k_left` was the 8x8 build's
+        # critical path at one seed of five, docs/fpga.md, sixteenth round).
+        fj, aj = feed.job.payload, accum.job.payload
+        m.d.comb += [
+            fj.a_base.eq(a_cur_base), fj.b_base.eq(b_cur_base),
+            fj.m_len.eq(st.m_len), fj.n_len.eq(st.n_len), fj.k_len.eq(st.k_len),
+            fj.kw.eq(kw), fj.nw.eq(nw),
+            aj.c_base.eq(c_cur_base), aj.m_len.eq(st.m_len), aj.n_len.eq(st.n_len),
+            aj.nc.eq(nc), aj.fresh.eq((first_step | st.store_prev_c) & ~st.load_c),
+        ]
+
         # The fetch's address is the program pointer in every state (it matters only with
         # `valid`): no state decode in front of the DMA's address registers (docs/fpga.md).
         m.d.comb += fetch.req.payload.eq(prog_ptr)
 
-        # The descriptor's walk struct is the generator's payload layout: taken whole.
-        m.d.comb += addrgen.desc.payload.eq(desc.walk)
+        # The descriptor's walk struct is the generator's payload layout: taken whole, through a
+        # register loaded in every cycle. Exact: the descriptor register changes only while a
+        # descriptor is fetched, at least two cycles before WALK offers it (CHECK, SETUP). The
+        # register splits the route from the fetch's descriptor register to the generator's
+        # loop-order multiplexer in front of its walk registers (docs/fpga.md, sixteenth
+        # round).
+        walk_r = Signal.like(desc.walk, reset_less=True)
+        m.d.sync += walk_r.eq(desc.walk)
+        m.d.comb += addrgen.desc.payload.eq(walk_r)
 
         # --- the DMA: one command source at a time (the store's and the loader's commands
         # are offered only from states the other is idle in, the fetch's only when both are);

@@ -42,9 +42,16 @@ class SkidBuffer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        skid = Signal(self._shape)
+        # The skid register follows the input while it is empty and holds from the cycle it
+        # parks a beat: its enable is the flip-flop `skid_valid`, not the consumer's `ready`
+        # (behind which sit the consumer's decisions: on the FPGA the step slice's 166 skid
+        # enables were among the latest endpoints at every seed, docs/fpga.md, sixteenth
+        # round). It is read only while full, so neither a reset nor the enable is needed.
+        skid = Signal(self._shape, reset_less=True)
         skid_valid = Signal()
         m.d.comb += self.i.ready.eq(~skid_valid)
+        with m.If(~skid_valid):
+            m.d.sync += skid.eq(self.i.payload)
         with m.If(~self.o.valid | self.o.ready):
             # The output register is free (or being emptied): refill it, from the skid first.
             with m.If(skid_valid):
@@ -52,6 +59,7 @@ class SkidBuffer(wiring.Component):
             with m.Else():
                 m.d.sync += [self.o.payload.eq(self.i.payload), self.o.valid.eq(self.i.valid)]
         with m.Elif(self.i.valid & ~skid_valid):
-            # The consumer stalls but the producer had seen ready: park the beat.
-            m.d.sync += [skid.eq(self.i.payload), skid_valid.eq(1)]
+            # The consumer stalls but the producer had seen ready: park the beat (the skid
+            # register takes it above).
+            m.d.sync += skid_valid.eq(1)
         return m

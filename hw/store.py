@@ -162,6 +162,13 @@ class StorePath(wiring.Component):
         c_old = Signal(g.c_word_bits)
 
         m.d.comb += self.done.eq(self.wr.valid & self.wr.ready & self.wr.payload.last)
+        # The tile's first column in C or P, registered in every cycle: final from MUL on, so
+        # ADDR adds it to the product with one adder (the two adders and the selects in series
+        # were among the 8x8 build's late paths, docs/fpga.md, sixteenth round).
+        base_off = Signal(cfg.addr_bits)
+        m.d.sync += base_off.eq(Mux(tile.final,
+                                    layer.c_base + Mux(layer.int8, tile.n0, tile.n0 << 2),
+                                    layer.p_base + (tile.n0 << 2)))
         cmd_v = Signal()               # in CMD (a flip-flop: the DMA mux's select)
         # The payload comes from registers in every state (only `valid` says CMD): no state
         # decode in front of the DMA's address registers (an FPGA timing path, docs/fpga.md).
@@ -190,9 +197,7 @@ class StorePath(wiring.Component):
                 final_int8 = tile.final & layer.int8
                 m.d.sync += [
                     int8.eq(final_int8),
-                    addr.eq(prod + Mux(tile.final,
-                                       layer.c_base + Mux(layer.int8, tile.n0, tile.n0 << 2),
-                                       layer.p_base + (tile.n0 << 2))),
+                    addr.eq(prod + base_off),
                     row_bytes.eq(Mux(final_int8, tile.n_len, tile.n_len << 2)),
                     row.eq(0), w.eq(0), ptr.eq(tile.c_base),
                     nwords.eq((tile.n_len + (C - 1)) >> lC),

@@ -6,8 +6,9 @@ ECP5 DP16KD block RAMs (one port each side, so the read and write channels run a
 time). It preloads an image (``init``) so a bitstream carries its own tile program and operands.
 """
 
-from amaranth.hdl import Module, Signal
-from amaranth.lib import wiring
+from amaranth.hdl import Cat, Module, Signal
+from amaranth.lib import data, wiring
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In
 from amaranth.utils import exact_log2
@@ -31,10 +32,14 @@ class AXI4SRAM(wiring.Component):
     * W beats are accepted only after their AW (allowed by AXI4); ``WSTRB`` selects the bytes
       written. A read and a write of the same word in the same cycle read the old value (the
       DMA orders them anyway: a read waits for the B response of earlier writes).
-    * Read latency: ``RVALID`` two cycles after ``ARVALID & ARREADY`` at the earliest (the
-      memory's read, then a register stage: ``RDATA`` leaves a flip-flop, not the block RAMs'
-      output multiplexer, an FPGA timing path of the self-test build, docs/fpga.md); then one
-      beat per cycle while ``RREADY`` is high.
+    * Read latency: ``RVALID`` four cycles after ``ARVALID & ARREADY`` at the earliest (the
+      memory's read, a register, a small FIFO in distributed RAM, then the R registers); then
+      one beat per cycle while ``RREADY`` is high. The block RAMs read in every cycle, without
+      an enable, into the register and the FIFO, and a read is issued only when the FIFO has
+      room for it (credits): so ``RREADY`` reaches only the FIFO and the R registers, not the
+      block RAMs' clock enables; the block RAMs' outputs (5.6-5.8 ns from the clock on speed
+      grade 6) go only to a register without an enable; ``RDATA`` leaves flip-flops (FPGA
+      timing paths of the self-test build, docs/fpga.md, sixteenth round).
 
     Parameters
     ----------
@@ -59,6 +64,10 @@ class AXI4SRAM(wiring.Component):
     ValueError
         If ``size`` is not a power of two in range or ``init`` is longer than ``size``.
     """
+
+    #: Entries of the read FIFO: a read is issued three cycles before its word can leave it,
+    #: so four keep one beat per cycle flowing.
+    R_FIFO_DEPTH = 4
 
     def __init__(self, addr_width: int, data_width: int, size: int, *, id_width: int = 1,
                  init: bytes = b""):
@@ -99,9 +108,10 @@ class AXI4SRAM(wiring.Component):
         rd = mem.read_port()       # synchronous, not transparent: maps to a DP16KD port pair
 
         # ---------------------------------------------------------------- read channel
-        # Two stages: the memory's read port (s1: its data on rd.data) and the R registers
-        # (bus.rvalid, rdata, rlast, rid). A word moves on when the R registers are free or
-        # taken; the read port holds its data (en low) while s1 cannot move.
+        # issue (the read port samples r_addr) -> s1 (the word on rd.data) -> s2 (a register
+        # loaded in every cycle) -> the FIFO -> the R registers (bus.rvalid, rdata, rlast, rid).
+        # `credits` counts the FIFO's entries not yet promised to an issued read, so it never
+        # overflows and s1 and s2 never wait.
         r_active = Signal()
         r_addr = Signal(word_bits)
         r_left = Signal(8)            # beats still to issue after the current one
@@ -110,19 +120,28 @@ class AXI4SRAM(wiring.Component):
         s1_valid = Signal()           # a word is on rd.data
         s1_last = Signal()
         s1_id = Signal.like(bus.arid)
-        move = Signal()               # s1 -> the R registers this cycle
-        advance = Signal()            # the read port may load a new word (s1 free or moving)
+        s2_valid = Signal()           # ... and in s2
+        s2 = Signal(data_width + 1 + len(bus.arid), reset_less=True)
+        beat = data.StructLayout({"data": data_width, "last": 1, "id": len(bus.arid)})
+        m.submodules.r_fifo = r_fifo = SyncFIFO(width=beat.size, depth=self.R_FIFO_DEPTH)
+        credits = Signal(range(self.R_FIFO_DEPTH + 1), init=self.R_FIFO_DEPTH)
         issue = Signal()
+        move = Signal()               # the FIFO's head -> the R registers this cycle
+        head = data.View(beat, r_fifo.r_data)
 
         m.d.comb += [
             bus.arready.eq(~r_active),
-            move.eq(s1_valid & (~bus.rvalid | bus.rready)),
-            advance.eq(~s1_valid | move),
-            issue.eq(r_active & advance),
+            issue.eq(r_active & (credits != 0)),
             rd.addr.eq(r_addr),
-            rd.en.eq(advance),        # hold the word while s1 waits
+            rd.en.eq(1),
+            r_fifo.w_en.eq(s2_valid),
+            r_fifo.w_data.eq(s2),
+            move.eq(r_fifo.r_rdy & (~bus.rvalid | bus.rready)),
+            r_fifo.r_en.eq(move),
             bus.rresp.eq(Resp.OKAY),
         ]
+        m.d.sync += [credits.eq(credits - issue + move), s1_valid.eq(issue),
+                     s2_valid.eq(s1_valid), s2.eq(Cat(rd.data, s1_last, s1_id))]
         with m.If(bus.arvalid & bus.arready):
             m.d.sync += [
                 r_active.eq(1),
@@ -133,7 +152,6 @@ class AXI4SRAM(wiring.Component):
             ]
         with m.If(issue):
             m.d.sync += [
-                s1_valid.eq(1),
                 s1_last.eq(r_left == 0),
                 s1_id.eq(r_id),
                 r_left.eq(r_left - 1),
@@ -142,11 +160,9 @@ class AXI4SRAM(wiring.Component):
                 m.d.sync += r_addr.eq(r_addr + 1)
             with m.If(r_left == 0):
                 m.d.sync += r_active.eq(0)
-        with m.Elif(move):
-            m.d.sync += s1_valid.eq(0)
         with m.If(move):
-            m.d.sync += [bus.rvalid.eq(1), bus.rdata.eq(rd.data), bus.rlast.eq(s1_last),
-                         bus.rid.eq(s1_id)]
+            m.d.sync += [bus.rvalid.eq(1), bus.rdata.eq(head.data), bus.rlast.eq(head.last),
+                         bus.rid.eq(head.id)]
         with m.Elif(bus.rready):
             m.d.sync += bus.rvalid.eq(0)
 

@@ -221,12 +221,17 @@ class AddrGenHarness(Elaboratable):
                                 Assert(internal[f"off{lv}"] == ranges[x][0], "level offset"),
                                 Assert(internal[f"rem{lv}"]
                                        == (dims[x.upper()] - ranges[x][0])[:db], "level rem"),
-                                Assert(internal[f"rmt{lv}"]
-                                       == (dims[x.upper()] - ranges[x][0] - tiles[x.upper()])[:db],
-                                       "level rmt"),
-                                Assert(internal[f"dmt{lv}"]
-                                       == (dims[x.upper()] - tiles[x.upper()])[:db], "level dmt"),
                             ]
+                            # rmt and dmt: from the settle phase after the intake on.
+                            with m.If(~(settle & internal["first"])):
+                                m.d.comb += [
+                                    Assert(internal[f"rmt{lv}"]
+                                           == (dims[x.upper()] - ranges[x][0]
+                                               - tiles[x.upper()])[:db], "level rmt"),
+                                    Assert(internal[f"dmt{lv}"]
+                                           == (dims[x.upper()] - tiles[x.upper()])[:db],
+                                           "level dmt"),
+                                ]
                             # Settled one cycle after the walk registers move.
                             with m.If(~settle):
                                 m.d.comb += [

@@ -2,10 +2,10 @@
 
 :func:`scanfuse.hw.program.descriptor_rules` is the one statement of the legality rules; the
 driver evaluates it on Python integers (:func:`~scanfuse.hw.program.check_descriptor`), the
-hardware elaborates it at a fixed width through ``_Word`` in :attr:`DescriptorChecker.LATENCY` pipeline stages. The harness
+hardware elaborates it at a fixed width through ``_Word`` in ``latency`` pipeline stages. The harness
 evaluates the same rules on the free descriptor with Amaranth's *exact* arithmetic (every
 ``+``/``*`` result as wide as its value needs, like Python integers: the reference of
-``check_descriptor``), delays the verdict by :attr:`DescriptorChecker.LATENCY` cycles and
+``check_descriptor``), delays the verdict by the checker's ``latency`` cycles and
 asserts that the checker's ``error`` equals it whenever ``done`` is high, for every value of
 every field. So a width that overflows, a wrong pipeline alignment or a priority mistake would
 fail. Also: ``done`` is ``valid`` delayed, and ``error`` holds between verdicts.
@@ -45,15 +45,15 @@ class CheckerHarness(Elaboratable):
         m.d.comb += verdict.eq(code)
 
         delayed, valid_d = verdict, dut.valid
-        for _ in range(DescriptorChecker.LATENCY):
+        for _ in range(dut.latency):
             delayed, valid_d = past(delayed), past(valid_d)
-        warm = Signal()         # LATENCY cycles have passed since the start
+        warm = Signal()         # `latency` cycles have passed since the start
         stage = past.valid
-        for _ in range(DescriptorChecker.LATENCY - 1):
+        for _ in range(dut.latency - 1):
             stage = past(stage)
         m.d.comb += warm.eq(stage)
         with m.If(warm):
-            m.d.comb += Assert(dut.done == valid_d, "done is valid delayed by LATENCY")
+            m.d.comb += Assert(dut.done == valid_d, "done is valid delayed by latency")
             with m.If(dut.done):
                 m.d.comb += Assert(dut.error.as_value() == delayed, "verdict equals the rules")
         with m.If(past.valid & ~dut.done):

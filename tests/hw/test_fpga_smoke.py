@@ -123,8 +123,10 @@ def test_axi_sram_bursts_and_strobes():
 
 
 def test_axi_sram_read_latency_and_rate():
-    """RVALID two cycles after the AR handshake (memory read, then the R registers), then one
-    beat per cycle with RREADY high; a stalled beat is held, nothing is lost or repeated."""
+    """RVALID four cycles after the AR handshake (memory read, a register, the FIFO, then the
+    R registers), then one beat per cycle with RREADY high; a stalled beat is held, nothing is
+    lost or repeated, and the FIFO's credits let the burst run on at full rate after the
+    stall."""
     init = bytes(range(64))
     dut = AXI4SRAM(16, 64, 1024, init=init)
     words = [int.from_bytes(init[8 * i:8 * i + 8], "little") for i in range(8)]
@@ -140,18 +142,18 @@ def test_axi_sram_read_latency_and_rate():
         await ctx.tick()                         # the AR handshake
         ctx.set(bus.arvalid, 0)
         trace = []
-        for cycle in range(1, 12):             # cycle c: c clock edges after the handshake's
-            ctx.set(bus.rready, cycle not in (4, 5))
+        for cycle in range(1, 15):             # cycle c: c clock edges after the handshake's
+            ctx.set(bus.rready, cycle not in (6, 7))
             valid, data, last = ctx.get(bus.rvalid), ctx.get(bus.rdata), ctx.get(bus.rlast)
             trace.append((cycle, data, last) if valid else (cycle, None, 0))
             await ctx.tick()
-        taken = [(c, d, l) for c, d, l in trace if d is not None and c not in (4, 5)]
-        assert trace[0] == (1, None, 0) and trace[1] == (2, None, 0)
-        assert [c for c, _, _ in taken] == [3, 6, 7, 8, 9, 10]
+        taken = [(c, d, l) for c, d, l in trace if d is not None and c not in (6, 7)]
+        assert trace[:4] == [(c, None, 0) for c in range(1, 5)]
+        assert [c for c, _, _ in taken] == [5, 8, 9, 10, 11, 12]
         assert [d for _, d, _ in taken] == words[1:7]
         assert [l for _, _, l in taken] == [0, 0, 0, 0, 0, 1]
-        assert trace[3][1] == trace[4][1] == words[2]   # held through the stall
-        assert trace[10][1] is None                      # no seventh beat
+        assert trace[5][1] == trace[6][1] == words[2]   # held through the stall
+        assert trace[12][1] is None and trace[13][1] is None   # no seventh beat
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
@@ -423,8 +425,9 @@ def test_yosys_maps_a_2x2_selftest_build(tmp_path):
     # The PE multipliers are the explicit registered MULT18X18D instances (not Yosys's bare
     # mapping): input A and B and output registers set in the synthesised netlist. So are the
     # address products' (hw/product.py): the loader's and the store path's two chunks each,
-    # the sequencer's three region sizes one each.
-    address_products = 2 + 2 + 3
+    # the sequencer's three region sizes one each; and the descriptor checker's three
+    # footprints, one each.
+    address_products = 2 + 2 + 3 + 3
     assert report["dsp"]["pe_multiplier"] == "mult18x18d"
     assert report["dsp"]["by_source"]["multiplier.py"] == 4 + address_products
     assert report["dsp"]["pe_macs_on_dsp"]

@@ -262,8 +262,8 @@ def random_descriptor(rng: random.Random, cfg: AccelConfig) -> DescriptorFields:
 
 async def check_bench(ctx, dut, cases, results):
     """Present one descriptor per cycle (the checker is fully pipelined); each verdict is on
-    ``error``, with ``done`` high, LATENCY clock edges later, and nothing else raises ``done``."""
-    lat = DescriptorChecker.LATENCY
+    ``error``, with ``done`` high, ``latency`` clock edges later, and nothing else raises ``done``."""
+    lat = dut.latency
     for t in range(len(cases) + lat):
         if t < len(cases):
             ctx.set(dut.desc.as_value(),
@@ -284,8 +284,9 @@ async def check_bench(ctx, dut, cases, results):
     assert ctx.get(dut.error) == results[-1][1]          # held until the next descriptor
 
 
-@pytest.mark.parametrize("cfg", [DEFAULT, SMALL_DB, CONFIGS[2]],
-                         ids=["default", "small_db", "odd"])
+@pytest.mark.parametrize("cfg", [DEFAULT, SMALL_DB, CONFIGS[2],
+                                 replace(SMALL_DB, pe_multiplier="mult18x18d")],
+                         ids=["default", "small_db", "odd", "small_db_dsp"])
 def test_checker_matches_check_descriptor(cfg):
     rng = random.Random(2024 + cfg.a_entries)
     cases = [random_descriptor(rng, cfg) for _ in range(400)]
@@ -310,12 +311,14 @@ def test_checker_matches_check_descriptor(cfg):
 
 @pytest.mark.skipif(shutil.which("verilator") is None, reason="verilator not installed")
 def test_checker_verilog_lint(tmp_path):
-    """-Wall is clean except Amaranth's unused struct-field aliases and the WIDTH warnings
+    """-Wall is clean except Amaranth's unused struct-field aliases, the WIDTH warnings
     yosys causes by trimming zero high bits of the footprint rules' ADD/GT operands (the padding
-    round-ups add a few more of the same kind)."""
+    round-ups add a few more of the same kind) and the file name, which cannot match the
+    footprint products' module names as well as the top's."""
     v = tmp_path / "desc_checker.v"
     v.write_text(verilog.convert(DescriptorChecker(AccelConfig()), name="desc_checker"))
-    result = subprocess.run(["verilator", "--lint-only", "-Wall", "-Wno-UNUSEDSIGNAL", str(v)],
+    result = subprocess.run(["verilator", "--lint-only", "-Wall", "-Wno-UNUSEDSIGNAL",
+                             "-Wno-DECLFILENAME", "--top-module", "desc_checker", str(v)],
                             capture_output=True, text=True, cwd=tmp_path)
     warnings = re.findall(r"^%Warning-(\w+): .*$", result.stderr, re.M)
     lines = [line for line in result.stderr.splitlines() if line.startswith("%Warning")]
@@ -327,6 +330,8 @@ def test_checker_rejects_bad_cfg():
     with pytest.raises(TypeError, match="AccelConfig"):
         DescriptorChecker(3)
     assert DescriptorChecker.LATENCY == 4
+    assert DescriptorChecker(AccelConfig()).latency == 4
+    assert DescriptorChecker(AccelConfig(pe_multiplier="mult18x18d")).latency == 6
 
 
 # --- Driver: compile real plans ----------------------------------------------------------------
