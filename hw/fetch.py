@@ -10,8 +10,9 @@ verdict until the next request (the sequencer executes the layer from this regis
 Cycles: the command is offered with the request; beats are taken as they come, each written
 into the descriptor register the cycle after (from a register of its own, so the register's
 word enables start at flip-flops beside it, not at the DMA's read handshake: an FPGA timing
-path, ``docs/fpga.md``); the verdict is offered the checker's latency (``checker_latency``) cycles after the
-second cycle following the last beat (in the checker's ``done`` cycle) and held until taken.
+path, ``docs/fpga.md``); the verdict is offered the checker's latency (``checker_latency``)
+cycles after the second cycle following the last beat (in the checker's ``done`` cycle) and
+held until taken.
 """
 
 from amaranth.hdl import Module, Signal
@@ -109,8 +110,8 @@ class DescriptorFetch(wiring.Component):
                 m.d.comb += checker.valid.eq(1)
                 m.next = "WAIT"
             with m.State("WAIT"):
-                # The verdict comes with the checker's done strobe (`checker_latency` cycles) and is
-                # offered in that cycle; if it is not taken, it is held in RESULT.
+                # The verdict comes with the checker's done strobe (`checker_latency` cycles)
+                # and is offered in that cycle; if it is not taken, it is held in RESULT.
                 with m.If(checker.done):
                     m.d.comb += [self.result.valid.eq(1), self.result.payload.eq(checker.error)]
                     m.d.sync += verdict.eq(checker.error)

@@ -464,7 +464,7 @@ class DescriptorChecker(wiring.Component):
     error : ``Out(DescriptorError)``
         Verdict on the last descriptor checked (``NONE`` when legal).
     done : ``Out(1)``
-        ``error`` was updated at the last clock edge (``LATENCY`` cycles after ``valid``).
+        ``error`` was updated at the last clock edge (``latency`` cycles after ``valid``).
     """
 
     #: :attr:`latency` with one-cycle (inferred) products.

@@ -6,7 +6,7 @@ ECP5 DP16KD block RAMs (one port each side, so the read and write channels run a
 time). It preloads an image (``init``) so a bitstream carries its own tile program and operands.
 """
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Module, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
@@ -120,9 +120,9 @@ class AXI4SRAM(wiring.Component):
         s1_valid = Signal()           # a word is on rd.data
         s1_last = Signal()
         s1_id = Signal.like(bus.arid)
-        s2_valid = Signal()           # ... and in s2
-        s2 = Signal(data_width + 1 + len(bus.arid), reset_less=True)
         beat = data.StructLayout({"data": data_width, "last": 1, "id": len(bus.arid)})
+        s2_valid = Signal()           # ... and in s2
+        s2 = Signal(beat, reset_less=True)
         m.submodules.r_fifo = r_fifo = SyncFIFO(width=beat.size, depth=self.R_FIFO_DEPTH)
         credits = Signal(range(self.R_FIFO_DEPTH + 1), init=self.R_FIFO_DEPTH)
         issue = Signal()
@@ -135,13 +135,14 @@ class AXI4SRAM(wiring.Component):
             rd.addr.eq(r_addr),
             rd.en.eq(1),
             r_fifo.w_en.eq(s2_valid),
-            r_fifo.w_data.eq(s2),
+            r_fifo.w_data.eq(s2.as_value()),
             move.eq(r_fifo.r_rdy & (~bus.rvalid | bus.rready)),
             r_fifo.r_en.eq(move),
             bus.rresp.eq(Resp.OKAY),
         ]
         m.d.sync += [credits.eq(credits - issue + move), s1_valid.eq(issue),
-                     s2_valid.eq(s1_valid), s2.eq(Cat(rd.data, s1_last, s1_id))]
+                     s2_valid.eq(s1_valid),
+                     s2.data.eq(rd.data), s2.last.eq(s1_last), s2.id.eq(s1_id)]
         with m.If(bus.arvalid & bus.arready):
             m.d.sync += [
                 r_active.eq(1),

@@ -2,8 +2,8 @@
 
 :func:`scanfuse.hw.program.descriptor_rules` is the one statement of the legality rules; the
 driver evaluates it on Python integers (:func:`~scanfuse.hw.program.check_descriptor`), the
-hardware elaborates it at a fixed width through ``_Word`` in ``latency`` pipeline stages. The harness
-evaluates the same rules on the free descriptor with Amaranth's *exact* arithmetic (every
+hardware elaborates it at a fixed width through ``_Word`` in ``latency`` pipeline stages. The
+harness evaluates the same rules on the free descriptor with Amaranth's *exact* arithmetic (every
 ``+``/``*`` result as wide as its value needs, like Python integers: the reference of
 ``check_descriptor``), delays the verdict by the checker's ``latency`` cycles and
 asserts that the checker's ``error`` equals it whenever ``done`` is high, for every value of

@@ -262,7 +262,8 @@ def random_descriptor(rng: random.Random, cfg: AccelConfig) -> DescriptorFields:
 
 async def check_bench(ctx, dut, cases, results):
     """Present one descriptor per cycle (the checker is fully pipelined); each verdict is on
-    ``error``, with ``done`` high, ``latency`` clock edges later, and nothing else raises ``done``."""
+    ``error``, with ``done`` high, ``latency`` clock edges later, and nothing else raises
+    ``done``."""
     lat = dut.latency
     for t in range(len(cases) + lat):
         if t < len(cases):
