@@ -121,6 +121,7 @@ class AXI4SRAM(wiring.Component):
         s1_last = Signal()
         s1_id = Signal.like(bus.arid)
         beat = data.StructLayout({"data": data_width, "last": 1, "id": len(bus.arid)})
+        s1_beat = Signal(beat)        # the beat on rd.data, assembled by field
         s2_valid = Signal()           # ... and in s2
         s2 = Signal(beat, reset_less=True)
         m.submodules.r_fifo = r_fifo = SyncFIFO(width=beat.size, depth=self.R_FIFO_DEPTH)
@@ -135,14 +136,14 @@ class AXI4SRAM(wiring.Component):
             rd.addr.eq(r_addr),
             rd.en.eq(1),
             r_fifo.w_en.eq(s2_valid),
+            s1_beat.data.eq(rd.data), s1_beat.last.eq(s1_last), s1_beat.id.eq(s1_id),
             r_fifo.w_data.eq(s2.as_value()),
             move.eq(r_fifo.r_rdy & (~bus.rvalid | bus.rready)),
             r_fifo.r_en.eq(move),
             bus.rresp.eq(Resp.OKAY),
         ]
         m.d.sync += [credits.eq(credits - issue + move), s1_valid.eq(issue),
-                     s2_valid.eq(s1_valid),
-                     s2.data.eq(rd.data), s2.last.eq(s1_last), s2.id.eq(s1_id)]
+                     s2_valid.eq(s1_valid), s2.eq(s1_beat)]
         with m.If(bus.arvalid & bus.arready):
             m.d.sync += [
                 r_active.eq(1),
