@@ -680,11 +680,11 @@ class Sequencer(wiring.Component):
         with m.Else():
             m.d.comb += [buf.c_waddr.eq(accum.c_waddr), buf.c_wdata.eq(accum.c_wdata),
                          buf.c_wen.eq(accum.c_wen)]
-        # The C memory reads in every cycle. Both readers register `c_rdata` unconditionally
-        # in the cycle after they read and ignore it otherwise, so the port needs no enable
-        # and the flip-flops behind it no clock enable (the store's read decision drove 260
-        # of them across the die: docs/fpga.md, fourteenth round). `store.c_ren` and
-        # `accum.c_ren` still say which reads are real (the unit tests check them).
+        # The C memory reads in every cycle; its output stage loads at every edge and both
+        # readers take the word from it two edges after they read (ignoring it otherwise), so
+        # the port needs no enable (the store's read decision drove 260 flip-flops across the
+        # die: docs/fpga.md, fourteenth round). `store.c_ren` and `accum.c_ren` still say
+        # which reads are real (the unit tests check them).
         m.d.comb += buf.c_ren.eq(1)
         with m.If(accum.reading):
             m.d.comb += buf.c_raddr.eq(accum.c_raddr)

@@ -102,7 +102,8 @@ class StorePath(wiring.Component):
     port_busy : ``In(1)``
         The C read port is taken this cycle (by the accumulation).
     c_raddr, c_ren : ``Out``; c_rdata : ``In``
-        The C memory's read port (one-cycle reads).
+        The C memory's read port (two-cycle reads, the second stage loading at every edge:
+        :class:`~scanfuse.hw.buffer.TileBuffer`).
     """
 
     def __init__(self, cfg: AccelConfig):
@@ -157,9 +158,9 @@ class StorePath(wiring.Component):
         reading = Signal()
         active = Signal()              # the command is accepted, the last beat not yet out
         pending = Signal(range(STORE_FIFO_DEPTH + 1))   # words read, not yet out of the FIFO
-        s1_valid = Signal()            # a word read is on c_rdata
-        s2_valid = Signal()            # ... and on c_old
-        c_old = Signal(g.c_word_bits)
+        s1_valid = Signal()            # a word read is in the C memory's output stage
+        s2_valid = Signal()            # ... and on c_rdata
+        c_old = self.c_rdata
 
         m.d.comb += self.done.eq(self.wr.valid & self.wr.ready & self.wr.payload.last)
         # The tile's first column in C or P, registered in every cycle: final from MUL on, so
@@ -218,10 +219,10 @@ class StorePath(wiring.Component):
                     m.d.sync += active.eq(0)
                     m.next = "IDLE"
 
-        # --- C reads, two cycles to c_old, into the FIFO ---
+        # --- C reads, two cycles to c_rdata, into the FIFO ---
         issue = active & reading & (pending != STORE_FIFO_DEPTH) & ~self.port_busy
         take = c_fifo.r_rdy & c_fifo.r_en
-        m.d.sync += [s1_valid.eq(issue), s2_valid.eq(s1_valid), c_old.eq(self.c_rdata),
+        m.d.sync += [s1_valid.eq(issue), s2_valid.eq(s1_valid),
                      pending.eq(pending + issue - take)]
         m.d.comb += [self.c_raddr.eq(ptr + w), self.c_ren.eq(issue)]
         with m.If(issue):
