@@ -357,13 +357,16 @@ class Sequencer(wiring.Component):
             build(Target.B, desc.b_base, step.n0, step.k0, step.n_len, step.k_len,
                   desc.b_stride, base, nw)
 
+        # The register is loaded in every cycle, with A's request when nothing is wanted: no
+        # clock enable decoded from `want_r` on its ~150 flip-flops (an FPGA timing path,
+        # docs/fpga.md, seventeenth round). Nothing reads it while `built` is NONE.
         with m.Switch(want_r):
             with m.Case(LoadSource.B_ST, LoadSource.B_NX):
                 build_b(lstep, Mux(want_r == LoadSource.B_NX, b_other_base, b_cur_base))
             with m.Case(LoadSource.C_ST):
                 build(Target.C, desc.p_base, lstep.n0 << 2, lstep.m0, lstep.n_len << 2,
                       lstep.m_len, desc.p_stride, c_cur_base, nc)
-            with m.Case(LoadSource.A_ST, LoadSource.A_NX):
+            with m.Default():       # A_ST, A_NX, NONE
                 build_a(lstep, Mux(want_r == LoadSource.A_NX, a_other_base, a_cur_base))
 
         with m.If(loader.block):
