@@ -413,6 +413,14 @@ class Sequencer(wiring.Component):
             store.layer.requant.eq(desc.requant),
         ]
 
+        # The program pointer and the descriptor count move in the cycle after the fetch takes
+        # the pointer (`fetched`, a flip-flop), so their ~60 flip-flops are enabled by it, not
+        # by FETCH's decode and the fetch's `ready` (an FPGA timing path, docs/fpga.md,
+        # seventeenth round). Neither is read before the descriptor's checks are done.
+        fetched = Signal()
+        m.d.sync += fetched.eq(0)
+        with m.If(fetched):
+            m.d.sync += [prog_ptr.eq(prog_ptr + layout.size_bytes), desc_left.eq(desc_left - 1)]
         with m.FSM(name="seq"):
             with m.State("IDLE"):
                 with m.If(self.clear):
@@ -432,8 +440,7 @@ class Sequencer(wiring.Component):
             with m.State("FETCH"):
                 m.d.comb += fetch.req.valid.eq(1)
                 with m.If(fetch.req.ready):
-                    m.d.sync += [prog_ptr.eq(prog_ptr + layout.size_bytes),
-                                 desc_left.eq(desc_left - 1)]
+                    m.d.sync += fetched.eq(1)
                     m.next = "CHECK"
 
             with m.State("CHECK"):
