@@ -176,18 +176,25 @@ class StorePath(wiring.Component):
         p = self.cmd.payload
         m.d.comb += [self.cmd.valid.eq(cmd_v), p.write.eq(1), p.addr.eq(addr),
                      p.row_bytes.eq(row_bytes), p.rows.eq(tile.m_len), p.stride.eq(stride)]
+        # `idle` is a flip-flop that is set exactly in IDLE (set on the way in, cleared on the
+        # way out), not the state's decode: the sequencer's step acceptance and the step
+        # slice's 167 output enables sit behind it (an FPGA timing path, docs/fpga.md,
+        # seventeenth round).
+        idle = Signal(init=1)
+        m.d.comb += [self.idle.eq(idle), self.req.ready.eq(idle)]
+        with m.If(idle):
+            # The stride is chosen here, so the product's multiplier inputs are both
+            # flip-flops (not `final`'s route and a multiplexer before a DSP: an FPGA
+            # timing path, docs/fpga.md). Both are loaded in every idle cycle, not only
+            # with `valid` (nothing reads them while idle), so their enable is `idle`.
+            m.d.sync += [tile.eq(self.req.payload),
+                         stride.eq(Mux(self.req.payload.final, layer.c_stride,
+                                       layer.p_stride)),
+                         wait.eq(product.latency - 1)]
         with m.FSM(name="store"):
             with m.State("IDLE"):
-                m.d.comb += [self.idle.eq(1), self.req.ready.eq(1)]
-                # The stride is chosen here, so the product's multiplier inputs are both
-                # flip-flops (not `final`'s route and a multiplexer before a DSP: an FPGA
-                # timing path, docs/fpga.md). Both are loaded in every idle cycle, not only
-                # with `valid` (nothing reads them while idle), so their enable is the state.
-                m.d.sync += [tile.eq(self.req.payload),
-                             stride.eq(Mux(self.req.payload.final, layer.c_stride,
-                                           layer.p_stride)),
-                             wait.eq(product.latency - 1)]
                 with m.If(self.req.valid):
+                    m.d.sync += idle.eq(0)
                     m.next = "MUL"
             with m.State("MUL"):
                 # `product.latency` cycles from `tile` and `stride` (loaded in IDLE) to `prod`.
@@ -216,7 +223,7 @@ class StorePath(wiring.Component):
                     m.next = "DATA"
             with m.State("DATA"):
                 with m.If(self.done):
-                    m.d.sync += active.eq(0)
+                    m.d.sync += [active.eq(0), idle.eq(1)]
                     m.next = "IDLE"
 
         # --- C reads, two cycles to c_rdata, into the FIFO ---
