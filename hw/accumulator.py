@@ -6,9 +6,10 @@ block ``(mb, nb)`` belongs to C word ``c_base + (mb * rows + r) * nc + nb``. Eac
 added to that word, or overwrites it when the job is ``fresh`` (the tile's first k range):
 
 * cycle 0: the row arrives; the C word is read (not when fresh);
-* cycle 1: the word is on ``c_rdata`` and is registered (off the memory's clock-to-output
-  path);
-* cycle 2: the sum is written back.
+* cycle 1: the word moves into the memory's output register (C reads take two cycles,
+  :data:`~scanfuse.hw.buffer.C_READ_LATENCY`: nothing starts at the memory's
+  clock-to-output);
+* cycle 2: the word is on ``c_rdata``; the sum is written back.
 
 Rows of one job touch distinct words, so no read sees a write still in flight. Rows below
 the tile's edge (``m_len`` not a multiple of ``rows``) are dropped. ``reading`` says which
@@ -68,7 +69,8 @@ class Accumulator(wiring.Component):
     reading : ``Out(1)``
         This cycle's C read is the accumulator's (``c_raddr``, ``c_ren``).
     c_raddr, c_ren : ``Out``; c_rdata : ``In``
-        The C memory's read port (one-cycle reads).
+        The C memory's read port (two-cycle reads, the second stage loading at every edge:
+        :class:`~scanfuse.hw.buffer.TileBuffer`).
     c_waddr, c_wdata, c_wen : ``Out``
         Its write port (whole words).
     """
@@ -109,7 +111,7 @@ class Accumulator(wiring.Component):
         r1_addr, r1_data = Signal(g.c_addr_bits), Signal(g.c_word_bits)
         r2_valid, r2_we = Signal(), Signal()    # r1 one cycle later, with the old C word
         r2_addr, r2_data = Signal(g.c_addr_bits), Signal(g.c_word_bits)
-        c_old = Signal(g.c_word_bits)
+        c_old = self.c_rdata
 
         finished = last_in & ~r1_valid & ~r2_valid
         m.d.comb += [self.idle.eq(~busy | finished), self.job.ready.eq(self.idle)]
@@ -148,7 +150,7 @@ class Accumulator(wiring.Component):
 
         m.d.comb += [self.reading.eq(self.psum.valid & ~fresh),
                      self.c_raddr.eq(ptr), self.c_ren.eq(self.reading)]
-        m.d.sync += [c_old.eq(self.c_rdata), r2_valid.eq(r1_valid), r2_we.eq(r1_we),
+        m.d.sync += [r2_valid.eq(r1_valid), r2_we.eq(r1_we),
                      r2_addr.eq(r1_addr), r2_data.eq(r1_data)]
         summed = Signal(g.c_word_bits)
         for c in range(C):

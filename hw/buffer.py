@@ -41,8 +41,15 @@ clock-to-out, same source) is the stage; in simulation its behavioural model. Th
 and for comparison): the word appears on ``x_rdata`` after the first clock edge with
 ``x_ren`` high; ``x_rdata`` is the memory's own output.
 
-The C memory always reads in one cycle (its readers, the accumulator and the store, register
-the word right after the memory).
+Read latency of C (:data:`C_READ_LATENCY`, 2)
+----------------------------------------------
+The word at ``c_raddr`` sampled at a clock edge with ``c_ren`` high is on ``c_rdata`` after
+the next edge, whatever ``c_ren`` is then: the second stage loads at every edge. Its readers,
+the accumulator and the store, use ``c_rdata`` as the registered word (they used to register
+the one-cycle read themselves, each its own 256-bit copy). With ``"inferred"`` memories the
+stage is a fabric register; with ``"dp16kd"`` the C memory is an
+:class:`~scanfuse.hw.ebr.EBRMemory` with ``free_running_output``, the stage its blocks'
+output register, so no path starts at a block RAM's 5.6 ns clock-to-out.
 """
 
 from dataclasses import dataclass
@@ -55,7 +62,11 @@ from amaranth.utils import bits_for, exact_log2
 from .ebr import EBRMemory
 from .params import AccelConfig
 
-__all__ = ["BufferGeometry", "buffer_signature", "TileBuffer", "ab_read_latency"]
+__all__ = ["BufferGeometry", "buffer_signature", "TileBuffer", "ab_read_latency",
+           "C_READ_LATENCY"]
+
+#: Clock edges from a C read's address to its word on ``c_rdata`` (module docstring).
+C_READ_LATENCY = 2
 
 
 def ab_read_latency(cfg: AccelConfig) -> int:
@@ -180,10 +191,12 @@ class TileBuffer(wiring.Component):
         ``axi_bytes`` bytes; B: ``b_word_bytes / axi_bytes`` lanes; C: ``4 * cols /
         axi_bytes`` lanes). Written at the clock edge.
     x_raddr, x_ren : ``In``
-        Read port: the word at ``x_raddr`` appears on ``x_rdata`` ``read_latency`` enabled
-        cycles later for A and B (1 for C): after that many clock edges with ``x_ren`` high,
-        counting the one that samples ``x_raddr``. With ``x_ren`` low nothing moves and
-        ``x_rdata`` holds (a stalled pipeline keeps its data).
+        Read port: for A and B, the word at ``x_raddr`` appears on ``x_rdata``
+        ``read_latency`` enabled cycles later: after that many clock edges with ``x_ren``
+        high, counting the one that samples ``x_raddr``; with ``x_ren`` low nothing moves and
+        ``x_rdata`` holds (a stalled pipeline keeps its data). For C, after
+        :data:`C_READ_LATENCY` edges whatever ``c_ren`` is after the first (module
+        docstring).
     x_rdata : ``Out``
 
     Parameters
@@ -219,7 +232,7 @@ class TileBuffer(wiring.Component):
 
     @property
     def read_latency(self) -> int:
-        """Read latency of the A and B memories (C: 1)."""
+        """Read latency of the A and B memories (C: :data:`C_READ_LATENCY`)."""
         return self._read_latency
 
     def elaborate(self, platform):
@@ -230,9 +243,10 @@ class TileBuffer(wiring.Component):
                                          ("c", g.c_word_bits, g.c_depth, g.c_lanes)):
             port = {n: getattr(self, f"{name}_{n}")
                     for n in ("waddr", "wdata", "wen", "raddr", "ren", "rdata")}
-            if name != "c" and self._cfg.tile_memory == "dp16kd":
+            if self._cfg.tile_memory == "dp16kd":
                 # Explicit DP16KD blocks, output register in the block (model without platform).
-                m.submodules[f"{name}_mem"] = ebr = EBRMemory(bits, depth, lanes)
+                m.submodules[f"{name}_mem"] = ebr = EBRMemory(
+                    bits, depth, lanes, free_running_output=name == "c")
                 m.d.comb += [getattr(ebr, n).eq(port[n])
                              for n in ("waddr", "wdata", "wen", "raddr", "ren")]
                 m.d.comb += port["rdata"].eq(ebr.rdata)
@@ -248,7 +262,9 @@ class TileBuffer(wiring.Component):
                 rp.addr.eq(port["raddr"]),
                 rp.en.eq(port["ren"]),
             ]
-            if self._read_latency == 1 or name == "c":
+            if name == "c":       # the second stage loads at every edge
+                m.d.sync += port["rdata"].eq(rp.data)
+            elif self._read_latency == 1:
                 m.d.comb += port["rdata"].eq(rp.data)
             else:
                 with m.If(port["ren"]):   # a fabric output register (what OUTREG would be)

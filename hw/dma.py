@@ -180,7 +180,8 @@ class TileDMA(wiring.Component):
     clear : In(1)
         Synchronous clear of ``error`` and of the four counters (wins over a same-cycle increment).
     bytes_read : Out(counter_bits)
-        Payload bytes delivered on ``rd`` (sum of ``count`` over ``rd`` transfers).
+        Payload bytes delivered on ``rd`` (sum of ``count`` over ``rd`` transfers). Each of the
+        four counters includes a transfer one cycle after it (``busy`` covers that cycle).
     bytes_written : Out(counter_bits)
         Bytes written with their strobe set (sum of popcount(WSTRB) over W transfers).
     beats_read : Out(counter_bits)
@@ -509,21 +510,26 @@ class TileDMA(wiring.Component):
                     with m.If(~rem_gt):
                         row_done()
                     with m.Else():
-                        m.d.sync += [r_hold.eq(bus.rdata), r_rem.eq(rem_after), r_started.eq(1),
-                                     *next_flags]
+                        m.d.sync += [r_rem.eq(rem_after), r_started.eq(1), *next_flags]
                         with m.If(crosses_after):
                             m.d.sync += r_pend.eq(1)
                         with m.Else():
                             m.d.sync += [r_pend.eq(0), r_flush.eq(1)]
                 with m.Elif(crosses_now):
-                    m.d.sync += [r_hold.eq(bus.rdata), r_rem.eq(rem), r_started.eq(1),
-                                 r_pend.eq(1), r_flags.eq(cur)]
+                    m.d.sync += [r_rem.eq(rem), r_started.eq(1), r_pend.eq(1),
+                                 r_flags.eq(cur)]
                 with m.Else():
                     emit(r_cnt, ~rem_gt)
                     with m.If(~rem_gt):
                         row_done()
                     with m.Else():
                         m.d.sync += [r_rem.eq(rem_after), r_started.eq(1), *next_flags]
+        # The hold register takes every R beat accepted: it is read only while `r_pend` or
+        # `r_flush` is set, and both are set by the beat that must be held and cleared before
+        # another beat is taken otherwise. So its 64-bit enable is the R handshake, not the
+        # realigner's decision tree (an FPGA timing path, docs/fpga.md, seventeenth round).
+        with m.If(r_fire):
+            m.d.sync += r_hold.eq(bus.rdata)
         with m.If(r_fire & (bus.rresp[1] | (bus.rid != 0))):
             m.d.comb += error_set.eq(1)
 
@@ -615,18 +621,32 @@ class TileDMA(wiring.Component):
             m.d.comb += error_set.eq(1)
 
         # ------------------------------------------------------------------ status, counters
+        # The counters add a registered increment (each transfer's count, 0 without one) in
+        # every cycle, one cycle after the transfer: the handshakes (the slave's `wready`,
+        # the consumer's `rd.ready`) reach a few increment flip-flops, not the enables of the
+        # 64-bit counters and their carry chains (an FPGA timing path, docs/fpga.md,
+        # seventeenth round). `busy` stays high while an increment is pending, and `clear`
+        # zeroes the pending ones too, so it still wins over a same-cycle transfer.
+        inc_rd_bytes = Signal.like(rd.payload.count)
+        inc_wr_bytes = Signal.like(w_cnt)
+        inc_r_beat = Signal()
+        inc_w_beat = Signal()
+        counting = Signal()
+        m.d.sync += [inc_rd_bytes.eq(Mux(rd.valid & rd.ready, rd.payload.count, 0)),
+                     inc_wr_bytes.eq(Mux(w_fire, w_cnt, 0)),
+                     inc_r_beat.eq(r_fire), inc_w_beat.eq(w_fire),
+                     counting.eq((rd.valid & rd.ready) | r_fire | w_fire),
+                     self.bytes_read.eq(self.bytes_read + inc_rd_bytes),
+                     self.beats_read.eq(self.beats_read + inc_r_beat),
+                     self.bytes_written.eq(self.bytes_written + inc_wr_bytes),
+                     self.beats_written.eq(self.beats_written + inc_w_beat)]
         m.d.comb += self.busy.eq(g_active | ~reads_idle | ~writes_idle | row_q.r_rdy | r_flush |
-                                 rd.valid | burst_q.r_rdy | bus.wvalid)
+                                 rd.valid | burst_q.r_rdy | bus.wvalid | counting)
         with m.If(error_set):
             m.d.sync += self.error.eq(1)
-        with m.If(rd.valid & rd.ready):
-            m.d.sync += self.bytes_read.eq(self.bytes_read + rd.payload.count)
-        with m.If(r_fire):
-            m.d.sync += self.beats_read.eq(self.beats_read + 1)
-        with m.If(w_fire):
-            m.d.sync += [self.bytes_written.eq(self.bytes_written + w_cnt),
-                         self.beats_written.eq(self.beats_written + 1)]
         with m.If(self.clear):
             m.d.sync += [self.error.eq(0), self.bytes_read.eq(0), self.bytes_written.eq(0),
-                         self.beats_read.eq(0), self.beats_written.eq(0)]
+                         self.beats_read.eq(0), self.beats_written.eq(0),
+                         inc_rd_bytes.eq(0), inc_wr_bytes.eq(0), inc_r_beat.eq(0),
+                         inc_w_beat.eq(0)]
         return m

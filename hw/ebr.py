@@ -15,7 +15,9 @@ clock edge. ``raddr``, ``ren``, ``rdata``: the word at ``raddr`` appears on ``rd
 second clock edge with ``ren`` high, counting the one that samples ``raddr``; with ``ren`` low
 nothing moves and ``rdata`` holds. That is the block's two read stages, both enabled by ``ren``:
 the address (and the array's read) at the first edge (``CEB``), the output register at the
-second (``OCEB``). A read of the word being written in the same cycle is not defined (the
+second (``OCEB``). With ``free_running_output`` the output register loads at every edge
+(``OCEB`` = 1): the word read at an edge with ``ren`` high is on ``rdata`` after the next edge,
+whatever ``ren`` is then (the C memory's readers count on that, :mod:`scanfuse.hw.buffer`). A read of the word being written in the same cycle is not defined (the
 ``DP16KD`` gives no guarantee across its two ports); the model returns the old word.
 
 Block layout (:func:`ebr_layout`)
@@ -132,15 +134,20 @@ class EBRMemory(wiring.Component):
     Elaborated with a platform, the ``DP16KD`` blocks of :func:`ebr_layout` (``Instance``);
     without one (Amaranth simulation, ``verilog.convert``), a behavioural model with the same
     two enabled read stages. ``primitive`` replaces the ``Instance`` factory (tests: a model of
-    the block's pins, so the wiring of the tiling is simulated too).
+    the block's pins, so the wiring of the tiling is simulated too). ``free_running_output``:
+    the output register loads at every clock edge, not only with ``ren`` (module docstring).
     """
 
     latency = 2
 
-    def __init__(self, width: int, depth: int, lanes: int = 1, *, primitive=None):
+    def __init__(self, width: int, depth: int, lanes: int = 1, *, primitive=None,
+                 free_running_output: bool = False):
+        if not isinstance(free_running_output, bool):
+            raise TypeError(f"free_running_output must be a bool, not {free_running_output!r}")
         self.layout = ebr_layout(width, depth, lanes)
         self.addr_bits = max(1, bits_for(depth - 1))
         self._primitive = primitive
+        self.free_running_output = free_running_output
         super().__init__({
             "waddr": In(self.addr_bits), "wdata": In(width), "wen": In(lanes),
             "raddr": In(self.addr_bits), "ren": In(1), "rdata": Out(width),
@@ -161,7 +168,7 @@ class EBRMemory(wiring.Component):
         m.d.comb += [wp.addr.eq(self.waddr), wp.data.eq(self.wdata), wp.en.eq(self.wen),
                      rp.addr.eq(self.raddr), rp.en.eq(self.ren)]
         outreg = Signal(lay.width, reset_less=True)  # stage 2: the output register (OCEB)
-        with m.If(self.ren):
+        with m.If(self.ren | self.free_running_output):
             m.d.sync += outreg.eq(rp.data)
         m.d.comb += self.rdata.eq(outreg)
         return m
@@ -172,12 +179,15 @@ class EBRMemory(wiring.Component):
         w, shift = lay.block_width, dp16kd_address_shift(lay.block_width)
         block_abits = 14 - shift
         row_bits = ceil_log2(lay.rows) if lay.rows > 1 else 0
-        # The row a read came from, through the same two enabled stages as the data.
+        # The row a read came from, through the same two stages as the data.
+        out_en = Const(1) if self.free_running_output else self.ren
         row1 = Signal(max(1, row_bits), reset_less=True)
         row2 = Signal(max(1, row_bits), reset_less=True)
         if row_bits:
             with m.If(self.ren):
-                m.d.sync += [row1.eq(self.raddr[block_abits:]), row2.eq(row1)]
+                m.d.sync += row1.eq(self.raddr[block_abits:])
+            with m.If(out_en):
+                m.d.sync += row2.eq(row1)
         waddr_lo = self.waddr[:min(block_abits, self.addr_bits)]
         raddr_lo = self.raddr[:min(block_abits, self.addr_bits)]
         params = {**DP16KD_PARAMS, "DATA_WIDTH_A": w, "DATA_WIDTH_B": w}
@@ -191,7 +201,7 @@ class EBRMemory(wiring.Component):
                     pins = {
                         "i_CLKA": ClockSignal("sync"), "i_CEA": 1, "i_OCEA": 0, "i_RSTA": 0,
                         "i_WEA": self.wen[lane] & in_row,
-                        "i_CLKB": ClockSignal("sync"), "i_CEB": self.ren, "i_OCEB": self.ren,
+                        "i_CLKB": ClockSignal("sync"), "i_CEB": self.ren, "i_OCEB": out_en,
                         "i_RSTB": 0, "i_WEB": 0,
                     }
                     for i in range(3):

@@ -15,7 +15,7 @@ cycles after the second cycle following the last beat (in the checker's ``done``
 held until taken.
 """
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Const, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -74,11 +74,14 @@ class DescriptorFetch(wiring.Component):
         beat_idx = Signal(range(layout.beats + 1))
         verdict = Signal(DescriptorError)
         beat = Signal(8 * cfg.axi_bytes, reset_less=True)   # the beat taken last cycle ...
-        put = Signal()                                     # ... if any, for word put_idx
-        put_idx = Signal.like(beat_idx)
-        m.d.sync += [beat.eq(self.rd.payload.data), put_idx.eq(beat_idx), put.eq(0)]
-        with m.If(put):
-            m.d.sync += bits.word_select(put_idx, 8 * cfg.axi_bytes).eq(beat)
+        # ... if any, for the word whose bit is set: one flip-flop per word enables its
+        # register, no index decode between them (an FPGA timing path, docs/fpga.md,
+        # seventeenth round).
+        put = Signal(layout.beats)
+        m.d.sync += [beat.eq(self.rd.payload.data), put.eq(0)]
+        for i in range(layout.beats):
+            with m.If(put[i]):
+                m.d.sync += bits.word_select(i, 8 * cfg.axi_bytes).eq(beat)
         m.d.comb += [self.desc.eq(bits), checker.desc.eq(layout(bits))]
 
         # The command's payload is the request's in every state (only `valid` is gated by
@@ -99,7 +102,8 @@ class DescriptorFetch(wiring.Component):
                     m.next = "DATA"
             with m.State("DATA"):
                 with m.If(self.rd.valid):
-                    m.d.sync += [put.eq(1), beat_idx.eq(beat_idx + 1)]
+                    m.d.sync += [put.eq(Const(1, layout.beats) << beat_idx),
+                                 beat_idx.eq(beat_idx + 1)]
                     with m.If(self.rd.payload.last):
                         m.d.sync += in_data.eq(0)
                         m.next = "PUT"

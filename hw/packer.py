@@ -127,10 +127,12 @@ class RowPacker(wiring.Component):
                 m.d.sync += ui.eq(ui + 1)
 
         m.d.comb += self.i.ready.eq(~word_valid | consumed)
-        with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [word.eq(self.i.payload), word_valid.eq(1)]
-        with m.Elif(consumed):
-            m.d.sync += word_valid.eq(0)
+        # `word` follows the input whenever the packer is ready for one, offered or not
+        # (`word_valid` says whether it holds one): the offer's `valid`, from the requantiser
+        # or the C FIFO, is then not in the enable of the word's flip-flops (an FPGA timing
+        # path, docs/fpga.md, seventeenth round).
+        with m.If(self.i.ready):
+            m.d.sync += [word.eq(self.i.payload), word_valid.eq(self.i.valid)]
 
         with m.If(self.start):
             m.d.sync += [row_elems.eq(self.row_elems), rows_left.eq(self.rows),

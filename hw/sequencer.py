@@ -357,13 +357,16 @@ class Sequencer(wiring.Component):
             build(Target.B, desc.b_base, step.n0, step.k0, step.n_len, step.k_len,
                   desc.b_stride, base, nw)
 
+        # The register is loaded in every cycle, with A's request when nothing is wanted: no
+        # clock enable decoded from `want_r` on its ~150 flip-flops (an FPGA timing path,
+        # docs/fpga.md, seventeenth round). Nothing reads it while `built` is NONE.
         with m.Switch(want_r):
             with m.Case(LoadSource.B_ST, LoadSource.B_NX):
                 build_b(lstep, Mux(want_r == LoadSource.B_NX, b_other_base, b_cur_base))
             with m.Case(LoadSource.C_ST):
                 build(Target.C, desc.p_base, lstep.n0 << 2, lstep.m0, lstep.n_len << 2,
                       lstep.m_len, desc.p_stride, c_cur_base, nc)
-            with m.Case(LoadSource.A_ST, LoadSource.A_NX):
+            with m.Default():       # A_ST, A_NX, NONE
                 build_a(lstep, Mux(want_r == LoadSource.A_NX, a_other_base, a_cur_base))
 
         with m.If(loader.block):
@@ -410,6 +413,14 @@ class Sequencer(wiring.Component):
             store.layer.requant.eq(desc.requant),
         ]
 
+        # The program pointer and the descriptor count move in the cycle after the fetch takes
+        # the pointer (`fetched`, a flip-flop), so their ~60 flip-flops are enabled by it, not
+        # by FETCH's decode and the fetch's `ready` (an FPGA timing path, docs/fpga.md,
+        # seventeenth round). Neither is read before the descriptor's checks are done.
+        fetched = Signal()
+        m.d.sync += fetched.eq(0)
+        with m.If(fetched):
+            m.d.sync += [prog_ptr.eq(prog_ptr + layout.size_bytes), desc_left.eq(desc_left - 1)]
         with m.FSM(name="seq"):
             with m.State("IDLE"):
                 with m.If(self.clear):
@@ -429,8 +440,7 @@ class Sequencer(wiring.Component):
             with m.State("FETCH"):
                 m.d.comb += fetch.req.valid.eq(1)
                 with m.If(fetch.req.ready):
-                    m.d.sync += [prog_ptr.eq(prog_ptr + layout.size_bytes),
-                                 desc_left.eq(desc_left - 1)]
+                    m.d.sync += fetched.eq(1)
                     m.next = "CHECK"
 
             with m.State("CHECK"):
@@ -680,11 +690,11 @@ class Sequencer(wiring.Component):
         with m.Else():
             m.d.comb += [buf.c_waddr.eq(accum.c_waddr), buf.c_wdata.eq(accum.c_wdata),
                          buf.c_wen.eq(accum.c_wen)]
-        # The C memory reads in every cycle. Both readers register `c_rdata` unconditionally
-        # in the cycle after they read and ignore it otherwise, so the port needs no enable
-        # and the flip-flops behind it no clock enable (the store's read decision drove 260
-        # of them across the die: docs/fpga.md, fourteenth round). `store.c_ren` and
-        # `accum.c_ren` still say which reads are real (the unit tests check them).
+        # The C memory reads in every cycle; its output stage loads at every edge and both
+        # readers take the word from it two edges after they read (ignoring it otherwise), so
+        # the port needs no enable (the store's read decision drove 260 flip-flops across the
+        # die: docs/fpga.md, fourteenth round). `store.c_ren` and `accum.c_ren` still say
+        # which reads are real (the unit tests check them).
         m.d.comb += buf.c_ren.eq(1)
         with m.If(accum.reading):
             m.d.comb += buf.c_raddr.eq(accum.c_raddr)

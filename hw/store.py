@@ -102,7 +102,8 @@ class StorePath(wiring.Component):
     port_busy : ``In(1)``
         The C read port is taken this cycle (by the accumulation).
     c_raddr, c_ren : ``Out``; c_rdata : ``In``
-        The C memory's read port (one-cycle reads).
+        The C memory's read port (two-cycle reads, the second stage loading at every edge:
+        :class:`~scanfuse.hw.buffer.TileBuffer`).
     """
 
     def __init__(self, cfg: AccelConfig):
@@ -157,9 +158,9 @@ class StorePath(wiring.Component):
         reading = Signal()
         active = Signal()              # the command is accepted, the last beat not yet out
         pending = Signal(range(STORE_FIFO_DEPTH + 1))   # words read, not yet out of the FIFO
-        s1_valid = Signal()            # a word read is on c_rdata
-        s2_valid = Signal()            # ... and on c_old
-        c_old = Signal(g.c_word_bits)
+        s1_valid = Signal()            # a word read is in the C memory's output stage
+        s2_valid = Signal()            # ... and on c_rdata
+        c_old = self.c_rdata
 
         m.d.comb += self.done.eq(self.wr.valid & self.wr.ready & self.wr.payload.last)
         # The tile's first column in C or P, registered in every cycle: final from MUL on, so
@@ -175,18 +176,25 @@ class StorePath(wiring.Component):
         p = self.cmd.payload
         m.d.comb += [self.cmd.valid.eq(cmd_v), p.write.eq(1), p.addr.eq(addr),
                      p.row_bytes.eq(row_bytes), p.rows.eq(tile.m_len), p.stride.eq(stride)]
+        # `idle` is a flip-flop that is set exactly in IDLE (set on the way in, cleared on the
+        # way out), not the state's decode: the sequencer's step acceptance and the step
+        # slice's 167 output enables sit behind it (an FPGA timing path, docs/fpga.md,
+        # seventeenth round).
+        idle = Signal(init=1)
+        m.d.comb += [self.idle.eq(idle), self.req.ready.eq(idle)]
+        with m.If(idle):
+            # The stride is chosen here, so the product's multiplier inputs are both
+            # flip-flops (not `final`'s route and a multiplexer before a DSP: an FPGA
+            # timing path, docs/fpga.md). Both are loaded in every idle cycle, not only
+            # with `valid` (nothing reads them while idle), so their enable is `idle`.
+            m.d.sync += [tile.eq(self.req.payload),
+                         stride.eq(Mux(self.req.payload.final, layer.c_stride,
+                                       layer.p_stride)),
+                         wait.eq(product.latency - 1)]
         with m.FSM(name="store"):
             with m.State("IDLE"):
-                m.d.comb += [self.idle.eq(1), self.req.ready.eq(1)]
-                # The stride is chosen here, so the product's multiplier inputs are both
-                # flip-flops (not `final`'s route and a multiplexer before a DSP: an FPGA
-                # timing path, docs/fpga.md). Both are loaded in every idle cycle, not only
-                # with `valid` (nothing reads them while idle), so their enable is the state.
-                m.d.sync += [tile.eq(self.req.payload),
-                             stride.eq(Mux(self.req.payload.final, layer.c_stride,
-                                           layer.p_stride)),
-                             wait.eq(product.latency - 1)]
                 with m.If(self.req.valid):
+                    m.d.sync += idle.eq(0)
                     m.next = "MUL"
             with m.State("MUL"):
                 # `product.latency` cycles from `tile` and `stride` (loaded in IDLE) to `prod`.
@@ -215,13 +223,13 @@ class StorePath(wiring.Component):
                     m.next = "DATA"
             with m.State("DATA"):
                 with m.If(self.done):
-                    m.d.sync += active.eq(0)
+                    m.d.sync += [active.eq(0), idle.eq(1)]
                     m.next = "IDLE"
 
-        # --- C reads, two cycles to c_old, into the FIFO ---
+        # --- C reads, two cycles to c_rdata, into the FIFO ---
         issue = active & reading & (pending != STORE_FIFO_DEPTH) & ~self.port_busy
         take = c_fifo.r_rdy & c_fifo.r_en
-        m.d.sync += [s1_valid.eq(issue), s2_valid.eq(s1_valid), c_old.eq(self.c_rdata),
+        m.d.sync += [s1_valid.eq(issue), s2_valid.eq(s1_valid),
                      pending.eq(pending + issue - take)]
         m.d.comb += [self.c_raddr.eq(ptr + w), self.c_ren.eq(issue)]
         with m.If(issue):

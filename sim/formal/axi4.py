@@ -14,7 +14,8 @@ and B responses only for AW bursts whose W beats it has received. Assertions, on
 * WLAST on the last beat of every burst and on no other (against the AWLEN of that burst);
   no W beat without its AW on the bus or accepted before;
 * ``beats_read``/``beats_written`` equal the R/W transfers, ``bytes_written`` the strobes set
-  in them, ``bytes_read`` the ``count`` of the ``rd`` transfers (all cleared by ``clear``).
+  in them, ``bytes_read`` the ``count`` of the ``rd`` transfers, each one cycle after the
+  transfer (all cleared by ``clear``).
 
 With ``address_only=True`` the harness stops after the AR, AW and W channel rules and the
 burst legality checks; with invariants on the burst generator's registers that subset closes by
@@ -201,12 +202,16 @@ class DmaHarness(Elaboratable):
                 bytes_w.eq(bytes_w + w_fire * popcount(bus.wstrb)),
                 bytes_r.eq(bytes_r + rd_fire * dut.rd.payload.count),
             ]
-        m.d.comb += [
-            Assert(dut.beats_read == beats_r, "beats_read counts R transfers"),
-            Assert(dut.beats_written == beats_w, "beats_written counts W transfers"),
-            Assert(dut.bytes_written == bytes_w, "bytes_written counts WSTRB bits"),
-            Assert(dut.bytes_read == bytes_r, "bytes_read counts rd bytes"),
-        ]
+        # The DMA's counters include a transfer one cycle after it: they equal the
+        # scoreboard's previous value, and 0 after a clear.
+        for got, want, what in ((dut.beats_read, beats_r, "beats_read counts R transfers"),
+                                (dut.beats_written, beats_w, "beats_written counts W transfers"),
+                                (dut.bytes_written, bytes_w, "bytes_written counts WSTRB bits"),
+                                (dut.bytes_read, bytes_r, "bytes_read counts rd bytes")):
+            m.d.comb += [
+                Assert(~past.valid | past(dut.clear) | (got == past(want)), what),
+                Assert(~past.valid | ~past(dut.clear) | (got == 0), what + " (cleared)"),
+            ]
         done = past.valid & past(dut.busy) & ~dut.busy
         m.d.comb += [
             Cover(done & (bytes_r > nb), "a read command of more than one beat completed"),

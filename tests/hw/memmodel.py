@@ -6,10 +6,15 @@ sequencer parts' unit tests."""
 class WordMemory:
     """``words``: dict word address -> int (missing words read as 0). ``lane_bits``: bits per
     write lane. The read returns the word before this cycle's write (not transparent), one
-    clock edge after ``ren``; with ``ren`` low ``rdata`` holds, like the TileBuffer."""
+    clock edge after ``ren`` (``latency`` 1; with ``ren`` low ``rdata`` holds), or, with
+    ``latency`` 2, through a second stage that loads at every edge: the TileBuffer's C
+    memory (:data:`scanfuse.hw.buffer.C_READ_LATENCY`)."""
 
-    def __init__(self, words: dict, lane_bits: int, lanes: int):
+    def __init__(self, words: dict, lane_bits: int, lanes: int, latency: int = 1):
+        if latency not in (1, 2):
+            raise ValueError(f"latency must be 1 or 2, not {latency!r}")
         self.words, self.lane_bits, self.lanes = words, lane_bits, lanes
+        self.latency = latency
         self.writes = []        # (cycle, addr, lane mask, data) of every write
 
     def write(self, addr: int, wen: int, data: int, cycle: int) -> None:
@@ -27,10 +32,15 @@ class WordMemory:
         """Run forever (add with ``background=True``); any port left ``None`` is absent."""
         ports = [p for p in (raddr, ren, waddr, wen, wdata) if p is not None]
         cycle = 0
+        stage1 = 0
         async for _, _, *values in ctx.tick().sample(*ports):
             vals = dict(zip([id(p) for p in ports], values))
+            if self.latency == 2:
+                ctx.set(rdata, stage1)
             if ren is not None and vals[id(ren)]:
-                ctx.set(rdata, self.words.get(vals[id(raddr)], 0))
+                stage1 = self.words.get(vals[id(raddr)], 0)
+                if self.latency == 1:
+                    ctx.set(rdata, stage1)
             if wen is not None and vals[id(wen)]:
                 self.write(vals[id(waddr)], vals[id(wen)], vals[id(wdata)], cycle)
             cycle += 1

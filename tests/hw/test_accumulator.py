@@ -10,7 +10,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from scanfuse.hw.accumulator import Accumulator
-from scanfuse.hw.buffer import BufferGeometry
+from scanfuse.hw.buffer import C_READ_LATENCY, BufferGeometry
 from scanfuse.hw.params import AccelConfig
 
 from .memmodel import WordMemory
@@ -53,7 +53,7 @@ def test_accumulator_adds_or_overwrites_each_row(name):
                     model[w] = new
         jobs.append((job, rows))
     dut = Accumulator(cfg)
-    mem = WordMemory(words, g.c_word_bits // g.c_lanes, g.c_lanes)
+    mem = WordMemory(words, g.c_word_bits // g.c_lanes, g.c_lanes, latency=C_READ_LATENCY)
     reads = []
 
     async def driver(ctx):

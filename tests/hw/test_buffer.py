@@ -1,8 +1,9 @@
 # amaranth: UnusedElaboratable=no
 """TileBuffer: each of the A, B and C memories against a Python model under random traffic:
-lane-enabled writes, one-cycle reads (``read_latency=1``; the engine's two-cycle A and B reads
-are in test_buffer_latency.py), ``rdata`` held while ``ren`` is low, and a read of the word
-being written returning the old value (not transparent). BufferGeometry's sizes too."""
+lane-enabled writes, one-cycle A and B reads (``read_latency=1``; the engine's two-cycle A
+and B reads are in test_buffer_latency.py) held while ``ren`` is low, C's two-cycle reads
+(the second stage loading at every edge), and a read of the word being written returning the
+old value (not transparent). BufferGeometry's sizes too."""
 
 import random
 
@@ -42,7 +43,8 @@ def test_memory_matches_a_model_under_random_traffic(cfg, name):
     hot = [rng.randrange(depth) for _ in range(4)]     # a few addresses hit often
 
     async def bench(ctx):
-        expect = None
+        expect = None           # A, B: the word of the latest enabled read
+        stage1 = [None, None]   # C: stage 1's word before the last edge and after it
         for _ in range(600):
             waddr = rng.choice(hot) if rng.random() < 0.5 else rng.randrange(depth)
             raddr = waddr if rng.random() < 0.2 else (rng.choice(hot) if rng.random() < 0.5
@@ -53,10 +55,16 @@ def test_memory_matches_a_model_under_random_traffic(cfg, name):
             ctx.set(port["wen"], wen)
             ctx.set(port["raddr"], raddr)
             ctx.set(port["ren"], ren)
+            if name == "c":
+                expect = stage1[0]          # the second stage: stage 1 before the last edge
             if expect is not None:
                 assert ctx.get(port["rdata"]) == expect
-            if ren:
-                expect = model[raddr]                 # old value: read before the write
+            stage1[0] = stage1[1]
+            if ren:                         # old value: read before the write
+                if name == "c":
+                    stage1[1] = model[raddr]
+                else:
+                    expect = model[raddr]
             old = model[waddr]
             for lane in range(lanes):
                 if wen >> lane & 1:

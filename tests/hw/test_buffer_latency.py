@@ -1,7 +1,8 @@
 # amaranth: UnusedElaboratable=no
 """TileBuffer read latency (1 and 2, and the dp16kd tile memories' 2): words written with random
 lane enables come back on ``x_rdata`` exactly ``read_latency`` enabled cycles after their
-address (C: always 1), under random ``x_ren`` stalls; the parameter is checked."""
+address under random ``x_ren`` stalls (C: two edges after an enabled one, whatever ``c_ren``
+is then); the parameter is checked."""
 
 import dataclasses
 import random
@@ -9,7 +10,7 @@ import random
 import pytest
 from amaranth.sim import Simulator
 
-from scanfuse.hw.buffer import TileBuffer
+from scanfuse.hw.buffer import C_READ_LATENCY, TileBuffer
 from scanfuse.hw.params import AccelConfig
 
 CFG = AccelConfig(rows=2, cols=2, a_entries=256, b_entries=256, c_entries=128)
@@ -23,7 +24,7 @@ def test_reads_arrive_after_read_latency_enabled_cycles(mem, latency):
         assert dut.read_latency == 2
     else:
         dut = TileBuffer(CFG, read_latency=latency)
-    latency = 1 if mem == "c" else dut.read_latency
+    latency = C_READ_LATENCY if mem == "c" else dut.read_latency
     g = dut.geometry
     depth = {"a": g.a_depth, "b": g.b_depth, "c": g.c_depth}[mem]
     bits = {"a": g.a_word_bits, "b": g.b_word_bits, "c": g.c_word_bits}[mem]
@@ -51,13 +52,20 @@ def test_reads_arrive_after_read_latency_enabled_cycles(mem, latency):
         # Read phase: a new address every cycle, ren random; after each enabled edge the
         # output shows the word of the address sampled `latency` enabled edges ago.
         sampled = []
+        latched = None          # C: the address in the first stage before this edge
         for _ in range(6 * depth):
             addr, ren = rng.randrange(depth), rng.random() < 0.6
             ctx.set(port["raddr"], addr)
             ctx.set(port["ren"], ren)
             before = ctx.get(port["rdata"])
             await ctx.tick()
-            if ren:
+            if mem == "c":
+                if latched is not None:
+                    assert ctx.get(port["rdata"]) == model[latched]
+                    checked.append(latched)
+                if ren:
+                    latched = addr
+            elif ren:
                 sampled.append(addr)
                 if len(sampled) >= latency:
                     assert ctx.get(port["rdata"]) == model[sampled[-latency]]

@@ -382,14 +382,16 @@ def run_dma(tiles, mem, *, cfg=AccelConfig(), max_burst=16, max_outstanding=4, s
                     f"busy={busy}")
             await ctx.tick()
 
-        # the DMA is idle: nothing may move any more
+        # the DMA is idle: nothing may move any more, and its counters are final already
+        names = ("bytes_read", "bytes_written", "beats_read", "beats_written")
+        at_idle = {name: ctx.get(getattr(dut, name)) for name in names}
         for _ in range(3):
             await ctx.tick()
             for sig in (dut.rd.valid, bus.arvalid, bus.awvalid, bus.wvalid, dut.busy):
                 assert ctx.get(sig) == 0, f"{sig.name} active after the end"
         assert not ar_exp and not aw_exp, f"bursts never issued: AR {ar_exp}, AW {aw_exp}"
-        result["counters"] = {name: ctx.get(getattr(dut, name)) for name in
-                              ("bytes_read", "bytes_written", "beats_read", "beats_written")}
+        result["counters"] = {name: ctx.get(getattr(dut, name)) for name in names}
+        assert result["counters"] == at_idle, "a counter moved after busy fell"
         result["error"] = ctx.get(dut.error)
         result["cycles"] = cycle
         result["rd_beats"] = rd_got

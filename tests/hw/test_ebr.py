@@ -78,15 +78,20 @@ def test_layout_checks_its_arguments():
             ebr_layout(*bad)
 
 
+@pytest.mark.parametrize("free", [False, True], ids=["oce_ren", "oce_free"])
 @pytest.mark.parametrize("width, depth, lanes, pins", [
     (16, 40, 2, False), (16, 40, 2, True),          # x9 columns, one row
     (36, 3000, 1, True),                            # x18: 2 columns, 3 rows + read mux
     (24, 1500, 3, True),                            # three 8-bit lanes, one x9 block each
 ])
-def test_reads_arrive_two_enabled_cycles_later(width, depth, lanes, pins):
-    dut = EBRMemory(width, depth, lanes, primitive=DP16KDPins if pins else None)
+def test_reads_arrive_two_enabled_cycles_later(width, depth, lanes, pins, free):
+    """Without ``free_running_output``: the word after the second edge with ``ren``, held
+    while ``ren`` is low. With it: after every edge, the word of the latest read sampled
+    before that edge, whatever ``ren`` is."""
+    dut = EBRMemory(width, depth, lanes, primitive=DP16KDPins if pins else None,
+                    free_running_output=free)
     lane_bits = width // lanes
-    rng = random.Random(f"ebr/{width}/{depth}/{lanes}/{pins}")
+    rng = random.Random(f"ebr/{width}/{depth}/{lanes}/{pins}/{free}")
     # Addresses near both ends and around the block-row boundaries.
     hot = sorted({0, depth - 1, *range(0, depth, max(1, dut.layout.block_depth))} |
                  {min(depth - 1, a + d) for a in range(0, depth, dut.layout.block_depth)
@@ -112,13 +117,20 @@ def test_reads_arrive_two_enabled_cycles_later(width, depth, lanes, pins):
             model[a] = old
         ctx.set(dut.wen, 0)
         sampled = []
+        latched = None          # free: the address in the first stage before this edge
         for _ in range(600):
             a, ren = addr(), rng.random() < 0.6
             ctx.set(dut.raddr, a)
             ctx.set(dut.ren, ren)
             before = ctx.get(dut.rdata)
             await ctx.tick()
-            if ren:
+            if free:
+                if latched is not None:
+                    assert ctx.get(dut.rdata) == model.get(latched, 0)
+                    checked.append(latched)
+                if ren:
+                    latched = a
+            elif ren:
                 sampled.append(a)
                 if len(sampled) >= 2:
                     assert ctx.get(dut.rdata) == model.get(sampled[-2], 0)
@@ -133,14 +145,23 @@ def test_reads_arrive_two_enabled_cycles_later(width, depth, lanes, pins):
     assert len(checked) > 300
 
 
+def test_free_running_output_is_checked():
+    with pytest.raises(TypeError, match="free_running_output must be a bool"):
+        EBRMemory(8, 16, free_running_output=1)
+
+
 class _Platform:
     """Just enough platform for elaboration (EBRMemory only asks whether there is one)."""
 
 
-def test_platform_build_is_dp16kd_blocks_with_output_register():
-    dut = EBRMemory(64, 2048, 1)
+@pytest.mark.parametrize("free", [False, True])
+def test_platform_build_is_dp16kd_blocks_with_output_register(free):
+    dut = EBRMemory(64, 2048, 1, free_running_output=free)
     text = rtlil.convert(dut, platform=_Platform())
     cells = re.findall(r"cell \\DP16KD ", text)
     assert len(cells) == dut.layout.blocks == 8
     assert text.count('parameter \\REGMODE_B "OUTREG"') == 8
     assert text.count("parameter \\DATA_WIDTH_B 9") == 8
+    # the output register's enable: the read enable, or always (free_running_output)
+    oceb = re.findall(r"connect \\OCEB (.*)", text)
+    assert oceb == (["1'1"] if free else ["\\ren [0]"]) * 8

@@ -433,11 +433,13 @@ def test_yosys_maps_a_2x2_selftest_build(tmp_path):
     assert report["dsp"]["pe_macs_on_dsp"]
     assert report["dsp"]["registers"].get("A,B,OUT") == 4 + address_products
     assert report["config"]["pe_multiplier"] == "mult18x18d"
-    # The A and B tile memories are the explicit DP16KD blocks with port B's output register
-    # (hw/ebr.py): exactly their layouts' block count has REGMODE_B OUTREG in the netlist.
+    # The A, B and C tile memories are the explicit DP16KD blocks with port B's output
+    # register (hw/ebr.py): exactly their layouts' block count has REGMODE_B OUTREG in the
+    # netlist.
     g = BufferGeometry(SMALL)
     want = (ebr_layout(g.a_word_bits, g.a_depth, g.a_lanes).blocks
-            + ebr_layout(g.b_word_bits, g.b_depth, g.b_lanes).blocks)
+            + ebr_layout(g.b_word_bits, g.b_depth, g.b_lanes).blocks
+            + ebr_layout(g.c_word_bits, g.c_depth, g.c_lanes).blocks)
     assert report["ebr"]["tile_memory"] == "dp16kd"
     assert report["ebr"]["output_registers"].get("B") == want
     assert report["summary"] == {"lut4": res["LUT4"] + 2 * res["CCU2C"],

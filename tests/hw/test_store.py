@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from scanfuse.hw.buffer import BufferGeometry
+from scanfuse.hw.buffer import C_READ_LATENCY, BufferGeometry
 from scanfuse.hw.params import AccelConfig
 from scanfuse.hw.requant import Activation
 from scanfuse.hw.store import StorePath
@@ -89,7 +89,7 @@ def test_store_writes_every_tile_byte_exact(name):
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
-    sim.add_process(partial(WordMemory(words, g.c_word_bits, 1).serve, raddr=dut.c_raddr,
+    sim.add_process(partial(WordMemory(words, g.c_word_bits, 1, C_READ_LATENCY).serve, raddr=dut.c_raddr,
                             ren=dut.c_ren, rdata=dut.c_rdata))
     sim.add_process(busy_port)
     sim.add_process(pulses_seen)
