@@ -111,7 +111,6 @@ class Accumulator(wiring.Component):
         r1_addr, r1_data = Signal(g.c_addr_bits), Signal(g.c_word_bits)
         r2_valid, r2_we = Signal(), Signal()    # r1 one cycle later, with the old C word
         r2_addr, r2_data = Signal(g.c_addr_bits), Signal(g.c_word_bits)
-        c_old = self.c_rdata
 
         finished = last_in & ~r1_valid & ~r2_valid
         m.d.comb += [self.idle.eq(~busy | finished), self.job.ready.eq(self.idle)]
@@ -154,7 +153,7 @@ class Accumulator(wiring.Component):
                      r2_addr.eq(r1_addr), r2_data.eq(r1_data)]
         summed = Signal(g.c_word_bits)
         for c in range(C):
-            a32 = c_old.word_select(c, 32).as_signed()
+            a32 = self.c_rdata.word_select(c, 32).as_signed()   # the old C word
             b32 = r2_data.word_select(c, 32).as_signed()
             m.d.comb += summed.word_select(c, 32).eq(Mux(fresh, b32, a32 + b32))
         m.d.comb += [self.c_waddr.eq(r2_addr), self.c_wdata.eq(summed)]

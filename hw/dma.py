@@ -631,17 +631,17 @@ class TileDMA(wiring.Component):
         inc_wr_bytes = Signal.like(w_cnt)
         inc_r_beat = Signal()
         inc_w_beat = Signal()
-        counting = Signal()
         m.d.sync += [inc_rd_bytes.eq(Mux(rd.valid & rd.ready, rd.payload.count, 0)),
                      inc_wr_bytes.eq(Mux(w_fire, w_cnt, 0)),
                      inc_r_beat.eq(r_fire), inc_w_beat.eq(w_fire),
-                     counting.eq((rd.valid & rd.ready) | r_fire | w_fire),
                      self.bytes_read.eq(self.bytes_read + inc_rd_bytes),
                      self.beats_read.eq(self.beats_read + inc_r_beat),
                      self.bytes_written.eq(self.bytes_written + inc_wr_bytes),
                      self.beats_written.eq(self.beats_written + inc_w_beat)]
         m.d.comb += self.busy.eq(g_active | ~reads_idle | ~writes_idle | row_q.r_rdy | r_flush |
-                                 rd.valid | burst_q.r_rdy | bus.wvalid | counting)
+                                 rd.valid | burst_q.r_rdy | bus.wvalid |
+                                 # an increment pending (an rd beat carries >= 1 byte)
+                                 (inc_rd_bytes != 0) | inc_r_beat | inc_w_beat)
         with m.If(error_set):
             m.d.sync += self.error.eq(1)
         with m.If(self.clear):

