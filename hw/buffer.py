@@ -60,12 +60,12 @@ away. The write lands one edge later too, so writes and reads keep their order.
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Signal
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, exact_log2
 
-from .ebr import EBRMemory
+from .ebr import EBRMemory, collision_word
 from .params import AccelConfig
 
 __all__ = ["BufferGeometry", "buffer_signature", "TileBuffer", "ab_read_latency",
@@ -266,22 +266,31 @@ class TileBuffer(wiring.Component):
                              for n in ("waddr", "wdata", "wen", "raddr", "ren")]
                 m.d.comb += port["rdata"].eq(ebr.rdata)
                 continue
-            mem = memory.Memory(shape=bits, depth=depth, init=[])
+            # An asynchronous read port and the register behind it, which Yosys merges into
+            # the block RAM's read; `no_rw_check` says no read uses a word written at the
+            # same edge, so Yosys adds no logic to define that read (module docstring).
+            mem = memory.Memory(shape=bits, depth=depth, init=[], attrs={"no_rw_check": 1})
             wp = mem.write_port(granularity=bits // lanes)
-            rp = mem.read_port(transparent_for=())
+            rp = mem.read_port(domain="comb")
             m.submodules[f"{name}_mem"] = mem
             m.d.comb += [
                 wp.addr.eq(port["waddr"]),
                 wp.data.eq(port["wdata"]),
                 wp.en.eq(port["wen"]),
                 rp.addr.eq(port["raddr"]),
-                rp.en.eq(port["ren"]),
             ]
+            word = rp.data
+            if platform is None:      # simulation: such a read gives a wrong word
+                word = collision_word(m, word, raddr=port["raddr"], read=port["ren"],
+                                      waddr=port["waddr"], wen=port["wen"])
+            latch = Signal(bits, name=f"{name}_read", reset_less=True)
+            with m.If(port["ren"]):
+                m.d.sync += latch.eq(word)
             if name == "c":       # the second stage loads at every edge
-                m.d.sync += port["rdata"].eq(rp.data)
+                m.d.sync += port["rdata"].eq(latch)
             elif self._read_latency == 1:
-                m.d.comb += port["rdata"].eq(rp.data)
+                m.d.comb += port["rdata"].eq(latch)
             else:
                 with m.If(port["ren"]):   # a fabric output register (what OUTREG would be)
-                    m.d.sync += port["rdata"].eq(rp.data)
+                    m.d.sync += port["rdata"].eq(latch)
         return m

@@ -20,7 +20,9 @@ second (``OCEB``). With ``free_running_output`` the output register loads at eve
 (``OCEB`` = 1): the word read at an edge with ``ren`` high is on ``rdata`` after the next edge,
 whatever ``ren`` is then (the C memory's readers count on that, :mod:`scanfuse.hw.buffer`).
 A read of the word being written in the same cycle is not defined (the ``DP16KD`` gives no
-guarantee across its two ports); the model returns the old word.
+guarantee across its two ports); the model returns the old word inverted
+(:func:`collision_word`), so that a design which uses such a read fails its simulation
+instead of passing on a value the hardware need not give.
 
 With ``registered_inputs`` every block has its own copy of its input pins' registers, one
 stage in front of the block (:class:`~scanfuse.hw.replica.ReplicaRegister`, kept apart by
@@ -50,7 +52,7 @@ Yosys's or nextpnr's sources, so it is not used.
 
 from dataclasses import dataclass
 
-from amaranth.hdl import ClockSignal, Const, Instance, Module, Signal
+from amaranth.hdl import ClockSignal, Const, Instance, Module, Mux, Signal
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, ceil_log2, exact_log2
@@ -58,7 +60,7 @@ from amaranth.utils import bits_for, ceil_log2, exact_log2
 from .replica import ReplicaRegister
 
 __all__ = ["DP16KD_WIDTHS", "DP16KD_PARAMS", "EBRLayout", "ebr_layout", "EBRMemory",
-           "dp16kd_address_shift"]
+           "dp16kd_address_shift", "collision_word"]
 
 #: Port widths of a ``DP16KD`` in true dual-port mode, with their depth (16 Kbit + parity).
 DP16KD_WIDTHS = {18: 1024, 9: 2048, 4: 4096, 2: 8192, 1: 16384}
@@ -72,6 +74,18 @@ DP16KD_PARAMS = {
     "WRITEMODE_A": "NORMAL", "WRITEMODE_B": "NORMAL",
     "CLKAMUX": "CLKA", "CLKBMUX": "CLKB", "GSR": "DISABLED",
 }
+
+
+def collision_word(m: Module, word, *, raddr, read, waddr, wen):
+    """What a simulation model's read returns: ``word`` (the memory's old word at ``raddr``),
+    or its bitwise inverse when the same edge writes that word (``read`` high, any lane of
+    ``wen`` set, ``waddr == raddr``). Block RAMs give no defined word then (``DP16KD`` across
+    its ports; Yosys maps the tile memories with ``no_rw_check``, so no bypass logic makes
+    one), so the models give a wrong one: a design that uses such a read fails its
+    simulation. Only for models (elaborated without a platform)."""
+    hit = Signal(name="rw_collision")
+    m.d.comb += hit.eq(read & (wen != 0) & (raddr == waddr))
+    return Mux(hit, ~word, word)
 
 
 def dp16kd_address_shift(width: int) -> int:
@@ -218,17 +232,21 @@ class EBRMemory(wiring.Component):
         lay = self.layout
         mem = memory.Memory(shape=lay.width, depth=lay.depth, init=[])
         wp = mem.write_port(granularity=lay.lane_bits)
-        rp = mem.read_port(transparent_for=())     # the array's read (CEB)
+        rp = mem.read_port(domain="comb")
         m.submodules.mem = mem
         addr_en, read_en = self._read_stage_enables(m)
-        m.d.comb += [wp.addr.eq(self._input_stage(m, "waddr", self.waddr)),
-                     wp.data.eq(self._input_stage(m, "wdata", self.wdata)),
-                     wp.en.eq(self._input_stage(m, "wen", self.wen)),
-                     rp.addr.eq(self._input_stage(m, "raddr", self.raddr, addr_en)),
-                     rp.en.eq(read_en)]
+        waddr = self._input_stage(m, "waddr", self.waddr)
+        wen = self._input_stage(m, "wen", self.wen)
+        raddr = self._input_stage(m, "raddr", self.raddr, addr_en)
+        m.d.comb += [wp.addr.eq(waddr), wp.data.eq(self._input_stage(m, "wdata", self.wdata)),
+                     wp.en.eq(wen), rp.addr.eq(raddr)]
+        latch = Signal(lay.width, reset_less=True)   # the array's read (CEB)
+        with m.If(read_en):
+            m.d.sync += latch.eq(collision_word(m, rp.data, raddr=raddr, read=read_en,
+                                                waddr=waddr, wen=wen))
         outreg = Signal(lay.width, reset_less=True)  # the output register (OCEB)
         with m.If(self._output_enable()):
-            m.d.sync += outreg.eq(rp.data)
+            m.d.sync += outreg.eq(latch)
         m.d.comb += self.rdata.eq(outreg)
         return m
 

@@ -234,3 +234,39 @@ def test_registered_inputs_are_flip_flops_per_block(free):
     # the block read (CEB): ren, or ren one edge late when the address stage is free-running
     ceb = re.findall(r"connect \\CEB (.*)", text)
     assert ceb == (["\\ren_q [0]"] if free else ["\\ren [0]"]) * blocks
+
+
+@pytest.mark.parametrize("registered", [False, True], ids=["in_direct", "in_reg"])
+def test_model_read_of_a_word_written_at_the_same_edge_is_wrong(registered):
+    """The model gives the old word inverted when a read and a write of the same word meet at
+    the block (the same edge; with ``registered_inputs`` one edge after the ports), so a
+    design that uses such a read fails its simulation (the hardware's word is undefined)."""
+    dut = EBRMemory(16, 64, 2, registered_inputs=registered)
+
+    async def bench(ctx):
+        ctx.set(dut.waddr, 5)
+        ctx.set(dut.wdata, 0x1234)
+        ctx.set(dut.wen, 0b11)
+        await ctx.tick()
+        ctx.set(dut.wen, 0)
+        await ctx.tick()
+        ctx.set(dut.raddr, 5)           # read word 5 while writing it
+        ctx.set(dut.ren, 1)
+        ctx.set(dut.wdata, 0xABCD)
+        ctx.set(dut.wen, 0b01)
+        await ctx.tick()
+        ctx.set(dut.wen, 0)
+        ctx.set(dut.raddr, 6)
+        for _ in range(dut.latency - 1):
+            await ctx.tick()
+        assert ctx.get(dut.rdata) == 0x1234 ^ 0xFFFF
+        await ctx.tick()                # the next read, word 5 untouched by it: the new word
+        ctx.set(dut.raddr, 5)
+        for _ in range(dut.latency):
+            await ctx.tick()
+        assert ctx.get(dut.rdata) == 0x12CD
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
