@@ -56,6 +56,18 @@ as the registered word (they used to register the one-cycle read themselves, eac
 ``free_running_output`` and ``registered_inputs``, the last stage its blocks' output register,
 so no path starts at a block RAM's 5.6 ns clock-to-out and none ends at a block's pin from far
 away. The write lands one edge later too, so writes and reads keep their order.
+
+Reads of a word written at the same edge
+----------------------------------------
+No reader uses such a read (the feed reads rows the loader has finished, the accumulator's
+rows of one job touch distinct words, a store reads a finished C region), so the memories do
+not define it: inferred memories carry Yosys's ``no_rw_check`` attribute and read through an
+asynchronous port and a register that Yosys merges into the block RAM, so Yosys adds no bypass
+logic (without it, a register and a multiplexer per bit sat between every block RAM and its
+reader, docs/fpga.md, eighteenth round). In simulation the read returns the old word inverted
+(:func:`~scanfuse.hw.ebr.collision_word`): reads that nobody uses do collide (the idle feed
+and the always-enabled C port read whatever their address says), and every simulation of the
+engine would fail if a used one did.
 """
 
 from dataclasses import dataclass
