@@ -57,29 +57,23 @@ as the registered word (they used to register the one-cycle read themselves, eac
 so no path starts at a block RAM's 5.6 ns clock-to-out and none ends at a block's pin from far
 away. The write lands one edge later too, so writes and reads keep their order.
 
-Writes, and reads of a word being written
------------------------------------------
-Every memory takes its write port's inputs (address, data, lane enables) into registers
-first, so a write lands at the block RAM one edge after the port samples it, and no block RAM
-pin waits on its writer's logic: the loader's word and the accumulator's sum reach a register
-beside the blocks, not the blocks themselves (``dp16kd`` memories: their per-block input
-registers).
-
-No reader uses a read of a word the same edge writes at the block (the feed reads rows the
-loader finished cycles before, the accumulator's rows of one job touch distinct words, a
-store reads a finished C region), so the memories do not define it: inferred memories carry
-Yosys's ``no_rw_check`` attribute and read through an asynchronous port and a register that
-Yosys merges into the block RAM, so Yosys adds no logic of its own to define it (it used to
-delay the write a cycle and bypass it to the read: a register and a multiplexer per bit behind
-every block RAM, docs/fpga.md, eighteenth round). In simulation such a read returns the old
+Reads of a word being written
+-----------------------------
+No reader uses a read of a word that the same edge writes (the feed reads rows the loader
+finished cycles before, the accumulator's rows of one job touch distinct words, a store reads
+a finished C region). ``dp16kd`` blocks do not define such a read; for inferred memories Yosys
+defines it (the old word) with logic of its own, a register per bit that delays the write and
+a multiplexer that bypasses it to the read. In every simulation such a read returns the old
 word inverted (:func:`~scanfuse.hw.ebr.collision_word`): reads that nobody uses do collide
 (the idle feed and the always-enabled C port read whatever their address says), and every
 simulation of the engine (the unit tests, ``scanfuse regress``) would fail if a used one did.
+Mapping the inferred memories without Yosys's logic (``no_rw_check``) was measured and not
+kept (docs/fpga.md, eighteenth round).
 """
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, exact_log2
@@ -228,7 +222,7 @@ class TileBuffer(wiring.Component):
         high, counting the one that samples ``x_raddr``; with ``x_ren`` low nothing moves and
         ``x_rdata`` holds (a stalled pipeline keeps its data). For C, after
         :func:`c_read_latency` edges whatever ``c_ren`` is after the first (module
-        docstring). A write lands one clock edge after the one that samples it.
+        docstring). Writes land at the clock edge (one edge later with ``dp16kd`` memories).
     x_rdata : ``Out``
 
     Parameters
@@ -285,28 +279,21 @@ class TileBuffer(wiring.Component):
                              for n in ("waddr", "wdata", "wen", "raddr", "ren")]
                 m.d.comb += port["rdata"].eq(ebr.rdata)
                 continue
-            # An asynchronous read port and the register behind it, which Yosys merges into
-            # the block RAM's read; `no_rw_check` says no read uses a word written at the
-            # same edge, so Yosys adds no logic to define that read (module docstring).
-            mem = memory.Memory(shape=bits, depth=depth, init=[], attrs={"no_rw_check": 1})
+            mem = memory.Memory(shape=bits, depth=depth, init=[])
             wp = mem.write_port(granularity=bits // lanes)
-            rp = mem.read_port(domain="comb")
+            rp = mem.read_port(transparent_for=())
             m.submodules[f"{name}_mem"] = mem
-            # The write port's inputs from registers: a write lands one edge after the port
-            # samples it, and no block RAM pin waits on its writer's logic (module docstring).
-            waddr = Signal.like(port["waddr"], name=f"{name}_waddr_q", reset_less=True)
-            wdata = Signal.like(port["wdata"], name=f"{name}_wdata_q", reset_less=True)
-            wen = Signal.like(port["wen"], name=f"{name}_wen_q")
-            m.d.sync += [waddr.eq(port["waddr"]), wdata.eq(port["wdata"]), wen.eq(port["wen"])]
-            m.d.comb += [wp.addr.eq(waddr), wp.data.eq(wdata), wp.en.eq(wen),
-                         rp.addr.eq(port["raddr"])]
-            word = rp.data
-            if platform is None:      # simulation: such a read gives a wrong word
-                word = collision_word(m, word, raddr=port["raddr"], read=port["ren"],
-                                      waddr=waddr, wen=wen)
-            latch = Signal(bits, name=f"{name}_read", reset_less=True)
-            with m.If(port["ren"]):
-                m.d.sync += latch.eq(word)
+            m.d.comb += [
+                wp.addr.eq(port["waddr"]),
+                wp.data.eq(port["wdata"]),
+                wp.en.eq(port["wen"]),
+                rp.addr.eq(port["raddr"]),
+                rp.en.eq(port["ren"]),
+            ]
+            latch = rp.data
+            if platform is None:      # simulation: a collided read gives a wrong word
+                latch = collision_word(m, latch, raddr=port["raddr"], read=port["ren"],
+                                       waddr=port["waddr"], wen=port["wen"], registered=True)
             if name == "c":       # the second stage loads at every edge
                 m.d.sync += port["rdata"].eq(latch)
             elif self._read_latency == 1:

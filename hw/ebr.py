@@ -76,15 +76,23 @@ DP16KD_PARAMS = {
 }
 
 
-def collision_word(m: Module, word, *, raddr, read, waddr, wen):
+def collision_word(m: Module, word, *, raddr, read, waddr, wen, registered: bool = False):
     """What a simulation model's read returns: ``word`` (the memory's old word at ``raddr``),
     or its bitwise inverse when the same edge writes that word (``read`` high, any lane of
-    ``wen`` set, ``waddr == raddr``). Block RAMs give no defined word then (``DP16KD`` across
-    its ports; Yosys maps the tile memories with ``no_rw_check``, so no bypass logic makes
-    one), so the models give a wrong one: a design that uses such a read fails its
-    simulation. Only for models (elaborated without a platform)."""
+    ``wen`` set, ``waddr == raddr``). A ``DP16KD`` gives no defined word then across its two
+    ports, so the models give a wrong one: a design that uses such a read fails its
+    simulation (the engine's tile memories, inferred or not, are held to the same rule,
+    :mod:`scanfuse.hw.buffer`). ``word`` is an asynchronous read's output (the read happens at
+    the coming edge), or with ``registered`` a synchronous read port's, whose word appears
+    after the edge that read it (the collision flag is registered beside it, loaded with
+    ``read``). Only for models (elaborated without a platform)."""
     hit = Signal(name="rw_collision")
-    m.d.comb += hit.eq(read & (wen != 0) & (raddr == waddr))
+    now = read & (wen != 0) & (raddr == waddr)
+    if registered:
+        with m.If(read):
+            m.d.sync += hit.eq(now)
+    else:
+        m.d.comb += hit.eq(now)
     return Mux(hit, ~word, word)
 
 

@@ -50,7 +50,6 @@ def test_reads_arrive_after_read_latency_enabled_cycles(mem, latency):
                     mask = ((1 << lane_bits) - 1) << (lane * lane_bits)
                     model[addr] = (model[addr] & ~mask) | (word & mask)
         ctx.set(port["wen"], 0)
-        await ctx.tick()        # the last write lands (one edge after the port samples it)
         # Read phase: a new address every cycle, ren random; after each enabled edge the
         # output shows the word of the address sampled `latency` enabled edges ago.
         sampled = []
