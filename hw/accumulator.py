@@ -6,10 +6,10 @@ block ``(mb, nb)`` belongs to C word ``c_base + (mb * rows + r) * nc + nb``. Eac
 added to that word, or overwrites it when the job is ``fresh`` (the tile's first k range):
 
 * cycle 0: the row arrives; the C word is read (not when fresh);
-* cycle 1: the word moves into the memory's output register (C reads take two cycles,
-  :data:`~scanfuse.hw.buffer.C_READ_LATENCY`: nothing starts at the memory's
-  clock-to-output);
-* cycle 2: the word is on ``c_rdata``; the sum is written back.
+* cycles 1 .. L - 1: the read moves through the memory's stages (``L``, the C memory's read
+  latency :func:`~scanfuse.hw.buffer.c_read_latency`, 2 or 3: nothing starts at the memory's
+  clock-to-output), the row beside it;
+* cycle L: the word is on ``c_rdata``; the sum is written back.
 
 Rows of one job touch distinct words, so no read sees a write still in flight. Rows below
 the tile's edge (``m_len`` not a multiple of ``rows``) are dropped. ``reading`` says which
@@ -21,7 +21,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
-from .buffer import BufferGeometry
+from .buffer import BufferGeometry, c_read_latency
 from .dma import TILE_DIM_BITS
 from .params import AccelConfig
 from .pe_array import PsumRow
@@ -69,8 +69,9 @@ class Accumulator(wiring.Component):
     reading : ``Out(1)``
         This cycle's C read is the accumulator's (``c_raddr``, ``c_ren``).
     c_raddr, c_ren : ``Out``; c_rdata : ``In``
-        The C memory's read port (two-cycle reads, the second stage loading at every edge:
-        :class:`~scanfuse.hw.buffer.TileBuffer`).
+        The C memory's read port (reads of :func:`~scanfuse.hw.buffer.c_read_latency` cycles,
+        the stages after the first loading at every edge: :class:`~scanfuse.hw.buffer.
+        TileBuffer`).
     c_waddr, c_wdata, c_wen : ``Out``
         Its write port (whole words).
     """
@@ -107,23 +108,27 @@ class Accumulator(wiring.Component):
         ptr = Signal(g.c_addr_bits)             # word of the next result row
         mrem = Signal(TILE_DIM_BITS)
         last_in = Signal()                      # the job's last row has arrived
-        r1_valid, r1_we = Signal(), Signal()
-        r1_addr, r1_data = Signal(g.c_addr_bits), Signal(g.c_word_bits)
-        r2_valid, r2_we = Signal(), Signal()    # r1 one cycle later, with the old C word
-        r2_addr, r2_data = Signal(g.c_addr_bits), Signal(g.c_word_bits)
+        # The row beside its C read, one record per cycle of the read; the last one's old C
+        # word is on c_rdata.
+        row_layout = data.StructLayout({"valid": 1, "we": 1, "addr": g.c_addr_bits,
+                                        "data": g.c_word_bits})
+        rows = [Signal(row_layout, name=f"r{i + 1}") for i in range(c_read_latency(cfg))]
+        r1, last = rows[0], rows[-1]
 
-        finished = last_in & ~r1_valid & ~r2_valid
+        finished = last_in
+        for r in rows:
+            finished &= ~r.valid
         m.d.comb += [self.idle.eq(~busy | finished), self.job.ready.eq(self.idle)]
         with m.If(busy & finished):
             m.d.sync += busy.eq(0)
 
         row = self.psum.payload.row
         m.d.comb += self.psum.ready.eq(1)
-        # The row's registers are loaded in every cycle and only r1_valid says whether they
+        # The row's registers are loaded in every cycle and only r1.valid says whether they
         # hold a row: no enable from the array's output valid fans out to the 256-bit word
         # (an FPGA timing path, docs/fpga.md).
-        m.d.sync += [r1_valid.eq(self.psum.valid), r1_we.eq(row < mrem), r1_addr.eq(ptr),
-                     r1_data.eq(self.psum.payload.data.as_value())]
+        m.d.sync += [r1.valid.eq(self.psum.valid), r1.we.eq(row < mrem), r1.addr.eq(ptr),
+                     r1.data.eq(self.psum.payload.data.as_value())]
         with m.If(self.psum.valid):
             with m.If(self.psum.payload.last):
                 with m.If(nb != nblocks - 1):
@@ -149,14 +154,13 @@ class Accumulator(wiring.Component):
 
         m.d.comb += [self.reading.eq(self.psum.valid & ~fresh),
                      self.c_raddr.eq(ptr), self.c_ren.eq(self.reading)]
-        m.d.sync += [r2_valid.eq(r1_valid), r2_we.eq(r1_we),
-                     r2_addr.eq(r1_addr), r2_data.eq(r1_data)]
+        m.d.sync += [rows[i].eq(rows[i - 1]) for i in range(1, len(rows))]
         summed = Signal(g.c_word_bits)
         for c in range(C):
             a32 = self.c_rdata.word_select(c, 32).as_signed()   # the old C word
-            b32 = r2_data.word_select(c, 32).as_signed()
+            b32 = last.data.word_select(c, 32).as_signed()
             m.d.comb += summed.word_select(c, 32).eq(Mux(fresh, b32, a32 + b32))
-        m.d.comb += [self.c_waddr.eq(r2_addr), self.c_wdata.eq(summed)]
-        with m.If(r2_valid & r2_we):
+        m.d.comb += [self.c_waddr.eq(last.addr), self.c_wdata.eq(summed)]
+        with m.If(last.valid & last.we):
             m.d.comb += self.c_wen.eq((1 << g.c_lanes) - 1)
         return m

@@ -21,35 +21,54 @@ one memory (see ``docs/hardware.md``, "On-chip buffer"):
 Offsets (``a_off`` ...) are in entries and whole words, so a region starts at word
 ``off // word_entries``. The padded region sizes are :func:`scanfuse.hw.program.tile_footprints`.
 
-Read latency of A and B (``read_latency``, 1 or 2)
----------------------------------------------------
-``2`` (the engine's, :func:`ab_read_latency`): a second register stage follows the read port,
-enabled by the same ``x_ren`` (so a stalled pipeline still holds its data): the word read at
-the first edge with ``x_ren`` high appears after the second such edge. On an ECP5 the memory's
-own output comes out of the block RAM 5.57-5.81 ns after the clock (prjtrellis-db speed-6
-DP16KD clock-to-out without output register), which would leave about 1 ns of a 150 MHz cycle
-for whatever reads it; the stage takes that off every path that starts at ``x_rdata``. With
-``cfg.tile_memory == "inferred"`` (the default) the stage is a fabric register (Yosys 0.70
-does not pack a fabric register into OUTREG); with ``"dp16kd"`` (``scanfuse fpga
---tile-memory dp16kd``) the A and B memories are :class:`~scanfuse.hw.ebr.EBRMemory`:
-explicit DP16KD blocks whose output register (``REGMODE_B = OUTREG``, 0.92-0.94 ns
-clock-to-out, same source) is the stage; in simulation its behavioural model. The feed
-(:class:`~scanfuse.hw.feed.ComputeFeed`) issues each read address one enabled cycle earlier
-(one more stage in its read pipeline); :func:`ab_read_latency` is the one definition both use.
+Read latency of A and B (``read_latency``, 1, 2 or 3)
+------------------------------------------------------
+``2`` (the engine's with inferred memories, :func:`ab_read_latency`): a second register stage
+follows the read port, enabled by the same ``x_ren`` (so a stalled pipeline still holds its
+data): the word read at the first edge with ``x_ren`` high appears after the second such edge.
+On an ECP5 the memory's own output comes out of the block RAM 5.57-5.81 ns after the clock
+(prjtrellis-db speed-6 DP16KD clock-to-out without output register), which would leave about
+1 ns of a 150 MHz cycle for whatever reads it; the stage takes that off every path that starts
+at ``x_rdata``. With ``cfg.tile_memory == "inferred"`` (the default) the stage is a fabric
+register (Yosys 0.70 does not pack a fabric register into OUTREG).
+
+``3`` with ``"dp16kd"`` (``scanfuse fpga --tile-memory dp16kd``): the A and B memories are
+:class:`~scanfuse.hw.ebr.EBRMemory` with ``registered_inputs``: explicit DP16KD blocks whose
+output register (``REGMODE_B = OUTREG``, 0.92-0.94 ns clock-to-out, same source) is the second
+stage, and a copy of the ports' registers in front of every block (the first); in simulation
+its behavioural model. All three stages are enabled by ``x_ren``.
+
+The feed (:class:`~scanfuse.hw.feed.ComputeFeed`) issues each read address that many enabled
+cycles ahead; :func:`ab_read_latency` is the one definition both use.
 
 ``1`` (``TileBuffer(cfg, read_latency=1)`` with inferred memories, kept for the unit tests
 and for comparison): the word appears on ``x_rdata`` after the first clock edge with
 ``x_ren`` high; ``x_rdata`` is the memory's own output.
 
-Read latency of C (:data:`C_READ_LATENCY`, 2)
-----------------------------------------------
+Read latency of C (:func:`c_read_latency`: 2, or 3 with ``"dp16kd"``)
+----------------------------------------------------------------------
 The word at ``c_raddr`` sampled at a clock edge with ``c_ren`` high is on ``c_rdata`` after
-the next edge, whatever ``c_ren`` is then: the second stage loads at every edge. Its readers,
-the accumulator and the store, use ``c_rdata`` as the registered word (they used to register
-the one-cycle read themselves, each its own 256-bit copy). With ``"inferred"`` memories the
-stage is a fabric register; with ``"dp16kd"`` the C memory is an
-:class:`~scanfuse.hw.ebr.EBRMemory` with ``free_running_output``, the stage its blocks'
-output register, so no path starts at a block RAM's 5.6 ns clock-to-out.
+the next edge (inferred) or the second next (``dp16kd``), whatever ``c_ren`` is then: the
+later stages load at every edge. Its readers, the accumulator and the store, use ``c_rdata``
+as the registered word (they used to register the one-cycle read themselves, each its own
+256-bit copy). With ``"inferred"`` memories the second stage is a fabric register; with
+``"dp16kd"`` the C memory is an :class:`~scanfuse.hw.ebr.EBRMemory` with
+``free_running_output`` and ``registered_inputs``, the last stage its blocks' output register,
+so no path starts at a block RAM's 5.6 ns clock-to-out and none ends at a block's pin from far
+away. The write lands one edge later too, so writes and reads keep their order.
+
+Reads of a word being written
+-----------------------------
+No reader uses a read of a word that the same edge writes (the feed reads rows the loader
+finished cycles before, the accumulator's rows of one job touch distinct words, a store reads
+a finished C region). ``dp16kd`` blocks do not define such a read; for inferred memories Yosys
+defines it (the old word) with logic of its own, a register per bit that delays the write and
+a multiplexer that bypasses it to the read. In every simulation such a read returns the old
+word inverted (:func:`~scanfuse.hw.ebr.collision_word`): reads that nobody uses do collide
+(the idle feed and the always-enabled C port read whatever their address says), and every
+simulation of the engine (the unit tests, ``scanfuse regress``) would fail if a used one did.
+Mapping the inferred memories without Yosys's logic (``no_rw_check``) was measured and not
+kept (docs/fpga.md, eighteenth round).
 """
 
 from dataclasses import dataclass
@@ -59,23 +78,30 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, exact_log2
 
-from .ebr import EBRMemory
+from .ebr import EBRMemory, collision_word
 from .params import AccelConfig
 
 __all__ = ["BufferGeometry", "buffer_signature", "TileBuffer", "ab_read_latency",
-           "C_READ_LATENCY"]
+           "c_read_latency"]
 
-#: Clock edges from a C read's address to its word on ``c_rdata`` (module docstring).
-C_READ_LATENCY = 2
+
+def _memory_latency(cfg: AccelConfig) -> int:
+    if not isinstance(cfg, AccelConfig):
+        raise TypeError(f"cfg must be an AccelConfig, not {cfg!r}")
+    return EBRMemory.latency_for(registered_inputs=cfg.tile_memory == "dp16kd")
 
 
 def ab_read_latency(cfg: AccelConfig) -> int:
-    """Read latency of the A and B memories of ``cfg``'s engine: 2 whatever
-    ``cfg.tile_memory`` (the output register of ``dp16kd`` memories, a fabric register behind
-    inferred ones; the module docstring says why)."""
-    if not isinstance(cfg, AccelConfig):
-        raise TypeError(f"cfg must be an AccelConfig, not {cfg!r}")
-    return EBRMemory.latency
+    """Read latency of the A and B memories of ``cfg``'s engine, in enabled clock edges: 2
+    with inferred memories (a fabric register behind the block RAM), 3 with ``dp16kd`` ones
+    (input registers, the block, its output register; the module docstring says why)."""
+    return _memory_latency(cfg)
+
+
+def c_read_latency(cfg: AccelConfig) -> int:
+    """Clock edges from a C read's address to its word on ``c_rdata`` in ``cfg``'s engine: 2
+    with inferred memories, 3 with ``dp16kd`` ones (module docstring)."""
+    return _memory_latency(cfg)
 
 
 @dataclass(frozen=True)
@@ -189,29 +215,29 @@ class TileBuffer(wiring.Component):
     x_waddr, x_wdata, x_wen : ``In`` (for x in a, b, c)
         Write port: word address, word data, one enable per lane (A: ``rows`` lanes of
         ``axi_bytes`` bytes; B: ``b_word_bytes / axi_bytes`` lanes; C: ``4 * cols /
-        axi_bytes`` lanes). Written at the clock edge.
+        axi_bytes`` lanes).
     x_raddr, x_ren : ``In``
         Read port: for A and B, the word at ``x_raddr`` appears on ``x_rdata``
         ``read_latency`` enabled cycles later: after that many clock edges with ``x_ren``
         high, counting the one that samples ``x_raddr``; with ``x_ren`` low nothing moves and
         ``x_rdata`` holds (a stalled pipeline keeps its data). For C, after
-        :data:`C_READ_LATENCY` edges whatever ``c_ren`` is after the first (module
-        docstring).
+        :func:`c_read_latency` edges whatever ``c_ren`` is after the first (module
+        docstring). Writes land at the clock edge (one edge later with ``dp16kd`` memories).
     x_rdata : ``Out``
 
     Parameters
     ----------
     read_latency : int or None
-        Of the A and B memories: ``None`` (default) :func:`ab_read_latency` of ``cfg`` (2);
+        Of the A and B memories: ``None`` (default) :func:`ab_read_latency` of ``cfg``;
         with inferred memories 1 (the memory's output) or 2 (plus a registered output stage);
-        see the module docstring. ``dp16kd`` memories have latency 2 only.
+        see the module docstring. ``dp16kd`` memories have latency 3 only.
 
     Raises
     ------
     TypeError
         ``cfg`` is not an :class:`AccelConfig`.
     ValueError
-        ``read_latency`` is not 1, 2 or None (or not 2 with ``dp16kd``), or ``cfg`` cannot
+        ``read_latency`` is not 1, 2 or None (or not 3 with ``dp16kd``), or ``cfg`` cannot
         build an engine.
     """
 
@@ -220,11 +246,12 @@ class TileBuffer(wiring.Component):
             raise TypeError(f"cfg must be an AccelConfig, not {cfg!r}")
         if read_latency is None:
             read_latency = ab_read_latency(cfg)
-        if isinstance(read_latency, bool) or read_latency not in (1, 2):
+        if cfg.tile_memory == "dp16kd":
+            if read_latency != ab_read_latency(cfg):
+                raise ValueError(f"read_latency of dp16kd tile memories is "
+                                 f"{ab_read_latency(cfg)}, not {read_latency!r}")
+        elif isinstance(read_latency, bool) or read_latency not in (1, 2):
             raise ValueError(f"read_latency must be 1 or 2, not {read_latency!r}")
-        if cfg.tile_memory == "dp16kd" and read_latency != EBRMemory.latency:
-            raise ValueError(f"read_latency of dp16kd tile memories is {EBRMemory.latency}, "
-                             f"not {read_latency!r}")
         self.geometry = BufferGeometry(cfg)
         self._cfg = cfg
         self._read_latency = read_latency
@@ -232,7 +259,7 @@ class TileBuffer(wiring.Component):
 
     @property
     def read_latency(self) -> int:
-        """Read latency of the A and B memories (C: :data:`C_READ_LATENCY`)."""
+        """Read latency of the A and B memories (C: :func:`c_read_latency`)."""
         return self._read_latency
 
     def elaborate(self, platform):
@@ -244,9 +271,10 @@ class TileBuffer(wiring.Component):
             port = {n: getattr(self, f"{name}_{n}")
                     for n in ("waddr", "wdata", "wen", "raddr", "ren", "rdata")}
             if self._cfg.tile_memory == "dp16kd":
-                # Explicit DP16KD blocks, output register in the block (model without platform).
+                # Explicit DP16KD blocks, input registers per block, output register in the
+                # block (the model without a platform).
                 m.submodules[f"{name}_mem"] = ebr = EBRMemory(
-                    bits, depth, lanes, free_running_output=name == "c")
+                    bits, depth, lanes, free_running_output=name == "c", registered_inputs=True)
                 m.d.comb += [getattr(ebr, n).eq(port[n])
                              for n in ("waddr", "wdata", "wen", "raddr", "ren")]
                 m.d.comb += port["rdata"].eq(ebr.rdata)
@@ -262,11 +290,15 @@ class TileBuffer(wiring.Component):
                 rp.addr.eq(port["raddr"]),
                 rp.en.eq(port["ren"]),
             ]
+            latch = rp.data
+            if platform is None:      # simulation: a collided read gives a wrong word
+                latch = collision_word(m, latch, raddr=port["raddr"], read=port["ren"],
+                                       waddr=port["waddr"], wen=port["wen"], registered=True)
             if name == "c":       # the second stage loads at every edge
-                m.d.sync += port["rdata"].eq(rp.data)
+                m.d.sync += port["rdata"].eq(latch)
             elif self._read_latency == 1:
-                m.d.comb += port["rdata"].eq(rp.data)
+                m.d.comb += port["rdata"].eq(latch)
             else:
                 with m.If(port["ren"]):   # a fabric output register (what OUTREG would be)
-                    m.d.sync += port["rdata"].eq(rp.data)
+                    m.d.sync += port["rdata"].eq(latch)
         return m

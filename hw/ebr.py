@@ -1,5 +1,6 @@
 """A simple dual-port memory built from Lattice ECP5 ``DP16KD`` block RAMs with their output
-registers in use (read latency 2), and its behavioural model for simulation.
+registers in use (read latency 2; 3 with a register stage in front of every block), and its
+behavioural model for simulation.
 
 Why explicit blocks: prjtrellis-db's speed-6 timing gives a ``DP16KD`` read a clock-to-out of
 5.57-5.81 ns without its output register and 0.92-0.94 ns with it (``REGMODE = OUTREG``);
@@ -19,7 +20,21 @@ second (``OCEB``). With ``free_running_output`` the output register loads at eve
 (``OCEB`` = 1): the word read at an edge with ``ren`` high is on ``rdata`` after the next edge,
 whatever ``ren`` is then (the C memory's readers count on that, :mod:`scanfuse.hw.buffer`).
 A read of the word being written in the same cycle is not defined (the ``DP16KD`` gives no
-guarantee across its two ports); the model returns the old word.
+guarantee across its two ports); the model returns the old word inverted
+(:func:`collision_word`), so that a design which uses such a read fails its simulation
+instead of passing on a value the hardware need not give.
+
+With ``registered_inputs`` every block has its own copy of its input pins' registers, one
+stage in front of the block (:class:`~scanfuse.hw.replica.ReplicaRegister`, kept apart by
+synthesis), so the only wire into a block pin is from a flip-flop the placer can put beside
+it, and whatever drives the ports has a whole cycle to reach that flip-flop (the blocks'
+inputs were the late endpoints once the outputs were registered: ``docs/fpga.md``,
+seventeenth round). The write lands one edge later; the read takes one more stage (latency
+3): the address register loads at edges with ``ren`` high (so the three stages stay enabled
+by ``ren``), or, with ``free_running_output``, at every edge together with ``ren`` (the word
+whose address is sampled at an edge with ``ren`` high is on ``rdata`` after the second edge
+after it). Writes and reads move by the same one edge, so their order at the block is the
+order the ports saw.
 
 Block layout (:func:`ebr_layout`)
 ---------------------------------
@@ -37,13 +52,15 @@ Yosys's or nextpnr's sources, so it is not used.
 
 from dataclasses import dataclass
 
-from amaranth.hdl import ClockSignal, Const, Instance, Module, Signal
+from amaranth.hdl import ClockSignal, Const, Instance, Module, Mux, Signal
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, ceil_log2, exact_log2
 
+from .replica import ReplicaRegister
+
 __all__ = ["DP16KD_WIDTHS", "DP16KD_PARAMS", "EBRLayout", "ebr_layout", "EBRMemory",
-           "dp16kd_address_shift"]
+           "dp16kd_address_shift", "collision_word"]
 
 #: Port widths of a ``DP16KD`` in true dual-port mode, with their depth (16 Kbit + parity).
 DP16KD_WIDTHS = {18: 1024, 9: 2048, 4: 4096, 2: 8192, 1: 16384}
@@ -57,6 +74,26 @@ DP16KD_PARAMS = {
     "WRITEMODE_A": "NORMAL", "WRITEMODE_B": "NORMAL",
     "CLKAMUX": "CLKA", "CLKBMUX": "CLKB", "GSR": "DISABLED",
 }
+
+
+def collision_word(m: Module, word, *, raddr, read, waddr, wen, registered: bool = False):
+    """What a simulation model's read returns: ``word`` (the memory's old word at ``raddr``),
+    or its bitwise inverse when the same edge writes that word (``read`` high, any lane of
+    ``wen`` set, ``waddr == raddr``). A ``DP16KD`` gives no defined word then across its two
+    ports, so the models give a wrong one: a design that uses such a read fails its
+    simulation (the engine's tile memories, inferred or not, are held to the same rule,
+    :mod:`scanfuse.hw.buffer`). ``word`` is an asynchronous read's output (the read happens at
+    the coming edge), or with ``registered`` a synchronous read port's, whose word appears
+    after the edge that read it (the collision flag is registered beside it, loaded with
+    ``read``). Only for models (elaborated without a platform)."""
+    hit = Signal(name="rw_collision")
+    now = read & (wen != 0) & (raddr == waddr)
+    if registered:
+        with m.If(read):
+            m.d.sync += hit.eq(now)
+    else:
+        m.d.comb += hit.eq(now)
+    return Mux(hit, ~word, word)
 
 
 def dp16kd_address_shift(width: int) -> int:
@@ -119,8 +156,8 @@ def ebr_layout(width: int, depth: int, lanes: int = 1) -> EBRLayout:
 
 
 class EBRMemory(wiring.Component):
-    """``depth x width`` simple dual-port memory with ``lanes`` write lanes and read latency 2
-    (see the module docstring).
+    """``depth x width`` simple dual-port memory with ``lanes`` write lanes and read latency 2,
+    or 3 with ``registered_inputs`` (see the module docstring).
 
     Parameters
     ----------
@@ -137,64 +174,122 @@ class EBRMemory(wiring.Component):
     two enabled read stages. ``primitive`` replaces the ``Instance`` factory (tests: a model of
     the block's pins, so the wiring of the tiling is simulated too). ``free_running_output``:
     the output register loads at every clock edge, not only with ``ren`` (module docstring).
+    ``registered_inputs``: a register stage per block in front of its pins (module
+    docstring); :attr:`latency` is then 3.
     """
 
-    latency = 2
-
     def __init__(self, width: int, depth: int, lanes: int = 1, *, primitive=None,
-                 free_running_output: bool = False):
-        if not isinstance(free_running_output, bool):
-            raise TypeError(f"free_running_output must be a bool, not {free_running_output!r}")
+                 free_running_output: bool = False, registered_inputs: bool = False):
+        for name, flag in (("free_running_output", free_running_output),
+                           ("registered_inputs", registered_inputs)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be a bool, not {flag!r}")
         self.layout = ebr_layout(width, depth, lanes)
         self.addr_bits = max(1, bits_for(depth - 1))
         self._primitive = primitive
         self.free_running_output = free_running_output
+        self.registered_inputs = registered_inputs
         super().__init__({
             "waddr": In(self.addr_bits), "wdata": In(width), "wen": In(lanes),
             "raddr": In(self.addr_bits), "ren": In(1), "rdata": Out(width),
         })
 
+    @staticmethod
+    def latency_for(registered_inputs: bool) -> int:
+        """Read latency in (enabled) clock edges: 2, or 3 with ``registered_inputs``."""
+        return 3 if registered_inputs else 2
+
+    @property
+    def latency(self) -> int:
+        """Read latency of this memory (:meth:`latency_for`)."""
+        return self.latency_for(self.registered_inputs)
+
     def elaborate(self, platform):
         if platform is None and self._primitive is None:
             return self._model()
-        return self._blocks(self._primitive or _instance)
+        return self._blocks(self._primitive or _instance, ecp5=platform is not None)
 
     def _output_enable(self):
         """The output register's enable (``OCEB``): ``ren``, or 1 with ``free_running_output``."""
         return Const(1) if self.free_running_output else self.ren
+
+    def _input_stage(self, m, name, value, enable=None):
+        """``value`` through the input register stage (with ``registered_inputs``), loading at
+        edges with ``enable`` high (every edge when ``None``); else ``value`` itself."""
+        if not self.registered_inputs:
+            return value
+        reg = Signal.like(value, name=f"{name}_q", reset_less=True)
+        with m.If(1 if enable is None else enable):
+            m.d.sync += reg.eq(value)
+        return reg
+
+    def _read_stage_enables(self, m):
+        """The read address stage's enable (None: every edge) and the block read's (``CEB``):
+        ``ren`` for both, or, with free-running output and registered inputs, every edge and
+        ``ren`` one edge late."""
+        if not self.registered_inputs:
+            return None, self.ren
+        if not self.free_running_output:
+            return self.ren, self.ren
+        ren_q = Signal(name="ren_q", reset_less=True)
+        m.d.sync += ren_q.eq(self.ren)
+        return None, ren_q
 
     def _model(self) -> Module:
         m = Module()
         lay = self.layout
         mem = memory.Memory(shape=lay.width, depth=lay.depth, init=[])
         wp = mem.write_port(granularity=lay.lane_bits)
-        rp = mem.read_port(transparent_for=())     # stage 1: address, read (CEB)
+        rp = mem.read_port(domain="comb")
         m.submodules.mem = mem
-        m.d.comb += [wp.addr.eq(self.waddr), wp.data.eq(self.wdata), wp.en.eq(self.wen),
-                     rp.addr.eq(self.raddr), rp.en.eq(self.ren)]
-        outreg = Signal(lay.width, reset_less=True)  # stage 2: the output register (OCEB)
+        addr_en, read_en = self._read_stage_enables(m)
+        waddr = self._input_stage(m, "waddr", self.waddr)
+        wen = self._input_stage(m, "wen", self.wen)
+        raddr = self._input_stage(m, "raddr", self.raddr, addr_en)
+        m.d.comb += [wp.addr.eq(waddr), wp.data.eq(self._input_stage(m, "wdata", self.wdata)),
+                     wp.en.eq(wen), rp.addr.eq(raddr)]
+        latch = Signal(lay.width, reset_less=True)   # the array's read (CEB)
+        with m.If(read_en):
+            m.d.sync += latch.eq(collision_word(m, rp.data, raddr=raddr, read=read_en,
+                                                waddr=waddr, wen=wen))
+        outreg = Signal(lay.width, reset_less=True)  # the output register (OCEB)
         with m.If(self._output_enable()):
-            m.d.sync += outreg.eq(rp.data)
+            m.d.sync += outreg.eq(latch)
         m.d.comb += self.rdata.eq(outreg)
         return m
 
-    def _blocks(self, primitive) -> Module:
+    def _blocks(self, primitive, ecp5: bool) -> Module:
         m = Module()
         lay = self.layout
         w, shift = lay.block_width, dp16kd_address_shift(lay.block_width)
         block_abits = 14 - shift
         row_bits = ceil_log2(lay.rows) if lay.rows > 1 else 0
-        # The row a read came from, through the same two stages as the data.
+        addr_en, read_en = self._read_stage_enables(m)
         out_en = self._output_enable()
+        # The row a read came from, through the same stages as the data.
+        raddr_row = self._input_stage(m, "raddr_row", self.raddr[block_abits:], addr_en) \
+            if row_bits else None
         row1 = Signal(max(1, row_bits), reset_less=True)
         row2 = Signal(max(1, row_bits), reset_less=True)
         if row_bits:
-            with m.If(self.ren):
-                m.d.sync += row1.eq(self.raddr[block_abits:])
+            with m.If(read_en):
+                m.d.sync += row1.eq(raddr_row)
             with m.If(out_en):
                 m.d.sync += row2.eq(row1)
         waddr_lo = self.waddr[:min(block_abits, self.addr_bits)]
         raddr_lo = self.raddr[:min(block_abits, self.addr_bits)]
+
+        def pin_register(name, value, enable=None):
+            """``value`` for one block's pins: itself, or the block's own register copy."""
+            if not self.registered_inputs:
+                return value
+            m.submodules[name] = reg = ReplicaRegister(len(value), ecp5=ecp5,
+                                                       enable=enable is not None)
+            m.d.comb += reg.d.eq(value)
+            if enable is not None:
+                m.d.comb += reg.en.eq(enable)
+            return reg.q
+
         params = {**DP16KD_PARAMS, "DATA_WIDTH_A": w, "DATA_WIDTH_B": w}
         row_data = [Signal(lay.width, name=f"row{r}_data") for r in range(lay.rows)]
         for r in range(lay.rows):
@@ -203,10 +298,15 @@ class EBRMemory(wiring.Component):
                 for c in range(lay.columns):
                     lo = lane * lay.lane_bits + c * w
                     n = min(w, (lane + 1) * lay.lane_bits - lo)   # data bits in this block
+                    name = f"ebr_r{r}_l{lane}_c{c}"
+                    wea = pin_register(f"{name}_wea", self.wen[lane] & in_row)
+                    ada = pin_register(f"{name}_ada", waddr_lo)
+                    dia = pin_register(f"{name}_dia", self.wdata[lo:lo + n])
+                    adb = pin_register(f"{name}_adb", raddr_lo, addr_en)
                     pins = {
                         "i_CLKA": ClockSignal("sync"), "i_CEA": 1, "i_OCEA": 0, "i_RSTA": 0,
-                        "i_WEA": self.wen[lane] & in_row,
-                        "i_CLKB": ClockSignal("sync"), "i_CEB": self.ren, "i_OCEB": out_en,
+                        "i_WEA": wea,
+                        "i_CLKB": ClockSignal("sync"), "i_CEB": read_en, "i_OCEB": out_en,
                         "i_RSTB": 0, "i_WEB": 0,
                     }
                     for i in range(3):
@@ -217,17 +317,17 @@ class EBRMemory(wiring.Component):
                             pins[f"i_ADA{i}"] = 1 if w == 18 else 0
                             pins[f"i_ADB{i}"] = 0
                         elif i - shift < len(waddr_lo):
-                            pins[f"i_ADA{i}"] = waddr_lo[i - shift]
-                            pins[f"i_ADB{i}"] = raddr_lo[i - shift]
+                            pins[f"i_ADA{i}"] = ada[i - shift]
+                            pins[f"i_ADB{i}"] = adb[i - shift]
                         else:
                             pins[f"i_ADA{i}"] = 0
                             pins[f"i_ADB{i}"] = 0
                     for i in range(18):
-                        pins[f"i_DIA{i}"] = self.wdata[lo + i] if i < n else 0
+                        pins[f"i_DIA{i}"] = dia[i] if i < n else 0
                         pins[f"i_DIB{i}"] = 0
                     for i in range(n):
                         pins[f"o_DOB{i}"] = row_data[r][lo + i]
-                    m.submodules[f"ebr_r{r}_l{lane}_c{c}"] = primitive(params, pins)
+                    m.submodules[name] = primitive(params, pins)
         if row_bits:
             with m.Switch(row2):
                 for r in range(lay.rows):

@@ -6,8 +6,9 @@ order (n blocks inner), each block ``k_len`` k steps back to back: one A word an
 read per k step, offered to the array ``L`` cycles later as a
 :class:`~scanfuse.hw.pe_array.KStep` (A byte ``k % axi_bytes`` of every lane, the block's
 ``cols`` bytes of the B word), ``L`` the A/B memories' read latency
-(:func:`~scanfuse.hw.buffer.ab_read_latency`: 2, the memory and its output register; 1 for
-a memory read without one). The read pipeline (``L`` stages: the memories' and the
+(:func:`~scanfuse.hw.buffer.ab_read_latency`: 2, the memory and its output register; 3 with
+the ``dp16kd`` memories' input registers in front; 1 for a memory read without an output
+register). The read pipeline (``L`` stages: the memories' and the
 step's bookkeeping beside them) advances only when the array takes a step or its last stage is
 empty, and the same enable drives ``a_ren``/``b_ren``, so a stalled array holds every stage;
 in steady state one k step per cycle.
@@ -60,7 +61,7 @@ class ComputeFeed(wiring.Component):
     cfg : AccelConfig
         Must pass :meth:`AccelConfig.check_engine`.
     read_latency : int or None
-        Of the A and B memories it reads: ``None`` (default) ``ab_read_latency(cfg)``, or 1 / 2
+        Of the A and B memories it reads: ``None`` (default) ``ab_read_latency(cfg)``, or 1-3
         (must match the :class:`~scanfuse.hw.buffer.TileBuffer`).
 
     Members
@@ -86,8 +87,8 @@ class ComputeFeed(wiring.Component):
         cfg.check_engine()
         if read_latency is None:
             read_latency = ab_read_latency(cfg)
-        if isinstance(read_latency, bool) or read_latency not in (1, 2):
-            raise ValueError(f"read_latency must be 1 or 2, not {read_latency!r}")
+        if isinstance(read_latency, bool) or read_latency not in (1, 2, 3):
+            raise ValueError(f"read_latency must be 1, 2 or 3, not {read_latency!r}")
         self._cfg = cfg
         self.read_latency = read_latency
         g = self.geometry = BufferGeometry(cfg)
@@ -130,7 +131,8 @@ class ComputeFeed(wiring.Component):
         n_one = Signal()                        # the job's n_len <= C
         cv0 = Signal(range(C + 1))              # cv of n block 0
         # The read pipeline's bookkeeping, one record per stage; stage L-1's k step is the one
-        # on a_rdata/b_rdata (stage 0 is the cycle after the address, 1 the output register).
+        # on a_rdata/b_rdata (stage 0 is the cycle after the address; the last, the output
+        # register).
         L = self.read_latency
         step_layout = data.StructLayout({
             "valid": 1, "ksel": range(max(2, AB)), "slice": range(max(2, g.b_blocks_per_word)),

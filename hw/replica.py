@@ -18,7 +18,8 @@ __all__ = ["ReplicaRegister"]
 
 
 class ReplicaRegister(wiring.Component):
-    """``q`` is ``d`` one cycle late: no enable, no reset (initial value 0), ``width`` bits.
+    """``q`` is ``d`` one cycle late (or, with ``enable``, ``d`` of the latest edge with ``en``
+    high): no reset (initial value 0), ``width`` bits.
 
     Parameters
     ----------
@@ -28,10 +29,13 @@ class ReplicaRegister(wiring.Component):
         Build it from ECP5 ``TRELLIS_FF`` primitives when elaborated for a platform (the
         caller's "this is the ECP5 build" flag, as the DSP instances use); otherwise, and
         always without a platform, a plain register.
+    enable : bool
+        Give the register a clock enable ``en`` (on ECP5 the flip-flops' ``CE`` pin).
 
     Members
     -------
     d : ``In(width)``
+    en : ``In(1)``, only with ``enable``
     q : ``Out(width)``
 
     Raises
@@ -40,22 +44,28 @@ class ReplicaRegister(wiring.Component):
         If ``width`` is not an integer in 1..64.
     """
 
-    def __init__(self, width: int, ecp5: bool = False):
+    def __init__(self, width: int, ecp5: bool = False, *, enable: bool = False):
         if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= 64:
             raise ValueError(f"width must be an integer in 1..64, not {width!r}")
+        if not isinstance(enable, bool):
+            raise TypeError(f"enable must be a bool, not {enable!r}")
         self._ecp5 = bool(ecp5)
-        super().__init__({"d": In(width), "q": Out(width)})
+        self._enable = enable
+        super().__init__({"d": In(width), "q": Out(width),
+                          **({"en": In(1)} if enable else {})})
 
     def elaborate(self, platform):
         m = Module()
         if platform is None or not self._ecp5:
             q = Signal.like(self.q, name="q_r", reset_less=True)
-            m.d.sync += q.eq(self.d)
+            with m.If(self.en if self._enable else 1):
+                m.d.sync += q.eq(self.d)
             m.d.comb += self.q.eq(q)
             return m
         for i in range(len(self.d)):
             m.submodules[f"ff{i}"] = Instance(
-                "TRELLIS_FF", p_GSR="DISABLED", p_CEMUX="1", p_CLKMUX="CLK", p_LSRMUX="LSR",
-                p_REGSET="RESET", p_SRMODE="LSR_OVER_CE",
-                i_CLK=ClockSignal("sync"), i_LSR=0, i_CE=1, i_DI=self.d[i], o_Q=self.q[i])
+                "TRELLIS_FF", p_GSR="DISABLED", p_CEMUX="CE" if self._enable else "1",
+                p_CLKMUX="CLK", p_LSRMUX="LSR", p_REGSET="RESET", p_SRMODE="LSR_OVER_CE",
+                i_CLK=ClockSignal("sync"), i_LSR=0, i_CE=self.en if self._enable else 1,
+                i_DI=self.d[i], o_Q=self.q[i])
         return m

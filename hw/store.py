@@ -8,7 +8,7 @@ raw int32, as ``layer.int8`` says), the others to the partial-sum area P (int32)
    :class:`~scanfuse.hw.dma.DmaCommand` (a write of ``m_len`` rows);
 2. C words read row by row into a small FIFO; a read is issued only in a cycle the C read port
    is free (``port_busy`` low: the accumulation reads first) and while fewer than
-   :data:`STORE_FIFO_DEPTH` words are in flight or queued, so the FIFO never overflows and no
+   :func:`store_fifo_depth` words are in flight or queued, so the FIFO never overflows and no
    read waits on the DMA combinationally;
 3. the words through the :class:`~scanfuse.hw.requant.Requantizer` (int8) or straight (int32)
    into a :class:`~scanfuse.hw.packer.RowPacker`, then a register slice to ``wr``.
@@ -21,9 +21,9 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import exact_log2
+from amaranth.utils import ceil_log2, exact_log2
 
-from .buffer import BufferGeometry
+from .buffer import BufferGeometry, c_read_latency
 from .dma import TILE_DIM_BITS, DmaBeat, DmaCommand
 from .packer import RowPacker
 from .params import AccelConfig
@@ -31,11 +31,15 @@ from .product import WideProduct
 from .requant import Requantizer, RequantParams
 from .skid import SkidBuffer
 
-__all__ = ["STORE_FIFO_DEPTH", "StoreLayer", "StoreRequest", "StorePath"]
+__all__ = ["store_fifo_depth", "StoreLayer", "StoreRequest", "StorePath"]
 
-#: Depth of the FIFO between the C memory and the packers, in C words: covers the two-cycle C
-#: read and the FIFO's own latency, so a store streams one word per cycle.
-STORE_FIFO_DEPTH = 4
+
+def store_fifo_depth(cfg: AccelConfig) -> int:
+    """Depth of the FIFO between the C memory and the packers, in C words: at least the C
+    read's latency (:func:`~scanfuse.hw.buffer.c_read_latency`, 2 or 3) plus the FIFO's own
+    two cycles, so a store streams one word per cycle; rounded up to a power of two (4 or 8),
+    so the FIFO's pointers wrap without a compare (its LUT RAM holds 16 words either way)."""
+    return 1 << ceil_log2(c_read_latency(cfg) + 2)
 
 
 class StoreLayer(data.StructLayout):
@@ -102,8 +106,9 @@ class StorePath(wiring.Component):
     port_busy : ``In(1)``
         The C read port is taken this cycle (by the accumulation).
     c_raddr, c_ren : ``Out``; c_rdata : ``In``
-        The C memory's read port (two-cycle reads, the second stage loading at every edge:
-        :class:`~scanfuse.hw.buffer.TileBuffer`).
+        The C memory's read port (reads of :func:`~scanfuse.hw.buffer.c_read_latency` cycles,
+        the stages after the first loading at every edge: :class:`~scanfuse.hw.buffer.
+        TileBuffer`).
     """
 
     def __init__(self, cfg: AccelConfig):
@@ -138,7 +143,8 @@ class StorePath(wiring.Component):
         # out of its LUT RAM into the requantiser's stage 0 or the 32-bit packer, both
         # registers, so no 256-bit register with a clock enable (the pop decision) sits between
         # them (an FPGA timing path, docs/fpga.md).
-        m.submodules.c_fifo = c_fifo = SyncFIFO(width=g.c_word_bits, depth=STORE_FIFO_DEPTH)
+        depth = store_fifo_depth(cfg)
+        m.submodules.c_fifo = c_fifo = SyncFIFO(width=g.c_word_bits, depth=depth)
 
         tile = Signal(StoreRequest(cfg))
         int8 = Signal()                # this tile goes out requantised
@@ -157,9 +163,10 @@ class StorePath(wiring.Component):
         ptr = Signal(g.c_addr_bits)
         reading = Signal()
         active = Signal()              # the command is accepted, the last beat not yet out
-        pending = Signal(range(STORE_FIFO_DEPTH + 1))   # words read, not yet out of the FIFO
-        s1_valid = Signal()            # a word read is in the C memory's output stage
-        s2_valid = Signal()            # ... and on c_rdata
+        pending = Signal(range(depth + 1))   # words read, not yet out of the FIFO
+        # in_read[i]: a word read i + 1 edges ago is in the C memory's stages; the last is on
+        # c_rdata
+        in_read = [Signal(name=f"s{i + 1}_valid") for i in range(c_read_latency(cfg))]
 
         m.d.comb += self.done.eq(self.wr.valid & self.wr.ready & self.wr.payload.last)
         # The tile's first column in C or P, registered in every cycle: final from MUL on, so
@@ -225,11 +232,11 @@ class StorePath(wiring.Component):
                     m.d.sync += [active.eq(0), idle.eq(1)]
                     m.next = "IDLE"
 
-        # --- C reads, two cycles to c_rdata, into the FIFO ---
-        issue = active & reading & (pending != STORE_FIFO_DEPTH) & ~self.port_busy
+        # --- C reads, c_read_latency cycles to c_rdata, into the FIFO ---
+        issue = active & reading & (pending != depth) & ~self.port_busy
         take = c_fifo.r_rdy & c_fifo.r_en
-        m.d.sync += [s1_valid.eq(issue), s2_valid.eq(s1_valid),
-                     pending.eq(pending + issue - take)]
+        m.d.sync += [in_read[0].eq(issue), pending.eq(pending + issue - take)]
+        m.d.sync += [in_read[i].eq(in_read[i - 1]) for i in range(1, len(in_read))]
         m.d.comb += [self.c_raddr.eq(ptr + w), self.c_ren.eq(issue)]
         with m.If(issue):
             with m.If(w != nwords - 1):
@@ -247,7 +254,7 @@ class StorePath(wiring.Component):
         params = Signal(RequantParams, reset_less=True)
         m.d.sync += params.eq(layer.requant)
         m.d.comb += [
-            c_fifo.w_en.eq(s2_valid),
+            c_fifo.w_en.eq(in_read[-1]),
             c_fifo.w_data.eq(self.c_rdata),
             c_fifo.r_en.eq(Mux(int8, requant.i.ready, pack32.i.ready)),
             requant.params.eq(params),

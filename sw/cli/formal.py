@@ -8,7 +8,13 @@ missing or a proof name is unknown.
 
 import sys
 
-__all__ = ["add_parser", "command"]
+from .options import positive_real
+
+__all__ = ["add_parser", "command", "DEFAULT_TIMEOUT_S"]
+
+#: Seconds per task unless ``--timeout`` says otherwise (``addrgen_c``'s BMC took 1,458 and
+#: 2,130 s on a 2-core machine, docs/verification.md: give it more on a shared machine).
+DEFAULT_TIMEOUT_S = 1800.0
 
 
 def add_parser(sub, parser_class) -> None:
@@ -22,6 +28,10 @@ def add_parser(sub, parser_class) -> None:
     p.add_argument("--list", action="store_true", help="list the proofs and their depths")
     p.add_argument("--no-planted", action="store_true",
                    help="skip the planted bugs (run by default after the proofs)")
+    p.add_argument("--timeout", type=positive_real, default=DEFAULT_TIMEOUT_S, metavar="S",
+                   help=f"wall-clock limit per proof task or planted bug, in seconds (default "
+                        f"{DEFAULT_TIMEOUT_S:.0f}); a task that hits it is reported TIMEOUT "
+                        f"and counts as failed")
 
 
 def command(args, console) -> int:
@@ -49,6 +59,6 @@ def command(args, console) -> int:
         print(f"scanfuse: error: formal tools missing: {', '.join(missing)} (make formal "
               f"installs them)", file=sys.stderr)
         return 2
-    bad = run_all(selected, planted=not args.no_planted,
-                             planted_for=args.names or None)
+    bad = run_all(selected, planted=not args.no_planted, planted_for=args.names or None,
+                  timeout=args.timeout)
     return 1 if bad else 0

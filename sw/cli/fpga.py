@@ -68,10 +68,11 @@ def add_parser(sub, parser_class) -> None:
                         "blocks or whatever Yosys infers (default: mult18x18d when the PE "
                         "multipliers go to DSP blocks, inferred otherwise)")
     p.add_argument("--tile-memory", choices=TILE_MEMORY_KINDS, default=None,
-                   help="the A/B tile memories: inferred (default; Yosys maps them to DP16KD "
-                        "block RAMs, 1-cycle reads) or dp16kd (explicit DP16KD blocks with "
-                        "output registers, 2-cycle reads, 0.9 ns instead of 5.8 ns "
-                        "clock-to-out; docs/fpga.md)")
+                   help="the A, B and C tile memories: inferred (default; Yosys maps them to "
+                        "DP16KD block RAMs, a fabric register behind each: 2-cycle reads) or "
+                        "dp16kd (explicit DP16KD blocks, each with its own input registers "
+                        "and its output register, 0.9 ns instead of 5.8 ns clock-to-out: "
+                        "3-cycle reads; docs/fpga.md)")
     p.add_argument("--out", metavar="DIR",
                    help="output directory (default build/fpga/BOARD.rRcC.TOP)")
     p.add_argument("--json", action="store_true", help="print the report as one JSON document")

@@ -5,14 +5,18 @@ sequencer parts' unit tests."""
 
 class WordMemory:
     """``words``: dict word address -> int (missing words read as 0). ``lane_bits``: bits per
-    write lane. The read returns the word before this cycle's write (not transparent), one
-    clock edge after ``ren`` (``latency`` 1; with ``ren`` low ``rdata`` holds), or, with
-    ``latency`` 2, through a second stage that loads at every edge: the TileBuffer's C
-    memory (:data:`scanfuse.hw.buffer.C_READ_LATENCY`)."""
+    write lane. The read returns the word before this cycle's write (not transparent):
+
+    * ``latency`` 1: one clock edge after ``ren``; with ``ren`` low ``rdata`` holds;
+    * ``latency`` 2: through a second stage that loads at every edge: the TileBuffer's C
+      memory with inferred block RAMs (:func:`scanfuse.hw.buffer.c_read_latency`);
+    * ``latency`` 3: the C memory with ``dp16kd`` blocks: the address and ``ren`` through an
+      input stage first, and every write lands one edge late (the blocks' input registers,
+      :class:`scanfuse.hw.ebr.EBRMemory`)."""
 
     def __init__(self, words: dict, lane_bits: int, lanes: int, latency: int = 1):
-        if latency not in (1, 2):
-            raise ValueError(f"latency must be 1 or 2, not {latency!r}")
+        if latency not in (1, 2, 3):
+            raise ValueError(f"latency must be 1, 2 or 3, not {latency!r}")
         self.words, self.lane_bits, self.lanes = words, lane_bits, lanes
         self.latency = latency
         self.writes = []        # (cycle, addr, lane mask, data) of every write
@@ -32,15 +36,24 @@ class WordMemory:
         """Run forever (add with ``background=True``); any port left ``None`` is absent."""
         ports = [p for p in (raddr, ren, waddr, wen, wdata) if p is not None]
         cycle = 0
-        stage1 = 0
+        latch = 0                     # the read port's word
+        stage0 = (0, False)           # latency 3: (address, ren) in the input registers
+        pending = None                # latency 3: (addr, wen, data) in the input registers
         async for _, _, *values in ctx.tick().sample(*ports):
             vals = dict(zip([id(p) for p in ports], values))
-            if self.latency == 2:
-                ctx.set(rdata, stage1)
-            if ren is not None and vals[id(ren)]:
-                stage1 = self.words.get(vals[id(raddr)], 0)
+            sampled_read = (vals[id(raddr)], bool(vals[id(ren)])) if ren is not None \
+                else (0, False)
+            sampled_write = (vals[id(waddr)], vals[id(wen)], vals[id(wdata)]) \
+                if wen is not None and vals[id(wen)] else None
+            if self.latency >= 2:
+                ctx.set(rdata, latch)
+            read = stage0 if self.latency == 3 else sampled_read
+            if read[1]:
+                latch = self.words.get(read[0], 0)
                 if self.latency == 1:
-                    ctx.set(rdata, stage1)
-            if wen is not None and vals[id(wen)]:
-                self.write(vals[id(waddr)], vals[id(wen)], vals[id(wdata)], cycle)
+                    ctx.set(rdata, latch)
+            write = pending if self.latency == 3 else sampled_write
+            if write is not None:
+                self.write(*write, cycle)
+            stage0, pending = sampled_read, sampled_write
             cycle += 1

@@ -10,7 +10,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from scanfuse.hw.accumulator import Accumulator
-from scanfuse.hw.buffer import C_READ_LATENCY, BufferGeometry
+from scanfuse.hw.buffer import BufferGeometry, c_read_latency
 from scanfuse.hw.params import AccelConfig
 
 from .memmodel import WordMemory
@@ -18,7 +18,10 @@ from .streams import send
 
 CONFIGS = {"r8c8-64b": AccelConfig(a_entries=1024, b_entries=1024, c_entries=2048),
            "r4c4-32b": AccelConfig(rows=4, cols=4, axi_data_bits=32, a_entries=512,
-                                   b_entries=256, c_entries=512)}
+                                   b_entries=256, c_entries=512),
+           # dp16kd tile memories: three-cycle C reads, writes one edge late
+           "r8c8-64b-dp16kd": AccelConfig(a_entries=1024, b_entries=1024, c_entries=2048,
+                                          tile_memory="dp16kd")}
 LIMIT = 50_000
 MASK = (1 << 32) - 1
 
@@ -53,7 +56,7 @@ def test_accumulator_adds_or_overwrites_each_row(name):
                     model[w] = new
         jobs.append((job, rows))
     dut = Accumulator(cfg)
-    mem = WordMemory(words, g.c_word_bits // g.c_lanes, g.c_lanes, latency=C_READ_LATENCY)
+    mem = WordMemory(words, g.c_word_bits // g.c_lanes, g.c_lanes, latency=c_read_latency(cfg))
     reads = []
 
     async def driver(ctx):

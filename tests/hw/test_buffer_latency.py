@@ -1,8 +1,8 @@
 # amaranth: UnusedElaboratable=no
-"""TileBuffer read latency (1 and 2, and the dp16kd tile memories' 2): words written with random
+"""TileBuffer read latency (1 and 2, and the dp16kd tile memories' 3): words written with random
 lane enables come back on ``x_rdata`` exactly ``read_latency`` enabled cycles after their
-address under random ``x_ren`` stalls (C: two edges after an enabled one, whatever ``c_ren``
-is then); the parameter is checked."""
+address under random ``x_ren`` stalls (C: ``c_read_latency`` edges after an enabled one,
+whatever ``c_ren`` is then); the parameter is checked."""
 
 import dataclasses
 import random
@@ -10,7 +10,7 @@ import random
 import pytest
 from amaranth.sim import Simulator
 
-from scanfuse.hw.buffer import C_READ_LATENCY, TileBuffer
+from scanfuse.hw.buffer import TileBuffer, c_read_latency
 from scanfuse.hw.params import AccelConfig
 
 CFG = AccelConfig(rows=2, cols=2, a_entries=256, b_entries=256, c_entries=128)
@@ -19,12 +19,13 @@ CFG = AccelConfig(rows=2, cols=2, a_entries=256, b_entries=256, c_entries=128)
 @pytest.mark.parametrize("latency", [1, 2, "dp16kd"])
 @pytest.mark.parametrize("mem", ["a", "b", "c"])
 def test_reads_arrive_after_read_latency_enabled_cycles(mem, latency):
+    cfg = dataclasses.replace(CFG, tile_memory="dp16kd") if latency == "dp16kd" else CFG
     if latency == "dp16kd":
-        dut = TileBuffer(dataclasses.replace(CFG, tile_memory="dp16kd"))
-        assert dut.read_latency == 2
+        dut = TileBuffer(cfg)
+        assert dut.read_latency == 3
     else:
-        dut = TileBuffer(CFG, read_latency=latency)
-    latency = C_READ_LATENCY if mem == "c" else dut.read_latency
+        dut = TileBuffer(cfg, read_latency=latency)
+    latency = c_read_latency(cfg) if mem == "c" else dut.read_latency
     g = dut.geometry
     depth = {"a": g.a_depth, "b": g.b_depth, "c": g.c_depth}[mem]
     bits = {"a": g.a_word_bits, "b": g.b_word_bits, "c": g.c_word_bits}[mem]
@@ -52,7 +53,8 @@ def test_reads_arrive_after_read_latency_enabled_cycles(mem, latency):
         # Read phase: a new address every cycle, ren random; after each enabled edge the
         # output shows the word of the address sampled `latency` enabled edges ago.
         sampled = []
-        latched = None          # C: the address in the first stage before this edge
+        latched = None          # C: the address in the block's read latch before this edge
+        stage0 = (None, False)  # C with latency 3: (address, ren) in the input registers
         for _ in range(6 * depth):
             addr, ren = rng.randrange(depth), rng.random() < 0.6
             ctx.set(port["raddr"], addr)
@@ -63,8 +65,10 @@ def test_reads_arrive_after_read_latency_enabled_cycles(mem, latency):
                 if latched is not None:
                     assert ctx.get(port["rdata"]) == model[latched]
                     checked.append(latched)
-                if ren:
-                    latched = addr
+                read = stage0 if latency == 3 else (addr, ren)
+                if read[1]:
+                    latched = read[0]
+                stage0 = (addr, ren)
             elif ren:
                 sampled.append(addr)
                 if len(sampled) >= latency:
@@ -86,7 +90,10 @@ def test_read_latency_is_checked():
     for bad in (0, 3, True, "2"):
         with pytest.raises(ValueError, match="read_latency must be 1 or 2"):
             TileBuffer(CFG, read_latency=bad)
-    with pytest.raises(ValueError, match="read_latency of dp16kd tile memories is 2"):
-        TileBuffer(dataclasses.replace(CFG, tile_memory="dp16kd"), read_latency=1)
+    dp = dataclasses.replace(CFG, tile_memory="dp16kd")
+    assert TileBuffer(dp, read_latency=3).read_latency == 3
+    assert c_read_latency(CFG) == 2 and c_read_latency(dp) == 3
+    with pytest.raises(ValueError, match="read_latency of dp16kd tile memories is 3"):
+        TileBuffer(dp, read_latency=2)
     with pytest.raises(ValueError, match="tile_memory must be one of inferred, dp16kd"):
         AccelConfig(tile_memory="bram")

@@ -52,14 +52,15 @@ def expected_steps(job, amem, bmem, cfg, g):
     return steps, macs
 
 
-async def serve2(ctx, words, raddr, ren, rdata):
-    """A two-stage memory read (TileBuffer(read_latency=2)): the word of the address sampled
-    at an edge with ``ren`` reaches ``rdata`` at the next such edge."""
-    latch = 0
+async def serve_enabled(ctx, words, raddr, ren, rdata, latency):
+    """A memory read of ``latency`` stages all enabled by ``ren`` (TileBuffer(read_latency=2),
+    or 3 for dp16kd memories): the word of the address sampled at an edge with ``ren`` reaches
+    ``rdata`` at the ``latency - 1``-th such edge after it."""
+    pipe = [0] * (latency - 1)
     async for _, _, addr, en in ctx.tick().sample(raddr, ren):
         if en:
-            ctx.set(rdata, latch)
-            latch = words.get(addr, 0)
+            ctx.set(rdata, pipe[-1])
+            pipe = [words.get(addr, 0)] + pipe[:-1]
 
 
 def run_feed(cfg, jobs, rng, gate_blocks: bool, latency: int = 1, p_stall: float = 0.3):
@@ -105,10 +106,10 @@ def run_feed(cfg, jobs, rng, gate_blocks: bool, latency: int = 1, p_stall: float
         sim.add_process(partial(WordMemory(bmem, g.b_word_bits, 1).serve, raddr=dut.b_raddr,
                                 ren=dut.b_ren, rdata=dut.b_rdata))
     else:
-        sim.add_process(partial(serve2, words=amem, raddr=dut.a_raddr, ren=dut.a_ren,
-                                rdata=dut.a_rdata))
-        sim.add_process(partial(serve2, words=bmem, raddr=dut.b_raddr, ren=dut.b_ren,
-                                rdata=dut.b_rdata))
+        sim.add_process(partial(serve_enabled, words=amem, raddr=dut.a_raddr, ren=dut.a_ren,
+                                rdata=dut.a_rdata, latency=latency))
+        sim.add_process(partial(serve_enabled, words=bmem, raddr=dut.b_raddr, ren=dut.b_ren,
+                                rdata=dut.b_rdata, latency=latency))
     sim.add_process(count_macs)
     sim.add_testbench(jobs_in)
     if gate_blocks:
@@ -123,7 +124,7 @@ def run_feed(cfg, jobs, rng, gate_blocks: bool, latency: int = 1, p_stall: float
     return taken, rises
 
 
-@pytest.mark.parametrize("latency", [1, 2])
+@pytest.mark.parametrize("latency", [1, 2, 3])
 @pytest.mark.parametrize("name", CONFIGS)
 def test_feed_offers_every_k_step_of_every_block(name, latency):
     cfg = CONFIGS[name]
@@ -133,7 +134,7 @@ def test_feed_offers_every_k_step_of_every_block(name, latency):
              latency=latency)
 
 
-@pytest.mark.parametrize("latency", [1, 2])
+@pytest.mark.parametrize("latency", [1, 2, 3])
 def test_feed_issues_one_k_step_per_cycle_without_stalls(latency):
     """Back-to-back jobs, array always ready: the steps leave on consecutive cycles from the
     first one on (the extra read stage costs one cycle of latency, no throughput)."""
@@ -145,7 +146,7 @@ def test_feed_issues_one_k_step_per_cycle_without_stalls(latency):
     assert cycles == list(range(cycles[0], cycles[0] + len(cycles)))
 
 
-@pytest.mark.parametrize("latency", [1, 2])
+@pytest.mark.parametrize("latency", [1, 2, 3])
 def test_feed_waits_for_each_row_block_of_a_streaming_tile(latency):
     cfg = CONFIGS["r8c8-64b"]
     rng = random.Random("feed/gate" + ("" if latency == 1 else f"/{latency}"))
@@ -160,7 +161,7 @@ def test_feed_waits_for_each_row_block_of_a_streaming_tile(latency):
 def test_feed_rejects_bad_cfg():
     with pytest.raises(TypeError, match="AccelConfig"):
         ComputeFeed("8x8")
-    with pytest.raises(ValueError, match="read_latency must be 1 or 2"):
-        ComputeFeed(CONFIGS["r8c8-64b"], read_latency=3)
+    with pytest.raises(ValueError, match="read_latency must be 1, 2 or 3"):
+        ComputeFeed(CONFIGS["r8c8-64b"], read_latency=4)
     dp = AccelConfig(a_entries=2048, b_entries=1024, c_entries=512, tile_memory="dp16kd")
-    assert ComputeFeed(dp).read_latency == 2 and ComputeFeed(CONFIGS["r8c8-64b"]).read_latency == 2
+    assert ComputeFeed(dp).read_latency == 3 and ComputeFeed(CONFIGS["r8c8-64b"]).read_latency == 2

@@ -4,8 +4,8 @@ multipliers (``pe_multiplier="mult18x18d"``) and the tile memories with the bloc
 registers (``tile_memory="dp16kd"``), each here as its behavioural model. Bit-exact output and
 DRAM byte counters equal to the planner's, with random AXI stalls; the DSP build's cycle
 count at most 10 % above the inferred build's for the same program (its longer array latency
-and address products, on a small program with many tile transfers), the dp16kd build's equal
-to it (both read A and B in two cycles)."""
+and address products, on a small program with many tile transfers), the dp16kd build's at most
+5 % above it (its memories' input registers: one more cycle per read and write)."""
 
 import dataclasses
 
@@ -59,7 +59,9 @@ def test_dp16kd_tile_memory_engine_is_bit_exact(stalls, mult):
     base = dataclasses.replace(CFG, pe_multiplier=mult)
     cycles_ebr = _run(dataclasses.replace(base, tile_memory="dp16kd"), *stalls)
     if stalls == (1.0, 1.0):
-        # Both read A and B in two cycles (the inferred memories through a fabric register
-        # since issue 14's fifteenth timing round), so the explicit blocks cost no cycle.
+        # The explicit blocks' input registers add a cycle to every read (A and B: 3 against
+        # 2, C: 3 against 2) and write: once per step's compute start and accumulation drain
+        # and per stored tile, 3.5 % on this small, transfer-bound program (1,268 against
+        # 1,225 cycles with inferred multipliers when written), 0.07 % over MobileNetV2.
         cycles = _run(base, *stalls)
-        assert cycles_ebr == cycles
+        assert cycles < cycles_ebr < 1.05 * cycles

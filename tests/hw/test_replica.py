@@ -3,6 +3,7 @@
 so that synthesis keeps each copy (a plain register's twins are merged)."""
 
 import random
+import re
 
 import pytest
 from amaranth.back import rtlil
@@ -49,3 +50,38 @@ def test_ecp5_copies_are_primitives_one_per_bit():
 def test_width_is_checked(width):
     with pytest.raises(ValueError, match="width"):
         ReplicaRegister(width)
+
+
+@pytest.mark.parametrize("ecp5", [False, True])
+def test_enabled_copy_holds_while_en_is_low(ecp5):
+    dut = ReplicaRegister(6, ecp5=ecp5, enable=True)
+    rng = random.Random(5)
+
+    async def bench(ctx):
+        want = 0
+        for i in range(80):
+            v, en = rng.getrandbits(6), rng.random() < 0.5
+            ctx.set(dut.d, v)
+            ctx.set(dut.en, en)
+            await ctx.tick()
+            want = v if en else want
+            assert ctx.get(dut.q) == want, i
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def test_enabled_ecp5_copy_drives_each_flip_flops_ce():
+    m = Module()
+    m.submodules.r = r = ReplicaRegister(4, ecp5=True, enable=True)
+    text = rtlil.convert(m, ports=[r.d, r.en, r.q], platform="ecp5")
+    assert text.count('parameter \\CEMUX "CE"') == 4
+    assert len(re.findall(r"connect \\CE \\en", text)) == 4
+    assert 'CEMUX "1"' not in text
+
+
+def test_enable_is_checked():
+    with pytest.raises(TypeError, match="enable must be a bool"):
+        ReplicaRegister(3, enable=1)

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from scanfuse.hw.buffer import C_READ_LATENCY, BufferGeometry
+from scanfuse.hw.buffer import BufferGeometry, c_read_latency
 from scanfuse.hw.params import AccelConfig
 from scanfuse.hw.requant import Activation
-from scanfuse.hw.store import StorePath
+from scanfuse.hw.store import StorePath, store_fifo_depth
 from scanfuse.sim.golden import requant_ref
 
 from .memmodel import WordMemory
@@ -25,7 +25,10 @@ CONFIGS = {"r8c8-64b": AccelConfig(a_entries=1024, b_entries=1024, c_entries=204
                                    b_entries=256, c_entries=512),
            # the ECP5 build's registered DSPs: the address product takes 4 cycles
            "r4c4-64b-dsp": AccelConfig(rows=4, cols=4, a_entries=512, b_entries=512,
-                                       c_entries=512, pe_multiplier="mult18x18d")}
+                                       c_entries=512, pe_multiplier="mult18x18d"),
+           # dp16kd tile memories: three-cycle C reads
+           "r8c8-64b-dp16kd": AccelConfig(a_entries=1024, b_entries=1024, c_entries=2048,
+                                          tile_memory="dp16kd")}
 LIMIT = 100_000
 
 
@@ -89,7 +92,7 @@ def test_store_writes_every_tile_byte_exact(name):
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
-    sim.add_process(partial(WordMemory(words, g.c_word_bits, 1, C_READ_LATENCY).serve, raddr=dut.c_raddr,
+    sim.add_process(partial(WordMemory(words, g.c_word_bits, 1, c_read_latency(cfg)).serve, raddr=dut.c_raddr,
                             ren=dut.c_ren, rdata=dut.c_rdata))
     sim.add_process(busy_port)
     sim.add_process(pulses_seen)
@@ -119,3 +122,50 @@ def test_store_writes_every_tile_byte_exact(name):
 def test_store_rejects_bad_cfg():
     with pytest.raises(TypeError, match="AccelConfig"):
         StorePath(1)
+
+
+@pytest.mark.parametrize("name", ["r8c8-64b", "r8c8-64b-dp16kd"])
+def test_store_streams_one_word_per_cycle_without_stalls(name):
+    """An int8 tile (one C word makes one 8-byte beat), the DMA always ready and the C read
+    port free: the C reads of a tile are issued in consecutive cycles (the FIFO,
+    store_fifo_depth words, covers the read's latency and its own), and the write beats leave
+    back to back."""
+    cfg = CONFIGS[name]
+    assert store_fifo_depth(cfg) == {2: 4, 3: 8}[c_read_latency(cfg)]
+    g = BufferGeometry(cfg)
+    rng = random.Random(f"store/steady/{name}")
+    words = {w: rng.getrandbits(g.c_word_bits) for w in range(g.c_depth)}
+    layer = {"c_base": 0, "c_stride": 4096, "p_base": 1 << 20, "p_stride": 4096, "int8": 1,
+             "nc": 4, "requant": {"multiplier": 1 << 30, "shift": 31, "zero_point": 0,
+                                  "mode": Activation.NONE, "relu6_max": 0}}
+    req = {"m0": 0, "m_len": 6, "n0": 0, "n_len": 4 * cfg.cols, "final": 1, "c_base": 0}
+    dut = StorePath(cfg)
+    reads, beats = [], []
+    n_beats = req["m_len"] * req["n_len"] // cfg.axi_bytes
+
+    async def requests(ctx):
+        ctx.set(dut.layer, layer)
+        await send(ctx, dut.req, req, rng, 0.0, 0, LIMIT)
+
+    async def read_cycles(ctx):
+        cycle = 0
+        async for _, _, ren in ctx.tick().sample(dut.c_ren):
+            if ren:
+                reads.append(cycle)
+            cycle += 1
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_process(partial(WordMemory(words, g.c_word_bits, 1, c_read_latency(cfg)).serve,
+                            raddr=dut.c_raddr, ren=dut.c_ren, rdata=dut.c_rdata))
+    sim.add_process(read_cycles)
+    sim.add_testbench(requests)
+    sim.add_testbench(partial(take, stream=dut.cmd, n_beats=1, rng=rng, p_stall=0.0,
+                              decode=lambda p: (int(p.addr),), beats=[], limit=LIMIT))
+    sim.add_testbench(partial(take, stream=dut.wr, n_beats=n_beats, rng=rng, p_stall=0.0,
+                              decode=lambda p: (int(p.data),), beats=beats, limit=LIMIT))
+    sim.run()
+    n_words = req["m_len"] * 4
+    assert reads == list(range(reads[0], reads[0] + n_words))
+    cycles = [b[0] for b in beats]
+    assert cycles == list(range(cycles[0], cycles[0] + n_beats))

@@ -401,6 +401,24 @@ def test_formal_list_names_every_proof(capsys):
     assert [line.split()[0] for line in out.splitlines()] == [pr.name for pr in PROOFS]
 
 
+def test_formal_timeout_reaches_every_run(capsys, monkeypatch, tmp_path):
+    """``--timeout S`` is the limit of each proof task and planted bug (default 1,800 s)."""
+    from scanfuse.sim.formal import run as formal_run, suite
+    seen = []
+
+    def fake_run_sby(harness, work_dir, *, mode, depth, timeout, **_):
+        seen.append(timeout)
+        return formal_run.Result(status="PASS", seconds=0.0, work_dir=work_dir)
+    monkeypatch.setattr(suite, "run_sby", fake_run_sby)
+    monkeypatch.setattr(formal_run, "tools_missing", lambda: [])
+    monkeypatch.setenv("SCANFUSE_BUILD", str(tmp_path))
+    code, out, _ = run(capsys, "formal", "dma_addr", "--no-planted", "--timeout", "5400")
+    assert code == 0 and seen and set(seen) == {5400.0}, out
+    seen.clear()
+    run(capsys, "formal", "dma_addr", "--no-planted")
+    assert seen and set(seen) == {1800.0}
+
+
 def test_coverage_summarises_the_records(capsys, tmp_path):
     path = tmp_path / "coverage.jsonl"
     path.write_text('{"loop_order": "MNK", "split_k": true}\n\n{"loop_order": "NMK"}\n')

@@ -406,6 +406,8 @@ CASES = {
     "coverage-no-file": ["coverage"],
     "formal-unknown-proof": ["formal", "nope"],
     "formal-unknown-flag": ["formal", "--depth", "9"],
+    "formal-timeout-zero": ["formal", "--timeout", "0"],
+    "formal-timeout-nan": ["formal", "--timeout", "nan"],
     # --- bench ---------------------------------------------------------------------------
     "bench-unknown-flag": ["bench", "--network", "mobilenetv2"],
     "bench-positional": ["bench", "extra"],
