@@ -403,8 +403,12 @@ def test_formal_list_names_every_proof(capsys):
 
 def test_formal_timeout_reaches_every_run(capsys, monkeypatch, tmp_path):
     """``--timeout S`` is the limit of each proof task and planted bug (default 1,800 s)."""
-    from scanfuse.sim.formal import run as formal_run, suite
+    from scanfuse.sim.formal import proofs, run as formal_run, suite
     seen = []
+    # a stand-in proof whose harness is no Elaboratable (an unused one warns when collected)
+    monkeypatch.setattr(proofs, "PROOFS", [proofs.Proof("dma_addr", "hw/dma.py",
+                                                         build=lambda **kw: object(),
+                                                         tasks={"prove": 4})])
 
     def fake_run_sby(harness, work_dir, *, mode, depth, timeout, **_):
         seen.append(timeout)
