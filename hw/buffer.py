@@ -293,7 +293,7 @@ class TileBuffer(wiring.Component):
             latch = rp.data
             if platform is None:      # simulation: a collided read gives a wrong word
                 latch = collision_word(m, latch, raddr=port["raddr"], read=port["ren"],
-                                       waddr=port["waddr"], wen=port["wen"], registered=True)
+                                       waddr=port["waddr"], wen=port["wen"])
             if name == "c":       # the second stage loads at every edge
                 m.d.sync += port["rdata"].eq(latch)
             elif self._read_latency == 1:

@@ -76,23 +76,18 @@ DP16KD_PARAMS = {
 }
 
 
-def collision_word(m: Module, word, *, raddr, read, waddr, wen, registered: bool = False):
-    """What a simulation model's read returns: ``word`` (the memory's old word at ``raddr``),
-    or its bitwise inverse when the same edge writes that word (``read`` high, any lane of
-    ``wen`` set, ``waddr == raddr``). A ``DP16KD`` gives no defined word then across its two
-    ports, so the models give a wrong one: a design that uses such a read fails its
-    simulation (the engine's tile memories, inferred or not, are held to the same rule,
-    :mod:`scanfuse.hw.buffer`). ``word`` is an asynchronous read's output (the read happens at
-    the coming edge), or with ``registered`` a synchronous read port's, whose word appears
-    after the edge that read it (the collision flag is registered beside it, loaded with
-    ``read``). Only for models (elaborated without a platform)."""
+def collision_word(m: Module, word, *, raddr, read, waddr, wen):
+    """What a simulation model's synchronous read returns: ``word`` (the read port's output,
+    the old word of the address read at the last edge with ``read`` high), or its bitwise
+    inverse when that edge also wrote the word (any lane of ``wen`` set, ``waddr == raddr``;
+    the flag is registered beside the read, loaded with ``read``). A ``DP16KD`` gives no
+    defined word then across its two ports, so the models give a wrong one: a design that uses
+    such a read fails its simulation (the engine's tile memories, inferred or not, are held to
+    the same rule, :mod:`scanfuse.hw.buffer`). Only for models (elaborated without a
+    platform)."""
     hit = Signal(name="rw_collision")
-    now = read & (wen != 0) & (raddr == waddr)
-    if registered:
-        with m.If(read):
-            m.d.sync += hit.eq(now)
-    else:
-        m.d.comb += hit.eq(now)
+    with m.If(read):
+        m.d.sync += hit.eq((wen != 0) & (raddr == waddr))
     return Mux(hit, ~word, word)
 
 
@@ -213,11 +208,21 @@ class EBRMemory(wiring.Component):
         """The output register's enable (``OCEB``): ``ren``, or 1 with ``free_running_output``."""
         return Const(1) if self.free_running_output else self.ren
 
-    def _input_stage(self, m, name, value, enable=None):
-        """``value`` through the input register stage (with ``registered_inputs``), loading at
-        edges with ``enable`` high (every edge when ``None``); else ``value`` itself."""
+    def _input_register(self, m, name, value, enable=None, ecp5=False):
+        """``value`` through the input register stage (with ``registered_inputs``; else
+        ``value`` itself), loading at edges with ``enable`` high (every edge when ``None``).
+        With ``ecp5`` a :class:`~scanfuse.hw.replica.ReplicaRegister` (ECP5 flip-flops, so
+        each block keeps its own copy; at most 64 bits, a block's pins), else a plain
+        register."""
         if not self.registered_inputs:
             return value
+        if ecp5:
+            m.submodules[name] = reg = ReplicaRegister(len(value), ecp5=True,
+                                                       enable=enable is not None)
+            m.d.comb += reg.d.eq(value)
+            if enable is not None:
+                m.d.comb += reg.en.eq(enable)
+            return reg.q
         reg = Signal.like(value, name=f"{name}_q", reset_less=True)
         with m.If(1 if enable is None else enable):
             m.d.sync += reg.eq(value)
@@ -240,18 +245,15 @@ class EBRMemory(wiring.Component):
         lay = self.layout
         mem = memory.Memory(shape=lay.width, depth=lay.depth, init=[])
         wp = mem.write_port(granularity=lay.lane_bits)
-        rp = mem.read_port(domain="comb")
+        rp = mem.read_port(transparent_for=())   # the array's read (CEB)
         m.submodules.mem = mem
         addr_en, read_en = self._read_stage_enables(m)
-        waddr = self._input_stage(m, "waddr", self.waddr)
-        wen = self._input_stage(m, "wen", self.wen)
-        raddr = self._input_stage(m, "raddr", self.raddr, addr_en)
-        m.d.comb += [wp.addr.eq(waddr), wp.data.eq(self._input_stage(m, "wdata", self.wdata)),
-                     wp.en.eq(wen), rp.addr.eq(raddr)]
-        latch = Signal(lay.width, reset_less=True)   # the array's read (CEB)
-        with m.If(read_en):
-            m.d.sync += latch.eq(collision_word(m, rp.data, raddr=raddr, read=read_en,
-                                                waddr=waddr, wen=wen))
+        waddr = self._input_register(m, "waddr", self.waddr)
+        wen = self._input_register(m, "wen", self.wen)
+        raddr = self._input_register(m, "raddr", self.raddr, addr_en)
+        m.d.comb += [wp.addr.eq(waddr), wp.data.eq(self._input_register(m, "wdata", self.wdata)),
+                     wp.en.eq(wen), rp.addr.eq(raddr), rp.en.eq(read_en)]
+        latch = collision_word(m, rp.data, raddr=raddr, read=read_en, waddr=waddr, wen=wen)
         outreg = Signal(lay.width, reset_less=True)  # the output register (OCEB)
         with m.If(self._output_enable()):
             m.d.sync += outreg.eq(latch)
@@ -267,7 +269,7 @@ class EBRMemory(wiring.Component):
         addr_en, read_en = self._read_stage_enables(m)
         out_en = self._output_enable()
         # The row a read came from, through the same stages as the data.
-        raddr_row = self._input_stage(m, "raddr_row", self.raddr[block_abits:], addr_en) \
+        raddr_row = self._input_register(m, "raddr_row", self.raddr[block_abits:], addr_en) \
             if row_bits else None
         row1 = Signal(max(1, row_bits), reset_less=True)
         row2 = Signal(max(1, row_bits), reset_less=True)
@@ -279,17 +281,6 @@ class EBRMemory(wiring.Component):
         waddr_lo = self.waddr[:min(block_abits, self.addr_bits)]
         raddr_lo = self.raddr[:min(block_abits, self.addr_bits)]
 
-        def pin_register(name, value, enable=None):
-            """``value`` for one block's pins: itself, or the block's own register copy."""
-            if not self.registered_inputs:
-                return value
-            m.submodules[name] = reg = ReplicaRegister(len(value), ecp5=ecp5,
-                                                       enable=enable is not None)
-            m.d.comb += reg.d.eq(value)
-            if enable is not None:
-                m.d.comb += reg.en.eq(enable)
-            return reg.q
-
         params = {**DP16KD_PARAMS, "DATA_WIDTH_A": w, "DATA_WIDTH_B": w}
         row_data = [Signal(lay.width, name=f"row{r}_data") for r in range(lay.rows)]
         for r in range(lay.rows):
@@ -299,10 +290,13 @@ class EBRMemory(wiring.Component):
                     lo = lane * lay.lane_bits + c * w
                     n = min(w, (lane + 1) * lay.lane_bits - lo)   # data bits in this block
                     name = f"ebr_r{r}_l{lane}_c{c}"
-                    wea = pin_register(f"{name}_wea", self.wen[lane] & in_row)
-                    ada = pin_register(f"{name}_ada", waddr_lo)
-                    dia = pin_register(f"{name}_dia", self.wdata[lo:lo + n])
-                    adb = pin_register(f"{name}_adb", raddr_lo, addr_en)
+                    # each block's own copy of its pins' registers (registered_inputs)
+                    wea = self._input_register(m, f"{name}_wea", self.wen[lane] & in_row,
+                                               ecp5=ecp5)
+                    ada = self._input_register(m, f"{name}_ada", waddr_lo, ecp5=ecp5)
+                    dia = self._input_register(m, f"{name}_dia", self.wdata[lo:lo + n],
+                                               ecp5=ecp5)
+                    adb = self._input_register(m, f"{name}_adb", raddr_lo, addr_en, ecp5=ecp5)
                     pins = {
                         "i_CLKA": ClockSignal("sync"), "i_CEA": 1, "i_OCEA": 0, "i_RSTA": 0,
                         "i_WEA": wea,

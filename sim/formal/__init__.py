@@ -15,3 +15,8 @@ formal`` (``make formal``) runs every proof of :mod:`.proofs`, then the planted 
   (the AXI4-Lite register slave), :mod:`.checker` (descriptor checker against the Python
   rules), :mod:`.addrgen` (address generator against a reference walk).
 """
+
+#: Wall-clock seconds a proof task or planted bug may take unless told otherwise (``scanfuse
+#: formal --timeout``): ``addrgen_c``'s BMC took 1,458 and 2,130 s on a 2-core machine
+#: (docs/verification.md); give it more on a shared one.
+DEFAULT_TIMEOUT_S = 1800.0

@@ -19,6 +19,8 @@ from pathlib import Path
 from amaranth.back import rtlil
 from amaranth.hdl import ClockSignal
 
+from . import DEFAULT_TIMEOUT_S
+
 __all__ = ["Result", "tools_missing", "run_sby"]
 
 #: Solver for ``smtbmc``; yices is the fastest of the PyPI ones on these designs.
@@ -80,7 +82,7 @@ top.il
 
 
 def run_sby(harness, work_dir: Path, *, mode: str, depth: int, script: str = "",
-            solver: str = SOLVER, timeout: float = 1800) -> Result:
+            solver: str = SOLVER, timeout: float = DEFAULT_TIMEOUT_S) -> Result:
     """Prove ``harness`` (an Amaranth elaboratable with no ports) in ``work_dir``.
 
     ``mode`` is ``prove`` (k-induction of depth ``depth``), ``bmc`` or ``cover``; ``script``

@@ -10,6 +10,7 @@ import time
 from ..hdl_sim import build_root
 from .planted import PLANTED, caught
 from .proofs import Proof, proof
+from . import DEFAULT_TIMEOUT_S
 from .run import run_sby
 
 __all__ = ["run_all"]
@@ -17,7 +18,7 @@ __all__ = ["run_all"]
 
 def run_all(selected: "list[Proof]", *, planted: bool = True,
             planted_for: "list[str] | None" = None, out=None,
-            timeout: float = 1800) -> int:
+            timeout: float = DEFAULT_TIMEOUT_S) -> int:
     """Run every task of ``selected``, then (``planted``) every planted bug (only those of the
     proofs named in ``planted_for`` when given); print one line per run to ``out``. Each run
     may take ``timeout`` seconds of wall clock (then it is TIMEOUT, a failure). Returns how

@@ -8,13 +8,10 @@ missing or a proof name is unknown.
 
 import sys
 
+from ..sim.formal import DEFAULT_TIMEOUT_S
 from .options import positive_real
 
-__all__ = ["add_parser", "command", "DEFAULT_TIMEOUT_S"]
-
-#: Seconds per task unless ``--timeout`` says otherwise (``addrgen_c``'s BMC took 1,458 and
-#: 2,130 s on a 2-core machine, docs/verification.md: give it more on a shared machine).
-DEFAULT_TIMEOUT_S = 1800.0
+__all__ = ["add_parser", "command"]
 
 
 def add_parser(sub, parser_class) -> None:
