@@ -329,8 +329,6 @@ class Requantizer(wiring.Component):
             hi.append(reg(signed(_OUT_BITS), f"hi{j}", hi[j - 1]))
             hi_wins.append(reg(1, f"hi_wins{j}", hi_wins[j - 1]))
 
-        ml = par.multiplier[:lo_bits]
-        mh = par.multiplier[lo_bits:]
         dsp = self._cfg.pe_multiplier == "mult18x18d"   # the ECP5 build's explicit DSPs
 
         def lane_copy(name, value):
@@ -358,6 +356,11 @@ class Requantizer(wiring.Component):
         outs = []
         for c in range(cols):
             acc = row_in.data[c]
+            # The lane's own copy of the multiplier, loaded beside `par` (stage 0): one
+            # register for all eight lanes fed 32 DSP blocks along a row (an FPGA timing
+            # path, docs/fpga.md, nineteenth round).
+            mult = lane_copy(f"mult0_{c}", self.params.multiplier)
+            ml, mh = mult[:lo_bits], mult[lo_bits:]
             al, ah = acc[:lo_bits], acc[lo_bits:].as_signed()
             ll = pp(f"pp_ll{c}", al, ml)[:2 * lo_bits]
             lh = pp(f"pp_lh{c}", al, mh)[:MULTIPLIER_BITS]

@@ -373,3 +373,14 @@ def test_partial_products_on_ecp5(tmp_path, kind, registers):
     bare blocks with fabric registers."""
     from scanfuse.hw.fpga.flow import dsp_registers
     assert dsp_registers(_synth_requant_ecp5(tmp_path, kind)) == registers
+
+
+@pytest.mark.parametrize("cols", [1, 4])
+def test_each_lane_has_its_own_multiplier_copy_on_ecp5(cols):
+    """In the ECP5 build each lane's partial products read the multiplier from a register of
+    the lane's own (ReplicaRegister: 31 flip-flop primitives per lane), beside the other lane
+    copies (the shift's parts 3 + 3 + 3, the zero point 8, the bounds minus it 9 + 9)."""
+    from amaranth.back import rtlil
+    cfg = AccelConfig(rows=2, cols=cols, pe_multiplier="mult18x18d")
+    text = rtlil.convert(Requantizer(cfg), name="rq", platform="ecp5")
+    assert text.count("cell \\TRELLIS_FF ") == cols * (31 + 3 + 3 + 3 + 8 + 9 + 9)
