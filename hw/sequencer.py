@@ -57,7 +57,6 @@ import enum as py_enum
 
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, enum, stream, wiring
-from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
@@ -72,6 +71,7 @@ from .pe_array import PEArray
 from .params import AccelConfig
 from .product import WideProduct
 from .program import DescriptorError, LayerDescriptor, OutMode
+from .queue import StreamQueue
 from .store import StorePath
 
 __all__ = ["EngineError", "COUNTER_NAMES", "Sequencer"]
@@ -191,23 +191,17 @@ class Sequencer(wiring.Component):
 
         m.submodules.fetch = fetch = DescriptorFetch(cfg)
         m.submodules.addrgen = addrgen = TileAddressGenerator(cfg)
-        # The generator's steps reach the FSM through a register slice, so its walk registers
-        # advance on the slice's registered `ready`, never on the FSM's state: the step
+        # The generator's steps reach the FSM through a two-word queue, so its walk registers
+        # advance on the queue's registered `ready`, never on the FSM's state: the step
         # acceptance into the walk was the 8x8 build's critical path at six of nine seeds
-        # (docs/fpga.md, fourteenth round). It costs one cycle per descriptor (its first step).
-        # A two-word FIFO rather than a SkidBuffer: its words sit in LUT RAM and the FSM's
-        # step registers load from its read port under their own enables, so no output
-        # register's enable (the FSM's pop decision) reaches the step's 167 bits (the step
-        # slice's enables were the longest net at 150 MHz, docs/fpga.md, nineteenth round).
-        # The same timing as the SkidBuffer: a step written at an edge is readable after it,
-        # `ready` is low exactly while two steps are held.
-        m.submodules.steps_q = steps_q = SyncFIFO(width=TileStep(TILE_DIM_BITS).size, depth=2)
-        steps = stream.Signature(TileStep(TILE_DIM_BITS)).create(path=("steps",))
-        m.d.comb += [steps_q.w_en.eq(addrgen.steps.valid),
-                     steps_q.w_data.eq(addrgen.steps.payload),
-                     addrgen.steps.ready.eq(steps_q.w_rdy),
-                     steps.valid.eq(steps_q.r_rdy), steps.payload.eq(steps_q.r_data),
-                     steps_q.r_en.eq(steps.ready)]
+        # (docs/fpga.md, fourteenth round). It costs one cycle per descriptor (its first
+        # step). The words sit in LUT RAM (StreamQueue, the SkidBuffer's timing): the FSM's
+        # step registers load from its read port under their own enables, so no decision
+        # enables a 167-bit output register (the step slice's enables were the longest net at
+        # 150 MHz, docs/fpga.md, nineteenth round).
+        m.submodules.steps_q = steps_q = StreamQueue(TileStep(TILE_DIM_BITS))
+        wiring.connect(m, addrgen.steps, steps_q.i)
+        steps = steps_q.o
         m.submodules.loader = loader = TileLoader(cfg)
         m.submodules.feed = feed = ComputeFeed(cfg)
         m.submodules.pe = pe = PEArray(cfg)
