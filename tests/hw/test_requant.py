@@ -131,10 +131,11 @@ def edge_cases(cols, rng):
     # Around ties of both signs, the multiplier a power of two: acc = (2j + 1) * 2**e + d,
     # multiplier = 2**z, shift = e + z + 1, so whether p has a 1 below bit shift - 1 is decided
     # by ctz(acc) + ctz(multiplier) on both sides of the threshold.
-    for e, z in ((0, 0), (0, 5), (3, 0), (3, 7), (12, 18)):
+    # (ctz(acc) in each of the four bytes: the requantiser finds it byte by byte.)
+    for e, z in ((0, 0), (0, 5), (3, 0), (3, 7), (12, 18), (20, 3), (27, 2)):
         for d in (-1, 0, 1):
             for sign in (1, -1):
-                odd = rng.integers(0, 100, cols) * 2 + 1
+                odd = rng.integers(0, min(100, 1 << (29 - e)), cols) * 2 + 1
                 add((sign * (odd * (1 << e) + d)).tolist(), 1 << z, e + z + 1)
     # Just below / above the int8 range after scaling, with and without zero point.
     for base in (127, 128, -128, -129):
