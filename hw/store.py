@@ -136,7 +136,10 @@ class StorePath(wiring.Component):
         layer = self.layer
         m.submodules.requant = requant = Requantizer(cfg)
         m.submodules.pack8 = pack8 = RowPacker(cfg, 1)
-        m.submodules.pack32 = pack32 = RowPacker(cfg, 4)
+        # The 32-bit packer reads its units straight from the C FIFO's head (`peek`): no
+        # 256-bit word register whose enable is the packer's decision (the dp16kd build's
+        # largest late group at 150 MHz, docs/fpga.md, nineteenth round).
+        m.submodules.pack32 = pack32 = RowPacker(cfg, 4, peek=True)
         m.submodules.q_skid = q_skid = SkidBuffer(8 * C)
         m.submodules.wr_skid = wr_skid = SkidBuffer(DmaBeat(cfg))
         # A first-word-fall-through FIFO without an output register: its head comes straight
