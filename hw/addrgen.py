@@ -155,7 +155,7 @@ class TileAddressGenerator(wiring.Component):
     the walk registers move, using a step decision registered before; the next cycle the
     tile's length and position flags follow from them; the cycle after, the next step
     decision and the record itself are registered. A tile of the engine takes more cycles
-    than that, and the sequencer takes the records through a register slice, so the walk
+    than that, and the sequencer takes the records through a two-word queue, so the walk
     runs ahead of it.
     """
 

@@ -22,6 +22,7 @@ from amaranth.lib.wiring import In, Out
 from .dma import DmaBeat, DmaCommand
 from .params import AccelConfig
 from .program import DescriptorChecker, DescriptorError, LayerDescriptor
+from .replica import ReplicaRegister
 
 __all__ = ["DescriptorFetch"]
 
@@ -77,11 +78,19 @@ class DescriptorFetch(wiring.Component):
         # ... if any, for the word whose bit is set: one flip-flop per word enables its
         # register, no index decode between them (an FPGA timing path, docs/fpga.md,
         # seventeenth round).
-        put = Signal(layout.beats)
-        m.d.sync += [beat.eq(self.rd.payload.data), put.eq(0)]
+        # Each byte of each word has its own copy of the word's bit (ReplicaRegister, kept
+        # apart on ECP5): the descriptor's bits sit beside their readers all over the die, and
+        # one flip-flop per word reached its 64 enables over 10.7 ns of routing (the 8x8
+        # build's seed-1 critical path, docs/fpga.md, nineteenth round).
+        put_next = Signal(layout.beats)
+        m.d.sync += beat.eq(self.rd.payload.data)
+        ecp5 = cfg.pe_multiplier == "mult18x18d"
         for i in range(layout.beats):
-            with m.If(put[i]):
-                m.d.sync += bits.word_select(i, 8 * cfg.axi_bytes).eq(beat)
+            for j in range(cfg.axi_bytes):
+                m.submodules[f"put{i}_{j}"] = copy = ReplicaRegister(1, ecp5=ecp5)
+                m.d.comb += copy.d.eq(put_next[i])
+                with m.If(copy.q):
+                    m.d.sync += bits.word_select(i * cfg.axi_bytes + j, 8).eq(beat.word_select(j, 8))
         m.d.comb += [self.desc.eq(bits), checker.desc.eq(layout(bits))]
 
         # The command's payload is the request's in every state (only `valid` is gated by
@@ -102,8 +111,8 @@ class DescriptorFetch(wiring.Component):
                     m.next = "DATA"
             with m.State("DATA"):
                 with m.If(self.rd.valid):
-                    m.d.sync += [put.eq(Const(1, layout.beats) << beat_idx),
-                                 beat_idx.eq(beat_idx + 1)]
+                    m.d.comb += put_next.eq(Const(1, layout.beats) << beat_idx)
+                    m.d.sync += beat_idx.eq(beat_idx + 1)
                     with m.If(self.rd.payload.last):
                         m.d.sync += in_data.eq(0)
                         m.next = "PUT"

@@ -31,6 +31,13 @@ class RowPacker(wiring.Component):
     elem_bytes : int
         1 (int8 outputs) or 4 (int32 accumulators); ``cols * elem_bytes`` and ``axi_bytes``
         are powers of two.
+    peek : bool
+        ``False`` (default): a word is taken into a register of the packer's (``i.ready`` is
+        high while that register is free or being emptied). ``True``: no word register; the
+        units are read from ``i.payload`` while ``i.valid`` holds, and the word is taken
+        (``i.ready``) with its last unit, one cycle earlier. For a source whose head is held
+        until taken (a FIFO's read port): no wide register whose enable is the packer's
+        decision (an FPGA timing path, docs/fpga.md, nineteenth round).
 
     Members
     -------
@@ -45,7 +52,10 @@ class RowPacker(wiring.Component):
         ``row_bytes = row_elems * elem_bytes``, ``rows`` expects.
     """
 
-    def __init__(self, cfg: AccelConfig, elem_bytes: int):
+    def __init__(self, cfg: AccelConfig, elem_bytes: int, *, peek: bool = False):
+        if not isinstance(peek, bool):
+            raise TypeError(f"peek must be a bool, not {peek!r}")
+        self._peek = peek
         if elem_bytes not in (1, 4):
             raise ValueError(f"elem_bytes must be 1 or 4, not {elem_bytes!r}")
         word_bytes = cfg.cols * elem_bytes
@@ -69,8 +79,10 @@ class RowPacker(wiring.Component):
         units_per_word, units_per_beat = wb // unit, ab // unit
         elems_per_unit = unit // eb
 
-        word = Signal(8 * wb)
-        word_valid = Signal()
+        if self._peek:
+            word, word_valid = self.i.payload, self.i.valid
+        else:
+            word, word_valid = Signal(8 * wb), Signal()
         ui = Signal(range(max(2, units_per_word)))
         beat = Signal(8 * ab)
         pos = Signal(range(max(2, units_per_beat)))
@@ -126,13 +138,16 @@ class RowPacker(wiring.Component):
             with m.Else():
                 m.d.sync += ui.eq(ui + 1)
 
-        m.d.comb += self.i.ready.eq(~word_valid | consumed)
-        # `word` follows the input whenever the packer is ready for one, offered or not
-        # (`word_valid` says whether it holds one): the offer's `valid`, from the requantiser
-        # or the C FIFO, is then not in the enable of the word's flip-flops (an FPGA timing
-        # path, docs/fpga.md, seventeenth round).
-        with m.If(self.i.ready):
-            m.d.sync += [word.eq(self.i.payload), word_valid.eq(self.i.valid)]
+        if self._peek:
+            m.d.comb += self.i.ready.eq(consumed)
+        else:
+            m.d.comb += self.i.ready.eq(~word_valid | consumed)
+            # `word` follows the input whenever the packer is ready for one, offered or not
+            # (`word_valid` says whether it holds one): the offer's `valid`, from the
+            # requantiser or the C FIFO, is then not in the enable of the word's flip-flops
+            # (an FPGA timing path, docs/fpga.md, seventeenth round).
+            with m.If(self.i.ready):
+                m.d.sync += [word.eq(self.i.payload), word_valid.eq(self.i.valid)]
 
         with m.If(self.start):
             m.d.sync += [row_elems.eq(self.row_elems), rows_left.eq(self.rows),

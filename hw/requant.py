@@ -185,10 +185,11 @@ class Requantizer(wiring.Component):
        ``acc = ah * 2**16 + al`` (``ah`` signed, ``al`` unsigned 16 bits) times
        ``multiplier = mh * 2**16 + ml`` (:class:`PartialProduct`: with
        ``cfg.pe_multiplier == "mult18x18d"``, the ECP5 build, the DSP's own output register);
-       the element's sign and its lowest 1 (``acc & -acc``); once for all lanes, the
-       multiplier's lowest 1 and the clamp bounds ``lo``, ``hi``;
+       the element's sign, the lowest 1 of each of its bytes and which bytes are not zero;
+       once for all lanes, the multiplier's lowest 1 and the clamp bounds ``lo``, ``hi``;
     2. ``al*ml`` and ``ah*mh`` side by side (their bits do not overlap); the two middle
-       products added; the lowest 1s encoded: ``ctz(acc)`` per lane, ``ctz(multiplier)``;
+       products added; the lowest 1s encoded: ``ctz(acc)`` per lane (the first non-zero
+       byte's), ``ctz(multiplier)``;
     3. the 63-bit product ``p`` (the low 16 bits need no adder); once for all lanes, the
        threshold ``shift - 1 - ctz(multiplier)``;
     4. ``2p`` shifted right by the multiple of 8 in ``shift``, with one flag per byte of
@@ -329,8 +330,6 @@ class Requantizer(wiring.Component):
             hi.append(reg(signed(_OUT_BITS), f"hi{j}", hi[j - 1]))
             hi_wins.append(reg(1, f"hi_wins{j}", hi_wins[j - 1]))
 
-        ml = par.multiplier[:lo_bits]
-        mh = par.multiplier[lo_bits:]
         dsp = self._cfg.pe_multiplier == "mult18x18d"   # the ECP5 build's explicit DSPs
 
         def lane_copy(name, value):
@@ -358,16 +357,32 @@ class Requantizer(wiring.Component):
         outs = []
         for c in range(cols):
             acc = row_in.data[c]
+            # The lane's own copy of the multiplier, loaded beside `par` (stage 0): one
+            # register for all eight lanes fed 32 DSP blocks along a row (an FPGA timing
+            # path, docs/fpga.md, nineteenth round).
+            mult = lane_copy(f"mult0_{c}", self.params.multiplier)
+            ml, mh = mult[:lo_bits], mult[lo_bits:]
             al, ah = acc[:lo_bits], acc[lo_bits:].as_signed()
             ll = pp(f"pp_ll{c}", al, ml)[:2 * lo_bits]
             lh = pp(f"pp_lh{c}", al, mh)[:MULTIPLIER_BITS]
             hl = pp(f"pp_hl{c}", ah, ml)[:acc_bits].as_signed()
             hh = pp(f"pp_hh{c}", ah, mh)[:acc_bits + MULTIPLIER_BITS - 2 * lo_bits].as_signed()
             neg = reg(1, f"neg{c}", acc[-1])
-            low = reg(acc_bits, f"low{c}", _lowest_one(acc))
+            # ctz(acc) in two stages, byte by byte: here each byte's lowest 1 (an 8-bit
+            # chain) and whether the byte is zero; stage 2 encodes the first non-zero byte's.
+            # (One 32-bit chain from the stage-0 register was the 8x8 build's largest late
+            # group in the requantiser, docs/fpga.md, nineteenth round.)
+            n_bytes_acc = acc_bits // 8
+            low = reg(acc_bits, f"low{c}",
+                      Cat(*(_lowest_one(acc[8 * b:8 * b + 8]) for b in range(n_bytes_acc))))
+            nzb = reg(n_bytes_acc, f"nzb{c}",
+                      Cat(*(acc[8 * b:8 * b + 8].any() for b in range(n_bytes_acc))))
             # Stage 2: ll and hh side by side (their bits do not overlap); the two middle
             # products added; ctz(acc).
-            tz = reg(range(acc_bits), f"ctz{c}_2", _encode_one_hot(low))
+            tz_v = Cat(_encode_one_hot(low[8 * (n_bytes_acc - 1):]), Const(n_bytes_acc - 1, 2))
+            for b in reversed(range(n_bytes_acc - 1)):
+                tz_v = Mux(nzb[b], Cat(_encode_one_hot(low[8 * b:8 * b + 8]), Const(b, 2)), tz_v)
+            tz = reg(range(acc_bits), f"ctz{c}_2", tz_v)
             lo_hi = reg(signed(p_bits), f"lo_hi{c}", Cat(ll, hh).as_signed())
             mid = reg(signed(acc_bits + 2), f"mid{c}", hl + lh)
             # Stage 3: p (the low 16 bits need no adder).

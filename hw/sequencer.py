@@ -71,7 +71,7 @@ from .pe_array import PEArray
 from .params import AccelConfig
 from .product import WideProduct
 from .program import DescriptorError, LayerDescriptor, OutMode
-from .skid import SkidBuffer
+from .queue import StreamQueue
 from .store import StorePath
 
 __all__ = ["EngineError", "COUNTER_NAMES", "Sequencer"]
@@ -191,11 +191,15 @@ class Sequencer(wiring.Component):
 
         m.submodules.fetch = fetch = DescriptorFetch(cfg)
         m.submodules.addrgen = addrgen = TileAddressGenerator(cfg)
-        # The generator's steps reach the FSM through a register slice, so its walk registers
-        # advance on the slice's registered `ready`, never on the FSM's state: the step
+        # The generator's steps reach the FSM through a two-word queue, so its walk registers
+        # advance on the queue's registered `ready`, never on the FSM's state: the step
         # acceptance into the walk was the 8x8 build's critical path at six of nine seeds
-        # (docs/fpga.md, fourteenth round). It costs one cycle per descriptor (its first step).
-        m.submodules.steps_q = steps_q = SkidBuffer(TileStep(TILE_DIM_BITS))
+        # (docs/fpga.md, fourteenth round). It costs one cycle per descriptor (its first
+        # step). The words sit in LUT RAM (StreamQueue, the SkidBuffer's timing): the FSM's
+        # step registers load from its read port under their own enables, so no decision
+        # enables a 167-bit output register (the step slice's enables were the longest net at
+        # 150 MHz, docs/fpga.md, nineteenth round).
+        m.submodules.steps_q = steps_q = StreamQueue(TileStep(TILE_DIM_BITS))
         wiring.connect(m, addrgen.steps, steps_q.i)
         steps = steps_q.o
         m.submodules.loader = loader = TileLoader(cfg)

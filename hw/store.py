@@ -19,12 +19,12 @@ single-cycle hops for the FPGA clock. With no stalls the path streams one C word
 
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2, exact_log2
 
 from .buffer import BufferGeometry, c_read_latency
 from .dma import TILE_DIM_BITS, DmaBeat, DmaCommand
+from .lane_fifo import LaneFIFO
 from .packer import RowPacker
 from .params import AccelConfig
 from .product import WideProduct
@@ -136,15 +136,21 @@ class StorePath(wiring.Component):
         layer = self.layer
         m.submodules.requant = requant = Requantizer(cfg)
         m.submodules.pack8 = pack8 = RowPacker(cfg, 1)
-        m.submodules.pack32 = pack32 = RowPacker(cfg, 4)
+        # The 32-bit packer reads its units straight from the C FIFO's head (`peek`): no
+        # 256-bit word register whose enable is the packer's decision (the dp16kd build's
+        # largest late group at 150 MHz, docs/fpga.md, nineteenth round).
+        m.submodules.pack32 = pack32 = RowPacker(cfg, 4, peek=True)
         m.submodules.q_skid = q_skid = SkidBuffer(8 * C)
         m.submodules.wr_skid = wr_skid = SkidBuffer(DmaBeat(cfg))
         # A first-word-fall-through FIFO without an output register: its head comes straight
         # out of its LUT RAM into the requantiser's stage 0 or the 32-bit packer, both
         # registers, so no 256-bit register with a clock enable (the pop decision) sits between
-        # them (an FPGA timing path, docs/fpga.md).
+        # them (an FPGA timing path, docs/fpga.md). One memory per accumulator lane, each with
+        # its own copies of the write flag and the pointers (LaneFIFO): one shared set reached
+        # all 64 LUT RAM cells over the width of the die (docs/fpga.md, nineteenth round).
         depth = store_fifo_depth(cfg)
-        m.submodules.c_fifo = c_fifo = SyncFIFO(width=g.c_word_bits, depth=depth)
+        m.submodules.c_fifo = c_fifo = LaneFIFO(cfg.acc_bits, C, depth,
+                                                ecp5=cfg.pe_multiplier == "mult18x18d")
 
         tile = Signal(StoreRequest(cfg))
         int8 = Signal()                # this tile goes out requantised
@@ -254,7 +260,8 @@ class StorePath(wiring.Component):
         params = Signal(RequantParams, reset_less=True)
         m.d.sync += params.eq(layer.requant)
         m.d.comb += [
-            c_fifo.w_en.eq(in_read[-1]),
+            # The word on c_rdata next cycle (LaneFIFO registers the flag in each lane).
+            c_fifo.w_next.eq(in_read[-2] if len(in_read) > 1 else issue),
             c_fifo.w_data.eq(self.c_rdata),
             c_fifo.r_en.eq(Mux(int8, requant.i.ready, pack32.i.ready)),
             requant.params.eq(params),

@@ -215,9 +215,15 @@ class SelfTestTop(wiring.Component):
         leds = [heartbeat[-1], ctl.running, ctl.passed, ctl.failed, ctl.timed_out]
         n_leds = board.leds if board is not None else 5
         leds += [ctl.step[i] if i < len(ctl.step) else 0 for i in range(n_leds - len(leds))]
+        # Each LED from a register of its own: wired to the controller's flip-flops, synthesis
+        # named them after the pads, nextpnr pulled them to the pins and the register bus
+        # checks behind them crossed the die (the 8x8 build's seed-1 critical path,
+        # docs/fpga.md, nineteenth round).
         for i, value in enumerate(leds[:n_leds]):
             m.submodules[f"led_buf{i}"] = led = io.Buffer("o", platform.request("led", i, dir="-"))
-            m.d.comb += led.o.eq(value)
+            led_r = Signal(name=f"led{i}_r")
+            m.d.sync += led_r.eq(value)
+            m.d.comb += led.o.eq(led_r)
 
 
 def axi_top(cfg: AccelConfig):

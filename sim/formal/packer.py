@@ -12,7 +12,7 @@ carries bytes that have not entered, ``row_last`` closes each row exactly at its
 ``last`` closes the tile with every byte out, and the output obeys the valid/ready rule.
 """
 
-from amaranth.hdl import Assert, Assume, Cover, Elaboratable, Signal
+from amaranth.hdl import Assert, Assume, Cover, Elaboratable, Mux, Signal
 
 from ...hw.packer import RowPacker
 from ...hw.params import AccelConfig
@@ -27,8 +27,12 @@ class PackerHarness(Elaboratable):
     most ``max_elems`` elements."""
 
     def __init__(self, cols: int = 2, elem_bytes: int = 1, axi_data_bits: int = 32,
-                 max_rows: int = 2, max_elems: int = 5, dut_class=RowPacker):
+                 max_rows: int = 2, max_elems: int = 5, dut_class=RowPacker,
+                 peek: bool = False):
         self.cfg = AccelConfig(rows=2, cols=cols, axi_data_bits=axi_data_bits)
+        # A peeking packer (``RowPacker(peek=True)``) sends a word's bytes while the word is
+        # offered, before it is taken: the bytes of the offered word count as in.
+        self.peek = peek
         self.eb = elem_bytes
         self.max_rows, self.max_elems = max_rows, max_elems
         self.dut_class = dut_class
@@ -81,6 +85,17 @@ class PackerHarness(Elaboratable):
                 m.d.sync += in_col.eq(in_col + cols)
 
         # --- consumer: the scoreboard ---------------------------------------------------------
+        avail = Signal(8)            # bytes that may have left: taken, or offered (peek)
+        byte_t = Signal(8)           # byte number t, once it is in
+        have_t = Signal()
+        offered_t = dut.i.valid & (in_bytes <= t) & (t < in_bytes + pay)
+        if self.peek:
+            m.d.comb += [avail.eq(in_bytes + Mux(dut.i.valid, pay, 0)),
+                         have_t.eq(have | offered_t),
+                         byte_t.eq(Mux(have, seen, dut.i.payload.word_select(
+                             (t - in_bytes).as_unsigned()[:4], 8)))]
+        else:
+            m.d.comb += [avail.eq(in_bytes), have_t.eq(have), byte_t.eq(seen)]
         out_bytes = Signal(8)
         out_col = Signal(8)          # payload bytes of the current row already out
         done = Signal()
@@ -89,12 +104,12 @@ class PackerHarness(Elaboratable):
         with m.If(take_out & ~first):
             m.d.comb += [
                 Assert(beat.count >= 1, "every beat carries a byte"),
-                Assert(out_bytes + beat.count <= in_bytes, "no byte out before it came in"),
+                Assert(out_bytes + beat.count <= avail, "no byte out before it came in"),
                 Assert(~done, "nothing after the last beat"),
             ]
             with m.If((out_bytes <= t) & (t < out_bytes + beat.count)):
-                m.d.comb += [Assert(have, "byte t came in before it goes out"),
-                             Assert(beat.data.word_select((t - out_bytes).as_unsigned()[:4], 8) == seen,
+                m.d.comb += [Assert(have_t, "byte t came in before it goes out"),
+                             Assert(beat.data.word_select((t - out_bytes).as_unsigned()[:4], 8) == byte_t,
                                     "byte t goes out as it came in")]
             with m.If(beat.row_last):
                 m.d.comb += Assert(out_col + beat.count == row_bytes, "row_last ends the row")

@@ -49,6 +49,22 @@ def _dma_fair(**kw):
     return DmaHarness(fair=True, **kw)
 
 
+def _queue(**kw):
+    from ...hw.queue import StreamQueue
+    from .stream import SkidHarness
+    return SkidHarness(**({"dut_class": StreamQueue} | kw))
+
+
+def _packer_peek(**kw):
+    from ...hw.packer import RowPacker
+    from .packer import PackerHarness
+
+    def peeking(cfg, elem_bytes):
+        return RowPacker(cfg, elem_bytes, peek=True)
+    return PackerHarness(cols=2, elem_bytes=4, axi_data_bits=32, peek=True,
+                         **({"dut_class": peeking} | kw))
+
+
 def _packer_gather(**kw):
     from .packer import PackerHarness
     return PackerHarness(cols=2, elem_bytes=1, axi_data_bits=32, **kw)
@@ -90,6 +106,10 @@ PROOFS: tuple[Proof, ...] = (
           _packer_gather, {"bmc": 12, "cover": 12}),
     Proof("packer_split", "hw/packer.py RowPacker, 8-byte words into 4-byte beats",
           _packer_split, {"bmc": 12, "cover": 16}),
+    Proof("queue", "hw/queue.py StreamQueue (depth 2, as the skid buffer)", _queue,
+          {"bmc": 12, "cover": 8}, fast=True),
+    Proof("packer_peek", "hw/packer.py RowPacker(peek=True), 8-byte words into 4-byte beats",
+          _packer_peek, {"bmc": 12, "cover": 16}),
     Proof("requant_stream", "hw/requant.py Requantizer stream (identity parameters)",
           _requant_stream, {"bmc": 17, "cover": 17}, fast=True),
     Proof("regs_axil", "hw/regs.py ControlRegisters AXI4-Lite", _regs, {"prove": 4, "cover": 8},

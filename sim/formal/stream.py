@@ -31,6 +31,9 @@ class SkidHarness(Elaboratable):
     def __init__(self, width: int = 4, dut_class=SkidBuffer):
         self.width = width
         self.dut_class = dut_class
+        # The induction invariant reads the SkidBuffer's park register; other two-beat
+        # buffers (StreamQueue) are checked by bounded model checking instead.
+        self.invariant = issubclass(dut_class, SkidBuffer)
 
     def elaborate(self, platform):
         m = harness_module()
@@ -60,8 +63,10 @@ class SkidHarness(Elaboratable):
         with m.If(dut.o.valid):
             m.d.comb += Assert(dut.o.payload == ref.head, "o carries the oldest beat")
         # Induction invariant: the skid register holds the second oldest beat.
-        with m.If(count == 2):
-            m.d.comb += Assert(internal["skid"] == ref.entries[1], "skid holds the next beat")
+        if self.invariant:
+            with m.If(count == 2):
+                m.d.comb += Assert(internal["skid"] == ref.entries[1],
+                                   "skid holds the next beat")
         # i.ready equals a function of the held beats alone (count < 2 above), so it never
         # waits on this cycle's i.valid.
         m.d.comb += [

@@ -3,6 +3,7 @@
 the held descriptor bits and the verdict against :func:`check_descriptor`."""
 
 import random
+import re
 
 import pytest
 from amaranth.sim import Simulator
@@ -76,3 +77,15 @@ def test_fetch_reads_holds_and_checks(name):
 def test_fetch_rejects_bad_cfg():
     with pytest.raises(TypeError, match="AccelConfig"):
         DescriptorFetch(None)
+
+
+def test_each_descriptor_byte_has_its_own_enable_copy_on_ecp5():
+    """In the ECP5 build each byte of the descriptor register loads under its own copy of its
+    word's one-hot flag (one flip-flop primitive per byte); elsewhere there are none."""
+    from amaranth.back import rtlil
+    layout = LayerDescriptor(AccelConfig())
+    ecp5 = AccelConfig(pe_multiplier="mult18x18d")
+    text = rtlil.convert(DescriptorFetch(ecp5), platform="ecp5")
+    assert text.count("cell \\TRELLIS_FF ") >= layout.size_bytes
+    assert len(set(re.findall(r"put(\d+)_(\d+)", text))) == layout.size_bytes
+    assert "TRELLIS_FF" not in rtlil.convert(DescriptorFetch(AccelConfig()), platform="ecp5")

@@ -25,8 +25,9 @@ def reference(cfg: AccelConfig, elem_bytes: int, rows: list[bytes]) -> list[tupl
 
 
 def run(cfg: AccelConfig, elem_bytes: int, row_elems: int, n_rows: int, seed: int,
-        p_valid: float, p_ready: float) -> tuple[list, list]:
-    """Pack a random tile under stalls; returns (beats out, reference beats)."""
+        p_valid: float, p_ready: float, peek: bool = False) -> tuple[list, list]:
+    """Pack a random tile under stalls; returns (beats out, reference beats). The source holds
+    each word until it is taken (a FIFO head), as ``peek`` needs."""
     rng = random.Random(seed)
     wb = cfg.cols * elem_bytes
     words_per_row = -(-row_elems // cfg.cols)
@@ -36,7 +37,7 @@ def run(cfg: AccelConfig, elem_bytes: int, row_elems: int, n_rows: int, seed: in
         words += [int.from_bytes(w, "little") for w in row_words]
         rows.append(b"".join(row_words)[:row_elems * elem_bytes])     # padding dropped
     want = reference(cfg, elem_bytes, rows)
-    dut = RowPacker(cfg, elem_bytes)
+    dut = RowPacker(cfg, elem_bytes, peek=peek)
     got = []
 
     async def bench(ctx):
@@ -77,17 +78,56 @@ CFGS = {"64b": AccelConfig(), "32b": AccelConfig(rows=4, cols=4, axi_data_bits=3
         "128b-c8": AccelConfig(axi_data_bits=128)}
 
 
+@pytest.mark.parametrize("peek", [False, True])
 @pytest.mark.parametrize("elem_bytes", [1, 4])
 @pytest.mark.parametrize("name", CFGS)
 @pytest.mark.parametrize("seed", [1, 2])
-def test_random_tiles_under_stalls(name, elem_bytes, seed):
+def test_random_tiles_under_stalls(name, elem_bytes, seed, peek):
     cfg = CFGS[name]
     rng = random.Random(seed * 31 + elem_bytes)
     for _ in range(3):
         row_elems, n_rows = rng.randint(1, 3 * cfg.cols + 3), rng.randint(1, 4)
         got, want = run(cfg, elem_bytes, row_elems, n_rows, rng.getrandbits(16),
-                        rng.choice([1.0, 0.6, 0.3]), rng.choice([1.0, 0.5, 0.2]))
+                        rng.choice([1.0, 0.6, 0.3]), rng.choice([1.0, 0.5, 0.2]), peek)
         assert got == want, (row_elems, n_rows)
+
+
+def test_peek_streams_one_unit_per_cycle_without_a_word_register():
+    """With ``peek`` and no stalls, an int32 row of 8 elements (one 32-byte word, four 8-byte
+    beats) comes out as four beats on consecutive cycles, the first one cycle after the word
+    is offered (the word register's cycle saved), and the word is taken with its last unit."""
+    cfg = AccelConfig()
+    dut = RowPacker(cfg, 4, peek=True)
+    word = random.Random(9).getrandbits(256)
+    seen = []
+
+    async def bench(ctx):
+        ctx.set(dut.row_elems, 8)
+        ctx.set(dut.rows, 1)
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        ctx.set(dut.i.payload, word)
+        ctx.set(dut.i.valid, 1)
+        ctx.set(dut.o.ready, 1)
+        for cycle in range(8):
+            taken = ctx.get(dut.i.ready)
+            if ctx.get(dut.o.valid):
+                seen.append((cycle, ctx.get(dut.o.payload.data)))
+            await ctx.tick()
+            if taken:
+                ctx.set(dut.i.valid, 0)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen == [(1 + k, (word >> 64 * k) & (2**64 - 1)) for k in range(4)]
+
+
+def test_peek_must_be_a_bool():
+    with pytest.raises(TypeError, match="peek"):
+        RowPacker(AccelConfig(), 4, peek=1)
 
 
 def test_refuses_bad_element_sizes():

@@ -131,10 +131,11 @@ def edge_cases(cols, rng):
     # Around ties of both signs, the multiplier a power of two: acc = (2j + 1) * 2**e + d,
     # multiplier = 2**z, shift = e + z + 1, so whether p has a 1 below bit shift - 1 is decided
     # by ctz(acc) + ctz(multiplier) on both sides of the threshold.
-    for e, z in ((0, 0), (0, 5), (3, 0), (3, 7), (12, 18)):
+    # (ctz(acc) in each of the four bytes: the requantiser finds it byte by byte.)
+    for e, z in ((0, 0), (0, 5), (3, 0), (3, 7), (12, 18), (20, 3), (27, 2)):
         for d in (-1, 0, 1):
             for sign in (1, -1):
-                odd = rng.integers(0, 100, cols) * 2 + 1
+                odd = rng.integers(0, min(100, 1 << (29 - e)), cols) * 2 + 1
                 add((sign * (odd * (1 << e) + d)).tolist(), 1 << z, e + z + 1)
     # Just below / above the int8 range after scaling, with and without zero point.
     for base in (127, 128, -128, -129):
@@ -373,3 +374,14 @@ def test_partial_products_on_ecp5(tmp_path, kind, registers):
     bare blocks with fabric registers."""
     from scanfuse.hw.fpga.flow import dsp_registers
     assert dsp_registers(_synth_requant_ecp5(tmp_path, kind)) == registers
+
+
+@pytest.mark.parametrize("cols", [1, 4])
+def test_each_lane_has_its_own_multiplier_copy_on_ecp5(cols):
+    """In the ECP5 build each lane's partial products read the multiplier from a register of
+    the lane's own (ReplicaRegister: 31 flip-flop primitives per lane), beside the other lane
+    copies (the shift's parts 3 + 3 + 3, the zero point 8, the bounds minus it 9 + 9)."""
+    from amaranth.back import rtlil
+    cfg = AccelConfig(rows=2, cols=cols, pe_multiplier="mult18x18d")
+    text = rtlil.convert(Requantizer(cfg), name="rq", platform="ecp5")
+    assert text.count("cell \\TRELLIS_FF ") == cols * (31 + 3 + 3 + 3 + 8 + 9 + 9)
