@@ -75,22 +75,22 @@ class DescriptorFetch(wiring.Component):
         beat_idx = Signal(range(layout.beats + 1))
         verdict = Signal(DescriptorError)
         beat = Signal(8 * cfg.axi_bytes, reset_less=True)   # the beat taken last cycle ...
-        # ... if any, for the word whose bit is set: one flip-flop per word enables its
-        # register, no index decode between them (an FPGA timing path, docs/fpga.md,
-        # seventeenth round).
-        # Each byte of each word has its own copy of the word's bit (ReplicaRegister, kept
-        # apart on ECP5): the descriptor's bits sit beside their readers all over the die, and
-        # one flip-flop per word reached its 64 enables over 10.7 ns of routing (the 8x8
-        # build's seed-1 critical path, docs/fpga.md, nineteenth round).
+        # ... if any, for the word whose one-hot flag is set: flip-flops enable the word's
+        # bytes, no index decode between them (an FPGA timing path, docs/fpga.md, seventeenth
+        # round). Each byte has its own copy of its word's flag (ReplicaRegister, kept apart on
+        # ECP5): the descriptor's bits sit beside their readers all over the die, and one
+        # flip-flop per word reached its 64 enables over 10.7 ns of routing (the 8x8 build's
+        # seed-1 critical path, docs/fpga.md, nineteenth round).
         put_next = Signal(layout.beats)
         m.d.sync += beat.eq(self.rd.payload.data)
         ecp5 = cfg.pe_multiplier == "mult18x18d"
         for i in range(layout.beats):
             for j in range(cfg.axi_bytes):
-                m.submodules[f"put{i}_{j}"] = copy = ReplicaRegister(1, ecp5=ecp5)
-                m.d.comb += copy.d.eq(put_next[i])
-                with m.If(copy.q):
-                    m.d.sync += bits.word_select(i * cfg.axi_bytes + j, 8).eq(beat.word_select(j, 8))
+                m.submodules[f"put{i}_{j}"] = flag = ReplicaRegister(1, ecp5=ecp5)
+                m.d.comb += flag.d.eq(put_next[i])
+                with m.If(flag.q):
+                    m.d.sync += bits.word_select(i * cfg.axi_bytes + j, 8).eq(
+                        beat.word_select(j, 8))
         m.d.comb += [self.desc.eq(bits), checker.desc.eq(layout(bits))]
 
         # The command's payload is the request's in every state (only `valid` is gated by

@@ -143,9 +143,10 @@ class StorePath(wiring.Component):
         m.submodules.q_skid = q_skid = SkidBuffer(8 * C)
         m.submodules.wr_skid = wr_skid = SkidBuffer(DmaBeat(cfg))
         # A first-word-fall-through FIFO without an output register: its head comes straight
-        # out of its LUT RAM into the requantiser's stage 0 or the 32-bit packer, both
-        # registers, so no 256-bit register with a clock enable (the pop decision) sits between
-        # them (an FPGA timing path, docs/fpga.md). One memory per accumulator lane, each with
+        # out of its LUT RAM into the requantiser's stage 0 (a register without an enable) or,
+        # a unit at a time, the 32-bit packer's beat register, so no 256-bit register with a
+        # clock enable (the pop decision) sits between them (an FPGA timing path,
+        # docs/fpga.md). One memory per accumulator lane, each with
         # its own copies of the write flag and the pointers (LaneFIFO): one shared set reached
         # all 64 LUT RAM cells over the width of the die (docs/fpga.md, nineteenth round).
         depth = store_fifo_depth(cfg)

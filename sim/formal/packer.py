@@ -109,8 +109,8 @@ class PackerHarness(Elaboratable):
             ]
             with m.If((out_bytes <= t) & (t < out_bytes + beat.count)):
                 m.d.comb += [Assert(have_t, "byte t came in before it goes out"),
-                             Assert(beat.data.word_select((t - out_bytes).as_unsigned()[:4], 8) == byte_t,
-                                    "byte t goes out as it came in")]
+                             Assert(beat.data.word_select((t - out_bytes).as_unsigned()[:4], 8)
+                                    == byte_t, "byte t goes out as it came in")]
             with m.If(beat.row_last):
                 m.d.comb += Assert(out_col + beat.count == row_bytes, "row_last ends the row")
                 m.d.sync += out_col.eq(0)
