@@ -57,7 +57,7 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, ceil_log2, exact_log2
 
-from .replica import ReplicaRegister
+from .replica import replica
 
 __all__ = ["DP16KD_WIDTHS", "DP16KD_PARAMS", "EBRLayout", "ebr_layout", "EBRMemory",
            "dp16kd_address_shift", "collision_word"]
@@ -217,12 +217,7 @@ class EBRMemory(wiring.Component):
         if not self.registered_inputs:
             return value
         if ecp5:
-            m.submodules[name] = reg = ReplicaRegister(len(value), ecp5=True,
-                                                       enable=enable is not None)
-            m.d.comb += reg.d.eq(value)
-            if enable is not None:
-                m.d.comb += reg.en.eq(enable)
-            return reg.q
+            return replica(m, name, value, ecp5=True, enable=enable)
         reg = Signal.like(value, name=f"{name}_q", reset_less=True)
         with m.If(1 if enable is None else enable):
             m.d.sync += reg.eq(value)

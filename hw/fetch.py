@@ -22,7 +22,7 @@ from amaranth.lib.wiring import In, Out
 from .dma import DmaBeat, DmaCommand
 from .params import AccelConfig
 from .program import DescriptorChecker, DescriptorError, LayerDescriptor
-from .replica import ReplicaRegister
+from .replica import replica
 
 __all__ = ["DescriptorFetch"]
 
@@ -86,9 +86,7 @@ class DescriptorFetch(wiring.Component):
         ecp5 = cfg.pe_multiplier == "mult18x18d"
         for i in range(layout.beats):
             for j in range(cfg.axi_bytes):
-                m.submodules[f"put{i}_{j}"] = flag = ReplicaRegister(1, ecp5=ecp5)
-                m.d.comb += flag.d.eq(put_next[i])
-                with m.If(flag.q):
+                with m.If(replica(m, f"put{i}_{j}", put_next[i], ecp5=ecp5)):
                     m.d.sync += bits.word_select(i * cfg.axi_bytes + j, 8).eq(
                         beat.word_select(j, 8))
         m.d.comb += [self.desc.eq(bits), checker.desc.eq(layout(bits))]

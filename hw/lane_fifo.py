@@ -23,7 +23,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
-from .replica import ReplicaRegister
+from .replica import replica
 
 __all__ = ["LaneFIFO"]
 
@@ -98,16 +98,11 @@ class LaneFIFO(wiring.Component):
         m.d.sync += [w_cur.eq(self.w_next), wptr.eq(wptr_next), rptr.eq(rptr_next),
                      self.level.eq(level_next), self.r_rdy.eq(level_next != 0)]
 
-        def copy(name, value):
-            m.submodules[name] = r = ReplicaRegister(len(value), ecp5=self._ecp5)
-            m.d.comb += r.d.eq(value)
-            return r.q
-
         for lane in range(self._lanes):
             # The lane's copies equal w_cur, wptr and rptr in every cycle.
-            w_l = copy(f"w{lane}", self.w_next)
-            wptr_l = copy(f"wptr{lane}", wptr_next)
-            rptr_l = copy(f"rptr{lane}", rptr_next)
+            w_l = replica(m, f"w{lane}", self.w_next, ecp5=self._ecp5)
+            wptr_l = replica(m, f"wptr{lane}", wptr_next, ecp5=self._ecp5)
+            rptr_l = replica(m, f"rptr{lane}", rptr_next, ecp5=self._ecp5)
             m.submodules[f"mem{lane}"] = mem = Memory(shape=lb, depth=depth, init=[])
             wp = mem.write_port()
             rp = mem.read_port(domain="comb")

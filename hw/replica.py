@@ -14,7 +14,7 @@ from amaranth.hdl import ClockSignal, Instance, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["ReplicaRegister"]
+__all__ = ["ReplicaRegister", "replica"]
 
 
 class ReplicaRegister(wiring.Component):
@@ -69,3 +69,15 @@ class ReplicaRegister(wiring.Component):
                 i_CLK=ClockSignal("sync"), i_LSR=0, i_CE=self.en if self._enable else 1,
                 i_DI=self.d[i], o_Q=self.q[i])
         return m
+
+
+def replica(m: Module, name: str, value, *, ecp5: bool, enable=None):
+    """``value`` registered in a :class:`ReplicaRegister` added to ``m`` as submodule ``name``
+    (loading at edges with ``enable`` high, every edge when ``None``); returns its ``q``. The
+    one way the engine makes a copy of a register beside the loads it serves."""
+    m.submodules[name] = reg = ReplicaRegister(len(value), ecp5=ecp5,
+                                               enable=enable is not None)
+    m.d.comb += reg.d.eq(value)
+    if enable is not None:
+        m.d.comb += reg.en.eq(enable)
+    return reg.q

@@ -31,7 +31,7 @@ from amaranth.lib.wiring import In, Out
 
 from .multiplier import MULT18X18D_PARAMS
 from .params import AccelConfig
-from .replica import ReplicaRegister
+from .replica import replica
 
 __all__ = ["MULTIPLIER_BITS", "SHIFT_BITS", "Activation", "RequantParams",
            "AccRow", "QuantRow", "PartialProduct", "Requantizer"]
@@ -337,9 +337,7 @@ class Requantizer(wiring.Component):
             the shift amounts select in every bit of a lane and the bounds feed its adder
             and compares, so one register per lane, beside it, rather than one for all
             eight lanes spread along a DSP row (an FPGA timing path, docs/fpga.md)."""
-            m.submodules[name] = r = ReplicaRegister(len(value), ecp5=dsp)
-            m.d.comb += r.d.eq(value)
-            return r.q
+            return replica(m, name, value, ecp5=dsp)
 
         def pp(name, x, y):
             """Registered ``x * y`` (stage 1) on a :class:`PartialProduct`; the operands are

@@ -88,8 +88,8 @@ class PackerHarness(Elaboratable):
         avail = Signal(8)            # bytes that may have left: taken, or offered (peek)
         byte_t = Signal(8)           # byte number t, once it is in
         have_t = Signal()
-        offered_t = dut.i.valid & (in_bytes <= t) & (t < in_bytes + pay)
         if self.peek:
+            offered_t = dut.i.valid & (in_bytes <= t) & (t < in_bytes + pay)
             m.d.comb += [avail.eq(in_bytes + Mux(dut.i.valid, pay, 0)),
                          have_t.eq(have | offered_t),
                          byte_t.eq(Mux(have, seen, dut.i.payload.word_select(

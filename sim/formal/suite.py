@@ -8,9 +8,9 @@ import sys
 import time
 
 from ..hdl_sim import build_root
+from . import DEFAULT_TIMEOUT_S
 from .planted import PLANTED, caught
 from .proofs import Proof, proof
-from . import DEFAULT_TIMEOUT_S
 from .run import run_sby
 
 __all__ = ["run_all"]

@@ -7,10 +7,10 @@ import re
 
 import pytest
 from amaranth.back import rtlil
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
 
-from scanfuse.hw.replica import ReplicaRegister
+from scanfuse.hw.replica import ReplicaRegister, replica
 
 
 @pytest.mark.parametrize("ecp5", [False, True])
@@ -85,3 +85,30 @@ def test_enabled_ecp5_copy_drives_each_flip_flops_ce():
 def test_enable_is_checked():
     with pytest.raises(TypeError, match="enable must be a bool"):
         ReplicaRegister(3, enable=1)
+
+
+def test_replica_helper_adds_one_named_copy_with_or_without_enable():
+    m = Module()
+    d, en = Signal(4), Signal()
+    q_free = replica(m, "free", d, ecp5=True)
+    q_held = replica(m, "held", d, ecp5=True, enable=en)
+    assert len(q_free) == len(q_held) == 4
+    text = rtlil.convert(m, ports=[d, en, q_free, q_held], platform="ecp5")
+    assert text.count("cell \\TRELLIS_FF ") == 8
+    assert text.count('"CE"') == 4          # only the enabled copy's flip-flops use CE
+
+    m = Module()
+    d, en = Signal(4), Signal()
+    q = replica(m, "held", d, ecp5=False, enable=en)
+
+    async def bench(ctx):
+        for i, (value, load) in enumerate([(3, 1), (9, 0), (12, 1), (5, 0)]):
+            ctx.set(d, value)
+            ctx.set(en, load)
+            await ctx.tick()
+            assert ctx.get(q) == (3 if i < 2 else 12), i
+
+    sim = Simulator(m)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
