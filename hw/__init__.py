@@ -14,6 +14,7 @@ order, from configuration to the generated Verilog:
 ``scanfuse.hw.program``    the layer descriptor layout and its legality rules, as Python
                            checks and as gates
 ``scanfuse.hw.skid``       register slice for valid/ready streams
+``scanfuse.hw.axi_slice``  register slice for an AXI4 link (one skid buffer per channel)
 ``scanfuse.hw.queue``      a valid/ready queue in LUT RAM, for wide payloads
 ``scanfuse.hw.lane_fifo``  a FIFO cut into lanes, each with its own pointer copies
 ``scanfuse.hw.dma``        tile DMA between DRAM (AXI4) and the on-chip buffer

@@ -133,9 +133,9 @@ class TileAddressGenerator(wiring.Component):
     desc : ``In(stream.Signature(GemmDesc(dim_bits)))``
         Accepted only while idle (``ready`` is ``~busy``).
     steps : ``Out(stream.Signature(TileStep(dim_bits)))``
-        One record per visited tile, in walk order: the first is valid :attr:`STEP_CYCLES`
-        cycles after the descriptor is accepted, each next one ``STEP_CYCLES`` cycles after
-        the previous one is taken. ``valid`` and the payload are flip-flops, held while
+        One record per visited tile, in walk order: the first is valid :attr:`FIRST_CYCLES`
+        cycles after the descriptor is accepted, each next one :attr:`STEP_CYCLES` cycles
+        after the previous one is taken. ``valid`` and the payload are flip-flops, held while
         ``valid & ~ready``.
     error : ``Out(DescriptorError)``
         Result of the last accepted descriptor, held until the next one is accepted: ``NONE``,
@@ -151,16 +151,18 @@ class TileAddressGenerator(wiring.Component):
 
     Timing. A step of the walk takes :attr:`STEP_CYCLES` cycles, so that every register of
     the walk is loaded from flip-flops through one adder or one compare, never through the
-    step decision as well (FPGA timing paths, ``docs/fpga.md``): the cycle a record is taken
-    the walk registers move, using a step decision registered before; the next cycle the
-    tile's length and position flags follow from them; the cycle after, the next step
-    decision and the record itself are registered. A tile of the engine takes more cycles
+    step decision or the consumer's ``ready`` as well (FPGA timing paths, ``docs/fpga.md``):
+    the cycle after a record is taken the walk registers move, using a step decision
+    registered before; the next cycle the tile's length and position flags follow from them;
+    the cycle after, the next step decision and the record itself are registered. A tile of the engine takes more cycles
     than that, and the sequencer takes the records through a two-word queue, so the walk
     runs ahead of it.
     """
 
-    #: Cycles from a record's transfer (or the descriptor's) to the next record's ``valid``.
-    STEP_CYCLES = 3
+    #: Cycles from the descriptor's transfer to the first record's ``valid``.
+    FIRST_CYCLES = 3
+    #: Cycles from a record's transfer to the next record's ``valid``.
+    STEP_CYCLES = 4
 
     def __init__(self, cfg: AccelConfig, dim_bits: int = DIM_BITS):
         if not isinstance(cfg, AccelConfig):
@@ -347,9 +349,9 @@ class TileAddressGenerator(wiring.Component):
                          self.steps.payload.eq(p), record_valid.eq(1)]
 
         # The next values of the walk registers, forward and backward, registered in the
-        # decide phase too (the walk registers do not move between then and the take), so
-        # the take only selects among registers: no adder behind the step decision and the
-        # take's enable (an FPGA timing path, docs/fpga.md).
+        # decide phase too (the walk registers do not move between then and the move), so
+        # the move only selects among registers: no adder behind the step decision and the
+        # move's enable (an FPGA timing path, docs/fpga.md).
         idx_up = [Signal(db, name=f"idx_up{lv}") for lv in levels]
         idx_dn = [Signal(db, name=f"idx_dn{lv}") for lv in levels]
         off_up = [Signal(db, name=f"off_up{lv}") for lv in levels]
@@ -364,47 +366,56 @@ class TileAddressGenerator(wiring.Component):
                              rem_dn[lv].eq(rem[lv] + tile[lv]),
                              rmt_up[lv].eq(rmt[lv] - tile[lv])]
 
-        # --- Take phase: the walk registers move when the record is taken ----------------
+        # --- Take phase: the record leaves; the walk registers move in the cycle after ----
+        # Their enable is then `move`, a flip-flop of this component, not the consumer's
+        # `ready` (which crossed into the sequencer and back in front of the mux into every
+        # walk register: an FPGA timing path, docs/fpga.md, twentieth round). Nothing they
+        # are loaded from changes in between: the record and the registered decision hold
+        # until the next decide phase.
         rec = self.steps.payload
+        move = Signal()
+        m.d.sync += move.eq(0)
         with m.If(record_valid & self.steps.ready):
             m.d.sync += record_valid.eq(0)
             with m.If(last_r):
                 m.d.sync += running.eq(0)
             with m.Else():
-                m.d.sync += [
-                    settle.eq(1),
-                    first.eq(0),
-                    prev_k_last.eq(k_last_r),
-                    prev_c[0].eq(rec.m0), prev_c[1].eq(rec.m_len),
-                    prev_c[2].eq(rec.n0), prev_c[3].eq(rec.n_len),
-                ]
-                m.d.sync += chg[0].eq(step_r[0])
-                for lv in levels[1:]:
-                    # A raster restart changes the index unless it already was 0 (count 1).
-                    m.d.sync += chg[lv].eq(step_r[lv] |
-                                           (inside_r[lv] & ~scan & idx[lv].any()))
-                for lv in levels:
-                    with m.If(step_r[lv]):
-                        with m.If(back[lv]):
-                            # The new tile ends where the old one began (off > 0).
-                            m.d.sync += [idx[lv].eq(idx_dn[lv]),
-                                         off[lv].eq(off_dn[lv]),
-                                         rem[lv].eq(rem_dn[lv]),
-                                         rmt[lv].eq(rem[lv])]
-                        with m.Else():
-                            # off + tile < dim because this level is not at its end, so
-                            # rmt = dim - (off + tile) is the rest of the dimension.
-                            m.d.sync += [idx[lv].eq(idx_up[lv]),
-                                         off[lv].eq(off_up[lv]),
-                                         rem[lv].eq(rmt[lv]),
-                                         rmt[lv].eq(rmt_up[lv])]
-                    if lv == 0:
-                        continue
-                    with m.Elif(inside_r[lv]):
-                        with m.If(scan):
-                            m.d.sync += back[lv].eq(~back[lv])
-                        with m.Else():
-                            m.d.sync += [idx[lv].eq(0), off[lv].eq(0),
-                                         rem[lv].eq(dim[lv]), rmt[lv].eq(dmt[lv])]
+                m.d.sync += move.eq(1)
+        with m.If(move):
+            m.d.sync += [
+                settle.eq(1),
+                first.eq(0),
+                prev_k_last.eq(k_last_r),
+                prev_c[0].eq(rec.m0), prev_c[1].eq(rec.m_len),
+                prev_c[2].eq(rec.n0), prev_c[3].eq(rec.n_len),
+            ]
+            m.d.sync += chg[0].eq(step_r[0])
+            for lv in levels[1:]:
+                # A raster restart changes the index unless it already was 0 (count 1).
+                m.d.sync += chg[lv].eq(step_r[lv] |
+                                       (inside_r[lv] & ~scan & idx[lv].any()))
+            for lv in levels:
+                with m.If(step_r[lv]):
+                    with m.If(back[lv]):
+                        # The new tile ends where the old one began (off > 0).
+                        m.d.sync += [idx[lv].eq(idx_dn[lv]),
+                                     off[lv].eq(off_dn[lv]),
+                                     rem[lv].eq(rem_dn[lv]),
+                                     rmt[lv].eq(rem[lv])]
+                    with m.Else():
+                        # off + tile < dim because this level is not at its end, so
+                        # rmt = dim - (off + tile) is the rest of the dimension.
+                        m.d.sync += [idx[lv].eq(idx_up[lv]),
+                                     off[lv].eq(off_up[lv]),
+                                     rem[lv].eq(rmt[lv]),
+                                     rmt[lv].eq(rmt_up[lv])]
+                if lv == 0:
+                    continue
+                with m.Elif(inside_r[lv]):
+                    with m.If(scan):
+                        m.d.sync += back[lv].eq(~back[lv])
+                    with m.Else():
+                        m.d.sync += [idx[lv].eq(0), off[lv].eq(0),
+                                     rem[lv].eq(dim[lv]), rmt[lv].eq(dmt[lv])]
 
         return m

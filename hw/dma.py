@@ -484,7 +484,6 @@ class TileDMA(wiring.Component):
         def emit(count, row_end):
             m.d.sync += [
                 rd.valid.eq(1),
-                rd.payload.data.eq(r_shifted),
                 rd.payload.count.eq(count),
                 rd.payload.row_last.eq(row_end),
                 rd.payload.last.eq(row_end & row.last_row),
@@ -494,10 +493,20 @@ class TileDMA(wiring.Component):
             m.d.comb += row_q.r_en.eq(1)
             m.d.sync += [r_started.eq(0), r_pend.eq(0), r_flush.eq(0)]
 
+        # The output beat's data loads in every cycle the output register is free, whether a
+        # beat is emitted or not (without `valid` nobody reads it), and the hold register is
+        # its source exactly while `r_pend` or `r_flush` is set (every beat emitted then
+        # starts in it): so the 64-bit register's enable is `can_emit` and its multiplexer's
+        # select two flip-flops, not the emit decision behind the R handshake (the 8x8
+        # build's critical path at two of three seeds with the self-test's register slice,
+        # rd_skid -> rd.valid -> rvalid -> r_pend -> rd.payload.data; docs/fpga.md,
+        # twentieth round).
+        m.d.comb += use_hold.eq(r_pend | r_flush)
+        with m.If(can_emit):
+            m.d.sync += rd.payload.data.eq(r_shifted)
         with m.If(rd.ready):
             m.d.sync += rd.valid.eq(0)
         with m.If(r_flush):
-            m.d.comb += use_hold.eq(1)
             with m.If(can_emit):
                 emit(r_rem, 1)
                 row_done()
@@ -505,7 +514,6 @@ class TileDMA(wiring.Component):
             m.d.comb += bus.rready.eq(1)
             with m.If(bus.rvalid):
                 with m.If(r_pend):
-                    m.d.comb += use_hold.eq(1)
                     emit(r_cnt, ~rem_gt)
                     with m.If(~rem_gt):
                         row_done()
@@ -592,10 +600,15 @@ class TileDMA(wiring.Component):
         ]
         with m.If(bus.wready):
             m.d.sync += bus.wvalid.eq(0)
+        # W data loads in every cycle the W register is free, a beat or not (AXI asks nothing
+        # of WDATA without WVALID, and a beat offered is held while WREADY is low): its 64
+        # enables are the W handshake's two flip-flops, not `go` behind the burst queue and
+        # the input handshake (docs/fpga.md, twentieth round).
+        with m.If(~bus.wvalid | bus.wready):
+            m.d.sync += bus.wdata.eq(Cat(w_hold, cur).bit_select(shift * 8, 8 * nb))
         with m.If(go):
             m.d.sync += [
                 bus.wvalid.eq(1),
-                bus.wdata.eq(Cat(w_hold, cur).bit_select(shift * 8, 8 * nb)),
                 bus.wstrb.eq(strb),
                 bus.wlast.eq(w_beat == wb.len),
                 w_cnt.eq(cnt),

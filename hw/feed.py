@@ -11,7 +11,12 @@ the ``dp16kd`` memories' input registers in front; 1 for a memory read without a
 register). The read pipeline (``L`` stages: the memories' and the
 step's bookkeeping beside them) advances only when the array takes a step or its last stage is
 empty, and the same enable drives ``a_ren``/``b_ren``, so a stalled array holds every stage;
-in steady state one k step per cycle.
+in steady state one k step per cycle. "Takes" is decided in the feed: it selects between the
+array's two readiness flags (``pe_ready_last``, ``pe_ready_more``: ready for a block's last k
+step, ready for any other) with its own last stage's ``last``, so the enable of every walk and
+pipeline register does not wait for ``pe.ready`` to come back from the array (the feed's
+``last`` -> the array's ready multiplexer -> the feed's enables crossed between the two twice
+in one cycle: an FPGA timing path, docs/fpga.md, twentieth round).
 
 While ``a_streaming`` is high (the A tile is still arriving), row block ``mb`` starts only
 once ``a_blocks > mb`` of its row blocks are in memory.
@@ -73,7 +78,11 @@ class ComputeFeed(wiring.Component):
     a_raddr, a_ren, a_rdata, b_raddr, b_ren, b_rdata
         The A and B memories' read ports (``read_latency``-cycle reads); ``*_rdata`` in.
     pe : ``Out(stream.Signature(KStep(cfg)))``
-        The k steps, to :attr:`PEArray.i`.
+        The k steps, to :attr:`PEArray.i`. ``pe.ready`` itself is not read: see below.
+    pe_ready_last, pe_ready_more : ``In(1)``
+        The consumer's readiness for a k step with ``last`` set and for one without
+        (:attr:`PEArray.ready_last`, :attr:`PEArray.ready_more`); the consumer must keep
+        ``pe.ready == Mux(pe.payload.last, pe_ready_last, pe_ready_more)``.
     macs : ``Out(15)``
         Useful multiply-accumulates of the k step on ``pe`` (valid rows x valid columns of
         its block).
@@ -99,6 +108,7 @@ class ComputeFeed(wiring.Component):
             "a_raddr": Out(g.a_addr_bits), "a_ren": Out(1), "a_rdata": In(g.a_word_bits),
             "b_raddr": Out(g.b_addr_bits), "b_ren": Out(1), "b_rdata": In(g.b_word_bits),
             "pe": Out(stream.Signature(KStep(cfg))),
+            "pe_ready_last": In(1), "pe_ready_more": In(1),
             "macs": Out(unsigned(2 * 7 + 1)),
             "idle": Out(1),
         })
@@ -142,7 +152,9 @@ class ComputeFeed(wiring.Component):
         first, out = stage[0], stage[-1]
 
         m.d.comb += [self.idle.eq(~active), self.job.ready.eq(~active)]
-        advance = ~out.valid | self.pe.ready
+        # pe.ready, selected here from the array's two flags with this stage's own `last`.
+        taken = Mux(out.last, self.pe_ready_last, self.pe_ready_more)
+        advance = ~out.valid | taken
         with m.If(advance):
             m.d.sync += [stage[i].eq(stage[i - 1]) for i in range(1, L)]
         # Whether row block mb's rows are in, from registers: the compares of the cycle

@@ -197,6 +197,12 @@ class PEArray(wiring.Component):
         k steps; a block is one or more k steps, the last one flagged with ``last``.
     o : ``Out(stream.Signature(PsumRow(cfg)))``
         Exactly ``rows`` beats per block, rows in order, ``last`` on the final one.
+    ready_last, ready_more : ``Out(1)``
+        ``i.ready`` for an offered k step with ``last`` set and for one without, from
+        registers: ``i.ready == Mux(i.payload.last, ready_last, ready_more)`` in every cycle.
+        A producer may select between them with its own copy of ``last`` instead of waiting
+        for ``i.ready`` to come back through the array (:class:`~scanfuse.hw.feed.ComputeFeed`
+        does).
 
     Raises
     ------
@@ -216,6 +222,8 @@ class PEArray(wiring.Component):
         super().__init__({
             "i": In(stream.Signature(KStep(cfg))),
             "o": Out(stream.Signature(PsumRow(cfg))),
+            "ready_last": Out(1),
+            "ready_more": Out(1),
         })
 
     @property
@@ -298,7 +306,9 @@ class PEArray(wiring.Component):
         admit = Signal(reset_less=True)
         credits = Signal(range(depth + 1), init=depth, reset_less=True)   # reset by rst_in
         m.d.comb += [
-            self.i.ready.eq(Mux(self.i.payload.last, admit, ~hold)),
+            self.ready_last.eq(admit),
+            self.ready_more.eq(~hold),
+            self.i.ready.eq(Mux(self.i.payload.last, self.ready_last, self.ready_more)),
             accept.eq(self.i.valid & self.i.ready),
             end.eq(self.i.valid & self.i.payload.last & admit),
         ]

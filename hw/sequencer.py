@@ -208,6 +208,7 @@ class Sequencer(wiring.Component):
         m.submodules.accum = accum = Accumulator(cfg)
         m.submodules.store = store = StorePath(cfg)
         wiring.connect(m, feed.pe, pe.i)
+        m.d.comb += [feed.pe_ready_last.eq(pe.ready_last), feed.pe_ready_more.eq(pe.ready_more)]
         wiring.connect(m, pe.o, accum.psum)
 
         desc = fetch.desc

@@ -164,10 +164,19 @@ class StorePath(wiring.Component):
         row_bytes = Signal(TILE_DIM_BITS)
         stride = Signal(cfg.addr_bits)
         m.d.comb += [product.a.eq(tile.m0), product.b.eq(stride)]
-        row = Signal(TILE_DIM_BITS)    # reader: row, word within the row, row's first word
-        w = Signal(TILE_DIM_BITS)
-        nwords = Signal(TILE_DIM_BITS)
-        ptr = Signal(g.c_addr_bits)
+        # The reader's position as flags and down counters loaded with their next values, and
+        # its read address as a register: the issue's enables and the C address start at
+        # flip-flops, not at compares with `nwords - 1` and `m_len - 1` and an adder `ptr + w`
+        # (the nwords -> reading -> ptr chain, 7 levels, was the 8x8 build's seed-1 critical
+        # path, docs/fpga.md, twentieth round).
+        ptr = Signal(g.c_addr_bits)    # the current row's first word
+        raddr = Signal(g.c_addr_bits)  # the next word to read: ptr + its index in the row
+        w_rem = Signal(TILE_DIM_BITS)  # words of the row after the next one
+        w_rem0 = Signal(TILE_DIM_BITS)  # ... at a row's start: words per row - 1
+        w_end = Signal()               # the next word is the row's last (w_rem == 0)
+        w_one = Signal()               # one word per row (w_rem0 == 0)
+        row_rem = Signal(TILE_DIM_BITS)  # rows after the current one
+        row_end = Signal()             # the current row is the tile's last (row_rem == 0)
         reading = Signal()
         active = Signal()              # the command is accepted, the last beat not yet out
         pending = Signal(range(depth + 1))   # words read, not yet out of the FIFO
@@ -216,12 +225,15 @@ class StorePath(wiring.Component):
                     m.next = "ADDR"
             with m.State("ADDR"):
                 final_int8 = tile.final & layer.int8
+                words_m1 = ((tile.n_len + (C - 1)) >> lC) - 1     # C words per row - 1
+                n_one = tile.n_len <= C
                 m.d.sync += [
                     int8.eq(final_int8),
                     addr.eq(prod + base_off),
                     row_bytes.eq(Mux(final_int8, tile.n_len, tile.n_len << 2)),
-                    row.eq(0), w.eq(0), ptr.eq(tile.c_base),
-                    nwords.eq((tile.n_len + (C - 1)) >> lC),
+                    ptr.eq(tile.c_base), raddr.eq(tile.c_base),
+                    w_rem.eq(words_m1), w_rem0.eq(words_m1), w_end.eq(n_one), w_one.eq(n_one),
+                    row_rem.eq(tile.m_len - 1), row_end.eq(tile.m_len == 1),
                     reading.eq(1),
                 ]
                 m.d.comb += [pack8.start.eq(1), pack32.start.eq(1),
@@ -244,13 +256,15 @@ class StorePath(wiring.Component):
         take = c_fifo.r_rdy & c_fifo.r_en
         m.d.sync += [in_read[0].eq(issue), pending.eq(pending + issue - take)]
         m.d.sync += [in_read[i].eq(in_read[i - 1]) for i in range(1, len(in_read))]
-        m.d.comb += [self.c_raddr.eq(ptr + w), self.c_ren.eq(issue)]
+        m.d.comb += [self.c_raddr.eq(raddr), self.c_ren.eq(issue)]
         with m.If(issue):
-            with m.If(w != nwords - 1):
-                m.d.sync += w.eq(w + 1)
+            with m.If(~w_end):
+                m.d.sync += [raddr.eq(raddr + 1), w_rem.eq(w_rem - 1), w_end.eq(w_rem == 1)]
             with m.Else():
-                m.d.sync += [w.eq(0), ptr.eq(ptr + layer.nc), row.eq(row + 1)]
-                with m.If(row == tile.m_len - 1):
+                m.d.sync += [ptr.eq(ptr + layer.nc), raddr.eq(ptr + layer.nc),
+                             w_rem.eq(w_rem0), w_end.eq(w_one),
+                             row_rem.eq(row_rem - 1), row_end.eq(row_rem == 1)]
+                with m.If(row_end):
                     m.d.sync += reading.eq(0)
 
         # --- FIFO -> requantiser (int8) or straight (int32) -> packer -> register slice ---

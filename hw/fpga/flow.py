@@ -280,7 +280,8 @@ def _run(step: str, cmd: list[str], cwd: Path, log_name: str) -> float:
 
 def _command_line(board: Board, cfg: AccelConfig, top: str, freq_mhz: float, dsp: str,
                   synth_only: bool, seeds: tuple[int, ...], pe_multiplier,
-                  placer_density: float | None = None, floorplan: bool = True) -> str:
+                  placer_density: float | None = None, floorplan: bool = True,
+                  tile_memory: str | None = None) -> str:
     args = [f"scanfuse fpga --board {board.name} --array {cfg.rows},{cfg.cols}"]
     if top == "block":
         args.append("--engine block")
@@ -294,6 +295,8 @@ def _command_line(board: Board, cfg: AccelConfig, top: str, freq_mhz: float, dsp
         args.append("--synth-only")
     if pe_multiplier is not None:
         args.append(f"--pe-multiplier {pe_multiplier}")
+    if tile_memory is not None:
+        args.append(f"--tile-memory {tile_memory}")
     if tuple(seeds) != (1,):
         args.append(f"--seed {','.join(str(x) for x in seeds)}")
     if placer_density is not None:
@@ -425,7 +428,7 @@ def run_flow(board_name: str, rows: int, cols: int, out_dir=None, *, top: str = 
                    else f"{engine_class().__module__}.{engine_class().__name__}"),
         "array": [rows, cols], "config": asdict(cfg), "target_mhz": freq_mhz,
         "command": _command_line(board, cfg, top, freq_mhz, dsp, synth_only, seeds,
-                                 pe_multiplier, placer_density, floorplan),
+                                 pe_multiplier, placer_density, floorplan, tile_memory),
         "placer_density": placer_density,
         "out_dir": str(out),
     }

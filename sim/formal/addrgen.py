@@ -75,7 +75,7 @@ class AddrGenHarness(Elaboratable):
         order = Signal(3, name="ref_order")
         scan = Signal(name="ref_scan")
         active = Signal(name="ref_active")
-        walked = Signal(5, name="ref_walked")    # records taken (saturating), for covers
+        walked = Signal(5, name="ref_walked")    # records taken but the last (saturating)
         # tile_walk's loop variables: io, the position in the mid range, in the z range, and
         # the parity of the global run number (runs = (o, mid) pairs visited).
         a, b, c = (Signal(2, name=f"ref_loop{j}") for j in range(3))
@@ -133,15 +133,18 @@ class AddrGenHarness(Elaboratable):
         prev_tile = prev["m"] * mt + prev["n"]
 
         # The generator's step phases (move, settle, decide; then the record is valid): one at
-        # a time while walking, none while idle.
+        # a time while walking, none while idle. The walk registers move in the cycle after a
+        # record is taken (`move`), so the reference walk steps then too.
         settle, decide = internal["settle"], internal["decide"]
-        record = internal["record_valid"]
+        record, move = internal["record_valid"], internal["move"]
         taken = active & dut.steps.valid & dut.steps.ready
+        moved = active & move
         m.d.comb += [
             Assert(~dut.steps.valid | active, "records only while walking"),
             Assert(dut.busy == active, "busy exactly while walking"),
             Assert(dut.steps.valid == record, "valid is the record register"),
-            Assert(Mux(active, settle + decide + record == 1, ~settle & ~decide & ~record),
+            Assert(Mux(active, move + settle + decide + record == 1,
+                       ~move & ~settle & ~decide & ~record),
                    "one step phase at a time while walking"),
         ]
         with m.If(active & dut.steps.valid):
@@ -250,7 +253,9 @@ class AddrGenHarness(Elaboratable):
             with m.If(first):
                 m.d.comb += Assert(internal["chg"] == 0b111, "all changed on the first tile")
 
-        with m.If(taken):
+        with m.If(taken & last):
+            m.d.sync += active.eq(0)
+        with m.If(moved):
             with m.If(c != n_lv[2] - 1):
                 m.d.sync += c.eq(c + 1)
             with m.Else():
@@ -269,8 +274,6 @@ class AddrGenHarness(Elaboratable):
                 visited.bit_select(c_tile, 1).eq(1),
                 visits[c_tile].eq(visits[c_tile] + 1),
             ]
-            with m.If(last):
-                m.d.sync += active.eq(0)
 
         m.d.comb += [
             Cover(taken & last & scan & (walked >= 7), "a Scan walk of 8+ tiles ends"),

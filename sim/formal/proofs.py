@@ -116,7 +116,7 @@ PROOFS: tuple[Proof, ...] = (
           fast=True),
     Proof("checker", "hw/program.py DescriptorChecker", _checker, {"prove": 6, "cover": 6},
           fast=True),
-    Proof("addrgen", "hw/addrgen.py TileAddressGenerator", _addrgen, {"prove": 3, "cover": 30}),
+    Proof("addrgen", "hw/addrgen.py TileAddressGenerator", _addrgen, {"prove": 3, "cover": 40}),
     Proof("addrgen_c", "hw/addrgen.py load_c, prev_c_final", _addrgen_c, {"bmc": 28}),
     Proof("dma_addr", "hw/dma.py AR/AW/W channels, bursts", _dma_address, {"prove": 4},
           fast=True),

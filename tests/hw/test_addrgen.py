@@ -285,12 +285,12 @@ def test_narrow_dim_bits():
 
 
 def test_one_record_per_step_time():
-    """Always-ready consumer: the first record STEP_CYCLES cycles after the accept, then one
+    """Always-ready consumer: the first record FIRST_CYCLES cycles after the accept, then one
     every STEP_CYCLES cycles, each valid for one cycle."""
     jobs = [legal_job(Gemm(M=9, K=7, N=5), Tiling(2, 3, 4, order, visit))
             for order in LOOP_ORDERS for visit in VISITS]
     dut = TileAddressGenerator(AccelConfig())
-    STEP = TileAddressGenerator.STEP_CYCLES
+    FIRST, STEP = TileAddressGenerator.FIRST_CYCLES, TileAddressGenerator.STEP_CYCLES
     stats = {"cycles": 0, "records": 0}
 
     async def bench(ctx):
@@ -303,7 +303,7 @@ def test_one_record_per_step_time():
             stats["cycles"] += 1
             got = []
             while len(got) <= len(job.expected):
-                for _ in range(STEP - 1):
+                for _ in range((STEP if got else FIRST) - 1):
                     assert not ctx.get(dut.steps.valid), f"{job.label}: early record"
                     await ctx.tick()
                     stats["cycles"] += 1
@@ -321,8 +321,9 @@ def test_one_record_per_step_time():
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
-    # Per descriptor: one accept cycle, then exactly STEP_CYCLES cycles per tile.
-    assert stats["cycles"] == STEP * stats["records"] + len(jobs)
+    # Per descriptor: one accept cycle, FIRST_CYCLES for its first tile, STEP_CYCLES for
+    # each other.
+    assert stats["cycles"] == STEP * stats["records"] + (1 + FIRST - STEP) * len(jobs)
 
 
 def test_descriptor_packing():

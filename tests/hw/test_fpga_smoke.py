@@ -480,3 +480,16 @@ def test_nextpnr_timing_options_with_and_without_a_placement_density():
     assert nextpnr_timing_options(100) == base + ["--timing-allow-fail"]
     assert nextpnr_timing_options(62.5, 0.7) == (
         ["--freq", "62.5"] + base[2:] + ["--placer-heap-beta", "0.7", "--timing-allow-fail"])
+
+
+@pytest.mark.parametrize("kind, shown", [(None, False), ("dp16kd", True), ("inferred", True)])
+def test_report_command_reruns_the_tile_memory(kind, shown):
+    """The report's rerun command names --tile-memory when it was given (the dp16kd builds'
+    reports had printed the default build's command)."""
+    from scanfuse.hw.fpga.boards import get_board
+    from scanfuse.hw.fpga.flow import _command_line
+    line = _command_line(get_board("ulx3s-85f"), AccelConfig(), "selftest", 100.0, "auto", False,
+                         (1, 2, 3), None, tile_memory=kind)
+    assert line.startswith("scanfuse fpga --board ulx3s-85f --array 8,8")
+    assert (f"--tile-memory {kind}" in line) is shown
+    assert line.endswith("--seed 1,2,3")

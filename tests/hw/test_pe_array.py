@@ -327,3 +327,35 @@ def test_converts_to_verilog():
     assert "module pe_array" in text
     for port in ("i__valid", "i__ready", "i__payload", "o__valid", "o__ready", "o__payload"):
         assert port in text
+
+
+def test_ready_flags_come_from_registers_and_select_i_ready():
+    """``ready_last`` / ``ready_more`` do not follow the offered step between clock edges, and
+    ``i.ready`` is the one the step's ``last`` selects; with the output stalled, a last step is
+    refused at times (a step without ``last`` is refused only while a reset passes)."""
+    cfg = AccelConfig(rows=4, cols=4)
+    dut = PEArray(cfg)
+    rng = random.Random(7)
+    seen = set()
+
+    async def bench(ctx):
+        for _ in range(300):
+            ctx.set(dut.o.ready, rng.random() < 0.2)
+            ctx.set(dut.i.valid, rng.random() < 0.8)
+            ctx.set(dut.i.payload.last, rng.random() < 0.4)
+            await ctx.delay(1e-8)
+            flags = (ctx.get(dut.ready_last), ctx.get(dut.ready_more))
+            for last in (0, 1):
+                ctx.set(dut.i.payload.last, last)
+                ctx.set(dut.i.valid, rng.random() < 0.5)
+                await ctx.delay(1e-8)
+                assert (ctx.get(dut.ready_last), ctx.get(dut.ready_more)) == flags
+                assert ctx.get(dut.i.ready) == flags[1 - last]
+                seen.add((last, ctx.get(dut.i.ready)))
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen == {(0, 1), (1, 0), (1, 1)}
