@@ -24,13 +24,15 @@ async def send(ctx, stream, payload, rng, p_idle: float, cycle: int, limit: int)
 
 
 async def take(ctx, stream, n_beats: int, rng, p_stall: float, decode, beats: list,
-               limit: int) -> None:
+               limit: int, choose_ready=None) -> None:
     """Take ``n_beats`` beats from ``stream``, refusing with probability ``p_stall``; a beat
     offered and refused must stay offered, unchanged. Appends ``(cycle, *decode(payload))``
-    to ``beats`` (``decode`` returns a tuple of plain values)."""
+    to ``beats`` (``decode`` returns a tuple of plain values). ``choose_ready(ctx)``, if
+    given, replaces the draw: it drives whatever else the consumer drives and returns the
+    cycle's ``ready``."""
     cycle, held = 0, None
     while len(beats) < n_beats:
-        ready = rng.random() >= p_stall
+        ready = choose_ready(ctx) if choose_ready else rng.random() >= p_stall
         ctx.set(stream.ready, ready)
         _, _, valid, payload = await ctx.tick().sample(stream.valid, stream.payload)
         beat = decode(payload)

@@ -16,7 +16,7 @@ from scanfuse.hw.feed import ComputeFeed
 from scanfuse.hw.params import AccelConfig
 
 from .memmodel import WordMemory
-from .streams import send
+from .streams import send, take
 
 CONFIGS = {"r8c8-64b": AccelConfig(a_entries=2048, b_entries=1024, c_entries=512),
            "r4c16-64b": AccelConfig(rows=4, cols=16, a_entries=1024, b_entries=2048,
@@ -64,29 +64,16 @@ async def serve_enabled(ctx, words, raddr, ren, rdata, latency):
             pipe = [words.get(addr, 0)] + pipe[:-1]
 
 
-async def take_steps(ctx, dut, n_beats, rng, p_stall, beats, limit):
-    """The PE array's side of ``dut.pe``: each cycle a random ``pe_ready_last`` and
-    ``pe_ready_more`` (each refusing with probability ``p_stall``), and ``pe.ready`` the one
-    the offered step's ``last`` selects, as :class:`PEArray` drives them. A refused step must
-    stay offered, unchanged; appends ``(cycle, a, b, last)`` per step taken."""
-    cycle, held = 0, None
-    while len(beats) < n_beats:
+def pe_side(dut, rng, p_stall):
+    """The PE array's side of ``dut.pe`` for :func:`streams.take`: each cycle a random
+    ``pe_ready_last`` and ``pe_ready_more`` (each refusing with probability ``p_stall``), and
+    ``pe.ready`` the one the offered step's ``last`` selects, as :class:`PEArray` drives them."""
+    def choose(ctx):
         ready_last, ready_more = rng.random() >= p_stall, rng.random() >= p_stall
         ctx.set(dut.pe_ready_last, ready_last)
         ctx.set(dut.pe_ready_more, ready_more)
-        ready = ready_last if ctx.get(dut.pe.payload.last) else ready_more
-        ctx.set(dut.pe.ready, ready)
-        _, _, valid, p = await ctx.tick().sample(dut.pe.valid, dut.pe.payload)
-        step = (tuple(int(x) for x in p.a), tuple(int(x) for x in p.b), int(p.last))
-        if held is not None:
-            assert valid and step == held, f"cycle {cycle}: refused step {held} was withdrawn"
-        held = step if valid and not ready else None
-        if valid and ready:
-            beats.append((cycle, *step))
-        cycle += 1
-        assert cycle < limit, f"output stuck: {len(beats)}/{n_beats} steps out"
-    for s in (dut.pe_ready_last, dut.pe_ready_more, dut.pe.ready):
-        ctx.set(s, 0)
+        return ready_last if ctx.get(dut.pe.payload.last) else ready_more
+    return choose
 
 
 def run_feed(cfg, jobs, rng, gate_blocks: bool, latency: int = 1, p_stall: float = 0.3):
@@ -140,8 +127,10 @@ def run_feed(cfg, jobs, rng, gate_blocks: bool, latency: int = 1, p_stall: float
     sim.add_testbench(jobs_in)
     if gate_blocks:
         sim.add_testbench(gate)
-    sim.add_testbench(partial(take_steps, dut=dut, n_beats=len(want), rng=rng,
-                              p_stall=p_stall, beats=taken, limit=LIMIT))
+    sim.add_testbench(partial(take, stream=dut.pe, n_beats=len(want), rng=rng, p_stall=p_stall,
+                              decode=lambda p: (tuple(int(x) for x in p.a),
+                                                tuple(int(x) for x in p.b), int(p.last)),
+                              beats=taken, limit=LIMIT, choose_ready=pe_side(dut, rng, p_stall)))
     sim.run()
     assert [t[1:] for t in taken] == want
     assert macs == want_macs
