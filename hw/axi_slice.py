@@ -17,13 +17,13 @@ from .skid import SkidBuffer
 
 __all__ = ["AXI4RegisterSlice", "CHANNELS"]
 
-#: The five AXI4 channels by signal prefix, and whether the master sends them.
-CHANNELS = (("aw", True), ("w", True), ("b", False), ("ar", True), ("r", False))
+#: The five AXI4 channels by signal prefix (which side sends each one is the signature's).
+CHANNELS = ("aw", "w", "b", "ar", "r")
 
 
 def channel_fields(sig: AXI4Signature, prefix: str) -> dict:
     """The payload of channel ``prefix`` (every member named ``prefix...`` except its valid and
-    ready), as ``{member: width}`` in the signature's order: derived, never retyped."""
+    ready), as ``{member: shape}`` in the signature's order: derived, never retyped."""
     handshake = {f"{prefix}valid", f"{prefix}ready"}
     return {name: member.shape for name, member in sig.members.items()
             if name.startswith(prefix) and name not in handshake}
@@ -51,13 +51,16 @@ class AXI4RegisterSlice(wiring.Component):
 
     def __init__(self, addr_width: int, data_width: int, id_width: int = 1):
         sig = AXI4Signature(addr_width, data_width, id_width)
-        self._fields = {prefix: channel_fields(sig, prefix) for prefix, _ in CHANNELS}
+        self._fields = {prefix: channel_fields(sig, prefix) for prefix in CHANNELS}
+        # The master sends a channel whose valid is an output of the master's view.
+        self._forward = {prefix: sig.members[f"{prefix}valid"].flow == Out
+                         for prefix in CHANNELS}
         super().__init__({"s_axi": In(sig), "m_axi": Out(sig)})
 
     def elaborate(self, platform):
         m = Module()
-        for prefix, forward in CHANNELS:
-            fields = self._fields[prefix]
+        for prefix in CHANNELS:
+            fields, forward = self._fields[prefix], self._forward[prefix]
             m.submodules[f"{prefix}_slice"] = skid = SkidBuffer(data.StructLayout(fields))
             src, dst = (self.s_axi, self.m_axi) if forward else (self.m_axi, self.s_axi)
             m.d.comb += [

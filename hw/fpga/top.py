@@ -5,8 +5,8 @@
 ``selftest`` (:class:`SelfTestTop`)
     Engine + :class:`~..axi_slice.AXI4RegisterSlice` + :class:`~.axi_ram.AXI4SRAM` as its
     DRAM (preloaded with a tile program and operands) + :class:`~.selftest.SelfTestController`
-    on its AXI4-Lite port. On a board, an
-    ECP5 PLL makes the engine clock from the board oscillator and LEDs show the result.
+    on its AXI4-Lite port. On a board, an ECP5 PLL makes the engine clock from the board
+    oscillator and LEDs show the result.
 
 ``axi`` (:func:`axi_top`)
     The engine alone, every port at the top level: ``ctrl__*`` (AXI4-Lite slave, 12-bit

@@ -28,20 +28,20 @@ def run(n_beats: int, p_valid: float, p_ready: float, seed: int):
     dut = AXI4RegisterSlice(ADDR, DATA, ID)
     sig = AXI4Signature(ADDR, DATA, ID)
     rng = random.Random(seed)
-    fields = {p: channel_fields(sig, p) for p, _ in CHANNELS}
+    fields = {p: channel_fields(sig, p) for p in CHANNELS}
     sent = {p: [{f: rng.getrandbits(w) for f, w in fields[p].items()} for _ in range(n_beats)]
-            for p, _ in CHANNELS}
-    got = {p: [] for p, _ in CHANNELS}
-    t_in = {p: [] for p, _ in CHANNELS}
-    t_out = {p: [] for p, _ in CHANNELS}
+            for p in CHANNELS}
+    got = {p: [] for p in CHANNELS}
+    t_in = {p: [] for p in CHANNELS}
+    t_out = {p: [] for p in CHANNELS}
 
     async def bench(ctx):
-        nxt = {p: 0 for p, _ in CHANNELS}
-        offered = {p: False for p, _ in CHANNELS}
+        nxt = {p: 0 for p in CHANNELS}
+        offered = {p: False for p in CHANNELS}
         cycle = 0
-        while any(len(got[p]) < n_beats for p, _ in CHANNELS):
+        while any(len(got[p]) < n_beats for p in CHANNELS):
             assert cycle < 20 * n_beats + 50, "stalled"
-            for p, _ in CHANNELS:
+            for p in CHANNELS:
                 src, dst = ports(dut, p)
                 # A beat once offered stays offered until taken (AXI's rule for the sender).
                 if not offered[p]:
@@ -51,7 +51,7 @@ def run(n_beats: int, p_valid: float, p_ready: float, seed: int):
                     for f, v in sent[p][nxt[p]].items():
                         ctx.set(getattr(src, f), v)
                 ctx.set(getattr(dst, f"{p}ready"), rng.random() < p_ready)
-            for p, _ in CHANNELS:
+            for p in CHANNELS:
                 src, dst = ports(dut, p)
                 if offered[p] and ctx.get(getattr(src, f"{p}ready")):
                     t_in[p].append(cycle)
@@ -74,14 +74,14 @@ def run(n_beats: int, p_valid: float, p_ready: float, seed: int):
 @pytest.mark.parametrize("seed", [1, 2])
 def test_random_stalls_every_channel(p_valid, p_ready, seed):
     sent, got, t_in, t_out = run(60, p_valid, p_ready, seed)
-    for p, _ in CHANNELS:
+    for p in CHANNELS:
         assert got[p] == sent[p], p
         assert all(o >= i + 1 for i, o in zip(t_in[p], t_out[p])), p
 
 
 def test_one_beat_per_cycle_one_cycle_late():
     sent, got, t_in, t_out = run(40, 1.0, 1.0, 3)
-    for p, _ in CHANNELS:
+    for p in CHANNELS:
         assert got[p] == sent[p]
         assert t_in[p] == list(range(40))
         assert t_out[p] == [t + 1 for t in t_in[p]]
@@ -119,7 +119,7 @@ def test_no_combinational_path_either_way():
 def test_fields_derived_from_the_signature():
     sig = AXI4Signature(40, 128, 4)
     names = set()
-    for p, _ in CHANNELS:
+    for p in CHANNELS:
         names |= set(channel_fields(sig, p)) | {f"{p}valid", f"{p}ready"}
     assert names == set(sig.members)
     assert channel_fields(sig, "r") == {"rid": 4, "rdata": 128, "rresp": 2, "rlast": 1}
